@@ -1,0 +1,209 @@
+// The shared vocabulary of the core: targets, requirements, index files, locks and
+// manifests. Pure data; every module and adapter speaks these shapes.
+
+/** A CPU architecture as Lambda names it (`arm64` is the wheel platform `aarch64`). */
+export type Architecture = 'x86_64' | 'arm64';
+
+/** What the dependency set must run on: a CPython version, a glibc ceiling and an arch. */
+export interface Target {
+  /** Lambda runtime identifier (`python3.11`), or null for a custom target (image on another base). */
+  readonly runtime: string | null;
+  /** `3.11` */
+  readonly pythonVersion: string;
+  /** Highest glibc the target has, `2.26`. Wheels tagged manylinux_X_Y with X.Y above it never fit. */
+  readonly glibc: string;
+  readonly architecture: Architecture;
+  /** `Amazon Linux 2`, `Amazon Linux 2023` or `custom` */
+  readonly os: string;
+}
+
+/** Where something was written by the user, so an error can point at it. */
+export interface SourceLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+export type MarkerValue =
+  { readonly kind: 'variable'; readonly name: string } | { readonly kind: 'literal'; readonly value: string };
+
+/** A parsed PEP 508 environment marker. */
+export type Marker =
+  | { readonly op: 'and' | 'or'; readonly left: Marker; readonly right: Marker }
+  | {
+      readonly op: 'compare';
+      readonly lhs: MarkerValue;
+      readonly comparator: string;
+      readonly rhs: MarkerValue;
+    };
+
+/** PEP 508 marker variables, as strings, for one target (and optionally one extra). */
+export type MarkerEnvironment = Readonly<Record<string, string>>;
+
+/** One PEP 508 requirement, with where it came from. */
+export interface Requirement {
+  /** PEP 503 normalized name (`scikit-learn`). */
+  readonly name: string;
+  /** As written (`Scikit_Learn`), for messages. */
+  readonly displayName: string;
+  /** Normalized extras, sorted. */
+  readonly extras: readonly string[];
+  /** PEP 440 specifier set as text, `''` for any version. */
+  readonly specifier: string;
+  readonly marker: Marker | null;
+  /** Direct reference (`name @ https://…/x.whl`), or null. */
+  readonly url: string | null;
+  /** Accepted sha256 digests (hex) from `--hash=sha256:…`; empty when none were given. */
+  readonly hashes: readonly string[];
+  readonly source: SourceLocation | null;
+}
+
+/** Where to look for distributions, after pip's precedence has been applied. */
+export interface IndexOptions {
+  /** Main index (PEP 503/691 simple root). null when `--no-index`. */
+  readonly indexUrl: string | null;
+  readonly extraIndexUrls: readonly string[];
+  /** `--find-links` folders or pages. */
+  readonly findLinks: readonly string[];
+  /** Allow pre-releases everywhere (`--pre`). */
+  readonly pre: boolean;
+}
+
+/** A requirements file (or pyproject.toml) after includes, options and variables are resolved. */
+export interface RequirementSet {
+  readonly requirements: readonly Requirement[];
+  readonly constraints: readonly Requirement[];
+  /** Index options that the file itself set (`--index-url` etc.); merged by pip-config precedence. */
+  readonly fileIndexOptions: Partial<{
+    indexUrl: string;
+    extraIndexUrls: string[];
+    findLinks: string[];
+    noIndex: boolean;
+    pre: boolean;
+  }>;
+  /** True when any requirement carries `--hash`: then every one must be pinned with `==` and hashed. */
+  readonly hashCheckingMode: boolean;
+  /** Every file read, in order (the top file first). */
+  readonly files: readonly string[];
+}
+
+/** One file an index offers for a project. */
+export interface DistributionFile {
+  readonly filename: string;
+  /** Absolute URL (`https:`, `http:` or `file:`). */
+  readonly url: string;
+  readonly sha256: string | null;
+  readonly requiresPython: string | null;
+  /** false, or the reason given (true when none was). */
+  readonly yanked: false | true | string;
+  /** Bytes, when the index says (PEP 700). */
+  readonly size: number | null;
+  /** URL of the PEP 658/714 metadata file, when advertised. */
+  readonly metadataUrl: string | null;
+  readonly metadataSha256: string | null;
+  /** The index or find-links location it came from. */
+  readonly source: string;
+}
+
+/** The parts of a distribution's core metadata the resolver needs. */
+export interface CoreMetadata {
+  readonly name: string;
+  readonly version: string;
+  /** Raw `Requires-Dist` values. */
+  readonly requiresDist: readonly string[];
+  readonly requiresPython: string | null;
+  readonly providesExtra: readonly string[];
+}
+
+/** Exact sizes of a wheel: compressed file and the sum of its entries' uncompressed sizes. */
+export interface WheelSize {
+  readonly size: number;
+  readonly unzippedSize: number;
+  readonly entryCount: number;
+}
+
+/** Everything the resolver and measurer ask of the indexes. */
+export interface PackageIndex {
+  /** All files every configured index and find-links location offers for a (normalized) name. */
+  listFiles(name: string): Promise<readonly DistributionFile[]>;
+  /** Core metadata, from the PEP 658 file when there is one, else from the wheel's METADATA. */
+  fetchMetadata(file: DistributionFile): Promise<CoreMetadata>;
+  /** Exact sizes, with Range requests where the server allows them. */
+  measureWheel(file: DistributionFile): Promise<WheelSize>;
+  /** A local path to the whole file, sha256-verified, from the shared cache. */
+  download(file: DistributionFile): Promise<string>;
+}
+
+/** One chosen distribution in a lock. */
+export interface LockedPackage {
+  readonly name: string;
+  readonly version: string;
+  readonly filename: string;
+  readonly url: string;
+  readonly sha256: string;
+  /** Compressed bytes of the wheel. */
+  readonly size: number;
+  /** Sum of the wheel entries' uncompressed sizes. */
+  readonly unzippedSize: number;
+  /** The compatible tag that selected this file (`cp311-cp311-manylinux_2_17_x86_64`). */
+  readonly tag: string;
+  /** Names of the packages (or `<requirements>`) that asked for it, sorted. */
+  readonly requiredBy: readonly string[];
+}
+
+/** The resolved, exact dependency set for one target. Its sha256 (see lock.ts) is the set's identity. */
+export interface Lock {
+  readonly lockVersion: 1;
+  readonly target: Target;
+  /** Sorted by name. */
+  readonly packages: readonly LockedPackage[];
+}
+
+/** Where a dependency set should go. */
+export type Strategy = 'layers' | 'image' | 'efs';
+
+/** One problem found that stops publishing, with what to do about it. */
+export interface Problem {
+  /** The package (distribution name) concerned, when known. */
+  readonly package: string | null;
+  /** File inside the artifact, or the user's file, when known. */
+  readonly file?: string | null;
+  readonly message: string;
+  readonly hint?: string | null;
+}
+
+/** A built layer zip. */
+export interface LayerArtifact {
+  readonly file: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly unzippedSize: number;
+  readonly packages: readonly string[];
+}
+
+/** What `build` writes to `manifest.json`. */
+export interface BuildManifest {
+  readonly lockHash: string;
+  readonly lock: Lock;
+  readonly target: Target;
+  readonly strategy: Strategy;
+  readonly reason: string;
+  readonly sizes: { readonly wheels: number; readonly installed: number; readonly slimmed: number };
+  readonly slimming: {
+    readonly removedFiles: number;
+    readonly removedBytes: number;
+    readonly rules: readonly { rule: string; files: number; bytes: number }[];
+  };
+  readonly layers: readonly LayerArtifact[];
+  readonly efs: { readonly tree: string; readonly pythonPath: string } | null;
+  readonly image: { readonly layout: string; readonly digest: string } | null;
+  readonly verification: { readonly ok: boolean; readonly problems: readonly Problem[] };
+  readonly smokeImport: {
+    readonly ran: boolean;
+    readonly ok: boolean;
+    readonly reason?: string;
+    readonly modules: number;
+    readonly failures: readonly { module: string; package: string; error: string }[];
+  };
+  readonly timings: Readonly<Record<string, number>>;
+}
