@@ -1,0 +1,91 @@
+// The local object store: a folder, with writes made atomic by rename so a reader never
+// sees half an object (the same guarantee S3 gives).
+import { randomUUID } from 'node:crypto';
+import { copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { InputError } from '../../core/errors.ts';
+import type { ObjectStore } from '../ports.ts';
+
+/** Rejects keys that could escape the folder. */
+export function assertSafeKey(key: string): void {
+  if (
+    key === '' ||
+    key.startsWith('/') ||
+    key.includes('\\') ||
+    key.split('/').some((part) => part === '..' || part === '.')
+  ) {
+    throw new InputError(`Object key "${key}" is not a safe relative key.`, {
+      hint: 'Keys are relative paths without "." or ".." parts.',
+    });
+  }
+}
+
+export class FolderObjectStore implements ObjectStore {
+  readonly root: string;
+  readonly location: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.location = pathToFileURL(this.root).href;
+  }
+
+  /** Opens `file:///abs/dir` (as written by `location`). */
+  static fromLocation(location: string): FolderObjectStore {
+    if (!location.startsWith('file://'))
+      throw new InputError(`"${location}" is not a file:// store location.`);
+    return new FolderObjectStore(fileURLToPath(location));
+  }
+
+  private pathOf(key: string): string {
+    assertSafeKey(key);
+    return join(this.root, ...key.split('/'));
+  }
+
+  async getBytes(key: string): Promise<Buffer> {
+    return readFile(this.pathOf(key));
+  }
+
+  async getToFile(key: string, path: string): Promise<void> {
+    await mkdir(dirname(path), { recursive: true });
+    await copyFile(this.pathOf(key), path);
+  }
+
+  private async atomicWrite(key: string, write: (temporary: string) => Promise<void>): Promise<void> {
+    const target = this.pathOf(key);
+    await mkdir(dirname(target), { recursive: true });
+    const temporary = `${target}.${randomUUID()}.partial`;
+    await write(temporary);
+    await rename(temporary, target);
+  }
+
+  async putBytes(key: string, body: Buffer | string): Promise<void> {
+    await this.atomicWrite(key, (temporary) => writeFile(temporary, body));
+  }
+
+  async putFile(key: string, path: string): Promise<void> {
+    await this.atomicWrite(key, (temporary) => copyFile(path, temporary));
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return stat(this.pathOf(key)).then(
+      (info) => info.isFile(),
+      () => false,
+    );
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const found: string[] = [];
+    const walk = async (directory: string): Promise<void> => {
+      const entries = await readdir(directory, { withFileTypes: true }).catch(() => []);
+      for (const entry of entries) {
+        const path = join(directory, entry.name);
+        if (entry.isDirectory()) await walk(path);
+        else if (entry.isFile() && !entry.name.endsWith('.partial'))
+          found.push(relative(this.root, path).split(sep).join('/'));
+      }
+    };
+    await walk(this.root);
+    return found.filter((key) => key.startsWith(prefix)).sort();
+  }
+}
