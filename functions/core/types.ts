@@ -206,4 +206,63 @@ export interface BuildManifest {
     readonly failures: readonly { module: string; package: string; error: string }[];
   };
   readonly timings: Readonly<Record<string, number>>;
+  /** Per-package sizes and layer assignment (for the report). */
+  readonly packages?: readonly PackageBreakdown[];
+  /** States a pipeline run passed through, in order, with durations (pipeline runs only). */
+  readonly execution?: {
+    readonly name: string;
+    readonly states: readonly { name: string; durationMs: number }[];
+  } | null;
+}
+
+/** The Lambda size budget: 250 MB unzipped for function code plus all layers. */
+export const LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000;
+/** At most 5 layers per function. */
+export const LAMBDA_MAX_LAYERS = 5;
+/** Container images: 10 GB uncompressed. */
+export const LAMBDA_IMAGE_LIMIT_BYTES = 10 * 1024 ** 3;
+
+/** The route a measured set takes, and why, with the numbers. */
+export interface Verdict {
+  readonly strategy: Strategy;
+  /** Human sentence with the figures (`214 MB fits in 2 layers; 36 MB kept for function code`). */
+  readonly reason: string;
+  /** Layers needed when strategy is `layers`, else 0. */
+  readonly layerCount: number;
+  /** Bytes available to the dependencies after reserves. */
+  readonly budgetBytes: number;
+  /** Names of the packages that dominate the size, biggest first (at most 5). */
+  readonly dominantPackages: readonly string[];
+}
+
+/** One package as `measure` reports it. */
+export interface MeasuredPackage {
+  readonly name: string;
+  readonly version: string;
+  readonly filename: string;
+  readonly tag: string;
+  readonly size: number;
+  readonly unzippedSize: number;
+}
+
+/** What `measure` returns (and prints with --json). */
+export interface MeasureResult {
+  readonly target: Target;
+  readonly lockHash: string | null;
+  readonly packages: readonly MeasuredPackage[];
+  readonly totals: { readonly size: number; readonly unzippedSize: number };
+  readonly verdict: Verdict | null;
+  readonly problems: readonly { readonly package: string; readonly message: string }[];
+}
+
+/** Per-package bytes in a build, for the size report's treemap. */
+export interface PackageBreakdown {
+  readonly name: string;
+  readonly version: string;
+  readonly installedBytes: number;
+  readonly slimmedBytes: number;
+  /** The biggest folders inside the package (relative to site-packages), biggest first. */
+  readonly folders: readonly { readonly path: string; readonly bytes: number }[];
+  /** Layer file it went to, when the route is `layers`. */
+  readonly layer: string | null;
 }
