@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    globalSetup: ['test/support/reliability-table.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     projects: [
