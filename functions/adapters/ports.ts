@@ -1,5 +1,6 @@
 // One interface per outside system. Each has an AWS implementation (adapters/aws/) and a
 // local one (adapters/local/); handlers and the build take them as arguments.
+import type { Architecture } from '../core/types.ts';
 
 /** S3 in AWS, a folder locally. Keys are `/`-separated, never absolute, never `..`. */
 export interface ObjectStore {
@@ -12,4 +13,131 @@ export interface ObjectStore {
   exists(key: string): Promise<boolean>;
   /** Keys under a prefix, sorted. */
   list(prefix: string): Promise<string[]>;
+}
+
+/** Size, ETag and version of a stored object (S3 HEAD; a folder's file stat locally). */
+export interface StoredObjectInfo {
+  readonly size: number;
+  readonly etag: string | null;
+  /** S3 object version, when the bucket is versioned; null otherwise. */
+  readonly versionId: string | null;
+}
+
+/**
+ * The object store operations some steps need beyond reading and writing: the S3 object
+ * version (PublishLayerVersion pins it), and an exclusive create, the lease that keeps two
+ * executions of the same lock from building twice.
+ */
+export interface LeasingObjectStore extends ObjectStore {
+  head(key: string): Promise<StoredObjectInfo | null>;
+  /** Writes the object only when no object has that key; true when this call created it. */
+  putIfAbsent(key: string, body: Buffer | string): Promise<boolean>;
+  delete(key: string): Promise<void>;
+}
+
+/** One published layer version. */
+export interface PublishedLayerVersion {
+  readonly layerName: string;
+  readonly version: number;
+  /** `arn:aws:lambda:REGION:ACCOUNT:layer:NAME` */
+  readonly layerArn: string;
+  /** `arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION`: what a function lists in its Layers. */
+  readonly layerVersionArn: string;
+}
+
+/** Lambda layers in AWS; zips plus a versions file locally. */
+export interface LayerRegistry {
+  /** Publishes from a stored object (never an inline zip: the 50 MB direct-upload limit). */
+  publishLayerVersion(request: {
+    readonly layerName: string;
+    readonly objectKey: string;
+    readonly objectVersion: string | null;
+    readonly compatibleRuntimes: readonly string[];
+    readonly compatibleArchitectures: readonly Architecture[];
+    /** At most 256 characters; carries the lock hash. */
+    readonly description: string;
+    /** At most 512 characters. */
+    readonly licenseInfo: string;
+  }): Promise<PublishedLayerVersion>;
+  /** Lets an account (`123456789012`) or, with `organizationId`, every account of an organization use a version. */
+  addPermission(request: {
+    readonly layerName: string;
+    readonly version: number;
+    readonly statementId: string;
+    readonly principal: string;
+    readonly organizationId: string | null;
+  }): Promise<void>;
+  /**
+   * Points a function at new layer versions: layers whose name starts with `replacePrefix`
+   * are replaced, the function's other layers are kept in front of them.
+   */
+  updateFunctionLayers(request: {
+    readonly functionName: string;
+    readonly layerVersionArns: readonly string[];
+    readonly replacePrefix: string;
+  }): Promise<{ readonly layers: readonly string[] }>;
+}
+
+/** SSM Parameter Store in AWS; a JSON file locally. */
+export interface ParameterStore {
+  put(name: string, value: string, description: string): Promise<void>;
+}
+
+export type DependencySetEventType = 'Dependency Set Ready' | 'Dependency Set Failed';
+
+/** EventBridge in AWS (source `lambda-deps`); lines in a JSON Lines file locally. */
+export interface EventBus {
+  putEvent(detailType: DependencySetEventType, detail: Readonly<Record<string, unknown>>): Promise<void>;
+}
+
+/** What a function must mount to read the EFS tree. */
+export interface FileSystemMount {
+  readonly fileSystemId: string | null;
+  readonly accessPointArn: string | null;
+  /** Where the sync function has the access point mounted (`/mnt/deps`), or the local folder. */
+  readonly mountPath: string;
+  /** Mount targets (one per AZ) the function's VPC subnets must reach on NFS (2049). */
+  readonly mountTargets: readonly {
+    readonly mountTargetId: string;
+    readonly subnetId: string;
+    readonly availabilityZone: string | null;
+    readonly ipAddress: string | null;
+    readonly state: string;
+  }[];
+}
+
+/** An EFS access point mounted under `/mnt/…` in AWS; a folder locally. */
+export interface FileSystemTree {
+  /** Where the tree is mounted in this process. */
+  readonly mountRoot: string;
+  describe(): Promise<FileSystemMount>;
+}
+
+/** Where and how to push an image: a registry (with credentials) or an OCI layout folder. */
+export type ImageDestination =
+  | {
+      readonly kind: 'registry';
+      /** `https://123456789012.dkr.ecr.eu-west-1.amazonaws.com` or `http://127.0.0.1:5000` */
+      readonly registryUrl: string;
+      readonly repository: string;
+      readonly tag: string;
+      readonly credentials:
+        | { readonly kind: 'basic'; readonly username: string; readonly password: string }
+        | { readonly kind: 'anonymous' };
+    }
+  | { readonly kind: 'layout'; readonly layoutDir: string; readonly tag: string };
+
+/** ECR in AWS (GetAuthorizationToken); a registry URL or an OCI layout folder locally. */
+export interface ImageRegistry {
+  destination(tag: string): Promise<ImageDestination>;
+}
+
+/** Everything a pipeline step may touch outside the process. */
+export interface PipelineAdapters {
+  readonly store: LeasingObjectStore;
+  readonly layers: LayerRegistry;
+  readonly parameters: ParameterStore;
+  readonly events: EventBus;
+  readonly fileSystem: FileSystemTree;
+  readonly images: ImageRegistry;
 }

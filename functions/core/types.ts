@@ -80,7 +80,16 @@ export interface RequirementSet {
     findLinks: string[];
     noIndex: boolean;
     pre: boolean;
+    /** `--only-binary` values in order: `:all:`, `:none:` or normalized names. */
+    onlyBinary: string[];
+    /** `--no-binary` values in order: `:all:`, `:none:` or normalized names. */
+    noBinary: string[];
+    preferBinary: boolean;
+    /** `--trusted-host` values (hosts allowed over plain http). */
+    trustedHosts: string[];
   }>;
+  /** Where each index option value (a URL, a find-links entry) was written, for messages. */
+  readonly optionSources?: Readonly<Record<string, SourceLocation>>;
   /** True when any requirement carries `--hash`: then every one must be pinned with `==` and hashed. */
   readonly hashCheckingMode: boolean;
   /** Every file read, in order (the top file first). */
@@ -120,6 +129,8 @@ export interface WheelSize {
   readonly size: number;
   readonly unzippedSize: number;
   readonly entryCount: number;
+  /** sha256 of the whole file when the index gave none and it was computed (local find-links files). */
+  readonly sha256?: string;
 }
 
 /** Everything the resolver and measurer ask of the indexes. */
@@ -208,6 +219,8 @@ export interface BuildManifest {
   readonly timings: Readonly<Record<string, number>>;
   /** Per-package sizes and layer assignment (for the report). */
   readonly packages?: readonly PackageBreakdown[];
+  /** Things a person should know that did not stop the build (sdists built locally, overlapping files, bytes the runtime already provides). */
+  readonly warnings?: readonly string[];
   /** States a pipeline run passed through, in order, with durations (pipeline runs only). */
   readonly execution?: {
     readonly name: string;

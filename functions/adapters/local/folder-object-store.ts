@@ -1,11 +1,11 @@
 // The local object store: a folder, with writes made atomic by rename so a reader never
 // sees half an object (the same guarantee S3 gives).
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { InputError } from '../../core/errors.ts';
-import type { ObjectStore } from '../ports.ts';
+import type { LeasingObjectStore, StoredObjectInfo } from '../ports.ts';
 
 /** Rejects keys that could escape the folder. */
 export function assertSafeKey(key: string): void {
@@ -21,7 +21,7 @@ export function assertSafeKey(key: string): void {
   }
 }
 
-export class FolderObjectStore implements ObjectStore {
+export class FolderObjectStore implements LeasingObjectStore {
   readonly root: string;
   readonly location: string;
 
@@ -87,5 +87,32 @@ export class FolderObjectStore implements ObjectStore {
     };
     await walk(this.root);
     return found.filter((key) => key.startsWith(prefix)).sort();
+  }
+
+  async head(key: string): Promise<StoredObjectInfo | null> {
+    const info = await stat(this.pathOf(key)).catch(() => null);
+    if (!info?.isFile()) return null;
+    return { size: info.size, etag: null, versionId: null };
+  }
+
+  async putIfAbsent(key: string, body: Buffer | string): Promise<boolean> {
+    const target = this.pathOf(key);
+    await mkdir(dirname(target), { recursive: true });
+    const temporary = `${target}.${randomUUID()}.partial`;
+    await writeFile(temporary, body);
+    try {
+      // link() refuses an existing name, atomically, across processes: the exclusive create.
+      await link(temporary, target);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    } finally {
+      await rm(temporary, { force: true });
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
   }
 }

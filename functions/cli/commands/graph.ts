@@ -15,7 +15,7 @@ export async function synthesizedStateMachineDefinition(): Promise<AslDefinition
     const { app, stack } = createLambdaDepsApp({ outdir, skipBundling: true });
     const assembly = app.synth();
     const template = assembly.getStackByName(stack.stackName).template as object;
-    return extractStateMachineDefinition(template).definition as AslDefinition;
+    return extractStateMachineDefinition(template).definition as unknown as AslDefinition;
   } finally {
     await rm(outdir, { recursive: true, force: true });
   }

@@ -1,0 +1,74 @@
+// The AWS side of every port, built once per Lambda container from the contract's
+// environment variables. Built lazily so that importing a handler (as the local pipeline
+// does) never reads AWS settings or creates an SDK client.
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { EFSClient } from '@aws-sdk/client-efs';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { InputError } from '../../core/errors.ts';
+import { readPipelineSettings, type EnvironmentVariableName, type PipelineSettings } from '../environment.ts';
+import type { ImageDestination, PipelineAdapters } from '../ports.ts';
+import { EcrImageRegistry } from './ecr-image-registry.ts';
+import { EfsFileSystemTree } from './efs-file-system-tree.ts';
+import { EventBridgeEventBus } from './eventbridge-event-bus.ts';
+import { LambdaLayerRegistry } from './lambda-layer-registry.ts';
+import { S3ObjectStore } from './s3-object-store.ts';
+import { SsmParameterStore } from './ssm-parameter-store.ts';
+
+/** What a handler runs with: its settings and the adapters. */
+export interface StepDependencies {
+  readonly settings: PipelineSettings;
+  readonly adapters: PipelineAdapters;
+}
+
+/** Builds the dependencies on first use; the same object for every later invocation. */
+export type StepDependenciesProvider = () => StepDependencies;
+
+/** AWS adapters from the environment, with the clients made once. */
+export function awsDependencies(
+  environment: Readonly<Record<string, string | undefined>>,
+  required: readonly EnvironmentVariableName[] = [],
+): StepDependencies {
+  const settings = readPipelineSettings(environment, required);
+  const ecrRepositoryUri = settings.ecrRepositoryUri;
+  return {
+    settings,
+    adapters: {
+      store: new S3ObjectStore(settings.artifactBucket, new S3Client({})),
+      layers: new LambdaLayerRegistry(settings.artifactBucket, new LambdaClient({})),
+      parameters: new SsmParameterStore(new SSMClient({})),
+      events: new EventBridgeEventBus(settings.eventBusName, new EventBridgeClient({})),
+      fileSystem: new EfsFileSystemTree(
+        settings.efsMountPath,
+        settings.efsFileSystemId,
+        settings.efsAccessPointArn,
+        new EFSClient({}),
+      ),
+      images: ecrRepositoryUri
+        ? new EcrImageRegistry(ecrRepositoryUri, new ECRClient({}))
+        : {
+            destination(): Promise<ImageDestination> {
+              throw new InputError('ECR_REPOSITORY_URI is not set, so no image can be pushed.', {
+                hint: 'Deploy the stack with the image route enabled.',
+              });
+            },
+          },
+    },
+  };
+}
+
+/**
+ * The provider a handler module exports its `handler` with. Inside Lambda the settings are
+ * read at once (a missing variable fails the cold start, naming it); elsewhere only on the
+ * first call, which the local pipeline never makes because it injects local adapters.
+ */
+export function awsDependenciesWhenInLambda(
+  required: readonly EnvironmentVariableName[] = [],
+): StepDependenciesProvider {
+  let built: StepDependencies | undefined;
+  const provide = (): StepDependencies => (built ??= awsDependencies(process.env, required));
+  if (process.env.AWS_LAMBDA_FUNCTION_NAME) provide();
+  return provide;
+}

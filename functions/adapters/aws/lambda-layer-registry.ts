@@ -1,0 +1,87 @@
+// Lambda layers in AWS: versions are published from the artifact bucket (S3Bucket/S3Key/
+// S3ObjectVersion, never an inline zip), shared with accounts or an organization, and
+// functions are re-pointed only when asked.
+import {
+  AddLayerVersionPermissionCommand,
+  GetFunctionConfigurationCommand,
+  LambdaClient,
+  PublishLayerVersionCommand,
+  UpdateFunctionConfigurationCommand,
+  type Architecture as LambdaArchitecture,
+  type Runtime,
+} from '@aws-sdk/client-lambda';
+import type { LayerRegistry, PublishedLayerVersion } from '../ports.ts';
+
+/** `arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION` → `NAME` */
+export function layerNameOf(layerVersionArn: string): string {
+  return layerVersionArn.split(':')[6] ?? '';
+}
+
+export class LambdaLayerRegistry implements LayerRegistry {
+  constructor(
+    private readonly bucket: string,
+    private readonly client: LambdaClient = new LambdaClient({}),
+  ) {}
+
+  async publishLayerVersion(
+    request: Parameters<LayerRegistry['publishLayerVersion']>[0],
+  ): Promise<PublishedLayerVersion> {
+    const response = await this.client.send(
+      new PublishLayerVersionCommand({
+        LayerName: request.layerName,
+        Description: request.description,
+        Content: {
+          S3Bucket: this.bucket,
+          S3Key: request.objectKey,
+          ...(request.objectVersion ? { S3ObjectVersion: request.objectVersion } : {}),
+        },
+        CompatibleRuntimes: request.compatibleRuntimes as Runtime[],
+        CompatibleArchitectures: request.compatibleArchitectures as LambdaArchitecture[],
+        LicenseInfo: request.licenseInfo,
+      }),
+    );
+    if (!response.LayerArn || !response.LayerVersionArn || response.Version === undefined) {
+      throw new Error(`PublishLayerVersion for ${request.layerName} returned no version ARN.`);
+    }
+    return {
+      layerName: request.layerName,
+      version: response.Version,
+      layerArn: response.LayerArn,
+      layerVersionArn: response.LayerVersionArn,
+    };
+  }
+
+  async addPermission(request: Parameters<LayerRegistry['addPermission']>[0]): Promise<void> {
+    await this.client.send(
+      new AddLayerVersionPermissionCommand({
+        LayerName: request.layerName,
+        VersionNumber: request.version,
+        StatementId: request.statementId,
+        Action: 'lambda:GetLayerVersion',
+        Principal: request.principal,
+        ...(request.organizationId ? { OrganizationId: request.organizationId } : {}),
+      }),
+    );
+  }
+
+  async updateFunctionLayers(
+    request: Parameters<LayerRegistry['updateFunctionLayers']>[0],
+  ): Promise<{ layers: string[] }> {
+    const current = await this.client.send(
+      new GetFunctionConfigurationCommand({ FunctionName: request.functionName }),
+    );
+    // Keep the function's own layers (first, so their order is unchanged); replace ours.
+    const kept = (current.Layers ?? [])
+      .map((layer) => layer.Arn ?? '')
+      .filter((arn) => arn !== '' && !layerNameOf(arn).startsWith(request.replacePrefix));
+    const layers = [...kept, ...request.layerVersionArns];
+    await this.client.send(
+      new UpdateFunctionConfigurationCommand({
+        FunctionName: request.functionName,
+        Layers: layers,
+        ...(current.RevisionId ? { RevisionId: current.RevisionId } : {}),
+      }),
+    );
+    return { layers };
+  }
+}

@@ -1,0 +1,118 @@
+// Lambda layers on a laptop: each published version is a copy of the layer zip under
+// `layers/NAME/N.zip`, recorded in `layers/versions.json` with monotonically increasing
+// version numbers per name and well-formed (fake) ARNs, so what the report says has the
+// same shape as in AWS.
+import { mkdir, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Architecture } from '../../core/types.ts';
+import type { LayerRegistry, ObjectStore, PublishedLayerVersion } from '../ports.ts';
+import { updateJsonFile } from './locked-json-file.ts';
+
+export const LOCAL_ACCOUNT = '000000000000';
+export const LOCAL_REGION = 'local';
+
+export interface LocalLayerVersionRecord {
+  readonly version: number;
+  readonly layerVersionArn: string;
+  readonly file: string;
+  readonly objectKey: string;
+  readonly description: string;
+  readonly compatibleRuntimes: readonly string[];
+  readonly compatibleArchitectures: readonly Architecture[];
+  readonly licenseInfo: string;
+  readonly createdAt: string;
+  readonly permissions: { statementId: string; principal: string; organizationId: string | null }[];
+}
+
+export interface LocalLayerVersionsFile {
+  layers: Record<string, LocalLayerVersionRecord[]>;
+  /** Function name → the layer version ARNs it was pointed at. */
+  functions: Record<string, string[]>;
+}
+
+export function localLayerArn(layerName: string): string {
+  return `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:layer:${layerName}`;
+}
+
+export class LocalLayerRegistry implements LayerRegistry {
+  readonly versionsPath: string;
+
+  constructor(
+    private readonly root: string,
+    private readonly store: ObjectStore,
+  ) {
+    this.versionsPath = join(root, 'versions.json');
+  }
+
+  private update<R>(change: (file: LocalLayerVersionsFile) => R): Promise<R> {
+    return updateJsonFile<LocalLayerVersionsFile, R>(
+      this.versionsPath,
+      () => ({ layers: {}, functions: {} }),
+      change,
+    );
+  }
+
+  async publishLayerVersion(
+    request: Parameters<LayerRegistry['publishLayerVersion']>[0],
+  ): Promise<PublishedLayerVersion> {
+    const directory = join(this.root, request.layerName);
+    await mkdir(directory, { recursive: true });
+    const staging = join(
+      directory,
+      `.${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.zip`,
+    );
+    await this.store.getToFile(request.objectKey, staging);
+    return this.update((file) => {
+      const versions = (file.layers[request.layerName] ??= []);
+      const version = (versions.at(-1)?.version ?? 0) + 1;
+      const layerVersionArn = `${localLayerArn(request.layerName)}:${version}`;
+      const zipPath = join(directory, `${version}.zip`);
+      versions.push({
+        version,
+        layerVersionArn,
+        file: zipPath,
+        objectKey: request.objectKey,
+        description: request.description,
+        compatibleRuntimes: [...request.compatibleRuntimes],
+        compatibleArchitectures: [...request.compatibleArchitectures],
+        licenseInfo: request.licenseInfo,
+        createdAt: new Date().toISOString(),
+        permissions: [],
+      });
+      return { version, layerVersionArn, zipPath };
+    }).then(async ({ version, layerVersionArn, zipPath }) => {
+      await rename(staging, zipPath);
+      return {
+        layerName: request.layerName,
+        version,
+        layerArn: localLayerArn(request.layerName),
+        layerVersionArn,
+      };
+    });
+  }
+
+  async addPermission(request: Parameters<LayerRegistry['addPermission']>[0]): Promise<void> {
+    await this.update((file) => {
+      const record = file.layers[request.layerName]?.find((entry) => entry.version === request.version);
+      if (!record) throw new Error(`Layer ${request.layerName}:${request.version} was never published.`);
+      record.permissions.push({
+        statementId: request.statementId,
+        principal: request.principal,
+        organizationId: request.organizationId,
+      });
+    });
+  }
+
+  async updateFunctionLayers(
+    request: Parameters<LayerRegistry['updateFunctionLayers']>[0],
+  ): Promise<{ layers: string[] }> {
+    return this.update((file) => {
+      const kept = (file.functions[request.functionName] ?? []).filter(
+        (arn) => !(arn.split(':')[6] ?? '').startsWith(request.replacePrefix),
+      );
+      const layers = [...kept, ...request.layerVersionArns];
+      file.functions[request.functionName] = layers;
+      return { layers };
+    });
+  }
+}

@@ -1,0 +1,288 @@
+// `lambda-deps build`: a requirements file (measured first) or a lock in, Lambda-ready
+// artifacts and DIR/manifest.json out: slimmed, verified, smoke-imported, packed into layers,
+// an EFS tree or an OCI image. Progress on a terminal; `--json` prints the manifest. Exit 1
+// when verification or smoke import fails (nothing is marked publishable then).
+import { readFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { buildDependencySet, type BuildEvent } from '../../core/build.ts';
+import { InputError } from '../../core/errors.ts';
+import { parseLock } from '../../core/lock.ts';
+import { DEFAULT_SLIM_POLICY, describeSlimRules, NO_SLIM_POLICY } from '../../core/slim-policy.ts';
+import { customTarget, describeTarget, lambdaTarget } from '../../core/targets.ts';
+import type { ClosablePackageIndex } from '../../core/index-client.ts';
+import type { BuildManifest, Lock, PackageIndex, Strategy, Target } from '../../core/types.ts';
+import {
+  colorsFor,
+  createStepProgress,
+  formatBytes,
+  formatDuration,
+  shouldUseColor,
+} from '../terminal-output.ts';
+import { defaultCacheDir } from './measure.ts';
+
+interface BuildOptions {
+  runtime?: string;
+  arch?: string;
+  python?: string;
+  glibc?: string;
+  out: string;
+  indexUrl?: string;
+  extraIndexUrl: string[];
+  findLinks: string[];
+  index: boolean;
+  pre?: boolean;
+  strategy: 'auto' | Strategy;
+  existingLayers?: number;
+  reserveMb?: number;
+  slim: boolean;
+  excludeRuntimeProvided?: boolean;
+  allowLocalSdistBuild?: boolean;
+  pythonExecutable?: string;
+  json?: boolean;
+  cacheDir?: string;
+  cache: boolean;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+function parseCount(value: string, option: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value)) {
+    throw new InputError(`${option} expects a number, got "${value}".`, { hint: `For example ${option} 1.` });
+  }
+  return Number(value);
+}
+
+function targetOf(options: BuildOptions): Target | null {
+  if (options.python !== undefined || options.glibc !== undefined) {
+    if (options.python === undefined || options.glibc === undefined) {
+      throw new InputError('A custom target needs both --python and --glibc.', {
+        hint: 'For example --python 3.11 --glibc 2.34.',
+      });
+    }
+    return customTarget({ python: options.python, glibc: options.glibc, arch: options.arch ?? 'x86_64' });
+  }
+  if (options.runtime === undefined) return null;
+  return lambdaTarget(options.runtime, options.arch ?? 'x86_64');
+}
+
+/** A lock is JSON with `lockVersion`; anything else is a requirements file (or pyproject.toml). */
+async function readLockIfAny(path: string): Promise<Lock | null> {
+  if (!path.endsWith('.json')) return null;
+  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new InputError(`Cannot read ${path}: ${error.code ?? error.message}.`, {
+      hint: 'Give a requirements file, a pyproject.toml or a lock written by `lambda-deps measure --lock-out`.',
+    });
+  });
+  return parseLock(text, path);
+}
+
+function describeEvent(event: BuildEvent): string | null {
+  if (event.type === 'phase' && event.status === 'start') return event.phase;
+  if (event.type === 'cache-hit') return `cache hit (${event.key.slice(0, 12)})`;
+  return null;
+}
+
+function printSummary(manifest: BuildManifest, outDir: string, color: boolean): void {
+  const colors = colorsFor(color);
+  const out = process.stdout;
+  out.write(`${colors.bold(describeTarget(manifest.target))}  lock ${manifest.lockHash.slice(0, 12)}\n`);
+  out.write(
+    `sizes: wheels ${formatBytes(manifest.sizes.wheels)}, installed ${formatBytes(manifest.sizes.installed)}, slimmed ${formatBytes(manifest.sizes.slimmed)}\n`,
+  );
+  for (const rule of manifest.slimming.rules) {
+    out.write(colors.dim(`  slim ${rule.rule}: ${rule.files} files, ${formatBytes(rule.bytes)}\n`));
+  }
+  const verified = manifest.verification.ok
+    ? colors.green('ok')
+    : colors.red(`${manifest.verification.problems.length} problem(s)`);
+  out.write(`verification: ${verified}\n`);
+  for (const problem of manifest.verification.problems) {
+    out.write(
+      `  ${problem.package ?? ''} ${problem.file ?? ''}: ${problem.message}${problem.hint ? colors.dim(` (${problem.hint})`) : ''}\n`,
+    );
+  }
+  const smoke = manifest.smokeImport;
+  out.write(
+    `smoke import: ${!smoke.ran ? colors.yellow(`skipped (${smoke.reason ?? 'no interpreter'})`) : smoke.ok ? colors.green(`ok, ${smoke.modules} modules`) : colors.red(`${smoke.failures.length} failure(s)`)}\n`,
+  );
+  for (const failure of smoke.failures)
+    out.write(`  ${failure.package}: import ${failure.module}: ${failure.error}\n`);
+  out.write(`route: ${colors.bold(manifest.strategy)}: ${manifest.reason}\n`);
+  for (const layer of manifest.layers) {
+    out.write(
+      `  ${outDir}/${layer.file}  ${formatBytes(layer.size)} zipped, ${formatBytes(layer.unzippedSize)} unzipped: ${layer.packages.join(' ')}\n`,
+    );
+  }
+  if (manifest.efs)
+    out.write(`  ${outDir}/${manifest.efs.tree} (PYTHONPATH: <access point>/${manifest.efs.pythonPath})\n`);
+  if (manifest.image) out.write(`  ${outDir}/${manifest.image.layout} ${manifest.image.digest}\n`);
+  for (const warning of manifest.warnings ?? []) out.write(colors.yellow(`warning: ${warning}\n`));
+  if (manifest.timings.total !== undefined)
+    out.write(colors.dim(`built in ${formatDuration(manifest.timings.total)}\n`));
+}
+
+export function createBuildCommand(): Command {
+  return new Command('build')
+    .description(
+      'Build a requirements file or a lock into Lambda layers, an EFS tree or an OCI image: slimmed, verified and smoke-imported.',
+    )
+    .argument('<input>', 'a requirements file, a pyproject.toml, or a lock (.json from `measure --lock-out`)')
+    .requiredOption('-o, --out <dir>', 'output folder (manifest.json and the artifacts)')
+    .addOption(
+      new Option(
+        '--runtime <runtime>',
+        'Lambda runtime: python3.10 … python3.14 (taken from the lock when building one)',
+      ),
+    )
+    .addOption(new Option('--arch <arch>', 'architecture (default x86_64)').choices(['x86_64', 'arm64']))
+    .option('--python <X.Y>', 'custom target: CPython version (with --glibc)')
+    .option('--glibc <X.Y>', 'custom target: glibc of the image base (with --python)')
+    .option('-i, --index-url <url>', 'main package index (PEP 503/691)')
+    .option('--extra-index-url <url>', 'another package index (repeatable)', collect, [])
+    .option('-f, --find-links <location>', 'a folder or page of wheels (repeatable)', collect, [])
+    .option('--no-index', 'ignore package indexes (use --find-links only)')
+    .option('--pre', 'allow pre-release versions')
+    .addOption(
+      new Option('--strategy <strategy>', 'where the set goes')
+        .choices(['auto', 'layers', 'image', 'efs'])
+        .default('auto'),
+    )
+    .option('--existing-layers <n>', 'layers the function already uses', (value) =>
+      parseCount(value, '--existing-layers'),
+    )
+    .option('--reserve-mb <n>', 'MiB kept free for the function code (default 5)', (value) =>
+      parseCount(value, '--reserve-mb'),
+    )
+    .option('--no-slim', 'keep every file of every wheel')
+    .option(
+      '--exclude-runtime-provided',
+      'leave out boto3, botocore and their dependencies (the runtime has them)',
+    )
+    .option(
+      '--allow-local-sdist-build',
+      'build sdist-only packages with pip wheel here (valid only if this machine matches the target)',
+    )
+    .option(
+      '--python-executable <path>',
+      'interpreter of the target Python for smoke import (default python3.X on PATH)',
+    )
+    .option('--json', 'print the manifest as JSON')
+    .option('--cache-dir <dir>', 'download and build cache (default ~/.cache/lambda-deps)')
+    .option('--no-cache', 'build even when the cache has this lock and policy')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Slimming rules (on by default; --no-slim turns them off; the manifest counts files and bytes per rule):',
+        ...describeSlimRules().map((line) => `  ${line}`),
+        '  runtime-provided (with --exclude-runtime-provided): boto3, botocore, s3transfer, jmespath, python-dateutil, six, urllib3.',
+        '  Never removed: *.dist-info (importlib.metadata needs it) and auditwheel *.libs folders.',
+        '',
+        'Exit codes: 0 built and verified, 1 verification or smoke import failed (nothing publishable), 2 bad usage or input.',
+        '',
+        'Examples:',
+        '  $ lambda-deps build requirements.txt --runtime python3.11 --arch x86_64 --out out',
+        '  $ lambda-deps build set.lock.json --out out --strategy layers --existing-layers 1 --json',
+      ].join('\n'),
+    )
+    .action(async (input: string, options: BuildOptions, command: Command) => {
+      const globals = command.optsWithGlobals<{ color?: boolean }>();
+      const quiet = options.json ?? false;
+      const progress = createStepProgress({ quiet, color: globals.color !== false });
+      const cacheDir = options.cacheDir ?? defaultCacheDir();
+      const requested = targetOf(options);
+      let lock = await readLockIfAny(input);
+      try {
+        if (lock) {
+          if (requested && JSON.stringify(requested) !== JSON.stringify(lock.target)) {
+            throw new InputError(
+              `${input} is locked for ${describeTarget(lock.target)}, not ${describeTarget(requested)}.`,
+              {
+                hint: 'Leave out --runtime/--arch when building a lock, or measure again for the other target.',
+              },
+            );
+          }
+        } else {
+          if (!requested) {
+            throw new InputError('No target given.', {
+              hint: 'Pass --runtime python3.12 (python3.10 … python3.14), or --python X.Y --glibc X.Y.',
+            });
+          }
+          progress.step('resolving and measuring');
+          const { measureRequirements } = await import('../../core/measure.ts');
+          const measured = await measureRequirements({
+            requirementsPath: input,
+            target: requested,
+            cliIndexOptions: {
+              ...(options.indexUrl !== undefined ? { indexUrl: options.indexUrl } : {}),
+              ...(options.extraIndexUrl.length > 0 ? { extraIndexUrls: options.extraIndexUrl } : {}),
+              ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
+              ...(options.index === false ? { noIndex: true } : {}),
+              ...(options.pre ? { pre: true } : {}),
+            },
+            cacheDir,
+          });
+          lock = measured.lock;
+        }
+        // Locked files carry absolute URLs: the index only downloads (sha256-checked, cached). It is
+        // made on first use, so a cache hit never loads the HTTP client.
+        const opened: { index: ClosablePackageIndex | null } = { index: null };
+        const index: Pick<PackageIndex, 'download'> = {
+          download: async (file) => {
+            if (!opened.index) {
+              const { createPackageIndex } = await import('../../core/index-client.ts');
+              opened.index = createPackageIndex({
+                indexUrl: null,
+                extraIndexUrls: [],
+                findLinks: [],
+                pre: false,
+                cacheDir,
+              });
+            }
+            return opened.index.download(file);
+          },
+        };
+        let manifest: BuildManifest;
+        try {
+          manifest = await buildDependencySet({
+            lock,
+            index,
+            outDir: options.out,
+            strategy: options.strategy,
+            slim: options.slim
+              ? { ...DEFAULT_SLIM_POLICY, excludeRuntimeProvided: options.excludeRuntimeProvided ?? false }
+              : { ...NO_SLIM_POLICY, excludeRuntimeProvided: options.excludeRuntimeProvided ?? false },
+            layers: {
+              ...(options.existingLayers !== undefined ? { existingLayers: options.existingLayers } : {}),
+              ...(options.reserveMb !== undefined
+                ? { reserveBytes: Math.round(options.reserveMb * 1024 * 1024) }
+                : {}),
+            },
+            cacheDir,
+            ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
+            allowLocalSdistBuild: options.allowLocalSdistBuild ?? false,
+            noCache: options.cache === false,
+            onEvent: (event) => {
+              const label = describeEvent(event);
+              if (label) progress.step(label);
+            },
+          });
+        } finally {
+          await opened.index?.close();
+        }
+        progress.done();
+        if (options.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
+        else
+          printSummary(
+            manifest,
+            options.out,
+            shouldUseColor(process.stdout, { color: globals.color !== false }),
+          );
+        if (!manifest.verification.ok || (manifest.smokeImport.ran && !manifest.smokeImport.ok))
+          process.exitCode = 1;
+      } catch (error) {
+        progress.fail();
+        throw error;
+      }
+    });
+}

@@ -1,0 +1,255 @@
+// `lambda-deps measure`: resolve a requirements file (or pyproject.toml) for a Lambda target,
+// measure every chosen wheel exactly, and say whether the set fits in layers, needs an image or
+// needs EFS, without building anything. A table for people, or one JSON document with --json.
+import { writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { InputError, ResolutionError } from '../../core/errors.ts';
+import { serializeLock } from '../../core/lock.ts';
+import { measureRequirements, type MeasureEvent, type MeasurePolicy } from '../../core/measure.ts';
+import type { IndexOptionValues } from '../../core/pip-config.ts';
+import { customTarget, describeTarget, lambdaTarget } from '../../core/targets.ts';
+import { LAMBDA_UNZIPPED_LIMIT_BYTES, type MeasureResult, type Target } from '../../core/types.ts';
+import { formatShare } from '../../core/units.ts';
+import {
+  colorsFor,
+  createStepProgress,
+  formatBytes,
+  formatTable,
+  shouldUseColor,
+} from '../terminal-output.ts';
+
+interface MeasureOptions {
+  runtime?: string;
+  arch: string;
+  python?: string;
+  glibc?: string;
+  indexUrl?: string;
+  extraIndexUrl: string[];
+  findLinks: string[];
+  index: boolean;
+  pre?: boolean;
+  extra: string[];
+  existingLayers?: number;
+  reserveMb?: number;
+  cacheDir?: string;
+  json?: boolean;
+  lockOut?: string;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+function parseCount(value: string, option: string): number {
+  const number = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(number)) {
+    throw new InputError(`${option} expects a number, got "${value}".`, { hint: `For example ${option} 1.` });
+  }
+  return number;
+}
+
+/** The default cache: $XDG_CACHE_HOME/lambda-deps or ~/.cache/lambda-deps. */
+export function defaultCacheDir(environment: Record<string, string | undefined> = process.env): string {
+  return join(environment.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lambda-deps');
+}
+
+function targetOf(options: MeasureOptions): Target {
+  if (options.python !== undefined || options.glibc !== undefined) {
+    if (options.runtime !== undefined) {
+      throw new InputError('Give either --runtime or --python/--glibc, not both.', {
+        hint: '--runtime names a Lambda runtime; --python X.Y --glibc X.Y describe a custom image base.',
+      });
+    }
+    if (options.python === undefined || options.glibc === undefined) {
+      throw new InputError('A custom target needs both --python and --glibc.', {
+        hint: 'For example --python 3.11 --glibc 2.34.',
+      });
+    }
+    return customTarget({ python: options.python, glibc: options.glibc, arch: options.arch });
+  }
+  if (options.runtime === undefined) {
+    throw new InputError('No target given.', {
+      hint: 'Pass --runtime python3.12 (python3.10 … python3.14), or --python X.Y --glibc X.Y for an image on another base.',
+    });
+  }
+  return lambdaTarget(options.runtime, options.arch);
+}
+
+function indexOptionsOf(options: MeasureOptions): IndexOptionValues {
+  return {
+    ...(options.indexUrl !== undefined ? { indexUrl: options.indexUrl } : {}),
+    ...(options.extraIndexUrl.length > 0 ? { extraIndexUrls: options.extraIndexUrl } : {}),
+    ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
+    ...(options.index === false ? { noIndex: true } : {}),
+    ...(options.pre ? { pre: true } : {}),
+  };
+}
+
+function policyOf(options: MeasureOptions): MeasurePolicy {
+  return {
+    ...(options.existingLayers !== undefined ? { existingLayers: options.existingLayers } : {}),
+    ...(options.reserveMb !== undefined
+      ? { reserveBytesForFunctionCode: Math.round(options.reserveMb * 1024 * 1024) }
+      : {}),
+  };
+}
+
+/** The exact --json document: {target, packages, totals, verdict, problems} plus lockHash. */
+export function measureJson(result: MeasureResult): string {
+  return `${JSON.stringify(
+    {
+      target: result.target,
+      lockHash: result.lockHash,
+      packages: result.packages.map(({ name, version, filename, tag, size, unzippedSize }) => ({
+        name,
+        version,
+        filename,
+        tag,
+        size,
+        unzippedSize,
+      })),
+      totals: result.totals,
+      verdict: result.verdict,
+      problems: result.problems,
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+function printReport(result: MeasureResult, color: boolean): void {
+  const colors = colorsFor(color);
+  const rows = [...result.packages]
+    .sort((left, right) => right.unzippedSize - left.unzippedSize)
+    .map((entry) => [
+      entry.name,
+      entry.version,
+      entry.tag,
+      formatBytes(entry.size),
+      formatBytes(entry.unzippedSize),
+      formatShare(entry.unzippedSize, LAMBDA_UNZIPPED_LIMIT_BYTES),
+    ]);
+  const total = [
+    colors.bold(`${result.packages.length} packages`),
+    '',
+    '',
+    colors.bold(formatBytes(result.totals.size)),
+    colors.bold(formatBytes(result.totals.unzippedSize)),
+    colors.bold(formatShare(result.totals.unzippedSize, LAMBDA_UNZIPPED_LIMIT_BYTES)),
+  ];
+  process.stdout.write(`${colors.bold(describeTarget(result.target))}\n\n`);
+  process.stdout.write(
+    formatTable(
+      [
+        { header: 'package' },
+        { header: 'version' },
+        { header: 'tag' },
+        { header: 'zipped', align: 'right' },
+        { header: 'unzipped', align: 'right' },
+        { header: 'of 250 MB', align: 'right' },
+      ],
+      rows,
+      [total],
+    ),
+  );
+  const verdict = result.verdict;
+  if (verdict) {
+    const label =
+      verdict.strategy === 'layers'
+        ? colors.green(`layers (${verdict.layerCount})`)
+        : colors.yellow(verdict.strategy);
+    process.stdout.write(`\nverdict: ${label}: ${verdict.reason}\n`);
+  }
+  if (result.lockHash) process.stdout.write(colors.dim(`lock hash: ${result.lockHash}\n`));
+}
+
+function describeEvent(event: MeasureEvent): string | null {
+  if (event.type === 'step') return `${event.step} ${event.detail}`;
+  if (event.type === 'pinned') return `resolving: ${event.name} ${event.version}`;
+  if (event.type === 'measuring') return `measuring ${event.count} wheels`;
+  return null;
+}
+
+export function createMeasureCommand(): Command {
+  return new Command('measure')
+    .description(
+      'Resolve a requirements file for a Lambda target and measure it against the layer, image and EFS limits, before building.',
+    )
+    .argument('<requirements>', 'a pip requirements file, or a pyproject.toml')
+    .addOption(new Option('--runtime <runtime>', 'Lambda runtime: python3.10 … python3.14'))
+    .addOption(new Option('--arch <arch>', 'architecture').choices(['x86_64', 'arm64']).default('x86_64'))
+    .option('--python <X.Y>', 'custom target: CPython version (with --glibc)')
+    .option('--glibc <X.Y>', 'custom target: glibc of the image base (with --python)')
+    .option('-i, --index-url <url>', 'main package index (PEP 503/691)')
+    .option('--extra-index-url <url>', 'another package index (repeatable)', collect, [])
+    .option('-f, --find-links <location>', 'a folder or page of wheels (repeatable)', collect, [])
+    .option('--no-index', 'ignore package indexes (use --find-links only)')
+    .option('--pre', 'allow pre-release versions')
+    .option('--extra <name>', 'pyproject.toml optional-dependency group (repeatable)', collect, [])
+    .option('--existing-layers <n>', 'layers the function already uses', (value) =>
+      parseCount(value, '--existing-layers'),
+    )
+    .option('--reserve-mb <n>', 'MiB kept free for the function code (default 5)', (value) =>
+      parseCount(value, '--reserve-mb'),
+    )
+    .option('--cache-dir <dir>', 'download and metadata cache (default ~/.cache/lambda-deps)')
+    .option('--json', 'print one JSON document instead of the table')
+    .option('--lock-out <file>', 'write the lock (exact files and hashes) to this file')
+    .addHelpText(
+      'after',
+      [
+        '',
+        "With no index options, the indexes in pip's configuration (pip config list, PIP_* variables) are used, as pip does.",
+        '',
+        'Exit codes: 0 resolved, 1 the set cannot be satisfied (problems listed), 2 bad usage or input.',
+        '',
+        'Examples:',
+        '  $ lambda-deps measure requirements.txt --runtime python3.12 --arch arm64',
+        '  $ lambda-deps measure requirements.txt --runtime python3.11 --existing-layers 2 --reserve-mb 20',
+        '  $ lambda-deps measure pyproject.toml --extra aws --runtime python3.13 --json',
+        '  $ lambda-deps measure requirements.txt --python 3.12 --glibc 2.28 --arch x86_64 --lock-out set.lock.json',
+      ].join('\n'),
+    )
+    .action(async (requirementsPath: string, options: MeasureOptions, command: Command) => {
+      const globals = command.optsWithGlobals<{ color?: boolean }>();
+      const target = targetOf(options);
+      const progress = createStepProgress({ quiet: options.json ?? false, color: globals.color !== false });
+      try {
+        const { lock, result } = await measureRequirements({
+          requirementsPath,
+          target,
+          cliIndexOptions: indexOptionsOf(options),
+          cacheDir: options.cacheDir ?? defaultCacheDir(),
+          policy: policyOf(options),
+          extras: options.extra,
+          onEvent: (event) => {
+            const label = describeEvent(event);
+            if (!label) return;
+            if (event.type === 'step') progress.step(label);
+            else progress.update(label);
+          },
+        });
+        progress.done(`resolved and measured ${result.packages.length} packages`);
+        if (options.lockOut) await writeFile(options.lockOut, serializeLock(lock));
+        if (options.json) process.stdout.write(measureJson(result));
+        else printReport(result, shouldUseColor(process.stdout, { color: globals.color !== false }));
+      } catch (error) {
+        progress.fail();
+        if (error instanceof ResolutionError && options.json) {
+          process.stdout.write(
+            measureJson({
+              target,
+              lockHash: null,
+              packages: [],
+              totals: { size: 0, unzippedSize: 0 },
+              verdict: null,
+              problems: error.problems,
+            }),
+          );
+          process.exitCode = 1;
+          return;
+        }
+        throw error;
+      }
+    });
+}

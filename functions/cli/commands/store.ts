@@ -1,0 +1,91 @@
+// `lambda-deps store`: the two object-store moves the build needs (fetch the lock, upload the
+// artifacts), against S3 or a folder depending on LAMBDA_DEPS_STORE (`s3://bucket` or
+// `file:///dir`). The buildspec uses it instead of `aws s3 cp`, so the local build runner runs
+// the very same commands. The S3 store (and so the AWS SDK) is loaded only for `s3://`.
+import { readdir } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { Command } from 'commander';
+import { InputError } from '../../core/errors.ts';
+import { assertSafeKey, FolderObjectStore } from '../../adapters/local/folder-object-store.ts';
+import type { ObjectStore } from '../../adapters/ports.ts';
+
+/** Opens the store LAMBDA_DEPS_STORE names. */
+export async function openStore(location: string | undefined): Promise<ObjectStore> {
+  if (!location) {
+    throw new InputError('LAMBDA_DEPS_STORE is not set.', {
+      hint: 'Set it to s3://BUCKET or file:///absolute/folder.',
+    });
+  }
+  if (location.startsWith('file://')) return FolderObjectStore.fromLocation(location);
+  const bucket = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/?$/.exec(location)?.[1];
+  if (bucket) {
+    const { S3ObjectStore } = await import('../../adapters/aws/s3-object-store.ts');
+    return new S3ObjectStore(bucket);
+  }
+  throw new InputError(`LAMBDA_DEPS_STORE="${location}" is neither s3://BUCKET nor file:///folder.`, {
+    hint: 'For example LAMBDA_DEPS_STORE=s3://my-artifacts or LAMBDA_DEPS_STORE=file:///tmp/store.',
+  });
+}
+
+/** Every file below `root`, `/`-separated, sorted. */
+async function filesBelow(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(root, join(entry.parentPath, entry.name)).split(sep).join('/'))
+    .sort();
+}
+
+/** Upload every file of `directory` under `prefix`; manifest.json last, so its presence means "complete". */
+export async function putDirectory(store: ObjectStore, directory: string, prefix: string): Promise<string[]> {
+  const normalized = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+  if (normalized !== '') assertSafeKey(normalized.slice(0, -1));
+  const files = await filesBelow(resolve(directory));
+  const ordered = [
+    ...files.filter((file) => file !== 'manifest.json'),
+    ...files.filter((file) => file === 'manifest.json'),
+  ];
+  const keys: string[] = [];
+  for (const file of ordered) {
+    const key = `${normalized}${file}`;
+    await store.putFile(
+      key,
+      join(directory, ...file.split('/')),
+      file.endsWith('.json') ? 'application/json' : undefined,
+    );
+    keys.push(key);
+  }
+  return keys;
+}
+
+export function createStoreCommand(): Command {
+  const store = new Command('store').description(
+    'Copy objects between this machine and the artifact store named by LAMBDA_DEPS_STORE (s3://BUCKET or file:///folder).',
+  );
+  store
+    .command('get')
+    .description('Download one object to a file.')
+    .argument('<key>', 'object key, e.g. locks/<lockHash>.json')
+    .argument('<file>', 'where to write it')
+    .action(async (key: string, file: string) => {
+      assertSafeKey(key);
+      const opened = await openStore(process.env.LAMBDA_DEPS_STORE);
+      await opened.getToFile(key, file);
+      process.stderr.write(`got ${opened.location}/${key} -> ${file}\n`);
+    });
+  store
+    .command('put-dir')
+    .description('Upload every file of a folder under a key prefix (manifest.json last).')
+    .argument('<dir>', 'folder to upload')
+    .argument('<prefix>', 'key prefix, e.g. artifacts/<lockHash>/')
+    .action(async (directory: string, prefix: string) => {
+      const opened = await openStore(process.env.LAMBDA_DEPS_STORE);
+      const keys = await putDirectory(opened, directory, prefix);
+      process.stderr.write(`put ${keys.length} objects under ${opened.location}/${prefix}\n`);
+    });
+  store.addHelpText(
+    'after',
+    '\nExamples:\n  $ LAMBDA_DEPS_STORE=s3://my-bucket lambda-deps store get locks/abc.json lock.json\n  $ LAMBDA_DEPS_STORE=file:///tmp/store lambda-deps store put-dir out artifacts/abc/',
+  );
+  return store;
+}

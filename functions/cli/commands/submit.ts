@@ -1,0 +1,237 @@
+// `lambda-deps submit REQUIREMENTS --stack NAME`: the same pipeline, in the user's AWS
+// account. Finds the stack's bucket and state machine from its outputs, uploads the file
+// under `requirements/` (the EventBridge rule starts the execution; its name is derived from
+// the object exactly as the start-execution function derives it) — or, when a target is
+// given, starts the execution directly with the text inline — then follows the execution
+// with the same progress lines as a local run and prints the same report.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  SFNClient,
+  StartExecutionCommand,
+  type HistoryEvent,
+} from '@aws-sdk/client-sfn';
+import { Command, Option } from 'commander';
+import { InputError } from '../../core/errors.ts';
+import { executionNameForObject } from '../../start-execution/handler.ts';
+import type { StateStatus } from '../local-pipeline.ts';
+import { createStateProgress, printPipelineReport, type ProgressStream } from '../pipeline-progress.ts';
+
+export interface SubmitClients {
+  readonly cloudFormation: CloudFormationClient;
+  readonly s3: S3Client;
+  readonly sfn: SFNClient;
+}
+
+export interface StackPipeline {
+  readonly bucket: string;
+  readonly stateMachineArn: string;
+  readonly requirementsPrefix: string;
+}
+
+export interface SubmitOptions {
+  readonly requirementsPath: string;
+  readonly stack: string;
+  readonly runtime?: string;
+  readonly arch?: string;
+  readonly name?: string;
+  readonly wait: boolean;
+  /** Milliseconds between polls of the execution. */
+  readonly pollMs?: number;
+  /** Give up waiting for the event-started execution to appear after this long. */
+  readonly appearTimeoutMs?: number;
+}
+
+export interface SubmitResult {
+  readonly executionArn: string;
+  readonly status: string;
+  readonly report: Record<string, unknown> | null;
+}
+
+/** Reads the stack outputs `submit` needs (names from infra/lambda-deps-stack.ts). */
+export async function findStackPipeline(
+  client: CloudFormationClient,
+  stackName: string,
+): Promise<StackPipeline> {
+  const response = await client.send(new DescribeStacksCommand({ StackName: stackName }));
+  const outputs = new Map(
+    (response.Stacks?.[0]?.Outputs ?? []).map((output) => [output.OutputKey ?? '', output.OutputValue ?? '']),
+  );
+  const bucket = outputs.get('ArtifactBucketName');
+  const stateMachineArn = outputs.get('StateMachineArn');
+  if (!bucket || !stateMachineArn) {
+    throw new InputError(`Stack ${stackName} has no ArtifactBucketName/StateMachineArn outputs.`, {
+      hint: 'Is it a lambda-deps stack? Deploy it with `npx cdk deploy` first, or pass its name with --stack.',
+    });
+  }
+  return {
+    bucket,
+    stateMachineArn,
+    requirementsPrefix: outputs.get('RequirementsPrefix') || 'requirements/',
+  };
+}
+
+/** `arn:…:stateMachine:NAME` + execution name → `arn:…:execution:NAME:EXECUTION`. */
+export function executionArnFor(stateMachineArn: string, executionName: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
+}
+
+function stateNameOf(event: HistoryEvent): { name: string; entered: boolean } | null {
+  if (event.stateEnteredEventDetails?.name)
+    return { name: event.stateEnteredEventDetails.name, entered: true };
+  if (event.stateExitedEventDetails?.name)
+    return { name: event.stateExitedEventDetails.name, entered: false };
+  return null;
+}
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** Polls the execution's history, reporting each state as it ends, until the execution ends. */
+export async function followExecution(
+  sfn: SFNClient,
+  executionArn: string,
+  onState: (name: string, status: StateStatus, durationMs: number) => void,
+  pollMs = 2000,
+): Promise<{ status: string; output: string | null; cause: string | null }> {
+  const entered = new Map<string, number>();
+  let nextToken: string | undefined;
+  for (;;) {
+    // Read every new history page; the token of the last page resumes where we stopped.
+    for (;;) {
+      const page = await sfn.send(
+        new GetExecutionHistoryCommand({ executionArn, nextToken, maxResults: 100 }),
+      );
+      for (const event of page.events ?? []) {
+        const at = event.timestamp?.getTime() ?? Date.now();
+        const state = stateNameOf(event);
+        if (!state) continue;
+        if (state.entered) entered.set(state.name, at);
+        else onState(state.name, 'succeeded', at - (entered.get(state.name) ?? at));
+      }
+      if (!page.nextToken) break;
+      nextToken = page.nextToken;
+    }
+    const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (described.status && described.status !== 'RUNNING' && described.status !== 'PENDING_REDRIVE') {
+      return { status: described.status, output: described.output ?? null, cause: described.cause ?? null };
+    }
+    await sleep(pollMs);
+  }
+}
+
+/** Uploads (or starts inline), then follows the execution unless `wait` is false. */
+export async function submitRequirements(
+  options: SubmitOptions,
+  clients: SubmitClients,
+  stream: ProgressStream,
+): Promise<SubmitResult> {
+  const text = await readFile(options.requirementsPath).catch((error: unknown) => {
+    throw new InputError(`Cannot read ${options.requirementsPath}.`, {
+      cause: error,
+      hint: 'Check the path.',
+    });
+  });
+  const pipeline = await findStackPipeline(clients.cloudFormation, options.stack);
+  let executionArn: string;
+  if (options.runtime || options.arch || options.name) {
+    // A target or name cannot ride on an S3 event: start the execution with the console input.
+    const response = await clients.sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: pipeline.stateMachineArn,
+        input: JSON.stringify({
+          requirements: { inline: text.toString('utf8') },
+          ...(options.runtime ? { runtime: options.runtime } : {}),
+          ...(options.arch ? { architecture: options.arch } : {}),
+          ...(options.name ? { name: options.name } : {}),
+        }),
+      }),
+    );
+    if (!response.executionArn) throw new Error('StartExecution returned no execution ARN.');
+    executionArn = response.executionArn;
+  } else {
+    const digest = createHash('sha256').update(text).digest('hex').slice(0, 12);
+    const key = `${pipeline.requirementsPrefix}${digest}/${basename(options.requirementsPath)}`;
+    const uploaded = await clients.s3.send(
+      new PutObjectCommand({ Bucket: pipeline.bucket, Key: key, Body: text, ContentType: 'text/plain' }),
+    );
+    const executionName = executionNameForObject({
+      bucket: pipeline.bucket,
+      key,
+      versionId: uploaded.VersionId,
+      // EventBridge gives the ETag without the quotes S3's API puts around it.
+      etag: uploaded.ETag?.replace(/"/g, ''),
+    });
+    executionArn = executionArnFor(pipeline.stateMachineArn, executionName);
+    stream.write(`uploaded s3://${pipeline.bucket}/${key}\n`);
+  }
+  stream.write(`execution ${executionArn}\n`);
+  if (!options.wait) return { executionArn, status: 'RUNNING', report: null };
+
+  // The event-started execution appears a moment after the upload.
+  const deadline = Date.now() + (options.appearTimeoutMs ?? 60_000);
+  for (;;) {
+    const found = await clients.sfn.send(new DescribeExecutionCommand({ executionArn })).then(
+      () => true,
+      (error: unknown) => {
+        if ((error as { name?: string }).name === 'ExecutionDoesNotExist') return false;
+        throw error;
+      },
+    );
+    if (found) break;
+    if (Date.now() > deadline) {
+      throw new InputError(`No execution ${executionArn} started after the upload.`, {
+        hint: "Check that the bucket sends events to EventBridge and that the stack's rule is enabled.",
+      });
+    }
+    await sleep(options.pollMs ?? 2000);
+  }
+  const ended = await followExecution(clients.sfn, executionArn, createStateProgress(stream), options.pollMs);
+  let report: Record<string, unknown> | null = null;
+  if (ended.status === 'SUCCEEDED' && ended.output) {
+    const summary = (JSON.parse(ended.output) as { report?: { reportKey?: string } }).report;
+    if (summary?.reportKey) {
+      const object = await clients.s3.send(
+        new GetObjectCommand({ Bucket: pipeline.bucket, Key: summary.reportKey }),
+      );
+      report = JSON.parse((await object.Body?.transformToString()) ?? '{}') as Record<string, unknown>;
+    } else report = (summary as Record<string, unknown> | undefined) ?? null;
+  } else {
+    report = { status: 'FAILED', reason: ended.cause ?? `The execution ended ${ended.status}.` };
+  }
+  if (report) printPipelineReport(report, stream);
+  return { executionArn, status: ended.status, report };
+}
+
+/** The `submit` command; clients are injectable for tests. */
+export function createSubmitCommand(clients?: Partial<SubmitClients>): Command {
+  return new Command('submit')
+    .description('Deliver a requirements file through a deployed lambda-deps stack and follow the execution')
+    .argument('<requirements>', 'requirements file')
+    .requiredOption('--stack <name>', 'the lambda-deps stack (CloudFormation) name')
+    .option('--runtime <runtime>', 'Lambda Python runtime (starts the execution with inline input)')
+    .addOption(new Option('--arch <arch>', 'architecture').choices(['x86_64', 'arm64']))
+    .option('--name <name>', 'name of the dependency set')
+    .option('--no-wait', 'print the execution ARN and return')
+    .action(
+      async (
+        requirementsPath: string,
+        flags: { stack: string; runtime?: string; arch?: string; name?: string; wait: boolean },
+      ) => {
+        const result = await submitRequirements(
+          { requirementsPath, ...flags },
+          {
+            cloudFormation: clients?.cloudFormation ?? new CloudFormationClient({}),
+            s3: clients?.s3 ?? new S3Client({}),
+            sfn: clients?.sfn ?? new SFNClient({}),
+          },
+          process.stdout,
+        );
+        if (result.status !== 'SUCCEEDED' && result.status !== 'RUNNING') process.exitCode = 1;
+      },
+    );
+}

@@ -1,0 +1,202 @@
+// `lambda-deps verify PATH`: runs the same checks the build runs before publishing on any
+// folder or layer zip (a hand-made layer too): ELF machine, glibc and library needs,
+// extension suffixes, foreign binaries; then a smoke import when an interpreter of the
+// target's Python version is here. Exit 0 clean, 1 on problems, 2 on bad usage.
+import { createWriteStream } from 'node:fs';
+import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, posix, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Command, Option } from 'commander';
+import yauzl from 'yauzl';
+import type { Entry, ZipFile } from 'yauzl';
+import { verifyArtifact, type VerifyArtifactResult } from '../../core/artifact-verifier.ts';
+import { InputError, UnsafeArchiveError } from '../../core/errors.ts';
+import { smokeImport, type SmokeImportResult } from '../../core/smoke-import.ts';
+import { customTarget, describeTarget, lambdaTarget } from '../../core/targets.ts';
+import type { Target } from '../../core/types.ts';
+import { colorsFor, createStepProgress, shouldUseColor } from '../terminal-output.ts';
+
+export interface VerifyFlags {
+  readonly runtime?: string;
+  readonly arch: string;
+  readonly python?: string;
+  readonly glibc?: string;
+  readonly json?: boolean;
+  readonly smoke: boolean;
+  readonly pythonExecutable?: string;
+}
+
+export interface VerifyReport {
+  readonly path: string;
+  readonly target: Target;
+  readonly verification: VerifyArtifactResult;
+  readonly smokeImport: SmokeImportResult;
+}
+
+/** The target from --runtime, or from --python and --glibc (a custom base image). */
+export function targetFromFlags(flags: VerifyFlags): Target {
+  if (flags.runtime && (flags.python || flags.glibc)) {
+    throw new InputError('Give either --runtime or --python with --glibc, not both.', {
+      hint: 'Use --runtime python3.12 for Lambda, or --python 3.12 --glibc 2.34 for an image on another base.',
+    });
+  }
+  if (flags.runtime) return lambdaTarget(flags.runtime, flags.arch);
+  if (flags.python && flags.glibc)
+    return customTarget({ python: flags.python, glibc: flags.glibc, arch: flags.arch });
+  throw new InputError('No target given.', {
+    hint: 'Add --runtime python3.12 (and --arch arm64 if the function runs on Graviton), or --python X.Y --glibc X.Y.',
+  });
+}
+
+const MAX_EXTRACTED_BYTES = 4 * 1024 ** 3;
+const MAX_EXTRACTED_ENTRIES = 200_000;
+
+/** Unpack a layer zip for the smoke import: regular files only, nothing outside `destination`. */
+async function extractZip(zipPath: string, destination: string): Promise<void> {
+  const zip = await new Promise<ZipFile>((done, fail) =>
+    yauzl.open(zipPath, { lazyEntries: true }, (error, opened) => (error ? fail(error) : done(opened))),
+  );
+  let bytes = 0;
+  let entries = 0;
+  await new Promise<void>((done, fail) => {
+    zip.on('error', fail);
+    zip.on('end', () => done());
+    zip.on('entry', (entry: Entry) => {
+      const name = posix.normalize(entry.fileName.replace(/\\/g, '/'));
+      const mode = (entry.externalFileAttributes >>> 16) & 0o170000;
+      bytes += entry.uncompressedSize;
+      entries++;
+      if (bytes > MAX_EXTRACTED_BYTES || entries > MAX_EXTRACTED_ENTRIES) {
+        zip.close();
+        return fail(new UnsafeArchiveError(`${zipPath} unpacks to more than 4 GiB or 200,000 entries.`));
+      }
+      if (
+        name.startsWith('/') ||
+        name === '..' ||
+        name.startsWith('../') ||
+        name.endsWith('/') ||
+        mode === 0o120000
+      ) {
+        zip.readEntry();
+        return;
+      }
+      const target = join(destination, name);
+      zip.openReadStream(entry, (error, stream) => {
+        if (error) return fail(error);
+        mkdir(dirname(target), { recursive: true })
+          .then(() => pipeline(stream, createWriteStream(target)))
+          .then(() => zip.readEntry(), fail);
+      });
+    });
+    zip.readEntry();
+  });
+}
+
+/** Verify `path` (and smoke-import it unless told not to). */
+export async function verifyPath(path: string, flags: VerifyFlags): Promise<VerifyReport> {
+  const target = targetFromFlags(flags);
+  const stats = await lstat(path).catch(() => null);
+  if (!stats) {
+    throw new InputError(`${path} does not exist.`, {
+      hint: 'Give a layer folder, a site-packages folder or a .zip.',
+    });
+  }
+  const progress = createStepProgress({ quiet: flags.json });
+  progress.step(`verifying ${path} for ${describeTarget(target)}`);
+  const verification = await verifyArtifact({ root: path, target });
+  progress.done(`verified ${verification.filesChecked} files (${verification.elfFiles} ELF)`);
+  let smoke: SmokeImportResult = {
+    ran: false,
+    ok: false,
+    reason: 'turned off with --no-smoke',
+    modules: 0,
+    failures: [],
+  };
+  if (flags.smoke) {
+    progress.step('smoke-importing every top-level module');
+    const unpacked = stats.isDirectory() ? null : await mkdtemp(join(tmpdir(), 'lambda-deps-verify-'));
+    try {
+      if (unpacked) await extractZip(path, unpacked);
+      const base = unpacked ?? resolve(path);
+      smoke = await smokeImport({
+        roots: verification.pythonRoots.map((root) => (root === '.' ? base : join(base, root))),
+        target,
+        pythonExecutable: flags.pythonExecutable ?? null,
+      });
+    } finally {
+      if (unpacked) await rm(unpacked, { recursive: true, force: true });
+    }
+    if (smoke.ran && smoke.ok) progress.done(`imported ${smoke.modules} modules`);
+    else if (smoke.ran) progress.fail(`${smoke.failures.length} of ${smoke.modules} imports failed`);
+    else progress.done('smoke import skipped');
+  }
+  return { path, target, verification, smokeImport: smoke };
+}
+
+/** Problems grouped by package, as people read them. */
+export function formatVerifyReport(report: VerifyReport, color: boolean): string {
+  const colors = colorsFor(color);
+  const lines: string[] = [];
+  const { verification, smokeImport: smoke } = report;
+  lines.push(`${report.path} for ${describeTarget(report.target)}`);
+  lines.push(
+    `  ${verification.filesChecked} files checked, ${verification.elfFiles} ELF; Python roots: ${verification.pythonRoots.join(', ')}`,
+  );
+  if (verification.ok) lines.push(`${colors.green('✔')} no binary problems`);
+  else {
+    lines.push(`${colors.red('✖')} ${verification.problems.length} problem(s):`);
+    for (const problem of verification.problems) {
+      lines.push(`  ${colors.bold(problem.package ?? '(unknown package)')}  ${problem.file ?? ''}`);
+      lines.push(`    ${problem.message}`);
+      if (problem.hint) lines.push(`    ${colors.dim(`fix: ${problem.hint}`)}`);
+    }
+  }
+  for (const assumed of verification.assumedLibraries) {
+    lines.push(
+      `  ${colors.yellow('!')} assumed ${assumed.library} is in the base image (unconfirmed: ${assumed.source}); needed by ${assumed.files} file(s)`,
+    );
+  }
+  if (!smoke.ran)
+    lines.push(`${colors.yellow('-')} smoke import skipped: ${smoke.reason ?? 'unknown reason'}`);
+  else if (smoke.ok)
+    lines.push(`${colors.green('✔')} smoke import: ${smoke.modules} modules imported (${smoke.interpreter})`);
+  else {
+    lines.push(
+      `${colors.red('✖')} smoke import: ${smoke.failures.length} of ${smoke.modules} modules failed:`,
+    );
+    for (const failure of smoke.failures)
+      lines.push(`  ${failure.package}: import ${failure.module}: ${failure.error}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Exit code for a report: 1 when anything failed (verification, or a smoke import that ran). */
+export function verifyExitCode(report: VerifyReport): 0 | 1 {
+  return !report.verification.ok || (report.smokeImport.ran && !report.smokeImport.ok) ? 1 : 0;
+}
+
+export function createVerifyCommand(): Command {
+  return new Command('verify')
+    .description(
+      'Check a folder or layer zip for the target: ELF machine, glibc and library needs, CPython extension suffixes, macOS/Windows binaries; then import every module (when a matching interpreter exists).',
+    )
+    .argument('<path>', 'a layer folder, site-packages folder or .zip')
+    .option('--runtime <runtime>', 'Lambda Python runtime (python3.10 … python3.14)')
+    .addOption(new Option('--arch <arch>', 'architecture').choices(['x86_64', 'arm64']).default('x86_64'))
+    .option('--python <version>', 'custom target: Python version X.Y (with --glibc)')
+    .option('--glibc <version>', 'custom target: glibc version X.Y of the base image (with --python)')
+    .option('--python-executable <path>', 'interpreter for the smoke import (default: python3.X on PATH)')
+    .option('--json', 'print the report as JSON')
+    .option('--no-smoke', 'skip the smoke import')
+    .addHelpText(
+      'after',
+      '\nExit status: 0 clean, 1 problems found, 2 bad usage.\n\nExamples:\n  $ lambda-deps verify my-layer.zip --runtime python3.12 --arch arm64\n  $ lambda-deps verify ./python --runtime python3.11 --json',
+    )
+    .action(async (path: string, flags: VerifyFlags) => {
+      const report = await verifyPath(path, flags);
+      if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else process.stdout.write(formatVerifyReport(report, shouldUseColor(process.stdout)));
+      process.exitCode = verifyExitCode(report);
+    });
+}

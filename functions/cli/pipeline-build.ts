@@ -1,0 +1,35 @@
+// `lambda-deps build --pipeline`: the local run of the deployed state machine, with the same
+// progress lines `submit` prints for an execution in AWS, and the same report at the end.
+import { runPipelineLocally, type LocalPipelineOptions, type LocalPipelineResult } from './local-pipeline.ts';
+import { createStateProgress, printPipelineReport, type ProgressStream } from './pipeline-progress.ts';
+
+/**
+ * Runs the pipeline locally, printing progress (or, with `json`, only the final manifest or
+ * failure report as JSON). Returns the exit code: 0 delivered, 1 failed.
+ *
+ * @example
+ * process.exitCode = await buildWithPipeline({ requirementsPath: 'requirements.txt', outDir: 'dist', runtime: 'python3.12', arch: 'arm64' }, process.stdout);
+ */
+export async function buildWithPipeline(
+  options: LocalPipelineOptions & { readonly json?: boolean; readonly verbose?: boolean },
+  output: ProgressStream,
+): Promise<{ exitCode: 0 | 1; result: LocalPipelineResult }> {
+  const progress = options.json ? undefined : createStateProgress(output);
+  // Start-up failures (an ASL feature the local engine would ignore, a missing file) throw:
+  // the CLI prints them and exits 2; only executions that ran end here.
+  const result = await runPipelineLocally({
+    ...options,
+    ...(progress ? { onState: progress } : {}),
+    ...(options.verbose && !options.json
+      ? { onBuildLine: (line: string) => output.write(`  | ${line}\n`) }
+      : {}),
+  });
+  if (options.json) {
+    output.write(`${JSON.stringify(result.manifest ?? result.report, null, 2)}\n`);
+  } else {
+    printPipelineReport(result.report as Record<string, unknown>, output);
+    output.write(`report: ${result.reportPath}\n`);
+    if (result.manifestPath) output.write(`manifest: ${result.manifestPath}\n`);
+  }
+  return { exitCode: result.status === 'SUCCEEDED' ? 0 : 1, result };
+}

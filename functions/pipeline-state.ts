@@ -1,0 +1,64 @@
+// The execution state as the steps after Measure see it (`$.measure`, `$.route`,
+// `$.delivery`), with the object keys the contract fixes. Shared by the handlers so each
+// one validates the part of the state it reads.
+import { z } from 'zod';
+import type { ObjectStore } from './adapters/ports.ts';
+import { InputError } from './core/errors.ts';
+import type { BuildManifest } from './core/types.ts';
+
+const LOCK_HASH = /^[0-9a-f]{64}$/;
+
+export const measureOutputSchema = z.object({
+  name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/),
+  lockHash: z.string().regex(LOCK_HASH, 'a sha256 hex digest'),
+  lockKey: z.string().min(1),
+  artifactPrefix: z.string().regex(/^artifacts\/[0-9a-f]{64}\/$/),
+  strategy: z.enum(['layers', 'efs', 'image']),
+  pythonVersion: z.string().regex(/^3\.\d{1,2}$/),
+  runtime: z.string().nullable(),
+  architecture: z.enum(['x86_64', 'arm64']),
+  cached: z.boolean(),
+  manifestKey: z.string().min(1),
+  computeType: z.string().optional(),
+  verdict: z.unknown().optional(),
+});
+export type MeasureOutput = z.output<typeof measureOutputSchema>;
+
+export const routeOutputSchema = z.object({
+  strategy: z.enum(['layers', 'efs', 'image']),
+  manifestKey: z.string().min(1),
+  ok: z.boolean(),
+});
+export type RouteOutput = z.output<typeof routeOutputSchema>;
+
+/** State after a build was read: what the delivery steps get. */
+export const deliveryInputSchema = z.looseObject({
+  measure: measureOutputSchema,
+  route: routeOutputSchema,
+});
+
+export const keys = {
+  lock: (lockHash: string) => `locks/${lockHash}.json`,
+  artifactPrefix: (lockHash: string) => `artifacts/${lockHash}/`,
+  manifest: (lockHash: string) => `artifacts/${lockHash}/manifest.json`,
+  buildLease: (lockHash: string) => `artifacts/${lockHash}/.build-lease`,
+  delivered: (lockHash: string) => `delivered/${lockHash}.json`,
+  report: (reportName: string) => `reports/${reportName}.json`,
+};
+
+/** An artifact path from the manifest (`layers/a.zip`) as a store key under the set's prefix. */
+export function artifactKey(artifactPrefix: string, file: string): string {
+  const relative = file.replace(/^\.?\/+/, '');
+  return relative.startsWith(artifactPrefix) ? relative : `${artifactPrefix}${relative}`;
+}
+
+/** The build manifest the build wrote (not re-validated in full: the build is ours). */
+export async function readManifest(store: ObjectStore, manifestKey: string): Promise<BuildManifest> {
+  const bytes = await store.getBytes(manifestKey).catch((error: unknown) => {
+    throw new InputError(`The build manifest ${manifestKey} could not be read.`, {
+      hint: 'The Build step writes it; look at the build log for why it did not.',
+      cause: error,
+    });
+  });
+  return JSON.parse(bytes.toString('utf8')) as BuildManifest;
+}

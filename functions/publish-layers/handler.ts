@@ -1,0 +1,173 @@
+// PublishLayers (Lambda): one layer version per layer zip, published from the artifact
+// bucket (S3Bucket/S3Key/S3ObjectVersion), tagged with the lock hash; shared with the
+// configured accounts or organization; the latest ARNs written to SSM; and only then, when
+// every layer is published, the configured functions re-pointed. A failure half-way updates
+// no function and names what was published.
+import type { Logger } from '@aws-lambda-powertools/logger';
+import {
+  awsDependenciesWhenInLambda,
+  type StepDependencies,
+  type StepDependenciesProvider,
+} from '../adapters/aws/aws-adapters.ts';
+import type { PublishedLayerVersion } from '../adapters/ports.ts';
+import { InputError } from '../core/errors.ts';
+import { createStepHandler } from '../middleware/step-handler.ts';
+import { isTransient, LayerPublishError, TransientError } from '../pipeline-errors.ts';
+import { artifactKey, deliveryInputSchema, readManifest } from '../pipeline-state.ts';
+import type { z } from 'zod';
+
+/** What PublishLayers returns (lands at `$.delivery`). */
+export interface LayersDelivery {
+  readonly strategy: 'layers';
+  readonly layers: readonly { layerName: string; version: number; layerVersionArn: string; file: string }[];
+  readonly parameters: readonly string[];
+  readonly updatedFunctions: readonly string[];
+}
+
+/** Layer names allow letters, digits, `-` and `_`, at most 140 characters. */
+export function layerNameFor(prefix: string, setName: string, index: number, count: number): string {
+  const base = `${prefix}${setName}`.replace(/[^a-zA-Z0-9_-]+/g, '-');
+  const suffix = count > 1 ? `-${index + 1}` : '';
+  return `${base.slice(0, 140 - suffix.length)}${suffix}`;
+}
+
+export const LICENSE_INFO =
+  'Third-party Python packages under their own licenses; each one is in its *.dist-info folder inside the layer.';
+
+async function publishLayersStep(
+  input: z.output<typeof deliveryInputSchema>,
+  { settings, adapters }: StepDependencies,
+  logger: Logger,
+): Promise<LayersDelivery> {
+  const { measure } = input;
+  const manifest = await readManifest(adapters.store, input.route.manifestKey);
+  if (!manifest.target.runtime) {
+    throw new InputError(
+      `The set ${measure.name} was built for a custom target, which no Lambda runtime layer can serve.`,
+      {
+        hint: 'Use the image route for custom targets, or give a Lambda runtime.',
+      },
+    );
+  }
+  if (manifest.layers.length === 0) {
+    throw new InputError(`The build manifest ${input.route.manifestKey} lists no layer zips.`, {
+      hint: 'The build chose the layers route but packed nothing; look at the build log.',
+    });
+  }
+  const published: (PublishedLayerVersion & { file: string })[] = [];
+  const failHalfWay = (what: string, error: unknown): never => {
+    const list = published.map((layer) => layer.layerVersionArn);
+    // Nothing exists yet and the cause may pass: safe for the state machine to retry the step.
+    if (list.length === 0 && isTransient(error)) {
+      throw new TransientError(
+        `${what} failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    throw new LayerPublishError(
+      `${what} failed after publishing ${list.length} of ${manifest.layers.length} layer(s)${list.length ? `: ${list.join(', ')}` : ''}. No function was updated. Cause: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+      list,
+      {
+        cause: error,
+        hint: 'Run the execution again once the cause is fixed; the versions listed can be deleted or left (functions keep the version they use).',
+      },
+    );
+  };
+
+  for (const [index, layer] of manifest.layers.entries()) {
+    const layerName = layerNameFor(settings.layerNamePrefix, measure.name, index, manifest.layers.length);
+    try {
+      const objectKey = artifactKey(measure.artifactPrefix, layer.file);
+      const head = await adapters.store.head(objectKey);
+      if (!head) throw new Error(`${objectKey} is missing from ${adapters.store.location}`);
+      const version = await adapters.layers.publishLayerVersion({
+        layerName,
+        objectKey,
+        objectVersion: head.versionId,
+        compatibleRuntimes: [manifest.target.runtime],
+        compatibleArchitectures: [manifest.target.architecture],
+        description:
+          `lambda-deps ${measure.lockHash} ${measure.name} ${index + 1}/${manifest.layers.length}`.slice(
+            0,
+            256,
+          ),
+        licenseInfo: LICENSE_INFO,
+      });
+      published.push({ ...version, file: layer.file });
+    } catch (error) {
+      failHalfWay(`Publishing layer ${layerName}`, error);
+    }
+  }
+
+  try {
+    for (const layer of published) {
+      for (const principal of settings.layerPrincipals) {
+        await adapters.layers.addPermission({
+          layerName: layer.layerName,
+          version: layer.version,
+          statementId: `lambda-deps-${principal}`,
+          principal,
+          organizationId: null,
+        });
+      }
+      if (settings.layerOrganizationId) {
+        await adapters.layers.addPermission({
+          layerName: layer.layerName,
+          version: layer.version,
+          statementId: `lambda-deps-${settings.layerOrganizationId}`,
+          principal: '*',
+          organizationId: settings.layerOrganizationId,
+        });
+      }
+    }
+  } catch (error) {
+    failHalfWay('Granting layer permissions', error);
+  }
+
+  const arns = published.map((layer) => layer.layerVersionArn);
+  const parameterName = `${settings.ssmParameterPrefix}${measure.name}/layers`;
+  try {
+    await adapters.parameters.put(
+      parameterName,
+      arns.join(','),
+      `Latest lambda-deps layer versions of ${measure.name} (lock ${measure.lockHash})`,
+    );
+  } catch (error) {
+    failHalfWay(`Writing SSM parameter ${parameterName}`, error);
+  }
+
+  // Only now, with every layer published and recorded, are consumers re-pointed.
+  const updatedFunctions: string[] = [];
+  for (const functionName of settings.functionsToUpdate) {
+    await adapters.layers.updateFunctionLayers({
+      functionName,
+      layerVersionArns: arns,
+      replacePrefix: layerNameFor(settings.layerNamePrefix, measure.name, 0, 1),
+    });
+    updatedFunctions.push(functionName);
+  }
+  logger.info('layers published', { arns, updatedFunctions });
+  return {
+    strategy: 'layers',
+    layers: published.map(({ layerName, version, layerVersionArn, file }) => ({
+      layerName,
+      version,
+      layerVersionArn,
+      file,
+    })),
+    parameters: [parameterName],
+    updatedFunctions,
+  };
+}
+
+export function createHandler(provide: StepDependenciesProvider, logger?: Logger) {
+  return createStepHandler(
+    { step: 'publish-layers', inputSchema: deliveryInputSchema, run: publishLayersStep },
+    provide,
+    logger,
+  );
+}
+
+export const handler = createHandler(awsDependenciesWhenInLambda(['LAYER_NAME_PREFIX']));

@@ -1,0 +1,124 @@
+// PushImage (Lambda): pushes the built OCI layout as a Lambda image, the base image's
+// single-architecture manifest plus the dependency layer, over the registry HTTP API with
+// an ECR token (no Docker). Blobs already in the repository are not sent again, and the tag
+// is written last. Locally the destination is a registry URL or an OCI layout folder.
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { z } from 'zod';
+import {
+  awsDependenciesWhenInLambda,
+  type StepDependencies,
+  type StepDependenciesProvider,
+} from '../adapters/aws/aws-adapters.ts';
+import { pushLambdaImage, type ImageReference } from '../core/oci/push-image.ts';
+import { InputError } from '../core/errors.ts';
+import { createStepHandler } from '../middleware/step-handler.ts';
+import { artifactKey, deliveryInputSchema, readManifest } from '../pipeline-state.ts';
+
+export interface ImageDelivery {
+  readonly strategy: 'image';
+  /** `host/repository@sha256:…` for a registry; the layout folder locally. */
+  readonly imageUri: string;
+  readonly digest: string;
+  readonly tag: string;
+  readonly uploadedBlobs: number;
+  readonly skippedBlobs: number;
+}
+
+/** `public.ecr.aws/lambda/python` + `3.12-arm64` → where the base image is. */
+export function baseImageReference(
+  repository: string,
+  pythonVersion: string,
+  architecture: string,
+): (ImageReference & { reference: string }) | null {
+  if (repository.trim() === '') return null;
+  const slash = repository.indexOf('/');
+  const host =
+    slash > 0 && /[.:]/.test(repository.slice(0, slash)) ? repository.slice(0, slash) : 'docker.io';
+  const path = host === 'docker.io' ? repository : repository.slice(slash + 1);
+  return {
+    registryUrl: host.startsWith('http') ? host : `https://${host}`,
+    repository: path,
+    reference: `${pythonVersion}-${architecture}`,
+    credentials: null,
+  };
+}
+
+async function pushImageStep(
+  input: z.output<typeof deliveryInputSchema>,
+  { settings, adapters }: StepDependencies,
+  logger: Logger,
+): Promise<ImageDelivery> {
+  const { measure } = input;
+  const manifest = await readManifest(adapters.store, input.route.manifestKey);
+  const layoutPrefix = artifactKey(measure.artifactPrefix, manifest.image?.layout ?? 'image/').replace(
+    /\/?$/,
+    '/',
+  );
+  const tag = `${measure.name}-${measure.lockHash.slice(0, 12)}`;
+  const workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-image-'));
+  try {
+    const layoutDir = join(workDir, 'layout');
+    const layoutKeys = await adapters.store.list(layoutPrefix);
+    if (layoutKeys.length === 0) {
+      throw new InputError(`The build wrote no image layout under ${layoutPrefix}.`, {
+        hint: 'The build chose the image route but packed nothing; look at the build log.',
+      });
+    }
+    for (const key of layoutKeys)
+      await adapters.store.getToFile(key, join(layoutDir, key.slice(layoutPrefix.length)));
+    const destination = await adapters.images.destination(tag);
+    if (destination.kind === 'layout') {
+      // No registry: the OCI layout itself is the deliverable (skopeo/crane can push it later).
+      await rm(destination.layoutDir, { recursive: true, force: true });
+      await cp(layoutDir, destination.layoutDir, { recursive: true });
+      const digest = manifest.image?.digest ?? '';
+      return {
+        strategy: 'image',
+        imageUri: `oci:${destination.layoutDir}`,
+        digest,
+        tag,
+        uploadedBlobs: 0,
+        skippedBlobs: 0,
+      };
+    }
+    const result = await pushLambdaImage({
+      layoutDir,
+      target: manifest.target,
+      base: baseImageReference(
+        settings.baseImageRepository,
+        manifest.target.pythonVersion,
+        manifest.target.architecture,
+      ),
+      destination: {
+        registryUrl: destination.registryUrl,
+        repository: destination.repository,
+        tag,
+        credentials: destination.credentials.kind === 'basic' ? destination.credentials : null,
+      },
+    });
+    logger.info('image pushed', { imageUri: result.imageUri });
+    return {
+      strategy: 'image',
+      imageUri: result.imageUri,
+      digest: result.digest,
+      tag,
+      uploadedBlobs: result.uploadedBlobs,
+      skippedBlobs: result.skippedBlobs,
+    };
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+export function createHandler(provide: StepDependenciesProvider, logger?: Logger) {
+  return createStepHandler(
+    { step: 'push-image', inputSchema: deliveryInputSchema, run: pushImageStep },
+    provide,
+    logger,
+  );
+}
+
+export const handler = createHandler(awsDependenciesWhenInLambda(['ECR_REPOSITORY_URI']));

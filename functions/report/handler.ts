@@ -1,0 +1,205 @@
+// Report (Lambda): the last step of every execution. On success it writes the final
+// manifest (build manifest + where it was delivered) to `reports/`, marks the lock as
+// delivered (`delivered/<lockHash>.json`, the cache Measure checks), records SSM parameters
+// and sends `Dependency Set Ready`. In failure mode (the input has `error`, from a Catch) it
+// writes the reason a person can act on, sends `Dependency Set Failed`, and returns
+// `{ reason }` for the Fail state's CausePath.
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { z } from 'zod';
+import {
+  awsDependenciesWhenInLambda,
+  type StepDependencies,
+  type StepDependenciesProvider,
+} from '../adapters/aws/aws-adapters.ts';
+import type { BuildManifest } from '../core/types.ts';
+import { createStepHandler } from '../middleware/step-handler.ts';
+import { keys, measureOutputSchema, readManifest, routeOutputSchema } from '../pipeline-state.ts';
+import { failureReason } from './failure-reason.ts';
+
+const errorSchema = z.looseObject({ Error: z.string().optional(), Cause: z.unknown().optional() });
+
+const inputSchema = z.looseObject({
+  source: z.string().optional(),
+  input: z.unknown().optional(),
+  /** Given by the local pipeline (and by the state machine when it passes `$$.Execution.Name`). */
+  executionName: z
+    .string()
+    .regex(/^[a-zA-Z0-9._-]{1,80}$/)
+    .optional(),
+  measure: measureOutputSchema.optional(),
+  build: z.looseObject({ buildId: z.string().optional(), status: z.string().optional() }).optional(),
+  route: routeOutputSchema.optional(),
+  delivery: z.looseObject({ strategy: z.string() }).optional(),
+  error: errorSchema.optional(),
+});
+type ReportInput = z.output<typeof inputSchema>;
+
+/** What `delivered/<lockHash>.json` and `reports/<name>.json` hold for a delivered set. */
+export interface DeliveryReport {
+  readonly status: 'SUCCEEDED';
+  readonly name: string;
+  readonly lockHash: string;
+  readonly executionName: string | null;
+  /** True when this execution found the lock delivered already and built nothing. */
+  readonly cached: boolean;
+  readonly strategy: string;
+  readonly delivery: Record<string, unknown> | null;
+  readonly manifest: BuildManifest | null;
+  readonly reportKey: string;
+  readonly deliveredAt: string;
+}
+
+export interface FailureReport {
+  readonly status: 'FAILED';
+  readonly reason: string;
+  readonly errorType: string;
+  readonly packageName: string | null;
+  /** The state the execution was in when it failed, as far as the state shows. */
+  readonly failedStep: string;
+  readonly name: string | null;
+  readonly lockHash: string | null;
+  readonly executionName: string | null;
+  /** Layer versions that exist although the execution failed (publishing stopped half-way). */
+  readonly published: readonly string[];
+  readonly reportKey: string | null;
+}
+
+function failedStepOf(input: ReportInput): string {
+  if (!input.measure) return 'Measure';
+  if (input.measure.cached) return 'Report';
+  if (!input.build) return 'Build';
+  if (!input.route) return 'ReadBuildManifest';
+  if (!input.delivery)
+    return { layers: 'PublishLayers', efs: 'SyncEfs', image: 'PushImage' }[input.route.strategy];
+  return 'Report';
+}
+
+function reportNameFor(input: ReportInput, name: string, suffix: string): string {
+  if (input.executionName) return input.executionName;
+  return `${name}-${suffix}`.slice(0, 80);
+}
+
+async function reportSuccess(
+  input: ReportInput & { measure: NonNullable<ReportInput['measure']> },
+  { settings, adapters }: StepDependencies,
+): Promise<Omit<DeliveryReport, 'manifest'> & { ok: true }> {
+  const { measure } = input;
+  let manifest: BuildManifest | null = null;
+  let delivery = (input.delivery as Record<string, unknown> | undefined) ?? null;
+  let strategy = input.route?.strategy ?? measure.strategy;
+  if (measure.cached) {
+    // Built and delivered by an earlier execution: report what it delivered.
+    const earlier = JSON.parse(
+      (await adapters.store.getBytes(keys.delivered(measure.lockHash))).toString('utf8'),
+    ) as DeliveryReport;
+    manifest = earlier.manifest;
+    delivery = earlier.delivery;
+    strategy = earlier.strategy as typeof strategy;
+  } else {
+    manifest = await readManifest(adapters.store, input.route?.manifestKey ?? measure.manifestKey);
+  }
+  const reportKey = keys.report(reportNameFor(input, measure.name, measure.lockHash.slice(0, 16)));
+  const report: DeliveryReport = {
+    status: 'SUCCEEDED',
+    name: measure.name,
+    lockHash: measure.lockHash,
+    executionName: input.executionName ?? null,
+    cached: measure.cached,
+    strategy,
+    delivery,
+    manifest,
+    reportKey,
+    deliveredAt: new Date().toISOString(),
+  };
+  const body = JSON.stringify(report, null, 2);
+  await adapters.store.putBytes(reportKey, body, 'application/json');
+  if (!measure.cached)
+    await adapters.store.putBytes(keys.delivered(measure.lockHash), body, 'application/json');
+  await adapters.parameters.put(
+    `${settings.ssmParameterPrefix}${measure.name}/lock-hash`,
+    measure.lockHash,
+    `Lock hash of the latest delivered lambda-deps set ${measure.name}`,
+  );
+  await adapters.parameters.put(
+    `${settings.ssmParameterPrefix}${measure.name}/report`,
+    `${adapters.store.location}/${reportKey}`,
+    `Report of the latest delivered lambda-deps set ${measure.name}`,
+  );
+  await adapters.events.putEvent('Dependency Set Ready', {
+    name: measure.name,
+    lockHash: measure.lockHash,
+    strategy,
+    cached: measure.cached,
+    delivery,
+    report: `${adapters.store.location}/${reportKey}`,
+  });
+  const { manifest: _omitted, ...small } = report;
+  return { ...small, ok: true };
+}
+
+async function reportFailure(
+  input: ReportInput & { error: NonNullable<ReportInput['error']> },
+  { adapters }: StepDependencies,
+  logger: Logger,
+): Promise<FailureReport> {
+  const { reason, errorType, packageName } = failureReason(input.error);
+  const failedStep = failedStepOf(input);
+  const consoleName = (input.input as { name?: unknown } | undefined)?.name;
+  const name = input.measure?.name ?? (typeof consoleName === 'string' ? consoleName : null);
+  const published = /after publishing \d+ of \d+ layer\(s\): ([^.]*)\./.exec(reason)?.[1]?.split(', ') ?? [];
+  const report: FailureReport = {
+    status: 'FAILED',
+    reason: `${failedStep} failed. ${reason}`,
+    errorType,
+    packageName,
+    failedStep,
+    name,
+    lockHash: input.measure?.lockHash ?? null,
+    executionName: input.executionName ?? null,
+    published,
+    reportKey: null,
+  };
+  // Recording the failure must not hide it: if the bucket or bus is unreachable, the reason
+  // still reaches the Fail state.
+  const reportKey = keys.report(reportNameFor(input, name ?? 'input', `failed-${Date.now()}`));
+  try {
+    await adapters.store.putBytes(
+      reportKey,
+      JSON.stringify({ ...report, reportKey }, null, 2),
+      'application/json',
+    );
+    await adapters.events.putEvent('Dependency Set Failed', { ...report, reportKey });
+    return { ...report, reportKey };
+  } catch (error) {
+    logger.error('the failure report could not be stored', { error: error as Error });
+    return report;
+  }
+}
+
+async function reportStep(
+  input: ReportInput,
+  dependencies: StepDependencies,
+  logger: Logger,
+): Promise<Record<string, unknown>> {
+  if (input.error)
+    return { ...(await reportFailure({ ...input, error: input.error }, dependencies, logger)) };
+  if (!input.measure) {
+    return {
+      ...(await reportFailure(
+        {
+          ...input,
+          error: { Error: 'ReportInputError', Cause: 'Report was reached without a measured set.' },
+        },
+        dependencies,
+        logger,
+      )),
+    };
+  }
+  return { ...(await reportSuccess({ ...input, measure: input.measure }, dependencies)) };
+}
+
+export function createHandler(provide: StepDependenciesProvider, logger?: Logger) {
+  return createStepHandler({ step: 'report', inputSchema, run: reportStep }, provide, logger);
+}
+
+export const handler = createHandler(awsDependenciesWhenInLambda());

@@ -1,0 +1,260 @@
+// The pipeline itself, defined once: the state names, paths and error handling here are the
+// contract the handlers and the local runner follow (design.md). Standard type (only Standard
+// waits on `codebuild:startBuild.sync`), every execution logged in full and traced. Plain
+// JSONPath only: no JSONata, Assign or ItemReader, which the local engine would ignore.
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type { CfnElement } from 'aws-cdk-lib';
+import type { IProject } from 'aws-cdk-lib/aws-codebuild';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import {
+  Choice,
+  Condition,
+  CustomState,
+  DefinitionBody,
+  Fail,
+  JitterType,
+  LogLevel,
+  Pass,
+  StateMachine,
+  StateMachineType,
+  Succeed,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import type { RetryProps } from 'aws-cdk-lib/aws-stepfunctions';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+
+/** The Lambda-served steps, by their handler folder under `functions/`. */
+export interface PipelineFunctions {
+  readonly measure: IFunction;
+  readonly readBuildManifest: IFunction;
+  readonly publishLayers: IFunction;
+  readonly syncEfs: IFunction;
+  readonly pushImage: IFunction;
+  readonly report: IFunction;
+}
+
+/** State names of the contract, in the order an execution meets them. */
+export const STATE_NAMES = [
+  'NormalizeInput',
+  'FromS3Event',
+  'FromConsole',
+  'Measure',
+  'IsCached',
+  'Build',
+  'ReadBuildManifest',
+  'Route',
+  'PublishLayers',
+  'SyncEfs',
+  'PushImage',
+  'Report',
+  'Done',
+  'ReportFailure',
+  'Failed',
+] as const;
+
+/** Errors worth another try: the Lambda service's own, and the handlers' `TransientError`. */
+export const TRANSIENT_LAMBDA_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+  'TransientError',
+];
+
+/**
+ * CodeBuild API errors when starting a build (throttling, concurrent-build limit). A build
+ * that ran and FAILED is `States.TaskFailed` and is not retried: the same lock fails the same way.
+ */
+export const TRANSIENT_BUILD_ERRORS = [
+  'CodeBuild.CodeBuildException',
+  'CodeBuild.AccountLimitExceededException',
+];
+
+/** Error name of the final Fail state; its cause is the failure report's `reason`. */
+export const FAILURE_ERROR = 'LambdaDepsFailed';
+
+/** Build environment variables taken from the Measure result. */
+const BUILD_INPUTS: Readonly<Record<string, string>> = {
+  LOCK_KEY: '$.measure.lockKey',
+  ARTIFACT_PREFIX: '$.measure.artifactPrefix',
+  STRATEGY: '$.measure.strategy',
+  PYTHON_VERSION: '$.measure.pythonVersion',
+};
+
+export interface DependencyStateMachineProps {
+  readonly functions: PipelineFunctions;
+  readonly buildProject: IProject;
+  /** Longest an execution may run, build included. @default Duration.hours(2) */
+  readonly timeout?: Duration;
+  /**
+   * Longest the Build state waits; keep it above the project's own timeout so CodeBuild ends
+   * the build first and reports why.
+   * @default Duration.minutes(70)
+   */
+  readonly buildStateTimeout?: Duration;
+  /** Attempts after the first for transient errors. @default 3 */
+  readonly transientRetryAttempts?: number;
+  /** @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+}
+
+export class DependencyStateMachine extends Construct {
+  readonly stateMachine: StateMachine;
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: DependencyStateMachineProps) {
+    super(scope, id);
+    const { functions } = props;
+    const transientRetry: RetryProps = {
+      errors: TRANSIENT_LAMBDA_ERRORS,
+      interval: Duration.seconds(2),
+      maxAttempts: props.transientRetryAttempts ?? 3,
+      backoffRate: 2,
+      jitterStrategy: JitterType.FULL,
+    };
+
+    // The handler returns a plain object; payloadResponseOnly puts exactly that at resultPath.
+    const lambdaStep = (name: string, fn: IFunction, resultPath: string): LambdaInvoke => {
+      const task = new LambdaInvoke(this, name, {
+        stateName: name,
+        lambdaFunction: fn,
+        payloadResponseOnly: true,
+        retryOnServiceExceptions: false,
+        resultPath,
+      });
+      task.addRetry(transientRetry);
+      return task;
+    };
+
+    const failed = new Fail(this, 'Failed', {
+      stateName: 'Failed',
+      error: FAILURE_ERROR,
+      // The report handler's `reason` is the sentence a person can act on, not "Unknown".
+      causePath: '$.report.reason',
+    });
+    // No Catch here: if the failure report itself cannot be written, the execution must fail
+    // with that error rather than loop back into reporting.
+    const reportFailure = lambdaStep('ReportFailure', functions.report, '$.report');
+    reportFailure.next(failed);
+
+    const catchToFailureReport = { errors: ['States.ALL'], resultPath: '$.error' };
+    const step = (name: string, fn: IFunction, resultPath: string): LambdaInvoke => {
+      const task = lambdaStep(name, fn, resultPath);
+      task.addCatch(reportFailure, catchToFailureReport);
+      return task;
+    };
+
+    const measure = step('Measure', functions.measure, '$.measure');
+    const readBuildManifest = step('ReadBuildManifest', functions.readBuildManifest, '$.route');
+    const publishLayers = step('PublishLayers', functions.publishLayers, '$.delivery');
+    const syncEfs = step('SyncEfs', functions.syncEfs, '$.delivery');
+    const pushImage = step('PushImage', functions.pushImage, '$.delivery');
+    const report = step('Report', functions.report, '$.report');
+    report.next(new Succeed(this, 'Done', { stateName: 'Done' }));
+
+    // CustomState: CodeBuildStartBuild cannot set ComputeTypeOverride. Its construct id is
+    // its state name.
+    const build = new CustomState(this, 'Build', {
+      stateJson: {
+        Type: 'Task',
+        Resource: `arn:${Aws.PARTITION}:states:::codebuild:startBuild.sync`,
+        Parameters: {
+          ProjectName: props.buildProject.projectName,
+          // Measure chooses SMALL/MEDIUM/LARGE from the measured size of the set.
+          'ComputeTypeOverride.$': '$.measure.computeType',
+          EnvironmentVariablesOverride: Object.entries(BUILD_INPUTS).map(([name, path]) => ({
+            Name: name,
+            Type: 'PLAINTEXT',
+            'Value.$': path,
+          })),
+        },
+        ResultSelector: { 'buildId.$': '$.Build.Id', 'status.$': '$.Build.BuildStatus' },
+        ResultPath: '$.build',
+        TimeoutSeconds: (props.buildStateTimeout ?? Duration.minutes(70)).toSeconds(),
+      },
+    })
+      .addRetry({ ...transientRetry, errors: TRANSIENT_BUILD_ERRORS, interval: Duration.seconds(10) })
+      .addCatch(reportFailure, catchToFailureReport);
+
+    const route = new Choice(this, 'Route', { stateName: 'Route' })
+      .when(Condition.stringEquals('$.route.strategy', 'layers'), publishLayers)
+      .when(Condition.stringEquals('$.route.strategy', 'efs'), syncEfs)
+      .when(Condition.stringEquals('$.route.strategy', 'image'), pushImage);
+    for (const delivery of [publishLayers, syncEfs, pushImage]) delivery.next(report);
+    build.next(readBuildManifest);
+    readBuildManifest.next(route);
+
+    const isCached = new Choice(this, 'IsCached', { stateName: 'IsCached' })
+      .when(Condition.booleanEquals('$.measure.cached', true), report)
+      .otherwise(build);
+    measure.next(isCached);
+
+    const normalizeInput = new Choice(this, 'NormalizeInput', { stateName: 'NormalizeInput' })
+      .when(
+        Condition.isPresent('$.detail.object.key'),
+        new Pass(this, 'FromS3Event', {
+          stateName: 'FromS3Event',
+          parameters: { source: 's3', 'input.$': '$' },
+        }).next(measure),
+      )
+      .otherwise(
+        new Pass(this, 'FromConsole', {
+          stateName: 'FromConsole',
+          parameters: { source: 'console', 'input.$': '$' },
+        }).next(measure),
+      );
+
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      definitionBody: DefinitionBody.fromChainable(normalizeInput),
+      stateMachineType: StateMachineType.STANDARD,
+      timeout: props.timeout ?? Duration.hours(2),
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: LogLevel.ALL, includeExecutionData: true },
+    });
+
+    // CustomState grants nothing by itself: what startBuild.sync needs, on this project only.
+    this.stateMachine.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds'],
+        resources: [props.buildProject.projectArn],
+      }),
+    );
+    this.stateMachine.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'events',
+            resource: 'rule',
+            resourceName: 'StepFunctionsGetEventForCodeBuildStartBuildRule',
+          }),
+        ],
+      }),
+    );
+    this.acknowledgeReviewedFindings(functions);
+  }
+
+  private acknowledgeReviewedFindings(functions: PipelineFunctions): void {
+    const stack = Stack.of(this);
+    Validations.of(this.stateMachine).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'CloudWatch Logs delivery (logs:CreateLogDelivery and friends) and X-Ray actions support no resource scoping; test/infra checks every Resource "*" against this list.',
+    });
+    for (const fn of new Set(Object.values(functions))) {
+      const child = fn.node.defaultChild as CfnElement | undefined;
+      if (!child) continue;
+      const logicalId = stack.resolve(child.logicalId) as string;
+      Validations.of(this.stateMachine).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+        reason: 'Versions and aliases of a function this state machine invokes (CDK LambdaInvoke grant).',
+      });
+    }
+  }
+}

@@ -1,0 +1,435 @@
+// The whole of lambda-deps as one construct a user can drop into their own app: the artifact
+// bucket and its upload trigger, the state machine with its six Lambda steps and the
+// CodeBuild project, and the three delivery targets (layers, an EFS access point, an ECR
+// repository). Each function gets the contract's environment variables and only the
+// permissions its step needs (design.md, "Contracts").
+import { ArnFormat, Duration, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import type { ComputeType, Project } from 'aws-cdk-lib/aws-codebuild';
+import type { SubnetType, IVpc } from 'aws-cdk-lib/aws-ec2';
+import type { TagMutability } from 'aws-cdk-lib/aws-ecr';
+import type { Repository } from 'aws-cdk-lib/aws-ecr';
+import type { AccessPoint, FileSystem } from 'aws-cdk-lib/aws-efs';
+import { EventBus } from 'aws-cdk-lib/aws-events';
+import type { IEventBus, Rule } from 'aws-cdk-lib/aws-events';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { FileSystem as LambdaFileSystem } from 'aws-cdk-lib/aws-lambda';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Bucket, IBucket } from 'aws-cdk-lib/aws-s3';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { Architecture } from '../../functions/core/types.ts';
+import { ARTIFACT_KEYS, DependencyArtifactBucket } from './dependency-artifact-bucket.ts';
+import { DependencyBuildProject } from './dependency-build-project.ts';
+import { DependencyEfsStore, EFS_MOUNT_PATH } from './dependency-efs-store.ts';
+import { DependencyImageRepository } from './dependency-image-repository.ts';
+import { DependencyStateMachine } from './dependency-state-machine.ts';
+import type { PipelineFunctions } from './dependency-state-machine.ts';
+import { DependencyUploadTrigger } from './dependency-upload-trigger.ts';
+import { attachScopedPolicy, grantObjectPrefixes } from './scoped-policy.ts';
+import { createPipelineFunction, skipBundlingFromContext } from './lambda-defaults.ts';
+import type { PipelineFunctionOptions } from './lambda-defaults.ts';
+
+export interface LambdaDepsProps {
+  /**
+   * Name prefix of every published layer (`<prefix>-<set>-<n>`); the publish step may only
+   * publish layers whose name starts with it.
+   * @default 'lambda-deps'
+   */
+  readonly layerNamePrefix?: string;
+  /**
+   * SSM parameter path under which the latest layer ARNs and reports are written.
+   * @default '/lambda-deps/'
+   */
+  readonly ssmParameterPrefix?: string;
+  /** Accounts allowed to use the published layer versions. @default [] (this account only) */
+  readonly layerPrincipals?: string[];
+  /** An AWS Organization whose accounts may use the layer versions. @default none */
+  readonly layerOrganizationId?: string;
+  /**
+   * Functions (names, in this account and region) switched to the new layer versions once
+   * every layer is published. The publish step may update these and no others.
+   * @default []
+   */
+  readonly functionsToUpdate?: string[];
+  /** Runtime of a set whose input names none. @default 'python3.12' */
+  readonly defaultRuntime?: string;
+  /** Architecture of a set whose input names none; also the build host's. @default 'arm64' */
+  readonly defaultArchitecture?: Architecture;
+  /** Package index (PEP 503/691). @default 'https://pypi.org/simple' */
+  readonly indexUrl?: string;
+  /** More indexes searched after `indexUrl`. @default [] */
+  readonly extraIndexUrls?: string[];
+  /** Old EFS versions kept beside `current`. @default 3 */
+  readonly keepEfsVersions?: number;
+  /** Base of dependency images (`<repository>:<python version>-<arch>`). @default 'public.ecr.aws/lambda/python' */
+  readonly baseImageRepository?: string;
+  /** Buckets besides the artifact bucket that console inputs may name as `requirements.bucket`. @default [] */
+  readonly requirementsBuckets?: IBucket[];
+  /** Bus that receives `Dependency Set Ready` / `… Failed` events. @default the account's default bus */
+  readonly eventBus?: IEventBus;
+  /** VPC for the EFS file system and sync-efs. @default a new isolated VPC (see DependencyEfsStore) */
+  readonly vpc?: IVpc;
+  /** Subnets of `vpc` used for EFS and sync-efs. @default SubnetType.PRIVATE_ISOLATED */
+  readonly vpcSubnetType?: SubnetType;
+  /** How long built artifacts are kept in the bucket. @default Duration.days(90) */
+  readonly artifactExpiration?: Duration;
+  /** How long old object versions are kept. @default Duration.days(30) */
+  readonly noncurrentVersionExpiration?: Duration;
+  /** Image tag mutability of the ECR repository. @default TagMutability.IMMUTABLE */
+  readonly imageTagMutability?: TagMutability;
+  /** Images kept in the ECR repository. @default 50 */
+  readonly maxImageCount?: number;
+  /** Fallback build size when an execution does not choose one. @default ComputeType.SMALL */
+  readonly buildComputeType?: ComputeType;
+  /** Longest a build may run. @default Duration.minutes(60) */
+  readonly buildTimeout?: Duration;
+  /** Longest an execution may run. @default Duration.hours(2) */
+  readonly executionTimeout?: Duration;
+  /** Attempts after the first for transient errors in each step. @default 3 */
+  readonly transientRetryAttempts?: number;
+  /** Retention of every log group. @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+  /** What happens to the bucket, file system and repository when the stack is deleted. @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Inline stubs instead of esbuild bundles, and a placeholder build source: for tests and the
+   * local runner, which need the template only. Never deploy with it.
+   * @default the `lambda-deps:skip-bundling` context value, else false
+   */
+  readonly skipBundling?: boolean;
+}
+
+/** Handler folders under `functions/`, by step. */
+export const STEP_ENTRIES: Readonly<Record<keyof PipelineFunctions, string>> = {
+  measure: 'functions/measure/handler.ts',
+  readBuildManifest: 'functions/read-build-manifest/handler.ts',
+  publishLayers: 'functions/publish-layers/handler.ts',
+  syncEfs: 'functions/sync-efs/handler.ts',
+  pushImage: 'functions/push-image/handler.ts',
+  report: 'functions/report/handler.ts',
+};
+
+export class LambdaDeps extends Construct {
+  readonly bucket: Bucket;
+  readonly stateMachine: StateMachine;
+  /** SSM parameter path the pipeline writes under (ends with `/`). */
+  readonly layerParameterPrefix: string;
+  readonly layerNamePrefix: string;
+  readonly fileSystem: FileSystem;
+  readonly accessPoint: AccessPoint;
+  readonly vpc: IVpc;
+  readonly repository: Repository;
+  readonly buildProject: Project;
+  readonly uploadRule: Rule;
+  readonly startExecutionFunction: LambdaFunction;
+  /** The six step functions, by step. */
+  readonly functions: Readonly<Record<keyof PipelineFunctions, LambdaFunction>>;
+  private requirementsBucketCount = 0;
+
+  constructor(scope: Construct, id: string, props: LambdaDepsProps = {}) {
+    super(scope, id);
+    const skipBundling = props.skipBundling ?? skipBundlingFromContext(this);
+    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const defaultArchitecture = props.defaultArchitecture ?? 'arm64';
+    this.layerNamePrefix = props.layerNamePrefix ?? 'lambda-deps';
+    this.layerParameterPrefix = props.ssmParameterPrefix ?? '/lambda-deps/';
+    validateProps(this.layerNamePrefix, this.layerParameterPrefix, props);
+
+    const artifacts = new DependencyArtifactBucket(this, 'Artifacts', {
+      artifactExpiration: props.artifactExpiration,
+      noncurrentVersionExpiration: props.noncurrentVersionExpiration,
+      removalPolicy,
+    });
+    this.bucket = artifacts.bucket;
+    // The bucket's EventBridge switch is a CDK custom resource, a singleton at stack level.
+    const notificationsHandler = Stack.of(this).node.tryFindChild(
+      'BucketNotificationsHandler050a0587b7544547bf325f094a3db834',
+    );
+    if (notificationsHandler) {
+      Validations.of(notificationsHandler).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        reason: "CDK's bucket-notification custom resource; the managed policy only lets it write its logs.",
+      });
+    }
+    const efs = new DependencyEfsStore(this, 'Efs', {
+      vpc: props.vpc,
+      subnetType: props.vpcSubnetType,
+      removalPolicy,
+      logRetention,
+    });
+    this.vpc = efs.vpc;
+    this.fileSystem = efs.fileSystem;
+    this.accessPoint = efs.accessPoint;
+    this.repository = new DependencyImageRepository(this, 'Images', {
+      imageTagMutability: props.imageTagMutability,
+      maxImageCount: props.maxImageCount,
+      removalPolicy,
+    }).repository;
+    const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+
+    const environment: Record<string, string> = {
+      ARTIFACT_BUCKET: this.bucket.bucketName,
+      SSM_PARAMETER_PREFIX: this.layerParameterPrefix,
+      EVENT_BUS_NAME: eventBus.eventBusName,
+      LAYER_NAME_PREFIX: this.layerNamePrefix,
+      LAYER_PRINCIPALS: (props.layerPrincipals ?? []).join(','),
+      LAYER_ORGANIZATION_ID: props.layerOrganizationId ?? '',
+      FUNCTIONS_TO_UPDATE: (props.functionsToUpdate ?? []).join(','),
+      EFS_MOUNT_PATH,
+      EFS_ACCESS_POINT_ARN: this.accessPoint.accessPointArn,
+      EFS_FILE_SYSTEM_ID: this.fileSystem.fileSystemId,
+      KEEP_EFS_VERSIONS: String(props.keepEfsVersions ?? 3),
+      ECR_REPOSITORY_URI: this.repository.repositoryUri,
+      ECR_REPOSITORY_NAME: this.repository.repositoryName,
+      BASE_IMAGE_REPOSITORY: props.baseImageRepository ?? 'public.ecr.aws/lambda/python',
+      DEFAULT_RUNTIME: props.defaultRuntime ?? 'python3.12',
+      DEFAULT_ARCHITECTURE: defaultArchitecture,
+      INDEX_URL: props.indexUrl ?? 'https://pypi.org/simple',
+      EXTRA_INDEX_URLS: (props.extraIndexUrls ?? []).join(' '),
+    };
+    const stepFunction = (
+      step: keyof PipelineFunctions,
+      description: string,
+      options: Partial<PipelineFunctionOptions> = {},
+    ): LambdaFunction =>
+      createPipelineFunction(this, `${step[0]?.toUpperCase()}${step.slice(1)}Function`, {
+        entry: STEP_ENTRIES[step],
+        description: `lambda-deps: ${description}`,
+        environment: {
+          ...environment,
+          POWERTOOLS_SERVICE_NAME: `lambda-deps-${STEP_ENTRIES[step].split('/')[1]}`,
+        },
+        skipBundling,
+        logRetention,
+        ...options,
+      });
+
+    // Resolving and measuring fetch metadata over HTTP; give them room.
+    const measure = stepFunction('measure', 'resolves and measures a dependency set, writes its lock', {
+      timeout: Duration.minutes(10),
+      memorySize: 2048,
+    });
+    const readBuildManifest = stepFunction(
+      'readBuildManifest',
+      'reads the build manifest and picks the route',
+    );
+    const publishLayers = stepFunction('publishLayers', 'publishes layer versions from S3 and records them', {
+      timeout: Duration.minutes(5),
+    });
+    const syncEfs = stepFunction('syncEfs', 'writes a dependency tree onto EFS and switches current', {
+      timeout: Duration.minutes(15),
+      memorySize: 2048,
+      extra: {
+        // The tree is streamed, but wheels can unpack large (torch); /tmp takes the overflow.
+        ephemeralStorageSize: Size.gibibytes(10),
+        vpc: this.vpc,
+        vpcSubnets: efs.subnets,
+        securityGroups: [efs.clientSecurityGroup],
+        filesystem: LambdaFileSystem.fromEfsAccessPoint(this.accessPoint, EFS_MOUNT_PATH),
+      },
+    });
+    const pushImage = stepFunction('pushImage', 'pushes a dependency image to ECR over the registry API', {
+      timeout: Duration.minutes(15),
+      memorySize: 2048,
+      // Room for the base image's and the dependency layer's blobs (images may reach gigabytes).
+      extra: { ephemeralStorageSize: Size.gibibytes(10) },
+    });
+    const report = stepFunction('report', 'writes the manifest and report, emits the event', {
+      timeout: Duration.minutes(2),
+    });
+    this.functions = { measure, readBuildManifest, publishLayers, syncEfs, pushImage, report };
+
+    this.grantStepPermissions({ eventBus, props });
+
+    this.buildProject = new DependencyBuildProject(this, 'Build', {
+      artifactBucket: this.bucket,
+      architecture: defaultArchitecture,
+      computeType: props.buildComputeType,
+      timeout: props.buildTimeout,
+      logRetention,
+      skipSourceAsset: skipBundling,
+    }).project;
+
+    this.stateMachine = new DependencyStateMachine(this, 'Pipeline', {
+      functions: this.functions,
+      buildProject: this.buildProject,
+      timeout: props.executionTimeout,
+      buildStateTimeout: (props.buildTimeout ?? Duration.minutes(60)).plus(Duration.minutes(10)),
+      transientRetryAttempts: props.transientRetryAttempts,
+      logRetention,
+    }).stateMachine;
+
+    const trigger = new DependencyUploadTrigger(this, 'Upload', {
+      bucket: this.bucket,
+      stateMachine: this.stateMachine,
+      skipBundling,
+      logRetention,
+    });
+    this.uploadRule = trigger.rule;
+    this.startExecutionFunction = trigger.startExecutionFunction;
+
+    this.acknowledgeReviewedFindings();
+  }
+
+  /** Each step's grants, scoped to its key prefixes, layer names, parameters and resources. */
+  private grantStepPermissions(options: { eventBus: IEventBus; props: LambdaDepsProps }): void {
+    const { measure, readBuildManifest, publishLayers, syncEfs, pushImage, report } = this.functions;
+    const stack = Stack.of(this);
+    const { requirements, locks, artifacts, delivered, reports } = ARTIFACT_KEYS;
+    const parameterStatement = (): PolicyStatement =>
+      new PolicyStatement({
+        actions: ['ssm:PutParameter', 'ssm:GetParameter', 'ssm:AddTagsToResource'],
+        resources: [
+          stack.formatArn({
+            service: 'ssm',
+            resource: 'parameter',
+            // formatArn puts the `/` between `parameter` and the name.
+            resourceName: `${this.layerParameterPrefix.replace(/^\//, '')}*`,
+          }),
+        ],
+      });
+    const parameterReason = `Parameters are limited to the ${this.layerParameterPrefix} path.`;
+    const describeEfs = new PolicyStatement({
+      actions: ['elasticfilesystem:DescribeAccessPoints', 'elasticfilesystem:DescribeMountTargets'],
+      resources: [this.fileSystem.fileSystemArn, this.accessPoint.accessPointArn],
+    });
+
+    grantObjectPrefixes(measure, measure.role, this.bucket, {
+      read: [requirements, delivered, locks],
+      write: [locks],
+    });
+    for (const bucket of options.props.requirementsBuckets ?? []) this.addRequirementsBucket(bucket);
+
+    grantObjectPrefixes(readBuildManifest, readBuildManifest.role, this.bucket, { read: [artifacts] });
+
+    grantObjectPrefixes(publishLayers, publishLayers.role, this.bucket, { read: [artifacts] });
+    const layerArn = stack.formatArn({
+      service: 'lambda',
+      resource: 'layer',
+      resourceName: `${this.layerNamePrefix}*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    attachScopedPolicy(publishLayers, 'LayerPublishing', {
+      role: publishLayers.role,
+      statements: [
+        new PolicyStatement({
+          actions: [
+            'lambda:PublishLayerVersion',
+            'lambda:GetLayerVersion',
+            'lambda:AddLayerVersionPermission',
+          ],
+          resources: [layerArn, `${layerArn}:*`],
+        }),
+        parameterStatement(),
+      ],
+      reason: `Layers are limited to names starting with "${this.layerNamePrefix}" (any version); ${parameterReason}`,
+    });
+    const functionNames = options.props.functionsToUpdate ?? [];
+    if (functionNames.length > 0) {
+      publishLayers.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'],
+          resources: functionNames.map((name) =>
+            stack.formatArn({
+              service: 'lambda',
+              resource: 'function',
+              resourceName: name,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ),
+        }),
+      );
+    }
+
+    // ClientMount/ClientWrite on this access point come with the Lambda file system config.
+    grantObjectPrefixes(syncEfs, syncEfs.role, this.bucket, { read: [artifacts] });
+    syncEfs.addToRolePolicy(describeEfs);
+
+    grantObjectPrefixes(pushImage, pushImage.role, this.bucket, { read: [artifacts] });
+    this.repository.grantPullPush(pushImage);
+
+    grantObjectPrefixes(report, report.role, this.bucket, {
+      read: [artifacts, locks, delivered],
+      write: [reports, delivered],
+    });
+    options.eventBus.grantPutEventsTo(report);
+    attachScopedPolicy(report, 'ParameterWriting', {
+      role: report.role,
+      statements: [parameterStatement()],
+      reason: parameterReason,
+    });
+    report.addToRolePolicy(describeEfs);
+  }
+
+  /**
+   * Lets console inputs name `{ requirements: { bucket, key } }` in another bucket: Measure may
+   * read any object there (and nothing else is granted).
+   */
+  addRequirementsBucket(bucket: IBucket): void {
+    const measure = this.functions.measure;
+    attachScopedPolicy(measure, `RequirementsBucket${this.requirementsBucketCount++}`, {
+      role: measure.role,
+      statements: [
+        new PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
+        new PolicyStatement({
+          actions: ['s3:GetObject', 's3:GetObjectVersion'],
+          resources: [bucket.arnForObjects('*')],
+        }),
+      ],
+      reason: 'Read-only access to a bucket the deployer named as a source of requirements files.',
+    });
+  }
+
+  /** cdk-nag findings that were reviewed; each acknowledgement says why it is acceptable. */
+  private acknowledgeReviewedFindings(): void {
+    for (const fn of [...Object.values(this.functions), this.startExecutionFunction]) {
+      Validations.of(fn).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        reason: 'AWSLambdaBasicExecutionRole is the AWS-maintained minimum for writing the function logs.',
+      });
+      Validations.of(fn).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Only X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) and, for push-image, ecr:GetAuthorizationToken: these actions support no resource scoping. test/infra checks every Resource "*" against this list.',
+      });
+      Validations.of(fn).acknowledge({
+        id: 'AwsSolutions-L1',
+        reason: 'Pinned to nodejs22.x on purpose: the bundles target node22 and are tested on it.',
+      });
+    }
+    Validations.of(this.functions.syncEfs).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+      reason: 'sync-efs runs in the VPC; this AWS-maintained policy only manages its network interfaces.',
+    });
+  }
+}
+
+function validateProps(layerNamePrefix: string, ssmParameterPrefix: string, props: LambdaDepsProps): void {
+  const problems: string[] = [];
+  if (!Token.isUnresolved(layerNamePrefix) && !/^[a-zA-Z0-9_-]{1,60}$/.test(layerNamePrefix)) {
+    problems.push(`layerNamePrefix "${layerNamePrefix}": use 1–60 letters, digits, - or _`);
+  }
+  if (!Token.isUnresolved(ssmParameterPrefix) && !/^\/([\w.-]+\/)+$/.test(ssmParameterPrefix)) {
+    problems.push(
+      `ssmParameterPrefix "${ssmParameterPrefix}": must start and end with / (e.g. /lambda-deps/)`,
+    );
+  }
+  for (const account of props.layerPrincipals ?? []) {
+    if (!/^\d{12}$/.test(account))
+      problems.push(`layerPrincipals: "${account}" is not a 12-digit account id`);
+  }
+  if (props.layerOrganizationId !== undefined && !/^o-[a-z0-9]{10,32}$/.test(props.layerOrganizationId)) {
+    problems.push(`layerOrganizationId "${props.layerOrganizationId}": expected o-xxxxxxxxxx`);
+  }
+  for (const name of props.functionsToUpdate ?? []) {
+    if (!/^[a-zA-Z0-9_-]{1,64}$/.test(name))
+      problems.push(`functionsToUpdate: "${name}" is not a function name`);
+  }
+  const keep = props.keepEfsVersions;
+  if (keep !== undefined && (!Number.isInteger(keep) || keep < 1 || keep > 100)) {
+    problems.push(`keepEfsVersions ${keep}: use a whole number from 1 to 100`);
+  }
+  if (problems.length > 0) throw new Error(`LambdaDeps: invalid props: ${problems.join('; ')}.`);
+}

@@ -1,0 +1,257 @@
+// Least privilege, checked by walking every IAM policy in the template: no `*` action on a `*`
+// resource, every `Resource: "*"` statement in a short reviewed list, and each step's role
+// limited to what its step does.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { functionIdForEntry, resourcesOfType, synthesizeApp } from './synthesized-app.ts';
+import type { SynthesizedApp, TemplateJson } from './synthesized-app.ts';
+
+interface Statement {
+  readonly Effect: string;
+  readonly Action: string | string[];
+  readonly Resource: unknown;
+  readonly Condition?: unknown;
+}
+
+/** Actions AWS offers no resource scoping for, and why each is needed. */
+const REVIEWED_UNSCOPED_ACTIONS: Readonly<Record<string, string>> = {
+  'xray:PutTraceSegments': 'X-Ray tracing of functions and the state machine',
+  'xray:PutTelemetryRecords': 'X-Ray tracing of functions and the state machine',
+  'xray:GetSamplingRules': 'X-Ray sampling (state machine tracing)',
+  'xray:GetSamplingTargets': 'X-Ray sampling (state machine tracing)',
+  'ecr:GetAuthorizationToken': 'push-image logs in to ECR; the token API has no resource',
+  'logs:CreateLogDelivery': 'state machine logging to CloudWatch Logs (vended logs API)',
+  'logs:GetLogDelivery': 'state machine logging to CloudWatch Logs (vended logs API)',
+  'logs:UpdateLogDelivery': 'state machine logging to CloudWatch Logs (vended logs API)',
+  'logs:DeleteLogDelivery': 'state machine logging to CloudWatch Logs (vended logs API)',
+  'logs:ListLogDeliveries': 'state machine logging to CloudWatch Logs (vended logs API)',
+  'logs:PutResourcePolicy': 'state machine logging to CloudWatch Logs (vended logs API)',
+  'logs:DescribeResourcePolicies': 'state machine logging to CloudWatch Logs (vended logs API)',
+  'logs:DescribeLogGroups': 'state machine logging to CloudWatch Logs (vended logs API)',
+  's3:PutBucketNotification': "CDK's custom resource that switches on the bucket's EventBridge notifications",
+  // CDK's Lambda file system grant; the statement is conditioned on the access point ARN (tested below).
+  'elasticfilesystem:ClientMount':
+    'sync-efs mounts the access point (condition elasticfilesystem:AccessPointArn)',
+};
+
+let synthesized: SynthesizedApp;
+
+beforeAll(() => {
+  synthesized = synthesizeApp({ nagChecks: false });
+});
+afterAll(() => synthesized.cleanup());
+
+function allStatements(json: TemplateJson): { policy: string; statement: Statement }[] {
+  const found: { policy: string; statement: Statement }[] = [];
+  for (const [id, properties] of resourcesOfType(json, 'AWS::IAM::Policy')) {
+    const document = properties.PolicyDocument as { Statement: Statement[] };
+    for (const statement of document.Statement) found.push({ policy: id, statement });
+  }
+  for (const [id, properties] of resourcesOfType(json, 'AWS::IAM::Role')) {
+    for (const inline of (properties.Policies as
+      { PolicyDocument: { Statement: Statement[] } }[] | undefined) ?? []) {
+      for (const statement of inline.PolicyDocument.Statement) found.push({ policy: id, statement });
+    }
+  }
+  return found;
+}
+
+function actionsOf(statement: Statement): string[] {
+  return [statement.Action].flat();
+}
+
+/** Every Allow statement attached to the role of the function with this handler entry. */
+function statementsOfFunction(json: TemplateJson, entry: string): Statement[] {
+  const functionId = functionIdForEntry(json, entry);
+  const role = (json.Resources[functionId]?.Properties?.Role as { 'Fn::GetAtt': [string, string] })[
+    'Fn::GetAtt'
+  ][0];
+  return resourcesOfType(json, 'AWS::IAM::Policy')
+    .filter(([, properties]) => JSON.stringify(properties.Roles).includes(`"Ref":"${role}"`))
+    .flatMap(([, properties]) => (properties.PolicyDocument as { Statement: Statement[] }).Statement)
+    .filter((statement) => statement.Effect === 'Allow');
+}
+
+/** The object key patterns (after the bucket ARN) a statement allows, e.g. `locks/*`. */
+function objectPrefixes(statements: Statement[], action: string): string[] {
+  return statements
+    .filter((statement) => actionsOf(statement).includes(action))
+    .flatMap((statement) => [statement.Resource].flat())
+    .map((resource) => {
+      const parts = (resource as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join']?.[1] ?? [];
+      return String(parts[parts.length - 1]).replace(/^\//, '');
+    })
+    .sort();
+}
+
+describe('IAM policies', () => {
+  it('never allow a wildcard action on every resource', () => {
+    // Prepare
+    const statements = allStatements(synthesized.json);
+
+    // Act
+    const offenders = statements.filter(
+      ({ statement }) =>
+        statement.Effect === 'Allow' &&
+        [statement.Resource].flat().includes('*') &&
+        actionsOf(statement).some((action) => action === '*' || action.endsWith(':*')),
+    );
+
+    // Assess
+    expect(statements.length).toBeGreaterThan(10);
+    expect(offenders).toEqual([]);
+  });
+
+  it('allow Resource "*" only for reviewed actions that AWS cannot scope', () => {
+    // Prepare
+    const unscoped = allStatements(synthesized.json).filter(
+      ({ statement }) => statement.Effect === 'Allow' && [statement.Resource].flat().includes('*'),
+    );
+
+    // Act
+    const unreviewed = unscoped
+      .flatMap(({ policy, statement }) => actionsOf(statement).map((action) => `${policy}: ${action}`))
+      .filter((entry) => !(entry.split(': ')[1]! in REVIEWED_UNSCOPED_ACTIONS));
+
+    // Assess
+    expect(unscoped.length).toBeGreaterThan(0);
+    expect(unreviewed).toEqual([]);
+  });
+
+  it('use no wildcard S3 actions in the steps (plain GetObject/PutObject on their prefixes)', () => {
+    // Prepare
+    const entries = [
+      'functions/measure/handler.ts',
+      'functions/read-build-manifest/handler.ts',
+      'functions/publish-layers/handler.ts',
+      'functions/sync-efs/handler.ts',
+      'functions/push-image/handler.ts',
+      'functions/report/handler.ts',
+    ];
+
+    // Act
+    const wildcardActions = entries.flatMap((entry) =>
+      statementsOfFunction(synthesized.json, entry)
+        .flatMap(actionsOf)
+        .filter((action) => action.startsWith('s3:') && action.includes('*')),
+    );
+
+    // Assess
+    expect(wildcardActions).toEqual([]);
+  });
+});
+
+describe('step permissions', () => {
+  it('let measure read requirements/, locks/ and delivered/ and write only locks/', () => {
+    // Prepare
+    const statements = statementsOfFunction(synthesized.json, 'functions/measure/handler.ts');
+
+    // Act
+    const reads = objectPrefixes(statements, 's3:GetObject');
+    const writes = objectPrefixes(statements, 's3:PutObject');
+
+    // Assess
+    expect(reads).toEqual(['delivered/*', 'locks/*', 'requirements/*']);
+    expect(writes).toEqual(['locks/*']);
+  });
+
+  it('let report write only reports/ and delivered/, put events on the bus and parameters under the prefix', () => {
+    // Prepare
+    const statements = statementsOfFunction(synthesized.json, 'functions/report/handler.ts');
+
+    // Act
+    const writes = objectPrefixes(statements, 's3:PutObject');
+    const putEvents = statements.filter((statement) => actionsOf(statement).includes('events:PutEvents'));
+    const putParameters = statements.filter((statement) => actionsOf(statement).includes('ssm:PutParameter'));
+
+    // Assess
+    expect(writes).toEqual(['delivered/*', 'reports/*']);
+    expect(JSON.stringify(putEvents.map((statement) => statement.Resource))).toContain(':event-bus/default');
+    expect(JSON.stringify(putParameters.map((statement) => statement.Resource))).toContain(
+      ':parameter/lambda-deps/*',
+    );
+  });
+
+  it('let publish-layers publish only layers named with the prefix, and update no function by default', () => {
+    // Prepare
+    const statements = statementsOfFunction(synthesized.json, 'functions/publish-layers/handler.ts');
+
+    // Act
+    const layerStatements = statements.filter((statement) =>
+      actionsOf(statement).includes('lambda:PublishLayerVersion'),
+    );
+    const updates = statements.filter((statement) =>
+      actionsOf(statement).includes('lambda:UpdateFunctionConfiguration'),
+    );
+
+    // Assess
+    expect(layerStatements).toHaveLength(1);
+    expect(actionsOf(layerStatements[0]!)).toContain('lambda:AddLayerVersionPermission');
+    expect(JSON.stringify(layerStatements[0]?.Resource)).toContain(':layer:lambda-deps*');
+    expect(updates).toEqual([]);
+    expect(objectPrefixes(statements, 's3:GetObject')).toEqual(['artifacts/*']);
+    expect(objectPrefixes(statements, 's3:PutObject')).toEqual([]);
+  });
+
+  it('let push-image push to its repository only, reading artifacts/', () => {
+    // Prepare
+    const statements = statementsOfFunction(synthesized.json, 'functions/push-image/handler.ts');
+    const [repository] = resourcesOfType(synthesized.json, 'AWS::ECR::Repository');
+
+    // Act
+    const push = statements.filter((statement) => actionsOf(statement).includes('ecr:PutImage'));
+
+    // Assess
+    expect(push).toHaveLength(1);
+    expect(push[0]?.Resource).toEqual({ 'Fn::GetAtt': [repository?.[0], 'Arn'] });
+    expect(objectPrefixes(statements, 's3:GetObject')).toEqual(['artifacts/*']);
+  });
+
+  it('let sync-efs mount only through the access point and write to that file system only', () => {
+    // Prepare
+    const statements = statementsOfFunction(synthesized.json, 'functions/sync-efs/handler.ts');
+    const [accessPoint] = resourcesOfType(synthesized.json, 'AWS::EFS::AccessPoint');
+    const [fileSystem] = resourcesOfType(synthesized.json, 'AWS::EFS::FileSystem');
+
+    // Act
+    const mount = statements.filter((statement) =>
+      actionsOf(statement).includes('elasticfilesystem:ClientMount'),
+    );
+    const write = statements.filter((statement) =>
+      actionsOf(statement).includes('elasticfilesystem:ClientWrite'),
+    );
+
+    // Assess
+    expect(mount).toHaveLength(1);
+    expect(JSON.stringify(mount[0]?.Condition)).toContain(`"elasticfilesystem:AccessPointArn"`);
+    expect(JSON.stringify(mount[0]?.Condition)).toContain(`{"Ref":"${accessPoint?.[0]}"}`);
+    expect(write).toHaveLength(1);
+    expect(JSON.stringify(write[0]?.Resource)).toContain(`:file-system/",{"Ref":"${fileSystem?.[0]}"}`);
+    expect(objectPrefixes(statements, 's3:PutObject')).toEqual([]);
+  });
+
+  it('only ever mount EFS on "*" under an access point condition', () => {
+    // Act
+    const unconditioned = allStatements(synthesized.json).filter(
+      ({ statement }) =>
+        actionsOf(statement).includes('elasticfilesystem:ClientMount') &&
+        !JSON.stringify(statement.Condition ?? {}).includes('elasticfilesystem:AccessPointArn'),
+    );
+
+    // Assess
+    expect(unconditioned).toEqual([]);
+  });
+
+  it('let no step write uploaded requirements', () => {
+    // Act
+    const writers = resourcesOfType(synthesized.json, 'AWS::IAM::Policy').filter(([, properties]) =>
+      (properties.PolicyDocument as { Statement: Statement[] }).Statement.some(
+        (statement) =>
+          actionsOf(statement).some((action) => action.startsWith('s3:Put') || action === 's3:*') &&
+          JSON.stringify(statement.Resource).includes('requirements/'),
+      ),
+    );
+
+    // Assess
+    expect(writers).toEqual([]);
+  });
+});

@@ -1,0 +1,120 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FolderObjectStore } from '../../../functions/adapters/local/folder-object-store.ts';
+import { runBuildspecLocally } from '../../../functions/adapters/local/local-build-runner.ts';
+import { lockHash, serializeLock } from '../../../functions/core/lock.ts';
+import { lambdaTarget } from '../../../functions/core/targets.ts';
+import type { BuildManifest, Lock } from '../../../functions/core/types.ts';
+import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
+import { writeFixtureWheels } from '../../unit/build/wheel-fixtures.ts';
+import { lockFromPip } from './pip-report-lock.ts';
+
+const indexes = localIndexes();
+const repository = process.cwd();
+// bin/lambda-deps must know `build` and `store` (functions/cli/main.ts lists its commands).
+const cliHasCommands =
+  /commands\/build\.ts/.test(readFileSync(join(repository, 'functions', 'cli', 'main.ts'), 'utf8')) &&
+  /commands\/store\.ts/.test(readFileSync(join(repository, 'functions', 'cli', 'main.ts'), 'utf8'));
+const SKIP_REASON =
+  indexes === null
+    ? NO_LOCAL_INDEXES_REASON
+    : 'functions/cli/main.ts does not register the build and store commands yet';
+
+describe.skipIf(indexes === null || !cliHasCommands)(
+  `buildspecs/build.yml run by the local build runner (skipped when: ${SKIP_REASON})`,
+  () => {
+    let work: string;
+    let store: FolderObjectStore;
+
+    beforeAll(async () => {
+      work = await mkdtemp(join(tmpdir(), 'lambda-deps-buildspec-'));
+      store = new FolderObjectStore(join(work, 'store'));
+    });
+
+    afterAll(async () => {
+      if (work) await rm(work, { recursive: true, force: true });
+    });
+
+    async function runFor(lock: Lock, name: string) {
+      const hash = lockHash(lock);
+      await store.putBytes(`locks/${hash}.json`, serializeLock(lock));
+      const workDir = join(work, name);
+      await mkdir(workDir);
+      const result = await runBuildspecLocally({
+        buildspecPath: join(repository, 'buildspecs', 'build.yml'),
+        workDir,
+        sourceDir: repository,
+        env: {
+          LAMBDA_DEPS_STORE: store.location,
+          LOCK_KEY: `locks/${hash}.json`,
+          ARTIFACT_PREFIX: `artifacts/${hash}/`,
+          STRATEGY: 'auto',
+          PYTHON_VERSION: lock.target.pythonVersion,
+          LAMBDA_DEPS_CACHE_DIR: join(work, 'cache'),
+        },
+      });
+      return { hash, result };
+    }
+
+    it('builds a real lock from the folder store and puts the layers and manifest under the artifact prefix', async () => {
+      // Prepare
+      if (!indexes) return;
+      const lock = await lockFromPip(['requests'], indexes, work);
+
+      // Act
+      const { hash, result } = await runFor(lock, 'good');
+
+      // Assess
+      expect(result.status).toBe('SUCCEEDED');
+      expect(result.phases.map((phase) => phase.status)).toEqual([
+        'SUCCEEDED',
+        'SUCCEEDED',
+        'SUCCEEDED',
+        'SUCCEEDED',
+      ]);
+      expect(result.exportedVariables).toMatchObject({
+        LOCK_HASH: hash,
+        BUILD_STRATEGY: 'layers',
+        BUILD_OK: 'true',
+      });
+      const manifest = JSON.parse(
+        (await store.getBytes(`artifacts/${hash}/manifest.json`)).toString(),
+      ) as BuildManifest;
+      expect(manifest.verification.ok).toBe(true);
+      const keys = await store.list(`artifacts/${hash}/`);
+      for (const layer of manifest.layers) expect(keys).toContain(`artifacts/${hash}/${layer.file}`);
+    }, 120_000);
+
+    it('publishes no artifact when verification fails, and leaves the failed manifest for the report', async () => {
+      // Prepare
+      const wheels = await writeFixtureWheels(await mkdtemp(join(work, 'wheels-')));
+      const lock: Lock = {
+        lockVersion: 1,
+        target: lambdaTarget('python3.11', 'x86_64'),
+        packages: [await wheels.locked('macho.whl')],
+      };
+
+      // Act
+      const { hash, result } = await runFor(lock, 'bad');
+
+      // Assess
+      expect(result.status).toBe('FAILED');
+      expect(result.phases.map((phase) => [phase.name, phase.status])).toEqual([
+        ['install', 'SUCCEEDED'],
+        ['pre_build', 'SUCCEEDED'],
+        ['build', 'FAILED'],
+        ['post_build', 'SUCCEEDED'],
+      ]);
+      expect(result.exportedVariables.BUILD_OK).toBe('false');
+      expect(await store.list(`artifacts/${hash}/`)).toEqual([`artifacts/${hash}/failed/manifest.json`]);
+      const manifest = JSON.parse(
+        await readFile(join(store.root, 'artifacts', hash, 'failed', 'manifest.json'), 'utf8'),
+      ) as BuildManifest;
+      expect(manifest.verification.ok).toBe(false);
+      expect(existsSync(join(store.root, 'artifacts', hash, 'layers'))).toBe(false);
+    }, 120_000);
+  },
+);

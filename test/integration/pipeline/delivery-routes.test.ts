@@ -1,0 +1,260 @@
+// The EFS and image branches of the synthesized state machine, run locally end to end:
+// a set forced to EFS and then replaced while a reader keeps importing from `current`, and
+// torch (from pip's find-links folder) for a custom python 3.11 / glibc 2.34 target pushed to
+// Debian's docker-registry on loopback and checked with skopeo.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  loadPipelineDefinition,
+  runPipelineLocally,
+  type LocalPipelineOptions,
+} from '../../../functions/cli/local-pipeline.ts';
+import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
+import { recordReliability } from '../../support/reliability-log.ts';
+
+const execFileAsync = promisify(execFile);
+const indexes = localIndexes();
+const ARCH = process.arch === 'arm64' ? ('arm64' as const) : ('x86_64' as const);
+
+function indexOptions(): Pick<LocalPipelineOptions, 'indexUrl' | 'extraIndexUrls' | 'findLinks'> {
+  const [indexUrl, ...extraIndexUrls] = indexes?.indexUrls ?? [];
+  return { indexUrl: indexUrl ?? null, extraIndexUrls, findLinks: indexes?.findLinks ?? [] };
+}
+
+function onPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((folder) => existsSync(join(folder, command)));
+}
+
+/** The torch wheel in one of pip's find-links folders, if any. */
+function torchWheel(): string | null {
+  for (const folder of indexes?.findLinks ?? []) {
+    const path = folder.replace(/^file:\/\//, '');
+    if (!existsSync(path)) continue;
+    const wheel = readdirSync(path).find((name) =>
+      /^torch-.*-cp311-cp311-manylinux.*x86_64\.whl$/.test(name),
+    );
+    if (wheel) return join(path, wheel);
+  }
+  return null;
+}
+
+const imageSkipReason =
+  indexes === null
+    ? NO_LOCAL_INDEXES_REASON
+    : !onPath('docker-registry') || !onPath('skopeo')
+      ? 'docker-registry or skopeo is not installed'
+      : ARCH !== 'x86_64' || torchWheel() === null
+        ? "no torch cp311 x86_64 wheel in pip's find-links folders"
+        : null;
+const efsSkipReason =
+  indexes === null ? NO_LOCAL_INDEXES_REASON : !onPath('python3.11') ? 'python3.11 is not on PATH' : null;
+
+let root: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'lambda-deps-routes-'));
+  if (indexes !== null) await loadPipelineDefinition();
+}, 180_000);
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+/** A Python process importing `six` from `current` over and over, counting failures, until told to stop. */
+function startReader(currentPath: string, stopFile: string, logFile: string): ChildProcess {
+  const program = [
+    'import importlib, os, sys, time, json',
+    `current, stop, log = ${JSON.stringify(currentPath)}, ${JSON.stringify(stopFile)}, ${JSON.stringify(logFile)}`,
+    'imports, failures, versions = 0, [], set()',
+    'while not os.path.exists(stop):',
+    '    sys.path.insert(0, current)',
+    '    try:',
+    '        for name in [m for m in sys.modules if m == "six" or m == "idna" or m.startswith("idna.")]:',
+    '            del sys.modules[name]',
+    '        importlib.invalidate_caches()',
+    '        importlib.import_module("six")',
+    '        versions.add(os.readlink(current))',
+    '        imports += 1',
+    '    except Exception as error:',
+    '        failures.append(repr(error))',
+    '    finally:',
+    '        sys.path.remove(current)',
+    '    time.sleep(0.005)',
+    'json.dump({"imports": imports, "failures": failures, "versions": sorted(versions)}, open(log, "w"))',
+  ].join('\n');
+  return spawn('python3.11', ['-c', program], { stdio: 'ignore' });
+}
+
+describe('the EFS branch, run locally', () => {
+  it.skipIf(efsSkipReason !== null)(
+    `syncs a set forced to EFS, then switches a second version in while a reader keeps importing from current${efsSkipReason ? ` (skipped: ${efsSkipReason})` : ''}`,
+    async () => {
+      // Prepare
+      const outDir = join(root, 'efs-out');
+      const efsRoot = join(root, 'efs');
+      const first = join(root, 'efs-v1.txt');
+      const second = join(root, 'efs-v2.txt');
+      await writeFile(first, 'six\n');
+      await writeFile(second, 'six\nidna\n');
+      const common = {
+        outDir,
+        efsRoot,
+        name: 'shared',
+        runtime: 'python3.11',
+        arch: ARCH,
+        strategy: 'efs' as const,
+        ...indexOptions(),
+      };
+
+      // Act
+      const v1 = await runPipelineLocally({ ...common, requirementsPath: first });
+      const delivery = (v1.report as { delivery?: { currentPath?: string; pythonPath?: string } }).delivery;
+      const stopFile = join(root, 'reader-stop');
+      const logFile = join(root, 'reader-log.json');
+      const reader = startReader(delivery?.currentPath ?? '', stopFile, logFile);
+      const exited = new Promise((done) => reader.once('exit', done));
+      await new Promise((done) => setTimeout(done, 500));
+      const v2 = await runPipelineLocally({ ...common, requirementsPath: second });
+      await new Promise((done) => setTimeout(done, 500));
+      await writeFile(stopFile, '');
+      await exited;
+
+      // Assess
+      expect(v1.status, JSON.stringify(v1.report)).toBe('SUCCEEDED');
+      expect(v1.execution.states.map((state) => state.name)).toContain('SyncEfs');
+      expect(delivery?.pythonPath).toBe('/mnt/deps/shared/current');
+      expect(v2.status, JSON.stringify(v2.report)).toBe('SUCCEEDED');
+      expect(v2.manifest?.lockHash).not.toBe(v1.manifest?.lockHash);
+      const log = JSON.parse(await readFile(logFile, 'utf8')) as {
+        imports: number;
+        failures: string[];
+        versions: string[];
+      };
+      expect(log.failures).toEqual([]);
+      expect(log.imports).toBeGreaterThan(10);
+      expect(log.versions).toEqual([v1.manifest?.lockHash, v2.manifest?.lockHash].sort());
+      const { stdout } = await execFileAsync('python3.11', ['-c', 'import idna, sys; print(idna.__file__)'], {
+        env: { ...process.env, PYTHONPATH: delivery?.currentPath ?? '' },
+      });
+      expect(stdout.trim().startsWith(join(efsRoot, 'shared'))).toBe(true);
+      recordReliability({
+        area: 'EFS sync',
+        experiment: 'second version switched in while a reader imports from current (local pipeline)',
+        cases: 1,
+        faultsInjected: 0,
+        runs: log.imports,
+        lost: log.failures.length === 0 ? 'nothing' : `${log.failures.length} failed imports`,
+      });
+    },
+    300_000,
+  );
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+describe('the image branch, run locally', () => {
+  let registry: ChildProcess | null = null;
+  let registryUrl = '';
+
+  beforeAll(async () => {
+    if (imageSkipReason !== null) return;
+    const port = await freePort();
+    const config = join(root, 'registry.yml');
+    await writeFile(
+      config,
+      [
+        'version: 0.1',
+        'log:',
+        '  level: error',
+        'storage:',
+        '  filesystem:',
+        `    rootdirectory: ${join(root, 'registry')}`,
+        'http:',
+        `  addr: 127.0.0.1:${port}`,
+      ].join('\n'),
+    );
+    registry = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
+    registryUrl = `http://127.0.0.1:${port}`;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const ready = await fetch(`${registryUrl}/v2/`).then(
+        (response) => response.ok,
+        () => false,
+      );
+      if (ready) return;
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    throw new Error('docker-registry did not start');
+  }, 60_000);
+
+  afterAll(async () => {
+    if (registry && registry.exitCode === null) {
+      const exited = new Promise((done) => registry?.once('exit', done));
+      registry.kill();
+      await exited;
+    }
+  });
+
+  it.skipIf(imageSkipReason !== null)(
+    `pushes torch for a custom python 3.11 / glibc 2.34 target to docker-registry, visible to skopeo${imageSkipReason ? ` (skipped: ${imageSkipReason})` : ''}`,
+    async () => {
+      // Prepare
+      const requirementsPath = join(root, 'torch.txt');
+      await writeFile(requirementsPath, 'torch\n');
+
+      // Act
+      const run = await runPipelineLocally({
+        requirementsPath,
+        outDir: join(root, 'image-out'),
+        name: 'torch',
+        python: '3.11',
+        glibc: '2.34',
+        arch: 'x86_64',
+        registry: registryUrl,
+        ...indexOptions(),
+      });
+
+      // Assess
+      expect(run.status, JSON.stringify(run.report)).toBe('SUCCEEDED');
+      expect(run.execution.states.map((state) => state.name)).toEqual([
+        'NormalizeInput',
+        'FromConsole',
+        'Measure',
+        'IsCached',
+        'Build',
+        'ReadBuildManifest',
+        'Route',
+        'PushImage',
+        'Report',
+        'Done',
+      ]);
+      const delivery = (run.report as { delivery: { tag: string; digest: string } }).delivery;
+      const { stdout } = await execFileAsync('skopeo', [
+        'inspect',
+        '--tls-verify=false',
+        `docker://${registryUrl.replace('http://', '')}/lambda-deps:${delivery.tag}`,
+      ]);
+      const inspected = JSON.parse(stdout) as {
+        Digest: string;
+        Architecture: string;
+        Os: string;
+        Layers: string[];
+      };
+      expect(inspected.Digest).toBe(delivery.digest);
+      expect(inspected).toMatchObject({ Architecture: 'amd64', Os: 'linux' });
+      expect(inspected.Layers.length).toBeGreaterThanOrEqual(1);
+    },
+    600_000,
+  );
+});

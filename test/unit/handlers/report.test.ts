@@ -1,0 +1,307 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
+import { PutParameterCommand, SSMClient, type PutParameterCommandInput } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EventBridgeEventBus } from '../../../functions/adapters/aws/eventbridge-event-bus.ts';
+import { SsmParameterStore } from '../../../functions/adapters/aws/ssm-parameter-store.ts';
+import { silentLogger } from '../../../functions/middleware/step-handler.ts';
+import { keys } from '../../../functions/pipeline-state.ts';
+import { failureReason } from '../../../functions/report/failure-reason.ts';
+import { createHandler, type DeliveryReport } from '../../../functions/report/handler.ts';
+import {
+  createLocalFixture,
+  deliveryState,
+  LOCK_HASH,
+  storeBuild,
+  withAdapters,
+  type LocalFixture,
+} from './handler-fixtures.ts';
+
+const eventsMock = mockClient(EventBridgeClient);
+const ssmMock = mockClient(SSMClient);
+
+describe('report handler', () => {
+  let fixture: LocalFixture;
+
+  beforeEach(async () => {
+    eventsMock.reset();
+    ssmMock.reset();
+    fixture = await createLocalFixture();
+    await storeBuild(fixture.dependencies.adapters);
+  });
+  afterEach(() => fixture.cleanup());
+
+  describe('on success, with local adapters', () => {
+    it('writes the report and the delivered marker, and records the event and parameters', async () => {
+      // Prepare
+      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const delivery = {
+        strategy: 'layers',
+        layers: [{ layerVersionArn: 'arn:aws:lambda:local:000000000000:layer:x:1' }],
+      };
+
+      // Act
+      const result = await handler({ ...deliveryState(), delivery, executionName: 'exec-1' });
+
+      // Assess
+      expect(result).toMatchObject({
+        ok: true,
+        status: 'SUCCEEDED',
+        reportKey: 'reports/exec-1.json',
+        cached: false,
+      });
+      const store = fixture.dependencies.adapters.store;
+      const delivered = JSON.parse(
+        (await store.getBytes(keys.delivered(LOCK_HASH))).toString(),
+      ) as DeliveryReport;
+      expect(delivered.delivery).toEqual(delivery);
+      expect(delivered.manifest?.lockHash).toBe(LOCK_HASH);
+      expect(await store.exists('reports/exec-1.json')).toBe(true);
+      const events = (await readFile(join(fixture.outDir, 'events.jsonl'), 'utf8')).trim().split('\n');
+      expect(events).toHaveLength(1);
+      expect(JSON.parse(events[0] ?? '{}')).toMatchObject({
+        source: 'lambda-deps',
+        'detail-type': 'Dependency Set Ready',
+        detail: { name: 'web', lockHash: LOCK_HASH, strategy: 'layers' },
+      });
+      const parameters = JSON.parse(
+        await readFile(join(fixture.outDir, 'parameters.json'), 'utf8'),
+      ) as Record<string, { value: string }>;
+      expect(parameters['/lambda-deps/web/lock-hash']?.value).toBe(LOCK_HASH);
+    });
+
+    it('reports a cached lock with what the earlier execution delivered, without rewriting the marker', async () => {
+      // Prepare
+      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const delivery = { strategy: 'layers', layers: [] };
+      await handler({ ...deliveryState(), delivery, executionName: 'first' });
+      const marker = await fixture.dependencies.adapters.store.getBytes(keys.delivered(LOCK_HASH));
+      const cachedState = {
+        source: 'console',
+        input: {},
+        measure: { ...deliveryState().measure, cached: true },
+      };
+
+      // Act
+      const result = await handler({ ...cachedState, executionName: 'second' });
+
+      // Assess
+      expect(result).toMatchObject({ cached: true, delivery, strategy: 'layers' });
+      expect(await fixture.dependencies.adapters.store.getBytes(keys.delivered(LOCK_HASH))).toEqual(marker);
+    });
+  });
+
+  describe('on success, with the AWS adapters', () => {
+    it('sends PutEvents with source lambda-deps and PutParameter for the lock hash', async () => {
+      // Prepare
+      eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: '1' }] });
+      ssmMock.on(PutParameterCommand).resolves({ Version: 1 });
+      const dependencies = withAdapters(fixture.dependencies, {
+        events: new EventBridgeEventBus('deps-bus', new EventBridgeClient({ region: 'eu-west-1' })),
+        parameters: new SsmParameterStore(new SSMClient({ region: 'eu-west-1' })),
+      });
+      const handler = createHandler(() => dependencies, silentLogger('test'));
+      const delivery = { strategy: 'layers', layers: [] };
+
+      // Act
+      await handler({ ...deliveryState(), delivery, executionName: 'exec-2' });
+
+      // Assess
+      const sent = eventsMock.commandCalls(PutEventsCommand)[0]?.args[0].input as PutEventsCommandInput;
+      expect(sent.Entries).toHaveLength(1);
+      expect(sent.Entries?.[0]).toMatchObject({
+        EventBusName: 'deps-bus',
+        Source: 'lambda-deps',
+        DetailType: 'Dependency Set Ready',
+      });
+      expect(JSON.parse(sent.Entries?.[0]?.Detail ?? '{}')).toEqual({
+        name: 'web',
+        lockHash: LOCK_HASH,
+        strategy: 'layers',
+        cached: false,
+        delivery,
+        report: `${fixture.dependencies.adapters.store.location}/reports/exec-2.json`,
+      });
+      expect(ssmMock.commandCalls(PutParameterCommand)[0]?.args[0].input).toEqual<PutParameterCommandInput>({
+        Name: '/lambda-deps/web/lock-hash',
+        Value: LOCK_HASH,
+        Description: 'Lock hash of the latest delivered lambda-deps set web',
+        Type: 'String',
+        Overwrite: true,
+      });
+    });
+
+    it('fails loudly when EventBridge refuses the entry', async () => {
+      // Prepare
+      eventsMock.on(PutEventsCommand).resolves({
+        FailedEntryCount: 1,
+        Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try later' }],
+      });
+      const dependencies = withAdapters(fixture.dependencies, {
+        events: new EventBridgeEventBus('deps-bus', new EventBridgeClient({ region: 'eu-west-1' })),
+      });
+
+      // Act
+      const attempt = createHandler(
+        () => dependencies,
+        silentLogger('test'),
+      )({ ...deliveryState(), delivery: { strategy: 'layers' } });
+
+      // Assess
+      await expect(attempt).rejects.toThrow(
+        /EventBridge refused the "Dependency Set Ready" event: InternalFailure/,
+      );
+    });
+  });
+
+  describe('on failure', () => {
+    it('returns the reason from a Lambda error Cause, names the failed step and sends Dependency Set Failed', async () => {
+      // Prepare
+      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const cause = JSON.stringify({
+        errorType: 'ResolutionError',
+        errorMessage:
+          'numpy: no wheel for cp312 manylinux_2_34_aarch64 satisfies ==1.21.0\n  hint: pin a newer numpy',
+        trace: [],
+      });
+
+      // Act
+      const result = await handler({
+        source: 'console',
+        input: {},
+        error: { Error: 'ResolutionError', Cause: cause },
+        executionName: 'failed-1',
+      });
+
+      // Assess
+      expect(result).toMatchObject({
+        status: 'FAILED',
+        failedStep: 'Measure',
+        packageName: 'numpy',
+        reportKey: 'reports/failed-1.json',
+      });
+      expect(result.reason).toMatch(/^Measure failed\. ResolutionError: numpy: no wheel/);
+      const events = (await readFile(join(fixture.outDir, 'events.jsonl'), 'utf8')).trim().split('\n');
+      expect(JSON.parse(events[0] ?? '{}')['detail-type']).toBe('Dependency Set Failed');
+    });
+
+    it('lists the layer versions a half-way publish left behind', async () => {
+      // Prepare
+      const { createHandler: createPublishHandler } =
+        await import('../../../functions/publish-layers/handler.ts');
+      const failing = withAdapters(fixture.dependencies, {
+        layers: {
+          ...fixture.dependencies.adapters.layers,
+          publishLayerVersion: async (request) => {
+            if (request.layerName.endsWith('-2'))
+              throw Object.assign(new Error('denied'), { name: 'AccessDeniedException' });
+            return fixture.dependencies.adapters.layers.publishLayerVersion(request);
+          },
+          addPermission: (request) => fixture.dependencies.adapters.layers.addPermission(request),
+          updateFunctionLayers: (request) =>
+            fixture.dependencies.adapters.layers.updateFunctionLayers(request),
+        },
+      });
+      const publishError = await createPublishHandler(
+        () => failing,
+        silentLogger('test'),
+      )(deliveryState()).then(
+        () => null,
+        (caught: unknown) => caught as Error,
+      );
+      const cause = JSON.stringify({
+        errorType: publishError?.name,
+        errorMessage: publishError?.message,
+        trace: [],
+      });
+
+      // Act
+      const result = await createHandler(
+        () => fixture.dependencies,
+        silentLogger('test'),
+      )({
+        ...deliveryState(),
+        error: { Error: 'LayerPublishError', Cause: cause },
+      });
+
+      // Assess
+      expect(result).toMatchObject({
+        status: 'FAILED',
+        failedStep: 'PublishLayers',
+        published: ['arn:aws:lambda:local:000000000000:layer:lambda-deps-web-1:1'],
+      });
+      expect(result.reason).toContain('No function was updated');
+    });
+
+    it('still returns the reason when the failure report cannot be stored', async () => {
+      // Prepare
+      const broken = withAdapters(fixture.dependencies, {
+        events: { putEvent: () => Promise.reject(new Error('bus down')) },
+      });
+
+      // Act
+      const result = await createHandler(
+        () => broken,
+        silentLogger('test'),
+      )({
+        ...deliveryState(),
+        error: { Error: 'States.Timeout', Cause: '' },
+      });
+
+      // Assess
+      expect(result).toMatchObject({ status: 'FAILED', failedStep: 'PublishLayers', reportKey: null });
+      expect(result.reason).toBe(
+        'PublishLayers failed. States.Timeout: A step took longer than its timeout.',
+      );
+    });
+  });
+});
+
+describe('failureReason', () => {
+  it.each([
+    {
+      case: 'a Lambda error',
+      error: {
+        Error: 'InputError',
+        Cause: JSON.stringify({ errorType: 'InputError', errorMessage: 'bad field' }),
+      },
+      reason: 'InputError: bad field',
+    },
+    {
+      case: 'a failed CodeBuild build',
+      error: {
+        Error: 'States.TaskFailed',
+        Cause: JSON.stringify({
+          Build: {
+            Id: 'proj:1',
+            BuildStatus: 'FAILED',
+            Phases: [
+              { PhaseType: 'INSTALL', PhaseStatus: 'SUCCEEDED' },
+              {
+                PhaseType: 'BUILD',
+                PhaseStatus: 'FAILED',
+                Contexts: [{ Message: 'COMMAND_EXECUTION_ERROR: exit status 1' }],
+              },
+            ],
+          },
+        }),
+      },
+      reason:
+        'States.TaskFailed: The build proj:1 ended FAILED (BUILD FAILED: COMMAND_EXECUTION_ERROR: exit status 1). Its log has the details.',
+    },
+    {
+      case: 'a plain text cause',
+      error: { Error: 'States.Runtime', Cause: 'path $.x not found' },
+      reason: 'States.Runtime: path $.x not found',
+    },
+    { case: 'no cause at all', error: { Error: 'Oops' }, reason: 'Oops: No cause was given.' },
+  ])('reads $case', ({ error, reason }) => {
+    // Act
+    const result = failureReason(error);
+
+    // Assess
+    expect(result.reason).toBe(reason);
+  });
+});
