@@ -14,6 +14,9 @@ interface CommandEntry {
 /** Every subcommand, in the order `--help` lists them. Add new commands here. */
 const COMMANDS: readonly CommandEntry[] = [
   { name: 'measure', load: async () => (await import('./commands/measure.ts')).createMeasureCommand() },
+  { name: 'build', load: async () => (await import('./commands/build.ts')).createBuildCommand() },
+  { name: 'verify', load: async () => (await import('./commands/verify.ts')).createVerifyCommand() },
+  { name: 'store', load: async () => (await import('./commands/store.ts')).createStoreCommand() },
   { name: 'submit', load: async () => (await import('./commands/submit.ts')).createSubmitCommand() },
   { name: 'graph', load: async () => (await import('./commands/graph.ts')).createGraphCommand() },
 ];

@@ -43,13 +43,14 @@ import type {
   Strategy,
 } from './types.ts';
 import { LAMBDA_IMAGE_LIMIT_BYTES } from './types.ts';
+import { wheelMachine } from './targets.ts';
 import { installWheel, lambdaInterpreter } from './wheel-installer.ts';
 import type { InstalledPackage } from './wheel-installer.ts';
 
 const execFileAsync = promisify(execFile);
 
 /** Bumped when the artifacts' format changes, so old cache entries are not reused. */
-export const BUILD_FORMAT_VERSION = 1;
+export const BUILD_FORMAT_VERSION = 2;
 /** The folder under the tree that is on sys.path (and the prefix inside layer zips). */
 const SITE_DIR = 'python';
 /** Runtime-provided packages go here when excluded: smoke import sees them, packing does not. */
@@ -83,7 +84,7 @@ export interface BuildDependencySetOptions {
   readonly cacheDir: string;
   /** Interpreter of the target's Python for smoke import and sdist builds; found on PATH when absent. */
   readonly pythonExecutable?: string;
-  /** Build sdists with `pip wheel` on this machine (always allowed in CodeBuild). @default false */
+  /** Build sdists with `pip wheel` on this machine (always allowed in CodeBuild, not under the local build runner). @default false */
   readonly allowLocalSdistBuild?: boolean;
   /** Shebang interpreter for scripts. @default `/var/lang/bin/python3.X` */
   readonly interpreter?: string;
@@ -308,7 +309,8 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
   try {
     await mkdir(staging, { recursive: true });
     const sdistAllowed =
-      options.allowLocalSdistBuild === true || process.env.CODEBUILD_BUILD_ID !== undefined;
+      options.allowLocalSdistBuild === true ||
+      (process.env.CODEBUILD_BUILD_ID !== undefined && process.env.CODEBUILD_LOCAL_RUNNER === undefined);
     for (const locked of lock.packages) {
       if (!locked.filename.endsWith('.whl') && !sdistAllowed) {
         throw new InputError(
@@ -388,6 +390,20 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
       }
     }
 
+    if (slim.stripSymbols) {
+      const before = packed.reduce((sum, pkg) => sum + pkg.slimmedBytes, 0);
+      const stripped = await stripExtensionModules(packed, treeDir, lock, options.pythonExecutable);
+      if (typeof stripped === 'string') warn(`symbols not stripped: ${stripped}`);
+      else {
+        packed = stripped.packages;
+        const after = packed.reduce((sum, pkg) => sum + pkg.slimmedBytes, 0);
+        warn(
+          `stripped symbols from ${stripped.files} extension module(s): ${before} bytes before, ${after} after; the smoke import checks they still load (*.libs untouched).`,
+        );
+        for (const failure of stripped.failures) warn(`not stripped: ${failure}`);
+      }
+    }
+
     // Route.
     const slimmedTotal = packed.reduce((sum, pkg) => sum + pkg.slimmedBytes, 0);
     const plan = planLayers(
@@ -461,6 +477,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
             );
             for (const name of planned.packages) layerOf.set(name, file);
             return {
+              id: planned.id,
               file,
               sha256: result.sha256,
               size: result.size,
@@ -661,6 +678,64 @@ async function precompileTree(
       slimmedBytes: pkg.slimmedBytes + extra.reduce((sum, file) => sum + file.size, 0),
     };
   });
+}
+
+/** The strip tool for the target's machine on this host. */
+function stripTool(lock: Lock): string {
+  const machine = wheelMachine(lock.target.architecture);
+  const host = process.arch === 'arm64' ? 'aarch64' : process.arch === 'x64' ? 'x86_64' : process.arch;
+  return machine === host ? 'strip' : `${machine}-linux-gnu-strip`;
+}
+
+/**
+ * Strip symbols from the packages' extension modules (never the auditwheel `*.libs` folders,
+ * whose libraries break when stripped: serverless-python-requirements#318). Refused without an
+ * interpreter of the target, because the smoke import is what proves the stripped files load.
+ */
+async function stripExtensionModules(
+  packed: readonly InstalledPackage[],
+  treeDir: string,
+  lock: Lock,
+  pythonExecutable: string | undefined,
+): Promise<{ packages: InstalledPackage[]; files: number; failures: string[] } | string> {
+  const { findTargetInterpreter } = await import('./smoke-import.ts');
+  const interpreter = await findTargetInterpreter(lock.target, pythonExecutable ?? null);
+  if ('reason' in interpreter)
+    return `nothing could check that stripped files still load (${interpreter.reason})`;
+  const tool = stripTool(lock);
+  const limit = pLimit(4);
+  let count = 0;
+  const failures: string[] = [];
+  const packages = await Promise.all(
+    packed.map(async (pkg) => {
+      const files = await Promise.all(
+        pkg.files.map((file) =>
+          limit(async () => {
+            const [site, top = ''] = file.path.split('/');
+            if (site !== SITE_DIR || top.endsWith('.libs') || !/\.so(\.|$)/.test(file.path)) return file;
+            const path = join(treeDir, ...file.path.split('/'));
+            const strippedPath = `${path}.stripped`;
+            try {
+              await execFileAsync(tool, ['--strip-unneeded', '-o', strippedPath, path], { timeout: 120_000 });
+            } catch (error) {
+              // Not an ELF file strip understands (the verifier reports those), or no strip for this machine: keep it.
+              failures.push(`${file.path} (${(error as Error).message.split('\n')[0]})`);
+              await rm(strippedPath, { force: true });
+              return file;
+            }
+            const content = await readFile(strippedPath);
+            await rm(strippedPath, { force: true });
+            if (content.length >= file.size) return file;
+            await writeFile(path, content, { mode: file.executable ? 0o755 : 0o644 });
+            count++;
+            return { ...file, size: content.length, source: { kind: 'generated' as const, content } };
+          }),
+        ),
+      );
+      return { ...pkg, files, slimmedBytes: files.reduce((sum, file) => sum + file.size, 0) };
+    }),
+  );
+  return { packages, files: count, failures };
 }
 
 /**

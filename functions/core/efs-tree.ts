@@ -14,15 +14,17 @@ import {
   mkdir,
   open,
   readdir,
+  readFile,
   readlink,
   rename,
   rm,
   stat,
   symlink,
+  unlink,
   writeFile,
 } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { InputError } from './errors.ts';
+import { InputError, LambdaDepsError } from './errors.ts';
 import { extractTreeTar, type ExtractLimits } from './tree-archive.ts';
 
 export interface SyncVersionedTreeOptions {
@@ -57,6 +59,11 @@ export interface SyncVersionedTreeResult {
   readonly removed: string[];
   /** True when the version was already there, complete, and was only switched to. */
   readonly reused: boolean;
+}
+
+/** Another sync of the same set removed this one's staging folder; safe to retry. */
+export class ConcurrentSyncError extends LambdaDepsError {
+  override name = 'ConcurrentSyncError';
 }
 
 /** Written first into a staging folder, so a sync knows the folder it fills is still its own. */
@@ -221,14 +228,20 @@ export async function syncVersionedTree(options: SyncVersionedTreeOptions): Prom
     try {
       await extractTreeTar(options.tarPath, staging, { ...options.limits, fsync: true });
       if ((await readFile(ownerToken, 'utf8').catch(() => '')) !== token) {
-        throw new Error(
-          `${staging} was replaced while the tree was unpacked (another sync of ${options.setName} ran at the same time); run the sync again.`,
+        throw new ConcurrentSyncError(
+          `${staging} was replaced while the tree was unpacked: another sync of ${options.setName} ran at the same time.`,
+          { hint: 'Nothing was switched; run the sync again (the state machine retries it).' },
         );
       }
       await unlink(ownerToken);
     } catch (error) {
+      const ours = (await readFile(ownerToken, 'utf8').catch(() => '')) === token;
       await removeAside(setDir, posix.basename(staging)).catch(() => undefined);
-      throw error;
+      if (ours || error instanceof LambdaDepsError) throw error;
+      throw new ConcurrentSyncError(
+        `${staging} was removed while the tree was unpacked: another sync of ${options.setName} ran at the same time.`,
+        { hint: 'Nothing was switched; run the sync again (the state machine retries it).', cause: error },
+      );
     }
     const marker = join(staging, COMPLETE_MARKER);
     await writeFile(marker, `${JSON.stringify({ lockHash: options.lockHash, tar: options.tarPath })}\n`, {
@@ -245,6 +258,11 @@ export async function syncVersionedTree(options: SyncVersionedTreeOptions): Prom
       // Another sync of the same lock finished first; its tree is as good as ours.
       if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await isComplete(versionDir))) {
         await removeAside(setDir, posix.basename(staging));
+      } else if (code === 'ENOENT') {
+        throw new ConcurrentSyncError(
+          `${staging} was removed before it could be renamed: another sync of ${options.setName} ran at the same time.`,
+          { hint: 'Nothing was switched; run the sync again (the state machine retries it).', cause: error },
+        );
       } else {
         throw error;
       }

@@ -54,7 +54,9 @@ export type IndexEvent =
       readonly kind: 'size' | 'metadata' | 'download' | 'verification';
       readonly key: string;
     }
-  | { readonly type: 'range-unsupported'; readonly origin: string };
+  | { readonly type: 'range-unsupported'; readonly origin: string }
+  /** An index whose host does not exist was left out, as pip does when other indexes remain. */
+  | { readonly type: 'index-skipped'; readonly index: string; readonly reason: string };
 
 export interface PackageIndexOptions extends IndexOptions {
   /** Folder for downloads and cached sizes, metadata and local hashes (created when missing). */
@@ -292,6 +294,14 @@ function isTransient(error: unknown): boolean {
   if (typeof code === 'string' && TRANSIENT_CODES.has(code)) return true;
   const cause = (error as { cause?: unknown } | null)?.cause;
   return cause !== undefined && cause !== error && isTransient(cause);
+}
+
+/** The host name does not exist (as opposed to a server that is there but failing). */
+function hostNotFound(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ENOTFOUND') return true;
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  return cause !== undefined && cause !== error && hostNotFound(cause);
 }
 
 function describeFault(error: unknown): string {
@@ -541,11 +551,35 @@ export function createPackageIndex(options: PackageIndexOptions): ClosablePackag
     return html === null ? null : parseSimpleHtmlPage(html, pageUrl, source);
   }
 
+  /**
+   * Indexes whose host name does not resolve (ENOTFOUND), left out for the rest of the run. pip
+   * warns and goes on with the other indexes in that case (here: PyPI named by default on a machine
+   * without internet); a host that exists but fails (5xx, timeouts) stays an error, so a flaky index
+   * can never silently change a lock.
+   */
+  const skippedIndexes = new Map<string, string>();
+  const otherSources = indexUrls.length + findLinks.length > 1;
+
   async function listFromIndex(indexUrl: string, name: string): Promise<DistributionFile[]> {
     const pageUrl = `${withSlash(toUrl(indexUrl))}${encodeURIComponent(name)}/`;
     if (pageUrl.startsWith('file:')) {
       return (await readLocalPage(fileURLToPath(pageUrl), pageUrl, indexUrl)) ?? [];
     }
+    if (skippedIndexes.has(indexUrl)) return [];
+    try {
+      return await listFromRemoteIndex(indexUrl, pageUrl);
+    } catch (error) {
+      if (!otherSources || !hostNotFound(error)) throw error;
+      if (!skippedIndexes.has(indexUrl)) {
+        const reason = describeFault(error);
+        skippedIndexes.set(indexUrl, reason);
+        emit({ type: 'index-skipped', index: indexUrl, reason });
+      }
+      return [];
+    }
+  }
+
+  async function listFromRemoteIndex(indexUrl: string, pageUrl: string): Promise<DistributionFile[]> {
     return send(pageUrl, indexUrl, { headers: { accept: ACCEPT_INDEX } }, async (response) => {
       if (response.statusCode === 404) {
         await response.body.dump();

@@ -408,6 +408,7 @@ class DependencyResolver {
   private readonly extrasCandidates = new Map<string, ExtrasCandidate>();
   private readonly measurements = new Map<string, Promise<WheelSize>>();
   private readonly rejectedMetadata = new Map<string, string>();
+  private readonly prefetched = new Set<string>();
   private readonly pythonCandidate: PythonCandidate;
   private readonly constraints = new Map<
     string,
@@ -743,10 +744,40 @@ class DependencyResolver {
   /** Start fetching what pinning `identifier` will need: its listing and its best file's metadata. */
   private prefetch(requirement: ResolverRequirement): void {
     if (requirement.kind !== 'specifier') return;
-    void this.listing(requirement.name)
+    this.prefetchName(requirement.name, requirement.clauses, requirement.extras);
+  }
+
+  /**
+   * Fetch a name's listing and its best file's metadata, then do the same for that file's
+   * dependencies, without waiting for the resolver to pin anything: the closure's pages and
+   * metadata load in parallel, and the (sequential) search then finds them ready.
+   */
+  private prefetchName(name: string, clauses: readonly Clause[], extras: readonly string[]): void {
+    if (this.prefetched.has(name)) return;
+    this.prefetched.add(name);
+    void this.listing(name)
       .then((verdicts) => {
-        const best = this.orderFiles(requirement.name, verdicts, requirement.clauses, []).at(0);
-        if (best) void this.buildFileCandidate(requirement.name, best, false);
+        const best = this.orderFiles(verdicts, clauses, []).at(0);
+        return best ? this.buildFileCandidate(name, best, false) : null;
+      })
+      .then((candidate) => {
+        if (!candidate) return;
+        // The best file is usually the one chosen: its sizes are needed at the end anyway.
+        this.startMeasuring(candidate);
+        const provided = new Set(candidate.metadata.providesExtra.map(canonicalizeName));
+        const validExtras = extras.filter((extra) => provided.has(extra));
+        for (const text of candidate.metadata.requiresDist) {
+          let dependency: Requirement;
+          try {
+            dependency = parseRequirement(text);
+          } catch {
+            continue;
+          }
+          if (dependency.url || (dependency.marker && !this.markerHolds(dependency.marker, validExtras)))
+            continue;
+          const dependencyClauses = parseClauses(dependency.specifier);
+          if (dependencyClauses) this.prefetchName(dependency.name, dependencyClauses, dependency.extras);
+        }
       })
       .catch(() => undefined);
   }
@@ -767,7 +798,6 @@ class DependencyResolver {
    * specifier pins `==`.
    */
   private orderFiles(
-    name: string,
     verdicts: readonly FileVerdict[],
     clauses: readonly Clause[],
     hashes: readonly string[],
@@ -804,7 +834,6 @@ class DependencyResolver {
     const pinned = clauses.some(
       (clause) => clause.operator === '===' || (clause.operator === '==' && !clause.wildcard),
     );
-    void name;
     return applicable.filter((verdict) => verdict.file.yanked === false || (allYanked && pinned));
   }
 
@@ -860,7 +889,7 @@ class DependencyResolver {
     let hashes: string[] | null = constraint?.hashes ?? null;
     for (const requirement of specifiers)
       if (requirement.hashes.length > 0) hashes = intersectHashes(hashes, requirement.hashes);
-    const ordered = this.orderFiles(name, await this.listing(name), clauses, hashes ?? []);
+    const ordered = this.orderFiles(await this.listing(name), clauses, hashes ?? []);
     return this.foundView(name, extras, ordered, incompatible);
   }
 
@@ -894,11 +923,10 @@ class DependencyResolver {
       },
       isEmpty() {
         firstUsable ??= (async () => {
-          for await (const candidate of view.iterate()) {
-            void candidate;
-            return false;
-          }
-          return true;
+          const iterator = view.iterate();
+          const first = await iterator.next();
+          await iterator.return(undefined);
+          return first.done === true;
         })();
         return firstUsable;
       },
@@ -1437,7 +1465,7 @@ class DependencyResolver {
         `no index or find-links location offers any file for "${name}" (asked for ${wanted}${this.requesters(group)}); check the name and the index options`,
       );
     }
-    const stillFits = this.orderFiles(name, verdicts, clauses, []);
+    const stillFits = this.orderFiles(verdicts, clauses, []);
     if (stillFits.length > 0) {
       // Files exist that fit the target and the specifier: the failure is a conflict, not availability.
       return null;

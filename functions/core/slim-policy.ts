@@ -26,6 +26,11 @@ export interface SlimPolicy {
   readonly rules: readonly SlimRule[];
   /** Compile `.pyc` for the target with its interpreter, when one is available. Off by default. */
   readonly precompile: boolean;
+  /**
+   * Strip symbols from extension modules (`strip --strip-unneeded`), never in `*.libs`, and only
+   * when an interpreter of the target is here to smoke-import the stripped files. Off by default.
+   */
+  readonly stripSymbols: boolean;
   /** Leave out what the Lambda runtime already provides ({@link RUNTIME_PROVIDED}). Off by default. */
   readonly excludeRuntimeProvided: boolean;
 }
@@ -107,11 +112,17 @@ export const DEFAULT_SLIM_RULES: readonly SlimRule[] = [
 export const DEFAULT_SLIM_POLICY: SlimPolicy = {
   rules: DEFAULT_SLIM_RULES,
   precompile: false,
+  stripSymbols: false,
   excludeRuntimeProvided: false,
 };
 
 /** No slimming at all (`--no-slim`). */
-export const NO_SLIM_POLICY: SlimPolicy = { rules: [], precompile: false, excludeRuntimeProvided: false };
+export const NO_SLIM_POLICY: SlimPolicy = {
+  rules: [],
+  precompile: false,
+  stripSymbols: false,
+  excludeRuntimeProvided: false,
+};
 
 /**
  * The rule that drops `path`, or null to keep it.
@@ -135,6 +146,7 @@ export function slimPolicyKey(policy: SlimPolicy): string {
   return JSON.stringify({
     rules: policy.rules.map((rule) => rule.id),
     precompile: policy.precompile,
+    stripSymbols: policy.stripSymbols,
     excludeRuntimeProvided: policy.excludeRuntimeProvided,
   });
 }

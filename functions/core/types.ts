@@ -185,6 +185,8 @@ export interface Problem {
 
 /** A built layer zip. */
 export interface LayerArtifact {
+  /** Stable name of the layer across builds (`numpy`, `shared-1`; see layer-packer.ts): publish under it, so an upgrade republishes only the layers that changed. */
+  readonly id?: string;
   readonly file: string;
   readonly sha256: string;
   readonly size: number;

@@ -8,7 +8,7 @@
 // so the layer writer can copy them raw.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { crc32, inflateRaw } from 'node:zlib';
 import pLimit from 'p-limit';
@@ -84,7 +84,7 @@ export interface InstallWheelOptions {
   readonly treeDir: string;
   /** Folder under the tree that is on sys.path. @default 'python' */
   readonly siteDir?: string;
-  /** Interpreter written into `#!python` shebangs. @default '/var/lang/bin/python3.X' for the lock's target */
+  /** Interpreter written into `#!python` shebangs and entry-point launchers (`lambdaInterpreter('3.11')` for Lambda). */
   readonly interpreter: string;
   readonly slim: SlimPolicy;
   readonly limits?: Partial<ZipLimits>;
@@ -790,14 +790,4 @@ function topLevelOf(files: readonly InstalledFile[], siteDir: string): string[] 
       names.add(first.split('.')[0] ?? first);
   }
   return [...names];
-}
-
-/** Read the raw compressed bytes of installed files from their wheel, for raw copying. */
-export async function readWheelBytes(wheelPath: string): Promise<Buffer> {
-  return readFile(wheelPath);
-}
-
-/** Path of a tree-relative file on disk. */
-export function treePath(treeDir: string, relativePath: string): string {
-  return join(treeDir, ...relativePath.split('/'));
 }

@@ -45,7 +45,10 @@ function describeBuild(build: Record<string, unknown>): string | null {
   return `The build${id ? ` ${id}` : ''} ended ${status}${details.length ? ` (${details.join(', ')})` : ''}. Its log has the details.`;
 }
 
+/** `numpy: …` (a lambda-deps error about one package) at the start of the message … */
 const PACKAGE_PREFIX = /^([A-Za-z0-9][A-Za-z0-9._-]*): /;
+/** … or a resolver problem list, `  - requests==0.0.999: no version matches`. */
+const PROBLEM_LINE = /^\s*-\s+([A-Za-z0-9][A-Za-z0-9._-]*?)(?:\[[^\]]*\])?(?:[=<>!~;:@ ]|$)/m;
 
 /** Reads `$.error`. */
 export function failureReason(error: { Error?: string; Cause?: unknown }): FailureReason {
@@ -66,6 +69,6 @@ export function failureReason(error: { Error?: string; Cause?: unknown }): Failu
   } else {
     message = 'No cause was given.';
   }
-  const packageName = PACKAGE_PREFIX.exec(message)?.[1] ?? null;
+  const packageName = PACKAGE_PREFIX.exec(message)?.[1] ?? PROBLEM_LINE.exec(message)?.[1] ?? null;
   return { reason: `${errorType}: ${message}`, errorType, packageName };
 }

@@ -137,13 +137,49 @@ async function reportSuccess(
   return { ...small, ok: true };
 }
 
+/**
+ * A build that ran but refused its result leaves its manifest under `<prefix>failed/`: its
+ * problems (what failed verification or the smoke import, in which package) are the reason,
+ * more useful than the build log's last lines.
+ */
+async function failedBuildReason(
+  store: StepDependencies['adapters']['store'],
+  artifactPrefix: string,
+): Promise<{ reason: string; packageName: string | null } | null> {
+  const bytes = await store.getBytes(`${artifactPrefix}failed/manifest.json`).catch(() => null);
+  if (!bytes) return null;
+  const manifest = JSON.parse(bytes.toString('utf8')) as Partial<BuildManifest>;
+  const problems = [
+    ...(manifest.verification?.problems ?? []).map((problem) => ({
+      package: problem.package,
+      text: `${problem.package ?? 'unknown package'}${problem.file ? ` (${problem.file})` : ''}: ${problem.message}`,
+    })),
+    ...(manifest.smokeImport?.failures ?? []).map((failure) => ({
+      package: failure.package,
+      text: `${failure.package}: import ${failure.module} failed: ${failure.error}`,
+    })),
+  ];
+  const shown = problems.slice(0, 3).map((problem) => problem.text);
+  const more = problems.length > shown.length ? ` (and ${problems.length - shown.length} more)` : '';
+  return {
+    reason:
+      `The build refused its result: ${manifest.reason ?? 'see the build manifest'}. ${shown.join(' ')}${more}`.trim(),
+    packageName: problems[0]?.package ?? null,
+  };
+}
+
 async function reportFailure(
   input: ReportInput & { error: NonNullable<ReportInput['error']> },
   { adapters }: StepDependencies,
   logger: Logger,
 ): Promise<FailureReport> {
-  const { reason, errorType, packageName } = failureReason(input.error);
   const failedStep = failedStepOf(input);
+  const fromBuild =
+    failedStep === 'Build' && input.measure
+      ? await failedBuildReason(adapters.store, input.measure.artifactPrefix)
+      : null;
+  const generic = failureReason(input.error);
+  const { reason, errorType, packageName } = fromBuild ? { ...generic, ...fromBuild } : generic;
   const consoleName = (input.input as { name?: unknown } | undefined)?.name;
   const name = input.measure?.name ?? (typeof consoleName === 'string' ? consoleName : null);
   const published = /after publishing \d+ of \d+ layer\(s\): ([^.]*)\./.exec(reason)?.[1]?.split(', ') ?? [];

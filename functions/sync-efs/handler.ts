@@ -4,7 +4,7 @@
 // PYTHONPATH and what a function must mount.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { z } from 'zod';
 import {
@@ -23,6 +23,8 @@ export interface EfsDelivery {
   readonly currentPath: string;
   /** Set this as PYTHONPATH on the function (it mounts the access point at the same path). */
   readonly pythonPath: string;
+  /** The same folder through this step's own mount (a local folder in local runs). */
+  readonly importPath: string;
   readonly reused: boolean;
   readonly removedVersions: readonly string[];
   readonly mount: FileSystemMount;
@@ -49,12 +51,15 @@ async function syncEfsStep(
       functionMountPath: settings.efsMountPath,
     });
     const mount = await adapters.fileSystem.describe();
+    // The tar may hold the packages under a folder (`site-packages/`): the manifest names it.
+    const inside = manifest.efs?.pythonPath ?? '';
     logger.info('EFS tree switched', { currentPath: result.currentPath, reused: result.reused });
     return {
       strategy: 'efs',
       versionDir: result.versionDir,
       currentPath: result.currentPath,
-      pythonPath: result.pythonPath,
+      pythonPath: inside ? posix.join(result.pythonPath, inside) : result.pythonPath,
+      importPath: inside ? join(result.currentPath, inside) : result.currentPath,
       reused: result.reused,
       removedVersions: result.removed,
       mount,

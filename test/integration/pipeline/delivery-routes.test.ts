@@ -44,14 +44,17 @@ function torchWheel(): string | null {
   return null;
 }
 
-const imageSkipReason =
+const registrySkipReason =
   indexes === null
     ? NO_LOCAL_INDEXES_REASON
     : !onPath('docker-registry') || !onPath('skopeo')
       ? 'docker-registry or skopeo is not installed'
-      : ARCH !== 'x86_64' || torchWheel() === null
-        ? "no torch cp311 x86_64 wheel in pip's find-links folders"
-        : null;
+      : null;
+const torchSkipReason =
+  registrySkipReason ??
+  (ARCH !== 'x86_64' || torchWheel() === null
+    ? "no torch cp311 x86_64 wheel in pip's find-links folders"
+    : null);
 const efsSkipReason =
   indexes === null ? NO_LOCAL_INDEXES_REASON : !onPath('python3.11') ? 'python3.11 is not on PATH' : null;
 
@@ -64,13 +67,18 @@ beforeAll(async () => {
 afterAll(() => rm(root, { recursive: true, force: true }));
 
 /** A Python process importing `six` from `current` over and over, counting failures, until told to stop. */
-function startReader(currentPath: string, stopFile: string, logFile: string): ChildProcess {
+function startReader(
+  importPath: string,
+  currentPath: string,
+  stopFile: string,
+  logFile: string,
+): ChildProcess {
   const program = [
     'import importlib, os, sys, time, json',
-    `current, stop, log = ${JSON.stringify(currentPath)}, ${JSON.stringify(stopFile)}, ${JSON.stringify(logFile)}`,
+    `path, current, stop, log = ${JSON.stringify(importPath)}, ${JSON.stringify(currentPath)}, ${JSON.stringify(stopFile)}, ${JSON.stringify(logFile)}`,
     'imports, failures, versions = 0, [], set()',
     'while not os.path.exists(stop):',
-    '    sys.path.insert(0, current)',
+    '    sys.path.insert(0, path)',
     '    try:',
     '        for name in [m for m in sys.modules if m == "six" or m == "idna" or m.startswith("idna.")]:',
     '            del sys.modules[name]',
@@ -81,7 +89,7 @@ function startReader(currentPath: string, stopFile: string, logFile: string): Ch
     '    except Exception as error:',
     '        failures.append(repr(error))',
     '    finally:',
-    '        sys.path.remove(current)',
+    '        sys.path.remove(path)',
     '    time.sleep(0.005)',
     'json.dump({"imports": imports, "failures": failures, "versions": sorted(versions)}, open(log, "w"))',
   ].join('\n');
@@ -111,10 +119,12 @@ describe('the EFS branch, run locally', () => {
 
       // Act
       const v1 = await runPipelineLocally({ ...common, requirementsPath: first });
-      const delivery = (v1.report as { delivery?: { currentPath?: string; pythonPath?: string } }).delivery;
+      const delivery = (
+        v1.report as { delivery?: { currentPath?: string; importPath?: string; pythonPath?: string } }
+      ).delivery;
       const stopFile = join(root, 'reader-stop');
       const logFile = join(root, 'reader-log.json');
-      const reader = startReader(delivery?.currentPath ?? '', stopFile, logFile);
+      const reader = startReader(delivery?.importPath ?? '', delivery?.currentPath ?? '', stopFile, logFile);
       const exited = new Promise((done) => reader.once('exit', done));
       await new Promise((done) => setTimeout(done, 500));
       const v2 = await runPipelineLocally({ ...common, requirementsPath: second });
@@ -125,7 +135,7 @@ describe('the EFS branch, run locally', () => {
       // Assess
       expect(v1.status, JSON.stringify(v1.report)).toBe('SUCCEEDED');
       expect(v1.execution.states.map((state) => state.name)).toContain('SyncEfs');
-      expect(delivery?.pythonPath).toBe('/mnt/deps/shared/current');
+      expect(delivery?.pythonPath).toBe('/mnt/deps/shared/current/site-packages');
       expect(v2.status, JSON.stringify(v2.report)).toBe('SUCCEEDED');
       expect(v2.manifest?.lockHash).not.toBe(v1.manifest?.lockHash);
       const log = JSON.parse(await readFile(logFile, 'utf8')) as {
@@ -137,9 +147,9 @@ describe('the EFS branch, run locally', () => {
       expect(log.imports).toBeGreaterThan(10);
       expect(log.versions).toEqual([v1.manifest?.lockHash, v2.manifest?.lockHash].sort());
       const { stdout } = await execFileAsync('python3.11', ['-c', 'import idna, sys; print(idna.__file__)'], {
-        env: { ...process.env, PYTHONPATH: delivery?.currentPath ?? '' },
+        env: { ...process.env, PYTHONPATH: delivery?.importPath ?? '' },
       });
-      expect(stdout.trim().startsWith(join(efsRoot, 'shared'))).toBe(true);
+      expect(stdout.trim()).toMatch(new RegExp(`^${join(efsRoot, 'shared')}`));
       recordReliability({
         area: 'EFS sync',
         experiment: 'second version switched in while a reader imports from current (local pipeline)',
@@ -169,7 +179,7 @@ describe('the image branch, run locally', () => {
   let registryUrl = '';
 
   beforeAll(async () => {
-    if (imageSkipReason !== null) return;
+    if (registrySkipReason !== null) return;
     const port = await freePort();
     const config = join(root, 'registry.yml');
     await writeFile(
@@ -206,8 +216,51 @@ describe('the image branch, run locally', () => {
     }
   });
 
-  it.skipIf(imageSkipReason !== null)(
-    `pushes torch for a custom python 3.11 / glibc 2.34 target to docker-registry, visible to skopeo${imageSkipReason ? ` (skipped: ${imageSkipReason})` : ''}`,
+  async function inspect(
+    tag: string,
+  ): Promise<{ Digest: string; Architecture: string; Os: string; Layers: string[] }> {
+    const { stdout } = await execFileAsync('skopeo', [
+      'inspect',
+      '--tls-verify=false',
+      `docker://${registryUrl.replace('http://', '')}/lambda-deps:${tag}`,
+    ]);
+    return JSON.parse(stdout) as { Digest: string; Architecture: string; Os: string; Layers: string[] };
+  }
+
+  it.skipIf(registrySkipReason !== null)(
+    `pushes a small set forced to the image route to docker-registry, visible to skopeo${registrySkipReason ? ` (skipped: ${registrySkipReason})` : ''}`,
+    async () => {
+      // Prepare
+      const requirementsPath = join(root, 'small-image.txt');
+      await writeFile(requirementsPath, 'six\nidna\n');
+
+      // Act
+      const run = await runPipelineLocally({
+        requirementsPath,
+        outDir: join(root, 'small-image-out'),
+        name: 'small-image',
+        runtime: 'python3.11',
+        arch: ARCH,
+        strategy: 'image',
+        registry: registryUrl,
+        ...indexOptions(),
+      });
+
+      // Assess
+      expect(run.status, JSON.stringify(run.report)).toBe('SUCCEEDED');
+      expect(run.execution.states.map((state) => state.name)).toContain('PushImage');
+      const delivery = (run.report as { delivery: { tag: string; digest: string; imageUri: string } })
+        .delivery;
+      const inspected = await inspect(delivery.tag);
+      expect(inspected.Digest).toBe(delivery.digest);
+      expect(delivery.imageUri).toBe(`${registryUrl.replace('http://', '')}/lambda-deps@${delivery.digest}`);
+      expect(inspected).toMatchObject({ Architecture: ARCH === 'arm64' ? 'arm64' : 'amd64', Os: 'linux' });
+    },
+    300_000,
+  );
+
+  it.skipIf(torchSkipReason !== null)(
+    `pushes torch for a custom python 3.11 / glibc 2.34 target to docker-registry, visible to skopeo${torchSkipReason ? ` (skipped: ${torchSkipReason})` : ''}`,
     async () => {
       // Prepare
       const requirementsPath = join(root, 'torch.txt');

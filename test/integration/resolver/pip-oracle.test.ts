@@ -263,7 +263,7 @@ describe('resolveDependencySet against pip (the oracle)', () => {
             set.unsatisfiable,
           );
           const pipErrors = pip.ok ? [] : pip.stderr.split('\n').filter((line) => line.startsWith('ERROR'));
-        expect(pipErrors.map((line) => canonicalizeName(line)).join('\n')).toContain(set.unsatisfiable);
+          expect(pipErrors.map((line) => canonicalizeName(line)).join('\n')).toContain(set.unsatisfiable);
           return;
         }
         if (!pip.ok) throw new Error(`pip failed where it should not: ${pip.stderr}`);

@@ -230,7 +230,9 @@ describe('syncVersionedTree', () => {
     // Assess
     expect(outcomes).toContain('fulfilled');
     for (const outcome of outcomes.filter((value) => value !== 'fulfilled')) {
-      expect(outcome).toMatch(/was replaced while the tree was unpacked|ENOENT/);
+      expect(outcome).toMatch(
+        /ConcurrentSyncError: .* was (replaced|removed) while the tree was unpacked|ENOENT/,
+      );
     }
     const setDir = join(mountRoot, 'web');
     for (const name of await readdir(setDir)) {

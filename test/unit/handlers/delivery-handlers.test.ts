@@ -39,7 +39,7 @@ describe('sync-efs handler (local folder standing for the access point)', () => 
     const { adapters } = fixture.dependencies;
     const tree = await treeWithModule(fixture.outDir, 'hello', 'VALUE = 1\n');
     const tarPath = join(fixture.outDir, 'site-packages.tar');
-    await writeTreeTar(tree, tarPath);
+    await writeTreeTar(tree, tarPath, { prefix: 'site-packages' });
     await adapters.store.putFile(`${keys.artifactPrefix(LOCK_HASH)}efs/site-packages.tar`, tarPath);
     await adapters.store.putBytes(
       keys.manifest(LOCK_HASH),
@@ -59,12 +59,13 @@ describe('sync-efs handler (local folder standing for the access point)', () => 
     // Assess
     expect(delivery).toMatchObject({
       strategy: 'efs',
-      pythonPath: '/mnt/deps/web/current',
+      pythonPath: '/mnt/deps/web/current/site-packages',
+      importPath: join(adapters.fileSystem.mountRoot, 'web', 'current', 'site-packages'),
       currentPath: join(adapters.fileSystem.mountRoot, 'web', 'current'),
       mount: { mountPath: adapters.fileSystem.mountRoot, mountTargets: [] },
     });
     expect(await readlink(delivery.currentPath)).toBe(LOCK_HASH);
-    expect(await readFile(join(delivery.currentPath, 'hello', '__init__.py'), 'utf8')).toBe('VALUE = 1\n');
+    expect(await readFile(join(delivery.importPath, 'hello', '__init__.py'), 'utf8')).toBe('VALUE = 1\n');
   });
 });
 

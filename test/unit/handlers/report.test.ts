@@ -235,6 +235,41 @@ describe('report handler', () => {
       expect(result.reason).toContain('No function was updated');
     });
 
+    it('gives the problems of a build that refused its result, from the manifest it left under failed/', async () => {
+      // Prepare
+      const { buildManifest } = await import('./handler-fixtures.ts');
+      await fixture.dependencies.adapters.store.putBytes(
+        `${keys.artifactPrefix(LOCK_HASH)}failed/manifest.json`,
+        JSON.stringify(
+          buildManifest({
+            reason: 'not published: verification found 1 problem(s)',
+            verification: {
+              ok: false,
+              problems: [{ package: 'cffi', file: 'python/_cffi_backend.so', message: 'built for aarch64' }],
+            },
+          }),
+        ),
+      );
+      const { route: _route, ...state } = deliveryState();
+      const cause = JSON.stringify({ Build: { Id: 'b:1', BuildStatus: 'FAILED', Phases: [] } });
+
+      // Act
+      const result = await createHandler(
+        () => fixture.dependencies,
+        silentLogger('test'),
+      )({
+        ...state,
+        build: undefined,
+        error: { Error: 'States.TaskFailed', Cause: cause },
+      });
+
+      // Assess
+      expect(result).toMatchObject({ failedStep: 'Build', packageName: 'cffi' });
+      expect(result.reason).toBe(
+        'Build failed. The build refused its result: not published: verification found 1 problem(s). cffi (python/_cffi_backend.so): built for aarch64',
+      );
+    });
+
     it('still returns the reason when the failure report cannot be stored', async () => {
       // Prepare
       const broken = withAdapters(fixture.dependencies, {
@@ -303,5 +338,27 @@ describe('failureReason', () => {
 
     // Assess
     expect(result.reason).toBe(reason);
+  });
+
+  it.each([
+    { message: 'numpy: no wheel for cp312', packageName: 'numpy' },
+    {
+      message: 'No set of wheels satisfies the requirements:\n  - requests==0.0.999: no version matches',
+      packageName: 'requests',
+    },
+    {
+      message: 'No set of wheels satisfies the requirements:\n  - zope.interface[test]>=5: missing',
+      packageName: 'zope.interface',
+    },
+    { message: 'The build failed.', packageName: null },
+  ])('finds the package named in "$message"', ({ message, packageName }) => {
+    // Act
+    const result = failureReason({
+      Error: 'ResolutionError',
+      Cause: JSON.stringify({ errorType: 'ResolutionError', errorMessage: message }),
+    });
+
+    // Assess
+    expect(result.packageName).toBe(packageName);
   });
 });

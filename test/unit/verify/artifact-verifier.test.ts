@@ -214,6 +214,26 @@ describe('verifyArtifact', () => {
     expect(result.problems[0]?.message).toContain('import pkg.m');
   });
 
+  it('reports an aarch64 extension once for x86_64, as a machine mismatch', async () => {
+    // Prepare
+    const root = await artifact({
+      'python/pkg/m.cpython-312-aarch64-linux-gnu.so': buildElf({
+        is64: true,
+        little: true,
+        machine: 183,
+        needed: ['libc.so.6'],
+      }),
+    });
+
+    // Act
+    const result = await verifyArtifact({ root, target: lambdaTarget('python3.12', 'x86_64') });
+
+    // Assess
+    expect(result.problems.map((problem) => problem.message)).toEqual([
+      expect.stringMatching(/built for aarch64, but .* runs x86_64/),
+    ]);
+  });
+
   it('accepts abi3 extensions and the exact suffix', async () => {
     // Prepare
     const root = await artifact({

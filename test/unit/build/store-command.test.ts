@@ -1,0 +1,73 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FolderObjectStore } from '../../../functions/adapters/local/folder-object-store.ts';
+import { openStore, putDirectory } from '../../../functions/cli/commands/store.ts';
+
+let work: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'lambda-deps-store-command-'));
+});
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('putDirectory', () => {
+  it('uploads every file under the prefix, manifest.json last', async () => {
+    // Prepare
+    const out = join(work, 'out');
+    await mkdir(join(out, 'layers'), { recursive: true });
+    await writeFile(join(out, 'manifest.json'), '{}');
+    await writeFile(join(out, 'layers', 'layer-b.zip'), 'b');
+    await writeFile(join(out, 'layers', 'layer-a.zip'), 'a');
+    const order: string[] = [];
+    class RecordingStore extends FolderObjectStore {
+      override async putFile(key: string, path: string): Promise<void> {
+        order.push(key);
+        await super.putFile(key, path);
+      }
+    }
+    const store = new RecordingStore(join(work, 'store'));
+
+    // Act
+    const keys = await putDirectory(store, out, 'artifacts/abc/');
+
+    // Assess
+    expect(keys).toEqual([
+      'artifacts/abc/layers/layer-a.zip',
+      'artifacts/abc/layers/layer-b.zip',
+      'artifacts/abc/manifest.json',
+    ]);
+    expect(order.at(-1)).toBe('artifacts/abc/manifest.json');
+    expect((await store.getBytes('artifacts/abc/layers/layer-a.zip')).toString()).toBe('a');
+  });
+
+  it('refuses a prefix that climbs out of the store', async () => {
+    // Prepare
+    const store = new FolderObjectStore(join(work, 'store-2'));
+
+    // Act
+    const put = putDirectory(store, join(work, 'out'), '../outside/');
+
+    // Assess
+    await expect(put).rejects.toThrow(/not a safe relative key/);
+  });
+});
+
+describe('openStore', () => {
+  it('opens a folder for file:// and refuses anything but s3:// and file://', async () => {
+    // Act
+    const folder = await openStore(pathToFileURL(join(work, 'store')).href);
+    const missing = openStore(undefined);
+    const other = openStore('https://example.com/bucket');
+
+    // Assess
+    expect(folder.location).toBe(pathToFileURL(join(work, 'store')).href);
+    await expect(missing).rejects.toThrow(/LAMBDA_DEPS_STORE is not set/);
+    await expect(other).rejects.toThrow(/neither s3:\/\/BUCKET nor file:\/\/\/folder/);
+  });
+});
