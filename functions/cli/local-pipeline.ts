@@ -18,6 +18,7 @@ import {
 } from '../adapters/local/local-adapters.ts';
 import type { RunBuildspecResult } from '../adapters/local/local-build-runner.ts';
 import type { LeasingObjectStore } from '../adapters/ports.ts';
+import { runOnce } from '../adapters/store-lease.ts';
 import { InputError } from '../core/errors.ts';
 import type { BuildManifest, Strategy } from '../core/types.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
@@ -238,8 +239,6 @@ export function loadPipelineDefinition(): Promise<PipelineDefinition> {
 /** Local builds at once; like CodeBuild's concurrent-build limit, it keeps memory bounded. */
 const buildSlots = pLimit(Math.max(1, Math.min(4, availableParallelism())));
 
-const LEASE_STALE_MS = 60 * 60 * 1000;
-
 /**
  * Runs `build` at most once per lock across every execution sharing the store: the first
  * takes `artifacts/<lockHash>/.build-lease` by exclusive create; the others wait for its
@@ -251,28 +250,12 @@ export async function buildOnce(
   build: () => Promise<void>,
   pollMs = 200,
 ): Promise<'built' | 'reused'> {
-  const manifestKey = keys.manifest(lockHash);
-  const leaseKey = keys.buildLease(lockHash);
-  for (;;) {
-    if (await store.exists(manifestKey)) return 'reused';
-    const lease = JSON.stringify({ holder: randomUUID(), pid: process.pid, at: Date.now() });
-    if (await store.putIfAbsent(leaseKey, lease)) {
-      try {
-        // The manifest may have appeared between the check and the lease.
-        if (await store.exists(manifestKey)) return 'reused';
-        await build();
-        return 'built';
-      } finally {
-        await store.delete(leaseKey);
-      }
-    }
-    const held = await store.getBytes(leaseKey).catch(() => null);
-    if (held) {
-      const at = Number((JSON.parse(held.toString('utf8')) as { at?: number }).at ?? 0);
-      if (Date.now() - at > LEASE_STALE_MS) await store.delete(leaseKey);
-    }
-    await new Promise((done) => setTimeout(done, pollMs));
-  }
+  const outcome = await runOnce(
+    store,
+    { leaseKey: keys.buildLease(lockHash), doneKey: keys.manifest(lockHash), pollMs },
+    build,
+  );
+  return outcome === 'ran' ? 'built' : 'reused';
 }
 
 interface BuildTaskInput {

@@ -44,7 +44,7 @@ import type {
 } from './types.ts';
 import { LAMBDA_IMAGE_LIMIT_BYTES } from './types.ts';
 import { wheelMachine } from './targets.ts';
-import { installWheel, lambdaInterpreter } from './wheel-installer.ts';
+import { installWheel, lambdaInterpreter, withUpdatedRecord } from './wheel-installer.ts';
 import type { InstalledPackage } from './wheel-installer.ts';
 
 const execFileAsync = promisify(execFile);
@@ -545,14 +545,19 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
         `${mb(runtimeProvidedBytes)} of this set is what the Lambda runtime already provides (boto3 and its dependencies); --exclude-runtime-provided would leave it out.`,
       );
     }
-    const packages: PackageBreakdown[] = installed.map(({ result }) => ({
-      name: result.name,
-      version: result.version,
-      installedBytes: result.installedBytes,
-      slimmedBytes: result.slimmedBytes,
-      folders: biggestFolders(result),
-      layer: layerOf.get(result.name) ?? null,
-    }));
+    // Packed packages as shipped (after any precompiling or stripping); excluded ones as installed.
+    const shipped = new Map(packed.map((pkg) => [pkg.name, pkg]));
+    const packages: PackageBreakdown[] = installed.map(({ result }) => {
+      const final = shipped.get(result.name) ?? result;
+      return {
+        name: final.name,
+        version: final.version,
+        installedBytes: final.installedBytes,
+        slimmedBytes: final.slimmedBytes,
+        folders: biggestFolders(final),
+        layer: layerOf.get(final.name) ?? null,
+      };
+    });
     const problems: Problem[] = [...verification.problems];
     timings.total = Math.round(performance.now() - started);
     const manifest: BuildManifest = {
@@ -670,14 +675,34 @@ async function precompileTree(
       source: { kind: 'generated', content },
     });
   }
-  return packed.map((pkg, index) => {
-    const extra = added[index] ?? [];
-    return {
-      ...pkg,
-      files: [...pkg.files, ...extra].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
-      slimmedBytes: pkg.slimmedBytes + extra.reduce((sum, file) => sum + file.size, 0),
-    };
-  });
+  return Promise.all(
+    packed.map(async (pkg, index) => {
+      const extra = added[index] ?? [];
+      const grown = {
+        ...pkg,
+        files: [...pkg.files, ...extra].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+      };
+      return writeRecord(
+        withUpdatedRecord(
+          grown,
+          extra.map((file) => ({
+            path: file.path,
+            content: file.source.kind === 'generated' ? file.source.content : Buffer.alloc(0),
+          })),
+          SITE_DIR,
+        ),
+        treeDir,
+      );
+    }),
+  );
+}
+
+/** Write a package's (regenerated) RECORD into the tree, so verification and smoke import see what ships. */
+async function writeRecord(pkg: InstalledPackage, treeDir: string): Promise<InstalledPackage> {
+  const record = pkg.files.find((file) => file.path === `${SITE_DIR}/${pkg.distInfo}/RECORD`);
+  if (record?.source.kind === 'generated')
+    await writeFile(join(treeDir, ...record.path.split('/')), record.source.content);
+  return { ...pkg, slimmedBytes: pkg.files.reduce((sum, file) => sum + file.size, 0) };
 }
 
 /** The strip tool for the target's machine on this host. */
@@ -732,7 +757,18 @@ async function stripExtensionModules(
           }),
         ),
       );
-      return { ...pkg, files, slimmedBytes: files.reduce((sum, file) => sum + file.size, 0) };
+      const changed = files.filter((file, position) => file !== pkg.files[position]);
+      return writeRecord(
+        withUpdatedRecord(
+          { ...pkg, files },
+          changed.map((file) => ({
+            path: file.path,
+            content: file.source.kind === 'generated' ? file.source.content : Buffer.alloc(0),
+          })),
+          SITE_DIR,
+        ),
+        treeDir,
+      );
     }),
   );
   return { packages, files: count, failures };

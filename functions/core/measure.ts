@@ -116,7 +116,7 @@ export function decideVerdict(
   const layerCount = layersNeeded(totalUnzipped, capacity, packages);
   const dominant = dominantPackages(packages);
   const size = formatBytes(totalUnzipped);
-  const budgetText = `${formatBytes(budget)} (250 MB limit minus ${formatBytes(reserve)} kept for function code)`;
+  const budgetText = `${formatBytes(budget)} (the 250 MiB limit minus ${formatBytes(reserve)} kept for function code)`;
   const biggest = dominant.length > 0 ? `; biggest: ${dominant.slice(0, 3).join(', ')}` : '';
   const fitsLayers = totalUnzipped <= budget && layerCount <= freeLayers;
   const fitsImage = totalUnzipped + reserve < LAMBDA_IMAGE_LIMIT_BYTES;
@@ -269,7 +269,15 @@ export async function measureRequirements(
   input: MeasureRequirementsInput,
 ): Promise<{ lock: Lock; lockHash: string; result: MeasureResult }> {
   const environment = input.environment ?? process.env;
-  const emit = input.onEvent ?? (() => undefined);
+  const warnings: string[] = [];
+  const emit = (event: MeasureEvent): void => {
+    if (event.type === 'index-skipped') {
+      warnings.push(
+        `${event.index} was left out: its host does not resolve (${event.reason}); the other indexes were used, as pip does. Pass --index-url to name the index you mean.`,
+      );
+    }
+    input.onEvent?.(event);
+  };
   emit({ type: 'step', step: 'reading', detail: input.requirementsPath });
   const set = await readInput(input.requirementsPath, input.extras ?? [], environment);
   const config = await readPipConfiguration(environment);
@@ -300,7 +308,8 @@ export async function measureRequirements(
     });
     emit({ type: 'step', step: 'measuring', detail: `${lock.packages.length} packages` });
     const hash = lockHash(lock);
-    const result = await measureDependencySet({ lock, policy: input.policy ?? {}, lockHash: hash });
+    const measured = await measureDependencySet({ lock, policy: input.policy ?? {}, lockHash: hash });
+    const result = warnings.length > 0 ? { ...measured, warnings } : measured;
     return { lock, lockHash: hash, result };
   } finally {
     await index.close();

@@ -268,6 +268,8 @@ export interface MeasureResult {
   readonly totals: { readonly size: number; readonly unzippedSize: number };
   readonly verdict: Verdict | null;
   readonly problems: readonly { readonly package: string; readonly message: string }[];
+  /** Things a person should know that did not stop the run (e.g. an index host that does not exist was left out). */
+  readonly warnings?: readonly string[];
 }
 
 /** Per-package bytes in a build, for the size report's treemap. */

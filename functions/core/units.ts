@@ -1,13 +1,14 @@
 // Byte and duration formatting shared by the CLI, the manifest and the HTML report.
-// Decimal megabytes, as AWS states its limits (250 MB = 262,144,000 bytes is the one exception AWS makes).
+// Binary units throughout, because AWS's "250 MB" Lambda limit is 262,144,000 bytes = 250 MiB:
+// printing decimal megabytes would show the limit as "262 MB" and confuse everyone.
 
-/** `123.4 MB`, `812 kB`, `17 B`. */
+/** `123.4 MiB`, `812 KiB`, `17 B`. */
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
-  while (Math.abs(value) >= 1000 && unit < units.length - 1) {
-    value /= 1000;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
     unit++;
   }
   const digits = unit === 0 || Math.abs(value) >= 100 ? 0 : 1;

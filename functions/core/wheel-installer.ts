@@ -791,3 +791,35 @@ function topLevelOf(files: readonly InstalledFile[], siteDir: string): string[] 
   }
   return [...names];
 }
+
+/**
+ * The package with its RECORD brought up to date after files were changed or added by a
+ * later step (symbols stripped, .pyc precompiled), so RECORD keeps telling the truth.
+ * @param changed tree-relative paths with their new content
+ */
+export function withUpdatedRecord(
+  installed: InstalledPackage,
+  changed: readonly { path: string; content: Buffer }[],
+  siteDir = 'python',
+): InstalledPackage {
+  const recordPath = `${siteDir}/${installed.distInfo}/RECORD`;
+  const recordFile = installed.files.find((file) => file.path === recordPath);
+  if (!recordFile || recordFile.source.kind !== 'generated' || changed.length === 0) return installed;
+  const relativeOf = (path: string): string =>
+    path.startsWith(`${siteDir}/`) ? path.slice(siteDir.length + 1) : `../${path}`;
+  const lines = new Map<string, string>();
+  for (const line of recordFile.source.content.toString('utf8').split('\n')) {
+    if (line.trim() !== '') lines.set(parseRecordLine(line)[0] ?? '', line);
+  }
+  for (const { path, content } of changed) {
+    const relative = relativeOf(path);
+    lines.set(relative, `${csvField(relative)},${recordDigest(content)},${content.length}`);
+  }
+  const content = Buffer.from(`${[...lines.values()].sort().join('\n')}\n`);
+  const files = installed.files.map((file) =>
+    file.path === recordPath
+      ? { ...file, size: content.length, source: { kind: 'generated' as const, content } }
+      : file,
+  );
+  return { ...installed, files, slimmedBytes: files.reduce((sum, file) => sum + file.size, 0) };
+}

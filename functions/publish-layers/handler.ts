@@ -11,6 +11,7 @@ import {
 } from '../adapters/aws/aws-adapters.ts';
 import type { PublishedLayerVersion } from '../adapters/ports.ts';
 import { InputError } from '../core/errors.ts';
+import { runOnce } from '../adapters/store-lease.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { isTransient, LayerPublishError, TransientError } from '../pipeline-errors.ts';
 import { artifactKey, deliveryInputSchema, readManifest } from '../pipeline-state.ts';
@@ -22,6 +23,8 @@ export interface LayersDelivery {
   readonly layers: readonly { layerName: string; version: number; layerVersionArn: string; file: string }[];
   readonly parameters: readonly string[];
   readonly updatedFunctions: readonly string[];
+  /** True when another execution of the same lock had published them. */
+  readonly reused: boolean;
 }
 
 /** Layer names allow letters, digits, `-` and `_`, at most 140 characters. */
@@ -54,88 +57,123 @@ async function publishLayersStep(
       hint: 'The build chose the layers route but packed nothing; look at the build log.',
     });
   }
-  const published: (PublishedLayerVersion & { file: string })[] = [];
-  const failHalfWay = (what: string, error: unknown): never => {
-    const list = published.map((layer) => layer.layerVersionArn);
-    // Nothing exists yet and the cause may pass: safe for the state machine to retry the step.
-    if (list.length === 0 && isTransient(error)) {
-      throw new TransientError(
-        `${what} failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+  const parameterName = `${settings.ssmParameterPrefix}${measure.name}/layers`;
+  // Two executions of the same lock may both get here: one publishes, the other uses its record.
+  const recordKey = `${measure.artifactPrefix}delivery/layers-${measure.name}.json`;
+  const publishAll = async (): Promise<void> => {
+    const published: (PublishedLayerVersion & { file: string })[] = [];
+    const failHalfWay = (what: string, error: unknown): never => {
+      const list = published.map((layer) => layer.layerVersionArn);
+      // Nothing exists yet and the cause may pass: safe for the state machine to retry the step.
+      if (list.length === 0 && isTransient(error)) {
+        throw new TransientError(
+          `${what} failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw new LayerPublishError(
+        `${what} failed after publishing ${list.length} of ${manifest.layers.length} layer(s)${list.length ? `: ${list.join(', ')}` : ''}. No function was updated. Cause: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+        list,
         {
           cause: error,
+          hint: 'Run the execution again once the cause is fixed; the versions listed can be deleted or left (functions keep the version they use).',
         },
       );
-    }
-    throw new LayerPublishError(
-      `${what} failed after publishing ${list.length} of ${manifest.layers.length} layer(s)${list.length ? `: ${list.join(', ')}` : ''}. No function was updated. Cause: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
-      list,
-      {
-        cause: error,
-        hint: 'Run the execution again once the cause is fixed; the versions listed can be deleted or left (functions keep the version they use).',
-      },
-    );
-  };
+    };
 
-  for (const [index, layer] of manifest.layers.entries()) {
-    const layerName = layerNameFor(settings.layerNamePrefix, measure.name, index, manifest.layers.length);
+    for (const [index, layer] of manifest.layers.entries()) {
+      const layerName = layerNameFor(settings.layerNamePrefix, measure.name, index, manifest.layers.length);
+      try {
+        const objectKey = artifactKey(measure.artifactPrefix, layer.file);
+        const head = await adapters.store.head(objectKey);
+        if (!head) throw new Error(`${objectKey} is missing from ${adapters.store.location}`);
+        const version = await adapters.layers.publishLayerVersion({
+          layerName,
+          objectKey,
+          objectVersion: head.versionId,
+          compatibleRuntimes: [manifest.target.runtime],
+          compatibleArchitectures: [manifest.target.architecture],
+          description:
+            `lambda-deps ${measure.lockHash} ${measure.name} ${index + 1}/${manifest.layers.length}`.slice(
+              0,
+              256,
+            ),
+          licenseInfo: LICENSE_INFO,
+        });
+        published.push({ ...version, file: layer.file });
+      } catch (error) {
+        failHalfWay(`Publishing layer ${layerName}`, error);
+      }
+    }
+
     try {
-      const objectKey = artifactKey(measure.artifactPrefix, layer.file);
-      const head = await adapters.store.head(objectKey);
-      if (!head) throw new Error(`${objectKey} is missing from ${adapters.store.location}`);
-      const version = await adapters.layers.publishLayerVersion({
-        layerName,
-        objectKey,
-        objectVersion: head.versionId,
-        compatibleRuntimes: [manifest.target.runtime],
-        compatibleArchitectures: [manifest.target.architecture],
-        description:
-          `lambda-deps ${measure.lockHash} ${measure.name} ${index + 1}/${manifest.layers.length}`.slice(
-            0,
-            256,
-          ),
-        licenseInfo: LICENSE_INFO,
-      });
-      published.push({ ...version, file: layer.file });
+      for (const layer of published) {
+        for (const principal of settings.layerPrincipals) {
+          await adapters.layers.addPermission({
+            layerName: layer.layerName,
+            version: layer.version,
+            statementId: `lambda-deps-${principal}`,
+            principal,
+            organizationId: null,
+          });
+        }
+        if (settings.layerOrganizationId) {
+          await adapters.layers.addPermission({
+            layerName: layer.layerName,
+            version: layer.version,
+            statementId: `lambda-deps-${settings.layerOrganizationId}`,
+            principal: '*',
+            organizationId: settings.layerOrganizationId,
+          });
+        }
+      }
     } catch (error) {
-      failHalfWay(`Publishing layer ${layerName}`, error);
+      failHalfWay('Granting layer permissions', error);
     }
-  }
 
-  try {
-    for (const layer of published) {
-      for (const principal of settings.layerPrincipals) {
-        await adapters.layers.addPermission({
-          layerName: layer.layerName,
-          version: layer.version,
-          statementId: `lambda-deps-${principal}`,
-          principal,
-          organizationId: null,
-        });
-      }
-      if (settings.layerOrganizationId) {
-        await adapters.layers.addPermission({
-          layerName: layer.layerName,
-          version: layer.version,
-          statementId: `lambda-deps-${settings.layerOrganizationId}`,
-          principal: '*',
-          organizationId: settings.layerOrganizationId,
-        });
-      }
+    const arns = published.map((layer) => layer.layerVersionArn);
+    try {
+      await adapters.parameters.put(
+        parameterName,
+        arns.join(','),
+        `Latest lambda-deps layer versions of ${measure.name} (lock ${measure.lockHash})`,
+      );
+    } catch (error) {
+      failHalfWay(`Writing SSM parameter ${parameterName}`, error);
     }
-  } catch (error) {
-    failHalfWay('Granting layer permissions', error);
-  }
-
-  const arns = published.map((layer) => layer.layerVersionArn);
-  const parameterName = `${settings.ssmParameterPrefix}${measure.name}/layers`;
-  try {
-    await adapters.parameters.put(
-      parameterName,
-      arns.join(','),
-      `Latest lambda-deps layer versions of ${measure.name} (lock ${measure.lockHash})`,
-    );
-  } catch (error) {
-    failHalfWay(`Writing SSM parameter ${parameterName}`, error);
+    await adapters.store.putBytes(recordKey, JSON.stringify({ layers: published }), 'application/json');
+  };
+  const outcome = await runOnce(
+    adapters.store,
+    {
+      leaseKey: recordKey.replace(/\.json$/, '.lease'),
+      doneKey: recordKey,
+      pollMs: 500,
+      waitMs: 120_000,
+      staleMs: 15 * 60_000,
+    },
+    publishAll,
+  );
+  const record = JSON.parse((await adapters.store.getBytes(recordKey)).toString('utf8')) as {
+    layers: (PublishedLayerVersion & { file: string })[];
+  };
+  const arns = record.layers.map((layer) => layer.layerVersionArn);
+  if (outcome === 'reused') {
+    logger.info('layers already published by another execution of this lock', { arns });
+    return {
+      strategy: 'layers',
+      layers: record.layers.map(({ layerName, version, layerVersionArn, file }) => ({
+        layerName,
+        version,
+        layerVersionArn,
+        file,
+      })),
+      parameters: [parameterName],
+      updatedFunctions: [],
+      reused: true,
+    };
   }
 
   // Only now, with every layer published and recorded, are consumers re-pointed.
@@ -151,7 +189,7 @@ async function publishLayersStep(
   logger.info('layers published', { arns, updatedFunctions });
   return {
     strategy: 'layers',
-    layers: published.map(({ layerName, version, layerVersionArn, file }) => ({
+    layers: record.layers.map(({ layerName, version, layerVersionArn, file }) => ({
       layerName,
       version,
       layerVersionArn,
@@ -159,6 +197,7 @@ async function publishLayersStep(
     })),
     parameters: [parameterName],
     updatedFunctions,
+    reused: false,
   };
 }
 

@@ -36,6 +36,8 @@ interface BuildOptions {
   reserveMb?: number;
   slim: boolean;
   excludeRuntimeProvided?: boolean;
+  precompile?: boolean;
+  stripSymbols?: boolean;
   allowLocalSdistBuild?: boolean;
   pythonExecutable?: string;
   json?: boolean;
@@ -155,6 +157,14 @@ export function createBuildCommand(): Command {
     )
     .option('--no-slim', 'keep every file of every wheel')
     .option(
+      '--precompile',
+      'add .pyc compiled by the target Python (faster cold starts, more bytes; needs python3.X here)',
+    )
+    .option(
+      '--strip-symbols',
+      'strip symbols from extension modules, never *.libs (needs python3.X here to prove they still load)',
+    )
+    .option(
       '--exclude-runtime-provided',
       'leave out boto3, botocore and their dependencies (the runtime has them)',
     )
@@ -249,9 +259,12 @@ export function createBuildCommand(): Command {
             index,
             outDir: options.out,
             strategy: options.strategy,
-            slim: options.slim
-              ? { ...DEFAULT_SLIM_POLICY, excludeRuntimeProvided: options.excludeRuntimeProvided ?? false }
-              : { ...NO_SLIM_POLICY, excludeRuntimeProvided: options.excludeRuntimeProvided ?? false },
+            slim: {
+              ...(options.slim ? DEFAULT_SLIM_POLICY : NO_SLIM_POLICY),
+              precompile: options.precompile ?? false,
+              stripSymbols: options.stripSymbols ?? false,
+              excludeRuntimeProvided: options.excludeRuntimeProvided ?? false,
+            },
             layers: {
               ...(options.existingLayers !== undefined ? { existingLayers: options.existingLayers } : {}),
               ...(options.reserveMb !== undefined

@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import { renderSizeReport } from '../../core/report/size-report.ts';
 import { InputError, ResolutionError } from '../../core/errors.ts';
 import { serializeLock } from '../../core/lock.ts';
 import { measureRequirements, type MeasureEvent, type MeasurePolicy } from '../../core/measure.ts';
@@ -36,6 +37,7 @@ interface MeasureOptions {
   cacheDir?: string;
   json?: boolean;
   lockOut?: string;
+  report?: string;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -111,6 +113,7 @@ export function measureJson(result: MeasureResult): string {
       totals: result.totals,
       verdict: result.verdict,
       problems: result.problems,
+      warnings: result.warnings ?? [],
     },
     null,
     2,
@@ -146,7 +149,7 @@ function printReport(result: MeasureResult, color: boolean): void {
         { header: 'tag' },
         { header: 'zipped', align: 'right' },
         { header: 'unzipped', align: 'right' },
-        { header: 'of 250 MB', align: 'right' },
+        { header: 'of 250 MiB', align: 'right' },
       ],
       rows,
       [total],
@@ -195,6 +198,7 @@ export function createMeasureCommand(): Command {
     .option('--cache-dir <dir>', 'download and metadata cache (default ~/.cache/lambda-deps)')
     .option('--json', 'print one JSON document instead of the table')
     .option('--lock-out <file>', 'write the lock (exact files and hashes) to this file')
+    .option('--report <file>', 'write the size report page (self-contained HTML with a treemap) to this file')
     .addHelpText(
       'after',
       [
@@ -230,7 +234,9 @@ export function createMeasureCommand(): Command {
           },
         });
         progress.done(`resolved and measured ${result.packages.length} packages`);
+        for (const warning of result.warnings ?? []) process.stderr.write(`warning: ${warning}\n`);
         if (options.lockOut) await writeFile(options.lockOut, serializeLock(lock));
+        if (options.report) await writeFile(options.report, renderSizeReport({ kind: 'measure', result }));
         if (options.json) process.stdout.write(measureJson(result));
         else printReport(result, shouldUseColor(process.stdout, { color: globals.color !== false }));
       } catch (error) {

@@ -132,7 +132,7 @@ function renderTreemap(boxes: readonly PackageBox[], budget: number): string {
   const over = total > budget;
   parts.push(
     `<rect class="budget" x="1" y="1" width="${(budgetWidth - 2).toFixed(2)}" height="${HEIGHT - 2}" fill="none" stroke="${over ? '#c00' : '#222'}" stroke-width="3" stroke-dasharray="10 6"/>`,
-    `<text x="${(budgetWidth - 6).toFixed(2)}" y="${HEIGHT - 8}" text-anchor="end" class="budget-label">250 MB budget (262,144,000 bytes)${over ? ' — exceeded' : ''}</text>`,
+    `<text x="${(budgetWidth - 6).toFixed(2)}" y="${HEIGHT - 8}" text-anchor="end" class="budget-label">250 MiB budget (262,144,000 bytes)${over ? ' — exceeded' : ''}</text>`,
   );
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" role="img" aria-label="Treemap of unzipped bytes by package">${parts.join('')}</svg>`;
 }
@@ -266,18 +266,18 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .figure-label{color:#555;font-size:12px}.figure-value{font-size:20px;font-weight:600}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e3e3e3;vertical-align:top}
 svg text.label{font-size:12px;fill:#fff;font-weight:600}svg text.folder-label{font-size:10px;fill:#fff}
-svg text.budget-label{font-size:12px;fill:#222;font-weight:600}
+svg text.budget-label{font-size:12px;fill:#222;font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:4px}
 .ok{color:#1a7f37}.bad{color:#c00}.skipped{color:#9a6700}code{background:#f4f6f8;padding:1px 4px;border-radius:3px}
 </style></head><body>
 <h1>lambda-deps size report</h1>
 <div>${escapeHtml(describeTarget(target))}${lockHash ? ` · lock <code data-testid="lock-hash">${escapeHtml(lockHash.slice(0, 16))}</code>` : ''}</div>
 <div class="route"><strong>Route: <span data-testid="strategy">${escapeHtml(strategy)}</span></strong> — ${escapeHtml(reason)}</div>
 <section><h2>Unzipped bytes by package</h2>
-<p>Total <span data-testid="total-bytes" data-bytes="${total}">${formatBytes(total)}</span> of the 250 MB budget (${formatShare(total, LAMBDA_UNZIPPED_LIMIT_BYTES)}). Inside the ${DETAILED_PACKAGES} biggest packages, their biggest folders.</p>
+<p>Total <span data-testid="total-bytes" data-bytes="${total}">${formatBytes(total)}</span> of the 250 MiB budget (${formatShare(total, LAMBDA_UNZIPPED_LIMIT_BYTES)}). Inside the ${DETAILED_PACKAGES} biggest packages, their biggest folders.</p>
 ${renderTreemap(boxes, LAMBDA_UNZIPPED_LIMIT_BYTES)}
 </section>
 ${input.kind === 'build' ? buildSections(input.manifest) : measureSections(input.result)}
-<section><h2>Packages</h2>${table(['package', 'version', 'bytes', 'of 250 MB', 'layer'], packageRows, 'packages')}</section>
+<section><h2>Packages</h2>${table(['package', 'version', 'bytes', 'of 250 MiB', 'layer'], packageRows, 'packages')}</section>
 </body></html>
 `;
 }

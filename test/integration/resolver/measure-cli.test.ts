@@ -133,7 +133,7 @@ describe('lambda-deps measure', () => {
 
       // Assess
       expect(result.code).toBe(0);
-      expect(result.stdout).toMatch(/package\s+version\s+tag\s+zipped\s+unzipped\s+of 250 MB/);
+      expect(result.stdout).toMatch(/package\s+version\s+tag\s+zipped\s+unzipped\s+of 250 MiB/);
       expect(result.stdout).toMatch(/bcrypt\s+5\.0\.0\s+cp38-abi3-manylinux_2_17_x86_64/);
       expect(result.stdout).toMatch(/verdict: layers \(1\): .* fits in 1 layer/);
     },

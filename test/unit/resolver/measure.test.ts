@@ -23,8 +23,8 @@ describe('decideVerdict', () => {
       budgetBytes: LAMBDA_UNZIPPED_LIMIT_BYTES - 5 * MiB,
     });
     expect(verdict.dominantPackages).toEqual(['numpy', 'pandas']);
-    expect(verdict.reason).toContain('200 MB unzipped fits in 1 layer');
-    expect(verdict.reason).toContain('257 MB');
+    expect(verdict.reason).toContain('191 MiB unzipped fits in 1 layer');
+    expect(verdict.reason).toContain('245 MiB (the 250 MiB limit minus 5.0 MiB');
   });
 
   it('splits by package into layers of at most maxLayerBytes', () => {
