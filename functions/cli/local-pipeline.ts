@@ -435,10 +435,8 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     if (!handler) continue;
     overrides[stateName] = async (payload) => {
       const event = binding.invokeIntegration ? (payload as { Payload?: unknown }).Payload : payload;
-      const withName =
-        binding.step === 'report' ? { ...(event as Record<string, unknown>), executionName } : event;
       try {
-        const result = await handler(withName);
+        const result = await handler(event);
         return binding.invokeIntegration
           ? { Payload: result, StatusCode: 200, ExecutedVersion: '$LATEST' }
           : result;

@@ -44,6 +44,7 @@ import type {
 } from './types.ts';
 import { LAMBDA_IMAGE_LIMIT_BYTES } from './types.ts';
 import { wheelMachine } from './targets.ts';
+import { formatBytes } from './units.ts';
 import { installWheel, lambdaInterpreter, withUpdatedRecord } from './wheel-installer.ts';
 import type { InstalledPackage } from './wheel-installer.ts';
 
@@ -412,10 +413,9 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     );
     let strategy: Strategy;
     let reason: string;
-    const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
     if (options.strategy !== 'auto') {
       strategy = options.strategy;
-      reason = `strategy ${strategy} was asked for; the set is ${mb(slimmedTotal)} unzipped after slimming`;
+      reason = `strategy ${strategy} was asked for; the set is ${formatBytes(slimmedTotal)} unzipped after slimming`;
       if (strategy === 'layers' && !plan.fits) {
         throw new InputError(`The set does not fit in Lambda layers: ${plan.reason}.`, {
           hint: 'Use --strategy image or --strategy efs, or --exclude-runtime-provided, or fewer --existing-layers.',
@@ -423,13 +423,13 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
       }
     } else if (plan.fits) {
       strategy = 'layers';
-      reason = `${mb(slimmedTotal)} unzipped after slimming fits the ${mb(plan.budgetBytes)} budget in ${plan.layers.length} of ${plan.slots} free layers`;
+      reason = `${formatBytes(slimmedTotal)} unzipped after slimming fits the ${formatBytes(plan.budgetBytes)} budget in ${plan.layers.length} of ${plan.slots} free layers`;
     } else if (slimmedTotal <= LAMBDA_IMAGE_LIMIT_BYTES) {
       strategy = 'image';
-      reason = `not layers: ${plan.reason}; ${mb(slimmedTotal)} fits a container image (10 GB)`;
+      reason = `not layers: ${plan.reason}; ${formatBytes(slimmedTotal)} fits a container image (10 GiB)`;
     } else {
       strategy = 'efs';
-      reason = `${mb(slimmedTotal)} is over the 10 GB container image limit; EFS has no size limit`;
+      reason = `${formatBytes(slimmedTotal)} is over the 10 GiB container image limit; EFS has no size limit`;
     }
 
     // Verify the ELF files of what will be shipped.
@@ -542,7 +542,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
       .reduce((sum, entry) => sum + entry.result.slimmedBytes, 0);
     if (!slim.excludeRuntimeProvided && runtimeProvidedBytes > 0) {
       warn(
-        `${mb(runtimeProvidedBytes)} of this set is what the Lambda runtime already provides (boto3 and its dependencies); --exclude-runtime-provided would leave it out.`,
+        `${formatBytes(runtimeProvidedBytes)} of this set is what the Lambda runtime already provides (boto3 and its dependencies); --exclude-runtime-provided would leave it out.`,
       );
     }
     // Packed packages as shipped (after any precompiling or stripping); excluded ones as installed.

@@ -4,7 +4,7 @@
 //
 //   1. Budget: all layers together must fit in 250 MB unzipped minus the reserve for function
 //      code (Lambda counts code plus every layer); at most `5 - existingLayers` layers.
-//   2. Big packages (≥ `bigPackageBytes` slimmed, default 20 MB) get a layer of their own,
+//   2. Big packages (≥ `bigPackageBytes` slimmed, default 20 MiB) get a layer of their own,
 //      named after them (`numpy`), biggest first, leaving at least one slot for the rest.
 //   3. Every other package goes to one of the shared layers (`shared-1` … `shared-N`, N ≤
 //      `sharedLayers`, default 2) by rendezvous (highest random weight) hashing of its name:
@@ -29,7 +29,7 @@ export interface LayerPackingOptions {
   readonly existingLayers?: number;
   /** Bytes kept free for the function's own code (as measure). @default 5 MiB */
   readonly reserveBytes?: number;
-  /** Packages at least this big get a layer of their own. @default 20 MB */
+  /** Packages at least this big get a layer of their own. @default 20 MiB */
   readonly bigPackageBytes?: number;
   /** Most shared layers for the other packages. @default 2 */
   readonly sharedLayers?: number;
@@ -59,7 +59,7 @@ export type LayerPlan =
     };
 
 export const DEFAULT_RESERVE_BYTES = 5 * 1024 * 1024;
-export const DEFAULT_BIG_PACKAGE_BYTES = 20 * 1000 * 1000;
+export const DEFAULT_BIG_PACKAGE_BYTES = 20 * 1024 * 1024;
 export const DEFAULT_SHARED_LAYERS = 2;
 
 /** Rendezvous weight of a name for one layer slot. */

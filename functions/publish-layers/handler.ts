@@ -44,7 +44,8 @@ async function publishLayersStep(
 ): Promise<LayersDelivery> {
   const { measure } = input;
   const manifest = await readManifest(adapters.store, input.route.manifestKey);
-  if (!manifest.target.runtime) {
+  const runtime = manifest.target.runtime;
+  if (!runtime) {
     throw new InputError(
       `The set ${measure.name} was built for a custom target, which no Lambda runtime layer can serve.`,
       {
@@ -93,7 +94,7 @@ async function publishLayersStep(
           layerName,
           objectKey,
           objectVersion: head.versionId,
-          compatibleRuntimes: [manifest.target.runtime],
+          compatibleRuntimes: [runtime],
           compatibleArchitectures: [manifest.target.architecture],
           description:
             `lambda-deps ${measure.lockHash} ${measure.name} ${index + 1}/${manifest.layers.length}`.slice(

@@ -196,13 +196,13 @@ export class DependencyStateMachine extends Construct {
         Condition.isPresent('$.detail.object.key'),
         new Pass(this, 'FromS3Event', {
           stateName: 'FromS3Event',
-          parameters: { source: 's3', 'input.$': '$' },
+          parameters: { source: 's3', 'input.$': '$', 'executionName.$': '$$.Execution.Name' },
         }).next(measure),
       )
       .otherwise(
         new Pass(this, 'FromConsole', {
           stateName: 'FromConsole',
-          parameters: { source: 'console', 'input.$': '$' },
+          parameters: { source: 'console', 'input.$': '$', 'executionName.$': '$$.Execution.Name' },
         }).next(measure),
       );
 

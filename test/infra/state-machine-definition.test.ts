@@ -147,12 +147,12 @@ describe('the synthesized state machine', () => {
     });
     expect(states.FromS3Event).toEqual({
       Type: 'Pass',
-      Parameters: { source: 's3', 'input.$': '$' },
+      Parameters: { source: 's3', 'input.$': '$', 'executionName.$': '$$.Execution.Name' },
       Next: 'Measure',
     });
     expect(states.FromConsole).toEqual({
       Type: 'Pass',
-      Parameters: { source: 'console', 'input.$': '$' },
+      Parameters: { source: 'console', 'input.$': '$', 'executionName.$': '$$.Execution.Name' },
       Next: 'Measure',
     });
   });

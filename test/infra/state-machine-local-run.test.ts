@@ -101,6 +101,8 @@ function stubs(overrides: Record<string, Handler> = {}): {
 async function run(input: Json, handlers: Record<string, Handler>) {
   const machine = new StateMachine(definition);
   const execution = machine.run(input as never, {
+    // The Pass states read $$.Execution.Name, as Step Functions provides it.
+    context: { Execution: { Name: 'local-test-execution', Input: input } } as never,
     overrides: {
       taskResourceLocalHandlers: handlers as never,
       retryIntervalOverrides: Object.fromEntries(Object.keys(handlers).map((name) => [name, 0])),
@@ -144,7 +146,10 @@ describe('the synthesized state machine, run locally', () => {
       'Report',
       'Done',
     ]);
-    expect(received[0]).toEqual(['Measure', { source: 's3', input: S3_EVENT }]);
+    expect(received[0]).toEqual([
+      'Measure',
+      { source: 's3', input: S3_EVENT, executionName: 'local-test-execution' },
+    ]);
     const report = received.find(([name]) => name === 'Report')?.[1];
     expect(report).toMatchObject({
       source: 's3',
@@ -204,7 +209,10 @@ describe('the synthesized state machine, run locally', () => {
     // Assess
     expect(error).toBeNull();
     expect(entered).toEqual(['NormalizeInput', 'FromConsole', 'Measure', 'IsCached', 'Report', 'Done']);
-    expect(received[0]).toEqual(['Measure', { source: 'console', input }]);
+    expect(received[0]).toEqual([
+      'Measure',
+      { source: 'console', input, executionName: 'local-test-execution' },
+    ]);
     expect(received.map(([name]) => name)).not.toContain('Build');
   });
 

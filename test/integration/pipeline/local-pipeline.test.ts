@@ -200,6 +200,14 @@ describe('local pipeline concurrency', () => {
       expect(runs.map((run) => run.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
       expect(executionsThatBuilt.size).toBe(1);
       expect(runs[0]?.manifest?.lockHash).toBe(runs[1]?.manifest?.lockHash);
+      // Both report the same layer versions, published once.
+      expect(runs[0]?.manifest?.delivery).toMatchObject({
+        layers: (runs[1]?.manifest?.delivery as { layers: unknown }).layers,
+      });
+      const versions = JSON.parse(
+        await readFile(join(outDir, 'layers', 'versions.json'), 'utf8'),
+      ) as LocalLayerVersionsFile;
+      expect(Object.values(versions.layers).every((list) => list.length === 1)).toBe(true);
       recordReliability({
         area: 'concurrency',
         experiment: 'two local executions of the same lock at once',

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { planLayers, type PackableItem, type PlannedLayer } from '../../../functions/core/layer-packer.ts';
+import {
+  DEFAULT_BIG_PACKAGE_BYTES,
+  planLayers,
+  type PackableItem,
+  type PlannedLayer,
+} from '../../../functions/core/layer-packer.ts';
 import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../../functions/core/types.ts';
 
 const MB = 1_000_000;
@@ -40,7 +45,8 @@ describe('planLayers', () => {
         const upgraded = before.map((other) =>
           other.name === item.name ? { ...other, bytes: Math.round(other.bytes * factor) } : other,
         );
-        if (item.bytes >= 20 * MB !== item.bytes * factor >= 20 * MB) continue;
+        if (item.bytes >= DEFAULT_BIG_PACKAGE_BYTES !== item.bytes * factor >= DEFAULT_BIG_PACKAGE_BYTES)
+          continue;
 
         // Act
         const planAfter = planLayers(upgraded);

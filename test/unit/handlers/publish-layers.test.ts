@@ -54,13 +54,23 @@ describe('publish-layers handler', () => {
   afterEach(() => fixture.cleanup());
 
   describe('with local adapters', () => {
-    it('publishes every layer zip with increasing versions, records the SSM parameter and updates the function', async () => {
+    it('publishes every layer zip with increasing versions per name, records the SSM parameter and updates the function', async () => {
       // Prepare
       const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const { buildManifest } = await import('./handler-fixtures.ts');
+      const nextLock = 'b'.repeat(64);
+      await storeBuild(fixture.dependencies.adapters, buildManifest({ lockHash: nextLock }));
+      const nextState = deliveryState({
+        measure: {
+          lockHash: nextLock,
+          artifactPrefix: `artifacts/${nextLock}/`,
+          manifestKey: `artifacts/${nextLock}/manifest.json`,
+        },
+      });
 
       // Act
       const first = await handler(deliveryState());
-      const second = await handler(deliveryState());
+      const second = await handler(nextState);
 
       // Assess
       expect(first.layers.map((layer) => layer.layerVersionArn)).toEqual([
@@ -72,6 +82,7 @@ describe('publish-layers handler', () => {
         await readFile(join(fixture.outDir, 'layers', 'versions.json'), 'utf8'),
       ) as LocalLayerVersionsFile;
       expect(versions.layers['lambda-deps-web-1']?.[0]?.description).toContain(LOCK_HASH);
+      expect(versions.layers['lambda-deps-web-1']?.[1]?.description).toContain(nextLock);
       expect(versions.functions.consumer).toEqual(second.layers.map((layer) => layer.layerVersionArn));
       expect(await readFile(join(fixture.outDir, 'layers', 'lambda-deps-web-2', '2.zip'), 'utf8')).toBe(
         'zip:layers/web-2.zip',
@@ -83,6 +94,22 @@ describe('publish-layers handler', () => {
         value: second.layers.map((layer) => layer.layerVersionArn).join(','),
         version: 2,
       });
+    });
+
+    it('publishes once when two executions of the same lock reach it together; the other reuses the versions', async () => {
+      // Prepare
+      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+
+      // Act
+      const [first, second] = await Promise.all([handler(deliveryState()), handler(deliveryState())]);
+
+      // Assess
+      expect([first.reused, second.reused].sort()).toEqual([false, true]);
+      expect(second.layers).toEqual(first.layers);
+      const versions = JSON.parse(
+        await readFile(join(fixture.outDir, 'layers', 'versions.json'), 'utf8'),
+      ) as LocalLayerVersionsFile;
+      expect(Object.values(versions.layers).map((list) => list.length)).toEqual([1, 1]);
     });
 
     it('refuses a build made for a custom target, which no runtime layer can serve', async () => {
