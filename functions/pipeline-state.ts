@@ -13,7 +13,8 @@ export const measureOutputSchema = z.object({
   lockHash: z.string().regex(LOCK_HASH, 'a sha256 hex digest'),
   lockKey: z.string().min(1),
   artifactPrefix: z.string().regex(/^artifacts\/[0-9a-f]{64}\/$/),
-  strategy: z.enum(['layers', 'efs', 'image']),
+  /** What the build is told: `auto` (it decides on the slimmed size) or the strategy the user forced. */
+  strategy: z.enum(['auto', 'layers', 'efs', 'image']),
   pythonVersion: z.string().regex(/^3\.\d{1,2}$/),
   runtime: z.string().nullable(),
   architecture: z.enum(['x86_64', 'arm64']),

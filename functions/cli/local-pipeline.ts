@@ -373,9 +373,24 @@ async function consoleInputFor(
       ? { python: options.python, glibc: options.glibc }
       : { runtime: options.runtime ?? 'python3.12' }),
     architecture: options.arch ?? (process.arch === 'arm64' ? 'arm64' : 'x86_64'),
-    ...(options.name ? { name: options.name } : {}),
+    name: options.name ?? defaultSetName(options.requirementsPath),
     ...(Object.keys(policy).length > 0 ? { policy } : {}),
   };
+}
+
+/**
+ * A readable set name from the file's place: `examples/web-api/requirements.txt` → `web-api`,
+ * `deps/api.txt` → `api`. Used for layer names and the EFS folder, as an S3 upload's folder is.
+ */
+export function defaultSetName(requirementsPath: string): string {
+  const file = basename(requirementsPath);
+  const generic = /^(requirements.*\.txt|pyproject\.toml)$/i.test(file);
+  const raw = generic ? basename(dirname(resolve(requirementsPath))) : file.replace(/\.[^.]*$/, '');
+  const cleaned = raw
+    .replace(/[^a-zA-Z0-9._-]+/g, '-')
+    .replace(/^[^a-zA-Z0-9]+/, '')
+    .slice(0, 64);
+  return cleaned || 'requirements';
 }
 
 /**

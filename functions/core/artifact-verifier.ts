@@ -42,6 +42,13 @@ export interface AssumedLibrary {
 export interface VerifyArtifactResult {
   readonly ok: boolean;
   readonly problems: Problem[];
+  /**
+   * Findings that do not stop publishing: a stand-alone program (not a library or extension module)
+   * whose libraries are not found. Python never loads such a file on import; it fails only if
+   * the package runs it as a subprocess (torch ships `torch/bin/test_shim`, which needs
+   * `libtorch.so` from `torch/lib` but looks only in its own folder).
+   */
+  readonly warnings: Problem[];
   /** Regular files whose first bytes were read. */
   readonly filesChecked: number;
   readonly elfFiles: number;
@@ -297,6 +304,8 @@ function searchFolder(entry: string, fileFolder: string): string | null {
 
 interface FileFinding {
   readonly problems: Problem[];
+  /** Findings that cannot break an import (see `checkElf`). */
+  readonly warnings?: Problem[];
   readonly elf: boolean;
   readonly assumed: { library: string; source: string }[];
   /** The ELF machine or class is not the target's. */
@@ -424,6 +433,7 @@ function findLibrary(
 async function checkElf(path: string, entry: ArtifactEntry, context: CheckContext): Promise<FileFinding> {
   const facts = await entry.elf();
   const problems: Problem[] = [];
+  const warnings: Problem[] = [];
   const assumed: { library: string; source: string }[] = [];
   if (!facts) return { problems, elf: false, assumed };
   const pkg = context.packageOf(path);
@@ -501,6 +511,15 @@ async function checkElf(path: string, entry: ArtifactEntry, context: CheckContex
       if (provided.confidence === 'unconfirmed') assumed.push({ library, source: provided.source });
       continue;
     }
+    if (facts.interpreter !== null && !base.endsWith('.so') && !base.includes('.so.')) {
+      warnings.push({
+        package: pkg,
+        file: path,
+        message: `the program ${base} needs ${library}, which is neither in the artifact (searched ${searched.join(', ')}) nor in the base image; imports are not affected, but running the program fails.`,
+        hint: `Only matters if ${pkg ?? 'the package'} runs ${base}; set LD_LIBRARY_PATH to the folder that has ${library} if it does.`,
+      });
+      continue;
+    }
     problems.push({
       package: pkg,
       file: path,
@@ -510,7 +529,7 @@ async function checkElf(path: string, entry: ArtifactEntry, context: CheckContex
         `or ship ${library} in the layer's lib/ folder (Lambda puts /opt/lib on LD_LIBRARY_PATH).`,
     });
   }
-  return { problems, elf: true, assumed };
+  return { problems, warnings, elf: true, assumed };
 }
 
 async function checkEntry(entry: ArtifactEntry, context: CheckContext): Promise<FileFinding> {
@@ -611,6 +630,7 @@ export async function verifyArtifact(options: VerifyArtifactOptions): Promise<Ve
     return {
       ok: problems.length === 0,
       problems,
+      warnings: findings.flatMap((finding) => finding.warnings ?? []),
       filesChecked: regular.length,
       elfFiles: findings.filter((finding) => finding.elf).length,
       assumedLibraries: [...assumedCounts.values()].sort((a, b) => (a.library < b.library ? -1 : 1)),

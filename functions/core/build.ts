@@ -507,6 +507,8 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     const settled = await Promise.allSettled([verifying, smoking, packing]);
     for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
     const verification = await verifying;
+    for (const finding of verification.warnings)
+      warn(`${finding.package ?? '?'} ${finding.file ?? ''}: ${finding.message}`);
     const smoke = await smoking;
     const ok = verification.ok && (!smoke.ran || smoke.ok);
     if (!ok) {

@@ -1,15 +1,14 @@
 // Smoke import: imports every top-level module of every installed distribution with a real
 // interpreter of the target's Python version and architecture, in fresh isolated processes
 // that see only the artifact's folders (`python -I -S`: no user or host site-packages, no
-// PYTHON* variables, no .pth processing), writing no bytecode into the artifact. Skipped, with the reason said plainly, when no
-// such interpreter exists here. One process per distribution, several in parallel; a
-// crash or a hang is pinned on the module being imported and the rest go on in a new process.
+// PYTHON* variables, no .pth processing), writing no bytecode into the artifact. Skipped, with
+// the reason said plainly, when no such interpreter exists here. One process per core; a crash
+// or a hang is pinned on the module being imported and the rest go on in a new process.
 import { execFile, spawn } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import pLimit from 'p-limit';
 import { wheelMachine } from './targets.ts';
 import type { Target } from './types.ts';
 
@@ -308,7 +307,7 @@ async function importAll(
 }
 
 /**
- * Import every top-level module installed in `roots`, each distribution in its own process.
+ * Import every top-level module installed in `roots`, in as many processes as there are cores.
  *
  * @example
  * const result = await smokeImport({ roots: ['out/tree/python'], target: lambdaTarget('python3.11', 'x86_64') });
@@ -323,23 +322,34 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
   const groups: InstalledDistribution[] = options.modules
     ? await attributeModules(options.modules, roots)
     : (await installedDistributions(roots)).filter((distribution) => distribution.modules.length > 0);
-  const limit = pLimit(Math.max(1, availableParallelism()));
+  // A few long-lived processes instead of one per distribution: numpy is then imported (and its
+  // bytecode compiled) once per process rather than once per dependent package. A crash or hang
+  // still costs only the module it happened in (importAll carries on in a new process).
+  const owners = new Map<string, string>();
+  for (const group of groups)
+    for (const module of group.modules) if (!owners.has(module)) owners.set(module, group.name);
+  const allModules = [...owners.keys()];
+  const processes = Math.max(1, Math.min(availableParallelism(), allModules.length));
+  const chunks = Array.from({ length: processes }, (_, index) =>
+    allModules.filter((_, position) => position % processes === index),
+  );
   const pycachePrefix = await mkdtemp(join(tmpdir(), 'lambda-deps-pycache-'));
   const run: ImportRun = { interpreter: found.executable, roots, timeoutMs, pycachePrefix };
-  const outcomes = await Promise.all(
-    groups.map((group) =>
-      limit(async () => ({ name: group.name, results: await importAll(run, group.modules) })),
-    ),
-  ).finally(() => rm(pycachePrefix, { recursive: true, force: true }));
+  const outcomes = await Promise.all(chunks.map((chunk) => importAll(run, chunk))).finally(() =>
+    rm(pycachePrefix, { recursive: true, force: true }),
+  );
   const failures: SmokeImportFailure[] = [];
   let modules = 0;
-  for (const outcome of outcomes) {
-    for (const result of outcome.results) {
-      modules++;
-      if (result.error !== null)
-        failures.push({ module: result.module, package: outcome.name, error: result.error });
-    }
+  for (const result of outcomes.flat()) {
+    modules++;
+    if (result.error !== null)
+      failures.push({
+        module: result.module,
+        package: owners.get(result.module) ?? '?',
+        error: result.error,
+      });
   }
+  failures.sort((a, b) => a.package.localeCompare(b.package) || a.module.localeCompare(b.module));
   return { ran: true, ok: failures.length === 0, modules, failures, interpreter: found.executable };
 }
 

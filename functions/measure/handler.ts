@@ -163,7 +163,9 @@ async function measureStep(
       lockHash,
       lockKey: keys.lock(lockHash),
       artifactPrefix: keys.artifactPrefix(lockHash),
-      strategy: result.verdict.strategy,
+      // The build decides on the slimmed size (slimming can bring a set under the layer budget);
+      // only a strategy the user forced is passed on as such.
+      strategy: request.policy?.forceStrategy ?? 'auto',
       pythonVersion: request.target.pythonVersion,
       runtime: request.target.runtime,
       architecture: request.target.architecture,

@@ -27,10 +27,21 @@ export interface LayersDelivery {
   readonly reused: boolean;
 }
 
-/** Layer names allow letters, digits, `-` and `_`, at most 140 characters. */
-export function layerNameFor(prefix: string, setName: string, index: number, count: number): string {
+/**
+ * Layer names allow letters, digits, `-` and `_`, at most 140 characters. A layer the packer gave a
+ * stable id (`numpy`, `shared-1`) is named by it (a single layer takes the set's name), so upgrading one package publishes a new version
+ * of that one layer name only; otherwise layers are numbered by position.
+ */
+export function layerNameFor(
+  prefix: string,
+  setName: string,
+  index: number,
+  count: number,
+  layerId?: string,
+): string {
   const base = `${prefix}${setName}`.replace(/[^a-zA-Z0-9_-]+/g, '-');
-  const suffix = count > 1 ? `-${index + 1}` : '';
+  const suffix =
+    count === 1 ? '' : layerId ? `-${layerId.replace(/[^a-zA-Z0-9_-]+/g, '-')}` : `-${index + 1}`;
   return `${base.slice(0, 140 - suffix.length)}${suffix}`;
 }
 
@@ -85,7 +96,13 @@ async function publishLayersStep(
     };
 
     for (const [index, layer] of manifest.layers.entries()) {
-      const layerName = layerNameFor(settings.layerNamePrefix, measure.name, index, manifest.layers.length);
+      const layerName = layerNameFor(
+        settings.layerNamePrefix,
+        measure.name,
+        index,
+        manifest.layers.length,
+        layer.id,
+      );
       try {
         const objectKey = artifactKey(measure.artifactPrefix, layer.file);
         const head = await adapters.store.head(objectKey);

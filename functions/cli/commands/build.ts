@@ -2,11 +2,13 @@
 // artifacts and DIR/manifest.json out: slimmed, verified, smoke-imported, packed into layers,
 // an EFS tree or an OCI image. Progress on a terminal; `--json` prints the manifest. Exit 1
 // when verification or smoke import fails (nothing is marked publishable then).
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { buildDependencySet, type BuildEvent } from '../../core/build.ts';
 import { InputError } from '../../core/errors.ts';
 import { parseLock } from '../../core/lock.ts';
+import { renderSizeReport } from '../../core/report/size-report.ts';
 import { DEFAULT_SLIM_POLICY, describeSlimRules, NO_SLIM_POLICY } from '../../core/slim-policy.ts';
 import { customTarget, describeTarget, lambdaTarget } from '../../core/targets.ts';
 import type { ClosablePackageIndex } from '../../core/index-client.ts';
@@ -43,6 +45,11 @@ interface BuildOptions {
   json?: boolean;
   cacheDir?: string;
   cache: boolean;
+  pipeline: boolean;
+  registry?: string;
+  efsRoot?: string;
+  name?: string;
+  verbose?: boolean;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -123,6 +130,66 @@ function printSummary(manifest: BuildManifest, outDir: string, color: boolean): 
     out.write(colors.dim(`built in ${formatDuration(manifest.timings.total)}\n`));
 }
 
+/** What a person does with a local pipeline run's output. */
+function nextSteps(strategy: Strategy, outDir: string, reportPage: string): string {
+  const where: Record<Strategy, string> = {
+    layers: `layer zips: ${join(outDir, 'layers')}/<layer name>/<version>.zip (versions in layers/versions.json)`,
+    efs: `EFS tree: ${join(outDir, 'efs')}/<set>/current (a function sets PYTHONPATH to its mount path + /<set>/current)`,
+    image: `image: ${join(outDir, 'images')} (an OCI layout; --registry URL pushes to a registry instead)`,
+  };
+  return [
+    '',
+    'next:',
+    `  open ${reportPage} to see what takes the space and what was checked`,
+    `  ${where[strategy]}`,
+    '  in AWS: deploy the stack (README "Deploying to AWS"), then upload the file under requirements/<set>/ in its bucket',
+    '',
+  ].join('\n');
+}
+
+/**
+ * The embedded default: the deployed state machine, synthesized in-process and run locally with the
+ * same handlers and the same buildspec (see functions/cli/local-pipeline.ts). Writes
+ * `<out>/manifest.json` and `<out>/report.html` beside the pipeline's own records.
+ */
+async function buildThroughPipeline(input: string, options: BuildOptions, cacheDir: string): Promise<number> {
+  const target = targetOf(options);
+  if (!target) {
+    throw new InputError('No target given.', {
+      hint: 'Pass --runtime python3.12 (python3.10 … python3.14), or --python X.Y --glibc X.Y.',
+    });
+  }
+  const { buildWithPipeline } = await import('../pipeline-build.ts');
+  const { exitCode, result } = await buildWithPipeline(
+    {
+      requirementsPath: input,
+      outDir: options.out,
+      strategy: options.strategy,
+      cacheDir,
+      arch: target.architecture,
+      ...(target.runtime !== null
+        ? { runtime: target.runtime }
+        : { python: target.pythonVersion, glibc: target.glibc }),
+      ...(options.indexUrl !== undefined ? { indexUrl: options.indexUrl } : {}),
+      ...(options.extraIndexUrl.length > 0 ? { extraIndexUrls: options.extraIndexUrl } : {}),
+      ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
+      ...(options.registry !== undefined ? { registry: options.registry } : {}),
+      ...(options.efsRoot !== undefined ? { efsRoot: options.efsRoot } : {}),
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      ...(options.json ? { json: true } : {}),
+      ...(options.verbose ? { verbose: true } : {}),
+    },
+    process.stdout,
+  );
+  if (result.manifest) {
+    await writeFile(join(options.out, 'manifest.json'), `${JSON.stringify(result.manifest, null, 2)}\n`);
+    const reportPage = join(options.out, 'report.html');
+    await writeFile(reportPage, renderSizeReport({ kind: 'build', manifest: result.manifest }));
+    if (!options.json) process.stdout.write(nextSteps(result.manifest.strategy, options.out, reportPage));
+  }
+  return exitCode;
+}
+
 export function createBuildCommand(): Command {
   return new Command('build')
     .description(
@@ -176,6 +243,20 @@ export function createBuildCommand(): Command {
       '--python-executable <path>',
       'interpreter of the target Python for smoke import (default python3.X on PATH)',
     )
+    .option(
+      '--no-pipeline',
+      'build in this process instead of running the state machine locally (the pipeline is the default for requirements files; a lock is always built directly)',
+    )
+    .option(
+      '--registry <url>',
+      'pipeline: push images to this registry (e.g. http://127.0.0.1:5000) instead of an OCI layout folder',
+    )
+    .option(
+      '--efs-root <dir>',
+      'pipeline: the folder standing in for the EFS access point (default <out>/efs)',
+    )
+    .option('--name <name>', 'pipeline: the set name used for layers, the EFS folder and parameters')
+    .option('--verbose', 'pipeline: show the build log lines')
     .option('--json', 'print the manifest as JSON')
     .option('--cache-dir <dir>', 'download and build cache (default ~/.cache/lambda-deps)')
     .option('--no-cache', 'build even when the cache has this lock and policy')
@@ -202,6 +283,10 @@ export function createBuildCommand(): Command {
       const cacheDir = options.cacheDir ?? defaultCacheDir();
       const requested = targetOf(options);
       let lock = await readLockIfAny(input);
+      if (!lock && options.pipeline) {
+        process.exitCode = await buildThroughPipeline(input, options, cacheDir);
+        return;
+      }
       try {
         if (lock) {
           if (requested && JSON.stringify(requested) !== JSON.stringify(lock.target)) {
@@ -284,6 +369,7 @@ export function createBuildCommand(): Command {
           await opened.index?.close();
         }
         progress.done();
+        await writeFile(join(options.out, 'report.html'), renderSizeReport({ kind: 'build', manifest }));
         if (options.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
         else
           printSummary(

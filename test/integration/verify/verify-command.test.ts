@@ -136,6 +136,7 @@ describe('lambda-deps verify', () => {
         filesChecked: 3,
         elfFiles: 1,
         assumedLibraries: [],
+        warnings: [],
         pythonRoots: ['python'],
       },
       smokeImport: { ran: false, ok: false, reason: 'no interpreter', modules: 0, failures: [] },
