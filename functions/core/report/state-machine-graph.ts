@@ -126,7 +126,11 @@ function shapeFor(name: string, state: AslState, x: number, y: number): string {
   const stroke =
     type === 'Fail' ? '#c5221f' : type === 'Succeed' ? '#137333' : type === 'Choice' ? '#b06000' : '#1a73e8';
   const radius = type === 'Task' ? 10 : type === 'Succeed' || type === 'Fail' ? BOX_HEIGHT / 2 : 2;
-  const resource = state.Resource ? (/:::([a-z0-9-]+:[A-Za-z0-9.]+)/.exec(state.Resource)?.[1] ?? '') : '';
+  // An integration (`arn:aws:states:::codebuild:startBuild.sync`) or a function ARN used directly.
+  const resource = state.Resource
+    ? (/:::([a-z0-9-]+:[A-Za-z0-9.]+)/.exec(state.Resource)?.[1] ??
+      (/:lambda:[^:]*:[^:]*:function:/.test(state.Resource) ? 'lambda function' : ''))
+    : '';
   const subtitle = type === 'Task' ? resource || 'task' : type.toLowerCase();
   const retries = state.Retry && state.Retry.length > 0 ? ' ↻' : '';
   return (

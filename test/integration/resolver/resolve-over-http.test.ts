@@ -31,115 +31,125 @@ function identity(lock: Lock): string[] {
   );
 }
 
-describe.skipIf(!corpusAvailable())(`resolveDependencySet over HTTP (skipped: ${NO_CORPUS_REASON})`, () => {
-  let wheelhouse = '';
-  let workDir = '';
-  let fromFiles: Lock;
-  const servers: WheelhouseServer[] = [];
+describe.skipIf(!corpusAvailable())(
+  `resolveDependencySet over HTTP${corpusAvailable() ? '' : ` (skipped: ${NO_CORPUS_REASON})`}`,
+  () => {
+    let wheelhouse = '';
+    let workDir = '';
+    let fromFiles: Lock;
+    const servers: WheelhouseServer[] = [];
 
-  beforeAll(async () => {
-    wheelhouse = await buildWheelhouse();
-    workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-resolve-http-'));
-    const index = createPackageIndex({
-      indexUrl: pathToFileURL(join(wheelhouse, 'simple')).href,
-      extraIndexUrls: [],
-      findLinks: [],
-      pre: false,
-      cacheDir: join(workDir, 'file-cache'),
-    });
-    try {
-      fromFiles = await resolveDependencySet({ requirements: REQUIREMENTS, constraints: [], target, index });
-    } finally {
-      await index.close();
-    }
-  }, 600_000);
+    beforeAll(async () => {
+      wheelhouse = await buildWheelhouse();
+      workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-resolve-http-'));
+      const index = createPackageIndex({
+        indexUrl: pathToFileURL(join(wheelhouse, 'simple')).href,
+        extraIndexUrls: [],
+        findLinks: [],
+        pre: false,
+        cacheDir: join(workDir, 'file-cache'),
+      });
+      try {
+        fromFiles = await resolveDependencySet({
+          requirements: REQUIREMENTS,
+          constraints: [],
+          target,
+          index,
+        });
+      } finally {
+        await index.close();
+      }
+    }, 600_000);
 
-  afterAll(async () => {
-    await Promise.all(servers.map((server) => server.close()));
-    if (workDir) await rm(workDir, { recursive: true, force: true });
-  });
-
-  it('picks the same files over HTTP, fetching in parallel rather than one request after another', async () => {
-    // Prepare
-    const server = await serveWheelhouse(wheelhouse, { latencyMs: LATENCY_MS });
-    servers.push(server);
-    let requests = 0;
-    const index = createPackageIndex({
-      indexUrl: server.indexUrl,
-      extraIndexUrls: [],
-      findLinks: [],
-      pre: false,
-      cacheDir: join(workDir, 'http-cache'),
-      onEvent: (event: IndexEvent) => {
-        if (event.type === 'request') requests++;
-      },
+    afterAll(async () => {
+      await Promise.all(servers.map((server) => server.close()));
+      if (workDir) await rm(workDir, { recursive: true, force: true });
     });
 
-    // Act
-    const started = performance.now();
-    const lock = await resolveDependencySet({
-      requirements: REQUIREMENTS,
-      constraints: [],
-      target,
-      index,
-    }).finally(() => index.close());
-    const elapsed = performance.now() - started;
-
-    // Assess
-    expect(identity(lock)).toEqual(identity(fromFiles));
-    expect(lock.packages.map((entry) => entry.name)).toEqual(
-      expect.arrayContaining(['boto3', 'requests', 'six']),
-    );
-    expect(lock.packages.find((entry) => entry.name === 'fastsum')?.version).toBe('1.0');
-    // Each request waits LATENCY_MS; one after another they would take requests × latency.
-    expect(requests).toBeGreaterThan(2 * lock.packages.length);
-    expect(elapsed).toBeLessThan((requests * LATENCY_MS) / 2);
-  });
-
-  it('loses nothing when the server fails a fifth of the requests', async () => {
-    // Prepare
-    const server = await serveWheelhouse(wheelhouse, { failRate: 0.2 });
-    servers.push(server);
-    const runs = 3;
-    let retries = 0;
-    const outcomes: string[][] = [];
-
-    // Act
-    for (let run = 0; run < runs; run++) {
+    it('picks the same files over HTTP, fetching in parallel rather than one request after another', async () => {
+      // Prepare
+      const server = await serveWheelhouse(wheelhouse, { latencyMs: LATENCY_MS });
+      servers.push(server);
+      let requests = 0;
       const index = createPackageIndex({
         indexUrl: server.indexUrl,
         extraIndexUrls: [],
         findLinks: [],
         pre: false,
-        cacheDir: join(workDir, `faulty-cache-${run}`),
-        backoffMs: 10,
-        retries: 8,
+        cacheDir: join(workDir, 'http-cache'),
         onEvent: (event: IndexEvent) => {
-          if (event.type === 'retry') retries++;
+          if (event.type === 'request') requests++;
         },
       });
+
+      // Act
+      const started = performance.now();
       const lock = await resolveDependencySet({
         requirements: REQUIREMENTS,
         constraints: [],
         target,
         index,
       }).finally(() => index.close());
-      outcomes.push(identity(lock));
-    }
-    const lost = outcomes.every((outcome) => JSON.stringify(outcome) === JSON.stringify(identity(fromFiles)))
-      ? 'nothing'
-      : 'a different set was resolved';
-    recordReliability({
-      area: 'resolver',
-      experiment: 'resolve boto3, requests and fastsum over HTTP with 20% of requests failing',
-      cases: REQUIREMENTS.length,
-      faultsInjected: retries,
-      runs,
-      lost,
+      const elapsed = performance.now() - started;
+
+      // Assess
+      expect(identity(lock)).toEqual(identity(fromFiles));
+      expect(lock.packages.map((entry) => entry.name)).toEqual(
+        expect.arrayContaining(['boto3', 'requests', 'six']),
+      );
+      expect(lock.packages.find((entry) => entry.name === 'fastsum')?.version).toBe('1.0');
+      // Each request waits LATENCY_MS; one after another they would take requests × latency.
+      expect(requests).toBeGreaterThan(2 * lock.packages.length);
+      expect(elapsed).toBeLessThan((requests * LATENCY_MS) / 2);
     });
 
-    // Assess
-    expect(retries).toBeGreaterThan(0);
-    expect(lost).toBe('nothing');
-  });
-});
+    it('loses nothing when the server fails a fifth of the requests', async () => {
+      // Prepare
+      const server = await serveWheelhouse(wheelhouse, { failRate: 0.2 });
+      servers.push(server);
+      const runs = 3;
+      let retries = 0;
+      const outcomes: string[][] = [];
+
+      // Act
+      for (let run = 0; run < runs; run++) {
+        const index = createPackageIndex({
+          indexUrl: server.indexUrl,
+          extraIndexUrls: [],
+          findLinks: [],
+          pre: false,
+          cacheDir: join(workDir, `faulty-cache-${run}`),
+          backoffMs: 10,
+          retries: 8,
+          onEvent: (event: IndexEvent) => {
+            if (event.type === 'retry') retries++;
+          },
+        });
+        const lock = await resolveDependencySet({
+          requirements: REQUIREMENTS,
+          constraints: [],
+          target,
+          index,
+        }).finally(() => index.close());
+        outcomes.push(identity(lock));
+      }
+      const lost = outcomes.every(
+        (outcome) => JSON.stringify(outcome) === JSON.stringify(identity(fromFiles)),
+      )
+        ? 'nothing'
+        : 'a different set was resolved';
+      recordReliability({
+        area: 'resolver',
+        experiment: 'resolve boto3, requests and fastsum over HTTP with 20% of requests failing',
+        cases: REQUIREMENTS.length,
+        faultsInjected: retries,
+        runs,
+        lost,
+      });
+
+      // Assess
+      expect(retries).toBeGreaterThan(0);
+      expect(lost).toBe('nothing');
+    });
+  },
+);

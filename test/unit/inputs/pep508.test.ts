@@ -197,7 +197,7 @@ describe('parseRequirement', () => {
   );
 
   it.skipIf(!packagingAvailable())(
-    `agrees with packaging on ${REQUIREMENTS.length} requirement strings (skipped: ${NO_PACKAGING_REASON})`,
+    `agrees with packaging on ${REQUIREMENTS.length} requirement strings${packagingAvailable() ? '' : ` (skipped: ${NO_PACKAGING_REASON})`}`,
     () => {
       // Prepare
       const oracle = JSON.parse(
@@ -322,7 +322,7 @@ describe('evaluateMarker', () => {
   });
 
   it.skipIf(!packagingAvailable())(
-    `agrees with packaging on ${MARKERS.length} markers × 3 targets × 3 extras (skipped: ${NO_PACKAGING_REASON})`,
+    `agrees with packaging on ${MARKERS.length} markers × 3 targets × 3 extras${packagingAvailable() ? '' : ` (skipped: ${NO_PACKAGING_REASON})`}`,
     () => {
       // Prepare
       const environments = [python311, python312Arm, markerEnvironment(lambdaTarget('python3.10', 'x86_64'))];

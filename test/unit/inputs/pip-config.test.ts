@@ -291,7 +291,7 @@ describe('readPipConfiguration and resolveIndexOptions', () => {
   });
 
   it.skipIf(!pipAvailable())(
-    `agree with pip's own option parser and requirements reader in ${SCENARIOS.length} scenarios (skipped: ${NO_PIP_REASON})`,
+    `agree with pip's own option parser and requirements reader in ${SCENARIOS.length} scenarios${pipAvailable() ? '' : ` (skipped: ${NO_PIP_REASON})`}`,
     async () => {
       // Prepare
       const prepared = SCENARIOS.map((scenario, index) => {
@@ -348,7 +348,7 @@ describe('readPipConfiguration and resolveIndexOptions', () => {
   );
 
   it.skipIf(localIndexes() === null)(
-    `find this machine's on-disk indexes with no flags, as pip config list names them (skipped: ${NO_LOCAL_INDEXES_REASON})`,
+    `find this machine's on-disk indexes with no flags, as pip config list names them${localIndexes() === null ? ` (skipped: ${NO_LOCAL_INDEXES_REASON})` : ''}`,
     async () => {
       // Prepare
       const expected = localIndexes();
