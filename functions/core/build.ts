@@ -51,7 +51,7 @@ import type { InstalledPackage } from './wheel-installer.ts';
 const execFileAsync = promisify(execFile);
 
 /** Bumped when the artifacts' format changes, so old cache entries are not reused. */
-export const BUILD_FORMAT_VERSION = 2;
+export const BUILD_FORMAT_VERSION = 3;
 /** The folder under the tree that is on sys.path (and the prefix inside layer zips). */
 const SITE_DIR = 'python';
 /** Runtime-provided packages go here when excluded: smoke import sees them, packing does not. */

@@ -3,7 +3,8 @@
 // one size changes), but a fixed scheme that depends on names, not sizes, wherever it can:
 //
 //   1. Budget: all layers together must fit in 250 MB unzipped minus the reserve for function
-//      code (Lambda counts code plus every layer); at most `5 - existingLayers` layers.
+//      code (Lambda counts code plus every layer); at most `5 - existingLayers - keepFreeLayers`
+//      layers (one slot is kept free by default for layers a function adds later).
 //   2. Big packages (≥ `bigPackageBytes` slimmed, default 20 MiB) get a layer of their own,
 //      named after them (`numpy`), biggest first, leaving at least one slot for the rest.
 //   3. Every other package goes to one of the shared layers (`shared-1` … `shared-N`, N ≤
@@ -33,6 +34,12 @@ export interface LayerPackingOptions {
   readonly bigPackageBytes?: number;
   /** Most shared layers for the other packages. @default 2 */
   readonly sharedLayers?: number;
+  /**
+   * Layer slots left free for what a function usually adds later (Powertools, an observability
+   * extension), so the dependency layers never use up Lambda's five on their own. A slot is still
+   * used when nothing else is left. @default 1
+   */
+  readonly keepFreeLayers?: number;
 }
 
 export interface PlannedLayer {
@@ -61,6 +68,7 @@ export type LayerPlan =
 export const DEFAULT_RESERVE_BYTES = 5 * 1024 * 1024;
 export const DEFAULT_BIG_PACKAGE_BYTES = 20 * 1024 * 1024;
 export const DEFAULT_SHARED_LAYERS = 2;
+export const DEFAULT_KEEP_FREE_LAYERS = 1;
 
 /** Rendezvous weight of a name for one layer slot. */
 function weight(name: string, slot: string): bigint {
@@ -89,7 +97,8 @@ export function sharedLayerOf(name: string, count: number): number {
  */
 export function planLayers(items: readonly PackableItem[], options: LayerPackingOptions = {}): LayerPlan {
   const existing = options.existingLayers ?? 0;
-  const slots = LAMBDA_MAX_LAYERS - existing;
+  const free = LAMBDA_MAX_LAYERS - existing;
+  const slots = free < 1 ? free : Math.max(1, free - (options.keepFreeLayers ?? DEFAULT_KEEP_FREE_LAYERS));
   const budgetBytes = LAMBDA_UNZIPPED_LIMIT_BYTES - (options.reserveBytes ?? DEFAULT_RESERVE_BYTES);
   const totalBytes = items.reduce((sum, item) => sum + item.bytes, 0);
   if (slots < 1) {

@@ -9,10 +9,11 @@ import { buildDependencySet, type BuildEvent } from '../../core/build.ts';
 import { InputError } from '../../core/errors.ts';
 import { parseLock } from '../../core/lock.ts';
 import { renderSizeReport } from '../../core/report/size-report.ts';
+import { collect, parseCount, targetFromFlags } from '../target-options.ts';
 import { DEFAULT_SLIM_POLICY, describeSlimRules, NO_SLIM_POLICY } from '../../core/slim-policy.ts';
-import { customTarget, describeTarget, lambdaTarget } from '../../core/targets.ts';
+import { describeTarget } from '../../core/targets.ts';
 import type { ClosablePackageIndex } from '../../core/index-client.ts';
-import type { BuildManifest, Lock, PackageIndex, Strategy, Target } from '../../core/types.ts';
+import type { BuildManifest, Lock, PackageIndex, Strategy } from '../../core/types.ts';
 import {
   colorsFor,
   createStepProgress,
@@ -35,6 +36,7 @@ interface BuildOptions {
   pre?: boolean;
   strategy: 'auto' | Strategy;
   existingLayers?: number;
+  keepFreeLayers?: number;
   reserveMb?: number;
   slim: boolean;
   excludeRuntimeProvided?: boolean;
@@ -50,28 +52,6 @@ interface BuildOptions {
   efsRoot?: string;
   name?: string;
   verbose?: boolean;
-}
-
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
-
-function parseCount(value: string, option: string): number {
-  if (!/^\d+(\.\d+)?$/.test(value)) {
-    throw new InputError(`${option} expects a number, got "${value}".`, { hint: `For example ${option} 1.` });
-  }
-  return Number(value);
-}
-
-function targetOf(options: BuildOptions): Target | null {
-  if (options.python !== undefined || options.glibc !== undefined) {
-    if (options.python === undefined || options.glibc === undefined) {
-      throw new InputError('A custom target needs both --python and --glibc.', {
-        hint: 'For example --python 3.11 --glibc 2.34.',
-      });
-    }
-    return customTarget({ python: options.python, glibc: options.glibc, arch: options.arch ?? 'x86_64' });
-  }
-  if (options.runtime === undefined) return null;
-  return lambdaTarget(options.runtime, options.arch ?? 'x86_64');
 }
 
 /** A lock is JSON with `lockVersion`; anything else is a requirements file (or pyproject.toml). */
@@ -153,7 +133,7 @@ function nextSteps(strategy: Strategy, outDir: string, reportPage: string): stri
  * `<out>/manifest.json` and `<out>/report.html` beside the pipeline's own records.
  */
 async function buildThroughPipeline(input: string, options: BuildOptions, cacheDir: string): Promise<number> {
-  const target = targetOf(options);
+  const target = targetFromFlags(options);
   if (!target) {
     throw new InputError('No target given.', {
       hint: 'Pass --runtime python3.12 (python3.10 … python3.14), or --python X.Y --glibc X.Y.',
@@ -219,6 +199,11 @@ export function createBuildCommand(): Command {
     .option('--existing-layers <n>', 'layers the function already uses', (value) =>
       parseCount(value, '--existing-layers'),
     )
+    .option(
+      '--keep-free-layers <n>',
+      'layer slots left free for layers the function adds later (default 1)',
+      (value) => parseCount(value, '--keep-free-layers'),
+    )
     .option('--reserve-mb <n>', 'MiB kept free for the function code (default 5)', (value) =>
       parseCount(value, '--reserve-mb'),
     )
@@ -281,7 +266,7 @@ export function createBuildCommand(): Command {
       const quiet = options.json ?? false;
       const progress = createStepProgress({ quiet, color: globals.color !== false });
       const cacheDir = options.cacheDir ?? defaultCacheDir();
-      const requested = targetOf(options);
+      const requested = targetFromFlags(options);
       let lock = await readLockIfAny(input);
       if (!lock && options.pipeline) {
         process.exitCode = await buildThroughPipeline(input, options, cacheDir);
@@ -352,6 +337,7 @@ export function createBuildCommand(): Command {
             },
             layers: {
               ...(options.existingLayers !== undefined ? { existingLayers: options.existingLayers } : {}),
+              ...(options.keepFreeLayers !== undefined ? { keepFreeLayers: options.keepFreeLayers } : {}),
               ...(options.reserveMb !== undefined
                 ? { reserveBytes: Math.round(options.reserveMb * 1024 * 1024) }
                 : {}),

@@ -6,12 +6,13 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { renderSizeReport } from '../../core/report/size-report.ts';
-import { InputError, ResolutionError } from '../../core/errors.ts';
+import { collect, parseCount, requireTarget } from '../target-options.ts';
+import { ResolutionError } from '../../core/errors.ts';
 import { serializeLock } from '../../core/lock.ts';
 import { measureRequirements, type MeasureEvent, type MeasurePolicy } from '../../core/measure.ts';
 import type { IndexOptionValues } from '../../core/pip-config.ts';
-import { customTarget, describeTarget, lambdaTarget } from '../../core/targets.ts';
-import { LAMBDA_UNZIPPED_LIMIT_BYTES, type MeasureResult, type Target } from '../../core/types.ts';
+import { describeTarget } from '../../core/targets.ts';
+import { LAMBDA_UNZIPPED_LIMIT_BYTES, type MeasureResult } from '../../core/types.ts';
 import { formatShare } from '../../core/units.ts';
 import {
   colorsFor,
@@ -40,41 +41,9 @@ interface MeasureOptions {
   report?: string;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
-
-function parseCount(value: string, option: string): number {
-  const number = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(number)) {
-    throw new InputError(`${option} expects a number, got "${value}".`, { hint: `For example ${option} 1.` });
-  }
-  return number;
-}
-
 /** The default cache: $XDG_CACHE_HOME/lambda-deps or ~/.cache/lambda-deps. */
 export function defaultCacheDir(environment: Record<string, string | undefined> = process.env): string {
   return join(environment.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lambda-deps');
-}
-
-function targetOf(options: MeasureOptions): Target {
-  if (options.python !== undefined || options.glibc !== undefined) {
-    if (options.runtime !== undefined) {
-      throw new InputError('Give either --runtime or --python/--glibc, not both.', {
-        hint: '--runtime names a Lambda runtime; --python X.Y --glibc X.Y describe a custom image base.',
-      });
-    }
-    if (options.python === undefined || options.glibc === undefined) {
-      throw new InputError('A custom target needs both --python and --glibc.', {
-        hint: 'For example --python 3.11 --glibc 2.34.',
-      });
-    }
-    return customTarget({ python: options.python, glibc: options.glibc, arch: options.arch });
-  }
-  if (options.runtime === undefined) {
-    throw new InputError('No target given.', {
-      hint: 'Pass --runtime python3.12 (python3.10 … python3.14), or --python X.Y --glibc X.Y for an image on another base.',
-    });
-  }
-  return lambdaTarget(options.runtime, options.arch);
 }
 
 function indexOptionsOf(options: MeasureOptions): IndexOptionValues {
@@ -216,7 +185,7 @@ export function createMeasureCommand(): Command {
     )
     .action(async (requirementsPath: string, options: MeasureOptions, command: Command) => {
       const globals = command.optsWithGlobals<{ color?: boolean }>();
-      const target = targetOf(options);
+      const target = requireTarget(options);
       const progress = createStepProgress({ quiet: options.json ?? false, color: globals.color !== false });
       try {
         const { lock, result } = await measureRequirements({

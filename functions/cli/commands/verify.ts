@@ -13,8 +13,9 @@ import type { Entry, ZipFile } from 'yauzl';
 import { verifyArtifact, type VerifyArtifactResult } from '../../core/artifact-verifier.ts';
 import { InputError, UnsafeArchiveError } from '../../core/errors.ts';
 import { smokeImport, type SmokeImportResult } from '../../core/smoke-import.ts';
-import { customTarget, describeTarget, lambdaTarget } from '../../core/targets.ts';
+import { describeTarget } from '../../core/targets.ts';
 import type { Target } from '../../core/types.ts';
+import { requireTarget } from '../target-options.ts';
 import { colorsFor, createStepProgress, shouldUseColor } from '../terminal-output.ts';
 
 export interface VerifyFlags {
@@ -32,21 +33,6 @@ export interface VerifyReport {
   readonly target: Target;
   readonly verification: VerifyArtifactResult;
   readonly smokeImport: SmokeImportResult;
-}
-
-/** The target from --runtime, or from --python and --glibc (a custom base image). */
-export function targetFromFlags(flags: VerifyFlags): Target {
-  if (flags.runtime && (flags.python || flags.glibc)) {
-    throw new InputError('Give either --runtime or --python with --glibc, not both.', {
-      hint: 'Use --runtime python3.12 for Lambda, or --python 3.12 --glibc 2.34 for an image on another base.',
-    });
-  }
-  if (flags.runtime) return lambdaTarget(flags.runtime, flags.arch);
-  if (flags.python && flags.glibc)
-    return customTarget({ python: flags.python, glibc: flags.glibc, arch: flags.arch });
-  throw new InputError('No target given.', {
-    hint: 'Add --runtime python3.12 (and --arch arm64 if the function runs on Graviton), or --python X.Y --glibc X.Y.',
-  });
 }
 
 const MAX_EXTRACTED_BYTES = 4 * 1024 ** 3;
@@ -95,7 +81,7 @@ async function extractZip(zipPath: string, destination: string): Promise<void> {
 
 /** Verify `path` (and smoke-import it unless told not to). */
 export async function verifyPath(path: string, flags: VerifyFlags): Promise<VerifyReport> {
-  const target = targetFromFlags(flags);
+  const target = requireTarget(flags);
   const stats = await lstat(path).catch(() => null);
   if (!stats) {
     throw new InputError(`${path} does not exist.`, {

@@ -50,19 +50,11 @@ const registrySkipReason =
     : !onPath('docker-registry') || !onPath('skopeo')
       ? 'docker-registry or skopeo is not installed'
       : null;
-/**
- * Known, reported to the lead: the build refuses torch 2.13 because torch/bin/test_shim (a test
- * executable whose RUNPATH is only $ORIGIN) needs libtorch.so from torch/lib. The failure report
- * says exactly that; flip this once slimming drops torch/bin or the verifier stops treating
- * non-imported executables as import failures.
- */
-const TORCH_REFUSED_BY_BUILD_VERIFIER =
-  'the build verifier refuses torch/bin/test_shim (RUNPATH $ORIGIN only, libtorch.so is in torch/lib), so the build stops before PushImage';
 const torchSkipReason =
   registrySkipReason ??
   (ARCH !== 'x86_64' || torchWheel() === null
     ? "no torch cp311 x86_64 wheel in pip's find-links folders"
-    : TORCH_REFUSED_BY_BUILD_VERIFIER);
+    : null);
 const efsSkipReason =
   indexes === null ? NO_LOCAL_INDEXES_REASON : !onPath('python3.11') ? 'python3.11 is not on PATH' : null;
 

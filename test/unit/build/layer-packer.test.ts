@@ -94,7 +94,8 @@ describe('planLayers', () => {
 
     // Act
     const free = planLayers(set);
-    const crowded = planLayers(set, { existingLayers: 3 });
+    const crowded = planLayers(set, { existingLayers: 3, keepFreeLayers: 0 });
+    const crowdedKeepingOneFree = planLayers(set, { existingLayers: 3 });
 
     // Assess
     expect(free.fits && free.layers.map((layer) => layer.id)).toEqual([
@@ -105,6 +106,20 @@ describe('planLayers', () => {
     ]);
     expect(crowded.fits && crowded.layers.length).toBe(2);
     expect(crowded.fits && crowded.layers[0]?.id).toBe('scipy');
+    expect(crowdedKeepingOneFree.fits && crowdedKeepingOneFree.layers.length).toBe(1);
+  });
+
+  it('keeps one layer slot free by default, and uses it only when nothing else is left', () => {
+    // Prepare
+    const set = ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => ({ name, bytes: 30 * MB }));
+
+    // Act
+    const byDefault = planLayers(set);
+    const lastSlot = planLayers(set, { existingLayers: 4 });
+
+    // Assess
+    expect(byDefault.fits && byDefault.layers.length).toBe(4);
+    expect(lastSlot.fits && lastSlot.layers.length).toBe(1);
   });
 
   it('says why a set does not fit: over the budget, or no free layer', () => {
