@@ -628,33 +628,24 @@ class DependencyResolver {
         pythonOk,
       };
     }
+    // A wheel whose name does not parse, or names another project, is never a candidate.
+    const unusable = {
+      file,
+      version: null,
+      rank: undefined,
+      tag: null,
+      build: null,
+      wheelTags: [],
+      isWheel: true,
+      pythonOk,
+    };
     let wheel;
     try {
       wheel = parseWheelFilename(file.filename);
     } catch {
-      return {
-        file,
-        version: null,
-        rank: undefined,
-        tag: null,
-        build: null,
-        wheelTags: [],
-        isWheel: true,
-        pythonOk,
-      };
+      return unusable;
     }
-    if (wheel.name !== name) {
-      return {
-        file,
-        version: null,
-        rank: undefined,
-        tag: null,
-        build: null,
-        wheelTags: [],
-        isWheel: true,
-        pythonOk,
-      };
-    }
+    if (wheel.name !== name) return unusable;
     const ranked = bestTag(this.target, wheel.tags);
     const buildMatch = wheel.build ? /^(\d+)(.*)$/.exec(wheel.build) : null;
     return {

@@ -180,18 +180,7 @@ async function publishLayersStep(
   const arns = record.layers.map((layer) => layer.layerVersionArn);
   if (outcome === 'reused') {
     logger.info('layers already published by another execution of this lock', { arns });
-    return {
-      strategy: 'layers',
-      layers: record.layers.map(({ layerName, version, layerVersionArn, file }) => ({
-        layerName,
-        version,
-        layerVersionArn,
-        file,
-      })),
-      parameters: [parameterName],
-      updatedFunctions: [],
-      reused: true,
-    };
+    return publishedResult(record.layers, parameterName, [], true);
   }
 
   // Only now, with every layer published and recorded, are consumers re-pointed.
@@ -205,9 +194,18 @@ async function publishLayersStep(
     updatedFunctions.push(functionName);
   }
   logger.info('layers published', { arns, updatedFunctions });
+  return publishedResult(record.layers, parameterName, updatedFunctions, false);
+}
+
+function publishedResult(
+  layers: readonly (PublishedLayerVersion & { file: string })[],
+  parameterName: string,
+  updatedFunctions: string[],
+  reused: boolean,
+): LayersDelivery {
   return {
     strategy: 'layers',
-    layers: record.layers.map(({ layerName, version, layerVersionArn, file }) => ({
+    layers: layers.map(({ layerName, version, layerVersionArn, file }) => ({
       layerName,
       version,
       layerVersionArn,
@@ -215,7 +213,7 @@ async function publishLayersStep(
     })),
     parameters: [parameterName],
     updatedFunctions,
-    reused: false,
+    reused,
   };
 }
 
