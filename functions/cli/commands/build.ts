@@ -114,7 +114,7 @@ function printSummary(manifest: BuildManifest, outDir: string, color: boolean): 
 function nextSteps(strategy: Strategy, outDir: string, reportPage: string): string {
   const where: Record<Strategy, string> = {
     layers: `layer zips: ${join(outDir, 'layers')}/<layer name>/<version>.zip (versions in layers/versions.json)`,
-    efs: `EFS tree: ${join(outDir, 'efs')}/<set>/current (a function sets PYTHONPATH to its mount path + /<set>/current)`,
+    efs: `EFS tree: ${join(outDir, 'efs')}/<set>/current (the PYTHONPATH a function sets is printed above)`,
     image: `image: ${join(outDir, 'images')} (an OCI layout; --registry URL pushes to a registry instead)`,
   };
   return [
