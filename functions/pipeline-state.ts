@@ -22,6 +22,8 @@ export const measureOutputSchema = z.object({
   manifestKey: z.string().min(1),
   computeType: z.string().optional(),
   verdict: z.unknown().optional(),
+  /** What a person should know that did not stop the run (e.g. an index host that does not resolve was left out). */
+  warnings: z.array(z.string()).optional(),
 });
 export type MeasureOutput = z.output<typeof measureOutputSchema>;
 

@@ -55,4 +55,5 @@ export function printPipelineReport(report: Record<string, unknown>, stream: Pro
   if (typeof delivery.imageUri === 'string')
     stream.write(`  image ${delivery.imageUri}${delivery.digest ? `@${String(delivery.digest)}` : ''}\n`);
   if (typeof report.reportKey === 'string') stream.write(`  report ${report.reportKey}\n`);
+  for (const warning of (report.warnings ?? []) as string[]) stream.write(pc.yellow(`warning: ${warning}\n`));
 }

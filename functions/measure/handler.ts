@@ -158,6 +158,7 @@ async function measureStep(
     await adapters.store.putBytes(keys.lock(lockHash), serializeLock(lock), 'application/json');
     const cached = await adapters.store.exists(keys.delivered(lockHash));
     logger.info('measured', { lockHash, strategy: result.verdict.strategy, cached });
+    for (const warning of result.warnings ?? []) logger.warn(warning);
     return {
       name: request.name,
       lockHash,
@@ -173,6 +174,7 @@ async function measureStep(
       manifestKey: keys.manifest(lockHash),
       computeType: computeTypeFor(result.totals.unzippedSize),
       verdict: result.verdict,
+      ...(result.warnings && result.warnings.length > 0 ? { warnings: [...result.warnings] } : {}),
     };
   } finally {
     await rm(workDir, { recursive: true, force: true });

@@ -47,6 +47,8 @@ export interface DeliveryReport {
   readonly manifest: BuildManifest | null;
   readonly reportKey: string;
   readonly deliveredAt: string;
+  /** Measure's warnings (e.g. an index left out), so the person reading the report sees them. */
+  readonly warnings: readonly string[];
 }
 
 export interface FailureReport {
@@ -110,6 +112,7 @@ async function reportSuccess(
     manifest,
     reportKey,
     deliveredAt: new Date().toISOString(),
+    warnings: measure.warnings ?? [],
   };
   const body = JSON.stringify(report, null, 2);
   await adapters.store.putBytes(reportKey, body, 'application/json');
