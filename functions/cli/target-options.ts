@@ -1,5 +1,6 @@
 // The target and number options every command shares: `--runtime`/`--arch`, or a custom image
 // base with `--python`/`--glibc`; repeatable and numeric option parsing.
+import { Option, type Command } from 'commander';
 import { InputError } from '../core/errors.ts';
 import { customTarget, lambdaTarget } from '../core/targets.ts';
 import type { Target } from '../core/types.ts';
@@ -51,4 +52,26 @@ export function parseCount(value: string, option: string): number {
     throw new InputError(`${option} expects a number, got "${value}".`, { hint: `For example ${option} 1.` });
   }
   return number;
+}
+
+/** Adds `--runtime`, `--arch`, `--python` and `--glibc`, the same on every command. */
+export function addTargetOptions(
+  command: Command,
+  runtimeHelp = 'Lambda runtime: python3.10 … python3.14',
+): Command {
+  return command
+    .addOption(new Option('--runtime <runtime>', runtimeHelp))
+    .addOption(new Option('--arch <arch>', 'architecture').choices(['x86_64', 'arm64']).default('x86_64'))
+    .option('--python <X.Y>', 'custom target: CPython version (with --glibc)')
+    .option('--glibc <X.Y>', 'custom target: glibc of the image base (with --python)');
+}
+
+/** Adds pip's index options (`-i`, `--extra-index-url`, `-f`, `--no-index`, `--pre`). */
+export function addIndexOptions(command: Command): Command {
+  return command
+    .option('-i, --index-url <url>', 'main package index (PEP 503/691)')
+    .option('--extra-index-url <url>', 'another package index (repeatable)', collect, [])
+    .option('-f, --find-links <location>', 'a folder or page of wheels (repeatable)', collect, [])
+    .option('--no-index', 'ignore package indexes (use --find-links only)')
+    .option('--pre', 'allow pre-release versions');
 }

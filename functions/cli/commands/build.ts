@@ -9,7 +9,7 @@ import { buildDependencySet, type BuildEvent } from '../../core/build.ts';
 import { InputError } from '../../core/errors.ts';
 import { parseLock } from '../../core/lock.ts';
 import { renderSizeReport } from '../../core/report/size-report.ts';
-import { collect, parseCount, targetFromFlags } from '../target-options.ts';
+import { addIndexOptions, addTargetOptions, parseCount, targetFromFlags } from '../target-options.ts';
 import { DEFAULT_SLIM_POLICY, describeSlimRules, NO_SLIM_POLICY } from '../../core/slim-policy.ts';
 import { describeTarget } from '../../core/targets.ts';
 import type { ClosablePackageIndex } from '../../core/index-client.ts';
@@ -171,26 +171,18 @@ async function buildThroughPipeline(input: string, options: BuildOptions, cacheD
 }
 
 export function createBuildCommand(): Command {
-  return new Command('build')
+  const command = new Command('build')
     .description(
       'Build a requirements file or a lock into Lambda layers, an EFS tree or an OCI image: slimmed, verified and smoke-imported.',
     )
     .argument('<input>', 'a requirements file, a pyproject.toml, or a lock (.json from `measure --lock-out`)')
-    .requiredOption('-o, --out <dir>', 'output folder (manifest.json and the artifacts)')
-    .addOption(
-      new Option(
-        '--runtime <runtime>',
-        'Lambda runtime: python3.10 … python3.14 (taken from the lock when building one)',
-      ),
-    )
-    .addOption(new Option('--arch <arch>', 'architecture (default x86_64)').choices(['x86_64', 'arm64']))
-    .option('--python <X.Y>', 'custom target: CPython version (with --glibc)')
-    .option('--glibc <X.Y>', 'custom target: glibc of the image base (with --python)')
-    .option('-i, --index-url <url>', 'main package index (PEP 503/691)')
-    .option('--extra-index-url <url>', 'another package index (repeatable)', collect, [])
-    .option('-f, --find-links <location>', 'a folder or page of wheels (repeatable)', collect, [])
-    .option('--no-index', 'ignore package indexes (use --find-links only)')
-    .option('--pre', 'allow pre-release versions')
+    .requiredOption('-o, --out <dir>', 'output folder (manifest.json and the artifacts)');
+  addTargetOptions(
+    command,
+    'Lambda runtime: python3.10 … python3.14 (taken from the lock when building one)',
+  );
+  addIndexOptions(command);
+  return command
     .addOption(
       new Option('--strategy <strategy>', 'where the set goes')
         .choices(['auto', 'layers', 'image', 'efs'])

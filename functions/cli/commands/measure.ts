@@ -4,9 +4,9 @@
 import { writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { renderSizeReport } from '../../core/report/size-report.ts';
-import { collect, parseCount, requireTarget } from '../target-options.ts';
+import { addIndexOptions, addTargetOptions, collect, parseCount, requireTarget } from '../target-options.ts';
 import { ResolutionError } from '../../core/errors.ts';
 import { serializeLock } from '../../core/lock.ts';
 import { measureRequirements, type MeasureEvent, type MeasurePolicy } from '../../core/measure.ts';
@@ -143,20 +143,14 @@ function describeEvent(event: MeasureEvent): string | null {
 }
 
 export function createMeasureCommand(): Command {
-  return new Command('measure')
+  const command = new Command('measure')
     .description(
       'Resolve a requirements file for a Lambda target and measure it against the layer, image and EFS limits, before building.',
     )
-    .argument('<requirements>', 'a pip requirements file, or a pyproject.toml')
-    .addOption(new Option('--runtime <runtime>', 'Lambda runtime: python3.10 … python3.14'))
-    .addOption(new Option('--arch <arch>', 'architecture').choices(['x86_64', 'arm64']).default('x86_64'))
-    .option('--python <X.Y>', 'custom target: CPython version (with --glibc)')
-    .option('--glibc <X.Y>', 'custom target: glibc of the image base (with --python)')
-    .option('-i, --index-url <url>', 'main package index (PEP 503/691)')
-    .option('--extra-index-url <url>', 'another package index (repeatable)', collect, [])
-    .option('-f, --find-links <location>', 'a folder or page of wheels (repeatable)', collect, [])
-    .option('--no-index', 'ignore package indexes (use --find-links only)')
-    .option('--pre', 'allow pre-release versions')
+    .argument('<requirements>', 'a pip requirements file, or a pyproject.toml');
+  addTargetOptions(command);
+  addIndexOptions(command);
+  return command
     .option('--extra <name>', 'pyproject.toml optional-dependency group (repeatable)', collect, [])
     .option('--existing-layers <n>', 'layers the function already uses', (value) =>
       parseCount(value, '--existing-layers'),

@@ -7,7 +7,7 @@ import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 import { verifyArtifact, type VerifyArtifactResult } from '../../core/artifact-verifier.ts';
@@ -15,7 +15,7 @@ import { InputError, UnsafeArchiveError } from '../../core/errors.ts';
 import { smokeImport, type SmokeImportResult } from '../../core/smoke-import.ts';
 import { describeTarget } from '../../core/targets.ts';
 import type { Target } from '../../core/types.ts';
-import { requireTarget } from '../target-options.ts';
+import { addTargetOptions, requireTarget } from '../target-options.ts';
 import { colorsFor, createStepProgress, shouldUseColor } from '../terminal-output.ts';
 
 export interface VerifyFlags {
@@ -163,15 +163,12 @@ export function verifyExitCode(report: VerifyReport): 0 | 1 {
 }
 
 export function createVerifyCommand(): Command {
-  return new Command('verify')
+  const command = new Command('verify')
     .description(
       'Check a folder or layer zip for the target: ELF machine, glibc and library needs, CPython extension suffixes, macOS/Windows binaries; then import every module (when a matching interpreter exists).',
     )
-    .argument('<path>', 'a layer folder, site-packages folder or .zip')
-    .option('--runtime <runtime>', 'Lambda Python runtime (python3.10 … python3.14)')
-    .addOption(new Option('--arch <arch>', 'architecture').choices(['x86_64', 'arm64']).default('x86_64'))
-    .option('--python <version>', 'custom target: Python version X.Y (with --glibc)')
-    .option('--glibc <version>', 'custom target: glibc version X.Y of the base image (with --python)')
+    .argument('<path>', 'a layer folder, site-packages folder or .zip');
+  return addTargetOptions(command)
     .option('--python-executable <path>', 'interpreter for the smoke import (default: python3.X on PATH)')
     .option('--json', 'print the report as JSON')
     .option('--no-smoke', 'skip the smoke import')
