@@ -251,19 +251,22 @@ export class RegistryClient {
     if (response.status === 201) return true;
     // 202: the registry opened an ordinary upload session instead; close it.
     const location = header(response, 'location');
-    if (location) {
-      await this.send({
-        method: 'DELETE',
-        url: location,
-        repository,
-        actions: 'pull,push',
-        expect: [204, 404, 405],
-        retry: false,
-      })
-        .then(drain)
-        .catch(() => undefined);
-    }
+    if (location) await this.abandonUpload(repository, location);
     return false;
+  }
+
+  /** Close an upload session we will not finish; best effort (registries may not support DELETE). */
+  private async abandonUpload(repository: string, location: string): Promise<void> {
+    await this.send({
+      method: 'DELETE',
+      url: location,
+      repository,
+      actions: 'pull,push',
+      expect: [204, 404, 405],
+      retry: false,
+    })
+      .then(drain)
+      .catch(() => undefined);
   }
 
   /**
@@ -339,16 +342,7 @@ export class RegistryClient {
     if (body) hash.update(body);
     const actual = `sha256:${hash.digest('hex')}`;
     if (actual !== blob.digest) {
-      await this.send({
-        method: 'DELETE',
-        url: location.toString(),
-        repository,
-        actions: 'pull,push',
-        expect: [204, 404, 405],
-        retry: false,
-      })
-        .then(drain)
-        .catch(() => undefined);
+      await this.abandonUpload(repository, location.toString());
       throw new IntegrityError(`The bytes sent for ${blob.digest} hash to ${actual}.`, {
         hint: 'The local blob or the source registry returned different content than its digest; rebuild the image layout.',
       });
