@@ -1,6 +1,6 @@
 // Errors the pipeline's steps throw so the state machine can act on them by name: Retry
 // matches `TransientError`, everything else is caught into the failure report.
-import { LambdaDepsError } from './core/errors.ts';
+import { LambdaDepsError } from './core/shared/errors.ts';
 
 /** Worth another try (throttling, a dropped connection): the state machine retries it with backoff. */
 export class TransientError extends LambdaDepsError {

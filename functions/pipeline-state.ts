@@ -3,8 +3,8 @@
 // one validates the part of the state it reads.
 import { z } from 'zod';
 import type { ObjectStore } from './adapters/ports.ts';
-import { InputError } from './core/errors.ts';
-import type { BuildManifest } from './core/types.ts';
+import { InputError } from './core/shared/errors.ts';
+import type { BuildManifest } from './core/shared/types.ts';
 
 const LOCK_HASH = /^[0-9a-f]{64}$/;
 

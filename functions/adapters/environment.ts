@@ -2,8 +2,8 @@
 // sets (the pipeline contract). A required variable that is missing stops the function at
 // start-up with its name; only the documented defaults are ever filled in.
 import { z } from 'zod';
-import { InputError } from '../core/errors.ts';
-import type { Architecture } from '../core/types.ts';
+import { InputError } from '../core/shared/errors.ts';
+import type { Architecture } from '../core/shared/types.ts';
 
 /** What every step reads from its configuration, whether it runs in Lambda or locally. */
 export interface PipelineSettings {

@@ -1,6 +1,6 @@
 // One interface per outside system. Each has an AWS implementation (adapters/aws/) and a
 // local one (adapters/local/); handlers and the build take them as arguments.
-import type { Architecture } from '../core/types.ts';
+import type { Architecture } from '../core/shared/types.ts';
 
 /** S3 in AWS, a folder locally. Keys are `/`-separated, never absolute, never `..`. */
 export interface ObjectStore {

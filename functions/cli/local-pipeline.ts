@@ -19,8 +19,8 @@ import {
 import type { RunBuildspecResult } from '../adapters/local/local-build-runner.ts';
 import type { LeasingObjectStore } from '../adapters/ports.ts';
 import { runOnce } from '../adapters/store-lease.ts';
-import { InputError } from '../core/errors.ts';
-import type { BuildManifest, Strategy } from '../core/types.ts';
+import { InputError } from '../core/shared/errors.ts';
+import type { BuildManifest, Strategy } from '../core/shared/types.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
 import { keys } from '../pipeline-state.ts';
 import type { DeliveryReport, FailureReport } from '../report/handler.ts';

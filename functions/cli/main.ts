@@ -3,7 +3,7 @@
 // create<Name>Command) and is loaded only when it runs, so `measure` never pays for the AWS SDK
 // that `submit` needs. Exit codes: 0 success, 1 the set cannot be satisfied or verified, 2 bad usage or input.
 import { Command, CommanderError } from 'commander';
-import { describeError, LambdaDepsError } from '../core/errors.ts';
+import { describeError, LambdaDepsError } from '../core/shared/errors.ts';
 import { colorsFor, shouldUseColor } from './terminal-output.ts';
 
 interface CommandEntry {

@@ -1,9 +1,9 @@
 // The target and number options every command shares: `--runtime`/`--arch`, or a custom image
 // base with `--python`/`--glibc`; repeatable and numeric option parsing.
 import { Option, type Command } from 'commander';
-import { InputError } from '../core/errors.ts';
-import { customTarget, lambdaTarget } from '../core/targets.ts';
-import type { Target } from '../core/types.ts';
+import { InputError } from '../core/shared/errors.ts';
+import { customTarget, lambdaTarget } from '../core/shared/targets.ts';
+import type { Target } from '../core/shared/types.ts';
 
 export interface TargetFlags {
   readonly runtime?: string;

@@ -2,7 +2,7 @@
 // with --json), colors that respect NO_COLOR / --no-color, byte formatting and a plain table
 // printer. Commands share it so every command looks and behaves the same.
 import pc from 'picocolors';
-import { formatBytes, formatDuration } from '../core/units.ts';
+import { formatBytes, formatDuration } from '../core/shared/units.ts';
 
 export { formatBytes, formatDuration };
 

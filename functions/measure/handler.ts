@@ -12,11 +12,11 @@ import {
   type StepDependencies,
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
-import { serializeLock } from '../core/lock.ts';
-import { measureRequirements, type MeasurePolicy } from '../core/measure.ts';
-import { InputError, ResolutionError } from '../core/errors.ts';
-import { customTarget, describeTarget, lambdaTarget } from '../core/targets.ts';
-import type { Target } from '../core/types.ts';
+import { serializeLock } from '../core/resolve/lock.ts';
+import { measureRequirements, type MeasurePolicy } from '../core/measure/measure.ts';
+import { InputError, ResolutionError } from '../core/shared/errors.ts';
+import { customTarget, describeTarget, lambdaTarget } from '../core/shared/targets.ts';
+import type { Target } from '../core/shared/types.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { keys, type MeasureOutput } from '../pipeline-state.ts';
 import { measureInputSchema, type MeasureInput } from './input-schema.ts';

@@ -9,7 +9,7 @@ import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import type { StepDependencies, StepDependenciesProvider } from '../adapters/aws/aws-adapters.ts';
-import { describeError, InputError, LambdaDepsError } from '../core/errors.ts';
+import { describeError, InputError, LambdaDepsError } from '../core/shared/errors.ts';
 import { isTransient, TransientError } from '../pipeline-errors.ts';
 
 /** A step's handler: what Lambda calls, and what the local pipeline calls with local adapters. */

@@ -10,7 +10,7 @@ import {
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
 import type { PublishedLayerVersion } from '../adapters/ports.ts';
-import { InputError } from '../core/errors.ts';
+import { InputError } from '../core/shared/errors.ts';
 import { runOnce } from '../adapters/store-lease.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { isTransient, LayerPublishError, TransientError } from '../pipeline-errors.ts';

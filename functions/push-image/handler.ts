@@ -12,8 +12,8 @@ import {
   type StepDependencies,
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
-import { pushLambdaImage, type ImageReference } from '../core/oci/push-image.ts';
-import { InputError } from '../core/errors.ts';
+import { pushLambdaImage, type ImageReference } from '../core/deliver/oci/push-image.ts';
+import { InputError } from '../core/shared/errors.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { artifactKey, deliveryInputSchema, readManifest } from '../pipeline-state.ts';
 

@@ -11,7 +11,7 @@ import {
   type StepDependencies,
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
-import type { BuildManifest } from '../core/types.ts';
+import type { BuildManifest } from '../core/shared/types.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { keys, measureOutputSchema, readManifest, routeOutputSchema } from '../pipeline-state.ts';
 import { failureReason } from './failure-reason.ts';

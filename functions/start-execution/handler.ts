@@ -7,7 +7,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
 import { z } from 'zod';
-import { InputError } from '../core/errors.ts';
+import { InputError } from '../core/shared/errors.ts';
 
 const logger = new Logger({ serviceName: 'lambda-deps-start-execution' });
 const stepFunctions = new SFNClient({});

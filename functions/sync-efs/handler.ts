@@ -13,7 +13,7 @@ import {
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
 import type { FileSystemMount } from '../adapters/ports.ts';
-import { syncVersionedTree } from '../core/efs-tree.ts';
+import { syncVersionedTree } from '../core/deliver/efs-tree.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { artifactKey, deliveryInputSchema, readManifest } from '../pipeline-state.ts';
 

@@ -19,7 +19,7 @@ import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { Architecture } from '../../functions/core/types.ts';
+import type { Architecture } from '../../functions/core/shared/types.ts';
 import { ARTIFACT_KEYS } from './dependency-artifact-bucket.ts';
 import { REPOSITORY_ROOT } from './lambda-defaults.ts';
 import { grantObjectPrefixes } from './scoped-policy.ts';

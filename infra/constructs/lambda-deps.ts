@@ -18,7 +18,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Bucket, IBucket } from 'aws-cdk-lib/aws-s3';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { Architecture } from '../../functions/core/types.ts';
+import type { Architecture } from '../../functions/core/shared/types.ts';
 import { ARTIFACT_KEYS, DependencyArtifactBucket } from './dependency-artifact-bucket.ts';
 import { DependencyBuildProject } from './dependency-build-project.ts';
 import { DependencyEfsStore, EFS_MOUNT_PATH } from './dependency-efs-store.ts';

@@ -7,7 +7,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { InputError } from '../../core/errors.ts';
+import { InputError } from '../../core/shared/errors.ts';
 import { readPipelineSettings, type EnvironmentVariableName, type PipelineSettings } from '../environment.ts';
 import type { ImageDestination, PipelineAdapters } from '../ports.ts';
 import { EcrImageRegistry } from './ecr-image-registry.ts';

@@ -1,7 +1,7 @@
 // ECR as an image destination: the registry endpoint and a short-lived basic-auth
 // credential from GetAuthorizationToken (no Docker login, no Docker).
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
-import { InputError } from '../../core/errors.ts';
+import { InputError } from '../../core/shared/errors.ts';
 import type { ImageDestination, ImageRegistry } from '../ports.ts';
 
 /** `123456789012.dkr.ecr.eu-west-1.amazonaws.com/name` → host and repository. */

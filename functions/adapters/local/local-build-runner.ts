@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { InputError } from '../../core/errors.ts';
+import { InputError } from '../../core/shared/errors.ts';
 
 export type PhaseName = 'install' | 'pre_build' | 'build' | 'post_build';
 const PHASES: readonly PhaseName[] = ['install', 'pre_build', 'build', 'post_build'];

@@ -1,7 +1,7 @@
 // Image destinations on a laptop: any registry reachable over HTTP(S) (`--registry
 // http://127.0.0.1:5000`, anonymous), or else an OCI image layout folder per tag.
 import { join, resolve } from 'node:path';
-import { InputError } from '../../core/errors.ts';
+import { InputError } from '../../core/shared/errors.ts';
 import type { ImageDestination, ImageRegistry } from '../ports.ts';
 
 export class LocalImageRegistry implements ImageRegistry {

@@ -4,7 +4,7 @@
 // same shape as in AWS.
 import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Architecture } from '../../core/types.ts';
+import type { Architecture } from '../../core/shared/types.ts';
 import type { LayerRegistry, ObjectStore, PublishedLayerVersion } from '../ports.ts';
 import { updateJsonFile } from './locked-json-file.ts';
 

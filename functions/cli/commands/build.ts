@@ -5,15 +5,15 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { buildDependencySet, type BuildEvent } from '../../core/build.ts';
-import { InputError } from '../../core/errors.ts';
-import { parseLock } from '../../core/lock.ts';
+import { buildDependencySet, type BuildEvent } from '../../core/build/build.ts';
+import { InputError } from '../../core/shared/errors.ts';
+import { parseLock } from '../../core/resolve/lock.ts';
 import { renderSizeReport } from '../../core/report/size-report.ts';
 import { addIndexOptions, addTargetOptions, parseCount, targetFromFlags } from '../target-options.ts';
-import { DEFAULT_SLIM_POLICY, describeSlimRules, NO_SLIM_POLICY } from '../../core/slim-policy.ts';
-import { describeTarget } from '../../core/targets.ts';
-import type { ClosablePackageIndex } from '../../core/index-client.ts';
-import type { BuildManifest, Lock, PackageIndex, Strategy } from '../../core/types.ts';
+import { DEFAULT_SLIM_POLICY, describeSlimRules, NO_SLIM_POLICY } from '../../core/build/slim-policy.ts';
+import { describeTarget } from '../../core/shared/targets.ts';
+import type { ClosablePackageIndex } from '../../core/index/index-client.ts';
+import type { BuildManifest, Lock, PackageIndex, Strategy } from '../../core/shared/types.ts';
 import {
   colorsFor,
   createStepProgress,
@@ -281,7 +281,7 @@ export function createBuildCommand(): Command {
             });
           }
           progress.step('resolving and measuring');
-          const { measureRequirements } = await import('../../core/measure.ts');
+          const { measureRequirements } = await import('../../core/measure/measure.ts');
           const measured = await measureRequirements({
             requirementsPath: input,
             target: requested,
@@ -302,7 +302,7 @@ export function createBuildCommand(): Command {
         const index: Pick<PackageIndex, 'download'> = {
           download: async (file) => {
             if (!opened.index) {
-              const { createPackageIndex } = await import('../../core/index-client.ts');
+              const { createPackageIndex } = await import('../../core/index/index-client.ts');
               opened.index = createPackageIndex({
                 indexUrl: null,
                 extraIndexUrls: [],

@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { renderSizeReport } from '../../core/report/size-report.ts';
 import { addIndexOptions, addTargetOptions, collect, parseCount, requireTarget } from '../target-options.ts';
-import { ResolutionError } from '../../core/errors.ts';
-import { serializeLock } from '../../core/lock.ts';
-import { measureRequirements, type MeasureEvent, type MeasurePolicy } from '../../core/measure.ts';
-import type { IndexOptionValues } from '../../core/pip-config.ts';
-import { describeTarget } from '../../core/targets.ts';
-import { LAMBDA_UNZIPPED_LIMIT_BYTES, type MeasureResult } from '../../core/types.ts';
-import { formatShare } from '../../core/units.ts';
+import { ResolutionError } from '../../core/shared/errors.ts';
+import { serializeLock } from '../../core/resolve/lock.ts';
+import { measureRequirements, type MeasureEvent, type MeasurePolicy } from '../../core/measure/measure.ts';
+import type { IndexOptionValues } from '../../core/inputs/pip-config.ts';
+import { describeTarget } from '../../core/shared/targets.ts';
+import { LAMBDA_UNZIPPED_LIMIT_BYTES, type MeasureResult } from '../../core/shared/types.ts';
+import { formatShare } from '../../core/shared/units.ts';
 import {
   colorsFor,
   createStepProgress,

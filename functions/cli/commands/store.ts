@@ -5,7 +5,7 @@
 import { readdir } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { Command } from 'commander';
-import { InputError } from '../../core/errors.ts';
+import { InputError } from '../../core/shared/errors.ts';
 import { assertSafeKey, FolderObjectStore } from '../../adapters/local/folder-object-store.ts';
 import type { ObjectStore } from '../../adapters/ports.ts';
 

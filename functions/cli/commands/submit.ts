@@ -17,7 +17,7 @@ import {
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
 import { Command, Option } from 'commander';
-import { InputError } from '../../core/errors.ts';
+import { InputError } from '../../core/shared/errors.ts';
 import { executionNameForObject } from '../../start-execution/handler.ts';
 import type { StateStatus } from '../local-pipeline.ts';
 import { createStateProgress, printPipelineReport, type ProgressStream } from '../pipeline-progress.ts';

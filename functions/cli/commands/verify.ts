@@ -10,11 +10,11 @@ import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
-import { verifyArtifact, type VerifyArtifactResult } from '../../core/artifact-verifier.ts';
-import { InputError, UnsafeArchiveError } from '../../core/errors.ts';
-import { smokeImport, type SmokeImportResult } from '../../core/smoke-import.ts';
-import { describeTarget } from '../../core/targets.ts';
-import type { Target } from '../../core/types.ts';
+import { verifyArtifact, type VerifyArtifactResult } from '../../core/verify/artifact-verifier.ts';
+import { InputError, UnsafeArchiveError } from '../../core/shared/errors.ts';
+import { smokeImport, type SmokeImportResult } from '../../core/verify/smoke-import.ts';
+import { describeTarget } from '../../core/shared/targets.ts';
+import type { Target } from '../../core/shared/types.ts';
 import { addTargetOptions, requireTarget } from '../target-options.ts';
 import { colorsFor, createStepProgress, shouldUseColor } from '../terminal-output.ts';
 

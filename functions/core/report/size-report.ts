@@ -1,10 +1,10 @@
 // The size report: one self-contained HTML page (no network, no scripts needed to read it)
 // with a treemap of the unzipped bytes by package and by folder inside the biggest
 // packages, the 250 MB budget drawn on it, and what was decided and checked.
-import { describeTarget } from '../targets.ts';
-import type { BuildManifest, MeasureResult, PackageBreakdown } from '../types.ts';
-import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../types.ts';
-import { formatBytes, formatDuration, formatShare } from '../units.ts';
+import { describeTarget } from '../shared/targets.ts';
+import type { BuildManifest, MeasureResult, PackageBreakdown } from '../shared/types.ts';
+import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../shared/types.ts';
+import { formatBytes, formatDuration, formatShare } from '../shared/units.ts';
 import { squarify } from './treemap.ts';
 
 export type SizeReportInput =

@@ -8,9 +8,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { serializeLock } from '../../../functions/core/lock.ts';
-import type { BuildManifest } from '../../../functions/core/types.ts';
-import { formatBytes } from '../../../functions/core/units.ts';
+import { serializeLock } from '../../../functions/core/resolve/lock.ts';
+import type { BuildManifest } from '../../../functions/core/shared/types.ts';
+import { formatBytes } from '../../../functions/core/shared/units.ts';
 import { localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
 import { timeProcess, type BenchRow, type BenchSuite } from '../bench-row.ts';
 

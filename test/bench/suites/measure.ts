@@ -6,8 +6,8 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { lambdaTarget, manylinuxPlatforms } from '../../../functions/core/targets.ts';
-import { formatBytes } from '../../../functions/core/units.ts';
+import { lambdaTarget, manylinuxPlatforms } from '../../../functions/core/shared/targets.ts';
+import { formatBytes } from '../../../functions/core/shared/units.ts';
 import { localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
 import { timeProcess, type BenchRow, type BenchSuite } from '../bench-row.ts';
 

@@ -6,9 +6,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { canonicalizeName } from '../../../functions/core/names.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
-import type { Lock, LockedPackage } from '../../../functions/core/types.ts';
+import { canonicalizeName } from '../../../functions/core/shared/names.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import type { Lock, LockedPackage } from '../../../functions/core/shared/types.ts';
 import type { LocalIndexes } from '../../support/pip-indexes.ts';
 
 const execFileAsync = promisify(execFile);

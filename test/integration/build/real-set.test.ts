@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDependencySet } from '../../../functions/core/build.ts';
-import type { BuildManifest, Lock, PackageIndex } from '../../../functions/core/types.ts';
-import { LAMBDA_MAX_LAYERS, LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../../functions/core/types.ts';
+import { buildDependencySet } from '../../../functions/core/build/build.ts';
+import type { BuildManifest, Lock, PackageIndex } from '../../../functions/core/shared/types.ts';
+import { LAMBDA_MAX_LAYERS, LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../../functions/core/shared/types.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import { lockFromPip, pipIndexArguments, pipPlatformArguments } from './pip-report-lock.ts';
 

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDependencySet } from '../../../functions/core/build.ts';
-import { DEFAULT_SLIM_POLICY } from '../../../functions/core/slim-policy.ts';
-import type { BuildManifest, Lock, PackageIndex } from '../../../functions/core/types.ts';
+import { buildDependencySet } from '../../../functions/core/build/build.ts';
+import { DEFAULT_SLIM_POLICY } from '../../../functions/core/build/slim-policy.ts';
+import type { BuildManifest, Lock, PackageIndex } from '../../../functions/core/shared/types.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import { lockFromPip } from './pip-report-lock.ts';
 

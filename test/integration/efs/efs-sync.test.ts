@@ -10,8 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMPLETE_MARKER, syncVersionedTree } from '../../../functions/core/efs-tree.ts';
-import { writeTreeTar } from '../../../functions/core/tree-archive.ts';
+import { COMPLETE_MARKER, syncVersionedTree } from '../../../functions/core/deliver/efs-tree.ts';
+import { writeTreeTar } from '../../../functions/core/pack/tree-archive.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

@@ -2,7 +2,7 @@
 // moment. Prints `ready` once loaded (the kill clock starts there), `step NAME` after each step
 // of the sync (so the test can also kill right after a chosen step), and `done` at the end.
 // Arguments: mountRoot setName lockHash tarPath keep
-import { syncVersionedTree } from '../../../functions/core/efs-tree.ts';
+import { syncVersionedTree } from '../../../functions/core/deliver/efs-tree.ts';
 
 const [mountRoot, setName, lockHash, tarPath, keep] = process.argv.slice(2);
 if (!mountRoot || !setName || !lockHash || !tarPath) {

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPackageIndex } from '../../../functions/core/index-client.ts';
-import type { IndexEvent, PackageIndexOptions } from '../../../functions/core/index-client.ts';
-import type { DistributionFile } from '../../../functions/core/types.ts';
+import { createPackageIndex } from '../../../functions/core/index/index-client.ts';
+import type { IndexEvent, PackageIndexOptions } from '../../../functions/core/index/index-client.ts';
+import type { DistributionFile } from '../../../functions/core/shared/types.ts';
 import {
   buildWheelhouse,
   corpusAvailable,

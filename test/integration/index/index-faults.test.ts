@@ -13,10 +13,10 @@ import {
   InputError,
   IntegrityError,
   UnsafeArchiveError,
-} from '../../../functions/core/errors.ts';
-import { createPackageIndex } from '../../../functions/core/index-client.ts';
-import type { IndexEvent, PackageIndexOptions } from '../../../functions/core/index-client.ts';
-import { locateCentralDirectory } from '../../../functions/core/zip-directory.ts';
+} from '../../../functions/core/shared/errors.ts';
+import { createPackageIndex } from '../../../functions/core/index/index-client.ts';
+import type { IndexEvent, PackageIndexOptions } from '../../../functions/core/index/index-client.ts';
+import { locateCentralDirectory } from '../../../functions/core/index/zip-directory.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 import {
   buildWheelhouse,

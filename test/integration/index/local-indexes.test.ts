@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPackageIndex } from '../../../functions/core/index-client.ts';
-import type { IndexEvent } from '../../../functions/core/index-client.ts';
+import { createPackageIndex } from '../../../functions/core/index/index-client.ts';
+import type { IndexEvent } from '../../../functions/core/index/index-client.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import { zipfileSizes } from './zip-oracle.ts';
 

@@ -3,7 +3,7 @@
 // with the GetAuthorizationToken password), and 5xx answers retried with backoff.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RegistryClient, RegistryError } from '../../../functions/core/oci/registry-client.ts';
+import { RegistryClient, RegistryError } from '../../../functions/core/deliver/oci/registry-client.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;

@@ -24,12 +24,12 @@ import {
   sha256Digest,
   type ImageConfig,
   type ImageManifest,
-} from '../../../functions/core/oci/image-layout.ts';
-import { pushLambdaImage, type PushEvent } from '../../../functions/core/oci/push-image.ts';
-import { RegistryClient, RegistryError } from '../../../functions/core/oci/registry-client.ts';
-import { writeTreeTar } from '../../../functions/core/tree-archive.ts';
-import { customTarget, lambdaTarget } from '../../../functions/core/targets.ts';
-import type { Target } from '../../../functions/core/types.ts';
+} from '../../../functions/core/deliver/oci/image-layout.ts';
+import { pushLambdaImage, type PushEvent } from '../../../functions/core/deliver/oci/push-image.ts';
+import { RegistryClient, RegistryError } from '../../../functions/core/deliver/oci/registry-client.ts';
+import { writeTreeTar } from '../../../functions/core/pack/tree-archive.ts';
+import { customTarget, lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import type { Target } from '../../../functions/core/shared/types.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 import {

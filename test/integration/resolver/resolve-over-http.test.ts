@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPackageIndex, type IndexEvent } from '../../../functions/core/index-client.ts';
-import { parseRequirement } from '../../../functions/core/pep508.ts';
-import { resolveDependencySet } from '../../../functions/core/resolver.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
-import type { Lock } from '../../../functions/core/types.ts';
+import { createPackageIndex, type IndexEvent } from '../../../functions/core/index/index-client.ts';
+import { parseRequirement } from '../../../functions/core/inputs/pep508.ts';
+import { resolveDependencySet } from '../../../functions/core/resolve/resolver.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import type { Lock } from '../../../functions/core/shared/types.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 import {
   buildWheelhouse,

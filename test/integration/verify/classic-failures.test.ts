@@ -5,8 +5,8 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyArtifact } from '../../../functions/core/artifact-verifier.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
+import { verifyArtifact } from '../../../functions/core/verify/artifact-verifier.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import {
   commandWorks,

@@ -6,13 +6,13 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyArtifact } from '../../../functions/core/artifact-verifier.ts';
+import { verifyArtifact } from '../../../functions/core/verify/artifact-verifier.ts';
 import {
   findTargetInterpreter,
   installedDistributions,
   smokeImport,
-} from '../../../functions/core/smoke-import.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
+} from '../../../functions/core/verify/smoke-import.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 import {

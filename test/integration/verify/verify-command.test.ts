@@ -11,9 +11,9 @@ import {
   verifyPath,
   type VerifyReport,
 } from '../../../functions/cli/commands/verify.ts';
-import { InputError } from '../../../functions/core/errors.ts';
-import { findTargetInterpreter } from '../../../functions/core/smoke-import.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
+import { findTargetInterpreter } from '../../../functions/core/verify/smoke-import.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import { indexFiles, unzipMembers, zipFolder } from './native-fixtures.ts';
 

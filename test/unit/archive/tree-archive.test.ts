@@ -20,8 +20,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UnsafeArchiveError } from '../../../functions/core/errors.ts';
-import { extractTreeTar, writeTreeTar } from '../../../functions/core/tree-archive.ts';
+import { UnsafeArchiveError } from '../../../functions/core/shared/errors.ts';
+import { extractTreeTar, writeTreeTar } from '../../../functions/core/pack/tree-archive.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 
 let workDir = '';

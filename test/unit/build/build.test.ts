@@ -6,15 +6,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDependencySet, fileSha256, type BuildEvent } from '../../../functions/core/build.ts';
-import { DEFAULT_SLIM_POLICY } from '../../../functions/core/slim-policy.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
-import type { Lock, LockedPackage, PackageIndex } from '../../../functions/core/types.ts';
+import { buildDependencySet, fileSha256, type BuildEvent } from '../../../functions/core/build/build.ts';
+import { DEFAULT_SLIM_POLICY } from '../../../functions/core/build/slim-policy.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import type { Lock, LockedPackage, PackageIndex } from '../../../functions/core/shared/types.ts';
 import {
   locateCentralDirectory,
   localDataOffset,
   readCentralDirectory,
-} from '../../../functions/core/zip-directory.ts';
+} from '../../../functions/core/index/zip-directory.ts';
 import { writeFixtureWheels, type FixtureWheels } from './wheel-fixtures.ts';
 
 const execFileAsync = promisify(execFile);

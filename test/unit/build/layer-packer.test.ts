@@ -4,8 +4,8 @@ import {
   planLayers,
   type PackableItem,
   type PlannedLayer,
-} from '../../../functions/core/layer-packer.ts';
-import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../../functions/core/types.ts';
+} from '../../../functions/core/route/layer-packer.ts';
+import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../../functions/core/shared/types.ts';
 
 const MB = 1_000_000;
 

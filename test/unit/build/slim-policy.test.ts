@@ -6,7 +6,7 @@ import {
   NO_SLIM_POLICY,
   slimContextOf,
   slimRuleFor,
-} from '../../../functions/core/slim-policy.ts';
+} from '../../../functions/core/build/slim-policy.ts';
 
 describe('slimRuleFor', () => {
   const paths = [

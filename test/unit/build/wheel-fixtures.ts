@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { LockedPackage } from '../../../functions/core/types.ts';
+import type { LockedPackage } from '../../../functions/core/shared/types.ts';
 
 const execFileAsync = promisify(execFile);
 

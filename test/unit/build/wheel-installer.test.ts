@@ -4,8 +4,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IntegrityError, UnsafeArchiveError } from '../../../functions/core/errors.ts';
-import { DEFAULT_SLIM_POLICY, NO_SLIM_POLICY } from '../../../functions/core/slim-policy.ts';
+import { IntegrityError, UnsafeArchiveError } from '../../../functions/core/shared/errors.ts';
+import { DEFAULT_SLIM_POLICY, NO_SLIM_POLICY } from '../../../functions/core/build/slim-policy.ts';
 import {
   entryPointScript,
   installWheel,
@@ -13,7 +13,7 @@ import {
   parseConsoleScripts,
   parseRecordLine,
   unsafeEntryName,
-} from '../../../functions/core/wheel-installer.ts';
+} from '../../../functions/core/build/wheel-installer.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 import { lieAboutSize, writeFixtureWheels, type FixtureWheels } from './wheel-fixtures.ts';
 

@@ -16,9 +16,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMPLETE_MARKER, currentVersion, syncVersionedTree } from '../../../functions/core/efs-tree.ts';
-import { InputError, UnsafeArchiveError } from '../../../functions/core/errors.ts';
-import { writeTreeTar } from '../../../functions/core/tree-archive.ts';
+import { COMPLETE_MARKER, currentVersion, syncVersionedTree } from '../../../functions/core/deliver/efs-tree.ts';
+import { InputError, UnsafeArchiveError } from '../../../functions/core/shared/errors.ts';
+import { writeTreeTar } from '../../../functions/core/pack/tree-archive.ts';
 
 let workDir = '';
 const tars: string[] = [];

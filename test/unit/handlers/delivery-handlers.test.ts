@@ -1,9 +1,9 @@
 import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDependencyImageLayout } from '../../../functions/core/oci/image-layout.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
-import { writeTreeTar } from '../../../functions/core/tree-archive.ts';
+import { createDependencyImageLayout } from '../../../functions/core/deliver/oci/image-layout.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import { writeTreeTar } from '../../../functions/core/pack/tree-archive.ts';
 import { silentLogger } from '../../../functions/middleware/step-handler.ts';
 import { keys } from '../../../functions/pipeline-state.ts';
 import {

@@ -8,8 +8,8 @@ import type { StepDependencies } from '../../../functions/adapters/aws/aws-adapt
 import { localAdapters, localPipelineSettings } from '../../../functions/adapters/local/local-adapters.ts';
 import type { PipelineAdapters } from '../../../functions/adapters/ports.ts';
 import type { PipelineSettings } from '../../../functions/adapters/environment.ts';
-import type { BuildManifest, Lock } from '../../../functions/core/types.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
+import type { BuildManifest, Lock } from '../../../functions/core/shared/types.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { keys, type MeasureOutput } from '../../../functions/pipeline-state.ts';
 
 export const LOCK_HASH = 'a'.repeat(64);

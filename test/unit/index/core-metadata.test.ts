@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseCoreMetadata } from '../../../functions/core/core-metadata.ts';
-import { IntegrityError } from '../../../functions/core/errors.ts';
+import { parseCoreMetadata } from '../../../functions/core/index/core-metadata.ts';
+import { IntegrityError } from '../../../functions/core/shared/errors.ts';
 
 describe('parseCoreMetadata', () => {
   it('reads repeated and folded headers and ignores the body', () => {

@@ -3,8 +3,8 @@ import {
   parseSimpleHtmlPage,
   parseSimpleJsonPage,
   projectOfFilename,
-} from '../../../functions/core/index-client.ts';
-import { IndexUnreachableError } from '../../../functions/core/errors.ts';
+} from '../../../functions/core/index/index-client.ts';
+import { IndexUnreachableError } from '../../../functions/core/shared/errors.ts';
 
 const PAGE_URL = 'https://index.example/simple/scikit-learn/';
 const SOURCE = 'https://index.example/simple/';

@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
 import { ZipFile } from 'yazl';
-import { UnsafeArchiveError } from '../../../functions/core/errors.ts';
+import { UnsafeArchiveError } from '../../../functions/core/shared/errors.ts';
 import {
   localDataOffset,
   locateCentralDirectory,
   readCentralDirectory,
   unzippedSize,
-} from '../../../functions/core/zip-directory.ts';
-import type { ZipEntry } from '../../../functions/core/zip-directory.ts';
+} from '../../../functions/core/index/zip-directory.ts';
+import type { ZipEntry } from '../../../functions/core/index/zip-directory.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 
 interface ZipInput {

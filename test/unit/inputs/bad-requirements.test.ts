@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../../../functions/core/errors.ts';
-import { readRequirementsFile } from '../../../functions/core/requirements-file.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
+import { readRequirementsFile } from '../../../functions/core/inputs/requirements-file.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 
 interface CorpusCase {

@@ -1,6 +1,6 @@
 // PEP 503 name normalization and the PEP 508 name grammar.
 import { describe, expect, it } from 'vitest';
-import { canonicalizeName, isValidProjectName } from '../../../functions/core/names.ts';
+import { canonicalizeName, isValidProjectName } from '../../../functions/core/shared/names.ts';
 
 describe('canonicalizeName', () => {
   it.each([

@@ -2,14 +2,14 @@
 // against Python's `packaging` (the library pip uses) as an oracle on the same inputs.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../../functions/core/errors.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
 import {
   evaluateMarker,
   parseMarker,
   parseRequirement,
   requirementApplies,
-} from '../../../functions/core/pep508.ts';
-import { lambdaTarget, markerEnvironment } from '../../../functions/core/targets.ts';
+} from '../../../functions/core/inputs/pep508.ts';
+import { lambdaTarget, markerEnvironment } from '../../../functions/core/shared/targets.ts';
 
 const PACKAGING_ORACLE = `
 import json, sys

@@ -8,15 +8,15 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../../../functions/core/errors.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
 import {
   assertIndexAllowed,
   parseConfigFile,
   readPipConfiguration,
   resolveIndexOptions,
   type IndexOptionValues,
-} from '../../../functions/core/pip-config.ts';
-import { readRequirementsFile } from '../../../functions/core/requirements-file.ts';
+} from '../../../functions/core/inputs/pip-config.ts';
+import { readRequirementsFile } from '../../../functions/core/inputs/requirements-file.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 
 const execFileAsync = promisify(execFile);

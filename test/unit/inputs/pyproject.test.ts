@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InputError } from '../../../functions/core/errors.ts';
-import { readPyprojectDependencies } from '../../../functions/core/pyproject.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
+import { readPyprojectDependencies } from '../../../functions/core/inputs/pyproject.ts';
 
 const PYPROJECT = `[build-system]
 requires = ["hatchling"]

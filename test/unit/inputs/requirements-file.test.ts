@@ -4,8 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InputError } from '../../../functions/core/errors.ts';
-import { readRequirementsFile } from '../../../functions/core/requirements-file.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
+import { readRequirementsFile } from '../../../functions/core/inputs/requirements-file.ts';
 
 const HASH_A = '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824';
 const HASH_B = '486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7';

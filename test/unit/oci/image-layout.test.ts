@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../../../functions/core/errors.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
 import {
   OCI_CONFIG,
   OCI_INDEX,
@@ -15,9 +15,9 @@ import {
   createDependencyImageLayout,
   readLayoutImage,
   sha256Digest,
-} from '../../../functions/core/oci/image-layout.ts';
-import { customTarget, lambdaTarget } from '../../../functions/core/targets.ts';
-import { extractTreeTar } from '../../../functions/core/tree-archive.ts';
+} from '../../../functions/core/deliver/oci/image-layout.ts';
+import { customTarget, lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import { extractTreeTar } from '../../../functions/core/pack/tree-archive.ts';
 
 let workDir = '';
 let tree = '';

@@ -1,6 +1,6 @@
 // The pure parts of the image push: ECR credentials, the stacked config and manifest.
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../../functions/core/errors.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
 import {
   DOCKER_CONFIG,
   DOCKER_LAYER_GZIP,
@@ -10,13 +10,13 @@ import {
   OCI_MANIFEST,
   dependencyImageConfig,
   type ImageConfig,
-} from '../../../functions/core/oci/image-layout.ts';
+} from '../../../functions/core/deliver/oci/image-layout.ts';
 import {
   ecrRegistryCredentials,
   stackConfig,
   stackManifest,
-} from '../../../functions/core/oci/push-image.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
+} from '../../../functions/core/deliver/oci/push-image.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 
 const digest = (character: string): string => `sha256:${character.repeat(64)}`;
 

@@ -1,13 +1,13 @@
 // The registry client's pure parts: auth challenges, registry URLs and platform selection.
 import { describe, expect, it } from 'vitest';
-import { DOCKER_MANIFEST } from '../../../functions/core/oci/image-layout.ts';
+import { DOCKER_MANIFEST } from '../../../functions/core/deliver/oci/image-layout.ts';
 import {
   parseAuthenticateHeader,
   registryOrigin,
   selectPlatformManifest,
   type ImageIndex,
-} from '../../../functions/core/oci/registry-client.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
+} from '../../../functions/core/deliver/oci/registry-client.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 
 const digest = (character: string): string => `sha256:${character.repeat(64)}`;
 

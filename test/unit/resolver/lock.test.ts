@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../../functions/core/errors.ts';
-import { lockHash, parseLock, serializeLock } from '../../../functions/core/lock.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
-import type { Lock, LockedPackage } from '../../../functions/core/types.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
+import { lockHash, parseLock, serializeLock } from '../../../functions/core/resolve/lock.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import type { Lock, LockedPackage } from '../../../functions/core/shared/types.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 
 function lockedPackage(name: string, version: string, overrides: Partial<LockedPackage> = {}): LockedPackage {

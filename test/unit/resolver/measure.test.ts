@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../../functions/core/errors.ts';
-import { decideVerdict, measureDependencySet } from '../../../functions/core/measure.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
-import { LAMBDA_UNZIPPED_LIMIT_BYTES, type Lock } from '../../../functions/core/types.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
+import { decideVerdict, measureDependencySet } from '../../../functions/core/measure/measure.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import { LAMBDA_UNZIPPED_LIMIT_BYTES, type Lock } from '../../../functions/core/shared/types.ts';
 import { createFakePackageIndex } from '../../support/fake-package-index.ts';
 
 const MB = 1_000_000;

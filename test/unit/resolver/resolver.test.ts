@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { InputError, IntegrityError, ResolutionError } from '../../../functions/core/errors.ts';
-import { parseRequirement } from '../../../functions/core/pep508.ts';
-import { resolveDependencySet } from '../../../functions/core/resolver.ts';
-import { customTarget, lambdaTarget } from '../../../functions/core/targets.ts';
-import type { Lock, Requirement } from '../../../functions/core/types.ts';
+import { InputError, IntegrityError, ResolutionError } from '../../../functions/core/shared/errors.ts';
+import { parseRequirement } from '../../../functions/core/inputs/pep508.ts';
+import { resolveDependencySet } from '../../../functions/core/resolve/resolver.ts';
+import { customTarget, lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import type { Lock, Requirement } from '../../../functions/core/shared/types.ts';
 import { createFakePackageIndex, fakeSha256, type FakeRelease } from '../../support/fake-package-index.ts';
 
 const py311 = lambdaTarget('python3.11', 'x86_64');

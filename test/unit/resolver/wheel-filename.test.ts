@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../../functions/core/errors.ts';
-import { isWheelFilename, parseWheelFilename } from '../../../functions/core/wheel-filename.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
+import { isWheelFilename, parseWheelFilename } from '../../../functions/core/index/wheel-filename.ts';
 
 describe('parseWheelFilename', () => {
   it('expands compressed tag sets into every tag', () => {

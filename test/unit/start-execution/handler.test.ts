@@ -3,7 +3,7 @@
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InputError } from '../../../functions/core/errors.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
 import {
   executionNameForObject,
   MAX_EXECUTION_NAME_LENGTH,

@@ -5,9 +5,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectPythonRoots, verifyArtifact } from '../../../functions/core/artifact-verifier.ts';
-import { InputError } from '../../../functions/core/errors.ts';
-import { lambdaTarget } from '../../../functions/core/targets.ts';
+import { detectPythonRoots, verifyArtifact } from '../../../functions/core/verify/artifact-verifier.ts';
+import { InputError } from '../../../functions/core/shared/errors.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 import { buildElf } from './elf-builder.ts';
 

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installedDistributions } from '../../../functions/core/smoke-import.ts';
+import { installedDistributions } from '../../../functions/core/verify/smoke-import.ts';
 
 let site = '';
 

@@ -1,0 +1,3 @@
+// Resolve: choosing one file per package for the target (the backtracking resolver) and the lock that records it.
+export * from './lock.ts';
+export * from './resolver.ts';

@@ -1,0 +1,642 @@
+// Verifies a built artifact (a folder or a zip) before anything is published: every file is
+// judged by its magic bytes, and each ELF file must suit the target (machine, glibc and
+// libstdc++ symbol versions, every DT_NEEDED library findable), each CPython extension must
+// carry the target's suffix, and Mach-O or PE files are refused. Each problem names the
+// file, the distribution it came from and what to do. Reads only the headers it needs.
+import { lstat, open, readdir, readFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import pLimit from 'p-limit';
+import yauzl from 'yauzl';
+import type { Entry, ZipFile } from 'yauzl';
+import {
+  compareDottedVersions,
+  detectBinaryFormat,
+  readElfFacts,
+  readElfFactsFromFile,
+  type BinaryFormat,
+  type ElfFacts,
+} from './elf.ts';
+import { InputError } from '../shared/errors.ts';
+import { exceedsCeiling, runtimeLibraries, type RuntimeLibrarySet } from './runtime-libraries.ts';
+import { describeTarget, wheelMachine } from '../shared/targets.ts';
+import type { Problem, Target } from '../shared/types.ts';
+
+export interface VerifyArtifactOptions {
+  /** A folder or a `.zip`. */
+  readonly root: string;
+  readonly target: Target;
+  /** Folders (relative to root) that are on sys.path at run time; detected when absent. */
+  readonly pythonRoots?: readonly string[];
+  /** The distribution a file belongs to; derived from `*.dist-info/RECORD` when absent. */
+  readonly packageOf?: (relativePath: string) => string | null;
+}
+
+/** A library the verifier took to be in the base image on the strength of an unconfirmed entry. */
+export interface AssumedLibrary {
+  readonly library: string;
+  readonly source: string;
+  /** How many files needed it. */
+  readonly files: number;
+}
+
+export interface VerifyArtifactResult {
+  readonly ok: boolean;
+  readonly problems: Problem[];
+  /**
+   * Findings that do not stop publishing: a stand-alone program (not a library or extension module)
+   * whose libraries are not found. Python never loads such a file on import; it fails only if
+   * the package runs it as a subprocess (torch ships `torch/bin/test_shim`, which needs
+   * `libtorch.so` from `torch/lib` but looks only in its own folder).
+   */
+  readonly warnings: Problem[];
+  /** Regular files whose first bytes were read. */
+  readonly filesChecked: number;
+  readonly elfFiles: number;
+  /** Unconfirmed base-image libraries relied on; empty when every need was certain. */
+  readonly assumedLibraries: AssumedLibrary[];
+  /** Python roots used (given or detected). */
+  readonly pythonRoots: string[];
+}
+
+/** One file in the artifact, whatever holds it. */
+interface ArtifactEntry {
+  readonly path: string;
+  readonly size: number;
+  readonly symlink: boolean;
+  head(length: number): Promise<Buffer>;
+  elf(): Promise<ElfFacts | null>;
+  text(): Promise<string>;
+  /** Drop anything held in memory for this entry. */
+  release?(): void;
+}
+
+interface ArtifactTree {
+  readonly entries: Map<string, ArtifactEntry>;
+  /** Every folder that holds at least one entry (posix, relative, no trailing slash; `.` is the root). */
+  readonly folders: Set<string>;
+  readonly concurrency: number;
+  close(): Promise<void>;
+}
+
+const HEAD_BYTES = 4096;
+
+async function readHead(path: string, length: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function folderTree(root: string): Promise<ArtifactTree> {
+  const entries = new Map<string, ArtifactEntry>();
+  const walk = async (relative: string): Promise<void> => {
+    const absolute = relative === '.' ? root : join(root, relative);
+    const children = await readdir(absolute, { withFileTypes: true });
+    for (const child of children) {
+      const path = relative === '.' ? child.name : `${relative}/${child.name}`;
+      const full = join(root, path);
+      if (child.isDirectory()) await walk(path);
+      else if (child.isFile() || child.isSymbolicLink()) {
+        const stats = await lstat(full);
+        entries.set(path, {
+          path,
+          size: stats.size,
+          symlink: child.isSymbolicLink(),
+          head: (length) => readHead(full, length),
+          elf: () => readElfFactsFromFile(full, path),
+          text: () => readFile(full, 'utf8'),
+        });
+      }
+    }
+  };
+  await walk('.');
+  return { entries, folders: foldersOf(entries.keys()), concurrency: 16, close: async () => undefined };
+}
+
+function openZip(path: string): Promise<ZipFile> {
+  return new Promise((resolve, reject) =>
+    yauzl.open(path, { lazyEntries: true, autoClose: false, strictFileNames: false }, (error, zip) =>
+      error ? reject(error) : resolve(zip),
+    ),
+  );
+}
+
+/**
+ * Inflate one whole entry. Streams are read to their end, never destroyed early: yauzl's
+ * reader crashes on reads still queued for a destroyed stream once the zip is closed.
+ */
+function readZipEntry(zip: ZipFile, entry: Entry): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    zip.openReadStream(entry, (error, stream) => {
+      if (error) return reject(error);
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => resolve(Buffer.concat(chunks)));
+      stream.on('error', reject);
+    });
+  });
+}
+
+async function zipTree(path: string): Promise<ArtifactTree> {
+  const zip = await openZip(path);
+  const entries = new Map<string, ArtifactEntry>();
+  await new Promise<void>((resolve, reject) => {
+    zip.on('entry', (entry: Entry) => {
+      const name = entry.fileName.replace(/\\/g, '/');
+      if (!name.endsWith('/')) {
+        const mode = (entry.externalFileAttributes >>> 16) & 0o170000;
+        // A zip entry is inflated once for all checks, and dropped when its check is done.
+        let content: Promise<Buffer> | null = null;
+        const load = (): Promise<Buffer> => (content ??= readZipEntry(zip, entry));
+        entries.set(name, {
+          path: name,
+          size: entry.uncompressedSize,
+          symlink: mode === 0o120000,
+          head: async (length) => (await load()).subarray(0, length),
+          elf: async () => readElfFacts(await load(), name),
+          text: async () => (await load()).toString('utf8'),
+          release: () => {
+            content = null;
+          },
+        });
+      }
+      zip.readEntry();
+    });
+    zip.on('end', () => resolve());
+    zip.on('error', reject);
+    zip.readEntry();
+  });
+  return { entries, folders: foldersOf(entries.keys()), concurrency: 4, close: async () => zip.close() };
+}
+
+function foldersOf(paths: Iterable<string>): Set<string> {
+  const folders = new Set<string>(['.']);
+  for (const path of paths) {
+    let folder = posix.dirname(path);
+    while (folder !== '.' && !folders.has(folder)) {
+      folders.add(folder);
+      folder = posix.dirname(folder);
+    }
+  }
+  return folders;
+}
+
+/** Open a folder or a zip as a flat list of files. */
+async function openArtifact(root: string): Promise<ArtifactTree> {
+  const stats = await lstat(root).catch(() => null);
+  if (!stats) {
+    throw new InputError(`${root} does not exist.`, {
+      hint: 'Give a layer folder, a site-packages folder or a .zip.',
+    });
+  }
+  if (stats.isDirectory()) return folderTree(root);
+  try {
+    return await zipTree(root);
+  } catch (error) {
+    throw new InputError(
+      `${root} is neither a folder nor a readable zip: ${error instanceof Error ? error.message : String(error)}.`,
+      {
+        hint: 'Give the layer zip as Lambda would receive it, or the folder it was made from.',
+        cause: error,
+      },
+    );
+  }
+}
+
+/**
+ * The folders of an artifact that Python puts on sys.path: `python/lib/python3.X/site-packages`
+ * and `python` for a layer (docs: packaging-layers.html), else every folder holding a
+ * `*.dist-info`, else the root itself.
+ */
+export function detectPythonRoots(paths: Iterable<string>): string[] {
+  const sitePackages = new Set<string>();
+  const distInfoParents = new Set<string>();
+  let hasPythonFolder = false;
+  for (const path of paths) {
+    const site = /^(python\/lib\/python3\.\d+\/site-packages)\//.exec(path);
+    if (site?.[1]) sitePackages.add(site[1]);
+    if (path.startsWith('python/')) hasPythonFolder = true;
+    const distInfo = /^(?:(.*)\/)?[^/]+\.dist-info\/[^/]+$/.exec(path);
+    if (distInfo) distInfoParents.add(distInfo[1] ?? '.');
+  }
+  if (hasPythonFolder) return [...[...sitePackages].sort(), 'python'];
+  if (distInfoParents.size > 0) return [...distInfoParents].sort();
+  return ['.'];
+}
+
+/** Split one RECORD line (CSV, paths may be quoted). */
+function recordPath(line: string): string | null {
+  if (!line.trim()) return null;
+  if (!line.startsWith('"')) return line.split(',')[0] ?? null;
+  let value = '';
+  for (let index = 1; index < line.length; index++) {
+    const character = line[index];
+    if (character === '"') {
+      if (line[index + 1] === '"') {
+        value += '"';
+        index++;
+      } else return value;
+    } else value += character;
+  }
+  return value;
+}
+
+/** Map files to the distributions that installed them, from every `*.dist-info/RECORD`. */
+async function packagesFromRecords(tree: ArtifactTree): Promise<(path: string) => string | null> {
+  const owners = new Map<string, string>();
+  /** `site-root/top-level-name` → distribution, for files a RECORD does not list (compiled later, added by hand). */
+  const topLevels = new Map<string, string>();
+  const records = [...tree.entries.keys()].filter((path) => /(^|\/)[^/]+\.dist-info\/RECORD$/.test(path));
+  for (const record of records) {
+    const distInfo = posix.dirname(record);
+    const siteRoot = posix.dirname(distInfo);
+    let name =
+      posix
+        .basename(distInfo)
+        .replace(/\.dist-info$/, '')
+        .split('-')[0] ?? distInfo;
+    const metadata = tree.entries.get(`${distInfo}/METADATA`);
+    if (metadata) {
+      const header = /^Name:\s*(.+)$/m.exec(await metadata.text().catch(() => ''));
+      if (header?.[1]) name = header[1].trim();
+    }
+    const lines =
+      (await tree.entries
+        .get(record)
+        ?.text()
+        .catch(() => '')) ?? '';
+    for (const line of lines.split(/\r?\n/)) {
+      const path = recordPath(line);
+      if (!path) continue;
+      const full = posix.normalize(siteRoot === '.' ? path : `${siteRoot}/${path}`);
+      owners.set(full, name);
+      const first = path.split('/')[0];
+      if (first && path.includes('/') && !first.endsWith('.dist-info') && first !== '..') {
+        topLevels.set(siteRoot === '.' ? first : `${siteRoot}/${first}`, name);
+      }
+    }
+  }
+  return (path) => {
+    const owner = owners.get(path);
+    if (owner) return owner;
+    for (let folder = posix.dirname(path); folder !== '.'; folder = posix.dirname(folder)) {
+      const top = topLevels.get(folder);
+      if (top) return top;
+    }
+    return null;
+  };
+}
+
+/** Expand `$ORIGIN` and map Lambda's `/opt` (where layers are extracted) to the artifact root. */
+function searchFolder(entry: string, fileFolder: string): string | null {
+  const expanded = entry.replace(/\$\{ORIGIN\}|\$ORIGIN/g, fileFolder === '.' ? '' : `/${fileFolder}`);
+  let relative: string;
+  if (entry.startsWith('$ORIGIN') || entry.startsWith('${ORIGIN}')) relative = expanded.replace(/^\//, '');
+  else if (expanded === '/opt' || expanded.startsWith('/opt/')) relative = expanded.slice('/opt/'.length);
+  else return null;
+  const normalized = posix.normalize(relative || '.');
+  return normalized.startsWith('..') ? null : normalized.replace(/\/$/, '');
+}
+
+interface FileFinding {
+  readonly problems: Problem[];
+  /** Findings that cannot break an import (see `checkElf`). */
+  readonly warnings?: Problem[];
+  readonly elf: boolean;
+  readonly assumed: { library: string; source: string }[];
+  /** The ELF machine or class is not the target's. */
+  readonly machineMismatch?: boolean;
+}
+
+interface CheckContext {
+  readonly tree: ArtifactTree;
+  readonly target: Target;
+  readonly runtime: RuntimeLibrarySet;
+  readonly packageOf: (path: string) => string | null;
+  readonly libsFolders: readonly string[];
+  readonly pythonRoots: readonly string[];
+}
+
+const EXTENSION_SUFFIX = /^([^.]+)\.cpython-(3)(\d+)([a-z]*)-(.+)\.so$/;
+
+/** The build command that selects files for the target (`lambda-deps build --runtime python3.12 --arch arm64`). */
+function buildCommand(target: Target): string {
+  const selector = target.runtime
+    ? `--runtime ${target.runtime}`
+    : `--python ${target.pythonVersion} --glibc ${target.glibc}`;
+  return `lambda-deps build ${selector} --arch ${target.architecture}`;
+}
+
+/** The dotted module name of an extension file, relative to the Python root that holds it. */
+function importName(path: string, stem: string, pythonRoots: readonly string[]): string {
+  const root = [...pythonRoots]
+    .filter((candidate) => candidate === '.' || path.startsWith(`${candidate}/`))
+    .sort((a, b) => b.length - a.length)[0];
+  const inside = root === undefined || root === '.' ? path : path.slice(root.length + 1);
+  const folders = posix.dirname(inside);
+  return folders === '.' ? stem : `${folders.split('/').join('.')}.${stem}`;
+}
+
+/** The `*.cpython-3XY-<platform>.so` check: the interpreter only loads its own suffix (or abi3). */
+function checkExtensionSuffix(
+  path: string,
+  context: CheckContext,
+): { problem: Problem; mismatch: 'version' | 'flags' | 'platform' } | null {
+  const base = posix.basename(path);
+  const match = EXTENSION_SUFFIX.exec(base);
+  if (!match) return null;
+  const [, stem = '', , minor = '', flags = '', platform = ''] = match;
+  const { target } = context;
+  const module = importName(path, stem, context.pythonRoots);
+  const machine = wheelMachine(target.architecture);
+  const expected = `${stem}.cpython-3${target.pythonVersion.split('.')[1]}-${machine}-linux-gnu.so`;
+  const pkg = context.packageOf(path);
+  const builtFor = `CPython 3.${minor}${flags ? ` (ABI flags "${flags}")` : ''} on ${platform}`;
+  if (base === expected) return null;
+  const mismatch = `3.${minor}` !== target.pythonVersion ? 'version' : flags ? 'flags' : 'platform';
+  const reason =
+    mismatch === 'version'
+      ? `is built for CPython 3.${minor}`
+      : mismatch === 'flags'
+        ? `is built for a "${flags}" interpreter build (debug or free-threaded)`
+        : `is built for ${platform}`;
+  const problem: Problem = {
+    package: pkg,
+    file: path,
+    message: `${base} ${reason}; ${describeTarget(target)} only loads ${expected} or ${stem}.abi3.so, so "import ${module}" fails with "No module named '${module}'".`,
+    hint:
+      `Reinstall ${pkg ?? 'the package'} from a wheel tagged cp3${target.pythonVersion.split('.')[1]}-…-manylinux…_${machine} ` +
+      `(${buildCommand(target)} picks it), ` +
+      `or run the function on the runtime it was built for (${builtFor}).`,
+  };
+  return { problem, mismatch };
+}
+
+function foreignBinaryProblem(path: string, format: BinaryFormat, context: CheckContext): Problem {
+  const pkg = context.packageOf(path);
+  const kind = format === 'pe' ? 'a Windows (PE) binary' : 'a macOS (Mach-O) binary';
+  const where = format === 'pe' ? 'Windows' : 'macOS';
+  return {
+    package: pkg,
+    file: path,
+    message: `${posix.basename(path)} is ${kind}; Lambda runs Linux and cannot load it.`,
+    hint:
+      `${pkg ?? 'This package'} was installed on ${where}. Install Linux wheels instead: ` +
+      `${buildCommand(context.target)}, ` +
+      `or pip install --platform manylinux2014_${wheelMachine(context.target.architecture)} --only-binary=:all:.`,
+  };
+}
+
+function glibcHint(needed: string, context: CheckContext): string {
+  const { target } = context;
+  const minor = target.glibc.split('.')[1] ?? '';
+  const advice = [`pick a wheel tagged manylinux_2_${minor} or lower (manylinux2014 = manylinux_2_17)`];
+  if (
+    target.runtime &&
+    compareDottedVersions(target.glibc, '2.34') < 0 &&
+    compareDottedVersions(needed, '2.34') <= 0
+  ) {
+    advice.push('or use python3.12 or later (Amazon Linux 2023, glibc 2.34)');
+  }
+  return `${advice.join(', ')}; lambda-deps build selects such wheels by itself.`;
+}
+
+function findLibrary(
+  library: string,
+  facts: ElfFacts,
+  path: string,
+  context: CheckContext,
+): { found: boolean; searched: string[] } {
+  const folder = posix.dirname(path);
+  const searched: string[] = [];
+  const candidates: string[] = [];
+  // The loader uses RUNPATH when present, else RPATH; we accept either (the loader may
+  // also reuse a library already loaded under the same soname).
+  for (const entry of [...facts.runpath, ...facts.rpath]) {
+    const resolved = searchFolder(entry, folder);
+    if (resolved !== null) candidates.push(resolved);
+  }
+  // Same folder, Lambda's /opt/lib (on LD_LIBRARY_PATH), and the auditwheel `*.libs` folders.
+  candidates.push(folder, 'lib', ...context.libsFolders);
+  for (const candidate of new Set(candidates)) {
+    searched.push(candidate === '.' ? '(root)' : `${candidate}/`);
+    const file = candidate === '.' ? library : `${candidate}/${library}`;
+    if (context.tree.entries.has(file)) return { found: true, searched };
+  }
+  return { found: false, searched };
+}
+
+async function checkElf(path: string, entry: ArtifactEntry, context: CheckContext): Promise<FileFinding> {
+  const facts = await entry.elf();
+  const problems: Problem[] = [];
+  const warnings: Problem[] = [];
+  const assumed: { library: string; source: string }[] = [];
+  if (!facts) return { problems, elf: false, assumed };
+  const pkg = context.packageOf(path);
+  const { target } = context;
+  const base = posix.basename(path);
+  if (facts.defects.length > 0) {
+    problems.push({
+      package: pkg,
+      file: path,
+      message: `${base} is a damaged ELF file: ${facts.defects.slice(0, 3).join('; ')}.`,
+      hint: `Reinstall ${pkg ?? 'the package'} from its wheel; never strip or patch its shared libraries (serverless-python-requirements#318).`,
+    });
+  }
+  const machine = wheelMachine(target.architecture);
+  if (facts.type !== 'REL' && (facts.machine !== machine || facts.class !== 64)) {
+    const bits = facts.class === 32 ? '32-bit ' : '';
+    const other = machine === 'x86_64' ? 'arm64' : 'x86_64';
+    problems.push({
+      package: pkg,
+      file: path,
+      message: `${base} is built for ${bits}${facts.machine}, but ${describeTarget(target)} runs ${machine}.`,
+      hint:
+        `Install ${pkg ?? 'the package'} from a wheel tagged …_${machine} (${buildCommand(target)}), ` +
+        (facts.machine === wheelMachine(other)
+          ? `or deploy the function with --architectures ${other}.`
+          : 'or rebuild it.'),
+    });
+    return { problems, elf: true, assumed, machineMismatch: true };
+  }
+  if (facts.type !== 'EXEC' && facts.type !== 'DYN') return { problems, elf: true, assumed };
+  if (exceedsCeiling(facts.highestGlibc, target.glibc)) {
+    const needed = facts.highestGlibc ?? '';
+    problems.push({
+      package: pkg,
+      file: path,
+      message: `${base} needs GLIBC_${needed}, but ${describeTarget(target)} has glibc ${target.glibc}: the import fails with "version \`GLIBC_${needed}' not found".`,
+      hint: glibcHint(needed, context),
+    });
+  }
+  const { runtime } = context;
+  // A libstdc++ shipped in the artifact (and found by the loader) answers the C++ version needs itself.
+  const ownStdcxx = findLibrary('libstdc++.so.6', facts, path, context).found;
+  if (!ownStdcxx && exceedsCeiling(facts.highestGlibcxx, runtime.glibcxxCeiling)) {
+    problems.push({
+      package: pkg,
+      file: path,
+      message: `${base} needs GLIBCXX_${facts.highestGlibcxx} from libstdc++, newer than the ${runtime.os} one (GLIBCXX_${runtime.glibcxxCeiling}; ${runtime.ceilingSource}).`,
+      hint: `Pick a manylinux2014 wheel of ${pkg ?? 'the package'} (built with a libstdc++ it may assume), or bundle a newer libstdc++ under lib/.`,
+    });
+  } else if (!ownStdcxx && exceedsCeiling(facts.highestCxxabi, runtime.cxxabiCeiling)) {
+    problems.push({
+      package: pkg,
+      file: path,
+      message: `${base} needs CXXABI_${facts.highestCxxabi} from libstdc++, newer than the ${runtime.os} one (CXXABI_${runtime.cxxabiCeiling}; ${runtime.ceilingSource}).`,
+      hint: `Pick a manylinux2014 wheel of ${pkg ?? 'the package'}, or bundle a newer libstdc++ under lib/.`,
+    });
+  }
+  for (const library of facts.needed) {
+    if (library.includes('/')) {
+      const relative = posix.normalize(posix.join(posix.dirname(path), library));
+      if (!context.tree.entries.has(relative)) {
+        problems.push({
+          package: pkg,
+          file: path,
+          message: `${base} needs ${library} by path, and it is not in the artifact.`,
+          hint: `Reinstall ${pkg ?? 'the package'} from a manylinux wheel.`,
+        });
+      }
+      continue;
+    }
+    const { found, searched } = findLibrary(library, facts, path, context);
+    if (found) continue;
+    const provided = runtime.libraries.get(library);
+    if (provided) {
+      if (provided.confidence === 'unconfirmed') assumed.push({ library, source: provided.source });
+      continue;
+    }
+    if (facts.interpreter !== null && !base.endsWith('.so') && !base.includes('.so.')) {
+      warnings.push({
+        package: pkg,
+        file: path,
+        message: `the program ${base} needs ${library}, which is neither in the artifact (searched ${searched.join(', ')}) nor in the base image; imports are not affected, but running the program fails.`,
+        hint: `Only matters if ${pkg ?? 'the package'} runs ${base}; set LD_LIBRARY_PATH to the folder that has ${library} if it does.`,
+      });
+      continue;
+    }
+    problems.push({
+      package: pkg,
+      file: path,
+      message: `${base} needs ${library}, which is neither in the artifact (searched ${searched.join(', ')}) nor in the ${describeTarget(target)} base image: the import fails with "${library}: cannot open shared object file".`,
+      hint:
+        `Install ${pkg ?? 'the package'} from a manylinux wheel (auditwheel bundles such libraries into <package>.libs/), ` +
+        `or ship ${library} in the layer's lib/ folder (Lambda puts /opt/lib on LD_LIBRARY_PATH).`,
+    });
+  }
+  return { problems, warnings, elf: true, assumed };
+}
+
+async function checkEntry(entry: ArtifactEntry, context: CheckContext): Promise<FileFinding> {
+  const head = await entry.head(Math.min(HEAD_BYTES, entry.size));
+  const format = detectBinaryFormat(head);
+  if (format === 'mach-o' || format === 'mach-o-fat') {
+    return { problems: [foreignBinaryProblem(entry.path, format, context)], elf: false, assumed: [] };
+  }
+  if (format === 'pe') {
+    // setuptools, pip and distlib ship Windows launchers (cli-64.exe …) as data: never loaded on Linux.
+    if (entry.path.toLowerCase().endsWith('.exe')) return { problems: [], elf: false, assumed: [] };
+    return { problems: [foreignBinaryProblem(entry.path, format, context)], elf: false, assumed: [] };
+  }
+  const suffix = checkExtensionSuffix(entry.path, context);
+  const finding: FileFinding =
+    format === 'elf' ? await checkElf(entry.path, entry, context) : { problems: [], elf: false, assumed: [] };
+  if (!suffix) return finding;
+  // A suffix naming the wrong machine says the same as the ELF machine check: report it once.
+  if (suffix.mismatch === 'platform' && finding.machineMismatch) return finding;
+  return { ...finding, problems: [suffix.problem, ...finding.problems] };
+}
+
+/** Layer folders laid out for another Python version are simply not on sys.path. */
+function checkLayout(tree: ArtifactTree, target: Target): Problem[] {
+  const problems: Problem[] = [];
+  for (const folder of tree.folders) {
+    const match = /^python\/lib\/python(3\.\d+)$/.exec(folder);
+    if (!match || match[1] === target.pythonVersion) continue;
+    problems.push({
+      package: null,
+      file: `${folder}/`,
+      message: `${folder}/ is only on sys.path for Python ${match[1]}; ${describeTarget(target)} never looks there.`,
+      hint: `Lay the layer out as python/ or python/lib/python${target.pythonVersion}/site-packages/ (lambda-deps build does).`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * Verify every file of a folder or zip against the target.
+ *
+ * @example
+ * const result = await verifyArtifact({ root: 'out/layer-1.zip', target: lambdaTarget('python3.12', 'arm64') });
+ * if (!result.ok) for (const problem of result.problems) console.error(problem.file, problem.message);
+ */
+export async function verifyArtifact(options: VerifyArtifactOptions): Promise<VerifyArtifactResult> {
+  const tree = await openArtifact(options.root);
+  try {
+    const paths = [...tree.entries.keys()];
+    const pythonRoots = options.pythonRoots ? [...options.pythonRoots] : detectPythonRoots(paths);
+    const packageOf = options.packageOf ?? (await packagesFromRecords(tree));
+    const libsFolders = [...tree.folders].filter((folder) => folder.endsWith('.libs')).sort();
+    const context: CheckContext = {
+      tree,
+      target: options.target,
+      runtime: runtimeLibraries(options.target),
+      packageOf,
+      libsFolders,
+      pythonRoots,
+    };
+    const limit = pLimit(tree.concurrency);
+    const regular = [...tree.entries.values()]
+      .filter((entry) => !entry.symlink)
+      .sort((a, b) => (a.path < b.path ? -1 : 1));
+    const findings = await Promise.all(
+      regular.map((entry) =>
+        limit(async (): Promise<FileFinding> => {
+          try {
+            return await checkEntry(entry, context);
+          } finally {
+            entry.release?.();
+          }
+        }).catch((error: unknown): FileFinding => {
+          return {
+            problems: [
+              {
+                package: packageOf(entry.path),
+                file: entry.path,
+                message: `${entry.path} could not be read: ${error instanceof Error ? error.message : String(error)}.`,
+                hint: 'Check that the artifact is complete and readable.',
+              },
+            ],
+            elf: false,
+            assumed: [],
+          };
+        }),
+      ),
+    );
+    const problems = [
+      ...checkLayout(tree, options.target),
+      ...findings.flatMap((finding) => finding.problems),
+    ];
+    const assumedCounts = new Map<string, AssumedLibrary>();
+    for (const { library, source } of findings.flatMap((finding) => finding.assumed)) {
+      const known = assumedCounts.get(library);
+      assumedCounts.set(library, { library, source, files: (known?.files ?? 0) + 1 });
+    }
+    return {
+      ok: problems.length === 0,
+      problems,
+      warnings: findings.flatMap((finding) => finding.warnings ?? []),
+      filesChecked: regular.length,
+      elfFiles: findings.filter((finding) => finding.elf).length,
+      assumedLibraries: [...assumedCounts.values()].sort((a, b) => (a.library < b.library ? -1 : 1)),
+      pythonRoots,
+    };
+  } finally {
+    await tree.close();
+  }
+}

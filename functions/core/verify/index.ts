@@ -1,0 +1,5 @@
+// Verify: checking every binary against the target (ELF machine, glibc, libraries) and smoke-importing the tree.
+export * from './artifact-verifier.ts';
+export * from './elf.ts';
+export * from './runtime-libraries.ts';
+export * from './smoke-import.ts';

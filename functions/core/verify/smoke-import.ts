@@ -1,0 +1,371 @@
+// Smoke import: imports every top-level module of every installed distribution with a real
+// interpreter of the target's Python version and architecture, in fresh isolated processes
+// that see only the artifact's folders (`python -I -S`: no user or host site-packages, no
+// PYTHON* variables, no .pth processing), writing no bytecode into the artifact. Skipped, with
+// the reason said plainly, when no such interpreter exists here. One process per core; a crash
+// or a hang is pinned on the module being imported and the rest go on in a new process.
+import { execFile, spawn } from 'node:child_process';
+import { availableParallelism, tmpdir } from 'node:os';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { wheelMachine } from '../shared/targets.ts';
+import type { Target } from '../shared/types.ts';
+
+const execFileAsync = promisify(execFile);
+
+export interface SmokeImportOptions {
+  /** Folders to put on sys.path, in order (absolute, or relative to the working folder). */
+  readonly roots: readonly string[];
+  readonly target: Target;
+  /** An interpreter to use instead of `python3.X` from PATH. */
+  readonly pythonExecutable?: string | null;
+  /** Per process (one distribution); default 60 s. */
+  readonly timeoutMs?: number;
+  /** Import exactly these modules instead of every distribution's top-level modules. */
+  readonly modules?: readonly string[];
+}
+
+export interface SmokeImportFailure {
+  readonly module: string;
+  readonly package: string;
+  /**
+   * The last line of the traceback (`ModuleNotFoundError: No module named 'numpy'`), plus the
+   * innermost cause when the package re-raised (pandas wraps the missing-numpy error).
+   */
+  readonly error: string;
+}
+
+export interface SmokeImportResult {
+  readonly ran: boolean;
+  readonly ok: boolean;
+  /** Why it did not run (ran: false). */
+  readonly reason?: string;
+  /** Modules imported (or attempted). */
+  readonly modules: number;
+  readonly failures: SmokeImportFailure[];
+  /** The interpreter used, when it ran. */
+  readonly interpreter?: string;
+}
+
+interface InterpreterFacts {
+  readonly executable: string;
+  readonly version: string;
+  readonly platform: string;
+}
+
+const PROBE = [
+  'import json, sys, sysconfig',
+  'print(json.dumps({"executable": sys.executable, "version": "%d.%d" % sys.version_info[:2], "platform": sysconfig.get_platform()}))',
+].join('\n');
+
+async function probe(command: string): Promise<InterpreterFacts | string> {
+  try {
+    const { stdout } = await execFileAsync(command, ['-I', '-S', '-c', PROBE], { timeout: 20_000 });
+    const facts = JSON.parse(stdout.trim().split('\n').pop() ?? '') as InterpreterFacts;
+    return facts;
+  } catch (error) {
+    const text = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    return `${command} could not be run (${text})`;
+  }
+}
+
+/** Interpreters installed by pyenv but not selected (their shims refuse to run). */
+async function pyenvCandidates(version: string): Promise<string[]> {
+  try {
+    const { stdout } = await execFileAsync('pyenv', ['root'], { timeout: 10_000 });
+    const versions = join(stdout.trim(), 'versions');
+    const names = (await readdir(versions)).filter((name) => name.startsWith(`${version}.`)).sort();
+    return names.map((name) => join(versions, name, 'bin', `python${version}`));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Find an interpreter of the target's Python version whose platform is the target's
+ * (`linux-x86_64` / `linux-aarch64`). Returns the facts, or the reason there is none.
+ */
+export async function findTargetInterpreter(
+  target: Target,
+  pythonExecutable?: string | null,
+): Promise<InterpreterFacts | { reason: string }> {
+  const platform = `linux-${wheelMachine(target.architecture)}`;
+  const candidates = pythonExecutable
+    ? [pythonExecutable]
+    : [`python${target.pythonVersion}`, ...(await pyenvCandidates(target.pythonVersion))];
+  const reasons: string[] = [];
+  for (const candidate of candidates) {
+    const facts = await probe(candidate);
+    if (typeof facts === 'string') {
+      reasons.push(facts);
+      continue;
+    }
+    if (facts.version !== target.pythonVersion) {
+      reasons.push(`${candidate} is Python ${facts.version}, not ${target.pythonVersion}`);
+    } else if (facts.platform !== platform) {
+      reasons.push(`${candidate} runs on ${facts.platform}, not ${platform}`);
+    } else return facts;
+  }
+  return {
+    reason: `no Python ${target.pythonVersion} interpreter for ${platform} here: ${reasons.join('; ')}`,
+  };
+}
+
+/** A distribution and the top-level modules it installs. */
+export interface InstalledDistribution {
+  readonly name: string;
+  readonly modules: string[];
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Does `name` exist as a package folder, a `.py` file or an extension module in the root? */
+async function presentIn(root: string, name: string, files: readonly string[]): Promise<boolean> {
+  if (files.includes(`${name}.py`)) return true;
+  if (files.some((file) => file.startsWith(`${name}.`) && file.endsWith('.so'))) return true;
+  return files.includes(name) && (await stat(join(root, name))).isDirectory();
+}
+
+function moduleFromRecordPath(path: string): string | null {
+  const parts = path.split('/');
+  const first = parts[0] ?? '';
+  if (!first || first === '..' || first === '__pycache__' || first === 'bin') return null;
+  if (first.endsWith('.dist-info') || first.endsWith('.data')) return null;
+  if (parts.length > 1) return IDENTIFIER.test(first) ? first : null;
+  const stem = first.split('.')[0] ?? '';
+  if (first.endsWith('.py') || first.endsWith('.so')) return IDENTIFIER.test(stem) ? stem : null;
+  return null;
+}
+
+/**
+ * Every distribution installed in the roots and its top-level modules: from
+ * `top_level.txt` when present, else from RECORD; only names that exist on disk.
+ */
+export async function installedDistributions(roots: readonly string[]): Promise<InstalledDistribution[]> {
+  const distributions: InstalledDistribution[] = [];
+  for (const root of roots) {
+    const files = await readdir(root).catch(() => [] as string[]);
+    for (const folder of files.filter((file) => file.endsWith('.dist-info')).sort()) {
+      const distInfo = join(root, folder);
+      let name = folder.replace(/\.dist-info$/, '').split('-')[0] ?? folder;
+      const metadata = await readFile(join(distInfo, 'METADATA'), 'utf8').catch(() => '');
+      const header = /^Name:\s*(.+)$/m.exec(metadata);
+      if (header?.[1]) name = header[1].trim();
+      const candidates = new Set<string>();
+      const topLevel = await readFile(join(distInfo, 'top_level.txt'), 'utf8').catch(() => null);
+      if (topLevel !== null) {
+        for (const line of topLevel.split(/\r?\n/)) {
+          const module = line.trim().replace(/\//g, '.');
+          if (module && module.split('.').every((part) => IDENTIFIER.test(part))) candidates.add(module);
+        }
+      } else {
+        const record = await readFile(join(distInfo, 'RECORD'), 'utf8').catch(() => '');
+        for (const line of record.split(/\r?\n/)) {
+          const path = line.startsWith('"') ? line.slice(1, line.indexOf('"', 1)) : line.split(',')[0];
+          const module = path ? moduleFromRecordPath(path) : null;
+          if (module) candidates.add(module);
+        }
+      }
+      const modules: string[] = [];
+      for (const module of [...candidates].sort()) {
+        const top = module.split('.')[0] ?? module;
+        if (await presentIn(root, top, files)) modules.push(module);
+      }
+      distributions.push({ name, modules });
+    }
+  }
+  return distributions;
+}
+
+/**
+ * The bootstrap each process runs. sys.path becomes exactly the roots plus the interpreter's
+ * own standard library (-S already kept site-packages out). Imports print to stderr so that
+ * stdout carries only our marked lines: `start` before each import, `done` with the result.
+ */
+const BOOTSTRAP = String.raw`
+import json, sys, traceback, importlib
+request = json.loads(sys.argv[1])
+sys.path[:] = request["roots"] + [p for p in sys.path if p and "site-packages" not in p and "dist-packages" not in p]
+out = sys.stdout
+sys.stdout = sys.stderr
+for name in request["modules"]:
+    out.write("@@start " + json.dumps(name) + "\n"); out.flush()
+    try:
+        importlib.import_module(name)
+        error = None
+    except BaseException as exc:
+        def last_line(e):
+            lines = traceback.format_exception_only(type(e), e)
+            return " ".join(lines[-1].split()) if lines else type(e).__name__
+        error = last_line(exc)
+        root, seen = exc, 0
+        while (root.__cause__ or root.__context__) is not None and seen < 20:
+            root, seen = root.__cause__ or root.__context__, seen + 1
+        if root is not exc:
+            error += " (caused by " + last_line(root) + ")"
+    out.write("@@done " + json.dumps({"module": name, "error": error}) + "\n"); out.flush()
+`;
+
+interface ProcessOutcome {
+  readonly results: { module: string; error: string | null }[];
+  /** The module that was being imported when the process died or hung. */
+  readonly interrupted: { module: string; error: string } | null;
+}
+
+interface ImportRun {
+  readonly interpreter: string;
+  readonly roots: readonly string[];
+  readonly timeoutMs: number;
+  /** Compiled bytecode goes here, never into the artifact (which must stay as built). */
+  readonly pycachePrefix: string;
+}
+
+function runImports(run: ImportRun, modules: readonly string[]): Promise<ProcessOutcome> {
+  const { interpreter, roots, timeoutMs } = run;
+  const args = ['-I', '-S', '-X', `pycache_prefix=${run.pycachePrefix}`, '-c', BOOTSTRAP];
+  return new Promise((resolve) => {
+    const child = spawn(interpreter, [...args, JSON.stringify({ roots, modules })], {
+      cwd: tmpdir(),
+      // No host variables leak in; one BLAS thread keeps parallel imports from oversubscribing.
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: tmpdir(),
+        LANG: 'C.UTF-8',
+        OPENBLAS_NUM_THREADS: '1',
+        OMP_NUM_THREADS: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => {
+      // Keep the tail only: a noisy import must not hold megabytes.
+      stderr = (stderr + chunk.toString()).slice(-4096);
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const results: { module: string; error: string | null }[] = [];
+      let current: string | null = null;
+      for (const line of stdout.split('\n')) {
+        if (line.startsWith('@@start ')) current = JSON.parse(line.slice(8)) as string;
+        else if (line.startsWith('@@done ')) {
+          results.push(JSON.parse(line.slice(7)) as { module: string; error: string | null });
+          current = null;
+        }
+      }
+      let interrupted: ProcessOutcome['interrupted'] = null;
+      if (current !== null) {
+        const lastLine = stderr.trim().split('\n').pop() ?? '';
+        interrupted = {
+          module: current,
+          error: timedOut
+            ? `the import did not finish within ${Math.round(timeoutMs / 1000)} s`
+            : `the interpreter died while importing it (${signal ?? `exit ${String(code)}`})${lastLine ? `: ${lastLine}` : ''}`,
+        };
+      } else if (results.length < modules.length) {
+        const lastLine = stderr.trim().split('\n').pop() ?? '';
+        interrupted = {
+          module: modules[results.length] ?? '?',
+          error: `the interpreter did not start the import (${signal ?? `exit ${String(code)}`})${lastLine ? `: ${lastLine}` : ''}`,
+        };
+      }
+      resolve({ results, interrupted });
+    });
+  });
+}
+
+/** Import `modules` of one distribution; after a crash or hang, carry on with the rest in a new process. */
+async function importAll(
+  run: ImportRun,
+  modules: readonly string[],
+): Promise<{ module: string; error: string | null }[]> {
+  const results: { module: string; error: string | null }[] = [];
+  let remaining = [...modules];
+  while (remaining.length > 0) {
+    const outcome = await runImports(run, remaining);
+    results.push(...outcome.results);
+    if (!outcome.interrupted) break;
+    results.push(outcome.interrupted);
+    const done = new Set(results.map((result) => result.module));
+    remaining = remaining.filter((module) => !done.has(module));
+  }
+  return results;
+}
+
+/**
+ * Import every top-level module installed in `roots`, in as many processes as there are cores.
+ *
+ * @example
+ * const result = await smokeImport({ roots: ['out/tree/python'], target: lambdaTarget('python3.11', 'x86_64') });
+ * if (!result.ran) console.log(`smoke import skipped: ${result.reason}`);
+ */
+export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImportResult> {
+  const found = await findTargetInterpreter(options.target, options.pythonExecutable);
+  if ('reason' in found) return { ran: false, ok: false, reason: found.reason, modules: 0, failures: [] };
+  const roots: string[] = [];
+  for (const root of options.roots) if (await exists(root)) roots.push(resolve(root));
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const groups: InstalledDistribution[] = options.modules
+    ? await attributeModules(options.modules, roots)
+    : (await installedDistributions(roots)).filter((distribution) => distribution.modules.length > 0);
+  // A few long-lived processes instead of one per distribution: numpy is then imported (and its
+  // bytecode compiled) once per process rather than once per dependent package. A crash or hang
+  // still costs only the module it happened in (importAll carries on in a new process).
+  const owners = new Map<string, string>();
+  for (const group of groups)
+    for (const module of group.modules) if (!owners.has(module)) owners.set(module, group.name);
+  const allModules = [...owners.keys()];
+  const processes = Math.max(1, Math.min(availableParallelism(), allModules.length));
+  const chunks = Array.from({ length: processes }, (_, index) =>
+    allModules.filter((_, position) => position % processes === index),
+  );
+  const pycachePrefix = await mkdtemp(join(tmpdir(), 'lambda-deps-pycache-'));
+  const run: ImportRun = { interpreter: found.executable, roots, timeoutMs, pycachePrefix };
+  const outcomes = await Promise.all(chunks.map((chunk) => importAll(run, chunk))).finally(() =>
+    rm(pycachePrefix, { recursive: true, force: true }),
+  );
+  const failures: SmokeImportFailure[] = [];
+  let modules = 0;
+  for (const result of outcomes.flat()) {
+    modules++;
+    if (result.error !== null)
+      failures.push({
+        module: result.module,
+        package: owners.get(result.module) ?? '?',
+        error: result.error,
+      });
+  }
+  failures.sort((a, b) => a.package.localeCompare(b.package) || a.module.localeCompare(b.module));
+  return { ran: true, ok: failures.length === 0, modules, failures, interpreter: found.executable };
+}
+
+/** Group explicitly requested modules by the distribution that installs them (`?` when none does). */
+async function attributeModules(
+  modules: readonly string[],
+  roots: readonly string[],
+): Promise<InstalledDistribution[]> {
+  const owners = new Map<string, string>();
+  for (const distribution of await installedDistributions(roots)) {
+    for (const module of distribution.modules) owners.set(module.split('.')[0] ?? module, distribution.name);
+  }
+  const groups = new Map<string, string[]>();
+  for (const module of modules) {
+    const owner = owners.get(module.split('.')[0] ?? module) ?? '?';
+    groups.set(owner, [...(groups.get(owner) ?? []), module]);
+  }
+  return [...groups].map(([name, grouped]) => ({ name, modules: grouped }));
+}
