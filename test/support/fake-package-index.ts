@@ -1,7 +1,12 @@
 // An in-memory PackageIndex for resolver tests: projects, versions, files (by tag), metadata and
 // sizes are declared in a few lines, and every call is counted so tests can check laziness.
 import { createHash } from 'node:crypto';
-import type { CoreMetadata, DistributionFile, PackageIndex, WheelSize } from '../../functions/core/shared/types.ts';
+import type {
+  CoreMetadata,
+  DistributionFile,
+  PackageIndex,
+  WheelSize,
+} from '../../functions/core/shared/types.ts';
 
 export interface FakeFile {
   /** Full filename, or just the tag triple (`cp311-cp311-manylinux_2_17_x86_64`) to build one. */

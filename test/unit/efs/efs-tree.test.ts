@@ -16,7 +16,11 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMPLETE_MARKER, currentVersion, syncVersionedTree } from '../../../functions/core/deliver/efs-tree.ts';
+import {
+  COMPLETE_MARKER,
+  currentVersion,
+  syncVersionedTree,
+} from '../../../functions/core/deliver/efs-tree.ts';
 import { InputError, UnsafeArchiveError } from '../../../functions/core/shared/errors.ts';
 import { writeTreeTar } from '../../../functions/core/pack/tree-archive.ts';
 

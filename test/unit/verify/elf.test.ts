@@ -7,7 +7,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectBinaryFormat, readElfFacts, readElfFactsFromFile } from '../../../functions/core/verify/elf.ts';
+import {
+  detectBinaryFormat,
+  readElfFacts,
+  readElfFactsFromFile,
+} from '../../../functions/core/verify/elf.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 import { buildElf } from './elf-builder.ts';
 
