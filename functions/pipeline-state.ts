@@ -30,7 +30,10 @@ export type MeasureOutput = z.output<typeof measureOutputSchema>;
 export const routeOutputSchema = z.object({
   strategy: z.enum(['layers', 'efs', 'image']),
   manifestKey: z.string().min(1),
+  /** True only when verification passed and the smoke import ran and passed. */
   ok: z.boolean(),
+  /** Why the set is delivered unverified (a local host without the target's interpreter). */
+  unverified: z.string().optional(),
 });
 export type RouteOutput = z.output<typeof routeOutputSchema>;
 
