@@ -217,12 +217,15 @@ export class DependencyStateMachine extends Construct {
     build.next(readBuildManifest);
     readBuildManifest.next(route);
 
-    const buildOn = (name: string, architecture: keyof typeof BUILD_HOSTS): Pass =>
-      new Pass(this, name, {
+    const buildOn = (name: string, architecture: keyof typeof BUILD_HOSTS): Pass => {
+      const pass = new Pass(this, name, {
         stateName: name,
         result: Result.fromObject({ ...BUILD_HOSTS[architecture] }),
         resultPath: '$.buildHost',
-      }).next(build);
+      });
+      pass.next(build);
+      return pass;
+    };
     const buildHost = new Choice(this, 'BuildHost', { stateName: 'BuildHost' })
       .when(Condition.stringEquals('$.measure.architecture', 'arm64'), buildOn('OnArm64', 'arm64'))
       .otherwise(buildOn('OnX86_64', 'x86_64'));
