@@ -75,7 +75,7 @@ export function localPipelineSettings(options: {
     artifactBucket: options.bucket ?? LOCAL_BUCKET,
     ssmParameterPrefix: '/lambda-deps/',
     eventBusName: 'local',
-    layerNamePrefix: 'lambda-deps-',
+    layerNamePrefix: 'lambda-deps',
     layerPrincipals: [...(options.layerPrincipals ?? [])],
     layerOrganizationId: options.layerOrganizationId ?? null,
     functionsToUpdate: [...(options.functionsToUpdate ?? [])],
