@@ -429,7 +429,7 @@ export class RegistryClient {
       if (!isImmutableTagRefusal(error)) throw error;
       return this.existingTag(repository, reference, digest);
     });
-    if (response === digest) return digest;
+    if (typeof response === 'string') return response;
     await drain(response);
     const stored = header(response, 'docker-content-digest');
     if (stored && stored !== digest) {
