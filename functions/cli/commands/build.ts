@@ -62,7 +62,7 @@ async function readLockIfAny(path: string): Promise<Lock | null> {
       hint: 'Give a requirements file, a pyproject.toml or a lock written by `lambda-deps measure --lock-out`.',
     });
   });
-  return parseLock(text, path);
+  return parseLock(text, path, { localFileUrls: true });
 }
 
 function describeEvent(event: BuildEvent): string | null {
