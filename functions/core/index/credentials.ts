@@ -2,7 +2,9 @@
 // an index or find-links URL, then netrc, then an injectable provider (the AWS side supplies
 // Secrets Manager values through it). They are kept by origin (scheme, host, port) and sent as
 // Basic auth only to that origin: each redirect hop looks its own origin up, so a redirect to
-// another host never carries them.
+// another host never carries them. Credentials written in a URL are also kept for the rest of
+// the process (as pip's session keeps them), because a lock holds URLs without credentials and the
+// client that later downloads its files is given no index URLs.
 import { readNetrc, netrcLookup } from './netrc.ts';
 import type { Netrc } from './netrc.ts';
 
@@ -40,6 +42,9 @@ function fromUrl(url: string): Credentials | null {
   return { username: decodeURIComponent(parsed.username), password: decodeURIComponent(parsed.password) };
 }
 
+/** Credentials written in URLs during this process, by origin. */
+const sessionCredentials = new Map<string, Credentials>();
+
 function basic({ username, password }: Credentials): string {
   return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
 }
@@ -53,14 +58,17 @@ export function createCredentialStore(sources: CredentialSources): CredentialSto
   for (const location of sources.locations) {
     const origin = originOf(location);
     const credentials = origin ? fromUrl(location) : null;
-    if (origin && credentials && !fromLocations.has(origin)) fromLocations.set(origin, credentials);
+    if (origin && credentials && !fromLocations.has(origin)) {
+      fromLocations.set(origin, credentials);
+      sessionCredentials.set(origin, credentials);
+    }
   }
   let netrc: Promise<Netrc | null> | null =
     sources.netrc === undefined ? null : Promise.resolve(sources.netrc);
   const resolved = new Map<string, Promise<string | null>>();
 
   async function lookup(origin: string, url: string): Promise<string | null> {
-    const written = fromUrl(url) ?? fromLocations.get(origin);
+    const written = fromUrl(url) ?? fromLocations.get(origin) ?? sessionCredentials.get(origin);
     if (written) return basic(written);
     netrc ??= readNetrc(sources.environment ?? process.env);
     const file = await netrc;

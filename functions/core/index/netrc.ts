@@ -26,12 +26,12 @@ function tokenize(text: string): string[] {
     const pattern = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
     for (const match of line.matchAll(pattern)) {
       const token = match[1] !== undefined ? match[1].replace(/\\(.)/g, '$1') : (match[2] ?? '');
-      tokens.push(token);
       if (token === 'macdef') {
-        // A macro body runs to the next empty line; none of it is a credential.
+        // A macro (its name and its body, up to the next empty line) holds no credential.
         while (index + 1 < lines.length && (lines[index + 1] ?? '').trim() !== '') index++;
         break;
       }
+      tokens.push(token);
     }
   }
   return tokens;
@@ -48,15 +48,12 @@ export function parseNetrc(text: string): Netrc {
   let position = 0;
   while (position < tokens.length) {
     const keyword = tokens[position++];
-    if (keyword === 'macdef') {
-      position++;
-      continue;
-    }
     if (keyword !== 'machine' && keyword !== 'default') continue;
-    const host = keyword === 'machine' ? (tokens[position++] ?? '').toLowerCase() : null;
+    // Compared as written, as Python's netrc does (URL host names arrive lowercased).
+    const host = keyword === 'machine' ? (tokens[position++] ?? '') : null;
     let login = '';
     let password = '';
-    while (position < tokens.length && !['machine', 'default', 'macdef'].includes(tokens[position] ?? '')) {
+    while (position < tokens.length && !['machine', 'default'].includes(tokens[position] ?? '')) {
       const field = tokens[position++];
       const value = tokens[position++] ?? '';
       if (field === 'login') login = value;
@@ -72,7 +69,7 @@ export function parseNetrc(text: string): Netrc {
 
 /** The netrc entry for a host name (no port), or null. */
 export function netrcLookup(netrc: Netrc, hostname: string): NetrcEntry | null {
-  return netrc.machines.get(hostname.toLowerCase()) ?? netrc.fallback;
+  return netrc.machines.get(hostname) ?? netrc.fallback;
 }
 
 /**
