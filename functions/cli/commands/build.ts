@@ -62,7 +62,9 @@ async function readLockIfAny(path: string): Promise<Lock | null> {
       hint: 'Give a requirements file, a pyproject.toml or a lock written by `lambda-deps measure --lock-out`.',
     });
   });
-  return parseLock(text, path);
+  // A lock the user names on this machine may use its file: wheels; one fetched by the pipeline's
+  // CodeBuild job (which sets CODEBUILD_BUILD_ID) came from elsewhere and may not.
+  return parseLock(text, path, { localFileUrls: process.env.CODEBUILD_BUILD_ID === undefined });
 }
 
 function describeEvent(event: BuildEvent): string | null {
