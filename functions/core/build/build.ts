@@ -588,6 +588,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
         ran: smoke.ran,
         ok: smoke.ok,
         ...(smoke.reason ? { reason: smoke.reason } : {}),
+        ...(smoke.isolation ? { isolation: smoke.isolation } : {}),
         modules: smoke.modules,
         failures: smoke.failures.map((failure) => ({
           module: failure.module,

@@ -753,13 +753,15 @@ export async function installWheel(options: InstallWheelOptions): Promise<Instal
   }
 
   const topLevelEntry = byName.get(`${distInfo}/top_level.txt`);
-  const topLevel = topLevelEntry
+  const declared = topLevelEntry
     ? (contents.get(topLevelEntry) ?? Buffer.alloc(0))
         .toString('utf8')
         .split(/\r?\n/)
         .map((line) => line.trim())
         .filter((line) => line !== '' && !line.includes('/'))
-    : topLevelOf(kept, siteDir);
+    : [];
+  // An empty top_level.txt says nothing: the tree does.
+  const topLevel = declared.length > 0 ? declared : topLevelOf(kept, siteDir);
 
   return {
     name: canonicalizeName(locked.name),
