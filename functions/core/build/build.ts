@@ -46,7 +46,7 @@ import { LAMBDA_IMAGE_LIMIT_BYTES } from '../shared/types.ts';
 import { wheelMachine } from '../shared/targets.ts';
 import { formatBytes } from '../shared/units.ts';
 import { installWheel, lambdaInterpreter, withUpdatedRecord } from './wheel-installer.ts';
-import type { InstalledPackage } from './wheel-installer.ts';
+import type { InstalledPackage, TreeClaims } from './wheel-installer.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -341,6 +341,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     // Install every wheel (checked end to end) into the tree.
     const python = options.pythonExecutable ?? `python${lock.target.pythonVersion}`;
     const installLimit = pLimit(4);
+    const claims: TreeClaims = new Map();
     const installed = await phase('install', () =>
       Promise.all(
         lock.packages.map((locked, index) =>
@@ -369,6 +370,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
               siteDir: SITE_DIR,
               interpreter,
               slim,
+              claims,
             });
             emit({ type: 'package', name: locked.name, step: 'installed' });
             return { result, runtimeProvided };
