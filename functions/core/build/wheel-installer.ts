@@ -16,7 +16,16 @@ import { canonicalizeName } from '../shared/names.ts';
 import { isProtected, slimContextOf, slimRuleFor, WHEEL_DATA_RULES } from './slim-policy.ts';
 import type { SlimPolicy } from './slim-policy.ts';
 import type { LockedPackage } from '../shared/types.ts';
-import { inflateEntry, openZip, readEntry, type OpenZip, type RatioLimits } from '../pack/zip-reader.ts';
+import {
+  inflateEntry,
+  openZip,
+  readEntry,
+  unsafeEntryName,
+  type OpenZip,
+  type RatioLimits,
+} from '../pack/zip-reader.ts';
+
+export { unsafeEntryName } from '../pack/zip-reader.ts';
 import type { ZipEntry, ZipLimits } from '../pack/zip-reader.ts';
 
 /** Zip bomb limits for a wheel. Real wheels stay far below them (torch: ~1.7 GB unpacked). */
@@ -110,21 +119,6 @@ function unsafe(
     hint,
     packageName,
   });
-}
-
-/**
- * Why an entry name is unsafe to write, or null. Names are `/`-separated, relative, with no
- * `..`, `.` or empty parts (a trailing `/` marks a directory), no backslashes, no NUL.
- */
-export function unsafeEntryName(name: string): string | null {
-  if (name.startsWith('/')) return 'is an absolute path';
-  if (/^[A-Za-z]:/.test(name)) return 'is an absolute Windows path';
-  if (name.includes('\\')) return 'contains a backslash';
-  if (name.includes('\0')) return 'contains a NUL byte';
-  const parts = (name.endsWith('/') ? name.slice(0, -1) : name).split('/');
-  if (parts.some((part) => part === '..')) return 'climbs out of the archive with ".."';
-  if (parts.some((part) => part === '' || part === '.')) return 'has an empty or "." path segment';
-  return null;
 }
 
 /** Splits one RECORD line (CSV: path, hash, size; paths may be quoted). */

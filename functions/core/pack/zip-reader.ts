@@ -19,6 +19,21 @@ import {
 
 export type { ZipEntry, ZipLimits } from '../index/zip-directory.ts';
 
+/**
+ * Why an entry name is unsafe to write, or null. Names are `/`-separated, relative, with no
+ * `..`, `.` or empty parts (a trailing `/` marks a directory), no backslashes, no NUL.
+ */
+export function unsafeEntryName(name: string): string | null {
+  if (name.startsWith('/')) return 'is an absolute path';
+  if (/^[A-Za-z]:/.test(name)) return 'is an absolute Windows path';
+  if (name.includes('\\')) return 'contains a backslash';
+  if (name.includes('\0')) return 'contains a NUL byte';
+  const parts = (name.endsWith('/') ? name.slice(0, -1) : name).split('/');
+  if (parts.some((part) => part === '..')) return 'climbs out of the archive with ".."';
+  if (parts.some((part) => part === '' || part === '.')) return 'has an empty or "." path segment';
+  return null;
+}
+
 /** Compression-ratio limits: what a real archive never reaches and every cheap bomb must. */
 export interface RatioLimits {
   /** An entry bigger than `ratioFloorBytes` may unpack to at most this many times its compressed size. @default 200 */
