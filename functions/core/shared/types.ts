@@ -217,6 +217,14 @@ export interface BuildManifest {
     readonly reason?: string;
     readonly modules: number;
     readonly failures: readonly { module: string; package: string; error: string }[];
+    /** What kept package code from the runner's secrets, network and folders; a false is a missing protection. */
+    readonly isolation?: {
+      readonly uid: boolean;
+      readonly network: boolean;
+      readonly filesystem: boolean;
+      readonly environment: boolean;
+      readonly reason?: string;
+    };
   };
   readonly timings: Readonly<Record<string, number>>;
   /** Per-package sizes and layer assignment (for the report). */
