@@ -11,7 +11,7 @@ import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { crc32, inflateRawSync } from 'node:zlib';
-import { eq, valid } from '@renovatebot/pep440';
+import { isVersion, versionsEqual } from '../shared/pep440.ts';
 import pLimit from 'p-limit';
 import { EnvHttpProxyAgent, request } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -972,7 +972,7 @@ export function createPackageIndex(options: PackageIndexOptions): ClosablePackag
     if (!file.filename.endsWith('.whl')) return;
     const [name = '', version = ''] = file.filename.split('-');
     const sameVersion = (a: string, b: string): boolean =>
-      valid(a) !== null && valid(b) !== null ? eq(a, b) : a.toLowerCase() === b.toLowerCase();
+      isVersion(a) && isVersion(b) ? versionsEqual(a, b) : a.toLowerCase() === b.toLowerCase();
     if (normalizeName(metadata.name) !== normalizeName(name) || !sameVersion(metadata.version, version)) {
       throw new IntegrityError(
         `${file.filename}: its metadata says ${metadata.name} ${metadata.version}, which is not the file's name and version.`,
