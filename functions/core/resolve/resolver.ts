@@ -18,7 +18,13 @@ import {
 } from '../shared/pep440.ts';
 import type { Specifier, Version } from '../shared/pep440.ts';
 import { evaluateMarker, parseRequirement } from '../inputs/pep508.ts';
-import { describeTarget, markerEnvironment, tagRank, wheelMachine } from '../shared/targets.ts';
+import {
+  describeTarget,
+  markerEnvironment,
+  pythonFullVersion,
+  tagRank,
+  wheelMachine,
+} from '../shared/targets.ts';
 import type {
   CoreMetadata,
   DistributionFile,
@@ -297,7 +303,7 @@ class DependencyResolver {
     this.target = input.target;
     this.index = input.index;
     this.environment = markerEnvironment(input.target);
-    this.pythonFullVersion = `${input.target.pythonVersion}.0`;
+    this.pythonFullVersion = pythonFullVersion(input.target);
     this.pre = input.pre ?? false;
     this.hashCheckingMode = input.hashCheckingMode ?? false;
     this.emit = input.onEvent ?? (() => undefined);

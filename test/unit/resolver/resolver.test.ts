@@ -476,4 +476,35 @@ describe('resolveDependencySet on the shapes pip 26 resolves (issue 10)', () => 
     // Assess
     expect(picked(lock)).toEqual({ app: '1.0', early: '0.3rc2' });
   });
+
+  it('evaluates python_full_version for the real patch level of the runtime and records it in the lock', async () => {
+    // Prepare: redis 8.1 asks for async-timeout only below 3.11.3; the 3.11 runtime is past that.
+    const projects = {
+      redis: [{ version: '8.1.0', requiresDist: ['async-timeout>=4.0.3; python_full_version < "3.11.3"'] }],
+    };
+    const pinnedOld = lambdaTarget('python3.11', 'x86_64', { pythonFullVersion: '3.11.2' });
+
+    // Act
+    const lock = await resolve(projects, ['redis']);
+    const onOldPatch = resolve(projects, ['redis'], { target: pinnedOld });
+
+    // Assess
+    expect(picked(lock)).toEqual({ redis: '8.1.0' });
+    expect(lock.target.pythonFullVersion).toMatch(/^3\.11\.(\d+)$/);
+    expect(Number(lock.target.pythonFullVersion?.split('.')[2])).toBeGreaterThanOrEqual(3);
+    // async-timeout is not on this index: the override makes the marker hold, so it is needed and missing.
+    expect((await resolutionError(onOldPatch)).problems.map((problem) => problem.package)).toContain(
+      'async-timeout',
+    );
+  });
+
+  it('lets a custom target name its patch level, and refuses one of another minor version', () => {
+    // Act
+    const custom = customTarget({ python: '3.12.4', glibc: '2.34', arch: 'x86_64' });
+    const wrong = (): unknown => lambdaTarget('python3.12', 'x86_64', { pythonFullVersion: '3.11.9' });
+
+    // Assess
+    expect([custom.pythonVersion, custom.pythonFullVersion]).toEqual(['3.12', '3.12.4']);
+    expect(wrong).toThrow(InputError);
+  });
 });
