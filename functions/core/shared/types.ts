@@ -15,6 +15,8 @@ export interface Target {
   readonly architecture: Architecture;
   /** `Amazon Linux 2`, `Amazon Linux 2023` or `custom` */
   readonly os: string;
+  /** The CPython patch level assumed (`3.11.14`) for markers and Requires-Python; recorded in the lock. */
+  readonly pythonFullVersion?: string;
 }
 
 /** Where something was written by the user, so an error can point at it. */
