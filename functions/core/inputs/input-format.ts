@@ -2,7 +2,8 @@
 // a pip requirements file, a pyproject.toml (PEP 621, Poetry or PEP 735 groups), uv.lock,
 // poetry.lock, Pipfile, Pipfile.lock, pylock.toml (PEP 751) or a lambda-deps lock. Every command,
 // the Measure step and the upload trigger ask this one function, so they never disagree.
-import { basename } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { InputError } from '../shared/errors.ts';
 
@@ -31,6 +32,16 @@ export const INPUT_FILE_PATTERNS: readonly string[] = [
   '*pylock.*.toml',
   '*.lock.json',
 ];
+
+/**
+ * Names a tool gives its file whatever the project (`requirements.txt`, `pyproject.toml`,
+ * `uv.lock`, `Pipfile.lock`…): a set is then named after the folder instead.
+ */
+export function isGenericInputName(filename: string): boolean {
+  return /^(requirements.*\.(txt|in)|pyproject\.toml|uv\.lock|poetry\.lock|Pipfile(\.lock)?|pylock(\.[^.]+)?\.toml|lambda-deps\.lock\.json)$/i.test(
+    filename,
+  );
+}
 
 /** What each lock-making tool runs to export a file lambda-deps reads. */
 const EXPORT_COMMANDS =
@@ -133,4 +144,19 @@ function unknownFormat(path: string, why: string): InputError {
 /** The same message for a format that is recognized but not accepted where it was given. */
 export function exportHint(): string {
   return EXPORT_COMMANDS;
+}
+
+/** The lock beside a pyproject.toml or Pipfile, which the project's tool keeps in step with it; else null. */
+export function lockBeside(path: string): string | null {
+  const name = basename(path);
+  const folder = dirname(path);
+  const candidates =
+    name === 'pyproject.toml'
+      ? ['uv.lock', 'poetry.lock', 'pylock.toml']
+      : name === 'Pipfile'
+        ? ['Pipfile.lock']
+        : [];
+  return (
+    candidates.map((candidate) => join(folder, candidate)).find((candidate) => existsSync(candidate)) ?? null
+  );
 }

@@ -3,14 +3,14 @@
 // lambda-deps lock, or a pyproject.toml / Pipfile with its lock beside it) is honoured exactly and
 // measured here, never resolved again; anything else becomes a RequirementSet for the resolver.
 import { existsSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { InputError } from '../../shared/errors.ts';
 import { createPackageIndex } from '../../index/index-client.ts';
 import type { IndexEvent } from '../../index/index-client.ts';
 import { lockHash, parseLock } from '../../resolve/lock.ts';
 import { describeTarget } from '../../shared/targets.ts';
 import type { Lock, MeasureResult, RequirementSet, Target } from '../../shared/types.ts';
-import { detectInputFormat, type InputFormat } from '../input-format.ts';
+import { detectInputFormat, lockBeside, type InputFormat } from '../input-format.ts';
 import type { IndexOptionValues } from '../pip-config.ts';
 import { readPyproject } from '../pyproject.ts';
 import { readRequirementsFile } from '../requirements-file.ts';
@@ -54,21 +54,6 @@ export type DependencyInput =
       readonly lockHash: string;
       readonly result: MeasureResult;
     };
-
-/** The lock beside a pyproject.toml or Pipfile, which the project's tool keeps in step with it; else null. */
-export function lockBeside(path: string): string | null {
-  const name = basename(path);
-  const folder = dirname(path);
-  const candidates =
-    name === 'pyproject.toml'
-      ? ['uv.lock', 'poetry.lock', 'pylock.toml']
-      : name === 'Pipfile'
-        ? ['Pipfile.lock']
-        : [];
-  return (
-    candidates.map((candidate) => join(folder, candidate)).find((candidate) => existsSync(candidate)) ?? null
-  );
-}
 
 /** The pins of a lock file for the target (what `export` and measure share). */
 export async function readPinnedSet(
