@@ -18,6 +18,7 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'verify', load: async () => (await import('./commands/verify.ts')).createVerifyCommand() },
   { name: 'store', load: async () => (await import('./commands/store.ts')).createStoreCommand() },
   { name: 'submit', load: async () => (await import('./commands/submit.ts')).createSubmitCommand() },
+  { name: 'export', load: async () => (await import('./commands/export.ts')).createExportCommand() },
   { name: 'graph', load: async () => (await import('./commands/graph.ts')).createGraphCommand() },
 ];
 
