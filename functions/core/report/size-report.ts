@@ -36,7 +36,7 @@ export type SizeReportInput =
       readonly requirementsPath?: string;
     };
 
-const WIDE = { width: 1000, height: 440, name: 'wide' } as const;
+const WIDE = { width: 1000, height: 380, name: 'wide' } as const;
 const TALL = { width: 360, height: 460, name: 'tall' } as const;
 
 function page(title: string, body: string): string {
@@ -64,7 +64,7 @@ function budgetMeter(
   const share = (100 * used) / budget.limitBytes;
   const over = used > budget.limitBytes;
   return (
-    `<div class="meter${over ? ' over' : ''}" role="img" aria-label="${escapeHtml(`${formatBytes(used)} of ${formatBytes(budget.limitBytes)}`)}"><div style="width:${Math.min(100, share).toFixed(1)}%"></div></div>` +
+    `<div class="meter${over ? ' over' : ''}" role="img" aria-label="${escapeHtml(`${formatBytes(used)} of ${formatBytes(budget.limitBytes)}`)}"><div style="width:${Math.min(100, share).toFixed(1)}%;min-width:3px"></div></div>` +
     `<p data-testid="budget">${shownBytes(used, usedField)} of the route's limit of <span class="num" data-bytes="${budget.limitBytes}">${formatBytes(budget.limitBytes)}</span> (${escapeHtml(budget.counts)}): ${formatShare(used, budget.limitBytes)}${over ? ' — <strong class="bad">over the limit</strong>' : ''}.</p>`
   );
 }
@@ -304,7 +304,12 @@ function renderBuildPage(input: Extract<SizeReportInput, { kind: 'build' }>): st
       nextStepList(nextStepsOf({ manifest, delivery, layerFiles })) +
       artifactSection(manifest, delivery, layerFiles) +
       slimmingSection(manifest) +
-      packageTable(boxes, budget.limitBytes, manifest.layers.length > 0) +
+      // A share of the limit says something only for layers; an image is far from its 10 GiB.
+      packageTable(
+        boxes,
+        manifest.strategy === 'layers' ? budget.limitBytes : null,
+        manifest.layers.length > 0,
+      ) +
       stateTable(
         (manifest.execution?.states ?? []) as readonly Record<string, unknown>[],
         'execution.states',
