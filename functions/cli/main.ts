@@ -1,29 +1,92 @@
 // The `lambda-deps` command line: global options, error reporting and exit codes, and the list of
 // subcommands. Each subcommand lives in its own module (commands/<name>.ts, exporting
-// create<Name>Command) and is loaded only when it runs, so `measure` never pays for the AWS SDK
+// create<Name>Command) and is loaded only when it runs: `--help` and `--version` load none (the
+// list below carries each command's one-line summary), and `measure` never pays for the AWS SDK
 // that `submit` needs. Exit codes: 0 success, 1 the set cannot be satisfied or verified, 2 bad usage or input.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { describeError, LambdaDepsError } from '../core/shared/errors.ts';
 import { colorsFor, shouldUseColor } from './terminal-output.ts';
 
-interface CommandEntry {
+// The AWS SDK warns on every process under Node 20 that its releases after January 2027 will need
+// Node 22. That is the SDK's support policy, not something a user of this CLI can act on mid-command;
+// the README says which Node versions are supported. AWS documents this switch for it
+// (aws-sdk-js-v3#7983); a value the user set is kept.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+export interface CommandEntry {
   readonly name: string;
+  /** How `--help` lists it: the name, `[options]` and the arguments, as commander would print them. */
+  readonly term: string;
+  /** The command's description, shown by `--help` without loading the command (a test keeps them equal). */
+  readonly summary: string;
   readonly load: () => Promise<Command>;
 }
 
 /** Every subcommand, in the order `--help` lists them. Add new commands here. */
-const COMMANDS: readonly CommandEntry[] = [
-  { name: 'measure', load: async () => (await import('./commands/measure.ts')).createMeasureCommand() },
-  { name: 'build', load: async () => (await import('./commands/build.ts')).createBuildCommand() },
-  { name: 'verify', load: async () => (await import('./commands/verify.ts')).createVerifyCommand() },
-  { name: 'store', load: async () => (await import('./commands/store.ts')).createStoreCommand() },
-  { name: 'submit', load: async () => (await import('./commands/submit.ts')).createSubmitCommand() },
-  { name: 'graph', load: async () => (await import('./commands/graph.ts')).createGraphCommand() },
+export const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: 'measure',
+    term: 'measure [options] <requirements>',
+    summary:
+      'Resolve a requirements file for a Lambda target and measure it against the layer, image and EFS limits, before building.',
+    load: async () => (await import('./commands/measure.ts')).createMeasureCommand(),
+  },
+  {
+    name: 'build',
+    term: 'build [options] <input>',
+    summary:
+      'Build a requirements file or a lock into Lambda layers, an EFS tree or an OCI image: slimmed, verified and smoke-imported.',
+    load: async () => (await import('./commands/build.ts')).createBuildCommand(),
+  },
+  {
+    name: 'verify',
+    term: 'verify [options] <path>',
+    summary:
+      'Check a folder or layer zip for the target: ELF machine, glibc and library needs, CPython extension suffixes, macOS/Windows binaries; then import every module (when a matching interpreter exists).',
+    load: async () => (await import('./commands/verify.ts')).createVerifyCommand(),
+  },
+  {
+    name: 'store',
+    term: 'store',
+    summary:
+      'Copy objects between this machine and the artifact store named by LAMBDA_DEPS_STORE (s3://BUCKET or file:///folder).',
+    load: async () => (await import('./commands/store.ts')).createStoreCommand(),
+  },
+  {
+    name: 'submit',
+    term: 'submit [options] <requirements>',
+    summary: 'Deliver a requirements file through a deployed lambda-deps stack and follow the execution',
+    load: async () => (await import('./commands/submit.ts')).createSubmitCommand(),
+  },
+  {
+    name: 'graph',
+    term: 'graph [options]',
+    summary: 'Draw the pipeline state machine (from the synthesized ASL) as an SVG.',
+    load: async () => (await import('./commands/graph.ts')).createGraphCommand(),
+  },
 ];
 
-/** The first argument that is not a global option: the subcommand the user asked for. */
+/** The version in package.json (two folders up, from the source and from the bundle in dist/cli/). */
+export function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: string;
+  };
+  return manifest.version ?? '0.0.0';
+}
+
+/**
+ * The subcommand the user asked for: the first argument that is not an option (`help build`
+ * asks for build's help, so it names build).
+ */
 function requestedCommand(argv: readonly string[]): string | undefined {
-  return argv.slice(2).find((argument) => !argument.startsWith('-'));
+  const words = argv.slice(2).filter((argument) => !argument.startsWith('-'));
+  return words[0] === 'help' ? words[1] : words[0];
+}
+
+/** A stand-in listed by the top-level help: its name and summary, without loading its module. */
+function placeholderCommand(entry: CommandEntry): Command {
+  return new Command(entry.name).description(entry.summary);
 }
 
 export async function createProgram(argv: readonly string[] = process.argv): Promise<Command> {
@@ -31,6 +94,7 @@ export async function createProgram(argv: readonly string[] = process.argv): Pro
     .description(
       'Turn a Python requirements file into AWS Lambda layers, an EFS tree or a container image that import on the target runtime.',
     )
+    .version(packageVersion(), '-V, --version', 'print the version')
     .option('--debug', 'print stack traces and extra diagnostics')
     .option('--no-color', 'do not color the output (NO_COLOR is respected too)')
     .showHelpAfterError('(run with --help for usage)')
@@ -38,9 +102,11 @@ export async function createProgram(argv: readonly string[] = process.argv): Pro
       'after',
       '\nExamples:\n  $ lambda-deps measure requirements.txt --runtime python3.12 --arch arm64\n  $ lambda-deps measure pyproject.toml --extra aws --runtime python3.11 --json\n  $ lambda-deps <command> --help',
     );
-  const wanted = requestedCommand(argv);
-  const entries = COMMANDS.filter((entry) => entry.name === wanted);
-  for (const entry of entries.length > 0 ? entries : COMMANDS) program.addCommand(await entry.load());
+  const wanted = COMMANDS.find((entry) => entry.name === requestedCommand(argv));
+  const terms = new Map(COMMANDS.map((entry) => [entry.name, entry.term]));
+  program.configureHelp({ subcommandTerm: (command) => terms.get(command.name()) ?? command.name() });
+  if (wanted) program.addCommand(await wanted.load());
+  else for (const entry of COMMANDS) program.addCommand(placeholderCommand(entry));
   // Subcommands share the error handling below: usage mistakes become exit code 2.
   const override = (command: Command): void => {
     command.exitOverride();
@@ -80,6 +146,14 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<nu
       process.stderr.write(colors.dim('(run with --debug for the stack trace)\n'));
     return exitCode;
   }
+}
+
+// `lambda-deps --help | head` closes the pipe early: that ends the output, not in a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
 }
 
 process.exitCode = await runCli();
