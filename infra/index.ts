@@ -7,3 +7,10 @@ export type { LambdaDepsStackProps, StackOutputKey } from './lambda-deps-stack.t
 export { createLambdaDepsApp, DEFAULT_STACK_NAME } from './app.ts';
 export type { CreateLambdaDepsAppOptions } from './app.ts';
 export { FUNCTION_RUNTIME, SKIP_BUNDLING_CONTEXT } from './constructs/lambda-defaults.ts';
+export {
+  DEFAULT_SSM_PARAMETER_PREFIX,
+  dependencySetLayerArns,
+  layersParameterName,
+  useDependencySetLayers,
+} from './dependency-set-wiring.ts';
+export type { DependencySetReference } from './dependency-set-wiring.ts';
