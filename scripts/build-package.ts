@@ -9,13 +9,15 @@
 // `--bundles` makes the first three (the `prepare` script, so `npm ci` leaves a fast CLI behind),
 // `--library` the last (`prepack`); `npm pack` runs both scripts, prepack first.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions, type Metafile } from 'esbuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
+/** Build even when the outputs are newer than every input. */
+const FORCE = process.argv.includes('--force');
 
 /** ESM bundles call require() from CommonJS dependencies; ESM has none, so give them one. */
 const REQUIRE_BANNER =
@@ -96,6 +98,44 @@ function sourceInputs(metafiles: Metafile[]): string[] {
   return [...files].sort();
 }
 
+/** Modification time in ms, or undefined when the file is missing. */
+function modified(file: string): number | undefined {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether every input is older than the stamp (the same test bin/lambda-deps makes). */
+function isCurrent(stamp: string, inputs: readonly string[]): boolean {
+  const builtAt = modified(stamp);
+  if (builtAt === undefined) return false;
+  return inputs.every((input) => (modified(join(ROOT, input)) ?? Number.POSITIVE_INFINITY) <= builtAt);
+}
+
+/** The bundles' recorded inputs (and this script), so `npm pack` right after `npm ci` does not bundle twice. */
+function bundlesAreCurrent(): boolean {
+  const stamp = join(DIST, 'bundle-inputs.json');
+  try {
+    const { inputs } = JSON.parse(readFileSync(stamp, 'utf8')) as { inputs: string[] };
+    return isCurrent(stamp, [...inputs, 'scripts/build-package.ts', 'package.json']);
+  } catch {
+    return false;
+  }
+}
+
+/** Every TypeScript file the library may compile, and the compiler settings. */
+function libraryInputs(): string[] {
+  const files = ['tsconfig.json', 'tsconfig.build.json', 'scripts/build-package.ts'];
+  for (const folder of ['infra', 'functions']) {
+    for (const entry of readdirSync(join(ROOT, folder), { recursive: true, encoding: 'utf8' })) {
+      if (entry.endsWith('.ts')) files.push(join(folder, entry));
+    }
+  }
+  return files;
+}
+
 async function buildBundles(): Promise<void> {
   rmSync(join(DIST, 'assets'), { recursive: true, force: true });
   rmSync(join(DIST, 'cli'), { recursive: true, force: true });
@@ -111,6 +151,8 @@ async function buildBundles(): Promise<void> {
 }
 
 function compileLibrary(): void {
+  const stamp = join(DIST, 'library-built');
+  if (!FORCE && isCurrent(stamp, libraryInputs())) return;
   rmSync(join(DIST, 'infra'), { recursive: true, force: true });
   rmSync(join(DIST, 'functions'), { recursive: true, force: true });
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -118,6 +160,7 @@ function compileLibrary(): void {
     stdio: 'inherit',
     cwd: ROOT,
   });
+  writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }
 
 async function main(): Promise<void> {
@@ -126,7 +169,7 @@ async function main(): Promise<void> {
   mkdirSync(DIST, { recursive: true });
   const started = Date.now();
   if (parts.includes('--library')) compileLibrary();
-  if (parts.includes('--bundles')) await buildBundles();
+  if (parts.includes('--bundles') && (FORCE || !bundlesAreCurrent())) await buildBundles();
   process.stderr.write(`lambda-deps: built dist/ (${parts.join(' ')}) in ${Date.now() - started} ms\n`);
 }
 
