@@ -21,6 +21,7 @@ import {
 } from '../../core/probe/index.ts';
 import { findTargetInterpreter } from '../../core/verify/index.ts';
 import { extractZip } from '../../cli/commands/verify.ts';
+import type { ProbeRunner } from '../probe-port.ts';
 
 /** The probe's Python source: the same file the AWS probe function runs. */
 export const PROBE_SCRIPT = resolve(
@@ -166,5 +167,14 @@ export async function probeLocally(
     };
   } finally {
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The ProbeRunner port, locally. */
+export class LocalProbeRunner implements ProbeRunner {
+  constructor(private readonly options: LocalProbeOptions = {}) {}
+
+  probe(request: ProbeRequest): Promise<ProbeResult> {
+    return probeLocally(request, this.options);
   }
 }
