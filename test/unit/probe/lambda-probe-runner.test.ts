@@ -6,6 +6,7 @@ import {
   GetFunctionCommand,
   InvokeCommand,
   LambdaClient,
+  type InvokeCommandOutput,
 } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -22,6 +23,7 @@ const settings = {
   efsAccessPointArn: 'arn:aws:elasticfilesystem:eu-west-1:123456789012:access-point/fsap-1',
 };
 const target = lambdaTarget('python3.12', 'arm64');
+// The SDK hands back a Uint8Array with helpers; the runner only reads its bytes.
 const payload = (modules: { module: string; ok: boolean; error: string | null }[]) =>
   Buffer.from(
     JSON.stringify({
@@ -30,7 +32,7 @@ const payload = (modules: { module: string; ok: boolean; error: string | null }[
       importMs: 812.5,
       modules: modules.map((m) => ({ ...m, ms: 1 })),
     }),
-  );
+  ) as unknown as InvokeCommandOutput['Payload'];
 
 const created = () => lambda.commandCalls(CreateFunctionCommand)[0]?.args[0].input;
 
@@ -110,13 +112,11 @@ describe('LambdaProbeRunner', () => {
 
   it('reports the failing module and deletes the function even when the import fails', async () => {
     // Prepare
-    lambda
-      .on(InvokeCommand)
-      .resolves({
-        Payload: payload([
-          { module: 'pandas', ok: false, error: "ModuleNotFoundError: No module named 'numpy'" },
-        ]),
-      });
+    lambda.on(InvokeCommand).resolves({
+      Payload: payload([
+        { module: 'pandas', ok: false, error: "ModuleNotFoundError: No module named 'numpy'" },
+      ]),
+    });
     const runner = new LambdaProbeRunner(new LambdaClient({}), settings);
     // Act
     const result = await runner.probe(
