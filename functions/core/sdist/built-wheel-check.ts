@@ -2,15 +2,15 @@
 // the target's architecture, carry its real `linux_<machine>` tag (never a manylinux tag it was
 // not audited for), and every binary in it must verify against the target (glibc, machine,
 // libraries), the same checks a downloaded wheel's files get before publishing.
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { extractZip } from '../../cli/commands/verify.ts';
 import { parseWheelFilename } from '../index/index.ts';
-import { compareDottedVersions } from '../verify/elf.ts';
+import { bufferSource, compareDottedVersions } from '../verify/elf.ts';
+import { versionedSymbolNeeds } from '../verify/elf-symbols.ts';
 import { describeTarget, wheelMachine } from '../shared/targets.ts';
 import type { Target } from '../shared/types.ts';
 import { detectBinaryFormat, readElfFactsFromFile, verifyArtifact } from '../verify/index.ts';
-import { open } from 'node:fs/promises';
 
 export interface BuiltWheelCheck {
   /** What stops it, each a sentence; empty when it runs on the target. */
@@ -27,19 +27,40 @@ async function* filesUnder(folder: string): AsyncGenerator<string> {
   }
 }
 
-/** The highest glibc any ELF file under `folder` needs. */
-async function highestGlibcUnder(folder: string): Promise<string | null> {
+/** `python3.11 runs on Amazon Linux 2, glibc 2.26` */
+function runsOn(target: Target): string {
+  return target.runtime
+    ? `${target.runtime} runs on ${target.os}, glibc ${target.glibc}`
+    : `the custom target has glibc ${target.glibc}`;
+}
+
+interface GlibcNeeds {
+  readonly highest: string | null;
+  /** One sentence per file needing more than the target has, naming the calls. */
+  readonly tooNew: string[];
+}
+
+/** What the ELF files under `folder` need of glibc, with the symbols that need more than `target` has. */
+async function glibcNeedsUnder(folder: string, target: Target): Promise<GlibcNeeds> {
   let highest: string | null = null;
+  const tooNew: string[] = [];
   for await (const path of filesUnder(folder)) {
-    const handle = await open(path, 'r');
-    const head = Buffer.alloc(64);
-    await handle.read(head, 0, 64, 0).finally(() => handle.close());
-    if (detectBinaryFormat(head) !== 'elf') continue;
-    const facts = await readElfFactsFromFile(path, relative(folder, path));
-    const needed = facts?.highestGlibc ?? null;
+    const bytes = await readFile(path);
+    if (detectBinaryFormat(bytes.subarray(0, 64)) !== 'elf') continue;
+    const needed = (await readElfFactsFromFile(path, relative(folder, path)))?.highestGlibc ?? null;
     if (needed && (highest === null || compareDottedVersions(needed, highest) > 0)) highest = needed;
+    if (!needed || compareDottedVersions(needed, target.glibc) <= 0) continue;
+    const calls = [...versionedSymbolNeeds(bufferSource(bytes))]
+      .filter(
+        ([version]) =>
+          version.startsWith('GLIBC_') && compareDottedVersions(version.slice(6), target.glibc) > 0,
+      )
+      .map(([version, names]) => `${names.sort().join(', ')} needs ${version}`);
+    tooNew.push(
+      `${relative(folder, path)}: ${calls.join('; ') || `needs GLIBC_${needed}`}; ${runsOn(target)}`,
+    );
   }
-  return highest;
+  return { highest, tooNew };
 }
 
 export async function checkBuiltWheel(
@@ -63,9 +84,10 @@ export async function checkBuiltWheel(
   const unpacked = await mkdtemp(join(scratch, 'built-'));
   await extractZip(wheelPath, unpacked);
   const verification = await verifyArtifact({ root: unpacked, target, pythonRoots: ['.'] });
-  return {
-    problems: verification.problems.map((problem) => problem.message),
-    hint,
-    glibcNeeded: await highestGlibcUnder(unpacked),
-  };
+  const glibc = await glibcNeedsUnder(unpacked, target);
+  // The verifier's glibc findings are said again here with the calls named (statx needs GLIBC_2.28).
+  const others = verification.problems
+    .map((problem) => problem.message)
+    .filter((message) => !/ needs GLIBC_/.test(message));
+  return { problems: [...glibc.tooNew, ...others], hint, glibcNeeded: glibc.highest };
 }
