@@ -2,7 +2,7 @@
 // else METADATA read out of the wheel (by Range where possible); checked against the filename
 // and cached on disk by the file's sha256.
 import { join } from 'node:path';
-import { eq, valid } from '@renovatebot/pep440';
+import { isVersion, versionsEqual } from '../shared/pep440.ts';
 import { IntegrityError, ResolutionError, UnsafeArchiveError } from '../shared/errors.ts';
 import type { CoreMetadata, DistributionFile } from '../shared/types.ts';
 import { parseCoreMetadata } from './core-metadata.ts';
@@ -18,7 +18,7 @@ function assertMetadataMatchesFilename(file: DistributionFile, metadata: CoreMet
   if (!file.filename.endsWith('.whl')) return;
   const [name = '', version = ''] = file.filename.split('-');
   const sameVersion = (a: string, b: string): boolean =>
-    valid(a) !== null && valid(b) !== null ? eq(a, b) : a.toLowerCase() === b.toLowerCase();
+    isVersion(a) && isVersion(b) ? versionsEqual(a, b) : a.toLowerCase() === b.toLowerCase();
   if (normalizeName(metadata.name) !== normalizeName(name) || !sameVersion(metadata.version, version)) {
     throw new IntegrityError(
       `${file.filename}: its metadata says ${metadata.name} ${metadata.version}, which is not the file's name and version.`,

@@ -6,8 +6,8 @@
 import { realpath, readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { eq as versionsEqual } from '@renovatebot/pep440';
 import { assertLocationShape } from '../index/locations.ts';
+import { versionsEqual } from '../shared/pep440.ts';
 import { InputError } from '../shared/errors.ts';
 import { canonicalizeName, isValidProjectName } from '../shared/names.ts';
 import { parseRequirement } from './pep508.ts';

@@ -16,6 +16,10 @@ function buildLockSchema({ z }: typeof Zod) {
   const target = z.object({
     runtime: z.string().nullable(),
     pythonVersion: z.string().regex(/^3\.\d{1,2}$/),
+    pythonFullVersion: z
+      .string()
+      .regex(/^3\.\d{1,2}\.\d{1,3}$/)
+      .optional(),
     glibc: z.string().regex(/^2\.\d{1,2}$/),
     architecture: z.enum(['x86_64', 'arm64']),
     os: z.string(),
