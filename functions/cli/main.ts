@@ -82,4 +82,5 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<nu
   }
 }
 
+(await import('./interrupts.ts')).installInterruptHandlers();
 process.exitCode = await runCli();

@@ -35,6 +35,7 @@ import { formatBytes } from '../shared/units.ts';
 import { installWheel, lambdaInterpreter, withUpdatedRecord } from './wheel-installer.ts';
 import { listFiles, readCachedBuild, storeInCache } from './build-cache.ts';
 import { deliverOutputs } from '../pack/output-folder.ts';
+import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 import type { InstalledPackage, TreeClaims } from './wheel-installer.ts';
 
 const execFileAsync = promisify(execFile);
@@ -275,6 +276,13 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     join(options.treeScratchDir ?? (await fastScratchDir(lock)) ?? scratch, 'lambda-deps-tree-'),
   );
   const treeDir = join(treeRoot, 'tree');
+  // Ctrl-C must not leave the tree in /dev/shm (hundreds of MB) or the scratch behind.
+  const forgetScratch = atInterrupt(() =>
+    Promise.all([
+      rm(treeRoot, { recursive: true, force: true }),
+      rm(scratch, { recursive: true, force: true }),
+    ]),
+  );
   try {
     await mkdir(staging, { recursive: true });
     const sdistAllowed =
@@ -576,6 +584,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     await deliverOutputs(ok ? await storeInCache(staging, cached) : staging, outDir);
     return manifest;
   } finally {
+    forgetScratch();
     await rm(treeRoot, { recursive: true, force: true });
     await rm(scratch, { recursive: true, force: true });
   }
