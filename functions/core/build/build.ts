@@ -35,6 +35,7 @@ import { formatBytes } from '../shared/units.ts';
 import { installWheel, lambdaInterpreter, withUpdatedRecord } from './wheel-installer.ts';
 import { listFiles, readCachedBuild, storeInCache } from './build-cache.ts';
 import { deliverOutputs } from '../pack/output-folder.ts';
+import { checkLayersMatchTree } from '../pack/packed-tree-check.ts';
 import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 import type { InstalledPackage, TreeClaims } from './wheel-installer.ts';
 
@@ -484,6 +485,13 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     // allSettled: the tree is removed once this function leaves, so nothing may still be running.
     const settled = await Promise.allSettled([verifying, smoking, packing]);
     for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
+    // What ships must be what was verified and imported, byte for byte.
+    if (layers.length > 0)
+      await checkLayersMatchTree(
+        treeDir,
+        layers.map((layer) => join(staging, layer.file)),
+        [RUNTIME_DIR],
+      );
     const verification = await verifying;
     for (const finding of verification.warnings)
       warn(`${finding.package ?? '?'} ${finding.file ?? ''}: ${finding.message}`);
