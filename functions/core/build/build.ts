@@ -6,7 +6,7 @@
 // a rebuild copies (or reflinks) the checked cached artifacts into the output folder.
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
@@ -37,6 +37,7 @@ import { listFiles, readCachedBuild, storeInCache } from './build-cache.ts';
 import { deliverOutputs } from '../pack/output-folder.ts';
 import { checkLayersMatchTree } from '../pack/packed-tree-check.ts';
 import { atInterrupt } from '../shared/interrupt-cleanup.ts';
+import { sha256OfFile } from '../shared/hash.ts';
 import type { InstalledPackage, TreeClaims } from './wheel-installer.ts';
 
 const execFileAsync = promisify(execFile);
@@ -118,12 +119,6 @@ function distributionFileOf(locked: LockedPackage): DistributionFile {
     metadataSha256: null,
     source: locked.url,
   };
-}
-
-async function sha256OfFile(path: string): Promise<string> {
-  return createHash('sha256')
-    .update(await readFile(path))
-    .digest('hex');
 }
 
 /** Build an sdist into a wheel with pip on this machine; the result fits this machine only. */
@@ -769,13 +764,4 @@ async function fastScratchDir(lock: Lock): Promise<string | null> {
 }
 
 /** sha256 (hex) of a file, for tests and the CLI. */
-export async function fileSha256(path: string): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const hash = createHash('sha256');
-    for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer);
-    return hash.digest('hex');
-  } finally {
-    await handle.close();
-  }
-}
+export const fileSha256 = sha256OfFile;

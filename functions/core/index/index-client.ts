@@ -5,6 +5,7 @@
 // sha256-verified files into a content-addressed cache. HTTP goes through one keep-alive
 // undici Agent with bounded concurrency and retries with backoff on transient faults.
 import { createHash, randomBytes } from 'node:crypto';
+import { sha256Hex } from '../shared/hash.ts';
 import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
@@ -105,10 +106,6 @@ const DISTRIBUTION_SUFFIXES = ['.whl', '.tar.gz', '.zip', '.tar.bz2', '.tar.xz',
 /** PEP 503 normalized name. */
 function normalizeName(name: string): string {
   return name.replace(/[-_.]+/g, '-').toLowerCase();
-}
-
-function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 function withSlash(url: string): string {
