@@ -6,7 +6,7 @@ import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { extractZip } from '../../core/pack/zip-reader.ts';
+import { extractZip as extractZipSafely } from '../../core/pack/zip-reader.ts';
 import { verifyArtifact, type VerifyArtifactResult } from '../../core/verify/artifact-verifier.ts';
 import { InputError } from '../../core/shared/errors.ts';
 import { smokeImport, type SmokeImportResult } from '../../core/verify/smoke-import.ts';
@@ -30,6 +30,11 @@ export interface VerifyReport {
   readonly target: Target;
   readonly verification: VerifyArtifactResult;
   readonly smokeImport: SmokeImportResult;
+}
+
+/** Unpack a layer zip (a later layer replaces an earlier one's files, as Lambda overlays them). */
+export async function extractZip(zipPath: string, destination: string): Promise<void> {
+  await extractZipSafely(zipPath, destination, { replaceExisting: true });
 }
 
 /** Verify `path` (and smoke-import it unless told not to). */

@@ -564,7 +564,13 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
       layers,
       efs,
       image,
-      verification: { ok: verification.ok, problems },
+      verification: {
+        ok: verification.ok,
+        problems,
+        filesChecked: verification.filesChecked,
+        elfFiles: verification.elfFiles,
+        symbolVersionsChecked: verification.symbolVersionsChecked,
+      },
       smokeImport: {
         ran: smoke.ran,
         ok: smoke.ok,

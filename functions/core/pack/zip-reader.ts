@@ -326,9 +326,13 @@ export async function writeEntryTo(
 export async function extractZip(
   path: string,
   destination: string,
-  limits: Partial<ZipLimits & RatioLimits> = {},
+  options: {
+    readonly limits?: Partial<ZipLimits & RatioLimits>;
+    /** Replace files already in `destination` (removed first, so a link there is never written through). */
+    readonly replaceExisting?: boolean;
+  } = {},
 ): Promise<{ files: number; bytes: number }> {
-  const zip = await openZip(path, { name: path }, limits);
+  const zip = await openZip(path, { name: path }, options.limits);
   try {
     const seen = new Set<string>();
     for (const entry of zip.entries) {
@@ -363,6 +367,7 @@ export async function extractZip(
       const target = join(destination, ...entry.name.split('/'));
       await mkdir(dirname(target), { recursive: true });
       const executable = ((entry.externalAttributes >>> 16) & 0o111) !== 0;
+      if (options.replaceExisting) await rm(target, { force: true });
       await writeEntryTo(zip, entry, target, executable ? 0o755 : 0o644);
       files++;
       bytes += entry.uncompressedSize;

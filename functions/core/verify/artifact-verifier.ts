@@ -53,6 +53,8 @@ export interface VerifyArtifactResult {
   /** Regular files whose first bytes were read. */
   readonly filesChecked: number;
   readonly elfFiles: number;
+  /** Versioned symbol needs (DT_VERNEED names) compared with the target's glibc and libstdc++ ceilings. */
+  readonly symbolVersionsChecked?: number;
   /** Unconfirmed base-image libraries relied on; empty when every need was certain. */
   readonly assumedLibraries: AssumedLibrary[];
   /** Python roots used (given or detected). */
@@ -375,6 +377,8 @@ interface FileFinding {
   readonly assumed: { library: string; source: string }[];
   /** The ELF machine or class is not the target's. */
   readonly machineMismatch?: boolean;
+  /** Symbol versions this file needs that were checked. */
+  readonly symbolVersions?: number;
 }
 
 interface CheckContext {
@@ -594,7 +598,8 @@ async function checkElf(path: string, entry: ArtifactEntry, context: CheckContex
         `or ship ${library} in the layer's lib/ folder (Lambda puts /opt/lib on LD_LIBRARY_PATH).`,
     });
   }
-  return { problems, warnings, elf: true, assumed };
+  const symbolVersions = facts.versionNeeds.reduce((sum, need) => sum + need.versions.length, 0);
+  return { problems, warnings, elf: true, assumed, symbolVersions };
 }
 
 async function checkEntry(entry: ArtifactEntry, context: CheckContext): Promise<FileFinding> {
@@ -699,6 +704,7 @@ export async function verifyArtifact(options: VerifyArtifactOptions): Promise<Ve
       warnings: findings.flatMap((finding) => finding.warnings ?? []),
       filesChecked: regular.length,
       elfFiles: findings.filter((finding) => finding.elf).length,
+      symbolVersionsChecked: findings.reduce((sum, finding) => sum + (finding.symbolVersions ?? 0), 0),
       assumedLibraries: [...assumedCounts.values()].sort((a, b) => (a.library < b.library ? -1 : 1)),
       pythonRoots,
     };
