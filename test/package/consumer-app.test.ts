@@ -19,6 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../support/pip-indexes.ts';
 
 const REPOSITORY = resolve(import.meta.dirname, '..', '..');
 const EXAMPLE = join(REPOSITORY, 'examples', 'cdk-app');
@@ -71,6 +72,7 @@ function linkedDependency(name: string): string {
 let work: string;
 let app: string;
 let tarball: string;
+const indexes = localIndexes();
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'lambda-deps-consumer-'));
@@ -249,4 +251,75 @@ describe('the packed package in a fresh CommonJS CDK app', () => {
     expect(help.stdout).toMatch(/measure \[options\] <requirements>/);
     expect(help.stderr).toBe('');
   });
+
+  it.skipIf(!indexes)(
+    `ships a CodeBuild source that builds a lock with no node_modules and nothing installed${indexes ? '' : ` (skipped: ${NO_LOCAL_INDEXES_REASON})`}`,
+    async () => {
+      // Prepare: the staged build source of the synth above, copied where no node_modules can be found.
+      const outdir = join(app, 'cdk.out');
+      const staged = readdirSync(outdir).find((name) =>
+        existsSync(join(outdir, name, 'buildspecs', 'build.yml')),
+      );
+      expect(staged).toBeDefined();
+      const source = mkdtempSync(join(tmpdir(), 'lambda-deps-build-source-'));
+      cpSync(join(outdir, staged ?? ''), source, { recursive: true });
+      const requirements = join(work, 'requirements.txt');
+      writeFileSync(requirements, 'six\n');
+      const [first, ...extra] = indexes?.indexUrls ?? [];
+      const indexFlags = [
+        ...(first ? ['--index-url', first] : ['--no-index']),
+        ...extra.flatMap((url) => ['--extra-index-url', url]),
+        ...(indexes?.findLinks ?? []).flatMap((location) => ['--find-links', location]),
+      ];
+      const lock = join(work, 'six.lock.json');
+      const target = ['--runtime', 'python3.11', '--arch', 'x86_64'];
+      expectSuccess(
+        await run(
+          process.execPath,
+          [
+            join(REPOSITORY, 'bin', 'lambda-deps'),
+            'measure',
+            requirements,
+            ...target,
+            '--lock-out',
+            lock,
+            ...indexFlags,
+          ],
+          {
+            cwd: work,
+          },
+        ),
+        'measure --lock-out',
+      );
+
+      try {
+        // Act: what buildspecs/build.yml runs, from the staged source.
+        const built = await run(
+          process.execPath,
+          [
+            join(source, 'bin', 'lambda-deps'),
+            'build',
+            lock,
+            '--out',
+            join(source, 'out'),
+            '--json',
+            '--cache-dir',
+            join(work, 'cache'),
+            ...indexFlags,
+          ],
+          { cwd: source },
+        );
+
+        // Assess
+        expectSuccess(built, 'the staged CLI: build LOCK');
+        expect(readdirSync(source).sort()).toEqual(['bin', 'buildspecs', 'dist', 'out', 'package.json']);
+        const manifest = JSON.parse(readFileSync(join(source, 'out', 'manifest.json'), 'utf8')) as {
+          strategy: string;
+        };
+        expect(manifest.strategy).toBe('layers');
+      } finally {
+        rmSync(source, { recursive: true, force: true });
+      }
+    },
+  );
 });
