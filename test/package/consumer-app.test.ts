@@ -175,12 +175,16 @@ describe('the packed package in a fresh CommonJS CDK app', () => {
     );
     const pipelineFunctions = functions.filter((resource) => resource.Metadata?.['lambda-deps:entry']);
     expect(pipelineFunctions.length).toBeGreaterThanOrEqual(7);
+    // Each function's code is a staged asset holding the prebuilt bundle (the S3 key names it).
+    const assets = JSON.parse(readFileSync(join(outdir, 'ExampleApp.assets.json'), 'utf8')) as {
+      files: Record<string, { source: { path: string } }>;
+    };
     for (const fn of pipelineFunctions) {
       expect(fn.Properties.Handler).toBe('index.handler');
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
-      const assetPath = fn.Metadata?.['aws:asset:path'];
-      expect(typeof assetPath).toBe('string');
-      expect(existsSync(join(outdir, String(assetPath), 'index.mjs'))).toBe(true);
+      const key = String((fn.Properties.Code as { S3Key?: unknown }).S3Key ?? '');
+      const staged = assets.files[key.replace(/\.zip$/, '')]?.source.path ?? 'missing';
+      expect(readdirSync(join(outdir, staged)).sort()).toEqual(['index.mjs', 'index.mjs.map']);
     }
     const python = functions.find((resource) => resource.Properties.Runtime === 'python3.12');
     const layerParameter = Object.entries(template.Parameters).find(
