@@ -19,6 +19,7 @@ import {
 import type { RunBuildspecResult } from '../adapters/local/local-build-runner.ts';
 import type { LeasingObjectStore } from '../adapters/ports.ts';
 import { runOnce } from '../adapters/store-lease.ts';
+import { isGenericInputName, lockBeside } from '../core/inputs/input-format.ts';
 import { InputError } from '../core/shared/errors.ts';
 import type { BuildManifest, Strategy } from '../core/shared/types.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
@@ -356,14 +357,16 @@ async function consoleInputFor(
 ): Promise<Record<string, unknown>> {
   if (!options.requirementsPath)
     throw new InputError('Give a requirements file (or an event) to run the pipeline on.');
-  const text = await readFile(options.requirementsPath).catch((error: unknown) => {
-    throw new InputError(`Cannot read ${options.requirementsPath}.`, {
+  // A pyproject.toml or Pipfile with its lock beside it: the lock is what the Measure step must read.
+  const uploaded = lockBeside(options.requirementsPath) ?? options.requirementsPath;
+  const text = await readFile(uploaded).catch((error: unknown) => {
+    throw new InputError(`Cannot read ${uploaded}.`, {
       cause: error,
       hint: 'Check the path.',
     });
   });
   const digest = createHash('sha256').update(text).digest('hex').slice(0, 12);
-  const key = `requirements/${digest}/${basename(options.requirementsPath).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}`;
+  const key = `requirements/${digest}/${basename(uploaded).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}`;
   await store.putBytes(key, text, 'text/plain');
   const policy = {
     ...(options.policy ?? {}),
@@ -386,7 +389,7 @@ async function consoleInputFor(
  */
 export function defaultSetName(requirementsPath: string): string {
   const file = basename(requirementsPath);
-  const generic = /^(requirements.*\.txt|pyproject\.toml)$/i.test(file);
+  const generic = isGenericInputName(file);
   const raw = generic ? basename(dirname(resolve(requirementsPath))) : file.replace(/\.[^.]*$/, '');
   const cleaned = raw
     .replace(/[^a-zA-Z0-9._-]+/g, '-')

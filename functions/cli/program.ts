@@ -54,6 +54,13 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/submit.ts')).createSubmitCommand(),
   },
   {
+    name: 'export',
+    term: 'export [options] <lock>',
+    summary:
+      'Write a lock (or any input, resolved for a target) as a requirements file with hashes or as a PEP 751 pylock.toml.',
+    load: async () => (await import('./commands/export.ts')).createExportCommand(),
+  },
+  {
     name: 'graph',
     term: 'graph [options]',
     summary: 'Draw the pipeline state machine (from the synthesized ASL) as an SVG.',
