@@ -172,7 +172,7 @@ describe('the packed package in a fresh CommonJS CDK app', () => {
       (resource) => resource.Type === 'AWS::Lambda::Function',
     );
     const pipelineFunctions = functions.filter((resource) => resource.Metadata?.['lambda-deps:entry']);
-    expect(pipelineFunctions.length).toBeGreaterThanOrEqual(7);
+    expect(pipelineFunctions.length).toBe(5); // measure, read-build-manifest, publish-layers, report, start-execution
     for (const fn of pipelineFunctions) {
       expect(fn.Properties.Handler).toBe('index.handler');
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
@@ -180,6 +180,10 @@ describe('the packed package in a fresh CommonJS CDK app', () => {
       expect(typeof assetPath).toBe('string');
       expect(existsSync(join(outdir, String(assetPath), 'index.mjs'))).toBe(true);
     }
+    // The example deploys the layers route only.
+    const types = new Set(Object.values(template.Resources).map((resource) => resource.Type));
+    for (const type of ['AWS::EC2::VPC', 'AWS::EFS::FileSystem', 'AWS::ECR::Repository'])
+      expect(types.has(type)).toBe(false);
     const python = functions.find((resource) => resource.Properties.Runtime === 'python3.12');
     const layerParameter = Object.entries(template.Parameters).find(
       ([, parameter]) => parameter.Default === '/lambda-deps/web-api/layers',
