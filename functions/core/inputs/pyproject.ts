@@ -72,6 +72,12 @@ export async function readPyproject(
   const tool = document.tool;
   const project = document.project;
   if (isTable(tool) && isTable(tool.poetry) && (!isTable(project) || project.dependencies === undefined)) {
+    if (!isTable(tool.poetry.dependencies) && groupNames.length === 0) {
+      throw new InputError(`${file} is a Poetry project that declares no dependencies`, {
+        location: locate(lines, file, 'tool.poetry'),
+        hint: 'Add them under [tool.poetry.dependencies], or export the lock: `poetry export -f requirements.txt --with-hashes`.',
+      });
+    }
     const requirements = [
       ...poetryRequirements(
         document,

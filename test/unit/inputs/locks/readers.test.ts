@@ -1,0 +1,247 @@
+// The lock readers and the format detector on small files: detection by content (not name),
+// the message and export commands for unknown files, markers evaluated for the target,
+// groups and extras, requires-python, and Poetry's constraint syntax.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { detectInputFormat } from '../../../../functions/core/inputs/input-format.ts';
+import { readPipfileLock } from '../../../../functions/core/inputs/locks/pipfile.ts';
+import { checkRequiresPython } from '../../../../functions/core/inputs/locks/pinned-set.ts';
+import { poetryConstraintToPep440 } from '../../../../functions/core/inputs/locks/poetry.ts';
+import { readPylock } from '../../../../functions/core/inputs/locks/pylock.ts';
+import { readUvLock } from '../../../../functions/core/inputs/locks/uv-lock.ts';
+import { readPyproject } from '../../../../functions/core/inputs/pyproject.ts';
+import { InputError } from '../../../../functions/core/shared/errors.ts';
+import { lambdaTarget } from '../../../../functions/core/shared/targets.ts';
+
+const execFileAsync = promisify(execFile);
+const target = lambdaTarget('python3.11', 'x86_64');
+const fixture = (path: string): Promise<string> => readFile(join('test/fixtures/locks', path), 'utf8');
+
+describe('detectInputFormat', () => {
+  it('tells every format apart by content, whatever the file is called', async () => {
+    // Prepare
+    const cases: [string, string][] = [
+      ['uv/uv.lock', 'uv.lock'],
+      ['poetry/poetry.lock', 'poetry.lock'],
+      ['pipenv/Pipfile.lock', 'Pipfile.lock'],
+      ['pipenv/Pipfile', 'Pipfile'],
+      ['pylock/pylock.toml', 'pylock.toml'],
+      ['uv/pyproject.toml', 'pyproject'],
+      ['poetry/pyproject.toml', 'pyproject'],
+    ];
+
+    // Act
+    const detected = await Promise.all(
+      cases.map(async ([path]) => detectInputFormat('deps.txt', await fixture(path))),
+    );
+
+    // Assess
+    expect(detected).toEqual(cases.map(([, format]) => format));
+    expect(detectInputFormat('x.json', '{"lockVersion": 1, "target": {}, "packages": []}')).toBe(
+      'lambda-deps-lock',
+    );
+    expect(detectInputFormat('requirements.txt', 'requests==2.32.3\n-r other.txt\n')).toBe('requirements');
+    expect(detectInputFormat('pyproject.toml', '[dependency-groups]\ndev = ["pytest"]\n')).toBe('pyproject');
+  });
+
+  it('refuses an unknown file saying what was expected and the commands that export one', () => {
+    // Act
+    const attempt = (): unknown =>
+      detectInputFormat('environment.yml', 'name: app\ndependencies:\n  - numpy\n');
+    const toml = (): unknown =>
+      detectInputFormat('Cargo.lock', 'version = 3\n\n[[package]]\nname = "serde"\n');
+
+    // Assess
+    for (const call of [attempt, toml]) {
+      expect(call).toThrow(InputError);
+      try {
+        call();
+      } catch (error) {
+        const input = error as InputError;
+        expect(input.exitCode).toBe(2);
+        expect(input.hint).toContain('poetry export -f requirements.txt --with-hashes');
+        expect(input.hint).toContain('uv export --format requirements-txt');
+        expect(input.hint).toContain('pipenv requirements --hash');
+      }
+    }
+  });
+
+  it('exits 2 from the CLI on an unknown format, with the export command', { timeout: 60_000 }, async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'lambda-deps-format-'));
+    const file = join(dir, 'deps.toml');
+    writeFileSync(file, '[tool.black]\nline-length = 100\n');
+
+    // Act
+    const run = await execFileAsync('bin/lambda-deps', ['measure', file, '--runtime', 'python3.11']).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    rmSync(dir, { recursive: true, force: true });
+
+    // Assess
+    expect((run as { code: number }).code).toBe(2);
+    expect((run as { stderr: string }).stderr).toContain('is not a dependency file lambda-deps reads');
+    expect((run as { stderr: string }).stderr).toContain('poetry export -f requirements.txt --with-hashes');
+  });
+});
+
+describe('lock readers', () => {
+  const selection = { target, extras: [] as string[], groups: [] as string[] };
+
+  it('follows uv.lock from the project, evaluating each marker for the target', async () => {
+    // Act
+    const pinned = await readUvLock(await fixture('uv/uv.lock'), 'uv.lock', selection);
+    const withExtra = await readUvLock(await fixture('uv/uv.lock'), 'uv.lock', {
+      ...selection,
+      extras: ['yaml'],
+    });
+
+    // Assess
+    const names = pinned.packages.map((entry) => entry.name);
+    expect(names).toContain('pydantic-core');
+    expect(names).not.toContain('colorama'); // click → colorama only on win32
+    expect(names).not.toContain('pytest'); // the dev group was not asked for
+    expect(withExtra.packages.map((entry) => entry.name)).toContain('pyyaml');
+    expect(pinned.requiresPython).toBe('>=3.11');
+    expect(pinned.sources).toEqual(['https://pypi.org/simple']);
+    expect(pinned.packages.find((entry) => entry.name === 'pydantic-core')?.files).toHaveLength(3);
+  });
+
+  it('names the groups a lock has when an unknown one is asked for', async () => {
+    // Act
+    const attempt = readUvLock(await fixture('uv/uv.lock'), 'uv.lock', { ...selection, groups: ['docs'] });
+
+    // Assess
+    await expect(attempt).rejects.toThrow(/no dependency group "docs"/);
+  });
+
+  it('applies Pipfile.lock markers for the target and adds develop with --group dev', async () => {
+    // Act
+    const text = await fixture('pipenv/Pipfile.lock');
+    const runtime = await readPipfileLock(text, 'Pipfile.lock', selection);
+    const dev = await readPipfileLock(text, 'Pipfile.lock', { ...selection, groups: ['dev'] });
+
+    // Assess
+    expect(runtime.packages.map((entry) => entry.name)).not.toContain('colorama');
+    expect(runtime.packages.map((entry) => entry.name)).not.toContain('pytest');
+    expect(dev.packages.map((entry) => entry.name)).toContain('pytest');
+    expect(runtime.requiresPython).toBe('==3.11.*');
+    expect(runtime.packages[0]?.hashes[0]).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it('reads PEP 751 markers on extras and dependency groups, and refuses other environments', async () => {
+    // Prepare
+    const text = [
+      'lock-version = "1.0"',
+      'created-by = "test"',
+      'environments = ["sys_platform == \'linux\'"]',
+      'dependency-groups = ["dev"]',
+      '[[packages]]',
+      'name = "six"',
+      'version = "1.17.0"',
+      'marker = "\'dev\' in dependency_groups"',
+      'wheels = [{ url = "https://example.invalid/six-1.17.0-py2.py3-none-any.whl", hashes = { sha256 = "ab" } }]',
+      '',
+    ].join('\n');
+
+    // Act
+    const without = await readPylock(text, 'pylock.toml', selection);
+    const withDev = await readPylock(text, 'pylock.toml', { ...selection, groups: ['dev'] });
+    const windows = readPylock(
+      text.replace("sys_platform == 'linux'", "sys_platform == 'win32'"),
+      'pylock.toml',
+      selection,
+    );
+
+    // Assess
+    expect(without.packages).toHaveLength(0);
+    expect(withDev.packages.map((entry) => entry.name)).toEqual(['six']);
+    await expect(windows).rejects.toThrow(/locked for other environments/);
+  });
+
+  it('checks requires-python against the target with a clear error', () => {
+    // Act + Assess
+    expect(() => checkRequiresPython('>=3.12', target, 'uv.lock')).toThrow(
+      /requires Python >=3\.12, but the target is python3\.11/,
+    );
+    expect(() => checkRequiresPython('>=3.11.11', target, 'pylock.toml')).not.toThrow();
+    try {
+      checkRequiresPython('>=3.12', target, 'uv.lock');
+    } catch (error) {
+      expect((error as InputError).exitCode).toBe(2);
+      expect((error as InputError).hint).toContain('--runtime python3.12');
+    }
+  });
+
+  it('translates Poetry constraints to PEP 440', () => {
+    expect(poetryConstraintToPep440('^1.2.3', 'x')).toBe('>=1.2.3,<2');
+    expect(poetryConstraintToPep440('^0.2.3', 'x')).toBe('>=0.2.3,<0.3');
+    expect(poetryConstraintToPep440('~1.2', 'x')).toBe('>=1.2,<1.3');
+    expect(poetryConstraintToPep440('1.2.*', 'x')).toBe('==1.2.*');
+    expect(poetryConstraintToPep440('>=1,<2', 'x')).toBe('>=1,<2');
+    expect(poetryConstraintToPep440('*', 'x')).toBe('');
+    expect(() => poetryConstraintToPep440('>=1 || >=3', 'x')).toThrow(/PEP 440 cannot express/);
+  });
+});
+
+describe('pyproject.toml groups', () => {
+  let dir = '';
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lambda-deps-groups-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('adds PEP 735 groups with --group, following include-group', async () => {
+    // Prepare
+    const path = join(dir, 'pyproject.toml');
+    writeFileSync(
+      path,
+      '[project]\nname = "x"\nversion = "1"\nrequires-python = ">=3.12"\ndependencies = ["requests"]\n\n[dependency-groups]\nlambda = ["boto3", { include-group = "Shared" }]\nshared = ["six"]\n',
+    );
+
+    // Act
+    const { set, requiresPython } = await readPyproject(path, [], { groups: ['lambda'] });
+
+    // Assess
+    expect(set.requirements.map((requirement) => requirement.name)).toEqual(['requests', 'boto3', 'six']);
+    expect(requiresPython).toBe('>=3.12');
+  });
+
+  it('refuses an include-group cycle', async () => {
+    // Prepare
+    const path = join(dir, 'pyproject.toml');
+    writeFileSync(
+      path,
+      '[dependency-groups]\na = [{ include-group = "b" }]\nb = [{ include-group = "a" }]\n',
+    );
+
+    // Act + Assess
+    await expect(readPyproject(path, [], { groups: ['a'] })).rejects.toThrow(/includes itself/);
+  });
+
+  it('reads a Poetry project without a lock as requirements, python ranges as markers', async () => {
+    // Prepare
+    const path = join(dir, 'pyproject.toml');
+    writeFileSync(
+      path,
+      '[tool.poetry]\nname = "x"\n\n[tool.poetry.dependencies]\npython = "^3.11"\nrequests = "^2.32"\ntomli = { version = ">=2", python = "<3.11" }\n\n[tool.poetry.group.dev.dependencies]\npytest = "^9"\n',
+    );
+
+    // Act
+    const { set, requiresPython } = await readPyproject(path, [], { groups: ['dev'] });
+
+    // Assess
+    expect(set.requirements.map((requirement) => `${requirement.name}${requirement.specifier}`)).toEqual([
+      'requests>=2.32,<3',
+      'tomli>=2',
+      'pytest>=9,<10',
+    ]);
+    expect(set.requirements[1]?.marker).not.toBeNull();
+    expect(requiresPython).toBe('>=3.11,<4');
+  });
+});
