@@ -15,7 +15,10 @@ import { poetryConstraintToPep440 } from '../../../../functions/core/inputs/lock
 import { readPylock } from '../../../../functions/core/inputs/locks/pylock.ts';
 import { readUvLock } from '../../../../functions/core/inputs/locks/uv-lock.ts';
 import { readPyproject } from '../../../../functions/core/inputs/pyproject.ts';
-import { InputError } from '../../../../functions/core/shared/errors.ts';
+import { InputError, IntegrityError, ResolutionError } from '../../../../functions/core/shared/errors.ts';
+import { lockFromPins } from '../../../../functions/core/inputs/locks/select-files.ts';
+import type { LockedFile } from '../../../../functions/core/inputs/locks/pinned-set.ts';
+import type { DistributionFile, PackageIndex } from '../../../../functions/core/shared/types.ts';
 import { lambdaTarget } from '../../../../functions/core/shared/targets.ts';
 
 const execFileAsync = promisify(execFile);
@@ -243,5 +246,99 @@ describe('pyproject.toml groups', () => {
     ]);
     expect(set.requirements[1]?.marker).not.toBeNull();
     expect(requiresPython).toBe('>=3.11,<4');
+  });
+});
+
+describe('lockFromPins', () => {
+  /** An index that serves nothing but sizes: the lock's own URLs are used as they are. */
+  function stubIndex(files: DistributionFile[] = [], downloaded: string | null = null): PackageIndex {
+    return {
+      listFiles: async (name) =>
+        files.filter((file) => file.filename.toLowerCase().startsWith(name.replace(/-/g, '_'))),
+      fetchMetadata: async () => {
+        throw new Error('not used');
+      },
+      measureWheel: async () => ({ size: 10, unzippedSize: 20, entryCount: 1 }),
+      download: async () => {
+        if (!downloaded) throw new Error('not used');
+        return downloaded;
+      },
+    };
+  }
+
+  it('says which pinned package has no wheel for the target, and what to do', async () => {
+    // Prepare: the fixture's pydantic-core wheels are cp311, cp313 macOS and cp313 aarch64 only.
+    const python312 = lambdaTarget('python3.12', 'x86_64');
+    const pinned = await readUvLock(await fixture('uv/uv.lock'), 'uv.lock', {
+      target: python312,
+      extras: [],
+      groups: [],
+    });
+
+    // Act
+    const attempt = lockFromPins(pinned, python312, stubIndex(), false);
+
+    // Assess
+    await expect(attempt).rejects.toBeInstanceOf(ResolutionError);
+    const error = (await attempt.catch((caught: unknown) => caught)) as ResolutionError;
+    expect(error.problems.map((problem) => problem.package)).toEqual(['pydantic-core']);
+    expect(error.problems[0]?.message).toMatch(
+      /pydantic-core 2\.46\.5 \(pinned by uv\.lock\) has no wheel for python3\.12 x86_64/,
+    );
+    expect(error.problems[0]?.message).toMatch(/Lock again for the target/);
+  });
+
+  it('refuses a file whose index hash differs from the lock’s', async () => {
+    // Prepare
+    const pinned = await readPylock(await fixture('pylock/pylock.toml'), 'pylock.toml', {
+      target,
+      extras: [],
+      groups: [],
+    });
+    const other = pinned.packages.map((entry) => {
+      const file = entry.files[0] as LockedFile;
+      return {
+        filename: file.filename,
+        url: `file:///x/${file.filename}`,
+        sha256: entry.name === 'idna' ? 'f'.repeat(64) : (file.hashes.sha256 ?? null),
+        requiresPython: null,
+        yanked: false as const,
+        size: null,
+        metadataUrl: null,
+        metadataSha256: null,
+        source: 'file:///x/',
+      };
+    });
+
+    // Act
+    const attempt = lockFromPins(pinned, target, stubIndex(other), true);
+
+    // Assess
+    await expect(attempt).rejects.toBeInstanceOf(IntegrityError);
+    await expect(attempt).rejects.toThrow(/idna-3\.20-py3-none-any\.whl .* but the lock says/);
+  });
+
+  it('checks hashes other than sha256 on the downloaded bytes', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'lambda-deps-hash-'));
+    const wheel = join(dir, 'six-1.17.0-py2.py3-none-any.whl');
+    writeFileSync(wheel, 'not the locked bytes');
+    const text = [
+      'lock-version = "1.0"',
+      'created-by = "test"',
+      '[[packages]]',
+      'name = "six"',
+      'version = "1.17.0"',
+      `wheels = [{ url = "file://${wheel}", hashes = { sha512 = "${'a'.repeat(128)}" } }]`,
+      '',
+    ].join('\n');
+    const pinned = await readPylock(text, 'pylock.toml', { target, extras: [], groups: [] });
+
+    // Act
+    const attempt = lockFromPins(pinned, target, stubIndex([], wheel), false);
+
+    // Assess
+    await expect(attempt).rejects.toThrow(/has sha512 [0-9a-f]{128}, but the lock says a{128}/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
