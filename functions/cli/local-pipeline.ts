@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { availableParallelism, tmpdir } from 'node:os';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import type { StepDependencies } from '../adapters/aws/aws-adapters.ts';
 import {
@@ -192,6 +192,8 @@ let definitionPromise: Promise<PipelineDefinition> | null = null;
 export function loadPipelineDefinition(): Promise<PipelineDefinition> {
   definitionPromise ??= (async () => {
     const { createLambdaDepsApp } = await import('../../infra/app.ts');
+    // The source under tsx, the prebuilt bundle from the compiled CLI (the installed package has no .ts).
+    const { handlerModuleUrl } = await import('../../infra/constructs/lambda-defaults.ts');
     const { extractStateMachineDefinition, describeTaskStates } =
       await import('../../infra/state-machine-definition.ts');
     const outdir = await mkdtemp(join(tmpdir(), 'lambda-deps-synth-'));
@@ -213,7 +215,7 @@ export function loadPipelineDefinition(): Promise<PipelineDefinition> {
             hint: 'Every Task must be a lambda-deps handler (with its entry metadata) or the CodeBuild build.',
           });
         }
-        const module = (await import(pathToFileURL(join(REPOSITORY_ROOT, target.entry)).href)) as {
+        const module = (await import(handlerModuleUrl(target.entry))) as {
           createHandler?: HandlerFactory;
         };
         if (typeof module.createHandler !== 'function') {

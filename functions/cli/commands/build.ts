@@ -10,6 +10,7 @@ import { InputError } from '../../core/shared/errors.ts';
 import { detectInputFormat } from '../../core/inputs/input-format.ts';
 import { parseLock } from '../../core/resolve/lock.ts';
 import { renderSizeReport } from '../../core/report/size-report.ts';
+import { writeReportPage } from '../../core/report/report-page-file.ts';
 import {
   addIndexOptions,
   addTargetOptions,
@@ -70,7 +71,10 @@ async function readLockIfAny(path: string): Promise<Lock | null> {
       hint: 'Give a requirements file, a pyproject.toml, a lock file (uv.lock, poetry.lock, Pipfile.lock, pylock.toml) or a lock written by `lambda-deps measure --lock-out`.',
     });
   });
-  return detectInputFormat(path, text) === 'lambda-deps-lock' ? parseLock(text, path) : null;
+  if (detectInputFormat(path, text) !== 'lambda-deps-lock') return null;
+  // A lock the user names on this machine may use its file: wheels; one fetched by the pipeline's
+  // CodeBuild job (which sets CODEBUILD_BUILD_ID) came from elsewhere and may not.
+  return parseLock(text, path, { localFileUrls: process.env.CODEBUILD_BUILD_ID === undefined });
 }
 
 function describeEvent(event: BuildEvent): string | null {
@@ -118,23 +122,6 @@ function printSummary(manifest: BuildManifest, outDir: string, color: boolean): 
     out.write(colors.dim(`built in ${formatDuration(manifest.timings.total)}\n`));
 }
 
-/** What a person does with a local pipeline run's output. */
-function nextSteps(strategy: Strategy, outDir: string, reportPage: string): string {
-  const where: Record<Strategy, string> = {
-    layers: `layer zips: ${join(outDir, 'layers')}/<layer name>/<version>.zip (versions in layers/versions.json)`,
-    efs: `EFS tree: ${join(outDir, 'efs')}/<set>/current (the PYTHONPATH a function sets is printed above)`,
-    image: `image: ${join(outDir, 'images')} (an OCI layout; --registry URL pushes to a registry instead)`,
-  };
-  return [
-    '',
-    'next:',
-    `  open ${reportPage} to see what takes the space and what was checked`,
-    `  ${where[strategy]}`,
-    '  in AWS: deploy the stack (README "Deploying to AWS"), then upload the file under requirements/<set>/ in its bucket',
-    '',
-  ].join('\n');
-}
-
 /**
  * The embedded default: the deployed state machine, synthesized in-process and run locally with the
  * same handlers and the same buildspec (see functions/cli/local-pipeline.ts). Writes
@@ -169,12 +156,12 @@ async function buildThroughPipeline(input: string, options: BuildOptions, cacheD
     },
     process.stdout,
   );
-  if (result.manifest) {
+  if (result.manifest)
     await writeFile(join(options.out, 'manifest.json'), `${JSON.stringify(result.manifest, null, 2)}\n`);
-    const reportPage = join(options.out, 'report.html');
-    await writeFile(reportPage, renderSizeReport({ kind: 'build', manifest: result.manifest }));
-    if (!options.json) process.stdout.write(nextSteps(result.manifest.strategy, options.out, reportPage));
-  }
+  // The page, for a delivered set and for a failed run alike.
+  const reportPage = await writeReportPage(options.out, result, { requirementsPath: input });
+  if (!options.json)
+    process.stdout.write(`\nopen ${reportPage}: what takes the space, what was checked, what to do next\n`);
   return exitCode;
 }
 
