@@ -6,6 +6,7 @@ import { satisfies } from '@renovatebot/pep440';
 import { InputError } from '../../shared/errors.ts';
 import { PYPI_SIMPLE_URL } from '../pip-config.ts';
 import { parseRequirement } from '../pep508.ts';
+import { pythonFullVersion } from '../../shared/targets.ts';
 import type { Requirement, Target } from '../../shared/types.ts';
 import { assertOneVersionEach } from './uv-lock.ts';
 import {
@@ -163,10 +164,10 @@ function constraintAllows(version: string, constraint: string, where: string): b
 /** Whether a Poetry python constraint (`>=3.8,<4`, `^3.9`, `>=3.7 || >=3.11`) admits the target's Python. */
 export function pythonConstraintHolds(constraint: string | null, target: Target, where: string): boolean {
   if (!constraint || constraint.trim() === '*' || constraint.trim() === '') return true;
-  const patches = Array.from({ length: 40 }, (_, patch) => `${target.pythonVersion}.${patch}`);
+  const version = pythonFullVersion(target);
   return constraint.split('||').some((alternative) => {
     const spec = poetryConstraintToPep440(alternative, where);
-    return spec === '' || patches.some((version) => satisfies(version, spec));
+    return spec === '' || satisfies(version, spec);
   });
 }
 

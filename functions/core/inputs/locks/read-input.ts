@@ -18,6 +18,7 @@ import {
   checkRequiresPython,
   parseTomlFile,
   readTextFile,
+  sameTarget,
   type LockSelection,
   type PinnedSet,
 } from './pinned-set.ts';
@@ -130,7 +131,7 @@ function noSelectionFor(path: string, request: DependencyInputRequest, what: str
 }
 
 function checkLockTarget(lock: Lock, target: Target, path: string): void {
-  if (JSON.stringify(lock.target) === JSON.stringify(target)) return;
+  if (sameTarget(lock.target, target)) return;
   throw new InputError(
     `${path} is locked for ${describeTarget(lock.target)}, not ${describeTarget(target)}.`,
     {
