@@ -83,20 +83,31 @@ function target(packages: readonly UvPackage[], edge: UvDependency, file: string
 }
 
 function lockedFiles(entry: UvPackage, file: string): LockedFile[] {
-  return (entry.wheels ?? []).map((wheel) => {
-    const location = wheel.url ?? null;
-    const filename =
-      wheel.filename ?? (location ? filenameOfUrl(location) : (wheel.path ?? '').split('/').pop());
-    if (!filename) {
-      throw new InputError(`${file}: a wheel of ${entry.name} has no url, path or filename.`, {
-        location: { file, line: 1, column: 1 },
-        packageName: normalize(entry.name),
-        hint: `Regenerate the lock with \`${REGENERATE}\`.`,
-      });
-    }
-    const hash = wheel.hash ? splitHash(wheel.hash) : null;
-    return { filename, url: location, hashes: hash ? { [hash[0]]: hash[1] } : {}, size: wheel.size ?? null };
-  });
+  // The sdist is listed too (never chosen) so a missing wheel is explained as such.
+  const sdist = entry.sdist?.url
+    ? [{ filename: filenameOfUrl(entry.sdist.url), url: entry.sdist.url, hashes: {}, size: null }]
+    : [];
+  return (entry.wheels ?? [])
+    .map((wheel) => {
+      const location = wheel.url ?? null;
+      const filename =
+        wheel.filename ?? (location ? filenameOfUrl(location) : (wheel.path ?? '').split('/').pop());
+      if (!filename) {
+        throw new InputError(`${file}: a wheel of ${entry.name} has no url, path or filename.`, {
+          location: { file, line: 1, column: 1 },
+          packageName: normalize(entry.name),
+          hint: `Regenerate the lock with \`${REGENERATE}\`.`,
+        });
+      }
+      const hash = wheel.hash ? splitHash(wheel.hash) : null;
+      return {
+        filename,
+        url: location,
+        hashes: hash ? { [hash[0]]: hash[1] } : {},
+        size: wheel.size ?? null,
+      };
+    })
+    .concat(sdist);
 }
 
 function pin(entry: UvPackage, file: string): PinnedPackage {

@@ -17,6 +17,7 @@ import { readUvLock } from '../../../../functions/core/inputs/locks/uv-lock.ts';
 import { readPyproject } from '../../../../functions/core/inputs/pyproject.ts';
 import { InputError, IntegrityError, ResolutionError } from '../../../../functions/core/shared/errors.ts';
 import { lockFromPins } from '../../../../functions/core/inputs/locks/select-files.ts';
+import { readInputFile } from '../../../../functions/core/inputs/locks/read-input.ts';
 import type { LockedFile } from '../../../../functions/core/inputs/locks/pinned-set.ts';
 import type { DistributionFile, PackageIndex } from '../../../../functions/core/shared/types.ts';
 import { lambdaTarget } from '../../../../functions/core/shared/targets.ts';
@@ -340,5 +341,45 @@ describe('lockFromPins', () => {
     // Assess
     await expect(attempt).rejects.toThrow(/has sha512 [0-9a-f]{128}, but the lock says a{128}/);
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('inputs beside their locks', () => {
+  it('reads the Pipfile.lock beside a Pipfile, and the uv.lock beside a pyproject.toml', async () => {
+    // Act
+    const pipenv = await readInputFile('test/fixtures/locks/pipenv/Pipfile');
+    const uv = await readInputFile('test/fixtures/locks/uv/pyproject.toml');
+
+    // Assess
+    expect(pipenv.format).toBe('Pipfile.lock');
+    expect(pipenv.path.endsWith('Pipfile.lock')).toBe(true);
+    expect(uv.format).toBe('uv.lock');
+  });
+
+  it('explains a pin that has only a source distribution', async () => {
+    // Prepare
+    const text = [
+      'lock-version = "1.0"',
+      'created-by = "test"',
+      '[[packages]]',
+      'name = "pyyaml"',
+      'version = "6.0.3"',
+      'sdist = { url = "https://example.invalid/pyyaml-6.0.3.tar.gz", hashes = { sha256 = "ab" } }',
+      '',
+    ].join('\n');
+    const pinned = await readPylock(text, 'pylock.toml', { target, extras: [], groups: [] });
+
+    // Act
+    const attempt = lockFromPins(
+      pinned,
+      target,
+      { listFiles: async () => [] } as unknown as PackageIndex,
+      false,
+    );
+
+    // Assess
+    await expect(attempt).rejects.toThrow(
+      /pyyaml 6\.0\.3 \(pinned by pylock\.toml\) has no wheel .*only a source distribution \(pyyaml-6\.0\.3\.tar\.gz\)/,
+    );
   });
 });

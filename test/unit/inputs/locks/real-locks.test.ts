@@ -230,6 +230,45 @@ describe.skipIf(indexes === null)(
       expect(writePylock(second.lock)).toBe(writePylock(first.lock));
     });
 
+    it(
+      'exports from the command line what writeRequirements and writePylock write',
+      { timeout: 120_000 },
+      async () => {
+        // Prepare
+        const input = join(FIXTURES, 'pipenv/Pipfile.lock');
+        const { lock } = await measureRequirements({
+          requirementsPath: input,
+          target,
+          cacheDir: join(workDir, 'cache'),
+          cliIndexOptions: cliIndexOptions(),
+        });
+        const run = (format: string) =>
+          execFileAsync(
+            'bin/lambda-deps',
+            [
+              'export',
+              input,
+              '--format',
+              format,
+              '--runtime',
+              'python3.11',
+              '--cache-dir',
+              join(workDir, 'cache'),
+              ...indexArgs(),
+            ],
+            { timeout: 60_000 },
+          );
+
+        // Act
+        const [requirements, pylock] = await Promise.all([run('requirements'), run('pylock')]);
+
+        // Assess
+        expect(requirements.stdout).toBe(writeRequirements(lock));
+        expect(pylock.stdout).toBe(writePylock(lock));
+        expect(requirements.stderr).toContain('checked against the lock');
+      },
+    );
+
     describe('with pip 26', () => {
       const pipDir = resolve('.work/pip-26.2.1');
       const pip = join(pipDir, 'bin', 'pip');
