@@ -11,7 +11,7 @@ import { canonicalizeName } from '../shared/names.ts';
 import { parseRequirement } from './pep508.ts';
 import { checkDirectUrl } from './requirements-file.ts';
 import type { Requirement, RequirementSet, SourceLocation } from '../shared/types.ts';
-import { poetryRequirements, poetryRequiresPython } from './locks/poetry.ts';
+import { poetryRequirements, poetryRequiresPython, poetrySourceOptions } from './locks/poetry.ts';
 
 /** A pyproject.toml read for some extras and groups: the requirements, its requires-python and the parsed document. */
 export interface PyprojectInput {
@@ -93,7 +93,7 @@ export async function readPyproject(
       ),
     ];
     return {
-      set: setOf(requirements, file, options),
+      set: { ...setOf(requirements, file, options), fileIndexOptions: poetrySourceOptions(document) },
       requiresPython: poetryRequiresPython(document, file),
       document,
     };

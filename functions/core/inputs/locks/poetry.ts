@@ -253,6 +253,31 @@ function markerText(text: string): string | null {
   return index >= 0 ? text.slice(index + 1).trim() : null;
 }
 
+/**
+ * `[[tool.poetry.source]]` as index options: a `primary` (or legacy `default`) source replaces
+ * PyPI, `supplemental` ones are extra indexes; `explicit` ones serve only packages that name them,
+ * which a requirements set cannot say, so they are left out.
+ */
+export function poetrySourceOptions(pyproject: Record<string, unknown>): {
+  indexUrl?: string;
+  extraIndexUrls?: string[];
+} {
+  const tool = isTable(pyproject.tool) && isTable(pyproject.tool.poetry) ? pyproject.tool.poetry : {};
+  const sources = Array.isArray(tool.source) ? tool.source.filter(isTable) : [];
+  const url = (source: Record<string, unknown>): string => String(source.url ?? '');
+  const priority = (source: Record<string, unknown>): string =>
+    typeof source.priority === 'string' ? source.priority : source.default === true ? 'default' : 'primary';
+  const primary = sources.filter(
+    (source) => ['primary', 'default'].includes(priority(source)) && url(source),
+  );
+  const supplemental = sources.filter((source) => priority(source) === 'supplemental' && url(source));
+  const [first, ...rest] = primary.map(url);
+  return {
+    ...(first ? { indexUrl: first } : {}),
+    ...(rest.length + supplemental.length > 0 ? { extraIndexUrls: [...rest, ...supplemental.map(url)] } : {}),
+  };
+}
+
 /** The Poetry `python` requirement (`[tool.poetry.dependencies] python = "^3.11"`) as PEP 440, or null. */
 export function poetryRequiresPython(pyproject: Record<string, unknown>, file: string): string | null {
   const tool = isTable(pyproject.tool) && isTable(pyproject.tool.poetry) ? pyproject.tool.poetry : {};

@@ -17,7 +17,7 @@ import { readUvLock } from '../../../../functions/core/inputs/locks/uv-lock.ts';
 import { readPyproject } from '../../../../functions/core/inputs/pyproject.ts';
 import { InputError, IntegrityError, ResolutionError } from '../../../../functions/core/shared/errors.ts';
 import { lockFromPins } from '../../../../functions/core/inputs/locks/select-files.ts';
-import { readInputFile } from '../../../../functions/core/inputs/locks/read-input.ts';
+import { readInputFile, readPinnedSet } from '../../../../functions/core/inputs/locks/read-input.ts';
 import type { LockedFile } from '../../../../functions/core/inputs/locks/pinned-set.ts';
 import type { DistributionFile, PackageIndex } from '../../../../functions/core/shared/types.ts';
 import { lambdaTarget } from '../../../../functions/core/shared/targets.ts';
@@ -233,7 +233,7 @@ describe('pyproject.toml groups', () => {
     const path = join(dir, 'pyproject.toml');
     writeFileSync(
       path,
-      '[tool.poetry]\nname = "x"\n\n[tool.poetry.dependencies]\npython = "^3.11"\nrequests = "^2.32"\ntomli = { version = ">=2", python = "<3.11" }\n\n[tool.poetry.group.dev.dependencies]\npytest = "^9"\n',
+      '[tool.poetry]\nname = "x"\n\n[tool.poetry.dependencies]\npython = "^3.11"\nrequests = "^2.32"\ntomli = { version = ">=2", python = "<3.11" }\n\n[tool.poetry.group.dev.dependencies]\npytest = "^9"\n\n[[tool.poetry.source]]\nname = "corp"\nurl = "https://pypi.corp.example/simple/"\npriority = "primary"\n',
     );
 
     // Act
@@ -247,6 +247,7 @@ describe('pyproject.toml groups', () => {
     ]);
     expect(set.requirements[1]?.marker).not.toBeNull();
     expect(requiresPython).toBe('>=3.11,<4');
+    expect(set.fileIndexOptions).toEqual({ indexUrl: 'https://pypi.corp.example/simple/' });
   });
 });
 
@@ -381,5 +382,29 @@ describe('inputs beside their locks', () => {
     await expect(attempt).rejects.toThrow(
       /pyyaml 6\.0\.3 \(pinned by pylock\.toml\) has no wheel .*only a source distribution \(pyyaml-6\.0\.3\.tar\.gz\)/,
     );
+  });
+});
+
+describe('uv.lock in step with its pyproject.toml', () => {
+  it('refuses a uv.lock whose project dependencies differ from the pyproject beside it', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'lambda-deps-stale-'));
+    writeFileSync(join(dir, 'uv.lock'), await fixture('uv/uv.lock'));
+    const pyproject = (await fixture('uv/pyproject.toml')).replace('"click>=8"', '"click>=8", "boto3"');
+    writeFileSync(join(dir, 'pyproject.toml'), pyproject);
+    const file = await readInputFile(join(dir, 'pyproject.toml'));
+
+    // Act
+    const stale = readPinnedSet(file.path, file.format, file.text, { target, extras: [], groups: [] });
+
+    // Assess
+    await expect(stale).rejects.toThrow(
+      /uv\.lock is out of date with the pyproject\.toml beside it \(boto3 added\)/,
+    );
+    writeFileSync(join(dir, 'pyproject.toml'), await fixture('uv/pyproject.toml'));
+    await expect(
+      readPinnedSet(file.path, file.format, file.text, { target, extras: [], groups: [] }),
+    ).resolves.toBeTruthy();
+    rmSync(dir, { recursive: true, force: true });
   });
 });
