@@ -91,7 +91,7 @@ export async function pipDryRun(input: DryRunInput): Promise<DryRunOutcome> {
   await writeFile(`${stem}.txt`, `${input.lines.join('\n')}\n`);
   const environment = { ...markerEnvironment(input.target) };
   const argv = [
-    ...['install', '--dry-run', '--report', `${stem}.json`, '--ignore-installed', '--quiet'],
+    ...['install', '--dry-run', '--report', `${stem}.json`, '--ignore-installed', '--progress-bar', 'off'],
     ...['--target', `${stem}-target`, '--implementation', 'cp', '--only-binary=:all:'],
     ...manylinuxPlatforms(input.target).flatMap((platform) => ['--platform', platform]),
     ...['--python-version', pythonFullVersion(input.target)],
@@ -109,7 +109,9 @@ export async function pipDryRun(input: DryRunInput): Promise<DryRunOutcome> {
       timeout: 300_000,
     });
   } catch (error) {
-    const stderr = String((error as { stderr?: string }).stderr ?? error);
+    // Without --quiet pip explains conflicts ("The conflict is caused by: …") on stdout.
+    const failed = error as { stdout?: string; stderr?: string };
+    const stderr = `${failed.stdout ?? ''}\n${failed.stderr ?? String(error)}`;
     return { ok: false, stderr, milliseconds: performance.now() - started };
   }
   const milliseconds = performance.now() - started;
