@@ -195,6 +195,8 @@ export function parseSpecifierSet(text: string): Specifier[] | null {
   if (!text.trim()) return [];
   const specifiers: Specifier[] = [];
   for (const part of text.split(',')) {
+    // packaging skips empty clauses (`>=1,`).
+    if (!part.trim()) continue;
     const specifier = parseSpecifier(part);
     if (!specifier) return null;
     specifiers.push(specifier);
