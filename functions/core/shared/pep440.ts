@@ -322,3 +322,15 @@ export function versionsEqual(left: string, right: string): boolean {
   const b = parseVersion(right);
   return a !== null && b !== null && a.key === b.key;
 }
+
+/** Whether `version` satisfies `specifier` as pip checks a candidate (pre-releases included); false when either is invalid. */
+export function satisfiesSpecifier(version: string, specifier: string): boolean {
+  const clauses = parseSpecifierSet(specifier);
+  const parsed = parseVersion(version);
+  return clauses !== null && parsed !== null && specifiersContain(clauses, parsed);
+}
+
+/** Whether the text is a valid specifier set (`>=1,<2`). */
+export function isSpecifierSet(text: string): boolean {
+  return parseSpecifierSet(text) !== null;
+}
