@@ -72,6 +72,8 @@ export interface LocalPipelineOptions {
   readonly policy?: Readonly<Record<string, unknown>>;
   /** Base image repository for the image route (`public.ecr.aws/lambda/python`); default none: the dependency layer alone. */
   readonly baseImageRepository?: string;
+  /** The base for a custom glibc target (`--base-image host/repo:tag`); its glibc is checked. */
+  readonly baseImage?: string;
   /** A registry URL like http://127.0.0.1:5000; else images go to an OCI layout folder. */
   readonly registry?: string;
   /** The EFS stand-in folder; default `<outDir>/efs`. */
@@ -422,6 +424,7 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       functionsToUpdate: options.functionsToUpdate,
       cacheDir: options.cacheDir,
       baseImageRepository: options.baseImageRepository,
+      customBaseImage: options.baseImage ?? null,
     }),
     adapters,
   };

@@ -64,6 +64,13 @@ export interface LambdaDepsProps {
   readonly keepEfsVersions?: number;
   /** Base of dependency images (`<repository>:<python version>-<arch>`). @default 'public.ecr.aws/lambda/python' */
   readonly baseImageRepository?: string;
+  /**
+   * Base of images for sets with a custom glibc target (`host/repository:tag` or `…@sha256:…`):
+   * no Lambda Python image fits them (python3.10/3.11 run Amazon Linux 2 with glibc 2.26). Its
+   * glibc is read from libc.so.6 in its layers and must reach the target's.
+   * @default none: custom targets are refused at PushImage with this hint
+   */
+  readonly customBaseImage?: string;
   /** Buckets besides the artifact bucket that console inputs may name as `requirements.bucket`. @default [] */
   readonly requirementsBuckets?: IBucket[];
   /** Bus that receives `Dependency Set Ready` / `… Failed` events. @default the account's default bus */
@@ -184,6 +191,7 @@ export class LambdaDeps extends Construct {
       ECR_REPOSITORY_URI: this.repository.repositoryUri,
       ECR_REPOSITORY_NAME: this.repository.repositoryName,
       BASE_IMAGE_REPOSITORY: props.baseImageRepository ?? 'public.ecr.aws/lambda/python',
+      CUSTOM_BASE_IMAGE: props.customBaseImage ?? '',
       DEFAULT_RUNTIME: props.defaultRuntime ?? 'python3.12',
       DEFAULT_ARCHITECTURE: defaultArchitecture,
       INDEX_URL: props.indexUrl ?? 'https://pypi.org/simple',

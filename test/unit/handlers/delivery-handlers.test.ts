@@ -145,14 +145,19 @@ describe('baseImageReference', () => {
     {
       repository: '127.0.0.1:5000/lambda/python',
       expected: {
-        registryUrl: 'https://127.0.0.1:5000',
+        // A loopback registry (docker-registry in tests) speaks plain http.
+        registryUrl: 'http://127.0.0.1:5000',
         repository: 'lambda/python',
         reference: '3.12-arm64',
       },
     },
     {
       repository: 'library/python',
-      expected: { registryUrl: 'https://docker.io', repository: 'library/python', reference: '3.12-arm64' },
+      expected: {
+        registryUrl: 'https://registry-1.docker.io',
+        repository: 'library/python',
+        reference: '3.12-arm64',
+      },
     },
   ])('points $repository at the runtime tag', ({ repository, expected }) => {
     // Act
