@@ -259,6 +259,13 @@ export class LambdaDeps extends Construct {
       logRetention,
       skipSourceAsset: skipBundling,
     }).project;
+    // The failure report reads a failed build (its phase, message and log link) from CodeBuild.
+    report.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['codebuild:BatchGetBuilds'],
+        resources: [this.buildProject.projectArn],
+      }),
+    );
 
     this.stateMachine = new DependencyStateMachine(this, 'Pipeline', {
       functions: this.functions,
