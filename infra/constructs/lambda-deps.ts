@@ -85,7 +85,10 @@ export interface LambdaDepsProps {
   readonly noncurrentVersionExpiration?: Duration;
   /** Image tag mutability of the ECR repository. @default TagMutability.IMMUTABLE */
   readonly imageTagMutability?: TagMutability;
-  /** Images kept in the ECR repository. @default 50 */
+  /**
+   * Tagged images kept in the ECR repository; older ones expire even if a function runs them.
+   * @default no limit (only untagged left-overs expire)
+   */
   readonly maxImageCount?: number;
   /** Fallback build size when an execution does not choose one. @default ComputeType.SMALL */
   readonly buildComputeType?: ComputeType;
@@ -215,9 +218,11 @@ export class LambdaDeps extends Construct {
       });
 
     // Resolving and measuring fetch metadata over HTTP; give them room.
+    // An index without HTTP Range makes Measure download whole wheels (torch: gigabytes).
     const measure = stepFunction('measure', 'resolves and measures a dependency set, writes its lock', {
       timeout: Duration.minutes(10),
       memorySize: 2048,
+      extra: { ephemeralStorageSize: Size.gibibytes(10) },
     });
     const readBuildManifest = stepFunction(
       'readBuildManifest',

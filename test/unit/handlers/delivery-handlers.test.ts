@@ -59,7 +59,8 @@ describe('sync-efs handler (local folder standing for the access point)', () => 
     // Assess
     expect(delivery).toMatchObject({
       strategy: 'efs',
-      pythonPath: '/mnt/deps/web/current/site-packages',
+      pythonPath: `/mnt/deps/web/${LOCK_HASH}/site-packages`,
+      currentPythonPath: '/mnt/deps/web/current/site-packages',
       importPath: join(adapters.fileSystem.mountRoot, 'web', 'current', 'site-packages'),
       currentPath: join(adapters.fileSystem.mountRoot, 'web', 'current'),
       mount: { mountPath: adapters.fileSystem.mountRoot, mountTargets: [] },
