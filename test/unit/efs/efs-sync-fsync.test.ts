@@ -4,10 +4,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import type * as TreeArchive from '../../../functions/core/pack/tree-archive.ts';
 
 const extractOptions: unknown[] = [];
 vi.mock('../../../functions/core/pack/tree-archive.ts', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('../../../functions/core/pack/tree-archive.ts')>();
+  const actual = await importOriginal<typeof TreeArchive>();
   return {
     ...actual,
     extractTreeTar: (...args: Parameters<typeof actual.extractTreeTar>) => {
