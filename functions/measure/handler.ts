@@ -2,7 +2,7 @@
 // artifact bucket (or the inline text), resolves and measures the set for the target with
 // the core, writes `locks/<lockHash>.json`, and says whether that lock was delivered already
 // (the cache check), which route it takes and how big a build machine it needs.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../core/shared/hash.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -12,6 +12,7 @@ import {
   type StepDependencies,
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
+import { isGenericInputName } from '../core/inputs/input-format.ts';
 import { serializeLock } from '../core/resolve/lock.ts';
 import { measureRequirements, type MeasurePolicy } from '../core/measure/measure.ts';
 import { InputError, ResolutionError } from '../core/shared/errors.ts';
@@ -32,10 +33,11 @@ interface MeasureRequest {
 }
 
 function setNameFrom(key: string): string {
-  const stem = basename(key).replace(/\.(txt|in|toml)$/i, '');
+  const stem = basename(key).replace(/(\.lock)?\.(txt|in|toml|lock|json)$/i, '');
   const cleaned = stem.replace(/[^a-zA-Z0-9._-]+/g, '-').replace(/^[^a-zA-Z0-9]+/, '');
+  // Names every project's tool gives its file say nothing about the set: use the folder's name.
   return (
-    cleaned === 'requirements' || cleaned === 'pyproject' || cleaned === ''
+    isGenericInputName(basename(key)) || cleaned === ''
       ? basename(key.slice(0, key.lastIndexOf('/'))) || 'dependencies'
       : cleaned
   ).slice(0, 64);
@@ -65,7 +67,7 @@ async function normalizeRequest(
   const console = input.input;
   let requirementsKey: string;
   if ('inline' in console.requirements) {
-    const digest = createHash('sha256').update(console.requirements.inline).digest('hex');
+    const digest = sha256Hex(console.requirements.inline);
     requirementsKey = `${INLINE_PREFIX}${digest}.txt`;
     await adapters.store.putBytes(requirementsKey, console.requirements.inline, 'text/plain');
   } else {

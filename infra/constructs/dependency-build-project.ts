@@ -21,7 +21,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { Architecture } from '../../functions/core/shared/types.ts';
 import { ARTIFACT_KEYS } from './dependency-artifact-bucket.ts';
-import { REPOSITORY_ROOT } from './lambda-defaults.ts';
+import { PREBUILT_BUILD_SOURCE_EXCLUDES, REPOSITORY_ROOT, RUNNING_FROM_SOURCE } from './lambda-defaults.ts';
 import { grantObjectPrefixes, renderForNag } from './scoped-policy.ts';
 
 /** The buildspec, relative to the source root (the build engineer owns the file). */
@@ -80,7 +80,12 @@ export class DependencyBuildProject extends Construct {
 
     const sourceAsset = new Asset(this, 'Source', {
       path: props.skipSourceAsset ? `${REPOSITORY_ROOT}/package.json` : REPOSITORY_ROOT,
-      exclude: props.skipSourceAsset ? [] : SOURCE_EXCLUDES,
+      // The installed package ships the CLI prebuilt (lambda-defaults.ts); this repository ships its source.
+      exclude: props.skipSourceAsset
+        ? []
+        : RUNNING_FROM_SOURCE
+          ? SOURCE_EXCLUDES
+          : [...PREBUILT_BUILD_SOURCE_EXCLUDES],
       ignoreMode: IgnoreMode.GIT,
     });
 

@@ -7,9 +7,17 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { buildDependencySet, type BuildEvent } from '../../core/build/build.ts';
 import { InputError } from '../../core/shared/errors.ts';
+import { detectInputFormat } from '../../core/inputs/input-format.ts';
 import { parseLock } from '../../core/resolve/lock.ts';
 import { renderSizeReport } from '../../core/report/size-report.ts';
-import { addIndexOptions, addTargetOptions, parseCount, targetFromFlags } from '../target-options.ts';
+import { writeReportPage } from '../../core/report/report-page-file.ts';
+import {
+  addIndexOptions,
+  addTargetOptions,
+  collect,
+  parseCount,
+  targetFromFlags,
+} from '../target-options.ts';
 import { DEFAULT_SLIM_POLICY, describeSlimRules, NO_SLIM_POLICY } from '../../core/build/slim-policy.ts';
 import { describeTarget } from '../../core/shared/targets.ts';
 import type { ClosablePackageIndex } from '../../core/index/index-client.ts';
@@ -34,6 +42,8 @@ interface BuildOptions {
   findLinks: string[];
   index: boolean;
   pre?: boolean;
+  extra: string[];
+  group: string[];
   strategy: 'auto' | Strategy;
   existingLayers?: number;
   keepFreeLayers?: number;
@@ -54,15 +64,17 @@ interface BuildOptions {
   verbose?: boolean;
 }
 
-/** A lock is JSON with `lockVersion`; anything else is a requirements file (or pyproject.toml). */
+/** A lambda-deps lock (detected by content), or null for anything else (which is measured first). */
 async function readLockIfAny(path: string): Promise<Lock | null> {
-  if (!path.endsWith('.json')) return null;
   const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new InputError(`Cannot read ${path}: ${error.code ?? error.message}.`, {
-      hint: 'Give a requirements file, a pyproject.toml or a lock written by `lambda-deps measure --lock-out`.',
+      hint: 'Give a requirements file, a pyproject.toml, a lock file (uv.lock, poetry.lock, Pipfile.lock, pylock.toml) or a lock written by `lambda-deps measure --lock-out`.',
     });
   });
-  return parseLock(text, path);
+  if (detectInputFormat(path, text) !== 'lambda-deps-lock') return null;
+  // A lock the user names on this machine may use its file: wheels; one fetched by the pipeline's
+  // CodeBuild job (which sets CODEBUILD_BUILD_ID) came from elsewhere and may not.
+  return parseLock(text, path, { localFileUrls: process.env.CODEBUILD_BUILD_ID === undefined });
 }
 
 function describeEvent(event: BuildEvent): string | null {
@@ -110,23 +122,6 @@ function printSummary(manifest: BuildManifest, outDir: string, color: boolean): 
     out.write(colors.dim(`built in ${formatDuration(manifest.timings.total)}\n`));
 }
 
-/** What a person does with a local pipeline run's output. */
-function nextSteps(strategy: Strategy, outDir: string, reportPage: string): string {
-  const where: Record<Strategy, string> = {
-    layers: `layer zips: ${join(outDir, 'layers')}/<layer name>/<version>.zip (versions in layers/versions.json)`,
-    efs: `EFS tree: ${join(outDir, 'efs')}/<set>/current (the PYTHONPATH a function sets is printed above)`,
-    image: `image: ${join(outDir, 'images')} (an OCI layout; --registry URL pushes to a registry instead)`,
-  };
-  return [
-    '',
-    'next:',
-    `  open ${reportPage} to see what takes the space and what was checked`,
-    `  ${where[strategy]}`,
-    '  in AWS: deploy the stack (README "Deploying to AWS"), then upload the file under requirements/<set>/ in its bucket',
-    '',
-  ].join('\n');
-}
-
 /**
  * The embedded default: the deployed state machine, synthesized in-process and run locally with the
  * same handlers and the same buildspec (see functions/cli/local-pipeline.ts). Writes
@@ -161,12 +156,12 @@ async function buildThroughPipeline(input: string, options: BuildOptions, cacheD
     },
     process.stdout,
   );
-  if (result.manifest) {
+  if (result.manifest)
     await writeFile(join(options.out, 'manifest.json'), `${JSON.stringify(result.manifest, null, 2)}\n`);
-    const reportPage = join(options.out, 'report.html');
-    await writeFile(reportPage, renderSizeReport({ kind: 'build', manifest: result.manifest }));
-    if (!options.json) process.stdout.write(nextSteps(result.manifest.strategy, options.out, reportPage));
-  }
+  // The page, for a delivered set and for a failed run alike.
+  const reportPage = await writeReportPage(options.out, result, { requirementsPath: input });
+  if (!options.json)
+    process.stdout.write(`\nopen ${reportPage}: what takes the space, what was checked, what to do next\n`);
   return exitCode;
 }
 
@@ -175,7 +170,10 @@ export function createBuildCommand(): Command {
     .description(
       'Build a requirements file or a lock into Lambda layers, an EFS tree or an OCI image: slimmed, verified and smoke-imported.',
     )
-    .argument('<input>', 'a requirements file, a pyproject.toml, or a lock (.json from `measure --lock-out`)')
+    .argument(
+      '<input>',
+      'a requirements file, pyproject.toml, uv.lock, poetry.lock, Pipfile(.lock), pylock.toml, or a lock (.json from `measure --lock-out`)',
+    )
     .requiredOption('-o, --out <dir>', 'output folder (manifest.json and the artifacts)');
   addTargetOptions(
     command,
@@ -198,6 +196,13 @@ export function createBuildCommand(): Command {
     )
     .option('--reserve-mb <n>', 'MiB kept free for the function code (default 5)', (value) =>
       parseCount(value, '--reserve-mb'),
+    )
+    .option('--extra <name>', 'pyproject.toml or lock optional-dependency group (repeatable)', collect, [])
+    .option(
+      '--group <name>',
+      "PEP 735 dependency group, or a lock's group / Pipfile category (repeatable)",
+      collect,
+      [],
     )
     .option('--no-slim', 'keep every file of every wheel')
     .option(
@@ -260,6 +265,11 @@ export function createBuildCommand(): Command {
       const cacheDir = options.cacheDir ?? defaultCacheDir();
       const requested = targetFromFlags(options);
       let lock = await readLockIfAny(input);
+      if (!lock && options.pipeline && (options.extra.length > 0 || options.group.length > 0)) {
+        throw new InputError('--extra and --group are not carried through the pipeline.', {
+          hint: 'Add --no-pipeline to build them in this process.',
+        });
+      }
       if (!lock && options.pipeline) {
         process.exitCode = await buildThroughPipeline(input, options, cacheDir);
         return;
@@ -293,6 +303,8 @@ export function createBuildCommand(): Command {
               ...(options.pre ? { pre: true } : {}),
             },
             cacheDir,
+            extras: options.extra,
+            groups: options.group,
           });
           lock = measured.lock;
         }

@@ -3,24 +3,11 @@
 // verify ELF files and smoke-import), slims, verifies, smoke-imports, then routes and packs:
 // layer zips written in parallel by raw copy from the wheels, an EFS tree tar, or an OCI image
 // layout. Everything is cached by content: the same lock hash and policy never build twice,
-// a rebuild links the cached artifacts into the output folder.
+// a rebuild copies (or reflinks) the checked cached artifacts into the output folder.
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import {
-  copyFile,
-  link,
-  mkdir,
-  mkdtemp,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  stat,
-  statfs,
-  writeFile,
-} from 'node:fs/promises';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { mkdir, mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { parentDirectories, writeDeterministicZip } from '../pack/deterministic-zip.ts';
@@ -46,7 +33,12 @@ import { LAMBDA_IMAGE_LIMIT_BYTES } from '../shared/types.ts';
 import { wheelMachine } from '../shared/targets.ts';
 import { formatBytes } from '../shared/units.ts';
 import { installWheel, lambdaInterpreter, withUpdatedRecord } from './wheel-installer.ts';
-import type { InstalledPackage } from './wheel-installer.ts';
+import { listFiles, readCachedBuild, storeInCache } from './build-cache.ts';
+import { deliverOutputs } from '../pack/output-folder.ts';
+import { checkLayersMatchTree } from '../pack/packed-tree-check.ts';
+import { atInterrupt } from '../shared/interrupt-cleanup.ts';
+import { sha256OfFile } from '../shared/hash.ts';
+import type { InstalledPackage, TreeClaims } from './wheel-installer.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -127,32 +119,6 @@ function distributionFileOf(locked: LockedPackage): DistributionFile {
     metadataSha256: null,
     source: locked.url,
   };
-}
-
-async function sha256OfFile(path: string): Promise<string> {
-  return createHash('sha256')
-    .update(await readFile(path))
-    .digest('hex');
-}
-
-/** Every file below `root`, as `/`-separated relative paths. */
-async function listFiles(root: string): Promise<string[]> {
-  const entries = await readdir(root, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((entry) => entry.isFile())
-    .map((entry) => relative(root, join(entry.parentPath, entry.name)).split(sep).join('/'))
-    .sort();
-}
-
-/** Hard-link (or copy across devices) every file of `from` into `to`. */
-async function linkTree(from: string, to: string): Promise<void> {
-  for (const path of await listFiles(from)) {
-    const source = join(from, ...path.split('/'));
-    const target = join(to, ...path.split('/'));
-    await mkdir(dirname(target), { recursive: true });
-    await rm(target, { force: true });
-    await link(source, target).catch(() => copyFile(source, target));
-  }
 }
 
 /** Build an sdist into a wheel with pip on this machine; the result fits this machine only. */
@@ -264,12 +230,11 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
 
   await mkdir(outDir, { recursive: true });
   if (!options.noCache) {
-    const manifestText = await readFile(join(cached, 'manifest.json'), 'utf8').catch(() => null);
-    if (manifestText !== null) {
-      await clearArtifacts(outDir);
-      await linkTree(cached, outDir);
+    const hit = await readCachedBuild(cached, (message) => emit({ type: 'warning', message }));
+    if (hit !== null) {
+      await deliverOutputs(cached, outDir);
       emit({ type: 'cache-hit', key, from: cached });
-      return JSON.parse(manifestText) as BuildManifest;
+      return hit;
     }
   }
 
@@ -307,6 +272,13 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     join(options.treeScratchDir ?? (await fastScratchDir(lock)) ?? scratch, 'lambda-deps-tree-'),
   );
   const treeDir = join(treeRoot, 'tree');
+  // Ctrl-C must not leave the tree in /dev/shm (hundreds of MB) or the scratch behind.
+  const forgetScratch = atInterrupt(() =>
+    Promise.all([
+      rm(treeRoot, { recursive: true, force: true }),
+      rm(scratch, { recursive: true, force: true }),
+    ]),
+  );
   try {
     await mkdir(staging, { recursive: true });
     const sdistAllowed =
@@ -341,6 +313,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     // Install every wheel (checked end to end) into the tree.
     const python = options.pythonExecutable ?? `python${lock.target.pythonVersion}`;
     const installLimit = pLimit(4);
+    const claims: TreeClaims = new Map();
     const installed = await phase('install', () =>
       Promise.all(
         lock.packages.map((locked, index) =>
@@ -369,6 +342,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
               siteDir: SITE_DIR,
               interpreter,
               slim,
+              claims,
             });
             emit({ type: 'package', name: locked.name, step: 'installed' });
             return { result, runtimeProvided };
@@ -506,6 +480,13 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     // allSettled: the tree is removed once this function leaves, so nothing may still be running.
     const settled = await Promise.allSettled([verifying, smoking, packing]);
     for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
+    // What ships must be what was verified and imported, byte for byte.
+    if (layers.length > 0)
+      await checkLayersMatchTree(
+        treeDir,
+        layers.map((layer) => join(staging, layer.file)),
+        [RUNTIME_DIR],
+      );
     const verification = await verifying;
     for (const finding of verification.warnings)
       warn(`${finding.package ?? '?'} ${finding.file ?? ''}: ${finding.message}`);
@@ -583,11 +564,18 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
       layers,
       efs,
       image,
-      verification: { ok: verification.ok, problems },
+      verification: {
+        ok: verification.ok,
+        problems,
+        filesChecked: verification.filesChecked,
+        elfFiles: verification.elfFiles,
+        symbolVersionsChecked: verification.symbolVersionsChecked,
+      },
       smokeImport: {
         ran: smoke.ran,
         ok: smoke.ok,
         ...(smoke.reason ? { reason: smoke.reason } : {}),
+        ...(smoke.isolation ? { isolation: smoke.isolation } : {}),
         modules: smoke.modules,
         failures: smoke.failures.map((failure) => ({
           module: failure.module,
@@ -602,19 +590,10 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 
     // Publish to the cache only what verified, atomically (first writer wins), then link it out.
-    if (ok) {
-      await rename(staging, cached).catch(async (error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
-      });
-      const source = (await stat(join(cached, 'manifest.json')).catch(() => null)) ? cached : staging;
-      await clearArtifacts(outDir);
-      await linkTree(source, outDir);
-    } else {
-      await clearArtifacts(outDir);
-      await linkTree(staging, outDir);
-    }
+    await deliverOutputs(ok ? await storeInCache(staging, cached) : staging, outDir);
     return manifest;
   } finally {
+    forgetScratch();
     await rm(treeRoot, { recursive: true, force: true });
     await rm(scratch, { recursive: true, force: true });
   }
@@ -790,21 +769,5 @@ async function fastScratchDir(lock: Lock): Promise<string | null> {
   return info.bavail * info.bsize > needed ? candidate : null;
 }
 
-/** Remove artifacts of an earlier build from the output folder (never anything else). */
-async function clearArtifacts(outDir: string): Promise<void> {
-  for (const name of ['layers', 'efs', 'image'])
-    await rm(join(outDir, name), { recursive: true, force: true });
-  await rm(join(outDir, 'manifest.json'), { force: true });
-}
-
 /** sha256 (hex) of a file, for tests and the CLI. */
-export async function fileSha256(path: string): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const hash = createHash('sha256');
-    for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer);
-    return hash.digest('hex');
-  } finally {
-    await handle.close();
-  }
-}
+export const fileSha256 = sha256OfFile;
