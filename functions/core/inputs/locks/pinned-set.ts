@@ -5,7 +5,7 @@
 // the requires-python check.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { satisfies, validRange } from '@renovatebot/pep440';
+import { isSpecifierSet as validRange, satisfiesSpecifier as satisfies } from '../../shared/pep440.ts';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type * as Zod from 'zod';
 import { InputError } from '../../shared/errors.ts';

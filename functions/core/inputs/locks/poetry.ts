@@ -2,7 +2,7 @@
 // `[project]` roots, or from the per-package `groups`/`markers` that lock-version 2.1 records),
 // and a Poetry pyproject without its lock as requirements to resolve. Poetry's own constraint
 // syntax (`^1.2`, `~1.2`, `1.*`, `>=1,<2`) is translated to PEP 440 here.
-import { satisfies } from '@renovatebot/pep440';
+import { satisfiesSpecifier as satisfies } from '../../shared/pep440.ts';
 import { InputError } from '../../shared/errors.ts';
 import { PYPI_SIMPLE_URL } from '../pip-config.ts';
 import { parseRequirement } from '../pep508.ts';
