@@ -352,6 +352,8 @@ describe('the image branch, run locally', () => {
         'FromConsole',
         'Measure',
         'IsCached',
+        'BuildHost',
+        'OnX86_64',
         'Build',
         'ReadBuildManifest',
         'Route',
