@@ -19,6 +19,8 @@ import {
 } from '../adapters/local/local-adapters.ts';
 import type { RunBuildspecResult } from '../adapters/local/local-build-runner.ts';
 import type { LeasingObjectStore } from '../adapters/ports.ts';
+import type { AwsCall } from '../adapters/twin/aws-twin.ts';
+import { createTwin, withBuildChecks } from '../adapters/twin/local-run.ts';
 import { runOnce } from '../adapters/store-lease.ts';
 import { isGenericInputName, lockBeside } from '../core/inputs/input-format.ts';
 import { InputError } from '../core/shared/errors.ts';
@@ -50,6 +52,8 @@ export interface ExecutionRecord {
   readonly durationMs: number;
   /** Every state passed through, in order, with its duration. */
   readonly states: readonly ExecutedState[];
+  /** Every AWS call the steps made, checked by the local twin, with the statement that allowed it. */
+  readonly awsCalls?: readonly AwsCall[];
 }
 
 export interface LocalPipelineOptions {
@@ -74,6 +78,8 @@ export interface LocalPipelineOptions {
   readonly policy?: Readonly<Record<string, unknown>>;
   /** Base image repository for the image route (`public.ecr.aws/lambda/python`); default none: the dependency layer alone. */
   readonly baseImageRepository?: string;
+  /** The base for a custom glibc target (`--base-image host/repo:tag`); its glibc is checked. */
+  readonly baseImage?: string;
   /** A registry URL like http://127.0.0.1:5000; else images go to an OCI layout folder. */
   readonly registry?: string;
   /** The EFS stand-in folder; default `<outDir>/efs`. */
@@ -90,6 +96,13 @@ export interface LocalPipelineOptions {
   readonly executionName?: string;
   /** The source folder the buildspec's commands run from (CODEBUILD_SRC_DIR); default this repository. */
   readonly buildSourceDir?: string;
+  /**
+   * Enforce AWS's rules locally (IAM from the synthesized template, service limits).
+   * @default true
+   */
+  readonly enforceAws?: boolean;
+  /** Changes the synthesized template the twin enforces (tests remove grants with it). */
+  readonly editTemplate?: (template: Record<string, unknown>) => Record<string, unknown>;
   /** Called as states start and end (the progress display). */
   readonly onState?: (name: string, status: StateStatus, durationMs: number) => void;
   /** Build output lines. */
@@ -175,23 +188,33 @@ interface TaskBinding {
   /** Lambda tasks: the handler module's factory. */
   readonly createHandler: HandlerFactory | null;
   readonly step: string;
+  /** The function or project in the template (its role is what the twin enforces). */
+  readonly logicalId: string | null;
   /** `arn:aws:states:::lambda:invoke` (payload under `Payload`) rather than a direct function ARN. */
   readonly invokeIntegration: boolean;
 }
 
 export interface PipelineDefinition {
   readonly definition: Record<string, unknown>;
+  /** The synthesized template (the twin reads its roles and limits). */
+  readonly template: Record<string, unknown>;
   readonly tasks: Readonly<Record<string, TaskBinding>>;
 }
 
-let definitionPromise: Promise<PipelineDefinition> | null = null;
+const definitions = new Map<string, Promise<PipelineDefinition>>();
 
 /**
  * Synthesizes the CDK app (without bundling or cdk-nag: that is the infra tests' job) and
  * binds each Task state to what serves it. Done once per process.
  */
-export function loadPipelineDefinition(): Promise<PipelineDefinition> {
-  definitionPromise ??= (async () => {
+export function loadPipelineDefinition(
+  props: { readonly functionsToUpdate?: readonly string[] } = {},
+): Promise<PipelineDefinition> {
+  // The stack is synthesized with the run's props, so its grants are the ones a deploy would make.
+  const cacheKey = JSON.stringify(props.functionsToUpdate ?? []);
+  const cached = definitions.get(cacheKey);
+  if (cached) return cached;
+  const definitionPromise = (async () => {
     const { createLambdaDepsApp } = await import('../../infra/app.ts');
     // The source under tsx, the prebuilt bundle from the compiled CLI (the installed package has no .ts).
     const { handlerModuleUrl } = await import('../../infra/constructs/lambda-defaults.ts');
@@ -199,8 +222,13 @@ export function loadPipelineDefinition(): Promise<PipelineDefinition> {
       await import('../../infra/state-machine-definition.ts');
     const outdir = await mkdtemp(join(tmpdir(), 'lambda-deps-synth-'));
     try {
-      const { app, stack } = createLambdaDepsApp({ outdir, skipBundling: true, nagChecks: false });
-      const template = app.synth().getStackByName(stack.stackName).template as object;
+      const { app, stack } = createLambdaDepsApp({
+        outdir,
+        skipBundling: true,
+        nagChecks: false,
+        props: { functionsToUpdate: [...(props.functionsToUpdate ?? [])] },
+      });
+      const template = app.synth().getStackByName(stack.stackName).template as Record<string, unknown>;
       const { definition } = extractStateMachineDefinition(template);
       assertLocallyRunnable(definition);
       const targets = describeTaskStates(template);
@@ -208,7 +236,13 @@ export function loadPipelineDefinition(): Promise<PipelineDefinition> {
       const tasks: Record<string, TaskBinding> = {};
       for (const [name, target] of Object.entries(targets)) {
         if (target.kind === 'codebuild') {
-          tasks[name] = { kind: 'codebuild', createHandler: null, step: 'build', invokeIntegration: false };
+          tasks[name] = {
+            kind: 'codebuild',
+            createHandler: null,
+            step: 'build',
+            logicalId: target.logicalId,
+            invokeIntegration: false,
+          };
           continue;
         }
         if (target.kind !== 'lambda' || !target.entry) {
@@ -228,15 +262,17 @@ export function loadPipelineDefinition(): Promise<PipelineDefinition> {
           kind: 'lambda',
           createHandler: module.createHandler,
           step: basename(dirname(target.entry)),
+          logicalId: target.logicalId,
           invokeIntegration: String(states[name]?.Resource ?? '').includes(':states:::lambda:invoke'),
         };
       }
-      return { definition, tasks };
+      return { definition, template, tasks };
     } finally {
       await rm(outdir, { recursive: true, force: true });
     }
   })();
-  definitionPromise.catch(() => (definitionPromise = null));
+  definitions.set(cacheKey, definitionPromise);
+  definitionPromise.catch(() => definitions.delete(cacheKey));
   return definitionPromise;
 }
 
@@ -409,7 +445,9 @@ export function defaultSetName(requirementsPath: string): string {
 export async function runPipelineLocally(options: LocalPipelineOptions): Promise<LocalPipelineResult> {
   ensurePromiseWithResolvers();
   const { StateMachine } = await import('aws-local-stepfunctions');
-  const { definition, tasks } = await loadPipelineDefinition();
+  const { definition, template, tasks } = await loadPipelineDefinition({
+    functionsToUpdate: options.functionsToUpdate ?? [],
+  });
   const outDir = resolve(options.outDir);
   const adapters = localAdapters({
     outDir,
@@ -428,6 +466,7 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       functionsToUpdate: options.functionsToUpdate,
       cacheDir: options.cacheDir,
       baseImageRepository: options.baseImageRepository,
+      customBaseImage: options.baseImage ?? null,
     }),
     adapters,
   };
@@ -438,26 +477,35 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       .replace(/[-:.TZ]/g, '')
       .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
   const input = options.event ?? (await consoleInputFor(options, adapters.store));
+  const twin = createTwin(options, template, dependencies.settings.artifactBucket, executionName);
 
   const overrides: Record<string, (payload: unknown) => Promise<unknown>> = {};
   for (const [stateName, binding] of Object.entries(tasks)) {
     if (binding.kind === 'codebuild') {
       overrides[stateName] = (payload) =>
-        runLocalBuild(
-          payload as BuildTaskInput,
-          adapters.store,
-          dependencies.settings.cacheDir,
-          resolve(options.buildSourceDir ?? REPOSITORY_ROOT),
-          options.onBuildLine,
+        withBuildChecks(twin, stateName, binding.logicalId, payload, adapters.store, () =>
+          runLocalBuild(
+            payload as BuildTaskInput,
+            adapters.store,
+            dependencies.settings.cacheDir,
+            resolve(options.buildSourceDir ?? REPOSITORY_ROOT),
+            options.onBuildLine,
+          ),
         );
       continue;
     }
-    const handler = binding.createHandler?.(() => dependencies, silentLogger(binding.step));
+    const stateDependencies: StepDependencies =
+      twin && binding.logicalId
+        ? { ...dependencies, adapters: twin.adaptersFor(stateName, binding.logicalId, adapters) }
+        : dependencies;
+    const handler = binding.createHandler?.(() => stateDependencies, silentLogger(binding.step));
     if (!handler) continue;
     overrides[stateName] = async (payload) => {
       const event = binding.invokeIntegration ? (payload as { Payload?: unknown }).Payload : payload;
       try {
+        if (twin && binding.logicalId) await twin.beforeInvoke(stateName, binding.logicalId);
         const result = await handler(event);
+        twin?.checkStatePayload(stateName, result);
         return binding.invokeIntegration
           ? { Payload: result, StatusCode: 200, ExecutedVersion: '$LATEST' }
           : result;
@@ -546,6 +594,7 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     startedAt: new Date(startedAt).toISOString(),
     durationMs: endedAt - startedAt,
     states,
+    ...(twin ? { awsCalls: twin.calls } : {}),
   };
   const paths = localPaths(outDir, options.efsRoot);
   let report: LocalPipelineResult['report'];

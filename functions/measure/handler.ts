@@ -121,7 +121,7 @@ async function measureStep(
     const requirementsPath = join(workDir, basename(request.requirementsKey) || 'requirements.txt');
     const text = await adapters.store.getBytes(request.requirementsKey).catch((error: unknown) => {
       throw new InputError(
-        `The requirements file ${request.requirementsKey} could not be read from ${adapters.store.location}.`,
+        `The requirements file ${request.requirementsKey} could not be read from ${adapters.store.location}: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
         {
           hint: 'Check the key (it is case-sensitive) and that the upload finished.',
           cause: error,
