@@ -19,6 +19,10 @@ import {
 import type { RunBuildspecResult } from '../adapters/local/local-build-runner.ts';
 import type { LeasingObjectStore } from '../adapters/ports.ts';
 import { runOnce } from '../adapters/store-lease.ts';
+import { collectRequirementsBundle } from '../core/inputs/requirements-file.ts';
+import { singleFileBundle, type RequirementsBundle } from '../core/inputs/requirements-bundle.ts';
+import { parseDeliveryPolicy, type DeliveryPolicyInput } from '../core/route/delivery-policy.ts';
+import { artifactKeyFromHashes } from '../core/route/delivery-policy.ts';
 import { InputError } from '../core/shared/errors.ts';
 import type { BuildManifest, Strategy } from '../core/shared/types.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
@@ -68,8 +72,12 @@ export interface LocalPipelineOptions {
   readonly indexUrl?: string | null;
   readonly extraIndexUrls?: readonly string[];
   readonly findLinks?: readonly string[];
-  /** Other policy fields passed to Measure as the console input's `policy`. */
-  readonly policy?: Readonly<Record<string, unknown>>;
+  /** The delivery policy, passed to Measure as the console input's `policy` (`strategy` overrides its forceStrategy). */
+  readonly policy?: DeliveryPolicyInput;
+  /** Interpreter of the target's Python for the build's smoke import (the build runs on this machine). */
+  readonly pythonExecutable?: string;
+  /** Values for `${VAR}` in the requirements file. @default process.env (as pip does) */
+  readonly variables?: Readonly<Record<string, string | undefined>>;
   /** Base image repository for the image route (`public.ecr.aws/lambda/python`); default none: the dependency layer alone. */
   readonly baseImageRepository?: string;
   /** A registry URL like http://127.0.0.1:5000; else images go to an OCI layout folder. */
@@ -166,6 +174,7 @@ export function ensurePromiseWithResolvers(): void {
 type HandlerFactory = (
   provide: () => StepDependencies,
   logger?: ReturnType<typeof silentLogger>,
+  options?: { readonly variables?: Readonly<Record<string, string | undefined>> },
 ) => StepHandler<unknown>;
 
 interface TaskBinding {
@@ -263,27 +272,40 @@ interface BuildTaskInput {
 }
 
 /** Mimics what CodeBuild's `.sync` integration hands back (and throws) for the Build state. */
+/** Without the cache (policy `cache: false`), the stored build of the same key is dropped and made again. */
+async function dropStoredBuildUnlessCached(store: LeasingObjectStore, artifactKey: string): Promise<void> {
+  const text = await store
+    .getBytes(`${keys.artifactPrefix(artifactKey)}policy.json`)
+    .then((bytes) => bytes.toString('utf8'))
+    .catch(() => null);
+  if (text === null) return;
+  const policy = parseDeliveryPolicy(JSON.parse(text) as unknown, 'the stored delivery policy');
+  if (!policy.cache) await store.delete(keys.manifest(artifactKey));
+}
+
 async function runLocalBuild(
   input: BuildTaskInput,
   store: LeasingObjectStore,
   cacheDir: string,
   sourceDir: string,
   onLine: ((line: string) => void) | undefined,
+  pythonExecutable: string | undefined,
 ): Promise<{ Build: Record<string, unknown> }> {
   const variables = Object.fromEntries(
     (input.EnvironmentVariablesOverride ?? []).map((item) => [item.Name, item.Value]),
   );
-  const lockHash = /^artifacts\/([0-9a-f]{64})\/$/.exec(variables.ARTIFACT_PREFIX ?? '')?.[1];
-  if (!lockHash) {
+  const artifactKey = /^artifacts\/([0-9a-f]{64})\/$/.exec(variables.ARTIFACT_PREFIX ?? '')?.[1];
+  if (!artifactKey) {
     throw new InputError(
-      `Build got ARTIFACT_PREFIX "${variables.ARTIFACT_PREFIX ?? ''}", not artifacts/<lockHash>/.`,
+      `Build got ARTIFACT_PREFIX "${variables.ARTIFACT_PREFIX ?? ''}", not artifacts/<artifactKey>/.`,
     );
   }
+  await dropStoredBuildUnlessCached(store, artifactKey);
   const id = `lambda-deps-local:${randomUUID()}`;
   let result: RunBuildspecResult | null = null;
   // CodeBuild keeps the log; locally the last lines of stderr stand in for it in the failure reason.
   const stderrTail: string[] = [];
-  const outcome = await buildOnce(store, lockHash, () =>
+  const outcome = await buildOnce(store, artifactKey, () =>
     buildSlots(async () => {
       const { runBuildspecLocally } = await import('../adapters/local/local-build-runner.ts');
       const workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-build-'));
@@ -296,6 +318,8 @@ async function runLocalBuild(
             ...variables,
             LAMBDA_DEPS_STORE: store.location,
             LAMBDA_DEPS_CACHE_DIR: cacheDir,
+            // The build runs on this machine: the interpreter the user named is the one to smoke-import with.
+            ...(pythonExecutable ? { LAMBDA_DEPS_PYTHON_EXECUTABLE: pythonExecutable } : {}),
             // The AWS SDK's Node-version notice would crowd the build's stderr (and the failure reason).
             NODE_NO_WARNINGS: '1',
           },
@@ -347,26 +371,45 @@ async function writeJsonAtomically(path: string, value: unknown): Promise<void> 
   await rename(temporary, path);
 }
 
-/** The console input for a local file: the file goes into the store under `requirements/`. */
+/**
+ * The pipeline's input for a local file: the file and every file it includes (-r, -c), read
+ * from regular files only, so the pipeline reads nothing else. A requirements file is read in
+ * full here: a mistake in it is an InputError (exit 2) before anything runs.
+ */
+export async function bundleFor(requirementsPath: string): Promise<RequirementsBundle> {
+  if (basename(requirementsPath) === 'pyproject.toml') {
+    const path = resolve(requirementsPath);
+    const text = await readFile(path, 'utf8').catch((error: unknown) => {
+      throw new InputError(`Cannot read ${requirementsPath}.`, { cause: error, hint: 'Check the path.' });
+    });
+    return singleFileBundle(path, text);
+  }
+  const { bundle, set } = await collectRequirementsBundle(requirementsPath);
+  if (set.requirements.length === 0) {
+    throw new InputError(`${bundle.root} names no requirements: nothing to deliver.`, {
+      location: { file: bundle.root, line: 1, column: 1 },
+      hint: 'Add the packages the function imports (one per line, e.g. "requests==2.32.3").',
+    });
+  }
+  return bundle;
+}
+
+/** The console input for a local file: its bundle goes into the store under `requirements/`. */
 async function consoleInputFor(
   options: LocalPipelineOptions,
   store: LeasingObjectStore,
 ): Promise<Record<string, unknown>> {
   if (!options.requirementsPath)
     throw new InputError('Give a requirements file (or an event) to run the pipeline on.');
-  const text = await readFile(options.requirementsPath).catch((error: unknown) => {
-    throw new InputError(`Cannot read ${options.requirementsPath}.`, {
-      cause: error,
-      hint: 'Check the path.',
-    });
-  });
+  const bundle = await bundleFor(options.requirementsPath);
+  const text = JSON.stringify(bundle);
   const digest = createHash('sha256').update(text).digest('hex').slice(0, 12);
-  const key = `requirements/${digest}/${basename(options.requirementsPath).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}`;
-  await store.putBytes(key, text, 'text/plain');
-  const policy = {
+  const key = `requirements/${digest}/${basename(options.requirementsPath).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}.bundle.json`;
+  await store.putBytes(key, text, 'application/json');
+  const policy = parseDeliveryPolicy({
     ...(options.policy ?? {}),
     ...(options.strategy && options.strategy !== 'auto' ? { forceStrategy: options.strategy } : {}),
-  };
+  });
   return {
     requirements: { bucket: options.bucket ?? LOCAL_BUCKET, key },
     ...(options.python && options.glibc
@@ -374,8 +417,32 @@ async function consoleInputFor(
       : { runtime: options.runtime ?? 'python3.12' }),
     architecture: options.arch ?? (process.arch === 'arm64' ? 'arm64' : 'x86_64'),
     name: options.name ?? defaultSetName(options.requirementsPath),
-    ...(Object.keys(policy).length > 0 ? { policy } : {}),
+    policy,
   };
+}
+
+/**
+ * Copies the artifacts the manifest names from the store into `outDir` at the manifest's own
+ * paths (`layers/layer-<id>.zip`, `efs/site-packages.tar`, `image/…`), so the default path
+ * and `--no-pipeline` leave the same layout and every file the manifest names exists there.
+ */
+async function copyArtifactsOut(
+  store: LeasingObjectStore,
+  manifest: BuildManifest,
+  outDir: string,
+): Promise<void> {
+  if (!manifest.policyHash) return;
+  const prefix = keys.artifactPrefix(artifactKeyFromHashes(manifest.lockHash, manifest.policyHash));
+  const files = [...manifest.layers.map((layer) => layer.file), ...(manifest.efs ? [manifest.efs.tree] : [])];
+  if (manifest.image) {
+    const imageKeys = await store.list(`${prefix}${manifest.image.layout}/`);
+    files.push(...imageKeys.map((key) => key.slice(prefix.length)));
+  }
+  for (const file of files) {
+    const target = join(outDir, ...file.split('/'));
+    await mkdir(dirname(target), { recursive: true });
+    await store.getToFile(`${prefix}${file}`, target);
+  }
 }
 
 /**
@@ -443,10 +510,14 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
           dependencies.settings.cacheDir,
           resolve(options.buildSourceDir ?? REPOSITORY_ROOT),
           options.onBuildLine,
+          options.pythonExecutable,
         );
       continue;
     }
-    const handler = binding.createHandler?.(() => dependencies, silentLogger(binding.step));
+    // Locally `${VAR}` expands from the user's own environment, as pip does; in AWS only from an allow-list.
+    const handler = binding.createHandler?.(() => dependencies, silentLogger(binding.step), {
+      variables: options.variables ?? process.env,
+    });
     if (!handler) continue;
     overrides[stateName] = async (payload) => {
       const event = binding.invokeIntegration ? (payload as { Payload?: unknown }).Payload : payload;
@@ -550,7 +621,10 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       ? (JSON.parse((await adapters.store.getBytes(summary.reportKey)).toString('utf8')) as DeliveryReport)
       : null;
     report = stored ?? summary;
-    if (stored?.manifest) manifest = { ...stored.manifest, execution: record, delivery: stored.delivery };
+    if (stored?.manifest) {
+      manifest = { ...stored.manifest, execution: record, delivery: stored.delivery };
+      await copyArtifactsOut(adapters.store, stored.manifest, outDir);
+    }
   } else {
     // The Fail state's cause is the report's reason; the report itself is in the store.
     const reason = failure?.cause ?? 'unknown';

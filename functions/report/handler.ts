@@ -13,7 +13,13 @@ import {
 } from '../adapters/aws/aws-adapters.ts';
 import type { BuildManifest } from '../core/shared/types.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
-import { keys, measureOutputSchema, readManifest, routeOutputSchema } from '../pipeline-state.ts';
+import {
+  deliveryKeyOf,
+  keys,
+  measureOutputSchema,
+  readManifest,
+  routeOutputSchema,
+} from '../pipeline-state.ts';
 import { failureReason } from './failure-reason.ts';
 
 const errorSchema = z.looseObject({ Error: z.string().optional(), Cause: z.unknown().optional() });
@@ -92,7 +98,7 @@ async function reportSuccess(
   if (measure.cached) {
     // Built and delivered by an earlier execution: report what it delivered.
     const earlier = JSON.parse(
-      (await adapters.store.getBytes(keys.delivered(measure.lockHash))).toString('utf8'),
+      (await adapters.store.getBytes(keys.delivered(deliveryKeyOf(measure)))).toString('utf8'),
     ) as DeliveryReport;
     manifest = earlier.manifest;
     delivery = earlier.delivery;
@@ -117,7 +123,7 @@ async function reportSuccess(
   const body = JSON.stringify(report, null, 2);
   await adapters.store.putBytes(reportKey, body, 'application/json');
   if (!measure.cached)
-    await adapters.store.putBytes(keys.delivered(measure.lockHash), body, 'application/json');
+    await adapters.store.putBytes(keys.delivered(deliveryKeyOf(measure)), body, 'application/json');
   await adapters.parameters.put(
     `${settings.ssmParameterPrefix}${measure.name}/lock-hash`,
     measure.lockHash,
