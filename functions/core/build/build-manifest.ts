@@ -108,6 +108,11 @@ export function assembleManifest(input: ManifestInput, totalMs: number): BuildMa
     lock,
     target: lock.target,
     strategy: input.strategy,
+    route: {
+      layerCount: input.route.layerCount,
+      slots: input.route.slots ?? 0,
+      budgetBytes: input.route.budgetBytes,
+    },
     reason: ok
       ? input.route.reason
       : `not published: ${!verification.ok ? `verification found ${problems.length} problem(s)` : `smoke import failed for ${smoke.failures.length} module(s)`}`,

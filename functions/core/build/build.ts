@@ -87,14 +87,24 @@ async function reuseCachedBuild(cached: string, outDir: string): Promise<BuildMa
   return JSON.parse(manifestText) as BuildManifest;
 }
 
-/** Put a verified build into the cache (first writer wins), then link what is there into `outDir`. */
-async function publishBuild(staging: string, cached: string, outDir: string, ok: boolean): Promise<void> {
+/**
+ * Put a verified build into the cache (first writer wins), then link what is there into
+ * `outDir`; with `fresh` (the cache was not to be used) the new build is what goes out.
+ */
+async function publishBuild(
+  staging: string,
+  cached: string,
+  outDir: string,
+  ok: boolean,
+  fresh: boolean,
+): Promise<void> {
   let source = staging;
   if (ok) {
     await rename(staging, cached).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
     });
-    if (await stat(join(cached, 'manifest.json')).catch(() => null)) source = cached;
+    const inCache = await stat(join(cached, 'manifest.json')).catch(() => null);
+    if (inCache && !(fresh && (await stat(staging).catch(() => null)))) source = cached;
   }
   await clearArtifacts(outDir);
   await linkTree(source, outDir);
@@ -121,10 +131,11 @@ async function withScratch<T>(
 }
 
 /** The route for the packed (slimmed) packages: the same rule Measure applies to the wheels. */
-function routeOf(packed: readonly InstalledPackage[], policy: DeliveryPolicy): Route {
+function routeOf(packed: readonly InstalledPackage[], policy: DeliveryPolicy, lock: Lock): Route {
   const route = chooseRoute(
     packed.map((pkg) => ({ name: pkg.name, bytes: pkg.slimmedBytes })),
     policy,
+    lock.target,
   );
   return { ...route, reason: `${route.reason} (after slimming)` };
 }
@@ -231,14 +242,14 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     );
     const unpacked = installed.filter((entry) => !entry.runtimeProvided).map((entry) => entry.result);
     const packed = await postProcess(unpacked, slim, treeDir, lock, options.pythonExecutable, context);
-    const route = routeOf(packed, policy);
+    const route = routeOf(packed, policy, lock);
     const excluded = installed.some((entry) => entry.runtimeProvided);
     const checked = await checkAndPack({ lock, packed, excluded, route, treeDir, staging }, options, context);
     const input = { lock, policy, installed, packed, strategy: route.strategy, route, context, ...checked };
     warnAboutRuntimeProvided(input);
     const manifest = assembleManifest(input, Math.round(performance.now() - started));
     await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    await publishBuild(staging, cached, outDir, isPublishable(manifest));
+    await publishBuild(staging, cached, outDir, isPublishable(manifest), !policy.cache);
     return manifest;
   });
 }

@@ -31,11 +31,15 @@ import { chooseRoute } from '../route/choose-route.ts';
 import { parseDeliveryPolicy, type DeliveryPolicy } from '../route/delivery-policy.ts';
 
 /** The route for measured packages: what the runtime provides is left out when the policy says so. */
-export function verdictFor(packages: readonly MeasuredPackage[], policy: DeliveryPolicy): Verdict {
+export function verdictFor(
+  packages: readonly MeasuredPackage[],
+  policy: DeliveryPolicy,
+  target?: Pick<Target, 'runtime'>,
+): Verdict {
   const sizes = packages
     .filter((entry) => !(policy.excludeRuntimeProvided && isRuntimeProvided(entry.name)))
     .map((entry) => ({ name: entry.name, bytes: entry.unzippedSize }));
-  const { plan: _plan, ...verdict } = chooseRoute(sizes, policy);
+  const { plan: _plan, ...verdict } = chooseRoute(sizes, policy, target);
   return verdict;
 }
 
@@ -71,7 +75,7 @@ export async function measureDependencySet(input: {
     lockHash: input.lockHash ?? lockHash(lock),
     packages,
     totals,
-    verdict: verdictFor(packages, input.policy ?? parseDeliveryPolicy()),
+    verdict: verdictFor(packages, input.policy ?? parseDeliveryPolicy(), lock.target),
     problems: [],
   };
 }

@@ -3,8 +3,8 @@
 // Measure calls it with the wheels' unzipped sizes, Build with the slimmed sizes, so both
 // count layers and free slots the same way.
 import { InputError } from '../shared/errors.ts';
-import { LAMBDA_IMAGE_LIMIT_BYTES, LAMBDA_UNZIPPED_LIMIT_BYTES } from '../shared/types.ts';
-import type { BuildManifest, Strategy, Verdict } from '../shared/types.ts';
+import { LAMBDA_IMAGE_LIMIT_BYTES, LAMBDA_MAX_LAYERS, LAMBDA_UNZIPPED_LIMIT_BYTES } from '../shared/types.ts';
+import type { BuildManifest, Strategy, Target, Verdict } from '../shared/types.ts';
 import { formatBytes } from '../shared/units.ts';
 import type { DeliveryPolicy } from './delivery-policy.ts';
 import { planLayers, type LayerPlan, type PackableItem } from './layer-packer.ts';
@@ -34,12 +34,26 @@ export function planFor(sizes: readonly PackableItem[], policy: DeliveryPolicy):
   });
 }
 
+/** Layers need a Lambda runtime to sit on: a custom target (an image base) takes the image route. */
+function withoutRuntime(plan: LayerPlan): LayerPlan {
+  if (!plan.fits) return plan;
+  const { budgetBytes, totalBytes, slots } = plan;
+  const reason = 'a custom target (no Lambda runtime) cannot use layers';
+  return { fits: false, reason, budgetBytes, totalBytes, slots };
+}
+
 /**
- * Where a set of packages (name and unzipped bytes each) goes under the policy.
+ * Where a set of packages (name and unzipped bytes each) goes under the policy; `target`,
+ * when given, rules layers out for a custom target.
  * @example chooseRoute([{ name: 'numpy', bytes: 60e6 }], parseDeliveryPolicy()).strategy // 'layers'
  */
-export function chooseRoute(sizes: readonly PackableItem[], policy: DeliveryPolicy): Route {
-  const plan = planFor(sizes, policy);
+export function chooseRoute(
+  sizes: readonly PackableItem[],
+  policy: DeliveryPolicy,
+  target?: Pick<Target, 'runtime'>,
+): Route {
+  const planned = planFor(sizes, policy);
+  const plan = target && target.runtime === null ? withoutRuntime(planned) : planned;
   const reserve = policy.reserveBytesForFunctionCode;
   const total = plan.totalBytes;
   const size = formatBytes(total);
@@ -71,7 +85,7 @@ export function chooseRoute(sizes: readonly PackableItem[], policy: DeliveryPoli
   if (plan.fits) {
     return route(
       'layers',
-      `${size} unzipped fits ${budgetText} in ${plan.layers.length} of ${plural(plan.slots, 'free layer slot')}${biggest}`,
+      `${size} unzipped fits ${budgetText} in ${plan.layers.length} of ${plural(plan.slots, 'free layer slot')} (${LAMBDA_MAX_LAYERS} − ${policy.existingLayers} used by the function − ${policy.keepFreeLayers} kept free)${biggest}`,
     );
   }
   if (fitsImage)

@@ -201,6 +201,8 @@ export interface BuildManifest {
   readonly policyHash?: string;
   /** The delivery policy the build followed (route/delivery-policy.ts). */
   readonly policy?: Readonly<Record<string, unknown>>;
+  /** The route's numbers on the slimmed sizes, as measure reports them on the wheels'. */
+  readonly route?: { readonly layerCount: number; readonly slots: number; readonly budgetBytes: number };
   readonly lock: Lock;
   readonly target: Target;
   readonly strategy: Strategy;
