@@ -469,14 +469,16 @@ export function defaultSetName(requirementsPath: string): string {
  */
 export async function runPipelineLocally(options: LocalPipelineOptions): Promise<LocalPipelineResult> {
   ensurePromiseWithResolvers();
-  const { StateMachine } = await import('aws-local-stepfunctions');
-  const { definition, tasks } = await loadPipelineDefinition();
   const outDir = resolve(options.outDir);
   const adapters = localAdapters({
     outDir,
     efsRoot: options.efsRoot ?? null,
     registry: options.registry ?? null,
   });
+  // The input first: a bad requirements file is an InputError before anything is synthesized.
+  const input = options.event ?? (await consoleInputFor(options, adapters.store));
+  const { StateMachine } = await import('aws-local-stepfunctions');
+  const { definition, tasks } = await loadPipelineDefinition();
   const dependencies: StepDependencies = {
     settings: localPipelineSettings({
       outDir,
@@ -498,7 +500,6 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       .toISOString()
       .replace(/[-:.TZ]/g, '')
       .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
-  const input = options.event ?? (await consoleInputFor(options, adapters.store));
 
   const overrides: Record<string, (payload: unknown) => Promise<unknown>> = {};
   for (const [stateName, binding] of Object.entries(tasks)) {

@@ -27,7 +27,7 @@ describe('chooseRoute', () => {
     });
     expect(route.dominantPackages).toEqual(['numpy', 'pandas']);
     expect(route.reason).toContain('191 MiB unzipped fits 245 MiB (the 250 MiB limit minus 5.0 MiB');
-    expect(route.reason).toContain('in 2 of 4 free layer slots');
+    expect(route.reason).toContain('in 2 of 4 free layer slots (5 − 0 used by the function − 1 kept free)');
   });
 
   it('counts the free slots from the existing layers and those kept free', () => {
