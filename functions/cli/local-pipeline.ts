@@ -460,6 +460,158 @@ export function defaultSetName(requirementsPath: string): string {
   return cleaned || 'requirements';
 }
 
+type TaskOverrides = Record<string, (payload: unknown) => Promise<unknown>>;
+
+/** What serves each Task state locally: the handler module's factory, or the local build runner. */
+function taskOverrides(
+  tasks: PipelineDefinition['tasks'],
+  dependencies: StepDependencies,
+  adapters: ReturnType<typeof localAdapters>,
+  options: LocalPipelineOptions,
+): TaskOverrides {
+  const overrides: TaskOverrides = {};
+  for (const [stateName, binding] of Object.entries(tasks)) {
+    if (binding.kind === 'codebuild') {
+      overrides[stateName] = (payload) =>
+        runLocalBuild(
+          payload as BuildTaskInput,
+          adapters.store,
+          dependencies.settings.cacheDir,
+          resolve(options.buildSourceDir ?? REPOSITORY_ROOT),
+          options.onBuildLine,
+          options.pythonExecutable,
+        );
+      continue;
+    }
+    // Locally `${VAR}` expands from the user's own environment, as pip does; in AWS only from an allow-list.
+    const handler = binding.createHandler?.(() => dependencies, silentLogger(binding.step), {
+      variables: options.variables ?? process.env,
+    });
+    if (!handler) continue;
+    overrides[stateName] = async (payload) => {
+      const event = binding.invokeIntegration ? (payload as { Payload?: unknown }).Payload : payload;
+      try {
+        const result = await handler(event);
+        return binding.invokeIntegration
+          ? { Payload: result, StatusCode: 200, ExecutedVersion: '$LATEST' }
+          : result;
+      } catch (error) {
+        throw asLambdaError(error);
+      }
+    };
+  }
+  return overrides;
+}
+
+type ExecutionEvents = AsyncIterable<{
+  type: string;
+  timestamp: number;
+  state?: { name: string; type: string };
+}>;
+
+/** Follows the engine's event log into the states passed through, reporting each start and end. */
+function followStates(
+  events: ExecutionEvents,
+  startedAt: number,
+  onState: LocalPipelineOptions['onState'],
+): { states: ExecutedState[]; done: Promise<void>; finishOpen: (status: StateStatus, at: number) => void } {
+  const states: ExecutedState[] = [];
+  const open = new Map<string, ExecutedState>();
+  const finish = (name: string, status: StateStatus, at: number): void => {
+    const state = open.get(name);
+    if (!state) return;
+    state.status = status;
+    state.durationMs = at - startedAt - state.startedAtMs;
+    if (status !== 'retrying') open.delete(name);
+    onState?.(name, status, state.durationMs);
+  };
+  const done = (async () => {
+    for await (const event of events) {
+      if (!event.state) continue;
+      const { name, type } = event.state;
+      if (event.type === 'StateEntered') {
+        const state: ExecutedState = {
+          name,
+          type,
+          status: 'running',
+          durationMs: 0,
+          startedAtMs: event.timestamp - startedAt,
+          retries: 0,
+        };
+        states.push(state);
+        open.set(name, state);
+        onState?.(name, 'running', 0);
+      } else if (event.type === 'StateExited') finish(name, 'succeeded', event.timestamp);
+      else if (event.type === 'StateCaught') finish(name, 'caught', event.timestamp);
+      else if (event.type === 'StateRetried') {
+        const state = open.get(name);
+        if (state) {
+          state.retries += 1;
+          onState?.(name, 'retrying', event.timestamp - startedAt - state.startedAtMs);
+        }
+      } else if (event.type === 'StateFailed') {
+        const state = open.get(name);
+        if (state) state.status = 'failed';
+      }
+    }
+  })();
+  const finishOpen = (status: StateStatus, at: number): void => {
+    for (const name of [...open.keys()]) finish(name, status, at);
+  };
+  return { states, done, finishOpen };
+}
+
+/** The report (and, when delivered, the manifest) of a finished execution, written under `outDir`. */
+async function recordOutcome(
+  outcome: {
+    status: 'SUCCEEDED' | 'FAILED';
+    output: Record<string, unknown>;
+    failure: { error: string; cause: string } | null;
+  },
+  record: ExecutionRecord,
+  adapters: ReturnType<typeof localAdapters>,
+  outDir: string,
+  options: LocalPipelineOptions,
+): Promise<LocalPipelineResult> {
+  const { status, output, failure } = outcome;
+  let report: LocalPipelineResult['report'];
+  let manifest: LocalPipelineResult['manifest'] = null;
+  if (status === 'SUCCEEDED') {
+    const summary = (output.report ?? {}) as { reportKey?: string };
+    const stored = summary.reportKey
+      ? (JSON.parse((await adapters.store.getBytes(summary.reportKey)).toString('utf8')) as DeliveryReport)
+      : null;
+    report = stored ?? summary;
+    if (stored?.manifest) {
+      manifest = { ...stored.manifest, execution: record, delivery: stored.delivery };
+      await copyArtifactsOut(adapters.store, stored.manifest, outDir);
+    }
+  } else {
+    // The Fail state's cause is the report's reason; the report itself is in the store.
+    const reason = failure?.cause ?? 'unknown';
+    const failedKey = keys.report(record.name);
+    report = (await adapters.store.exists(failedKey))
+      ? (JSON.parse((await adapters.store.getBytes(failedKey)).toString('utf8')) as FailureReport)
+      : { status: 'FAILED', reason, errorType: failure?.error ?? 'Error' };
+  }
+  const reportPath = join(outDir, 'reports', `${record.name}.json`);
+  await writeJsonAtomically(reportPath, { ...report, execution: record });
+  await writeJsonAtomically(join(outDir, 'report.json'), { ...report, execution: record });
+  let manifestPath: string | null = null;
+  if (manifest) {
+    const paths = localPaths(outDir, options.efsRoot);
+    manifestPath = join(outDir, 'manifests', `${record.name}.json`);
+    const notifications = {
+      events: paths.events,
+      parameters: paths.parameters,
+      layers: join(paths.layers, 'versions.json'),
+    };
+    await writeJsonAtomically(manifestPath, { ...manifest, notifications });
+    await writeJsonAtomically(join(outDir, 'manifest.json'), { ...manifest, notifications });
+  }
+  return { status, manifest, report, reportPath, manifestPath, execution: record };
+}
+
 /**
  * Runs the synthesized state machine here, end to end.
  *
@@ -501,42 +653,10 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       .replace(/[-:.TZ]/g, '')
       .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
 
-  const overrides: Record<string, (payload: unknown) => Promise<unknown>> = {};
-  for (const [stateName, binding] of Object.entries(tasks)) {
-    if (binding.kind === 'codebuild') {
-      overrides[stateName] = (payload) =>
-        runLocalBuild(
-          payload as BuildTaskInput,
-          adapters.store,
-          dependencies.settings.cacheDir,
-          resolve(options.buildSourceDir ?? REPOSITORY_ROOT),
-          options.onBuildLine,
-          options.pythonExecutable,
-        );
-      continue;
-    }
-    // Locally `${VAR}` expands from the user's own environment, as pip does; in AWS only from an allow-list.
-    const handler = binding.createHandler?.(() => dependencies, silentLogger(binding.step), {
-      variables: options.variables ?? process.env,
-    });
-    if (!handler) continue;
-    overrides[stateName] = async (payload) => {
-      const event = binding.invokeIntegration ? (payload as { Payload?: unknown }).Payload : payload;
-      try {
-        const result = await handler(event);
-        return binding.invokeIntegration
-          ? { Payload: result, StatusCode: 200, ExecutedVersion: '$LATEST' }
-          : result;
-      } catch (error) {
-        throw asLambdaError(error);
-      }
-    };
-  }
-
   const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
   const startedAt = Date.now();
   const execution = machine.run(input as never, {
-    overrides: { taskResourceLocalHandlers: overrides as never },
+    overrides: { taskResourceLocalHandlers: taskOverrides(tasks, dependencies, adapters, options) as never },
     context: {
       Execution: {
         Id: `arn:aws:states:local:000000000000:execution:lambda-deps:${executionName}`,
@@ -546,47 +666,11 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       },
     } as never,
   });
-
-  const states: ExecutedState[] = [];
-  const open = new Map<string, ExecutedState>();
-  const finish = (name: string, status: StateStatus, at: number): void => {
-    const state = open.get(name);
-    if (!state) return;
-    state.status = status;
-    state.durationMs = at - startedAt - state.startedAtMs;
-    if (status !== 'retrying') open.delete(name);
-    options.onState?.(name, status, state.durationMs);
-  };
-  const followEvents = (async () => {
-    for await (const event of execution.eventLogs) {
-      if (!('state' in event) || !event.state) continue;
-      const { name, type } = event.state;
-      if (event.type === 'StateEntered') {
-        const state: ExecutedState = {
-          name,
-          type,
-          status: 'running',
-          durationMs: 0,
-          startedAtMs: event.timestamp - startedAt,
-          retries: 0,
-        };
-        states.push(state);
-        open.set(name, state);
-        options.onState?.(name, 'running', 0);
-      } else if (event.type === 'StateExited') finish(name, 'succeeded', event.timestamp);
-      else if (event.type === 'StateCaught') finish(name, 'caught', event.timestamp);
-      else if (event.type === 'StateRetried') {
-        const state = open.get(name);
-        if (state) {
-          state.retries += 1;
-          options.onState?.(name, 'retrying', event.timestamp - startedAt - state.startedAtMs);
-        }
-      } else if (event.type === 'StateFailed') {
-        const state = open.get(name);
-        if (state) state.status = 'failed';
-      }
-    }
-  })();
+  const followed = followStates(
+    execution.eventLogs as unknown as ExecutionEvents,
+    startedAt,
+    options.onState,
+  );
 
   let status: 'SUCCEEDED' | 'FAILED' = 'SUCCEEDED';
   let output: Record<string, unknown> = {};
@@ -602,51 +686,15 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       cause: ended instanceof Error ? ended.message : String(ended),
     };
   }
-  await followEvents;
+  await followed.done;
   const endedAt = Date.now();
-  for (const name of [...open.keys()]) finish(name, status === 'FAILED' ? 'failed' : 'succeeded', endedAt);
-
+  followed.finishOpen(status === 'FAILED' ? 'failed' : 'succeeded', endedAt);
   const record: ExecutionRecord = {
     name: executionName,
     status,
     startedAt: new Date(startedAt).toISOString(),
     durationMs: endedAt - startedAt,
-    states,
+    states: followed.states,
   };
-  const paths = localPaths(outDir, options.efsRoot);
-  let report: LocalPipelineResult['report'];
-  let manifest: LocalPipelineResult['manifest'] = null;
-  if (status === 'SUCCEEDED') {
-    const summary = (output.report ?? {}) as { reportKey?: string };
-    const stored = summary.reportKey
-      ? (JSON.parse((await adapters.store.getBytes(summary.reportKey)).toString('utf8')) as DeliveryReport)
-      : null;
-    report = stored ?? summary;
-    if (stored?.manifest) {
-      manifest = { ...stored.manifest, execution: record, delivery: stored.delivery };
-      await copyArtifactsOut(adapters.store, stored.manifest, outDir);
-    }
-  } else {
-    // The Fail state's cause is the report's reason; the report itself is in the store.
-    const reason = failure?.cause ?? 'unknown';
-    const failedKey = keys.report(executionName);
-    report = (await adapters.store.exists(failedKey))
-      ? (JSON.parse((await adapters.store.getBytes(failedKey)).toString('utf8')) as FailureReport)
-      : { status: 'FAILED', reason, errorType: failure?.error ?? 'Error' };
-  }
-  const reportPath = join(outDir, 'reports', `${executionName}.json`);
-  await writeJsonAtomically(reportPath, { ...report, execution: record });
-  await writeJsonAtomically(join(outDir, 'report.json'), { ...report, execution: record });
-  let manifestPath: string | null = null;
-  if (manifest) {
-    manifestPath = join(outDir, 'manifests', `${executionName}.json`);
-    const notifications = {
-      events: paths.events,
-      parameters: paths.parameters,
-      layers: join(paths.layers, 'versions.json'),
-    };
-    await writeJsonAtomically(manifestPath, { ...manifest, notifications });
-    await writeJsonAtomically(join(outDir, 'manifest.json'), { ...manifest, notifications });
-  }
-  return { status, manifest, report, reportPath, manifestPath, execution: record };
+  return recordOutcome({ status, output, failure }, record, adapters, outDir, options);
 }
