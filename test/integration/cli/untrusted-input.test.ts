@@ -223,4 +223,36 @@ describe('the Measure handler in AWS', () => {
     );
     expect(error).not.toContain(CANARY);
   });
+
+  it('reads a console input from a bucket the stack lists in requirementsBuckets, and refuses others', async () => {
+    // Prepare
+    const fixture = await createLocalFixture();
+    const opened: string[] = [];
+    const other = {
+      ...fixture.dependencies.adapters.store,
+      location: 's3://acme-requirements',
+      getBytes: async (key: string) => {
+        opened.push(key);
+        return Buffer.from('# nothing\n');
+      },
+    };
+    const handler = createHandler(() => fixture.dependencies, silentLogger('test'), {
+      variables: {},
+      requirementsBuckets: ['acme-requirements'],
+      openBucket: (bucket) => (bucket === 'acme-requirements' ? other : fixture.dependencies.adapters.store),
+    });
+    const input = (bucket: string) => ({
+      source: 'console',
+      input: { requirements: { bucket, key: 'sets/web.txt' } },
+    });
+
+    // Act
+    const listed = handler(input('acme-requirements'));
+    const unlisted = handler(input('someone-elses'));
+
+    // Assess: the listed bucket is read (its file is empty, so nothing is delivered).
+    await expect(listed).rejects.toThrow(/sets\/web\.txt names no requirements/);
+    expect(opened).toEqual(['sets/web.txt']);
+    await expect(unlisted).rejects.toThrow(/names bucket "someone-elses"/);
+  });
 });
