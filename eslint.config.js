@@ -7,7 +7,17 @@ import tseslint from 'typescript-eslint';
 const NO_BARE_SKIP = 'Say why: it.skipIf(condition)(`… (skipped: reason)`), not a bare .skip.';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', '.work/**', 'out/**', 'test/fixtures/**', 'docs/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      'cdk.out/**',
+      '.work/**',
+      'out/**',
+      'test/fixtures/**',
+      'docs/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

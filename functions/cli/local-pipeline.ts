@@ -3,11 +3,12 @@
 // each Lambda Task is served by the same handler module as in AWS (its `createHandler`, given
 // local adapters), and the CodeBuild Task by the local buildspec runner on the same
 // buildspecs/build.yml. There is no second pipeline to drift from the first.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { sha256Hex } from '../core/shared/hash.ts';
 import { availableParallelism, tmpdir } from 'node:os';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import type { StepDependencies } from '../adapters/aws/aws-adapters.ts';
 import {
@@ -23,6 +24,7 @@ import { collectRequirementsBundle } from '../core/inputs/requirements-file.ts';
 import { singleFileBundle, type RequirementsBundle } from '../core/inputs/requirements-bundle.ts';
 import { parseDeliveryPolicy, type DeliveryPolicyInput } from '../core/route/delivery-policy.ts';
 import { artifactKeyFromHashes } from '../core/route/delivery-policy.ts';
+import { detectInputFormat, isGenericInputName, lockBeside } from '../core/inputs/input-format.ts';
 import { InputError } from '../core/shared/errors.ts';
 import type { BuildManifest, Strategy } from '../core/shared/types.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
@@ -200,6 +202,8 @@ let definitionPromise: Promise<PipelineDefinition> | null = null;
 export function loadPipelineDefinition(): Promise<PipelineDefinition> {
   definitionPromise ??= (async () => {
     const { createLambdaDepsApp } = await import('../../infra/app.ts');
+    // The source under tsx, the prebuilt bundle from the compiled CLI (the installed package has no .ts).
+    const { handlerModuleUrl } = await import('../../infra/constructs/lambda-defaults.ts');
     const { extractStateMachineDefinition, describeTaskStates } =
       await import('../../infra/state-machine-definition.ts');
     const outdir = await mkdtemp(join(tmpdir(), 'lambda-deps-synth-'));
@@ -221,7 +225,7 @@ export function loadPipelineDefinition(): Promise<PipelineDefinition> {
             hint: 'Every Task must be a lambda-deps handler (with its entry metadata) or the CodeBuild build.',
           });
         }
-        const module = (await import(pathToFileURL(join(REPOSITORY_ROOT, target.entry)).href)) as {
+        const module = (await import(handlerModuleUrl(target.entry))) as {
           createHandler?: HandlerFactory;
         };
         if (typeof module.createHandler !== 'function') {
@@ -377,14 +381,13 @@ async function writeJsonAtomically(path: string, value: unknown): Promise<void> 
  * full here: a mistake in it is an InputError (exit 2) before anything runs.
  */
 export async function bundleFor(requirementsPath: string): Promise<RequirementsBundle> {
-  if (basename(requirementsPath) === 'pyproject.toml') {
-    const path = resolve(requirementsPath);
-    const text = await readFile(path, 'utf8').catch((error: unknown) => {
-      throw new InputError(`Cannot read ${requirementsPath}.`, { cause: error, hint: 'Check the path.' });
-    });
-    return singleFileBundle(path, text);
-  }
-  const { bundle, set } = await collectRequirementsBundle(requirementsPath);
+  const path = resolve(requirementsPath);
+  const text = await readFile(path, 'utf8').catch((error: unknown) => {
+    throw new InputError(`Cannot read ${requirementsPath}.`, { cause: error, hint: 'Check the path.' });
+  });
+  // pyproject.toml, Pipfile and locks are one file each: they include nothing.
+  if (detectInputFormat(path, text) !== 'requirements') return singleFileBundle(path, text);
+  const { bundle, set } = await collectRequirementsBundle(path);
   if (set.requirements.length === 0) {
     throw new InputError(`${bundle.root} names no requirements: nothing to deliver.`, {
       location: { file: bundle.root, line: 1, column: 1 },
@@ -401,10 +404,12 @@ async function consoleInputFor(
 ): Promise<Record<string, unknown>> {
   if (!options.requirementsPath)
     throw new InputError('Give a requirements file (or an event) to run the pipeline on.');
-  const bundle = await bundleFor(options.requirementsPath);
+  // A pyproject.toml or Pipfile with its lock beside it: the lock is what the Measure step must read.
+  const uploaded = lockBeside(options.requirementsPath) ?? options.requirementsPath;
+  const bundle = await bundleFor(uploaded);
   const text = JSON.stringify(bundle);
-  const digest = createHash('sha256').update(text).digest('hex').slice(0, 12);
-  const key = `requirements/${digest}/${basename(options.requirementsPath).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}.bundle.json`;
+  const digest = sha256Hex(text).slice(0, 12);
+  const key = `requirements/${digest}/${basename(uploaded).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}.bundle.json`;
   await store.putBytes(key, text, 'application/json');
   const policy = parseDeliveryPolicy({
     ...(options.policy ?? {}),
@@ -451,7 +456,7 @@ async function copyArtifactsOut(
  */
 export function defaultSetName(requirementsPath: string): string {
   const file = basename(requirementsPath);
-  const generic = /^(requirements.*\.txt|pyproject\.toml)$/i.test(file);
+  const generic = isGenericInputName(file);
   const raw = generic ? basename(dirname(resolve(requirementsPath))) : file.replace(/\.[^.]*$/, '');
   const cleaned = raw
     .replace(/[^a-zA-Z0-9._-]+/g, '-')

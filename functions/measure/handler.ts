@@ -8,7 +8,7 @@
 // `${VAR}` in a requirements file expands only from the variables the stack owner allowed
 // (LAMBDA_DEPS_ALLOWED_VARIABLES, comma-separated names), never from this function's own
 // environment, which holds the pipeline's credentials.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../core/shared/hash.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -25,6 +25,7 @@ import {
   singleFileBundle,
   type RequirementsBundle,
 } from '../core/inputs/requirements-bundle.ts';
+import { detectInputFormat, isGenericInputName } from '../core/inputs/input-format.ts';
 import { serializeLock } from '../core/resolve/lock.ts';
 import { measureRequirements, type MeasureRequirementsInput } from '../core/measure/measure.ts';
 import { artifactKeyOf, parseDeliveryPolicy, type DeliveryPolicy } from '../core/route/delivery-policy.ts';
@@ -90,10 +91,11 @@ export function measureOptionsFromEnvironment(
 function setNameFrom(key: string): string {
   const stem = basename(key)
     .replace(/\.bundle\.json$/i, '')
-    .replace(/\.(txt|in|toml)$/i, '');
+    .replace(/(\.lock)?\.(txt|in|toml|lock|json)$/i, '');
   const cleaned = stem.replace(/[^a-zA-Z0-9._-]+/g, '-').replace(/^[^a-zA-Z0-9]+/, '');
+  // Names every project's tool gives its file say nothing about the set: use the folder's name.
   return (
-    cleaned === 'requirements' || cleaned === 'pyproject' || cleaned === ''
+    isGenericInputName(basename(key).replace(/\.bundle\.json$/i, '')) || cleaned === ''
       ? basename(key.slice(0, key.lastIndexOf('/'))) || 'dependencies'
       : cleaned
   ).slice(0, 64);
@@ -146,7 +148,7 @@ async function normalizeRequest(
   let requirementsKey: string;
   let store: ObjectStore = adapters.store;
   if ('inline' in console.requirements) {
-    const digest = createHash('sha256').update(console.requirements.inline).digest('hex');
+    const digest = sha256Hex(console.requirements.inline);
     requirementsKey = `${INLINE_PREFIX}${digest}.txt`;
     await adapters.store.putBytes(requirementsKey, console.requirements.inline, 'text/plain');
   } else {
@@ -184,18 +186,22 @@ async function readBundle(store: ObjectStore, key: string): Promise<Requirements
   return singleFileBundle(key, text);
 }
 
-/** Measure the bundle: a requirements file read from the bundle alone; a pyproject.toml from a scratch copy. */
+/**
+ * Measure the bundle: a requirements file is read from the bundle alone; any other format
+ * (pyproject.toml, a lock) is one file, read from a scratch copy under its own name.
+ */
 async function measureBundle(
   bundle: RequirementsBundle,
   input: Omit<MeasureRequirementsInput, 'requirementsPath' | 'bundle'>,
 ): ReturnType<typeof measureRequirements> {
-  if (basename(bundle.root) !== 'pyproject.toml') {
+  const text = bundle.files[bundle.root] ?? '';
+  if (detectInputFormat(bundle.root, text) === 'requirements') {
     return measureRequirements({ ...input, requirementsPath: bundle.root, bundle });
   }
   const workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-measure-'));
   try {
-    const path = join(workDir, 'pyproject.toml');
-    await writeFile(path, bundle.files[bundle.root] ?? '');
+    const path = join(workDir, basename(bundle.root));
+    await writeFile(path, text);
     return await measureRequirements({ ...input, requirementsPath: path });
   } finally {
     await rm(workDir, { recursive: true, force: true });

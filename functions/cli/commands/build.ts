@@ -7,12 +7,15 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { buildDependencySet, type BuildEvent } from '../../core/build/build.ts';
 import { InputError } from '../../core/shared/errors.ts';
+import { detectInputFormat } from '../../core/inputs/input-format.ts';
 import { parseLock } from '../../core/resolve/lock.ts';
 import { renderSizeReport } from '../../core/report/size-report.ts';
+import { writeReportPage } from '../../core/report/report-page-file.ts';
 import {
   addIndexOptions,
   addRouteOptions,
   addTargetOptions,
+  collect,
   policyFromFlags,
   requireTarget,
   targetFromFlags,
@@ -43,6 +46,8 @@ interface BuildOptions extends PolicyFlags {
   extraIndexUrl: string[];
   findLinks: string[];
   index: boolean;
+  extra: string[];
+  group: string[];
   strategy: 'auto' | Strategy;
   slim: boolean;
   cache: boolean;
@@ -57,15 +62,17 @@ interface BuildOptions extends PolicyFlags {
   verbose?: boolean;
 }
 
-/** A lock is JSON with `lockVersion`; anything else is a requirements file (or pyproject.toml). */
+/** A lambda-deps lock (detected by content), or null for anything else (which is measured first). */
 async function readLockIfAny(path: string): Promise<Lock | null> {
-  if (!path.endsWith('.json')) return null;
   const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new InputError(`Cannot read ${path}: ${error.code ?? error.message}.`, {
-      hint: 'Give a requirements file, a pyproject.toml or a lock written by `lambda-deps measure --lock-out`.',
+      hint: 'Give a requirements file, a pyproject.toml, a lock file (uv.lock, poetry.lock, Pipfile.lock, pylock.toml) or a lock written by `lambda-deps measure --lock-out`.',
     });
   });
-  return parseLock(text, path);
+  if (detectInputFormat(path, text) !== 'lambda-deps-lock') return null;
+  // A lock the user names on this machine may use its file: wheels; one fetched by the pipeline's
+  // CodeBuild job (which sets CODEBUILD_BUILD_ID) came from elsewhere and may not.
+  return parseLock(text, path, { localFileUrls: process.env.CODEBUILD_BUILD_ID === undefined });
 }
 
 function describeEvent(event: BuildEvent): string | null {
@@ -111,23 +118,6 @@ function printSummary(manifest: BuildManifest, outDir: string, color: boolean): 
   for (const warning of manifest.warnings ?? []) out.write(colors.yellow(`warning: ${warning}\n`));
   if (manifest.timings.total !== undefined)
     out.write(colors.dim(`built in ${formatDuration(manifest.timings.total)}\n`));
-}
-
-/** What a person does with a local pipeline run's output. */
-function nextSteps(strategy: Strategy, outDir: string, reportPage: string): string {
-  const where: Record<Strategy, string> = {
-    layers: `layer zips: ${join(outDir, 'layers')}/layer-<id>.zip (as published: layers/<layer name>/<version>.zip, versions in layers/versions.json)`,
-    efs: `EFS tree: ${join(outDir, 'efs')}/<set>/current (the PYTHONPATH a function sets is printed above)`,
-    image: `image: ${join(outDir, 'image')} (an OCI layout; --registry URL pushes to a registry instead)`,
-  };
-  return [
-    '',
-    'next:',
-    `  open ${reportPage} to see what takes the space and what was checked`,
-    `  ${where[strategy]}`,
-    '  in AWS: deploy the stack (README "Deploying to AWS"), then upload the file under requirements/<set>/ in its bucket',
-    '',
-  ].join('\n');
 }
 
 /** The policy Measure stored for the build (`--policy-file`, as the buildspec passes it). */
@@ -179,12 +169,12 @@ async function buildThroughPipeline(
     },
     process.stdout,
   );
-  if (result.manifest) {
+  if (result.manifest)
     await writeFile(join(options.out, 'manifest.json'), `${JSON.stringify(result.manifest, null, 2)}\n`);
-    const reportPage = join(options.out, 'report.html');
-    await writeFile(reportPage, renderSizeReport({ kind: 'build', manifest: result.manifest }));
-    if (!options.json) process.stdout.write(nextSteps(result.manifest.strategy, options.out, reportPage));
-  }
+  // The page, for a delivered set and for a failed run alike.
+  const reportPage = await writeReportPage(options.out, result, { requirementsPath: input });
+  if (!options.json)
+    process.stdout.write(`\nopen ${reportPage}: what takes the space, what was checked, what to do next\n`);
   return exitCode;
 }
 
@@ -193,7 +183,10 @@ export function createBuildCommand(): Command {
     .description(
       'Build a requirements file or a lock into Lambda layers, an EFS tree or an OCI image: slimmed, verified and smoke-imported.',
     )
-    .argument('<input>', 'a requirements file, a pyproject.toml, or a lock (.json from `measure --lock-out`)')
+    .argument(
+      '<input>',
+      'a requirements file, pyproject.toml, uv.lock, poetry.lock, Pipfile(.lock), pylock.toml, or a lock (.json from `measure --lock-out`)',
+    )
     .requiredOption('-o, --out <dir>', 'output folder (manifest.json and the artifacts)');
   addTargetOptions(
     command,
@@ -202,6 +195,13 @@ export function createBuildCommand(): Command {
   addIndexOptions(command);
   addRouteOptions(command);
   return command
+    .option('--extra <name>', 'pyproject.toml or lock optional-dependency group (repeatable)', collect, [])
+    .option(
+      '--group <name>',
+      "PEP 735 dependency group, or a lock's group / Pipfile category (repeatable)",
+      collect,
+      [],
+    )
     .option('--no-slim', 'keep every file of every wheel')
     .option(
       '--precompile',
@@ -265,6 +265,11 @@ export function createBuildCommand(): Command {
       const cacheDir = options.cacheDir ?? defaultCacheDir();
       const policy = options.policyFile ? await readPolicyFile(options.policyFile) : policyFromFlags(options);
       const lock = await readLockIfAny(input);
+      if (!lock && options.pipeline && (options.extra.length > 0 || options.group.length > 0)) {
+        throw new InputError('--extra and --group are not carried through the pipeline.', {
+          hint: 'Add --no-pipeline to build them in this process.',
+        });
+      }
       if (!lock && options.pipeline) {
         process.exitCode = await buildThroughPipeline(input, options, policy, cacheDir);
         return;
@@ -320,6 +325,8 @@ async function lockToBuild(
     },
     policy,
     cacheDir,
+    extras: options.extra,
+    groups: options.group,
   });
   return measured.lock;
 }

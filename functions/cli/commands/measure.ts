@@ -40,6 +40,7 @@ interface MeasureOptions extends PolicyFlags {
   findLinks: string[];
   index: boolean;
   extra: string[];
+  group: string[];
   cacheDir?: string;
   json?: boolean;
   lockOut?: string;
@@ -143,12 +144,21 @@ export function createMeasureCommand(): Command {
     .description(
       'Resolve a requirements file for a Lambda target and measure it against the layer, image and EFS limits, before building.',
     )
-    .argument('<requirements>', 'a pip requirements file, or a pyproject.toml');
+    .argument(
+      '<requirements>',
+      'a requirements file, pyproject.toml, uv.lock, poetry.lock, Pipfile(.lock), pylock.toml or a lambda-deps lock',
+    );
   addTargetOptions(command);
   addIndexOptions(command);
   addRouteOptions(command);
   return command
     .option('--extra <name>', 'pyproject.toml optional-dependency group (repeatable)', collect, [])
+    .option(
+      '--group <name>',
+      "PEP 735 dependency group, or a lock's group / Pipfile category (repeatable)",
+      collect,
+      [],
+    )
     .option('--cache-dir <dir>', 'download and metadata cache (default ~/.cache/lambda-deps)')
     .option('--json', 'print one JSON document instead of the table')
     .option('--lock-out <file>', 'write the lock (exact files and hashes) to this file')
@@ -158,6 +168,7 @@ export function createMeasureCommand(): Command {
       [
         '',
         "With no index options, the indexes in pip's configuration (pip config list, PIP_* variables) are used, as pip does.",
+        'A lock (uv.lock, poetry.lock, Pipfile.lock, pylock.toml) is measured exactly as pinned, from the indexes it names; index options replace those (with a warning).',
         '',
         'Exit codes: 0 resolved, 1 the set cannot be satisfied (problems listed), 2 bad usage or input.',
         '',
@@ -180,6 +191,7 @@ export function createMeasureCommand(): Command {
           cacheDir: options.cacheDir ?? defaultCacheDir(),
           policy: policyFromFlags(options),
           extras: options.extra,
+          groups: options.group,
           onEvent: (event) => {
             const label = describeEvent(event);
             if (!label) return;

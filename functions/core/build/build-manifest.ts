@@ -125,11 +125,18 @@ export function assembleManifest(input: ManifestInput, totalMs: number): BuildMa
     layers: artifacts.layers,
     efs: artifacts.efs,
     image: artifacts.image,
-    verification: { ok: verification.ok, problems },
+    verification: {
+      ok: verification.ok,
+      problems,
+      filesChecked: verification.filesChecked,
+      elfFiles: verification.elfFiles,
+      symbolVersionsChecked: verification.symbolVersionsChecked,
+    },
     smokeImport: {
       ran: smoke.ran,
       ok: smoke.ok,
       ...(smoke.reason ? { reason: smoke.reason } : {}),
+      ...(smoke.isolation ? { isolation: smoke.isolation } : {}),
       modules: smoke.modules,
       failures: smoke.failures.map((failure) => ({
         module: failure.module,

@@ -6,10 +6,10 @@
 //   verify/            ELF checks and the smoke import, while packing runs
 //   pack-artifacts.ts  layer zips (raw copy from the wheels), an EFS tree tar or an OCI layout
 //   build-manifest.ts  the manifest
-// Everything is cached by content: the same lock and policy never build twice; a rebuild links
-// the cached artifacts into the output folder.
+// Everything is cached by content (build-cache.ts): the same lock and policy never build twice;
+// a rebuild copies (or reflinks) the checked cached artifacts into the output folder.
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockHash } from '../resolve/lock.ts';
 import { chooseRoute, isPublishable, type Route } from '../route/choose-route.ts';
@@ -26,7 +26,11 @@ import { assertSdistsAllowed, installSet, type InstalledEntry } from './install-
 import { NO_ARTIFACTS, packArtifacts, type PackedArtifacts } from './pack-artifacts.ts';
 import { postProcess } from './post-process.ts';
 import { DEFAULT_SLIM_POLICY, NO_SLIM_POLICY, slimPolicyKey, type SlimPolicy } from './slim-policy.ts';
-import { clearArtifacts, fastScratchDir, linkTree, RUNTIME_DIR, SITE_DIR } from './tree-files.ts';
+import { checkLayersMatchTree } from '../pack/packed-tree-check.ts';
+import { deliverOutputs } from '../pack/output-folder.ts';
+import { atInterrupt } from '../shared/interrupt-cleanup.ts';
+import { readCachedBuild, storeInCache } from './build-cache.ts';
+import { fastScratchDir, RUNTIME_DIR, SITE_DIR } from './tree-files.ts';
 import { lambdaInterpreter, type InstalledPackage } from './wheel-installer.ts';
 
 export type { BuildEvent, BuildPhase } from './build-events.ts';
@@ -78,38 +82,6 @@ export function buildCacheKey(lock: Lock, policy: DeliveryPolicy, interpreter?: 
     .digest('hex');
 }
 
-/** A cached build of the same key, linked into `outDir`; null when there is none. */
-async function reuseCachedBuild(cached: string, outDir: string): Promise<BuildManifest | null> {
-  const manifestText = await readFile(join(cached, 'manifest.json'), 'utf8').catch(() => null);
-  if (manifestText === null) return null;
-  await clearArtifacts(outDir);
-  await linkTree(cached, outDir);
-  return JSON.parse(manifestText) as BuildManifest;
-}
-
-/**
- * Put a verified build into the cache (first writer wins), then link what is there into
- * `outDir`; with `fresh` (the cache was not to be used) the new build is what goes out.
- */
-async function publishBuild(
-  staging: string,
-  cached: string,
-  outDir: string,
-  ok: boolean,
-  fresh: boolean,
-): Promise<void> {
-  let source = staging;
-  if (ok) {
-    await rename(staging, cached).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
-    });
-    const inCache = await stat(join(cached, 'manifest.json')).catch(() => null);
-    if (inCache && !(fresh && (await stat(staging).catch(() => null)))) source = cached;
-  }
-  await clearArtifacts(outDir);
-  await linkTree(source, outDir);
-}
-
 /** The scratch folders of one build (the cache's disk for staging, RAM for the tree when it fits), always removed. */
 async function withScratch<T>(
   options: BuildDependencySetOptions,
@@ -120,11 +92,19 @@ async function withScratch<T>(
   const treeRoot = await mkdtemp(
     join(options.treeScratchDir ?? (await fastScratchDir(options.lock)) ?? scratch, 'lambda-deps-tree-'),
   );
+  // Ctrl-C must not leave the tree in /dev/shm (hundreds of MB) or the scratch behind.
+  const forgetScratch = atInterrupt(() =>
+    Promise.all([
+      rm(treeRoot, { recursive: true, force: true }),
+      rm(scratch, { recursive: true, force: true }),
+    ]),
+  );
   try {
     const staging = join(scratch, 'out');
     await mkdir(staging, { recursive: true });
     return await run({ scratch, staging, treeDir: join(treeRoot, 'tree') });
   } finally {
+    forgetScratch();
     await rm(treeRoot, { recursive: true, force: true });
     await rm(scratch, { recursive: true, force: true });
   }
@@ -191,6 +171,13 @@ async function checkAndPack(
   const settled = await Promise.allSettled([verifying, smoking, packing]);
   for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
   const [verification, smoke, packed] = [await verifying, await smoking, await packing];
+  // What ships must be what was verified and imported, byte for byte.
+  if (packed.layers.length > 0)
+    await checkLayersMatchTree(
+      treeDir,
+      packed.layers.map((layer) => join(input.staging, layer.file)),
+      [RUNTIME_DIR],
+    );
   for (const finding of verification.warnings)
     context.warn(`${finding.package ?? '?'} ${finding.file ?? ''}: ${finding.message}`);
   let artifacts: PackedArtifacts = packed;
@@ -219,10 +206,11 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
   const cached = join(options.cacheDir, 'builds', key);
   await mkdir(outDir, { recursive: true });
   if (policy.cache) {
-    const reused = await reuseCachedBuild(cached, outDir);
-    if (reused) {
+    const hit = await readCachedBuild(cached, context.warn);
+    if (hit !== null) {
+      await deliverOutputs(cached, outDir);
       context.emit({ type: 'cache-hit', key, from: cached });
-      return reused;
+      return hit;
     }
   }
   assertSdistsAllowed(lock, policy);
@@ -249,7 +237,8 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     warnAboutRuntimeProvided(input);
     const manifest = assembleManifest(input, Math.round(performance.now() - started));
     await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    await publishBuild(staging, cached, outDir, isPublishable(manifest), !policy.cache);
+    // Only what verified goes into the cache (first writer wins; this run delivers what it built).
+    await deliverOutputs(isPublishable(manifest) ? await storeInCache(staging, cached) : staging, outDir);
     return manifest;
   });
 }

@@ -2,18 +2,18 @@
 // sha256-checked cache) and installed into the tree; an sdist is built into a wheel first,
 // and only when the policy allows it (or in CodeBuild).
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import type { DeliveryPolicy } from '../route/delivery-policy.ts';
 import { InputError, IntegrityError } from '../shared/errors.ts';
+import { sha256OfFile } from '../shared/hash.ts';
 import type { DistributionFile, Lock, LockedPackage, PackageIndex } from '../shared/types.ts';
 import type { BuildContext } from './build-events.ts';
 import { isRuntimeProvided, type SlimPolicy } from './slim-policy.ts';
 import { RUNTIME_DIR, SITE_DIR } from './tree-files.ts';
-import { installWheel, type InstalledPackage } from './wheel-installer.ts';
+import { installWheel, type InstalledPackage, type TreeClaims } from './wheel-installer.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -47,12 +47,6 @@ export function distributionFileOf(locked: LockedPackage): DistributionFile {
     metadataSha256: null,
     source: locked.url,
   };
-}
-
-async function sha256OfFile(path: string): Promise<string> {
-  return createHash('sha256')
-    .update(await readFile(path))
-    .digest('hex');
 }
 
 /** Sdists are refused unless the policy allows building them here, or this is CodeBuild (Amazon Linux). */
@@ -147,6 +141,8 @@ export async function installSet(
     ),
   );
   const installLimit = pLimit(4);
+  // Which package wrote each path: two distributions claiming one path with other bytes is an error.
+  const claims: TreeClaims = new Map();
   return context.phase('install', () =>
     Promise.all(
       lock.packages.map((locked, position) =>
@@ -160,6 +156,7 @@ export async function installSet(
             siteDir: SITE_DIR,
             interpreter: options.interpreter,
             slim: options.slim,
+            claims,
           });
           context.emit({ type: 'package', name: locked.name, step: 'installed' });
           return { result, runtimeProvided };

@@ -10,7 +10,8 @@ import { wheelMachine } from '../shared/targets.ts';
 import type { Lock } from '../shared/types.ts';
 import type { BuildContext } from './build-events.ts';
 import type { SlimPolicy } from './slim-policy.ts';
-import { listFiles, SITE_DIR } from './tree-files.ts';
+import { listFiles } from './build-cache.ts';
+import { SITE_DIR } from './tree-files.ts';
 import { withUpdatedRecord, type InstalledPackage } from './wheel-installer.ts';
 
 const execFileAsync = promisify(execFile);

@@ -1,41 +1,14 @@
-// File helpers of the build: listing a tree, linking a finished build into the output folder,
-// the RAM-backed scratch folder for the installed tree, and sha256 of a file.
-import { createHash } from 'node:crypto';
-import { copyFile, link, mkdir, open, readdir, rm, statfs } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
+// Where a build keeps its installed tree: the folder names inside it, and the RAM-backed
+// scratch folder (/dev/shm) when it has room. (Listing, caching and delivering the finished
+// files live in build-cache.ts and pack/output-folder.ts.)
+import { statfs } from 'node:fs/promises';
+import { sha256OfFile } from '../shared/hash.ts';
 import type { Lock } from '../shared/types.ts';
 
 /** The folder under the tree that is on sys.path (and the prefix inside layer zips). */
 export const SITE_DIR = 'python';
 /** Runtime-provided packages go here when excluded: smoke import sees them, packing does not. */
 export const RUNTIME_DIR = 'runtime-provided';
-
-/** Every file below `root`, as `/`-separated relative paths. */
-export async function listFiles(root: string): Promise<string[]> {
-  const entries = await readdir(root, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((entry) => entry.isFile())
-    .map((entry) => relative(root, join(entry.parentPath, entry.name)).split(sep).join('/'))
-    .sort();
-}
-
-/** Hard-link (or copy across devices) every file of `from` into `to`. */
-export async function linkTree(from: string, to: string): Promise<void> {
-  for (const path of await listFiles(from)) {
-    const source = join(from, ...path.split('/'));
-    const target = join(to, ...path.split('/'));
-    await mkdir(dirname(target), { recursive: true });
-    await rm(target, { force: true });
-    await link(source, target).catch(() => copyFile(source, target));
-  }
-}
-
-/** Remove artifacts of an earlier build from the output folder (never anything else). */
-export async function clearArtifacts(outDir: string): Promise<void> {
-  for (const name of ['layers', 'efs', 'image'])
-    await rm(join(outDir, name), { recursive: true, force: true });
-  await rm(join(outDir, 'manifest.json'), { force: true });
-}
 
 /**
  * A RAM-backed folder (/dev/shm) for the installed tree when it has room for twice the set:
@@ -51,14 +24,5 @@ export async function fastScratchDir(lock: Lock): Promise<string | null> {
   return info.bavail * info.bsize > needed ? candidate : null;
 }
 
-/** sha256 (hex) of a file, streamed. */
-export async function fileSha256(path: string): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const hash = createHash('sha256');
-    for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer);
-    return hash.digest('hex');
-  } finally {
-    await handle.close();
-  }
-}
+/** sha256 (hex) of a file, for tests and the CLI. */
+export const fileSha256 = sha256OfFile;

@@ -1,7 +1,6 @@
 // Sizes a resolved dependency set against Lambda's limits and asks the route rule
 // (route/choose-route.ts) where it goes. Also the end-to-end `measure` used by the CLI, the
 // Measure Lambda and the build: read requirements, apply pip's index precedence, resolve, measure.
-import { basename } from 'node:path';
 import pLimit from 'p-limit';
 import { InputError } from '../shared/errors.ts';
 import { createPackageIndex } from '../index/index-client.ts';
@@ -9,7 +8,7 @@ import type { IndexEvent } from '../index/index-client.ts';
 import { lockHash } from '../resolve/lock.ts';
 import { readPipConfiguration, resolveIndexOptions } from '../inputs/pip-config.ts';
 import type { IndexOptionValues } from '../inputs/pip-config.ts';
-import { readPyprojectDependencies } from '../inputs/pyproject.ts';
+import { readDependencyInput } from '../inputs/locks/read-input.ts';
 import { readRequirementsFile } from '../inputs/requirements-file.ts';
 import type { RequirementsBundle } from '../inputs/requirements-bundle.ts';
 import { resolveDependencySet } from '../resolve/resolver.ts';
@@ -122,33 +121,57 @@ export interface MeasureRequirementsInput {
   readonly policy?: DeliveryPolicy;
   /** pyproject.toml optional-dependency groups. */
   readonly extras?: readonly string[];
+  /** PEP 735 dependency groups (or a lock's groups / Pipfile categories), `--group NAME`. */
+  readonly groups?: readonly string[];
   readonly onEvent?: (event: MeasureEvent) => void;
 }
 
+type ReadOutcome =
+  | { readonly kind: 'requirements'; readonly set: RequirementSet }
+  | {
+      readonly kind: 'measured';
+      readonly lock: Lock;
+      readonly lockHash: string;
+      readonly result: MeasureResult;
+    };
+
+/**
+ * What the user gave: from the bundle alone when there is one (the pipeline), else from disk,
+ * where a lock is honoured exactly and measured without resolving (inputs/locks/). A set
+ * without requirements is an InputError: there is nothing to deliver.
+ */
 async function readInput(
   input: MeasureRequirementsInput,
   environment: Record<string, string | undefined>,
-): Promise<RequirementSet> {
+  policy: DeliveryPolicy,
+  emit: (event: MeasureEvent) => void,
+): Promise<ReadOutcome> {
   const path = input.requirementsPath;
-  const extras = input.extras ?? [];
-  if (basename(path) === 'pyproject.toml') return readPyprojectDependencies(path, extras);
-  if (extras.length > 0) {
-    throw new InputError(`--extra applies to pyproject.toml, but ${path} is a requirements file.`, {
-      hint: 'Write the extras in the requirement itself (e.g. "requests[socks]"), or point at pyproject.toml.',
-    });
-  }
-  const set = await readRequirementsFile(path, {
+  const variables = {
     environment: input.variables ?? environment,
     ...(input.variablesFrom ? { variablesFrom: input.variablesFrom } : {}),
-    ...(input.bundle ? { bundle: input.bundle } : {}),
-  });
-  if (set.requirements.length === 0) {
+  };
+  const read: ReadOutcome = input.bundle
+    ? { kind: 'requirements', set: await readRequirementsFile(path, { ...variables, bundle: input.bundle }) }
+    : await readDependencyInput(
+        {
+          ...input,
+          path,
+          extras: input.extras ?? [],
+          groups: input.groups ?? [],
+          environment: variables.environment,
+          cliIndexOptions: input.cliIndexOptions ?? {},
+          onEvent: emit,
+        },
+        (locked) => measureDependencySet({ ...locked, policy }),
+      );
+  if (read.kind === 'requirements' && read.set.requirements.length === 0) {
     throw new InputError(`${path} names no requirements: nothing to deliver.`, {
       location: { file: path, line: 1, column: 1 },
       hint: 'Add the packages the function imports (one per line, e.g. "requests==2.32.3").',
     });
   }
-  return set;
+  return read;
 }
 
 /** The constraints of the file plus those pip's configuration names (`PIP_CONSTRAINT`, `constraint =`). */
@@ -191,7 +214,9 @@ export async function measureRequirements(
   const policy = input.policy ?? parseDeliveryPolicy();
   const { warnings, emit } = collectWarnings(input.onEvent);
   emit({ type: 'step', step: 'reading', detail: input.requirementsPath });
-  const set = await readInput(input, environment);
+  const read = await readInput(input, environment, policy, emit);
+  if (read.kind === 'measured') return read;
+  const set = read.set;
   const resolved = resolveIndexOptions({
     cli: { ...(input.cliIndexOptions ?? {}), ...(policy.noIndex ? { noIndex: true } : {}) },
     file: set.fileIndexOptions,

@@ -1,116 +1,311 @@
-// The size report checked as a person would see it: a real build's report.html opened in
-// headless Chromium (Debian's, driven by playwright-core), its numbers compared with the
-// manifest beside it, and a screenshot kept in docs/ and test-results/.
+// The report page checked as a person would see it: real local pipeline runs (layers, EFS,
+// image, and one that fails in Measure), each report.html opened in Debian's Chromium at phone
+// and desktop width, its numbers compared with the manifest beside it, screenshots kept in
+// test-results/ (and, with UPDATE_DOCS=1, the README's docs/size-report.png refreshed).
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildManifest } from '../../../functions/core/shared/types.ts';
+import { formatBytes, formatDuration } from '../../../functions/core/shared/units.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
+import { lowContrastText, shownNumbers, tileFills, treemapLabels, valueAt } from './report-page-checks.ts';
 
 const execFileAsync = promisify(execFile);
 const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+const WIDTHS = [390, 1280] as const;
 const skipReason = !existsSync(CHROMIUM)
   ? `Debian's chromium is not installed (${CHROMIUM}); .ci/install-system-packages installs it`
   : localIndexes() === null
     ? NO_LOCAL_INDEXES_REASON
     : null;
 
+type RunName = 'layers' | 'efs' | 'image' | 'failed';
+
+interface Run {
+  readonly out: string;
+  /** manifest.json, or the failure record (report.json) of a failed run. */
+  readonly record: Record<string, unknown>;
+  /** What the CLI printed. */
+  readonly output: string;
+  readonly requirements: string;
+}
+
+const RUNS: Record<RunName, { requirements: string; flags: string[] }> = {
+  layers: { requirements: 'examples/data-science/requirements.txt', flags: [] },
+  efs: { requirements: 'examples/web-api/requirements.txt', flags: ['--strategy', 'efs'] },
+  image: { requirements: 'examples/web-api/requirements.txt', flags: ['--strategy', 'image'] },
+  failed: { requirements: 'bad-requirements.txt', flags: [] },
+};
+
+async function build(workDir: string, name: RunName): Promise<Run> {
+  const out = join(workDir, name);
+  const requirements = name === 'failed' ? join(workDir, RUNS.failed.requirements) : RUNS[name].requirements;
+  const argv = ['build', requirements, '--runtime', 'python3.11', '--arch', 'x86_64', '--out', out];
+  const run = await execFileAsync(
+    'bin/lambda-deps',
+    [...argv, ...RUNS[name].flags, '--cache-dir', join(workDir, 'cache')],
+    {
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, NO_COLOR: '1' },
+    },
+  ).catch((error: { stdout?: string; stderr?: string; code?: number }) => {
+    if (name !== 'failed') throw error;
+    return { stdout: error.stdout ?? '', stderr: error.stderr ?? '' };
+  });
+  const file = name === 'failed' ? 'report.json' : 'manifest.json';
+  const record = JSON.parse(await readFile(join(out, file), 'utf8')) as Record<string, unknown>;
+  return { out, record, output: `${run.stdout}${run.stderr}`, requirements };
+}
+
+/** Open a run's page at a width, recording every request that is not for the page itself. */
+async function openPage(
+  browser: Browser,
+  run: Run,
+  width: number,
+): Promise<{ page: Page; requests: string[] }> {
+  const page = await browser.newPage({ viewport: { width, height: 800 } });
+  const requests: string[] = [];
+  await page.route('**/*', async (route) => {
+    const url = route.request().url();
+    if (url === pathToFileURL(join(run.out, 'report.html')).href) return route.continue();
+    requests.push(url);
+    return route.abort();
+  });
+  await page.goto(pathToFileURL(join(run.out, 'report.html')).href);
+  return { page, requests };
+}
+
+function expectedNextValues(name: RunName, record: Record<string, unknown>): string[] {
+  const delivery = record.delivery as Record<string, unknown>;
+  if (name === 'layers')
+    return [
+      ...(delivery.layers as { layerVersionArn: string }[]).map((layer) => layer.layerVersionArn),
+      ...(delivery.parameters as string[]),
+      'aws lambda update-function-configuration --function-name my-function --layers',
+    ];
+  if (name === 'efs') return [String(delivery.pythonPath), 'LocalMountPath=/mnt/deps'];
+  if (name === 'image')
+    return [`${String(delivery.imageUri)}@${String(delivery.digest)}`, 'aws lambda update-function-code'];
+  return [];
+}
+
 describe.skipIf(skipReason !== null)(
   `report.html in Chromium${skipReason ? ` (skipped: ${skipReason})` : ''}`,
   () => {
     let workDir = '';
-    let manifest: BuildManifest;
     let browser: Browser;
+    const runs = new Map<RunName, Run>();
 
     beforeAll(async () => {
       workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-report-'));
-      const out = join(workDir, 'out');
-      await execFileAsync(
-        'bin/lambda-deps',
-        [
-          'build',
-          'examples/data-science/requirements.txt',
-          '--runtime',
-          'python3.11',
-          '--arch',
-          'x86_64',
-          '--out',
-          out,
-          '--no-pipeline',
-          '--json',
-          '--cache-dir',
-          join(workDir, 'cache'),
-        ],
-        { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } },
-      );
-      manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as BuildManifest;
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      });
-    }, 600_000);
+      await writeFile(join(workDir, RUNS.failed.requirements), 'requests\nnumpy===\n');
+      // One after another: they share the download cache, and the machine is shared.
+      for (const name of Object.keys(RUNS) as RunName[]) runs.set(name, await build(workDir, name));
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+      await mkdir('test-results', { recursive: true });
+    }, 900_000);
 
     afterAll(async () => {
       await browser?.close();
       if (workDir) await rm(workDir, { recursive: true, force: true });
     });
 
-    it('renders offline with the manifest numbers, the budget and the route', async () => {
-      // Prepare
-      const page = await browser.newPage({ viewport: { width: 1040, height: 900 } });
-      const requests: string[] = [];
-      page.on('request', (request) => {
-        if (!request.url().startsWith('file:')) requests.push(request.url());
-      });
+    for (const name of Object.keys(RUNS) as RunName[]) {
+      for (const width of WIDTHS) {
+        it(`shows the ${name} run at ${width} px without sideways scrolling, with the manifest's numbers, offline`, async () => {
+          // Prepare
+          const run = runs.get(name);
+          if (!run) throw new Error(`the ${name} run did not happen`);
 
-      // Act
-      await page.goto(pathToFileURL(join(workDir, 'out', 'report.html')).href);
+          // Act
+          const { page, requests } = await openPage(browser, run, width);
+          await page.screenshot({
+            path: join('test-results', `report-${name}-${width}.png`),
+            fullPage: true,
+          });
+
+          // Assess: nothing overflows, nothing is fetched.
+          const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+            scrollWidth: document.documentElement.scrollWidth,
+            innerWidth: window.innerWidth,
+          }));
+          expect(scrollWidth).toBeLessThanOrEqual(innerWidth);
+          expect(requests).toEqual([]);
+          // Every number shown is the manifest's, written in binary units.
+          const numbers = await shownNumbers(page);
+          expect(numbers.length).toBeGreaterThan(name === 'failed' ? 3 : 20);
+          for (const number of numbers) {
+            expect({ field: number.field, value: number.value }).toEqual({
+              field: number.field,
+              value: valueAt(run.record, number.field),
+            });
+            if (number.text !== null) {
+              const formatted =
+                number.kind === 'bytes'
+                  ? formatBytes(number.value)
+                  : number.kind === 'ms'
+                    ? formatDuration(number.value)
+                    : number.value.toLocaleString('en-US');
+              expect(number.text).toBe(formatted);
+            }
+          }
+          expect(await page.locator('body').innerText()).not.toMatch(
+            /\d{1,3}(,\d{3}){2,} bytes|\d{6,} bytes/,
+          );
+          // The next steps carry the values to copy.
+          const copies = (await page.locator('pre.copy').allInnerTexts()).join('\n');
+          for (const value of expectedNextValues(name, run.record)) expect(copies).toContain(value);
+          // Text is readable.
+          expect(await lowContrastText(page)).toEqual([]);
+          await page.close();
+        });
+      }
+    }
+
+    for (const name of ['layers', 'efs', 'image'] as const) {
+      for (const width of WIDTHS) {
+        it(`draws the ${name} treemap at ${width} px with labels inside their tiles, apart, and ten distinct colours`, async () => {
+          // Prepare
+          const run = runs.get(name);
+          if (!run) throw new Error(`the ${name} run did not happen`);
+          const { page } = await openPage(browser, run, width);
+
+          // Act
+          const labels = await treemapLabels(page);
+          const fills = await tileFills(page);
+
+          // Assess
+          expect(labels.fits.length).toBeGreaterThan(3);
+          expect(labels.fits.filter((fit) => !fit.inside)).toEqual([]);
+          expect(labels.overlaps).toEqual([]);
+          const biggest = fills.slice(0, 10).map((tile) => tile.fill);
+          expect(new Set(biggest).size).toBe(biggest.length);
+          const manifestPackages = (run.record.packages as { slimmedBytes: number }[]).filter(
+            (entry) => entry.slimmedBytes > 0,
+          );
+          expect(fills.length).toBe(manifestPackages.length);
+          await page.close();
+        });
+      }
+    }
+
+    it('reaches the treemap tiles by keyboard and marks the focused one', async () => {
+      // Prepare
+      const run = runs.get('layers');
+      if (!run) throw new Error('the layers run did not happen');
+      const { page } = await openPage(browser, run, 1280);
+
+      // Act: Tab from the top of the page until a tile has focus (bounded).
+      let focused: string | null = null;
+      for (let press = 0; press < 40 && focused === null; press++) {
+        await page.keyboard.press('Tab');
+        focused = await page.evaluate(
+          () => document.activeElement?.closest('a.tile')?.getAttribute('data-package') ?? null,
+        );
+      }
 
       // Assess
-      const bytesOf = async (testId: string): Promise<number> =>
-        Number(await page.getByTestId(testId).getAttribute('data-bytes'));
-      expect(await bytesOf('size-wheels')).toBe(manifest.sizes.wheels);
-      expect(await bytesOf('size-installed')).toBe(manifest.sizes.installed);
-      expect(await bytesOf('size-slimmed')).toBe(manifest.sizes.slimmed);
-      expect(await bytesOf('slim-removed')).toBe(manifest.slimming.removedBytes);
-      expect(await page.getByTestId('strategy').textContent()).toBe(manifest.strategy);
-      const drawn = await page.locator('svg g.package').evaluateAll((nodes) =>
-        nodes.map((node) => ({
-          name: node.getAttribute('data-package'),
-          bytes: Number(node.getAttribute('data-bytes')),
-        })),
+      expect(focused).not.toBeNull();
+      const stroke = await page.evaluate(
+        () => getComputedStyle(document.activeElement?.querySelector('rect.box') as Element).strokeWidth,
       );
-      const expected = (manifest.packages ?? [])
-        .filter((entry) => entry.slimmedBytes > 0)
-        .map((entry) => ({ name: entry.name, bytes: entry.slimmedBytes }));
-      expect(drawn.sort((a, b) => String(a.name).localeCompare(String(b.name)))).toEqual(
-        expected.sort((a, b) => a.name.localeCompare(b.name)),
+      expect(stroke).toBe('4px');
+      expect(await page.locator('a.tile:focus').getAttribute('aria-label')).toMatch(
+        /\d+(\.\d)? (KiB|MiB|GiB)/,
       );
-      expect(await page.locator('svg rect.budget').count()).toBe(1);
-      const layerRows = await page.locator('#layers tbody tr').count();
-      expect(layerRows).toBe(manifest.layers.length);
-      expect(requests).toEqual([]);
-      const screenshot = await page.screenshot({ fullPage: true });
-      expect(screenshot.length).toBeGreaterThan(10_000);
-      await mkdir('test-results', { recursive: true });
-      await page.screenshot({ path: join('test-results', 'size-report.png'), fullPage: true });
+      await page.close();
+    });
+
+    it('states each route against its own budget', async () => {
+      const texts = new Map<RunName, string>();
+      for (const name of ['layers', 'efs', 'image'] as const) {
+        const run = runs.get(name);
+        if (!run) throw new Error(`the ${name} run did not happen`);
+        const { page } = await openPage(browser, run, 1280);
+        texts.set(name, await page.getByTestId('budget').innerText());
+        await page.close();
+      }
+      const efs = runs.get('efs')?.record as { verification: { filesChecked: number } };
+      expect(texts.get('layers')).toContain("of the route's limit of 250 MiB");
+      expect(texts.get('image')).toContain("of the route's limit of 10.0 GiB");
+      expect(texts.get('image')).not.toContain('250 MiB');
+      expect(texts.get('efs')).toContain(
+        `in ${efs.verification.filesChecked.toLocaleString('en-US')} files. No size limit`,
+      );
+    });
+
+    it('says what was checked, with counts, and that nothing was probed', async () => {
+      const run = runs.get('layers');
+      if (!run) throw new Error('the layers run did not happen');
+      const verification = run.record.verification as {
+        filesChecked: number;
+        elfFiles: number;
+        symbolVersionsChecked: number;
+      };
+      expect(verification.filesChecked).toBeGreaterThan(1000);
+      expect(verification.elfFiles).toBeGreaterThan(10);
+      expect(verification.symbolVersionsChecked).toBeGreaterThan(10);
+      const { page } = await openPage(browser, run, 1280);
+      const probe = page.locator('[data-check="probe"]');
+      const probed = run.record.probe as { ran?: boolean; ok?: boolean } | undefined;
+      if (!probed?.ran) {
+        expect(await probe.getAttribute('data-status')).toBe('skipped');
+        expect(await probe.innerText()).toContain('not probed: ');
+      }
+      expect(await page.locator('[data-check="binaries"]').innerText()).toMatch(
+        /files[\s\S]*ELF files[\s\S]*symbol versions/,
+      );
+      await page.close();
+    });
+
+    it('names layer files that exist on disk', async () => {
+      const run = runs.get('layers');
+      if (!run) throw new Error('the layers run did not happen');
+      const { page } = await openPage(browser, run, 1280);
+      const files = await page.locator('[data-layer-file]').allInnerTexts();
+      expect(files.length).toBe((run.record.layers as unknown[]).length);
+      for (const file of files) expect(existsSync(join(run.out, file)), file).toBe(true);
+      await page.close();
+    });
+
+    it("gives a failed run a page with the step, the user's file and the fix the CLI printed", async () => {
+      // Prepare
+      const run = runs.get('failed');
+      if (!run) throw new Error('the failed run did not happen');
+      const { page } = await openPage(browser, run, 390);
+
+      // Assess
+      expect(await page.getByTestId('failed-step').innerText()).toBe(run.record.failedStep);
+      expect(await page.getByTestId('failure-location').innerText()).toBe(`${run.requirements}:2:9`);
+      const hint = await page.getByTestId('failure-hint').innerText();
+      expect(run.output).toContain(hint);
+      expect(await page.locator('body').innerText()).not.toContain('lambda-deps-measure-');
+      await page.close();
+    });
+
+    it('keeps the first screen of the layers report as the README picture', async () => {
+      const run = runs.get('layers');
+      if (!run) throw new Error('the layers run did not happen');
+      const { page } = await openPage(browser, run, 1280);
+      const shot = join('test-results', 'size-report.png');
+      await page.screenshot({ path: shot, fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1120 } });
+      expect((await readFile(shot)).length).toBeGreaterThan(10_000);
       // `npm test` (UPDATE_DOCS=1) also refreshes the picture the README shows.
-      if (process.env.UPDATE_DOCS === '1')
-        await copyFile(join('test-results', 'size-report.png'), join('docs', 'size-report.png'));
+      if (process.env.UPDATE_DOCS === '1') await copyFile(shot, join('docs', 'size-report.png'));
       await page.close();
     });
   },

@@ -1,0 +1,111 @@
+// What was checked before anything shipped, as lines the page and the terminal both show:
+// the binary checks (files, ELF files, symbol versions), the smoke import (modules) and the
+// probe on the target runtime. A check that did not run says so and why; it is never shown as ok.
+import { describeTarget } from '../shared/targets.ts';
+import { formatDuration } from '../shared/units.ts';
+import { probeOf, type RunManifest } from './run-facts.ts';
+
+export type CheckStatus = 'ok' | 'failed' | 'skipped';
+
+/** One number of a check, with the manifest field it comes from. */
+export interface CheckCount {
+  readonly label: string;
+  readonly value: number;
+  readonly field: string;
+  readonly unit?: 'count' | 'ms';
+}
+
+export interface CheckLine {
+  readonly id: 'binaries' | 'smoke-import' | 'probe';
+  readonly title: string;
+  readonly status: CheckStatus;
+  /** One sentence: what it found. */
+  readonly text: string;
+  readonly counts: readonly CheckCount[];
+}
+
+function binaryCheck(manifest: RunManifest): CheckLine {
+  const { verification } = manifest;
+  const counts: CheckCount[] = [];
+  if (verification.filesChecked !== undefined)
+    counts.push({ label: 'files', value: verification.filesChecked, field: 'verification.filesChecked' });
+  if (verification.elfFiles !== undefined)
+    counts.push({ label: 'ELF files', value: verification.elfFiles, field: 'verification.elfFiles' });
+  if (verification.symbolVersionsChecked !== undefined)
+    counts.push({
+      label: 'symbol versions',
+      value: verification.symbolVersionsChecked,
+      field: 'verification.symbolVersionsChecked',
+    });
+  const problems = verification.problems.length;
+  return {
+    id: 'binaries',
+    title: 'Binaries',
+    status: verification.ok ? 'ok' : 'failed',
+    text: verification.ok
+      ? `every file fits ${describeTarget(manifest.target)} (machine, glibc ${manifest.target.glibc}, libraries)${counts.length === 0 ? '; this build did not record counts' : ''}`
+      : `${problems} problem${problems === 1 ? '' : 's'}: nothing was published`,
+    counts,
+  };
+}
+
+function smokeImportCheck(manifest: RunManifest): CheckLine {
+  const smoke = manifest.smokeImport;
+  const counts: CheckCount[] = smoke.ran
+    ? [{ label: 'modules imported', value: smoke.modules, field: 'smokeImport.modules' }]
+    : [];
+  if (!smoke.ran)
+    return {
+      id: 'smoke-import',
+      title: 'Smoke import',
+      status: 'skipped',
+      text: `skipped: ${smoke.reason ?? 'no interpreter for the target here'}`,
+      counts,
+    };
+  return {
+    id: 'smoke-import',
+    title: 'Smoke import',
+    status: smoke.ok ? 'ok' : 'failed',
+    text: smoke.ok
+      ? 'every top-level module imported in an isolated interpreter of the target Python'
+      : `${smoke.failures.length} of ${smoke.modules} modules failed to import`,
+    counts,
+  };
+}
+
+function probeCheck(manifest: RunManifest): CheckLine {
+  const probe = probeOf(manifest);
+  const base = { id: 'probe', title: 'Probe on the runtime' } as const;
+  if (!probe)
+    return { ...base, status: 'skipped', text: 'not probed: this run recorded no probe', counts: [] };
+  if (!probe.ran)
+    return {
+      ...base,
+      status: 'skipped',
+      text: `not probed: ${probe.reason ?? 'no reason given'}`,
+      counts: [],
+    };
+  const modules = probe.modules ?? [];
+  const failed = modules.filter((entry) => !entry.ok).length;
+  const counts: CheckCount[] = [
+    { label: 'modules imported', value: modules.length, field: 'probe.modules.length' },
+  ];
+  if (typeof probe.importMs === 'number')
+    counts.push({ label: 'cold import', value: probe.importMs, field: 'probe.importMs', unit: 'ms' });
+  const where = probe.where === 'lambda' ? 'the Lambda runtime' : 'a local copy of the runtime layout';
+  const python = probe.python ? `Python ${probe.python}` : 'the target Python';
+  return {
+    ...base,
+    status: probe.ok && failed === 0 ? 'ok' : 'failed',
+    text:
+      probe.ok && failed === 0
+        ? `imported from the artifact on ${where} (${python}, ${probe.arch ?? manifest.target.architecture})${typeof probe.importMs === 'number' ? ` in ${formatDuration(probe.importMs)}` : ''}`
+        : `${failed} of ${modules.length} modules failed on ${where}: nothing was switched in`,
+    counts,
+  };
+}
+
+/** The checks of a build, in the order they ran. */
+export function checksOf(manifest: RunManifest): CheckLine[] {
+  return [binaryCheck(manifest), smokeImportCheck(manifest), probeCheck(manifest)];
+}
