@@ -38,6 +38,8 @@ interface BuildRow {
   readonly run: keyof typeof BUILD_RUNS;
   /** Options the pipeline alone honours (their help says "pipeline:"): checked on that path only. */
   readonly pipelineOnly?: boolean;
+  /** Options the pipeline refuses with exit 2 (checked on --no-pipeline only). */
+  readonly directOnly?: boolean;
   /** Why the effect cannot be observed here, when it cannot (the check then looks at the policy the build followed). */
   readonly note?: string;
   readonly check: (context: CheckContext) => void | Promise<void>;
@@ -219,6 +221,18 @@ const BUILD_ROWS: Record<string, BuildRow> = {
     note: 'its effect needs an sdist-only package, which the on-disk indexes do not hold (the refusal without it is in test/unit/build/build.test.ts)',
     check: ({ run }) => expect(run.manifest.policy?.allowLocalSdistBuild).toBe(true),
   },
+  '--extra': {
+    run: 'baseline',
+    directOnly: true,
+    note: 'the pipeline refuses --extra and --group (exit 2) rather than drop them; measure covers their effect',
+    check: ({ run }) => expect(run.manifest.lock.packages.length).toBe(2),
+  },
+  '--group': {
+    run: 'baseline',
+    directOnly: true,
+    note: 'as --extra',
+    check: ({ run }) => expect(run.manifest.lock.packages.length).toBe(2),
+  },
   '--no-pipeline': {
     run: 'baseline',
     check: ({ run }) =>
@@ -314,13 +328,14 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'lambda-deps-flags-'));
   cacheDir = join(root, 'cache');
   for (const [name, text] of Object.entries(SETS)) await writeFile(join(root, `${name}.txt`), text);
+  await writeFile(join(root, 'wheels.txt'), 'six\nidna\nattrs\n');
   // A find-links folder of the set's wheels, taken from the index pip is configured with.
   findLinksDir = join(root, 'wheels');
   await mkdir(findLinksDir);
   const { measureRequirements } = await import('../../../functions/core/measure/measure.ts');
   const [indexUrl, ...extraIndexUrls] = indexes?.indexUrls ?? [];
   const { lock } = await measureRequirements({
-    requirementsPath: join(root, 'pure.txt'),
+    requirementsPath: join(root, 'wheels.txt'),
     target: (await import('../../../functions/core/shared/targets.ts')).lambdaTarget('python3.11', 'x86_64'),
     cliIndexOptions: {
       ...(indexUrl ? { indexUrl } : {}),
@@ -386,7 +401,9 @@ describe.each(PATHS)('build through %s', (path) => {
     }
   }, 240_000);
 
-  const rows = Object.entries(BUILD_ROWS).filter(([, row]) => path === 'pipeline' || !row.pipelineOnly);
+  const rows = Object.entries(BUILD_ROWS).filter(([, row]) =>
+    path === 'pipeline' ? !row.directOnly : !row.pipelineOnly,
+  );
   it.skipIf(SKIP).each(rows)(`honours %s${WHY}`, async (_name, row) => {
     // Prepare
     const run = outcomes[path][row.run];
@@ -456,6 +473,8 @@ const MEASURE_RUNS = {
       '2.34',
       '--extra',
       'more',
+      '--group',
+      'dev',
       '--strategy',
       'image',
       '--no-index',
@@ -476,12 +495,16 @@ const MEASURE_ROWS: Record<string, MeasureRow> = {
     run: 'baseline',
     check: (result) => expect(result.packages.map((entry) => entry.name).sort()).toEqual(['idna', 'six']),
   },
-  '--find-links': { run: 'custom', check: (result) => expect(result.packages.length).toBe(2) },
+  '--find-links': { run: 'custom', check: (result) => expect(result.packages.length).toBe(3) },
   '--no-index': { run: 'custom', check: (result) => expect(result.warnings ?? []).toEqual([]) },
   '--pre': { run: 'custom', check: (result) => expect(result.verdict).not.toBeNull() },
+  '--group': {
+    run: 'custom',
+    check: (result) => expect(result.packages.map((entry) => entry.name)).toContain('attrs'),
+  },
   '--extra': {
     run: 'custom',
-    check: (result) => expect(result.packages.map((entry) => entry.name).sort()).toEqual(['idna', 'six']),
+    check: (result) => expect(result.packages.map((entry) => entry.name)).toContain('idna'),
   },
   '--strategy': { run: 'custom', check: (result) => expect(result.verdict?.strategy).toBe('image') },
   '--existing-layers': {
@@ -529,7 +552,7 @@ describe('measure', () => {
     await mkdir(join(root, 'pyproject'));
     await writeFile(
       join(root, 'pyproject', 'pyproject.toml'),
-      '[project]\nname = "flags"\nversion = "1"\ndependencies = ["six"]\n[project.optional-dependencies]\nmore = ["idna"]\n',
+      '[project]\nname = "flags"\nversion = "1"\ndependencies = ["six"]\n[project.optional-dependencies]\nmore = ["idna"]\n[dependency-groups]\ndev = ["attrs"]\n',
     );
     for (const [name, spec] of Object.entries(MEASURE_RUNS)) {
       const lockPath = join(root, `${name}.lock.json`);
