@@ -49,8 +49,9 @@ export default tseslint.config(
               message: 'The core stays free of AWS: use a port (functions/adapters/ports.ts) from a handler.',
             },
             {
-              group: ['**/adapters/**', '**/infra/**'],
-              message: 'The core does not depend on adapters or infra; they depend on it.',
+              group: ['**/adapters/aws/**', '**/adapters/local/**', '**/adapters/twin/**', '**/infra/**'],
+              message:
+                'The core depends on the ports (adapters/ports.ts) only, never on an adapter or on infra.',
             },
           ],
         },
