@@ -14,6 +14,7 @@ import {
 import type { BuildManifest } from '../core/shared/types.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import {
+  deliveryKeyOf,
   executionNameSchema,
   keys,
   measureOutputSchema,
@@ -95,7 +96,7 @@ async function reportSuccess(
   if (measure.cached && !input.delivery) {
     // Built and delivered by an earlier execution, and not delivered again: report that delivery.
     const earlier = JSON.parse(
-      (await adapters.store.getBytes(keys.delivered(measure.lockHash))).toString('utf8'),
+      (await adapters.store.getBytes(keys.delivered(deliveryKeyOf(measure)))).toString('utf8'),
     ) as DeliveryReport;
     manifest = earlier.manifest;
     delivery = earlier.delivery;
@@ -120,7 +121,7 @@ async function reportSuccess(
   const body = JSON.stringify(report, null, 2);
   await adapters.store.putBytes(reportKey, body, 'application/json');
   if (!measure.cached)
-    await adapters.store.putBytes(keys.delivered(measure.lockHash), body, 'application/json');
+    await adapters.store.putBytes(keys.delivered(deliveryKeyOf(measure)), body, 'application/json');
   await adapters.parameters.put(
     `${settings.ssmParameterPrefix}${measure.name}/lock-hash`,
     measure.lockHash,
