@@ -375,8 +375,16 @@ export class LambdaDeps extends Construct {
   private grantStepPermissions(options: { eventBus: IEventBus; props: LambdaDepsProps }): void {
     const { measure, readBuildManifest, publishLayers, syncEfs, pushImage, report } = this.functions;
     const stack = Stack.of(this);
-    const { requirements, locks, artifacts, delivered, reports, inlineRequirements, deliveryRecords } =
-      ARTIFACT_KEYS;
+    const {
+      requirements,
+      locks,
+      artifacts,
+      delivered,
+      reports,
+      inlineRequirements,
+      deliveryRecords,
+      buildPolicies,
+    } = ARTIFACT_KEYS;
     const parameterStatement = (): PolicyStatement =>
       new PolicyStatement({
         actions: ['ssm:PutParameter', 'ssm:GetParameter', 'ssm:AddTagsToResource'],
@@ -399,8 +407,8 @@ export class LambdaDeps extends Construct {
         : undefined;
 
     grantObjectPrefixes(measure, measure.role, this.bucket, {
-      read: [requirements, delivered, locks, inlineRequirements],
-      write: [locks, inlineRequirements],
+      read: [requirements, delivered, locks, inlineRequirements, buildPolicies],
+      write: [locks, inlineRequirements, buildPolicies],
     });
     for (const bucket of options.props.requirementsBuckets ?? []) this.addRequirementsBucket(bucket);
 
