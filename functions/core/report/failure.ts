@@ -42,7 +42,10 @@ export function describeFailure(
   const stepPrefix = /^([A-Za-z][A-Za-z0-9]*) failed\.\s*/.exec(rest);
   const step = stringField(report, 'failedStep') ?? stepPrefix?.[1] ?? 'the pipeline';
   if (stepPrefix) rest = rest.slice(stepPrefix[0].length);
+  // The error's type is for logs; a person reads the message (`ResolutionError: numpy: …`).
+  const typePrefix = /^(?:[A-Z][A-Za-z]*Error|States\.[A-Za-z]+): /.exec(rest);
   if (rest.startsWith(`${errorType}: `)) rest = rest.slice(errorType.length + 2);
+  else if (typePrefix) rest = rest.slice(typePrefix[0].length);
   const [message = rest, ...hints] = rest.split(/\n\s*hint:\s*/);
   const readable = userPaths(message.trim(), options.requirementsPath);
   const located = /^(\S+:\d+:\d+): /.exec(readable);

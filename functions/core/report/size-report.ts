@@ -301,7 +301,7 @@ function renderBuildPage(input: Extract<SizeReportInput, { kind: 'build' }>): st
       checkCards(checksOf(manifest)) +
       problemSection(manifest) +
       warningList(warningsOf(manifest, input.warnings ?? [])) +
-      nextStepList(nextStepsOf({ manifest, delivery, layerFiles })) +
+      (refused ? '' : nextStepList(nextStepsOf({ manifest, delivery, layerFiles }))) +
       artifactSection(manifest, delivery, layerFiles) +
       slimmingSection(manifest) +
       // A share of the limit says something only for layers; an image is far from its 10 GiB.

@@ -93,7 +93,10 @@ describe('treemap colours', () => {
     expect(packages.length).toBeGreaterThan(10);
 
     // Act: the fill of each package's tile in the wide drawing.
-    const wide = html.slice(html.indexOf('class="treemap treemap-wide"'), html.indexOf('class="treemap treemap-tall"'));
+    const wide = html.slice(
+      html.indexOf('class="treemap treemap-wide"'),
+      html.indexOf('class="treemap treemap-tall"'),
+    );
     const fills = new Map(
       [...wide.matchAll(/data-package="([^"]+)"[\s\S]*?class="box"[^>]*fill="(#[0-9a-f]{6})"/g)].map(
         (match) => [match[1], match[2]],
