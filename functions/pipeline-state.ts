@@ -8,6 +8,20 @@ import type { BuildManifest } from './core/shared/types.ts';
 
 const LOCK_HASH = /^[0-9a-f]{64}$/;
 
+/**
+ * Step Functions' rule for execution names: 1–80 characters, no whitespace, no `< > { } [ ]`,
+ * no `? *`, none of `" # % \ ^ | ~ \` $ & , ; : /`, no control characters. So `+`, `@`, `=`
+ * and `.` are fine.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what the rule forbids
+export const EXECUTION_NAME = /^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/;
+export const executionNameSchema = z
+  .string()
+  .regex(
+    EXECUTION_NAME,
+    'is not a Step Functions execution name (1-80 characters, no whitespace or <>{}[]?*"#%\\^|~`$&,;:/)',
+  );
+
 export const measureOutputSchema = z.object({
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/),
   lockHash: z.string().regex(LOCK_HASH, 'a sha256 hex digest'),
@@ -30,7 +44,10 @@ export type MeasureOutput = z.output<typeof measureOutputSchema>;
 export const routeOutputSchema = z.object({
   strategy: z.enum(['layers', 'efs', 'image']),
   manifestKey: z.string().min(1),
+  /** True only when verification passed and the smoke import ran and passed. */
   ok: z.boolean(),
+  /** Why the set is delivered unverified (a local host without the target's interpreter). */
+  unverified: z.string().optional(),
 });
 export type RouteOutput = z.output<typeof routeOutputSchema>;
 

@@ -1,7 +1,7 @@
 // The stack `cdk deploy` creates: the LambdaDeps construct, its outputs, and the same values as
 // SSM parameters, so `bin/lambda-deps submit --stack NAME` can find the bucket and the state
 // machine with the SSM client alone (`stackParameterName`).
-import { CfnOutput, Stack } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
@@ -39,6 +39,17 @@ export function stackParameterName(
 
 export class LambdaDepsStack extends Stack {
   readonly lambdaDeps: LambdaDeps;
+
+  /**
+   * The first two AZs of the region as `Fn::GetAZs` tokens, never a context lookup: with a
+   * concrete account and region (as `cdk deploy` sets them) CDK would otherwise look the AZs
+   * up through the bootstrap lookup role at synth time, and `cdk synth` would need AWS. A
+   * LambdaDeps construct placed in another stack with a concrete environment needs the same
+   * override there, or `cdk context` holding the lookup, or a `vpc` prop.
+   */
+  override get availabilityZones(): string[] {
+    return [Fn.select(0, Fn.getAzs()), Fn.select(1, Fn.getAzs())];
+  }
 
   constructor(scope: Construct, id: string, props: LambdaDepsStackProps = {}) {
     super(scope, id, props);

@@ -68,19 +68,25 @@ export interface LayerRegistry {
     readonly organizationId: string | null;
   }): Promise<void>;
   /**
-   * Points a function at new layer versions: layers whose name starts with `replacePrefix`
-   * are replaced, the function's other layers are kept in front of them.
+   * Points a function at new layer versions: its layers named exactly one of `replaceNames`
+   * are replaced, its other layers (another set's too) are kept in front of them.
    */
   updateFunctionLayers(request: {
     readonly functionName: string;
     readonly layerVersionArns: readonly string[];
-    readonly replacePrefix: string;
+    readonly replaceNames: readonly string[];
   }): Promise<{ readonly layers: readonly string[] }>;
+  /** One version and its description (the content hash lives there); null when it is gone. */
+  getLayerVersion?(
+    layerVersionArn: string,
+  ): Promise<(PublishedLayerVersion & { readonly description: string }) | null>;
 }
 
 /** SSM Parameter Store in AWS; a JSON file locally. */
 export interface ParameterStore {
   put(name: string, value: string, description: string): Promise<void>;
+  /** The value, or null when there is no such parameter. */
+  get?(name: string): Promise<string | null>;
 }
 
 export type DependencySetEventType = 'Dependency Set Ready' | 'Dependency Set Failed';

@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { availableParallelism, tmpdir } from 'node:os';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import type { StepDependencies } from '../adapters/aws/aws-adapters.ts';
 import {
@@ -19,6 +19,7 @@ import {
 import type { RunBuildspecResult } from '../adapters/local/local-build-runner.ts';
 import type { LeasingObjectStore } from '../adapters/ports.ts';
 import { runOnce } from '../adapters/store-lease.ts';
+import { isGenericInputName, lockBeside } from '../core/inputs/input-format.ts';
 import { InputError } from '../core/shared/errors.ts';
 import type { BuildManifest, Strategy } from '../core/shared/types.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
@@ -191,6 +192,8 @@ let definitionPromise: Promise<PipelineDefinition> | null = null;
 export function loadPipelineDefinition(): Promise<PipelineDefinition> {
   definitionPromise ??= (async () => {
     const { createLambdaDepsApp } = await import('../../infra/app.ts');
+    // The source under tsx, the prebuilt bundle from the compiled CLI (the installed package has no .ts).
+    const { handlerModuleUrl } = await import('../../infra/constructs/lambda-defaults.ts');
     const { extractStateMachineDefinition, describeTaskStates } =
       await import('../../infra/state-machine-definition.ts');
     const outdir = await mkdtemp(join(tmpdir(), 'lambda-deps-synth-'));
@@ -212,7 +215,7 @@ export function loadPipelineDefinition(): Promise<PipelineDefinition> {
             hint: 'Every Task must be a lambda-deps handler (with its entry metadata) or the CodeBuild build.',
           });
         }
-        const module = (await import(pathToFileURL(join(REPOSITORY_ROOT, target.entry)).href)) as {
+        const module = (await import(handlerModuleUrl(target.entry))) as {
           createHandler?: HandlerFactory;
         };
         if (typeof module.createHandler !== 'function') {
@@ -354,14 +357,16 @@ async function consoleInputFor(
 ): Promise<Record<string, unknown>> {
   if (!options.requirementsPath)
     throw new InputError('Give a requirements file (or an event) to run the pipeline on.');
-  const text = await readFile(options.requirementsPath).catch((error: unknown) => {
-    throw new InputError(`Cannot read ${options.requirementsPath}.`, {
+  // A pyproject.toml or Pipfile with its lock beside it: the lock is what the Measure step must read.
+  const uploaded = lockBeside(options.requirementsPath) ?? options.requirementsPath;
+  const text = await readFile(uploaded).catch((error: unknown) => {
+    throw new InputError(`Cannot read ${uploaded}.`, {
       cause: error,
       hint: 'Check the path.',
     });
   });
   const digest = createHash('sha256').update(text).digest('hex').slice(0, 12);
-  const key = `requirements/${digest}/${basename(options.requirementsPath).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}`;
+  const key = `requirements/${digest}/${basename(uploaded).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}`;
   await store.putBytes(key, text, 'text/plain');
   const policy = {
     ...(options.policy ?? {}),
@@ -384,7 +389,7 @@ async function consoleInputFor(
  */
 export function defaultSetName(requirementsPath: string): string {
   const file = basename(requirementsPath);
-  const generic = /^(requirements.*\.txt|pyproject\.toml)$/i.test(file);
+  const generic = isGenericInputName(file);
   const raw = generic ? basename(dirname(resolve(requirementsPath))) : file.replace(/\.[^.]*$/, '');
   const cleaned = raw
     .replace(/[^a-zA-Z0-9._-]+/g, '-')

@@ -12,6 +12,7 @@ import {
   type StepDependencies,
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
+import { isGenericInputName } from '../core/inputs/input-format.ts';
 import { serializeLock } from '../core/resolve/lock.ts';
 import { measureRequirements, type MeasurePolicy } from '../core/measure/measure.ts';
 import { InputError, ResolutionError } from '../core/shared/errors.ts';
@@ -32,10 +33,11 @@ interface MeasureRequest {
 }
 
 function setNameFrom(key: string): string {
-  const stem = basename(key).replace(/\.(txt|in|toml)$/i, '');
+  const stem = basename(key).replace(/(\.lock)?\.(txt|in|toml|lock|json)$/i, '');
   const cleaned = stem.replace(/[^a-zA-Z0-9._-]+/g, '-').replace(/^[^a-zA-Z0-9]+/, '');
+  // Names every project's tool gives its file say nothing about the set: use the folder's name.
   return (
-    cleaned === 'requirements' || cleaned === 'pyproject' || cleaned === ''
+    isGenericInputName(basename(key)) || cleaned === ''
       ? basename(key.slice(0, key.lastIndexOf('/'))) || 'dependencies'
       : cleaned
   ).slice(0, 64);

@@ -9,7 +9,16 @@ import {
   type StepDependencies,
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
-import type { PublishedLayerVersion } from '../adapters/ports.ts';
+import {
+  layerDescription,
+  namedLayers,
+  repointFunctions,
+  previousLayerArns,
+  readLayersRecord,
+  unchangedVersion,
+  writeSetParameter,
+  type DeliveredLayer,
+} from '../core/deliver/layers.ts';
 import { InputError } from '../core/shared/errors.ts';
 import { runOnce } from '../adapters/store-lease.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
@@ -27,23 +36,7 @@ export interface LayersDelivery {
   readonly reused: boolean;
 }
 
-/**
- * Layer names allow letters, digits, `-` and `_`, at most 140 characters. A layer the packer gave a
- * stable id (`numpy`, `shared-1`) is named by it (a single layer takes the set's name), so upgrading one package publishes a new version
- * of that one layer name only; otherwise layers are numbered by position.
- */
-export function layerNameFor(
-  prefix: string,
-  setName: string,
-  index: number,
-  count: number,
-  layerId?: string,
-): string {
-  const base = `${prefix}${setName}`.replace(/[^a-zA-Z0-9_-]+/g, '-');
-  const suffix =
-    count === 1 ? '' : layerId ? `-${layerId.replace(/[^a-zA-Z0-9_-]+/g, '-')}` : `-${index + 1}`;
-  return `${base.slice(0, 140 - suffix.length)}${suffix}`;
-}
+export { layerNameFor } from '../core/deliver/layers.ts';
 
 export const LICENSE_INFO =
   'Third-party Python packages under their own licenses; each one is in its *.dist-info folder inside the layer.';
@@ -70,10 +63,11 @@ async function publishLayersStep(
     });
   }
   const parameterName = `${settings.ssmParameterPrefix}${measure.name}/layers`;
+  const previousArns = await previousLayerArns(adapters.parameters, parameterName);
   // Two executions of the same lock may both get here: one publishes, the other uses its record.
   const recordKey = `${measure.artifactPrefix}delivery/layers-${measure.name}.json`;
   const publishAll = async (): Promise<void> => {
-    const published: (PublishedLayerVersion & { file: string })[] = [];
+    const published: DeliveredLayer[] = [];
     const failHalfWay = (what: string, error: unknown): never => {
       const list = published.map((layer) => layer.layerVersionArn);
       // Nothing exists yet and the cause may pass: safe for the state machine to retry the step.
@@ -95,15 +89,14 @@ async function publishLayersStep(
       );
     };
 
-    for (const [index, layer] of manifest.layers.entries()) {
-      const layerName = layerNameFor(
-        settings.layerNamePrefix,
-        measure.name,
-        index,
-        manifest.layers.length,
-        layer.id,
-      );
+    for (const { layer, layerName, index } of namedLayers(manifest, settings.layerNamePrefix, measure.name)) {
       try {
+        // The same zip as the version the set uses now: keep that version, publish nothing.
+        const unchanged = await unchangedVersion(adapters.layers, layerName, layer, previousArns);
+        if (unchanged) {
+          published.push({ ...unchanged, file: layer.file, reused: true });
+          continue;
+        }
         const objectKey = artifactKey(measure.artifactPrefix, layer.file);
         const head = await adapters.store.head(objectKey);
         if (!head) throw new Error(`${objectKey} is missing from ${adapters.store.location}`);
@@ -113,11 +106,7 @@ async function publishLayersStep(
           objectVersion: head.versionId,
           compatibleRuntimes: [runtime],
           compatibleArchitectures: [manifest.target.architecture],
-          description:
-            `lambda-deps ${measure.lockHash} ${measure.name} ${index + 1}/${manifest.layers.length}`.slice(
-              0,
-              256,
-            ),
+          description: layerDescription(measure.lockHash, measure.name, index, layer, manifest.layers.length),
           licenseInfo: LICENSE_INFO,
         });
         published.push({ ...version, file: layer.file });
@@ -127,7 +116,7 @@ async function publishLayersStep(
     }
 
     try {
-      for (const layer of published) {
+      for (const layer of published.filter((item) => !item.reused)) {
         for (const principal of settings.layerPrincipals) {
           await adapters.layers.addPermission({
             layerName: layer.layerName,
@@ -151,16 +140,6 @@ async function publishLayersStep(
       failHalfWay('Granting layer permissions', error);
     }
 
-    const arns = published.map((layer) => layer.layerVersionArn);
-    try {
-      await adapters.parameters.put(
-        parameterName,
-        arns.join(','),
-        `Latest lambda-deps layer versions of ${measure.name} (lock ${measure.lockHash})`,
-      );
-    } catch (error) {
-      failHalfWay(`Writing SSM parameter ${parameterName}`, error);
-    }
     await adapters.store.putBytes(recordKey, JSON.stringify({ layers: published }), 'application/json');
   };
   const outcome = await runOnce(
@@ -174,31 +153,41 @@ async function publishLayersStep(
     },
     publishAll,
   );
-  const record = JSON.parse((await adapters.store.getBytes(recordKey)).toString('utf8')) as {
-    layers: (PublishedLayerVersion & { file: string })[];
-  };
-  const arns = record.layers.map((layer) => layer.layerVersionArn);
-  if (outcome === 'reused') {
-    logger.info('layers already published by another execution of this lock', { arns });
-    return publishedResult(record.layers, parameterName, [], true);
-  }
+  const record = await readLayersRecord(adapters.store, recordKey);
+  if (outcome === 'reused') logger.info('layers already published for this lock and set', { recordKey });
 
-  // Only now, with every layer published and recorded, are consumers re-pointed.
-  const updatedFunctions: string[] = [];
-  for (const functionName of settings.functionsToUpdate) {
-    await adapters.layers.updateFunctionLayers({
-      functionName,
-      layerVersionArns: arns,
-      replacePrefix: layerNameFor(settings.layerNamePrefix, measure.name, 0, 1),
-    });
-    updatedFunctions.push(functionName);
+  // Every delivery, first or again (a rollback, a retry), brings the set to these versions.
+  const arns = record.layers.map((layer) => layer.layerVersionArn);
+  try {
+    await writeSetParameter(
+      adapters.parameters,
+      parameterName,
+      record.layers,
+      `Latest lambda-deps layer versions of ${measure.name} (lock ${measure.lockHash})`,
+    );
+  } catch (error) {
+    throw new LayerPublishError(
+      `Writing SSM parameter ${parameterName} failed after publishing ${arns.length} of ${arns.length} layer(s): ${arns.join(', ')}. No function was updated. Cause: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+      arns,
+      { cause: error, hint: 'Run the execution again once the cause is fixed; the versions are published.' },
+    );
   }
-  logger.info('layers published', { arns, updatedFunctions });
-  return publishedResult(record.layers, parameterName, updatedFunctions, false);
+  // Only now, with every layer published and the parameter written, are consumers re-pointed.
+  const updatedFunctions = await repointFunctions(
+    adapters.layers,
+    settings.functionsToUpdate,
+    record.layers,
+    previousArns,
+  );
+  logger.info('layers delivered', {
+    arns: record.layers.map((layer) => layer.layerVersionArn),
+    updatedFunctions,
+  });
+  return publishedResult(record.layers, parameterName, updatedFunctions, outcome === 'reused');
 }
 
 function publishedResult(
-  layers: readonly (PublishedLayerVersion & { file: string })[],
+  layers: readonly DeliveredLayer[],
   parameterName: string,
   updatedFunctions: string[],
   reused: boolean,

@@ -15,7 +15,7 @@ const inputSchema = z.looseObject({ measure: measureOutputSchema });
 
 async function readBuildManifestStep(
   input: z.output<typeof inputSchema>,
-  { adapters }: StepDependencies,
+  { adapters, settings }: StepDependencies,
   logger: Logger,
 ): Promise<RouteOutput> {
   const { manifestKey, lockHash } = input.measure;
@@ -36,8 +36,8 @@ async function readBuildManifestStep(
       (failure) => `${failure.package}: import ${failure.module} failed: ${failure.error}`,
     ),
   ];
-  const ok = manifest.verification.ok && (!manifest.smokeImport.ran || manifest.smokeImport.ok);
-  if (!ok) {
+  const checksFailed = !manifest.verification.ok || (manifest.smokeImport.ran && !manifest.smokeImport.ok);
+  if (checksFailed) {
     throw new BuildRejectedError(
       `The build of ${input.measure.name} did not pass its checks: ${problems.join('; ') || 'no details'}.`,
       {
@@ -47,8 +47,21 @@ async function readBuildManifestStep(
       },
     );
   }
+  // A skipped smoke import proves nothing: in AWS the build runs on the set's architecture,
+  // so it can only mean the build host was wrong. A local host may lack the target's
+  // interpreter; there the route says the import is unverified instead of calling it ok.
+  if (!manifest.smokeImport.ran) {
+    const unverified = `smoke import did not run: ${manifest.smokeImport.reason ?? 'no reason given'}`;
+    if (!settings.allowSkippedSmokeImport) {
+      throw new BuildRejectedError(`The build of ${input.measure.name} is not verified: ${unverified}.`, {
+        hint: 'Build on a host of the target architecture with its Python (the state machine picks one per set).',
+      });
+    }
+    logger.warn('delivering without a smoke import', { unverified });
+    return { strategy: manifest.strategy, manifestKey, ok: false, unverified };
+  }
   logger.info('build manifest read', { strategy: manifest.strategy });
-  return { strategy: manifest.strategy, manifestKey, ok };
+  return { strategy: manifest.strategy, manifestKey, ok: true };
 }
 
 export function createHandler(provide: StepDependenciesProvider, logger?: Logger) {

@@ -13,7 +13,13 @@ import {
 } from '../adapters/aws/aws-adapters.ts';
 import type { BuildManifest } from '../core/shared/types.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
-import { keys, measureOutputSchema, readManifest, routeOutputSchema } from '../pipeline-state.ts';
+import {
+  executionNameSchema,
+  keys,
+  measureOutputSchema,
+  readManifest,
+  routeOutputSchema,
+} from '../pipeline-state.ts';
 import { failureReason } from './failure-reason.ts';
 
 const errorSchema = z.looseObject({ Error: z.string().optional(), Cause: z.unknown().optional() });
@@ -22,10 +28,7 @@ const inputSchema = z.looseObject({
   source: z.string().optional(),
   input: z.unknown().optional(),
   /** Given by the local pipeline (and by the state machine when it passes `$$.Execution.Name`). */
-  executionName: z
-    .string()
-    .regex(/^[a-zA-Z0-9._-]{1,80}$/)
-    .optional(),
+  executionName: executionNameSchema.optional(),
   measure: measureOutputSchema.optional(),
   build: z.looseObject({ buildId: z.string().optional(), status: z.string().optional() }).optional(),
   route: routeOutputSchema.optional(),
@@ -89,8 +92,8 @@ async function reportSuccess(
   let manifest: BuildManifest | null = null;
   let delivery = (input.delivery as Record<string, unknown> | undefined) ?? null;
   let strategy = input.route?.strategy ?? measure.strategy;
-  if (measure.cached) {
-    // Built and delivered by an earlier execution: report what it delivered.
+  if (measure.cached && !input.delivery) {
+    // Built and delivered by an earlier execution, and not delivered again: report that delivery.
     const earlier = JSON.parse(
       (await adapters.store.getBytes(keys.delivered(measure.lockHash))).toString('utf8'),
     ) as DeliveryReport;

@@ -13,6 +13,10 @@ export const ARTIFACT_KEYS = {
   artifacts: 'artifacts/',
   delivered: 'delivered/',
   reports: 'reports/',
+  /** Console inputs given as text (`requirements.inline`), stored by Measure as `<sha256>.txt`. */
+  inlineRequirements: 'inline-requirements/',
+  /** Per-set delivery records and leases beside a lock's artifacts (publish-layers). */
+  deliveryRecords: 'artifacts/*/delivery/',
 } as const;
 
 export interface DependencyArtifactBucketProps {

@@ -21,8 +21,8 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { Architecture } from '../../functions/core/shared/types.ts';
 import { ARTIFACT_KEYS } from './dependency-artifact-bucket.ts';
-import { REPOSITORY_ROOT } from './lambda-defaults.ts';
-import { grantObjectPrefixes } from './scoped-policy.ts';
+import { PREBUILT_BUILD_SOURCE_EXCLUDES, REPOSITORY_ROOT, RUNNING_FROM_SOURCE } from './lambda-defaults.ts';
+import { grantObjectPrefixes, renderForNag } from './scoped-policy.ts';
 
 /** The buildspec, relative to the source root (the build engineer owns the file). */
 export const BUILDSPEC_PATH = 'buildspecs/build.yml';
@@ -80,7 +80,12 @@ export class DependencyBuildProject extends Construct {
 
     const sourceAsset = new Asset(this, 'Source', {
       path: props.skipSourceAsset ? `${REPOSITORY_ROOT}/package.json` : REPOSITORY_ROOT,
-      exclude: props.skipSourceAsset ? [] : SOURCE_EXCLUDES,
+      // The installed package ships the CLI prebuilt (lambda-defaults.ts); this repository ships its source.
+      exclude: props.skipSourceAsset
+        ? []
+        : RUNNING_FROM_SOURCE
+          ? SOURCE_EXCLUDES
+          : [...PREBUILT_BUILD_SOURCE_EXCLUDES],
       ignoreMode: IgnoreMode.GIT,
     });
 
@@ -129,6 +134,9 @@ export class DependencyBuildProject extends Construct {
   private acknowledgeGeneratedGrants(): void {
     const stack = Stack.of(this);
     const projectId = stack.resolve((this.project.node.defaultChild as CfnProject).logicalId) as string;
+    // cdk-nag names findings with the values the template holds: `<AWS::Region>` for an
+    // environment-agnostic stack, `eu-west-1` once `cdk deploy` gives the stack its environment.
+    const at = `${renderForNag(stack.resolve(stack.region))}:${renderForNag(stack.resolve(stack.account))}`;
     const findings: Record<string, string> = {
       'Action::s3:GetObject*':
         'CDK grant to read the build source asset (one object in the CDK asset bucket).',
@@ -137,9 +145,9 @@ export class DependencyBuildProject extends Construct {
       'Action::s3:List*': 'CDK grant to read the build source asset (one object in the CDK asset bucket).',
       'Action::kms:ReEncrypt*': "CDK grant on the project's own encryption key only.",
       'Action::kms:GenerateDataKey*': "CDK grant on the project's own encryption key only.",
-      [`Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/<${projectId}>:*`]:
+      [`Resource::arn:<AWS::Partition>:logs:${at}:log-group:/aws/codebuild/<${projectId}>:*`]:
         "Log streams of this project's own default log group.",
-      [`Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/<${projectId}>-*`]:
+      [`Resource::arn:<AWS::Partition>:codebuild:${at}:report-group/<${projectId}>-*`]:
         'Report groups named after this project only.',
     };
     for (const [finding, reason] of Object.entries(findings)) {

@@ -17,6 +17,7 @@ import {
   JitterType,
   LogLevel,
   Pass,
+  Result,
   StateMachine,
   StateMachineType,
   Succeed,
@@ -24,6 +25,7 @@ import {
 import type { RetryProps } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { BUILD_IMAGES } from './dependency-build-project.ts';
 
 /** The Lambda-served steps, by their handler folder under `functions/`. */
 export interface PipelineFunctions {
@@ -42,6 +44,9 @@ export const STATE_NAMES = [
   'FromConsole',
   'Measure',
   'IsCached',
+  'BuildHost',
+  'OnX86_64',
+  'OnArm64',
   'Build',
   'ReadBuildManifest',
   'Route',
@@ -51,8 +56,21 @@ export const STATE_NAMES = [
   'Report',
   'Done',
   'ReportFailure',
+  'FailureUnreported',
   'Failed',
 ] as const;
+
+/**
+ * Errors of SyncEfs worth another try besides the transient ones: another sync of the same set
+ * moved its staging folder away, and nothing was switched.
+ */
+export const SYNC_RETRIED_ERRORS = ['ConcurrentSyncError'];
+
+/** CodeBuild's environment type and Amazon Linux 2023 image per architecture (ImageOverride). */
+export const BUILD_HOSTS = {
+  x86_64: { environmentType: 'LINUX_CONTAINER', image: BUILD_IMAGES.x86_64 },
+  arm64: { environmentType: 'ARM_CONTAINER', image: BUILD_IMAGES.arm64 },
+} as const;
 
 /** Errors worth another try: the Lambda service's own, and the handlers' `TransientError`. */
 export const TRANSIENT_LAMBDA_ERRORS = [
@@ -134,10 +152,19 @@ export class DependencyStateMachine extends Construct {
       // The report handler's `reason` is the sentence a person can act on, not "Unknown".
       causePath: '$.report.reason',
     });
-    // No Catch here: if the failure report itself cannot be written, the execution must fail
-    // with that error rather than loop back into reporting.
+    // If the failure report itself cannot be written, the execution still fails with the
+    // original error and why the report failed, never loops back into reporting.
     const reportFailure = lambdaStep('ReportFailure', functions.report, '$.report');
     reportFailure.next(failed);
+    const failureUnreported = new Pass(this, 'FailureUnreported', {
+      stateName: 'FailureUnreported',
+      parameters: {
+        'reason.$':
+          "States.Format('{} (the failure report could not be written: {}: {})', $.error.Cause, $.reportError.Error, $.reportError.Cause)",
+      },
+      resultPath: '$.report',
+    }).next(failed);
+    reportFailure.addCatch(failureUnreported, { errors: ['States.ALL'], resultPath: '$.reportError' });
 
     const catchToFailureReport = { errors: ['States.ALL'], resultPath: '$.error' };
     const step = (name: string, fn: IFunction, resultPath: string): LambdaInvoke => {
@@ -150,6 +177,7 @@ export class DependencyStateMachine extends Construct {
     const readBuildManifest = step('ReadBuildManifest', functions.readBuildManifest, '$.route');
     const publishLayers = step('PublishLayers', functions.publishLayers, '$.delivery');
     const syncEfs = step('SyncEfs', functions.syncEfs, '$.delivery');
+    syncEfs.addRetry({ ...transientRetry, errors: SYNC_RETRIED_ERRORS });
     const pushImage = step('PushImage', functions.pushImage, '$.delivery');
     const report = step('Report', functions.report, '$.report');
     report.next(new Succeed(this, 'Done', { stateName: 'Done' }));
@@ -164,6 +192,9 @@ export class DependencyStateMachine extends Construct {
           ProjectName: props.buildProject.projectName,
           // Measure chooses SMALL/MEDIUM/LARGE from the measured size of the set.
           'ComputeTypeOverride.$': '$.measure.computeType',
+          // Built, verified and smoke-imported on the set's own CPU (BuildHost).
+          'EnvironmentTypeOverride.$': '$.buildHost.environmentType',
+          'ImageOverride.$': '$.buildHost.image',
           EnvironmentVariablesOverride: Object.entries(BUILD_INPUTS).map(([name, path]) => ({
             Name: name,
             Type: 'PLAINTEXT',
@@ -186,9 +217,24 @@ export class DependencyStateMachine extends Construct {
     build.next(readBuildManifest);
     readBuildManifest.next(route);
 
+    const buildOn = (name: string, architecture: keyof typeof BUILD_HOSTS): Pass => {
+      const pass = new Pass(this, name, {
+        stateName: name,
+        result: Result.fromObject({ ...BUILD_HOSTS[architecture] }),
+        resultPath: '$.buildHost',
+      });
+      pass.next(build);
+      return pass;
+    };
+    const buildHost = new Choice(this, 'BuildHost', { stateName: 'BuildHost' })
+      .when(Condition.stringEquals('$.measure.architecture', 'arm64'), buildOn('OnArm64', 'arm64'))
+      .otherwise(buildOn('OnX86_64', 'x86_64'));
+
+    // A lock built before skips only the build: every delivery brings the set (by name) to
+    // what was asked, so a second set name or a rollback to an earlier file is delivered too.
     const isCached = new Choice(this, 'IsCached', { stateName: 'IsCached' })
-      .when(Condition.booleanEquals('$.measure.cached', true), report)
-      .otherwise(build);
+      .when(Condition.booleanEquals('$.measure.cached', true), readBuildManifest)
+      .otherwise(buildHost);
     measure.next(isCached);
 
     const normalizeInput = new Choice(this, 'NormalizeInput', { stateName: 'NormalizeInput' })

@@ -1,5 +1,5 @@
 // Starts the pipeline when a requirements file lands in the bucket: an EventBridge rule on
-// S3 `Object Created` for `requirements/*.txt` and `requirements/**pyproject.toml`, whose
+// S3 `Object Created` for the dependency files lambda-deps reads (input-format.ts), whose
 // target is a small start-execution Lambda (EventBridge cannot name executions; the Lambda
 // names each one after the object version, so a duplicated event starts nothing new). Events
 // that cannot be delivered go to a dead-letter queue instead of vanishing.
@@ -12,14 +12,14 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { INPUT_FILE_PATTERNS } from '../../functions/core/inputs/input-format.ts';
 import { ARTIFACT_KEYS } from './dependency-artifact-bucket.ts';
 import { createPipelineFunction } from './lambda-defaults.ts';
 
 /** Key patterns (EventBridge wildcard syntax) of the uploads that start a build. */
-export const UPLOAD_KEY_PATTERNS = [
-  `${ARTIFACT_KEYS.requirements}*.txt`,
-  `${ARTIFACT_KEYS.requirements}*pyproject.toml`,
-];
+export const UPLOAD_KEY_PATTERNS = INPUT_FILE_PATTERNS.map(
+  (pattern) => `${ARTIFACT_KEYS.requirements}${pattern}`,
+);
 
 export interface DependencyUploadTriggerProps {
   readonly bucket: IBucket;

@@ -2,8 +2,13 @@
 // tracing and log group, so the six pipeline steps and the start-execution function cannot
 // drift apart. `skipBundling` swaps the esbuild bundle for an inline stub: tests and the
 // local pipeline runner only need the template, not the code, and esbuild costs seconds.
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Where the code comes from: running from this repository's TypeScript source, each function is
+// bundled from source at synth; running from the published package (compiled JavaScript), the
+// bundles made at `prepack` (dist/assets/<step>/index.mjs) are used as they are, so a consumer's
+// synth needs neither esbuild nor Docker nor this repository's lock file.
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { CfnResource } from 'aws-cdk-lib';
 import { Architecture, Code, Function as LambdaFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -12,8 +17,72 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 
-/** The repository root (this file is `infra/constructs/lambda-defaults.ts`). */
-export const REPOSITORY_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The nearest folder above `from` that holds a package.json: the repository or the installed package. */
+export function findPackageRoot(from: string): string {
+  for (let dir = from, depth = 0; depth < 8; dir = dirname(dir), depth++) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) break;
+  }
+  throw new Error(`lambda-deps: no package.json above ${from}; the package is incomplete, reinstall it.`);
+}
+
+/**
+ * The repository root, or the installed package's root. Found by walking up rather than by a
+ * fixed `../..`, because this module also runs from dist/ and from inside the CLI bundle.
+ */
+export const REPOSITORY_ROOT = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
+
+/**
+ * Whether this module runs as TypeScript source (tsx, vitest): then functions are bundled from
+ * source. Compiled JavaScript (the published package, the CLI bundle) uses the prebuilt assets.
+ */
+export const RUNNING_FROM_SOURCE = import.meta.url.endsWith('.ts');
+
+/** Where `prepack` puts the prebuilt handler bundles, one folder per step. */
+export const PREBUILT_ASSETS_DIR = join(REPOSITORY_ROOT, 'dist', 'assets');
+
+/** The step's asset folder name: `functions/measure/handler.ts` → `measure`. */
+export function stepNameOfEntry(entry: string): string {
+  return basename(dirname(entry));
+}
+
+/** The prebuilt bundle folder of a handler entry (holds index.mjs and its source map). */
+export function prebuiltAssetDir(entry: string): string {
+  const dir = join(PREBUILT_ASSETS_DIR, stepNameOfEntry(entry));
+  if (!existsSync(join(dir, 'index.mjs'))) {
+    throw new Error(
+      `lambda-deps: the prebuilt bundle ${join(dir, 'index.mjs')} is missing; the package was packed without \`npm run build:package\`, reinstall it.`,
+    );
+  }
+  return dir;
+}
+
+/**
+ * What the CodeBuild source asset keeps of the installed package (git-ignore syntax): the CLI
+ * bundle, its launcher, the buildspec and package.json. The bundle carries its dependencies and
+ * there is no lock file, so the buildspec installs nothing.
+ */
+export const PREBUILT_BUILD_SOURCE_EXCLUDES: readonly string[] = [
+  '/*',
+  '!/bin/',
+  '!/buildspecs/',
+  '!/package.json',
+  '!/dist/',
+  '/dist/*',
+  '!/dist/cli/',
+  '!/dist/bundle-inputs.json',
+];
+
+/**
+ * The module the local pipeline imports for a handler entry (it calls its `createHandler`):
+ * the TypeScript source when running from source, else the prebuilt bundle.
+ */
+export function handlerModuleUrl(entry: string): string {
+  const file = RUNNING_FROM_SOURCE
+    ? join(REPOSITORY_ROOT, entry)
+    : join(prebuiltAssetDir(entry), 'index.mjs');
+  return pathToFileURL(file).href;
+}
 
 /** Context key that turns bundling off for a whole app: `cdk synth -c lambda-deps:skip-bundling=true`. */
 export const SKIP_BUNDLING_CONTEXT = 'lambda-deps:skip-bundling';
@@ -83,24 +152,39 @@ export function createPipelineFunction(
   };
   const fn = options.skipBundling
     ? new LambdaFunction(scope, id, { ...shared, code: Code.fromInline(STUB_CODE), handler: 'index.handler' })
-    : new NodejsFunction(scope, id, {
-        ...shared,
-        entry: join(REPOSITORY_ROOT, options.entry),
-        handler: 'handler',
-        projectRoot: REPOSITORY_ROOT,
-        depsLockFilePath: join(REPOSITORY_ROOT, 'package-lock.json'),
-        bundling: {
-          forceDockerBundling: false,
-          format: OutputFormat.ESM,
-          minify: true,
-          sourceMap: true,
-          target: 'node22',
-          mainFields: ['module', 'main'],
-          // Some bundled dependencies are CommonJS and call require(); ESM has none.
-          banner:
-            "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        },
-      });
+    : RUNNING_FROM_SOURCE
+      ? bundledFromSource(scope, id, shared, options.entry)
+      : new LambdaFunction(scope, id, {
+          ...shared,
+          code: Code.fromAsset(prebuiltAssetDir(options.entry)),
+          handler: 'index.handler',
+        });
   (fn.node.defaultChild as CfnResource).addMetadata(HANDLER_ENTRY_METADATA, options.entry);
   return fn;
+}
+
+/** esbuild on this machine (never Docker), from the repository's source and lock file. */
+function bundledFromSource(
+  scope: Construct,
+  id: string,
+  shared: Omit<FunctionProps, 'code' | 'handler'>,
+  entry: string,
+): LambdaFunction {
+  return new NodejsFunction(scope, id, {
+    ...shared,
+    entry: join(REPOSITORY_ROOT, entry),
+    handler: 'handler',
+    projectRoot: REPOSITORY_ROOT,
+    depsLockFilePath: join(REPOSITORY_ROOT, 'package-lock.json'),
+    bundling: {
+      forceDockerBundling: false,
+      format: OutputFormat.ESM,
+      minify: true,
+      sourceMap: true,
+      target: 'node22',
+      mainFields: ['module', 'main'],
+      // Some bundled dependencies are CommonJS and call require(); ESM has none.
+      banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+    },
+  });
 }

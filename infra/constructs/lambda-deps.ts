@@ -277,7 +277,8 @@ export class LambdaDeps extends Construct {
   private grantStepPermissions(options: { eventBus: IEventBus; props: LambdaDepsProps }): void {
     const { measure, readBuildManifest, publishLayers, syncEfs, pushImage, report } = this.functions;
     const stack = Stack.of(this);
-    const { requirements, locks, artifacts, delivered, reports } = ARTIFACT_KEYS;
+    const { requirements, locks, artifacts, delivered, reports, inlineRequirements, deliveryRecords } =
+      ARTIFACT_KEYS;
     const parameterStatement = (): PolicyStatement =>
       new PolicyStatement({
         actions: ['ssm:PutParameter', 'ssm:GetParameter', 'ssm:AddTagsToResource'],
@@ -297,14 +298,19 @@ export class LambdaDeps extends Construct {
     });
 
     grantObjectPrefixes(measure, measure.role, this.bucket, {
-      read: [requirements, delivered, locks],
-      write: [locks],
+      read: [requirements, delivered, locks, inlineRequirements],
+      write: [locks, inlineRequirements],
     });
     for (const bucket of options.props.requirementsBuckets ?? []) this.addRequirementsBucket(bucket);
 
     grantObjectPrefixes(readBuildManifest, readBuildManifest.role, this.bucket, { read: [artifacts] });
 
-    grantObjectPrefixes(publishLayers, publishLayers.role, this.bucket, { read: [artifacts] });
+    // The lease and record that keep two executions of one set from publishing twice.
+    grantObjectPrefixes(publishLayers, publishLayers.role, this.bucket, {
+      read: [artifacts],
+      write: [deliveryRecords],
+      delete: [deliveryRecords],
+    });
     const layerArn = stack.formatArn({
       service: 'lambda',
       resource: 'layer',

@@ -56,10 +56,7 @@ export function renderForNag(value: unknown): string {
  * Object read/write under key prefixes, with plain actions (no `s3:*Object*` wildcards), and
  * ListBucket so a missing key answers 404 rather than 403.
  */
-export function objectAccessStatements(
-  bucket: IBucket,
-  access: { read?: readonly string[]; write?: readonly string[] },
-): PolicyStatement[] {
+export function objectAccessStatements(bucket: IBucket, access: ObjectAccess): PolicyStatement[] {
   const statements = [new PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] })];
   if (access.read && access.read.length > 0) {
     statements.push(
@@ -77,7 +74,22 @@ export function objectAccessStatements(
       }),
     );
   }
+  if (access.delete && access.delete.length > 0) {
+    statements.push(
+      new PolicyStatement({
+        actions: ['s3:DeleteObject'],
+        resources: access.delete.map((prefix) => bucket.arnForObjects(`${prefix}*`)),
+      }),
+    );
+  }
   return statements;
+}
+
+/** Key prefixes (`locks/`, `artifacts/<hash>/delivery/` as a pattern) a step may read, write or delete under. */
+export interface ObjectAccess {
+  readonly read?: readonly string[];
+  readonly write?: readonly string[];
+  readonly delete?: readonly string[];
 }
 
 /** Attach object access under the bucket's contract prefixes to `role`. */
@@ -85,9 +97,11 @@ export function grantObjectPrefixes(
   scope: Construct,
   role: IRole | undefined,
   bucket: IBucket,
-  access: { read?: readonly string[]; write?: readonly string[] },
+  access: ObjectAccess,
 ): Policy | null {
-  const prefixes = [...(access.read ?? []), ...(access.write ?? [])].join(', ');
+  const prefixes = [
+    ...new Set([...(access.read ?? []), ...(access.write ?? []), ...(access.delete ?? [])]),
+  ].join(', ');
   return attachScopedPolicy(scope, 'ObjectAccess', {
     role,
     statements: objectAccessStatements(bucket, access),

@@ -68,6 +68,26 @@ describe('cdk-nag AwsSolutions checks', () => {
     expect(cloudFormation?.violations ?? []).toEqual([]);
   });
 
+  it('pass for the concrete account and region `cdk deploy` sets, with no context lookup', () => {
+    // Prepare: what the CDK CLI exports as CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION.
+    const env = { account: '123456789012', region: 'eu-west-1' };
+    const { app } = createLambdaDepsApp({
+      skipBundling: true,
+      outdir: freshOutdir(),
+      nagChecks: false,
+      props: { env },
+    });
+
+    // Act
+    const report = new AwsSolutionsChecks(app).validateScope(app);
+    const assembly = app.synth();
+
+    // Assess
+    expect(report.violations.map((violation) => violation.ruleName)).toEqual([]);
+    // A missing context value makes `cdk synth` call AWS (and fail offline or without the lookup role).
+    expect(assembly.manifest.missing ?? []).toEqual([]);
+  });
+
   it('give every acknowledgement a specific reason', () => {
     // Prepare
     const { stack } = createLambdaDepsApp({ skipBundling: true, outdir: freshOutdir(), nagChecks: false });

@@ -1,4 +1,5 @@
 // The synthesized stack: each resource is there with the properties the design asks for.
+import { INPUT_FILE_PATTERNS } from '../../functions/core/inputs/input-format.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Match } from 'aws-cdk-lib/assertions';
 import { STACK_OUTPUTS, stackParameterName } from '../../infra/lambda-deps-stack.ts';
@@ -146,7 +147,7 @@ describe('LambdaDepsStack', () => {
         'detail-type': ['Object Created'],
         detail: {
           bucket: { name: [{ Ref: artifactBucketId() }] },
-          object: { key: [{ wildcard: 'requirements/*.txt' }, { wildcard: 'requirements/*pyproject.toml' }] },
+          object: { key: INPUT_FILE_PATTERNS.map((pattern) => ({ wildcard: `requirements/${pattern}` })) },
         },
       });
     });

@@ -141,7 +141,7 @@ describe('IAM policies', () => {
 });
 
 describe('step permissions', () => {
-  it('let measure read requirements/, locks/ and delivered/ and write only locks/', () => {
+  it('let measure read requirements/, locks/, delivered/ and inline-requirements/ and write only locks/ and inline-requirements/', () => {
     // Prepare
     const statements = statementsOfFunction(synthesized.json, 'functions/measure/handler.ts');
 
@@ -150,8 +150,8 @@ describe('step permissions', () => {
     const writes = objectPrefixes(statements, 's3:PutObject');
 
     // Assess
-    expect(reads).toEqual(['delivered/*', 'locks/*', 'requirements/*']);
-    expect(writes).toEqual(['locks/*']);
+    expect(reads).toEqual(['delivered/*', 'inline-requirements/*', 'locks/*', 'requirements/*']);
+    expect(writes).toEqual(['inline-requirements/*', 'locks/*']);
   });
 
   it('let report write only reports/ and delivered/, put events on the bus and parameters under the prefix', () => {
@@ -189,7 +189,9 @@ describe('step permissions', () => {
     expect(JSON.stringify(layerStatements[0]?.Resource)).toContain(':layer:lambda-deps*');
     expect(updates).toEqual([]);
     expect(objectPrefixes(statements, 's3:GetObject')).toEqual(['artifacts/*']);
-    expect(objectPrefixes(statements, 's3:PutObject')).toEqual([]);
+    // Only its per-set lease and delivery record, never the build's artifacts.
+    expect(objectPrefixes(statements, 's3:PutObject')).toEqual(['artifacts/*/delivery/*']);
+    expect(objectPrefixes(statements, 's3:DeleteObject')).toEqual(['artifacts/*/delivery/*']);
   });
 
   it('let push-image push to its repository only, reading artifacts/', () => {
@@ -247,7 +249,7 @@ describe('step permissions', () => {
       (properties.PolicyDocument as { Statement: Statement[] }).Statement.some(
         (statement) =>
           actionsOf(statement).some((action) => action.startsWith('s3:Put') || action === 's3:*') &&
-          JSON.stringify(statement.Resource).includes('requirements/'),
+          JSON.stringify(statement.Resource).includes('"/requirements/'),
       ),
     );
 

@@ -124,7 +124,7 @@ describe('the synthesized state machine', () => {
     }
   });
 
-  it('reports failures once, with retries but no catch, then fails with the report reason as the cause', () => {
+  it('reports failures once, with retries, then fails with the report reason as the cause (or the original error when the report fails)', () => {
     // Prepare
     const reportFailure = states.ReportFailure;
     const failed = states.Failed;
@@ -132,7 +132,10 @@ describe('the synthesized state machine', () => {
     // Act & Assess
     expect(reportFailure).toMatchObject({ Type: 'Task', ResultPath: '$.report', Next: 'Failed' });
     expect(reportFailure?.Retry).toBeDefined();
-    expect(reportFailure?.Catch).toBeUndefined();
+    expect(reportFailure?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.reportError', Next: 'FailureUnreported' },
+    ]);
+    expect(states.FailureUnreported).toMatchObject({ Type: 'Pass', ResultPath: '$.report', Next: 'Failed' });
     expect(reportFailure?.Resource).toBe(states.Report?.Resource);
     expect(failed).toEqual({ Type: 'Fail', Error: FAILURE_ERROR, CausePath: '$.report.reason' });
   });
@@ -181,13 +184,39 @@ describe('the synthesized state machine', () => {
     }
   });
 
-  it('skips the build when Measure finds the set already delivered', () => {
+  it('skips only the build when Measure finds the lock delivered before: the set is delivered again', () => {
     // Act & Assess
     expect(states.IsCached).toEqual({
       Type: 'Choice',
-      Choices: [{ Variable: '$.measure.cached', BooleanEquals: true, Next: 'Report' }],
-      Default: 'Build',
+      Choices: [{ Variable: '$.measure.cached', BooleanEquals: true, Next: 'ReadBuildManifest' }],
+      Default: 'BuildHost',
     });
+  });
+
+  it("chooses the build host by the set's architecture", () => {
+    // Act & Assess
+    expect(states.BuildHost).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.measure.architecture', StringEquals: 'arm64', Next: 'OnArm64' }],
+      Default: 'OnX86_64',
+    });
+    expect(states.OnArm64).toMatchObject({
+      Type: 'Pass',
+      Result: { environmentType: 'ARM_CONTAINER' },
+      ResultPath: '$.buildHost',
+      Next: 'Build',
+    });
+    expect(states.OnX86_64).toMatchObject({ Result: { environmentType: 'LINUX_CONTAINER' }, Next: 'Build' });
+  });
+
+  it('retries ConcurrentSyncError on SyncEfs', () => {
+    // Act
+    const retried = (states.SyncEfs?.Retry as { ErrorEquals: string[] }[]).flatMap(
+      (retry) => retry.ErrorEquals,
+    );
+
+    // Assess
+    expect(retried).toContain('ConcurrentSyncError');
   });
 
   it('builds with startBuild.sync, the measured compute size and the four contract variables', () => {
@@ -201,6 +230,8 @@ describe('the synthesized state machine', () => {
     expect(build.Parameters).toEqual({
       ProjectName: projectName,
       'ComputeTypeOverride.$': '$.measure.computeType',
+      'EnvironmentTypeOverride.$': '$.buildHost.environmentType',
+      'ImageOverride.$': '$.buildHost.image',
       EnvironmentVariablesOverride: [
         { Name: 'LOCK_KEY', Type: 'PLAINTEXT', 'Value.$': '$.measure.lockKey' },
         { Name: 'ARTIFACT_PREFIX', Type: 'PLAINTEXT', 'Value.$': '$.measure.artifactPrefix' },

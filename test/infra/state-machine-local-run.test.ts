@@ -139,6 +139,8 @@ describe('the synthesized state machine, run locally', () => {
       'FromS3Event',
       'Measure',
       'IsCached',
+      'BuildHost',
+      'OnArm64',
       'Build',
       'ReadBuildManifest',
       'Route',
@@ -198,22 +200,93 @@ describe('the synthesized state machine, run locally', () => {
     expect(entered.slice(-3)).toEqual([delivery, 'Report', 'Done']);
   });
 
-  it('reports a cached set from console input without building', async () => {
-    // Prepare
-    const { handlers, received } = stubs({ Measure: () => measureResult({ cached: true }) });
-    const input = { requirements: { inline: 'requests==2.32.3\n' }, runtime: 'python3.12' };
+  it('delivers a set whose lock was delivered before again, to its own name, without building', async () => {
+    // Prepare: a rollback to an earlier file, or a second set name for the same requirements.
+    const { handlers, received } = stubs({ Measure: () => measureResult({ cached: true, name: 'web-2' }) });
+    const input = { requirements: { inline: 'requests==2.32.3\n' }, runtime: 'python3.12', name: 'web-2' };
 
     // Act
     const { error, entered } = await run(input, handlers);
 
     // Assess
     expect(error).toBeNull();
-    expect(entered).toEqual(['NormalizeInput', 'FromConsole', 'Measure', 'IsCached', 'Report', 'Done']);
+    expect(entered).toEqual([
+      'NormalizeInput',
+      'FromConsole',
+      'Measure',
+      'IsCached',
+      'ReadBuildManifest',
+      'Route',
+      'PublishLayers',
+      'Report',
+      'Done',
+    ]);
     expect(received[0]).toEqual([
       'Measure',
       { source: 'console', input, executionName: 'local-test-execution' },
     ]);
     expect(received.map(([name]) => name)).not.toContain('Build');
+    expect(received.find(([name]) => name === 'PublishLayers')?.[1].measure).toMatchObject({ name: 'web-2' });
+  });
+
+  it.each([
+    ['arm64', 'ARM_CONTAINER', 'aws/codebuild/amazonlinux-aarch64-standard:3.0'],
+    ['x86_64', 'LINUX_CONTAINER', 'aws/codebuild/amazonlinux-x86_64-standard:5.0'],
+  ])('builds a %s set on a host of that architecture', async (architecture, environmentType, image) => {
+    // Prepare
+    const { handlers, received } = stubs({ Measure: () => measureResult({ architecture }) });
+
+    // Act
+    const { error } = await run(S3_EVENT, handlers);
+
+    // Assess
+    expect(error).toBeNull();
+    const build = received.find(([name]) => name === 'Build')?.[1];
+    expect(build).toMatchObject({ EnvironmentTypeOverride: environmentType, ImageOverride: image });
+  });
+
+  it('retries a sync that met a concurrent sync of the same set, as its message promises', async () => {
+    // Prepare
+    let failuresLeft = 1;
+    const { handlers, received } = stubs({
+      Measure: () => measureResult({ strategy: 'efs' }),
+      SyncEfs: () => {
+        if (failuresLeft-- > 0)
+          throw Object.assign(new Error('another sync of web ran at the same time'), {
+            name: 'ConcurrentSyncError',
+          });
+        return { pythonPath: '/mnt/deps/web/current/python' };
+      },
+    });
+
+    // Act
+    const { error, entered } = await run(S3_EVENT, handlers);
+
+    // Assess
+    expect(error).toBeNull();
+    expect(received.filter(([name]) => name === 'SyncEfs')).toHaveLength(2);
+    expect(entered).not.toContain('ReportFailure');
+  });
+
+  it('still fails with the original error when the failure report itself cannot be written', async () => {
+    // Prepare
+    const { handlers } = stubs({
+      Measure: () => {
+        throw Object.assign(new Error('no version of numpy matches numpy>=99'), { name: 'ResolutionError' });
+      },
+      ReportFailure: () => {
+        throw Object.assign(new Error('executionName: invalid'), { name: 'InputError' });
+      },
+    });
+
+    // Act
+    const { entered, failure } = await run(S3_EVENT, handlers);
+
+    // Assess
+    expect(entered.slice(-2)).toEqual(['FailureUnreported', 'Failed']);
+    expect(failure?.Error).toBe('LambdaDepsFailed');
+    expect(String(failure?.Cause)).toContain('no version of numpy matches numpy>=99');
+    expect(String(failure?.Cause)).toContain('InputError');
   });
 
   it('ends a failed step in ReportFailure and Failed, with the report reason as the cause', async () => {

@@ -12,15 +12,22 @@ import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
-/** `../shared/corpus` beside the repository, wherever the clone is. */
-export const CORPUS_DIR = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  '..',
-  'shared',
-  'corpus',
-);
+/**
+ * `shared/corpus` beside the repository, wherever the clone is: the nearest of the clone's parent
+ * folders that holds one (a git worktree may sit a level or two deeper than the main clone).
+ */
+function findCorpus(): string {
+  const repository = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  let folder = dirname(repository);
+  for (let level = 0; level < 4; level++) {
+    const candidate = join(folder, 'shared', 'corpus');
+    if (existsSync(join(candidate, 'wheelhouse.py'))) return candidate;
+    folder = dirname(folder);
+  }
+  return join(dirname(repository), 'shared', 'corpus');
+}
+
+export const CORPUS_DIR = findCorpus();
 export const WHEELHOUSE_SCRIPT = join(CORPUS_DIR, 'wheelhouse.py');
 export const WEB_SPEC = join(CORPUS_DIR, 'specs', 'web.json');
 

@@ -4,6 +4,7 @@
 import {
   AddLayerVersionPermissionCommand,
   GetFunctionConfigurationCommand,
+  GetLayerVersionByArnCommand,
   LambdaClient,
   PublishLayerVersionCommand,
   UpdateFunctionConfigurationCommand,
@@ -64,6 +65,24 @@ export class LambdaLayerRegistry implements LayerRegistry {
     );
   }
 
+  async getLayerVersion(
+    layerVersionArn: string,
+  ): Promise<(PublishedLayerVersion & { description: string }) | null> {
+    try {
+      const found = await this.client.send(new GetLayerVersionByArnCommand({ Arn: layerVersionArn }));
+      return {
+        layerName: layerNameOf(layerVersionArn),
+        version: found.Version ?? Number(layerVersionArn.split(':')[7]),
+        layerArn: found.LayerArn ?? layerVersionArn.replace(/:\d+$/, ''),
+        layerVersionArn,
+        description: found.Description ?? '',
+      };
+    } catch (error) {
+      if ((error as Error).name === 'ResourceNotFoundException') return null;
+      throw error;
+    }
+  }
+
   async updateFunctionLayers(
     request: Parameters<LayerRegistry['updateFunctionLayers']>[0],
   ): Promise<{ layers: string[] }> {
@@ -73,7 +92,7 @@ export class LambdaLayerRegistry implements LayerRegistry {
     // Keep the function's own layers (first, so their order is unchanged); replace ours.
     const kept = (current.Layers ?? [])
       .map((layer) => layer.Arn ?? '')
-      .filter((arn) => arn !== '' && !layerNameOf(arn).startsWith(request.replacePrefix));
+      .filter((arn) => arn !== '' && !request.replaceNames.includes(layerNameOf(arn)));
     const layers = [...kept, ...request.layerVersionArns];
     await this.client.send(
       new UpdateFunctionConfigurationCommand({

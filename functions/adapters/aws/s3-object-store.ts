@@ -14,8 +14,15 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { assertSafeKey } from '../local/folder-object-store.ts';
 import type { LeasingObjectStore, StoredObjectInfo } from '../ports.ts';
+
+/** S3's limit for one PutObject. */
+export const S3_SINGLE_PUT_MAX_BYTES = 5 * 1024 ** 3;
+
+/** 64 MiB parts: 10,000 parts (S3's cap) reach 640 GiB, and 4 in flight stay within Lambda memory. */
+const DEFAULT_PART_SIZE_BYTES = 64 * 1024 * 1024;
 
 function isMissing(error: unknown): boolean {
   return (
@@ -46,10 +53,18 @@ export class S3ObjectStore implements LeasingObjectStore {
   readonly bucket: string;
   private readonly client: S3Client;
 
-  constructor(bucket: string, client: S3Client = new S3Client({})) {
+  /** Files up to one part go as one PutObject; larger ones as a multipart upload of such parts. */
+  readonly partSizeBytes: number;
+
+  constructor(
+    bucket: string,
+    client: S3Client = new S3Client({}),
+    options: { readonly partSizeBytes?: number } = {},
+  ) {
     this.bucket = bucket;
     this.client = client;
     this.location = `s3://${bucket}`;
+    this.partSizeBytes = options.partSizeBytes ?? DEFAULT_PART_SIZE_BYTES;
   }
 
   async getBytes(key: string): Promise<Buffer> {
@@ -77,15 +92,27 @@ export class S3ObjectStore implements LeasingObjectStore {
   async putFile(key: string, path: string, contentType?: string): Promise<void> {
     assertSafeKey(key);
     const { size } = await stat(path);
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Body: createReadStream(path),
-        ContentLength: size,
-        ContentType: contentType,
-      }),
-    );
+    if (size <= this.partSizeBytes) {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: createReadStream(path),
+          ContentLength: size,
+          ContentType: contentType,
+        }),
+      );
+      return;
+    }
+    // S3 takes at most 5 GB in one PUT; lib-storage sends parts (and aborts the upload on failure).
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: key, Body: createReadStream(path), ContentType: contentType },
+      partSize: this.partSizeBytes,
+      queueSize: 4,
+      leavePartsOnError: false,
+    });
+    await upload.done();
   }
 
   async exists(key: string): Promise<boolean> {

@@ -75,7 +75,7 @@ export function localPipelineSettings(options: {
     artifactBucket: options.bucket ?? LOCAL_BUCKET,
     ssmParameterPrefix: '/lambda-deps/',
     eventBusName: 'local',
-    layerNamePrefix: 'lambda-deps-',
+    layerNamePrefix: 'lambda-deps',
     layerPrincipals: [...(options.layerPrincipals ?? [])],
     layerOrganizationId: options.layerOrganizationId ?? null,
     functionsToUpdate: [...(options.functionsToUpdate ?? [])],
@@ -92,5 +92,7 @@ export function localPipelineSettings(options: {
     extraIndexUrls: [...(options.extraIndexUrls ?? [])],
     findLinks: [...(options.findLinks ?? [])],
     cacheDir: resolve(options.cacheDir ?? join(options.outDir, 'cache')),
+    // This machine may lack the target's interpreter (another CPU, another Python).
+    allowSkippedSmokeImport: true,
   };
 }

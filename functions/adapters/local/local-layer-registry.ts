@@ -103,12 +103,29 @@ export class LocalLayerRegistry implements LayerRegistry {
     });
   }
 
+  async getLayerVersion(
+    layerVersionArn: string,
+  ): Promise<(PublishedLayerVersion & { description: string }) | null> {
+    const layerName = layerVersionArn.split(':')[6] ?? '';
+    const version = Number(layerVersionArn.split(':')[7]);
+    const file = await this.update((versions) => versions);
+    const record = file.layers[layerName]?.find((entry) => entry.version === version);
+    if (!record) return null;
+    return {
+      layerName,
+      version,
+      layerArn: localLayerArn(layerName),
+      layerVersionArn,
+      description: record.description,
+    };
+  }
+
   async updateFunctionLayers(
     request: Parameters<LayerRegistry['updateFunctionLayers']>[0],
   ): Promise<{ layers: string[] }> {
     return this.update((file) => {
       const kept = (file.functions[request.functionName] ?? []).filter(
-        (arn) => !(arn.split(':')[6] ?? '').startsWith(request.replacePrefix),
+        (arn) => !request.replaceNames.includes(arn.split(':')[6] ?? ''),
       );
       const layers = [...kept, ...request.layerVersionArns];
       file.functions[request.functionName] = layers;

@@ -12,6 +12,15 @@ export interface LocalParameter {
 export class LocalParameterStore implements ParameterStore {
   constructor(readonly path: string) {}
 
+  async get(name: string): Promise<string | null> {
+    const parameters = await updateJsonFile<Record<string, LocalParameter>, Record<string, LocalParameter>>(
+      this.path,
+      () => ({}),
+      (all) => all,
+    );
+    return parameters[name]?.value ?? null;
+  }
+
   async put(name: string, value: string, description: string): Promise<void> {
     await updateJsonFile<Record<string, LocalParameter>, void>(
       this.path,

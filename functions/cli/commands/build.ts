@@ -7,10 +7,17 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { buildDependencySet, type BuildEvent } from '../../core/build/build.ts';
 import { InputError } from '../../core/shared/errors.ts';
+import { detectInputFormat } from '../../core/inputs/input-format.ts';
 import { parseLock } from '../../core/resolve/lock.ts';
 import { renderSizeReport } from '../../core/report/size-report.ts';
 import { writeReportPage } from '../../core/report/report-page-file.ts';
-import { addIndexOptions, addTargetOptions, parseCount, targetFromFlags } from '../target-options.ts';
+import {
+  addIndexOptions,
+  addTargetOptions,
+  collect,
+  parseCount,
+  targetFromFlags,
+} from '../target-options.ts';
 import { DEFAULT_SLIM_POLICY, describeSlimRules, NO_SLIM_POLICY } from '../../core/build/slim-policy.ts';
 import { describeTarget } from '../../core/shared/targets.ts';
 import type { ClosablePackageIndex } from '../../core/index/index-client.ts';
@@ -35,6 +42,8 @@ interface BuildOptions {
   findLinks: string[];
   index: boolean;
   pre?: boolean;
+  extra: string[];
+  group: string[];
   strategy: 'auto' | Strategy;
   existingLayers?: number;
   keepFreeLayers?: number;
@@ -55,15 +64,17 @@ interface BuildOptions {
   verbose?: boolean;
 }
 
-/** A lock is JSON with `lockVersion`; anything else is a requirements file (or pyproject.toml). */
+/** A lambda-deps lock (detected by content), or null for anything else (which is measured first). */
 async function readLockIfAny(path: string): Promise<Lock | null> {
-  if (!path.endsWith('.json')) return null;
   const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new InputError(`Cannot read ${path}: ${error.code ?? error.message}.`, {
-      hint: 'Give a requirements file, a pyproject.toml or a lock written by `lambda-deps measure --lock-out`.',
+      hint: 'Give a requirements file, a pyproject.toml, a lock file (uv.lock, poetry.lock, Pipfile.lock, pylock.toml) or a lock written by `lambda-deps measure --lock-out`.',
     });
   });
-  return parseLock(text, path);
+  if (detectInputFormat(path, text) !== 'lambda-deps-lock') return null;
+  // A lock the user names on this machine may use its file: wheels; one fetched by the pipeline's
+  // CodeBuild job (which sets CODEBUILD_BUILD_ID) came from elsewhere and may not.
+  return parseLock(text, path, { localFileUrls: process.env.CODEBUILD_BUILD_ID === undefined });
 }
 
 function describeEvent(event: BuildEvent): string | null {
@@ -159,7 +170,10 @@ export function createBuildCommand(): Command {
     .description(
       'Build a requirements file or a lock into Lambda layers, an EFS tree or an OCI image: slimmed, verified and smoke-imported.',
     )
-    .argument('<input>', 'a requirements file, a pyproject.toml, or a lock (.json from `measure --lock-out`)')
+    .argument(
+      '<input>',
+      'a requirements file, pyproject.toml, uv.lock, poetry.lock, Pipfile(.lock), pylock.toml, or a lock (.json from `measure --lock-out`)',
+    )
     .requiredOption('-o, --out <dir>', 'output folder (manifest.json and the artifacts)');
   addTargetOptions(
     command,
@@ -182,6 +196,13 @@ export function createBuildCommand(): Command {
     )
     .option('--reserve-mb <n>', 'MiB kept free for the function code (default 5)', (value) =>
       parseCount(value, '--reserve-mb'),
+    )
+    .option('--extra <name>', 'pyproject.toml or lock optional-dependency group (repeatable)', collect, [])
+    .option(
+      '--group <name>',
+      "PEP 735 dependency group, or a lock's group / Pipfile category (repeatable)",
+      collect,
+      [],
     )
     .option('--no-slim', 'keep every file of every wheel')
     .option(
@@ -244,6 +265,11 @@ export function createBuildCommand(): Command {
       const cacheDir = options.cacheDir ?? defaultCacheDir();
       const requested = targetFromFlags(options);
       let lock = await readLockIfAny(input);
+      if (!lock && options.pipeline && (options.extra.length > 0 || options.group.length > 0)) {
+        throw new InputError('--extra and --group are not carried through the pipeline.', {
+          hint: 'Add --no-pipeline to build them in this process.',
+        });
+      }
       if (!lock && options.pipeline) {
         process.exitCode = await buildThroughPipeline(input, options, cacheDir);
         return;
@@ -277,6 +303,8 @@ export function createBuildCommand(): Command {
               ...(options.pre ? { pre: true } : {}),
             },
             cacheDir,
+            extras: options.extra,
+            groups: options.group,
           });
           lock = measured.lock;
         }

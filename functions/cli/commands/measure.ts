@@ -33,6 +33,7 @@ interface MeasureOptions {
   index: boolean;
   pre?: boolean;
   extra: string[];
+  group: string[];
   existingLayers?: number;
   reserveMb?: number;
   cacheDir?: string;
@@ -147,11 +148,20 @@ export function createMeasureCommand(): Command {
     .description(
       'Resolve a requirements file for a Lambda target and measure it against the layer, image and EFS limits, before building.',
     )
-    .argument('<requirements>', 'a pip requirements file, or a pyproject.toml');
+    .argument(
+      '<requirements>',
+      'a requirements file, pyproject.toml, uv.lock, poetry.lock, Pipfile(.lock), pylock.toml or a lambda-deps lock',
+    );
   addTargetOptions(command);
   addIndexOptions(command);
   return command
     .option('--extra <name>', 'pyproject.toml optional-dependency group (repeatable)', collect, [])
+    .option(
+      '--group <name>',
+      "PEP 735 dependency group, or a lock's group / Pipfile category (repeatable)",
+      collect,
+      [],
+    )
     .option('--existing-layers <n>', 'layers the function already uses', (value) =>
       parseCount(value, '--existing-layers'),
     )
@@ -167,6 +177,7 @@ export function createMeasureCommand(): Command {
       [
         '',
         "With no index options, the indexes in pip's configuration (pip config list, PIP_* variables) are used, as pip does.",
+        'A lock (uv.lock, poetry.lock, Pipfile.lock, pylock.toml) is measured exactly as pinned, from the indexes it names; index options replace those (with a warning).',
         '',
         'Exit codes: 0 resolved, 1 the set cannot be satisfied (problems listed), 2 bad usage or input.',
         '',
@@ -189,6 +200,7 @@ export function createMeasureCommand(): Command {
           cacheDir: options.cacheDir ?? defaultCacheDir(),
           policy: policyOf(options),
           extras: options.extra,
+          groups: options.group,
           onEvent: (event) => {
             const label = describeEvent(event);
             if (!label) return;

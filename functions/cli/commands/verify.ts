@@ -39,7 +39,7 @@ const MAX_EXTRACTED_BYTES = 4 * 1024 ** 3;
 const MAX_EXTRACTED_ENTRIES = 200_000;
 
 /** Unpack a layer zip for the smoke import: regular files only, nothing outside `destination`. */
-async function extractZip(zipPath: string, destination: string): Promise<void> {
+export async function extractZip(zipPath: string, destination: string): Promise<void> {
   const zip = await new Promise<ZipFile>((done, fail) =>
     yauzl.open(zipPath, { lazyEntries: true }, (error, opened) => (error ? fail(error) : done(opened))),
   );

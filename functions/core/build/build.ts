@@ -3,24 +3,11 @@
 // verify ELF files and smoke-import), slims, verifies, smoke-imports, then routes and packs:
 // layer zips written in parallel by raw copy from the wheels, an EFS tree tar, or an OCI image
 // layout. Everything is cached by content: the same lock hash and policy never build twice,
-// a rebuild links the cached artifacts into the output folder.
+// a rebuild copies (or reflinks) the checked cached artifacts into the output folder.
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import {
-  copyFile,
-  link,
-  mkdir,
-  mkdtemp,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  stat,
-  statfs,
-  writeFile,
-} from 'node:fs/promises';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { parentDirectories, writeDeterministicZip } from '../pack/deterministic-zip.ts';
@@ -46,7 +33,9 @@ import { LAMBDA_IMAGE_LIMIT_BYTES } from '../shared/types.ts';
 import { wheelMachine } from '../shared/targets.ts';
 import { formatBytes } from '../shared/units.ts';
 import { installWheel, lambdaInterpreter, withUpdatedRecord } from './wheel-installer.ts';
-import type { InstalledPackage } from './wheel-installer.ts';
+import { listFiles, readCachedBuild, storeInCache } from './build-cache.ts';
+import { deliverOutputs } from '../pack/output-folder.ts';
+import type { InstalledPackage, TreeClaims } from './wheel-installer.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -133,26 +122,6 @@ async function sha256OfFile(path: string): Promise<string> {
   return createHash('sha256')
     .update(await readFile(path))
     .digest('hex');
-}
-
-/** Every file below `root`, as `/`-separated relative paths. */
-async function listFiles(root: string): Promise<string[]> {
-  const entries = await readdir(root, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((entry) => entry.isFile())
-    .map((entry) => relative(root, join(entry.parentPath, entry.name)).split(sep).join('/'))
-    .sort();
-}
-
-/** Hard-link (or copy across devices) every file of `from` into `to`. */
-async function linkTree(from: string, to: string): Promise<void> {
-  for (const path of await listFiles(from)) {
-    const source = join(from, ...path.split('/'));
-    const target = join(to, ...path.split('/'));
-    await mkdir(dirname(target), { recursive: true });
-    await rm(target, { force: true });
-    await link(source, target).catch(() => copyFile(source, target));
-  }
 }
 
 /** Build an sdist into a wheel with pip on this machine; the result fits this machine only. */
@@ -264,12 +233,11 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
 
   await mkdir(outDir, { recursive: true });
   if (!options.noCache) {
-    const manifestText = await readFile(join(cached, 'manifest.json'), 'utf8').catch(() => null);
-    if (manifestText !== null) {
-      await clearArtifacts(outDir);
-      await linkTree(cached, outDir);
+    const hit = await readCachedBuild(cached, (message) => emit({ type: 'warning', message }));
+    if (hit !== null) {
+      await deliverOutputs(cached, outDir);
       emit({ type: 'cache-hit', key, from: cached });
-      return JSON.parse(manifestText) as BuildManifest;
+      return hit;
     }
   }
 
@@ -341,6 +309,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     // Install every wheel (checked end to end) into the tree.
     const python = options.pythonExecutable ?? `python${lock.target.pythonVersion}`;
     const installLimit = pLimit(4);
+    const claims: TreeClaims = new Map();
     const installed = await phase('install', () =>
       Promise.all(
         lock.packages.map((locked, index) =>
@@ -369,6 +338,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
               siteDir: SITE_DIR,
               interpreter,
               slim,
+              claims,
             });
             emit({ type: 'package', name: locked.name, step: 'installed' });
             return { result, runtimeProvided };
@@ -594,6 +564,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
         ran: smoke.ran,
         ok: smoke.ok,
         ...(smoke.reason ? { reason: smoke.reason } : {}),
+        ...(smoke.isolation ? { isolation: smoke.isolation } : {}),
         modules: smoke.modules,
         failures: smoke.failures.map((failure) => ({
           module: failure.module,
@@ -608,17 +579,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 
     // Publish to the cache only what verified, atomically (first writer wins), then link it out.
-    if (ok) {
-      await rename(staging, cached).catch(async (error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
-      });
-      const source = (await stat(join(cached, 'manifest.json')).catch(() => null)) ? cached : staging;
-      await clearArtifacts(outDir);
-      await linkTree(source, outDir);
-    } else {
-      await clearArtifacts(outDir);
-      await linkTree(staging, outDir);
-    }
+    await deliverOutputs(ok ? await storeInCache(staging, cached) : staging, outDir);
     return manifest;
   } finally {
     await rm(treeRoot, { recursive: true, force: true });
@@ -794,13 +755,6 @@ async function fastScratchDir(lock: Lock): Promise<string | null> {
   const needed =
     lock.packages.reduce((sum, entry) => sum + Math.max(entry.unzippedSize, entry.size * 4), 0) * 2;
   return info.bavail * info.bsize > needed ? candidate : null;
-}
-
-/** Remove artifacts of an earlier build from the output folder (never anything else). */
-async function clearArtifacts(outDir: string): Promise<void> {
-  for (const name of ['layers', 'efs', 'image'])
-    await rm(join(outDir, name), { recursive: true, force: true });
-  await rm(join(outDir, 'manifest.json'), { force: true });
 }
 
 /** sha256 (hex) of a file, for tests and the CLI. */

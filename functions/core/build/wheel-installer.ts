@@ -7,31 +7,36 @@
 // for every file that passed through unchanged, where its compressed bytes sit in the wheel,
 // so the layer writer can copy them raw.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
-import { promisify } from 'node:util';
-import { crc32, inflateRaw } from 'node:zlib';
 import pLimit from 'p-limit';
 import { IntegrityError, UnsafeArchiveError } from '../shared/errors.ts';
+import { sha256Hex, sha256OfFile } from '../shared/hash.ts';
 import { canonicalizeName } from '../shared/names.ts';
 import { isProtected, slimContextOf, slimRuleFor, WHEEL_DATA_RULES } from './slim-policy.ts';
 import type { SlimPolicy } from './slim-policy.ts';
 import type { LockedPackage } from '../shared/types.ts';
 import {
-  locateCentralDirectory,
-  localDataOffset,
-  MAX_END_RECORD_SPAN,
-  readCentralDirectory,
-} from '../index/zip-directory.ts';
-import type { ZipEntry, ZipLimits } from '../index/zip-directory.ts';
+  inflateEntry,
+  openZip,
+  readEntry,
+  unsafeEntryName,
+  type OpenZip,
+  type RatioLimits,
+} from '../pack/zip-reader.ts';
 
-const inflateRawAsync = promisify(inflateRaw);
+export { unsafeEntryName } from '../pack/zip-reader.ts';
+import type { ZipEntry, ZipLimits } from '../pack/zip-reader.ts';
 
 /** Zip bomb limits for a wheel. Real wheels stay far below them (torch: ~1.7 GB unpacked). */
-export const DEFAULT_WHEEL_LIMITS: ZipLimits = {
+export const DEFAULT_WHEEL_LIMITS: ZipLimits & RatioLimits = {
   maxEntries: 100_000,
   maxEntryUncompressedBytes: 1024 ** 3,
   maxTotalUncompressedBytes: 6 * 1024 ** 3,
+  // Declared sizes alone let a 3 MB wheel unpack to 2.9 GiB; real wheels compress 2-10:1.
+  maxEntryRatio: 200,
+  maxTotalRatio: 100,
+  ratioFloorBytes: 16 * 1024 ** 2,
 };
 
 /** One file in the installed tree, relative to the tree root (`python/numpy/__init__.py`, `bin/f2py`). */
@@ -87,7 +92,9 @@ export interface InstallWheelOptions {
   /** Interpreter written into `#!python` shebangs and entry-point launchers (`lambdaInterpreter('3.11')` for Lambda). */
   readonly interpreter: string;
   readonly slim: SlimPolicy;
-  readonly limits?: Partial<ZipLimits>;
+  readonly limits?: Partial<ZipLimits & RatioLimits>;
+  /** Paths installed so far into the same tree, shared by every install into it: a path two distributions install differently is refused. */
+  readonly claims?: TreeClaims;
   /** Also write the files into `treeDir` (verification and smoke import need them). @default true */
   readonly writeTree?: boolean;
 }
@@ -95,10 +102,6 @@ export interface InstallWheelOptions {
 /** The shebang interpreter of a Lambda runtime (`/var/lang/bin/python3.11`). */
 export function lambdaInterpreter(pythonVersion: string): string {
   return `/var/lang/bin/python${pythonVersion}`;
-}
-
-function sha256Hex(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 function recordDigest(data: Buffer): string {
@@ -116,21 +119,6 @@ function unsafe(
     hint,
     packageName,
   });
-}
-
-/**
- * Why an entry name is unsafe to write, or null. Names are `/`-separated, relative, with no
- * `..`, `.` or empty parts (a trailing `/` marks a directory), no backslashes, no NUL.
- */
-export function unsafeEntryName(name: string): string | null {
-  if (name.startsWith('/')) return 'is an absolute path';
-  if (/^[A-Za-z]:/.test(name)) return 'is an absolute Windows path';
-  if (name.includes('\\')) return 'contains a backslash';
-  if (name.includes('\0')) return 'contains a NUL byte';
-  const parts = (name.endsWith('/') ? name.slice(0, -1) : name).split('/');
-  if (parts.some((part) => part === '..')) return 'climbs out of the archive with ".."';
-  if (parts.some((part) => part === '' || part === '.')) return 'has an empty or "." path segment';
-  return null;
 }
 
 /** Splits one RECORD line (CSV: path, hash, size; paths may be quoted). */
@@ -223,6 +211,9 @@ function rewriteShebang(content: Buffer, interpreter: string): Buffer {
   return Buffer.concat([Buffer.from(`#!${interpreter}${rest}`, 'latin1'), tail]);
 }
 
+/** Who installed each path of a tree (absolute path → package and content digest), shared by every install into it. */
+export type TreeClaims = Map<string, { readonly packageName: string; readonly sha256: string }>;
+
 interface PlannedEntry {
   readonly entry: ZipEntry;
   /** Tree-relative destination, or null when the entry is not installed (RECORD, INSTALLER, excluded). */
@@ -231,176 +222,110 @@ interface PlannedEntry {
   readonly script: boolean;
 }
 
+/** What the wheel is, once its directory is read: the context every phase works in. */
+interface WheelContext {
+  readonly zip: OpenZip;
+  readonly wheel: string;
+  readonly packageName: string;
+  readonly siteDir: string;
+  readonly distInfo: string;
+  readonly dataDir: string;
+  readonly files: readonly ZipEntry[];
+  readonly byName: ReadonlyMap<string, ZipEntry>;
+  /** RECORD and its signatures: not hashed, not installed as they are. */
+  readonly unsigned: ReadonlySet<string>;
+}
+
+/** What reading every entry once found: its RECORD-style sha256 and, for small metadata and scripts, the bytes. */
+interface CheckedContents {
+  readonly digests: ReadonlyMap<ZipEntry, string>;
+  readonly kept: ReadonlyMap<ZipEntry, Buffer>;
+}
+
+/** Entries kept in memory after the check: metadata and scripts, which later phases read or rewrite. */
+const MAX_HELD_ENTRY_BYTES = 64 * 1024 ** 2;
+
 /**
- * Install a wheel into `treeDir` after checking it end to end. Throws IntegrityError or
- * UnsafeArchiveError (naming the wheel and the entry) before writing anything when it is not
- * safe; never writes outside `treeDir`.
- * @example
- *   const installed = await installWheel({ wheelPath, locked, treeDir: '/tmp/tree',
- *     interpreter: lambdaInterpreter('3.11'), slim: DEFAULT_SLIM_POLICY });
+ * Run `work` on every item, `concurrency` at a time; after the first failure start no more, wait
+ * for the running ones (the wheel is closed only when no read is left), then throw that failure.
  */
-export async function installWheel(options: InstallWheelOptions): Promise<InstalledPackage> {
-  const { wheelPath, locked, interpreter, slim } = options;
-  const siteDir = options.siteDir ?? 'python';
-  const wheel = locked.filename;
-  const packageName = locked.name;
-  const limits = { ...DEFAULT_WHEEL_LIMITS, ...options.limits };
+async function eachSettled<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  const limit = pLimit(concurrency);
+  let failed = false;
+  const outcomes = await Promise.allSettled(
+    items.map((item) =>
+      limit(async () => {
+        if (failed) return;
+        try {
+          await work(item);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }),
+    ),
+  );
+  const failure = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failure) throw failure.reason;
+}
 
-  const bytes = await readFile(wheelPath);
-  const actual = sha256Hex(bytes);
-  if (actual !== locked.sha256.toLowerCase()) {
-    throw new IntegrityError(`${wheel}: sha256 is ${actual}, the lock says ${locked.sha256}.`, {
+/** Streams the wheel and compares its sha256 with the lock's, before anything else reads it. */
+async function checkLockedHash(wheelPath: string, locked: LockedPackage): Promise<void> {
+  const actual = await sha256OfFile(wheelPath);
+  if (actual !== locked.sha256.toLowerCase())
+    throw new IntegrityError(`${locked.filename}: sha256 is ${actual}, the lock says ${locked.sha256}.`, {
       hint: 'The file changed since the lock was made (or the download is corrupt); delete it from the cache and measure again.',
-      packageName,
+      packageName: locked.name,
     });
-  }
+}
 
-  const location = locateCentralDirectory(
-    bytes.subarray(Math.max(0, bytes.length - MAX_END_RECORD_SPAN)),
-    bytes.length,
-    wheel,
-  );
-  const entries = readCentralDirectory(
-    bytes.subarray(location.offset, location.offset + location.size),
-    location,
-    wheel,
-    limits,
-  );
-
-  // Names: safe, no symlinks, no duplicates, no encryption, known compression.
+/** Names: safe, no symlinks, no duplicates, no encryption, known compression. Returns the file entries. */
+function checkEntryNames(zip: OpenZip, wheel: string, packageName: string): ZipEntry[] {
   const seen = new Set<string>();
   const files: ZipEntry[] = [];
-  for (const entry of entries) {
+  const refuse = (entry: ZipEntry, message: string, hint: string): UnsafeArchiveError =>
+    unsafe(wheel, entry.name, message, hint, packageName);
+  for (const entry of zip.entries) {
     const problem = unsafeEntryName(entry.name);
     if (problem)
-      throw unsafe(
-        wheel,
-        entry.name,
+      throw refuse(
+        entry,
         `${problem}.`,
         'A wheel may only contain relative paths inside itself; this one is crafted or broken. Do not use it.',
-        packageName,
       );
     if (entry.isSymlink)
-      throw unsafe(
-        wheel,
-        entry.name,
+      throw refuse(
+        entry,
         'is a symbolic link.',
         'Wheels cannot carry symlinks; a link could point outside the install folder. Do not use this wheel.',
-        packageName,
       );
     const key = entry.name.endsWith('/') ? entry.name.slice(0, -1) : entry.name;
     if (seen.has(key))
-      throw unsafe(
-        wheel,
-        entry.name,
+      throw refuse(
+        entry,
         'appears twice in the archive.',
         'Which copy an installer writes is undefined; the wheel is crafted or broken. Do not use it.',
-        packageName,
       );
     seen.add(key);
     if ((entry.generalPurposeFlags & 0x1) !== 0)
-      throw unsafe(wheel, entry.name, 'is encrypted.', 'Wheels are never encrypted.', packageName);
+      throw refuse(entry, 'is encrypted.', 'Wheels are never encrypted.');
     if (entry.method !== 0 && entry.method !== 8)
-      throw unsafe(
-        wheel,
-        entry.name,
+      throw refuse(
+        entry,
         `uses compression method ${entry.method}.`,
         'Wheels use stored (0) or deflate (8) only.',
-        packageName,
       );
     if (!entry.name.endsWith('/')) files.push(entry);
   }
-  // No two entries may share bytes (overlapping entries are the classic non-recursive zip bomb).
-  const byOffset = [...entries].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
-  const dataOffsets = new Map<ZipEntry, number>();
-  let previousEnd = 0;
-  for (const entry of byOffset) {
-    if (entry.localHeaderOffset < previousEnd)
-      throw unsafe(
-        wheel,
-        entry.name,
-        'overlaps another entry.',
-        'Overlapping entries are a zip bomb technique; do not use this wheel.',
-        packageName,
-      );
-    const relative = localDataOffset(
-      bytes.subarray(entry.localHeaderOffset, entry.localHeaderOffset + 30),
-      entry,
-      wheel,
-    );
-    if (relative === null)
-      throw unsafe(
-        wheel,
-        entry.name,
-        'has a truncated local header.',
-        'The archive is truncated; download it again.',
-        packageName,
-      );
-    const nameLength = bytes.readUInt16LE(entry.localHeaderOffset + 26);
-    const localName = bytes
-      .subarray(entry.localHeaderOffset + 30, entry.localHeaderOffset + 30 + nameLength)
-      .toString('utf8');
-    if (localName !== entry.name)
-      throw unsafe(
-        wheel,
-        entry.name,
-        `has the name "${localName}" in its local header.`,
-        'The local and central headers disagree: a crafted or corrupt archive. Do not use it.',
-        packageName,
-      );
-    const start = entry.localHeaderOffset + relative;
-    if (start + entry.compressedSize > location.offset)
-      throw unsafe(
-        wheel,
-        entry.name,
-        'runs into the central directory.',
-        'The archive is corrupt or crafted.',
-        packageName,
-      );
-    dataOffsets.set(entry, start);
-    previousEnd = start + entry.compressedSize;
-  }
+  return files;
+}
 
-  const inflate = async (entry: ZipEntry): Promise<Buffer> => {
-    const start = dataOffsets.get(entry) ?? 0;
-    const raw = bytes.subarray(start, start + entry.compressedSize);
-    let content: Buffer;
-    if (entry.method === 0) content = raw;
-    else {
-      try {
-        // One byte over the declared size is enough to catch an entry that lies about its size.
-        content = await inflateRawAsync(raw, { maxOutputLength: entry.uncompressedSize + 1 });
-      } catch (error) {
-        throw new UnsafeArchiveError(
-          `${wheel}: entry "${entry.name}" does not inflate (${(error as Error).message}).`,
-          {
-            hint: 'The archive is corrupt or unpacks to more than it declares (a zip bomb); do not use it.',
-            packageName,
-            cause: error,
-          },
-        );
-      }
-    }
-    if (content.length !== entry.uncompressedSize)
-      throw unsafe(
-        wheel,
-        entry.name,
-        `unpacks to ${content.length} bytes, the directory says ${entry.uncompressedSize}.`,
-        'The archive lies about its sizes (a zip bomb or corruption); do not use it.',
-        packageName,
-      );
-    if (crc32(content) >>> 0 !== entry.crc32 >>> 0)
-      throw unsafe(
-        wheel,
-        entry.name,
-        'fails its CRC-32 check.',
-        'The archive is corrupt; download it again.',
-        packageName,
-      );
-    return content;
-  };
-
-  // The one .dist-info folder, named after the project in the file name.
+/** The one .dist-info folder, named after the project in the file name. */
+function findDistInfo(files: readonly ZipEntry[], wheel: string, packageName: string): string {
   const distInfos = [
     ...new Set(
       files.map((entry) => entry.name.split('/', 1)[0] ?? '').filter((top) => top.endsWith('.dist-info')),
@@ -422,17 +347,19 @@ export async function installWheel(options: InstallWheelOptions): Promise<Instal
       'A wheel has exactly one NAME-VERSION.dist-info folder; this one is broken.',
       packageName,
     );
-  const dataDir = `${distInfo.slice(0, -'.dist-info'.length)}.data`;
-  const byName = new Map(files.map((entry) => [entry.name, entry]));
+  return distInfo;
+}
 
-  // METADATA must name the locked project and version.
-  const metadataEntry = byName.get(`${distInfo}/METADATA`);
+/** METADATA must name the locked project and version. */
+async function checkMetadata(context: WheelContext, locked: LockedPackage): Promise<void> {
+  const { wheel, packageName, distInfo } = context;
+  const metadataEntry = context.byName.get(`${distInfo}/METADATA`);
   if (!metadataEntry)
     throw new IntegrityError(`${wheel}: ${distInfo}/METADATA is missing.`, {
       hint: 'Every wheel carries METADATA; this one is broken. Do not use it.',
       packageName,
     });
-  const metadataText = (await inflate(metadataEntry)).toString('utf8');
+  const metadataText = (await readEntry(context.zip, metadataEntry)).toString('utf8');
   const metadataName = metadataHeader(metadataText, 'Name');
   const metadataVersion = metadataHeader(metadataText, 'Version');
   if (metadataName === null || canonicalizeName(metadataName) !== canonicalizeName(locked.name))
@@ -445,8 +372,11 @@ export async function installWheel(options: InstallWheelOptions): Promise<Instal
       `${wheel}: METADATA says version "${metadataVersion ?? '(none)'}", the lock says "${locked.version}".`,
       { hint: 'The wheel is not what the lock expects; measure again or check the index.', packageName },
     );
+}
 
-  // RECORD: every file but RECORD (and its signatures) listed, with a hash that we check below.
+/** RECORD: every file but RECORD (and its signatures) listed, with a hash that is checked later. */
+async function readRecord(context: WheelContext): Promise<Map<string, { hash: string; size: string }>> {
+  const { wheel, packageName, distInfo, files, byName, unsigned } = context;
   const recordName = `${distInfo}/RECORD`;
   const recordEntry = byName.get(recordName);
   if (!recordEntry)
@@ -458,12 +388,11 @@ export async function installWheel(options: InstallWheelOptions): Promise<Instal
       packageName,
     );
   const record = new Map<string, { hash: string; size: string }>();
-  for (const line of (await inflate(recordEntry)).toString('utf8').split(/\r?\n/)) {
+  for (const line of (await readEntry(context.zip, recordEntry)).toString('utf8').split(/\r?\n/)) {
     if (line.trim() === '') continue;
     const [path = '', hash = '', size = ''] = parseRecordLine(line);
     record.set(path, { hash, size });
   }
-  const unsigned = new Set([recordName, `${distInfo}/RECORD.jws`, `${distInfo}/RECORD.p7s`]);
   for (const entry of files) {
     if (unsigned.has(entry.name)) continue;
     const listed = record.get(entry.name);
@@ -475,11 +404,7 @@ export async function installWheel(options: InstallWheelOptions): Promise<Instal
         'RECORD must list every file of a wheel; the archive was altered after it was built.',
         packageName,
       );
-    if (
-      !listed.hash.startsWith('sha256=') &&
-      !listed.hash.startsWith('sha384=') &&
-      !listed.hash.startsWith('sha512=')
-    )
+    if (!/^sha(256|384|512)=/.test(listed.hash))
       throw unsafe(
         wheel,
         entry.name,
@@ -498,51 +423,58 @@ export async function installWheel(options: InstallWheelOptions): Promise<Instal
         packageName,
       );
   }
+  return record;
+}
 
-  // Plan where each entry goes (or which rule keeps it out).
+/** Where a `.data/<scheme>/…` entry goes: a site path, a script, or a rule that keeps it out. */
+function dataDestination(
+  context: WheelContext,
+  entry: ZipEntry,
+): { sitePath: string | null; script: boolean; rule: string | null } {
+  const { wheel, packageName } = context;
+  const [, scheme = '', ...rest] = entry.name.split('/');
+  const inner = rest.join('/');
+  if (inner === '')
+    throw unsafe(
+      wheel,
+      entry.name,
+      'is a .data scheme without a file.',
+      'The archive is broken.',
+      packageName,
+    );
+  if (scheme === 'purelib' || scheme === 'platlib') return { sitePath: inner, script: false, rule: null };
+  if (scheme === 'scripts') return { sitePath: null, script: true, rule: null };
+  if (scheme === 'headers') return { sitePath: null, script: false, rule: WHEEL_DATA_RULES.headers.id };
+  if (scheme === 'data') return { sitePath: null, script: false, rule: WHEEL_DATA_RULES.data.id };
+  throw unsafe(
+    wheel,
+    entry.name,
+    `uses the unknown .data scheme "${scheme}".`,
+    'Wheels may use purelib, platlib, scripts, headers and data only.',
+    packageName,
+  );
+}
+
+/** Plan where each entry goes (or which rule keeps it out); two entries never share a destination. */
+function planEntries(context: WheelContext, slim: SlimPolicy): PlannedEntry[] {
+  const { wheel, packageName, siteDir, distInfo, dataDir, files, unsigned } = context;
+  const firstPass = files.map((entry) =>
+    entry.name.startsWith(`${dataDir}/`)
+      ? { entry, ...dataDestination(context, entry) }
+      : { entry, sitePath: entry.name as string | null, script: false, rule: null as string | null },
+  );
+  const slimContext = slimContextOf(
+    firstPass.flatMap(({ sitePath }) => (sitePath === null ? [] : [sitePath])),
+  );
+  // The installer writes these itself; no entry may stand in for them (a `.data/purelib/…/RECORD` would).
+  const generated = new Set([`${siteDir}/${distInfo}/RECORD`, `${siteDir}/${distInfo}/INSTALLER`]);
   const planned: PlannedEntry[] = [];
-  const sitePaths: string[] = [];
-  const firstPass = files.map((entry) => {
-    let sitePath: string | null = entry.name;
-    let script = false;
-    let rule: string | null = null;
-    if (entry.name.startsWith(`${dataDir}/`)) {
-      const [, scheme = '', ...rest] = entry.name.split('/');
-      const inner = rest.join('/');
-      if (scheme === 'purelib' || scheme === 'platlib') sitePath = inner;
-      else if (scheme === 'scripts') {
-        sitePath = null;
-        script = true;
-      } else if (scheme === 'headers') {
-        sitePath = null;
-        rule = WHEEL_DATA_RULES.headers.id;
-      } else if (scheme === 'data') {
-        sitePath = null;
-        rule = WHEEL_DATA_RULES.data.id;
-      } else
-        throw unsafe(
-          wheel,
-          entry.name,
-          `uses the unknown .data scheme "${scheme}".`,
-          'Wheels may use purelib, platlib, scripts, headers and data only.',
-          packageName,
-        );
-      if (inner === '')
-        throw unsafe(
-          wheel,
-          entry.name,
-          'is a .data scheme without a file.',
-          'The archive is broken.',
-          packageName,
-        );
-    }
-    if (sitePath !== null) sitePaths.push(sitePath);
-    return { entry, sitePath, script, rule };
-  });
-  const context = slimContextOf(sitePaths);
-  const destinations = new Set<string>();
   for (const { entry, sitePath, script, rule } of firstPass) {
-    if (entry.name === recordName || entry.name === `${distInfo}/INSTALLER` || unsigned.has(entry.name)) {
+    if (
+      entry.name === `${distInfo}/RECORD` ||
+      entry.name === `${distInfo}/INSTALLER` ||
+      unsigned.has(entry.name)
+    ) {
       planned.push({ entry, destination: null, rule: null, script: false });
     } else if (script) {
       const name = entry.name.split('/').slice(2).join('/');
@@ -558,16 +490,24 @@ export async function installWheel(options: InstallWheelOptions): Promise<Instal
     } else if (sitePath === null) {
       planned.push({ entry, destination: null, rule, script: false });
     } else {
-      const slimRule = slimRuleFor(slim, sitePath, context);
+      const destination = `${siteDir}/${sitePath}`;
+      if (generated.has(destination))
+        throw unsafe(
+          wheel,
+          entry.name,
+          `would replace ${destination}, which the installer writes.`,
+          'A wheel cannot ship its own installed RECORD or INSTALLER (through .data/purelib or otherwise); it is crafted or broken. Do not use it.',
+          packageName,
+        );
       planned.push({
         entry,
-        destination: `${siteDir}/${sitePath}`,
-        rule: slimRule?.id ?? null,
+        destination,
+        rule: slimRuleFor(slim, sitePath, slimContext)?.id ?? null,
         script: false,
       });
     }
   }
-
+  const destinations = new Set<string>();
   for (const plan of planned) {
     if (plan.destination === null) continue;
     if (destinations.has(plan.destination))
@@ -580,200 +520,364 @@ export async function installWheel(options: InstallWheelOptions): Promise<Instal
       );
     destinations.add(plan.destination);
   }
+  return planned;
+}
 
-  // Check every entry's content (also the ones slimming drops) against RECORD.
-  const limit = pLimit(8);
-  const contents = new Map<ZipEntry, Buffer>();
-  await Promise.all(
-    files.map((entry) =>
-      limit(async () => {
-        const content = await inflate(entry);
-        if (!unsigned.has(entry.name)) {
-          const listed = record.get(entry.name);
-          const [algorithm = '', expected = ''] = (listed?.hash ?? '').split('=', 2);
-          const digest = createHash(algorithm).update(content).digest('base64url');
-          if (digest !== expected.replace(/=+$/, ''))
-            throw unsafe(
-              wheel,
-              entry.name,
-              `does not match its RECORD hash (${algorithm} ${digest}, RECORD says ${expected}).`,
-              'The archive was altered after it was built; do not use it.',
-              packageName,
-            );
-          if (listed?.size && Number(listed.size) !== content.length)
-            throw unsafe(
-              wheel,
-              entry.name,
-              `is ${content.length} bytes, RECORD says ${listed.size}.`,
-              'The archive was altered after it was built; do not use it.',
-              packageName,
-            );
-        }
-        contents.set(entry, content);
-      }),
-    ),
-  );
+/**
+ * Check every entry's content (also the ones slimming drops) against RECORD, streaming: nothing
+ * is written and only metadata and scripts stay in memory.
+ */
+async function checkContents(
+  context: WheelContext,
+  record: ReadonlyMap<string, { hash: string; size: string }>,
+  planned: readonly PlannedEntry[],
+): Promise<CheckedContents> {
+  const { wheel, packageName, distInfo, files, unsigned } = context;
+  const scripts = new Set(planned.filter((plan) => plan.script).map((plan) => plan.entry));
+  const digests = new Map<ZipEntry, string>();
+  const kept = new Map<ZipEntry, Buffer>();
+  await eachSettled(files, 4, async (entry) => {
+    const listed = unsigned.has(entry.name) ? undefined : record.get(entry.name);
+    const [algorithm = 'sha256', expected = ''] = listed ? listed.hash.split('=', 2) : [];
+    const hash = createHash(algorithm);
+    const ours = algorithm === 'sha256' ? hash : createHash('sha256');
+    const hold = scripts.has(entry) || entry.name.startsWith(`${distInfo}/`);
+    if (hold && entry.uncompressedSize > MAX_HELD_ENTRY_BYTES)
+      throw unsafe(
+        wheel,
+        entry.name,
+        `declares ${entry.uncompressedSize} bytes of metadata or script.`,
+        'No real wheel has metadata or scripts this big; do not use it.',
+        packageName,
+      );
+    const chunks: Buffer[] = [];
+    await inflateEntry(context.zip, entry, (chunk) => {
+      hash.update(chunk);
+      if (ours !== hash) ours.update(chunk);
+      if (hold) chunks.push(chunk);
+    });
+    const ourDigest = ours.digest('base64url');
+    const digest = ours === hash ? ourDigest : hash.digest('base64url');
+    if (listed && digest !== expected.replace(/=+$/, ''))
+      throw unsafe(
+        wheel,
+        entry.name,
+        `does not match its RECORD hash (${algorithm} ${digest}, RECORD says ${expected}).`,
+        'The archive was altered after it was built; do not use it.',
+        packageName,
+      );
+    if (listed?.size && Number(listed.size) !== entry.uncompressedSize)
+      throw unsafe(
+        wheel,
+        entry.name,
+        `is ${entry.uncompressedSize} bytes, RECORD says ${listed.size}.`,
+        'The archive was altered after it was built; do not use it.',
+        packageName,
+      );
+    digests.set(entry, `sha256=${ourDigest}`);
+    if (hold) kept.set(entry, Buffer.concat(chunks));
+  });
+  return { digests, kept };
+}
 
-  // Build the kept file list, generated scripts and the new RECORD/INSTALLER.
+function wheelSource(context: WheelContext, entry: ZipEntry): InstalledFile['source'] {
+  return {
+    kind: 'wheel',
+    method: entry.method,
+    crc32: entry.crc32,
+    dataOffset: context.zip.dataOffset(entry),
+    compressedSize: entry.compressedSize,
+  };
+}
+
+/** The kept files (slimming applied), rewritten scripts, entry-point launchers and the new INSTALLER and RECORD. */
+function assembleFiles(
+  context: WheelContext,
+  planned: readonly PlannedEntry[],
+  checked: CheckedContents,
+  interpreter: string,
+): { kept: InstalledFile[]; digests: Map<string, string>; installedBytes: number; removed: RemovedFiles[] } {
+  const { wheel, packageName, siteDir, distInfo } = context;
   const kept: InstalledFile[] = [];
-  const contentOf = new Map<string, Buffer>();
+  const digests = new Map<string, string>();
   const removedByRule = new Map<string, { files: number; bytes: number }>();
   let installedBytes = 0;
   const remove = (rule: string, bytesRemoved: number): void => {
     const current = removedByRule.get(rule) ?? { files: 0, bytes: 0 };
     removedByRule.set(rule, { files: current.files + 1, bytes: current.bytes + bytesRemoved });
   };
+  const generate = (path: string, content: Buffer, executable: boolean): void => {
+    kept.push({ path, size: content.length, executable, source: { kind: 'generated', content } });
+    digests.set(path, recordDigest(content));
+  };
   for (const plan of planned) {
-    const content = contents.get(plan.entry) ?? Buffer.alloc(0);
+    const size = plan.entry.uncompressedSize;
     if (plan.destination === null) {
       if (plan.rule !== null) {
-        installedBytes += content.length;
-        remove(plan.rule, content.length);
+        installedBytes += size;
+        remove(plan.rule, size);
       }
       continue;
     }
-    installedBytes += content.length;
+    installedBytes += size;
     if (plan.rule !== null) {
-      remove(plan.rule, content.length);
+      remove(plan.rule, size);
+      continue;
+    }
+    const content = checked.kept.get(plan.entry);
+    const rewritten = plan.script && content ? rewriteShebang(content, interpreter) : content;
+    if (plan.script && rewritten && rewritten !== content) {
+      installedBytes += rewritten.length - size;
+      generate(plan.destination, rewritten, true);
       continue;
     }
     const mode = (plan.entry.externalAttributes >>> 16) & 0o777;
-    contentOf.set(plan.destination, content);
-    if (plan.script) {
-      const rewritten = rewriteShebang(content, interpreter);
-      contentOf.set(plan.destination, rewritten);
-      installedBytes += rewritten.length - content.length;
-      kept.push({
-        path: plan.destination,
-        size: rewritten.length,
-        executable: true,
-        source:
-          rewritten === content
-            ? {
-                kind: 'wheel',
-                method: plan.entry.method,
-                crc32: plan.entry.crc32,
-                dataOffset: dataOffsets.get(plan.entry) ?? 0,
-                compressedSize: plan.entry.compressedSize,
-              }
-            : { kind: 'generated', content: rewritten },
-      });
-      continue;
-    }
     kept.push({
       path: plan.destination,
-      size: content.length,
-      executable: (mode & 0o111) !== 0,
-      source: {
-        kind: 'wheel',
-        method: plan.entry.method,
-        crc32: plan.entry.crc32,
-        dataOffset: dataOffsets.get(plan.entry) ?? 0,
-        compressedSize: plan.entry.compressedSize,
-      },
+      size,
+      executable: plan.script || (mode & 0o111) !== 0,
+      source: wheelSource(context, plan.entry),
     });
+    digests.set(plan.destination, checked.digests.get(plan.entry) ?? '');
   }
-  const entryPoints = byName.get(`${distInfo}/entry_points.txt`);
-  if (entryPoints) {
-    for (const script of parseConsoleScripts(
-      (contents.get(entryPoints) ?? Buffer.alloc(0)).toString('utf8'),
-    )) {
-      if (unsafeEntryName(script.name) !== null || script.name.includes('/'))
-        throw unsafe(
-          wheel,
-          `${distInfo}/entry_points.txt`,
-          `declares the script name "${script.name}", which is not a plain file name.`,
-          'Entry point names become files in bin/; this one could escape it.',
-          packageName,
-        );
-      const path = `bin/${script.name}`;
-      if (kept.some((file) => file.path === path)) continue;
-      const content = Buffer.from(entryPointScript(interpreter, script.module, script.attribute));
-      installedBytes += content.length;
-      kept.push({ path, size: content.length, executable: true, source: { kind: 'generated', content } });
-    }
+  const entryPoints = context.byName.get(`${distInfo}/entry_points.txt`);
+  for (const script of parseConsoleScripts(
+    (entryPoints && checked.kept.get(entryPoints)?.toString('utf8')) ?? '',
+  )) {
+    if (unsafeEntryName(script.name) !== null || script.name.includes('/'))
+      throw unsafe(
+        wheel,
+        `${distInfo}/entry_points.txt`,
+        `declares the script name "${script.name}", which is not a plain file name.`,
+        'Entry point names become files in bin/; this one could escape it.',
+        packageName,
+      );
+    const path = `bin/${script.name}`;
+    if (kept.some((file) => file.path === path)) continue;
+    const content = Buffer.from(entryPointScript(interpreter, script.module, script.attribute));
+    installedBytes += content.length;
+    generate(path, content, true);
   }
   const installer = Buffer.from('lambda-deps\n');
-  kept.push({
-    path: `${siteDir}/${distInfo}/INSTALLER`,
-    size: installer.length,
-    executable: false,
-    source: { kind: 'generated', content: installer },
-  });
-  const recordLines: string[] = [];
-  for (const file of kept) {
+  generate(`${siteDir}/${distInfo}/INSTALLER`, installer, false);
+  const recordContent = recordOf(kept, digests, siteDir, distInfo);
+  installedBytes += installer.length + recordContent.length;
+  generate(`${siteDir}/${distInfo}/RECORD`, recordContent, false);
+  kept.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const removed = [...removedByRule.entries()]
+    .map(([rule, totals]) => ({ rule, ...totals }))
+    .sort((a, b) => a.rule.localeCompare(b.rule));
+  return { kept, digests, installedBytes, removed };
+}
+
+/** The RECORD the installer writes: every kept file with its digest, and RECORD itself. */
+function recordOf(
+  kept: readonly InstalledFile[],
+  digests: ReadonlyMap<string, string>,
+  siteDir: string,
+  distInfo: string,
+): Buffer {
+  const lines = kept.map((file) => {
     const relative = file.path.startsWith(`${siteDir}/`)
       ? file.path.slice(siteDir.length + 1)
       : `../${file.path}`;
-    const content =
-      file.source.kind === 'generated' ? file.source.content : (contentOf.get(file.path) ?? Buffer.alloc(0));
-    recordLines.push(`${csvField(relative)},${recordDigest(content)},${content.length}`);
-  }
-  recordLines.push(`${csvField(`${distInfo}/RECORD`)},,`);
-  recordLines.sort();
-  const recordContent = Buffer.from(`${recordLines.join('\n')}\n`);
-  installedBytes += installer.length + recordContent.length;
-  kept.push({
-    path: `${siteDir}/${recordName}`,
-    size: recordContent.length,
-    executable: false,
-    source: { kind: 'generated', content: recordContent },
+    return `${csvField(relative)},${digests.get(file.path) ?? ''},${file.size}`;
   });
-  kept.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  lines.push(`${csvField(`${distInfo}/RECORD`)},,`);
+  lines.sort();
+  return Buffer.from(`${lines.join('\n')}\n`);
+}
 
-  if (options.writeTree ?? true) {
-    const root = resolve(options.treeDir);
-    const writeLimit = pLimit(32);
-    const made = new Set<string>();
-    await Promise.all(
-      kept.map((file) =>
-        writeLimit(async () => {
-          const target = resolve(root, ...file.path.split('/'));
-          if (!target.startsWith(root + sep))
-            throw unsafe(
-              wheel,
-              file.path,
-              'would be written outside the install folder.',
-              'Do not use this wheel.',
-              packageName,
-            );
-          const folder = dirname(target);
-          if (!made.has(folder)) {
-            await mkdir(folder, { recursive: true });
-            made.add(folder);
-          }
-          const content =
-            file.source.kind === 'generated'
-              ? file.source.content
-              : (contentOf.get(file.path) ?? Buffer.alloc(0));
-          await writeFile(target, content, { mode: file.executable ? 0o755 : 0o644 });
-        }),
-      ),
-    );
+/**
+ * One tree, one truth: claim every path this wheel installs. A path another distribution
+ * already installed is refused, naming both, unless the bytes are identical (then it is not
+ * written twice). Synchronous, so parallel installs cannot both claim a path.
+ * @returns tree-relative paths already present with the same bytes (skip writing them)
+ */
+function claimPaths(
+  claims: TreeClaims,
+  root: string,
+  kept: readonly InstalledFile[],
+  digests: ReadonlyMap<string, string>,
+  wheel: string,
+  packageName: string,
+): Set<string> {
+  const identical = new Set<string>();
+  for (const file of kept) {
+    const key = resolve(root, ...file.path.split('/'));
+    const claim = claims.get(key);
+    if (!claim || claim.packageName === packageName) continue;
+    if (claim.sha256 === digests.get(file.path)) identical.add(file.path);
+    else
+      throw new UnsafeArchiveError(
+        `${wheel}: ${file.path} is also installed by ${claim.packageName}, with other content; ${packageName} and ${claim.packageName} cannot both be installed.`,
+        {
+          hint: `Only one copy can exist in the artifact, and the smoke import would check a different one than ships. Drop one of ${packageName} and ${claim.packageName}, or pin versions that agree.`,
+          packageName,
+        },
+      );
   }
+  for (const file of kept)
+    if (!claims.has(resolve(root, ...file.path.split('/'))))
+      claims.set(resolve(root, ...file.path.split('/')), {
+        packageName,
+        sha256: digests.get(file.path) ?? '',
+      });
+  return identical;
+}
 
-  const topLevelEntry = byName.get(`${distInfo}/top_level.txt`);
-  const topLevel = topLevelEntry
-    ? (contents.get(topLevelEntry) ?? Buffer.alloc(0))
-        .toString('utf8')
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line !== '' && !line.includes('/'))
-    : topLevelOf(kept, siteDir);
+/** Write one file exclusively; an existing file is accepted only when its bytes are the same. */
+async function writeExclusive(
+  target: string,
+  mode: number,
+  write: (handle: FileHandle) => Promise<void>,
+  expected: () => Promise<string>,
+  describe: string,
+  packageName: string,
+): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(target, 'wx', mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if ((await sha256OfFile(target)) === (await expected())) return;
+    throw new UnsafeArchiveError(`${describe} is already in the tree with other content.`, {
+      hint: 'Two distributions install the same file differently; only one copy could ship. Drop one of them.',
+      packageName,
+    });
+  }
+  try {
+    await write(handle);
+  } finally {
+    await handle.close();
+  }
+}
 
-  return {
-    name: canonicalizeName(locked.name),
-    version: locked.version,
+/** Write the kept files into `treeDir`, streaming each wheel entry from the wheel once more. */
+async function writeFiles(
+  context: WheelContext,
+  treeDir: string,
+  kept: readonly InstalledFile[],
+  skip: ReadonlySet<string>,
+): Promise<void> {
+  const { wheel, packageName } = context;
+  const root = resolve(treeDir);
+  const byPath = new Map(
+    [...context.byName.values()].map((entry) => [context.zip.dataOffset(entry), entry] as const),
+  );
+  const made = new Set<string>();
+  await eachSettled(kept, 16, async (file) => {
+    if (skip.has(file.path)) return;
+    const target = resolve(root, ...file.path.split('/'));
+    if (!target.startsWith(root + sep))
+      throw unsafe(
+        wheel,
+        file.path,
+        'would be written outside the install folder.',
+        'Do not use this wheel.',
+        packageName,
+      );
+    const folder = dirname(target);
+    if (!made.has(folder)) {
+      await mkdir(folder, { recursive: true });
+      made.add(folder);
+    }
+    const source = file.source;
+    const entry = source.kind === 'wheel' ? byPath.get(source.dataOffset) : undefined;
+    const write = async (handle: FileHandle): Promise<void> => {
+      if (source.kind === 'generated') await handle.writeFile(source.content);
+      else if (entry)
+        await inflateEntry(context.zip, entry, async (chunk) => void (await handle.write(chunk)));
+    };
+    const expected = async (): Promise<string> => {
+      if (source.kind === 'generated') return sha256Hex(source.content);
+      const hash = createHash('sha256');
+      if (entry) await inflateEntry(context.zip, entry, (chunk) => void hash.update(chunk));
+      return hash.digest('hex');
+    };
+    await writeExclusive(
+      target,
+      file.executable ? 0o755 : 0o644,
+      write,
+      expected,
+      `${wheel}: ${file.path}`,
+      packageName,
+    );
+  });
+}
+
+/**
+ * Install a wheel into `treeDir` after checking it end to end. Throws IntegrityError or
+ * UnsafeArchiveError (naming the wheel and the entry) before writing anything when it is not
+ * safe; never writes outside `treeDir`. Memory stays bounded: the wheel is streamed, never loaded.
+ * @example
+ *   const installed = await installWheel({ wheelPath, locked, treeDir: '/tmp/tree',
+ *     interpreter: lambdaInterpreter('3.11'), slim: DEFAULT_SLIM_POLICY });
+ */
+export async function installWheel(options: InstallWheelOptions): Promise<InstalledPackage> {
+  const { wheelPath, locked, interpreter, slim } = options;
+  const siteDir = options.siteDir ?? 'python';
+  const wheel = locked.filename;
+  const packageName = locked.name;
+  await checkLockedHash(wheelPath, locked);
+  const zip = await openZip(
     wheelPath,
-    distInfo,
-    files: kept,
-    installedBytes,
-    slimmedBytes: kept.reduce((sum, file) => sum + file.size, 0),
-    removed: [...removedByRule.entries()]
-      .map(([rule, totals]) => ({ rule, ...totals }))
-      .sort((a, b) => a.rule.localeCompare(b.rule)),
-    topLevel: [...new Set(topLevel)].sort(),
-  };
+    { name: wheel, packageName },
+    { ...DEFAULT_WHEEL_LIMITS, ...options.limits },
+  );
+  try {
+    const files = checkEntryNames(zip, wheel, packageName);
+    const distInfo = findDistInfo(files, wheel, packageName);
+    const context: WheelContext = {
+      zip,
+      wheel,
+      packageName,
+      siteDir,
+      distInfo,
+      dataDir: `${distInfo.slice(0, -'.dist-info'.length)}.data`,
+      files,
+      byName: new Map(files.map((entry) => [entry.name, entry])),
+      unsigned: new Set([`${distInfo}/RECORD`, `${distInfo}/RECORD.jws`, `${distInfo}/RECORD.p7s`]),
+    };
+    await checkMetadata(context, locked);
+    const record = await readRecord(context);
+    const planned = planEntries(context, slim);
+    const checked = await checkContents(context, record, planned);
+    const { kept, digests, installedBytes, removed } = assembleFiles(context, planned, checked, interpreter);
+    const skip = options.claims
+      ? claimPaths(options.claims, resolve(options.treeDir), kept, digests, wheel, packageName)
+      : new Set<string>();
+    if (options.writeTree ?? true) await writeFiles(context, options.treeDir, kept, skip);
+    const topLevelEntry = context.byName.get(`${distInfo}/top_level.txt`);
+    return {
+      name: canonicalizeName(locked.name),
+      version: locked.version,
+      wheelPath,
+      distInfo,
+      files: kept,
+      installedBytes,
+      slimmedBytes: kept.reduce((sum, file) => sum + file.size, 0),
+      removed,
+      topLevel: topLevelNames(topLevelEntry ? checked.kept.get(topLevelEntry) : undefined, kept, siteDir),
+    };
+  } finally {
+    await zip.close();
+  }
+}
+
+/** Top-level importable names: top_level.txt when it names any, else what the tree holds. */
+function topLevelNames(
+  declared: Buffer | undefined,
+  kept: readonly InstalledFile[],
+  siteDir: string,
+): string[] {
+  const names = (declared ?? Buffer.alloc(0))
+    .toString('utf8')
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.includes('/'));
+  // An empty top_level.txt says nothing: the tree does.
+  return [...new Set(names.length > 0 ? names : topLevelOf(kept, siteDir))].sort();
 }
 
 /** Importable top-level names from the installed files: packages and single modules (not dist-info/libs). */

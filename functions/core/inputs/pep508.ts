@@ -1,9 +1,9 @@
 // PEP 508 dependency specifiers: parse `name[extras] (specifiers) ; marker` and
 // `name @ url ; marker` the way `packaging` does (its grammar and its error wording), and
 // evaluate environment markers for a TARGET rather than for the host (pypa/pip#10050).
-import { satisfies, valid, validRange } from '@renovatebot/pep440';
 import { InputError } from '../shared/errors.ts';
 import { canonicalizeName } from '../shared/names.ts';
+import { clauseContainsText, parseSpecifier as parseVersionSpecifier } from '../shared/pep440.ts';
 import type { Marker, MarkerEnvironment, MarkerValue, Requirement, SourceLocation } from '../shared/types.ts';
 
 const NAME = /[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?/y;
@@ -212,7 +212,7 @@ function parseSpecifier(cursor: Cursor): string {
     const version = cursor.match(VERSION_TEXT);
     if (!version) throw cursor.fail(`Expected a version after "${operator[0]}"`, SPECIFIER_HINT);
     const clause = `${operator[0]}${version[0]}`;
-    if (!validRange(clause)) {
+    if (!parseVersionSpecifier(clause)) {
       throw cursor.fail(`"${clause}" is not a valid PEP 440 version specifier`, SPECIFIER_HINT, clauseStart);
     }
     clauses.push(clause);
@@ -324,11 +324,13 @@ function parseMarkerValue(cursor: Cursor): MarkerValue {
 }
 
 /**
- * Evaluate a marker for a target environment (see `markerEnvironment` in targets.ts).
- * Follows `packaging`: when the right-hand side with the operator is a valid PEP 440
- * specifier and the left-hand side a valid version, compare as versions (pre-releases
- * included); otherwise compare the strings. `extra` is compared PEP 503-normalized and,
- * as in pip, is the empty string when no extra is given, so `extra == "x"` is false then.
+ * Evaluate a marker for a target environment (see `markerEnvironment` in targets.ts), as
+ * packaging 26 does: for the version variables (python_version, python_full_version,
+ * implementation_version, platform_release) a right-hand side that forms a valid specifier is
+ * compared as PEP 440 (pre-releases included); everything else compares strings, where `<` and
+ * `>` never hold, `<=`/`>=` mean equality, and `~=`/`===` are undefined (an InputError, where
+ * pip raises UndefinedComparison). `extra` is compared PEP 503-normalized and, as in pip, is the
+ * empty string when no extra is given, so `extra == "x"` is false then.
  * @example evaluateMarker(parseMarker('python_version < "3.12"'), markerEnvironment(target))
  */
 export function evaluateMarker(
@@ -341,9 +343,8 @@ export function evaluateMarker(
     if (marker.op === 'and') return left && evaluateMarker(marker.right, environment, extra);
     return left || evaluateMarker(marker.right, environment, extra);
   }
-  const mentionsExtra = [marker.lhs, marker.rhs].some(
-    (side) => side.kind === 'variable' && side.name === 'extra',
-  );
+  const variable =
+    marker.lhs.kind === 'variable' ? marker.lhs.name : marker.rhs.kind === 'variable' ? marker.rhs.name : '';
   const resolve = (side: MarkerValue): string => {
     if (side.kind === 'literal') return side.value;
     if (side.name === 'extra') return extra ?? '';
@@ -351,35 +352,47 @@ export function evaluateMarker(
   };
   let lhs = resolve(marker.lhs);
   let rhs = resolve(marker.rhs);
-  if (mentionsExtra) {
+  if (variable === 'extra') {
     lhs = canonicalizeName(lhs);
     rhs = canonicalizeName(rhs);
   }
-  return compareMarkerValues(lhs, marker.comparator, rhs);
+  return compareMarkerValues(lhs, marker.comparator, rhs, variable);
 }
 
-function compareMarkerValues(lhs: string, comparator: string, rhs: string): boolean {
-  if (comparator === 'in') return rhs.includes(lhs);
-  if (comparator === 'not in') return !rhs.includes(lhs);
-  if (comparator === '===') return lhs.toLowerCase() === rhs.toLowerCase();
-  const clause = `${comparator}${rhs}`;
-  if (valid(lhs) !== null && validRange(clause)) return satisfies(lhs, clause, { prereleases: true });
+/** The variables packaging compares as versions (its MARKERS_REQUIRING_VERSION). */
+const VERSION_VARIABLES: ReadonlySet<string> = new Set([
+  'implementation_version',
+  'platform_release',
+  'python_full_version',
+  'python_version',
+]);
+
+function compareMarkerValues(lhs: string, comparator: string, rhs: string, variable: string): boolean {
+  if (VERSION_VARIABLES.has(variable)) {
+    const specifier = parseVersionSpecifier(`${comparator}${rhs}`);
+    if (specifier) return clauseContainsText(specifier, lhs);
+  }
   switch (comparator) {
+    case 'in':
+      return rhs.includes(lhs);
+    case 'not in':
+      return !rhs.includes(lhs);
     case '==':
+    case '<=':
+    case '>=':
       return lhs === rhs;
     case '!=':
       return lhs !== rhs;
     case '<':
-      return lhs < rhs;
-    case '<=':
-      return lhs <= rhs;
     case '>':
-      return lhs > rhs;
-    case '>=':
-      return lhs >= rhs;
-    default:
-      // `~=` between strings that are not versions is undefined in PEP 508: it never matches.
       return false;
+    default:
+      throw new InputError(
+        `The marker comparison ${JSON.stringify(lhs)} ${comparator} ${JSON.stringify(rhs)} is undefined.`,
+        {
+          hint: `"${comparator}" compares versions only; for ${variable || 'this value'} use == or != (as pip, which raises UndefinedComparison).`,
+        },
+      );
   }
 }
 

@@ -5,7 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { assertLocationShape } from '../index/locations.ts';
 import { InputError } from '../shared/errors.ts';
+import { redactUrl as redact } from '../shared/redact.ts';
 import { canonicalizeName } from '../shared/names.ts';
 import type { IndexOptions, RequirementSet, SourceLocation } from '../shared/types.ts';
 
@@ -388,6 +390,16 @@ export function resolveIndexOptions(layers: {
       delete origins[key];
     }
   }
+  // A typo (`http:/host/simple`, `htps://…`) must stop the run here, naming where it was written.
+  const originOf = (key: string): string => origins[key] ?? 'pip configuration';
+  if (firstIndex !== undefined)
+    assertLocationShape(firstIndex, `The index URL (${originOf('indexUrl')})`, null);
+  for (const url of extraIndexUrls) {
+    assertLocationShape(url, `The extra index URL (${originOf(`extraIndexUrls:${url}`)})`, null);
+  }
+  for (const link of findLinks) {
+    assertLocationShape(link, `The find-links location (${originOf(`findLinks:${link}`)})`, null);
+  }
   const onlyBinary = [
     ...(defaultOf('onlyBinary').value ?? []),
     ...(cli.onlyBinary ?? []),
@@ -437,14 +449,4 @@ export function assertIndexAllowed(
     location,
     hint: `Allowed prefixes: ${allowList.map(redact).join(', ') || '(none)'}. Remove this index from the file, or add it to the allow-list if it is trusted.`,
   });
-}
-
-/** Never echo credentials embedded in a URL. */
-function redact(url: string): string {
-  if (!URL.canParse(url)) return url;
-  const parsed = new URL(url);
-  if (!parsed.username && !parsed.password) return url;
-  parsed.username = '***';
-  parsed.password = '';
-  return parsed.toString();
 }

@@ -6,7 +6,8 @@
 import { realpath, readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { eq as versionsEqual } from '@renovatebot/pep440';
+import { assertLocationShape } from '../index/locations.ts';
+import { versionsEqual } from '../shared/pep440.ts';
 import { InputError } from '../shared/errors.ts';
 import { canonicalizeName, isValidProjectName } from '../shared/names.ts';
 import { parseRequirement } from './pep508.ts';
@@ -808,6 +809,7 @@ async function handleOptionLine(
     record(value(option), option.valueOffset);
   }
   for (const option of named('find-links')) {
+    assertLocationShape(value(option), option.written, at(option.valueOffset));
     const link = findLinksLocation(value(option), file);
     if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(link) && !link.startsWith('file:')) {
       assertIndexAllowed(link, state.allowedIndexes, at(option.valueOffset));
@@ -852,6 +854,7 @@ function checkIndexUrl(option: ParsedOption, state: ReadState, at: (offset: numb
       hint: 'Give the index root as a URL, e.g. https://pypi.org/simple/ or file:///srv/simple/.',
     });
   }
+  assertLocationShape(url, option.written, at(option.valueOffset));
   assertIndexAllowed(url, state.allowedIndexes, at(option.valueOffset));
 }
 

@@ -2,7 +2,6 @@
 // (how many, keeping room for the function's own code and for layers the user already has),
 // a container image, or EFS. Also the end-to-end `measure` used by the CLI, the Measure Lambda
 // and the build: read requirements, apply pip's index precedence, resolve, measure.
-import { basename } from 'node:path';
 import pLimit from 'p-limit';
 import { InputError } from '../shared/errors.ts';
 import { createPackageIndex } from '../index/index-client.ts';
@@ -10,7 +9,7 @@ import type { IndexEvent } from '../index/index-client.ts';
 import { lockHash } from '../resolve/lock.ts';
 import { readPipConfiguration, resolveIndexOptions } from '../inputs/pip-config.ts';
 import type { IndexOptionValues } from '../inputs/pip-config.ts';
-import { readPyprojectDependencies } from '../inputs/pyproject.ts';
+import { readDependencyInput } from '../inputs/locks/read-input.ts';
 import { readRequirementsFile } from '../inputs/requirements-file.ts';
 import { resolveDependencySet } from '../resolve/resolver.ts';
 import type { ResolverEvent } from '../resolve/resolver.ts';
@@ -24,7 +23,6 @@ import {
   type MeasureResult,
   type PackageIndex,
   type Requirement,
-  type RequirementSet,
   type Strategy,
   type Target,
   type Verdict,
@@ -241,23 +239,11 @@ export interface MeasureRequirementsInput {
   readonly policy?: MeasurePolicy;
   /** pyproject.toml optional-dependency groups. */
   readonly extras?: readonly string[];
+  /** PEP 735 dependency groups (or a lock's groups / Pipfile categories), `--group NAME`. */
+  readonly groups?: readonly string[];
   /** Allow pre-releases everywhere (in addition to what the file and pip's config say). */
   readonly pre?: boolean;
   readonly onEvent?: (event: MeasureEvent) => void;
-}
-
-async function readInput(
-  path: string,
-  extras: readonly string[],
-  environment: Record<string, string | undefined>,
-): Promise<RequirementSet> {
-  if (basename(path) === 'pyproject.toml') return readPyprojectDependencies(path, extras);
-  if (extras.length > 0) {
-    throw new InputError(`--extra applies to pyproject.toml, but ${path} is a requirements file.`, {
-      hint: 'Write the extras in the requirement itself (e.g. "requests[socks]"), or point at pyproject.toml.',
-    });
-  }
-  return readRequirementsFile(path, { environment });
 }
 
 /**
@@ -279,7 +265,21 @@ export async function measureRequirements(
     input.onEvent?.(event);
   };
   emit({ type: 'step', step: 'reading', detail: input.requirementsPath });
-  const set = await readInput(input.requirementsPath, input.extras ?? [], environment);
+  // Locks are honoured exactly and measured without resolving (functions/core/inputs/locks/).
+  const read = await readDependencyInput(
+    {
+      ...input,
+      path: input.requirementsPath,
+      extras: input.extras ?? [],
+      groups: input.groups ?? [],
+      environment,
+      cliIndexOptions: input.cliIndexOptions ?? {},
+      onEvent: emit,
+    },
+    (locked) => measureDependencySet({ ...locked, policy: input.policy ?? {} }),
+  );
+  if (read.kind === 'measured') return read;
+  const set = read.set;
   const config = await readPipConfiguration(environment);
   const resolved = resolveIndexOptions({
     cli: input.cliIndexOptions ?? {},

@@ -7,13 +7,19 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as Zod from 'zod';
+import { assertLockUrl } from '../index/lock-urls.ts';
 import { InputError } from '../shared/errors.ts';
+import { redactUrl } from '../shared/redact.ts';
 import type { Lock } from '../shared/types.ts';
 
 function buildLockSchema({ z }: typeof Zod) {
   const target = z.object({
     runtime: z.string().nullable(),
     pythonVersion: z.string().regex(/^3\.\d{1,2}$/),
+    pythonFullVersion: z
+      .string()
+      .regex(/^3\.\d{1,2}\.\d{1,3}$/)
+      .optional(),
     glibc: z.string().regex(/^2\.\d{1,2}$/),
     architecture: z.enum(['x86_64', 'arm64']),
     os: z.string(),
@@ -86,15 +92,17 @@ export function lockHash(lock: Lock): string {
  * @example await writeFile('lambda-deps.lock.json', serializeLock(lock));
  */
 export function serializeLock(lock: Lock): string {
-  const sorted: Lock = { ...lock, packages: [...lock.packages].sort(byName) };
+  const packages = lock.packages.map((entry) => ({ ...entry, url: redactUrl(entry.url) }));
+  const sorted: Lock = { ...lock, packages: packages.sort(byName) };
   return `${JSON.stringify(JSON.parse(canonicalJson(sorted)), null, 2)}\n`;
 }
 
 /**
- * Read a lock written by serializeLock; InputError naming `origin` when it is not one.
- * @example parseLock(await readFile(path, 'utf8'), path)
+ * Read a lock written by serializeLock; InputError naming `origin` when it is not one, or when a
+ * URL in it is not one to download from (file: URLs only in a lock the user named locally).
+ * @example parseLock(await readFile(path, 'utf8'), path, { localFileUrls: true })
  */
-export function parseLock(text: string, origin: string): Lock {
+export function parseLock(text: string, origin: string, options: { localFileUrls?: boolean } = {}): Lock {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -119,5 +127,6 @@ export function parseLock(text: string, origin: string): Lock {
       hint: 'A lock holds one file per package; regenerate it with `lambda-deps measure --lock-out FILE`.',
     });
   }
+  for (const entry of parsed.data.packages) assertLockUrl(entry, origin, options.localFileUrls ?? false);
   return { ...parsed.data, packages: [...parsed.data.packages].sort(byName) };
 }

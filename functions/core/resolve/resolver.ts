@@ -6,13 +6,25 @@
 // Metadata and sizes are fetched lazily, in parallel, and ahead of need.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { compare, explain } from '@renovatebot/pep440';
-import type { Pep440Version } from '@renovatebot/pep440';
 import pLimit from 'p-limit';
 import { InputError, IntegrityError, ResolutionError } from '../shared/errors.ts';
 import { canonicalizeName } from '../shared/names.ts';
+import {
+  compareVersionText as compareVersions,
+  filterVersions,
+  parseSpecifierSet,
+  parseVersion,
+  specifiersContain,
+} from '../shared/pep440.ts';
+import type { Specifier, Version } from '../shared/pep440.ts';
 import { evaluateMarker, parseRequirement } from '../inputs/pep508.ts';
-import { describeTarget, markerEnvironment, tagRank, wheelMachine } from '../shared/targets.ts';
+import {
+  describeTarget,
+  markerEnvironment,
+  pythonFullVersion,
+  tagRank,
+  wheelMachine,
+} from '../shared/targets.ts';
 import type {
   CoreMetadata,
   DistributionFile,
@@ -59,168 +71,35 @@ const PYTHON_IDENTIFIER = '<Python from Requires-Python>';
 const DEFAULT_MAX_ROUNDS = 200_000;
 
 // ---------------------------------------------------------------------------------------------
-// PEP 440 versions and specifiers, with the pre-release rules of packaging 21.3 (what pip 23.2 uses).
+// PEP 440 (functions/core/shared/pep440.ts) in the shapes the resolver uses.
 
-interface ParsedVersion {
-  readonly text: string;
-  readonly epoch: number;
-  readonly release: readonly number[];
-  readonly isPrerelease: boolean;
-  readonly isPostrelease: boolean;
-  readonly local: string | null;
-  readonly public: string;
-  readonly base: string;
-  /** Canonical form for equality (`1.0` and `1.0.0` are the same version). */
-  readonly key: string;
-}
-
-const versionCache = new Map<string, ParsedVersion | null>();
-
-function parseVersion(text: string): ParsedVersion | null {
-  let parsed = versionCache.get(text);
-  if (parsed !== undefined) return parsed;
-  const explained = explain(text);
-  parsed = explained
-    ? {
-        text,
-        key: canonicalKey(explained),
-        epoch: explained.epoch,
-        release: explained.release,
-        isPrerelease: explained.is_prerelease,
-        isPostrelease: explained.is_postrelease,
-        local: explained.local,
-        public: explained.public,
-        base: explained.base_version,
-      }
-    : null;
-  versionCache.set(text, parsed);
-  return parsed;
-}
-
-function compareVersions(left: string, right: string): number {
-  return compare(left, right);
-}
-
-function canonicalKey(version: Pep440Version): string {
-  const release = [...version.release];
-  while (release.length > 1 && release.at(-1) === 0) release.pop();
-  const part = (segment: (string | number)[] | null | undefined): string => (segment ? segment.join('') : '');
-  return `${version.epoch}!${release.join('.')}|${part(version.pre)}|${part(version.post)}|${part(version.dev)}|${version.local ?? ''}`;
-}
+type ParsedVersion = Version;
+type Clause = Specifier;
+const parseClauses = parseSpecifierSet;
 
 function versionKey(version: ParsedVersion): string {
   return version.key;
 }
 
-interface Clause {
-  readonly operator: string;
-  readonly version: string;
-  readonly wildcard: boolean;
-}
-
-const CLAUSE = /^(===|~=|==|!=|<=|>=|<|>)\s*(\S+)$/;
-
-/** Parse `>=1.0,<2` into clauses; null when any clause is not valid PEP 440. */
-function parseClauses(specifier: string): Clause[] | null {
-  if (!specifier.trim()) return [];
-  const clauses: Clause[] = [];
-  for (const part of specifier.split(',')) {
-    const match = CLAUSE.exec(part.trim());
-    if (!match) return null;
-    const operator = match[1] as string;
-    const version = match[2] as string;
-    const wildcard = version.endsWith('.*');
-    if (operator !== '===' && !parseVersion(wildcard ? version.slice(0, -2) : version)) return null;
-    clauses.push({ operator, version, wildcard });
-  }
-  return clauses;
-}
-
-function releaseStartsWith(release: readonly number[], prefix: readonly number[]): boolean {
-  return prefix.every((part, index) => (release[index] ?? 0) === part);
-}
-
-/** Specifier.contains(version, prereleases=True) from packaging 21.3. */
-function clauseContains(clause: Clause, version: ParsedVersion): boolean {
-  const { operator } = clause;
-  if (operator === '===') return version.text.toLowerCase() === clause.version.toLowerCase();
-  if (clause.wildcard) {
-    const prefix = parseVersion(clause.version.slice(0, -2));
-    const matches =
-      prefix !== null && prefix.epoch === version.epoch && releaseStartsWith(version.release, prefix.release);
-    return operator === '!=' ? !matches : matches;
-  }
-  const spec = parseVersion(clause.version);
-  if (!spec) return false;
-  switch (operator) {
-    case '==':
-    case '!=': {
-      const equal = spec.local
-        ? compareVersions(version.text, spec.text) === 0
-        : compareVersions(version.public, spec.text) === 0;
-      return operator === '==' ? equal : !equal;
-    }
-    case '<=':
-      return compareVersions(version.public, spec.text) <= 0;
-    case '>=':
-      return compareVersions(version.public, spec.text) >= 0;
-    case '<':
-      if (compareVersions(version.text, spec.text) >= 0) return false;
-      return !(!spec.isPrerelease && version.isPrerelease && compareVersions(version.base, spec.base) === 0);
-    case '>':
-      if (compareVersions(version.text, spec.text) <= 0) return false;
-      if (!spec.isPostrelease && version.isPostrelease && compareVersions(version.base, spec.base) === 0)
-        return false;
-      return !(version.local !== null && compareVersions(version.base, spec.base) === 0);
-    case '~=': {
-      const prefix = spec.release.slice(0, -1);
-      return (
-        compareVersions(version.public, spec.text) >= 0 &&
-        spec.epoch === version.epoch &&
-        releaseStartsWith(version.release, prefix)
-      );
-    }
-    default:
-      return false;
-  }
-}
-
 function clausesContain(clauses: readonly Clause[], version: ParsedVersion): boolean {
-  return clauses.every((clause) => clauseContains(clause, version));
-}
-
-/** packaging 21.3 `Specifier.prereleases`: does this clause name a pre-release itself? */
-function clauseNamesPrerelease(clause: Clause): boolean {
-  if (!['==', '>=', '<=', '~=', '==='].includes(clause.operator)) return false;
-  const text = clause.wildcard ? clause.version.slice(0, -2) : clause.version;
-  return parseVersion(text)?.isPrerelease ?? false;
+  return specifiersContain(clauses, version);
 }
 
 /**
- * The versions pip's finder lets through: with `--pre` every match; with no specifier the final
- * releases, or the pre-releases when there are no finals; with a specifier, pre-releases only
- * when one of its clauses names a pre-release (packaging 21.3 gives no fallback there).
+ * The versions pip 26's finder lets through (packaging 26's SpecifierSet.filter): with `--pre`
+ * every match; otherwise the final releases that match, or the matching pre-releases when no final
+ * matches or a clause names a pre-release.
  */
 function allowedVersions(
   versions: readonly ParsedVersion[],
   clauses: readonly Clause[],
   pre: boolean,
 ): Set<string> {
-  let allowed: ParsedVersion[];
-  if (pre) allowed = versions.filter((version) => clausesContain(clauses, version));
-  else if (clauses.length === 0) {
-    const finals = versions.filter((version) => !version.isPrerelease);
-    allowed = finals.length > 0 ? finals : [...versions];
-  } else {
-    const prereleasesNamed = clauses.some(clauseNamesPrerelease);
-    allowed = versions.filter(
-      (version) => clausesContain(clauses, version) && (prereleasesNamed || !version.isPrerelease),
-    );
-  }
+  const allowed = filterVersions(clauses, versions, (version) => version, pre ? true : null);
   return new Set(allowed.map((version) => version.text));
 }
 
-/** Requires-Python against the target's `X.Y.0` (pip pads `--python-version X.Y` with 0); invalid values are ignored, as pip does. */
+/** Requires-Python against the target's full Python version; invalid values are ignored, as pip does. */
 function pythonAllowed(requiresPython: string | null, pythonFullVersion: string): boolean {
   if (!requiresPython || !requiresPython.trim()) return true;
   const clauses = parseClauses(requiresPython);
@@ -424,7 +303,7 @@ class DependencyResolver {
     this.target = input.target;
     this.index = input.index;
     this.environment = markerEnvironment(input.target);
-    this.pythonFullVersion = `${input.target.pythonVersion}.0`;
+    this.pythonFullVersion = pythonFullVersion(input.target);
     this.pre = input.pre ?? false;
     this.hashCheckingMode = input.hashCheckingMode ?? false;
     this.emit = input.onEvent ?? (() => undefined);

@@ -1,5 +1,6 @@
 // Typed errors. Every error a user can cause says where (file, line, column or package)
 // and what to do; the CLI prints `message` and `hint`, and maps `exitCode`.
+import { redactText } from './redact.ts';
 import type { SourceLocation } from './types.ts';
 
 /** Base of every error lambda-deps raises on purpose. */
@@ -21,9 +22,10 @@ export class LambdaDepsError extends Error {
       cause?: unknown;
     } = {},
   ) {
-    super(message, { cause: options.cause });
+    // No error may carry a password from a URL into a log, report or event.
+    super(redactText(message), { cause: options.cause });
     this.exitCode = options.exitCode ?? 1;
-    this.hint = options.hint ?? null;
+    this.hint = options.hint ? redactText(options.hint) : null;
     this.location = options.location ?? null;
     this.packageName = options.packageName ?? null;
   }
@@ -47,7 +49,7 @@ export class ResolutionError extends LambdaDepsError {
     options: ConstructorParameters<typeof LambdaDepsError>[1] = {},
   ) {
     super(message, { ...options, exitCode: 1 });
-    this.problems = problems;
+    this.problems = problems.map((problem) => ({ ...problem, message: redactText(problem.message) }));
   }
 }
 
@@ -81,5 +83,5 @@ export function describeError(error: unknown): string {
         : '';
     return `${where}${error.message}${error.hint ? `\n  hint: ${error.hint}` : ''}`;
   }
-  return error instanceof Error ? error.message : String(error);
+  return redactText(error instanceof Error ? error.message : String(error));
 }

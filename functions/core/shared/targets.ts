@@ -23,6 +23,50 @@ export const LAMBDA_PYTHON_RUNTIMES: Readonly<Record<string, RuntimeFacts>> = {
   'python3.14': { pythonVersion: '3.14', os: 'Amazon Linux 2023', glibc: '2.34' },
 };
 
+interface PatchLevel {
+  /** `python_full_version` assumed for the runtime. */
+  readonly pythonFullVersion: string;
+  /** Where the value comes from, or "unconfirmed" and why. */
+  readonly source: string;
+  /** When the source was read (or the value last checked). */
+  readonly checked: string;
+}
+
+const UNCONFIRMED =
+  'unconfirmed: neither the Lambda runtime pages (docs.aws.amazon.com/lambda/latest/dg/lambda-python.html, lambda-runtimes.html) nor the public.ecr.aws/lambda/python tags state the patch level; the value is the CPython security release of October 2025 (python.org), which the managed runtimes track with a lag';
+
+/**
+ * The CPython patch level each runtime runs: markers such as `python_full_version < "3.11.3"`
+ * (redis 8.1 → async-timeout) and Requires-Python are evaluated against it, not against `X.Y.0`.
+ * A target may override it (`lambdaTarget(runtime, arch, { pythonFullVersion })`, or a custom
+ * target's `--python X.Y.Z`); the lock records the one assumed (`target.pythonFullVersion`).
+ */
+export const LAMBDA_PYTHON_PATCH_LEVELS: Readonly<Record<string, PatchLevel>> = {
+  'python3.10': { pythonFullVersion: '3.10.19', source: UNCONFIRMED, checked: '2026-12-01' },
+  'python3.11': { pythonFullVersion: '3.11.14', source: UNCONFIRMED, checked: '2026-12-01' },
+  'python3.12': { pythonFullVersion: '3.12.12', source: UNCONFIRMED, checked: '2026-12-01' },
+  'python3.13': { pythonFullVersion: '3.13.9', source: UNCONFIRMED, checked: '2026-12-01' },
+  'python3.14': { pythonFullVersion: '3.14.0', source: UNCONFIRMED, checked: '2026-12-01' },
+};
+
+/** The `python_full_version` the target runs: its override, its runtime's patch level, or `X.Y.0`. */
+export function pythonFullVersion(target: Target): string {
+  if (target.pythonFullVersion) return target.pythonFullVersion;
+  const known = target.runtime ? LAMBDA_PYTHON_PATCH_LEVELS[target.runtime] : undefined;
+  if (known && known.pythonFullVersion.startsWith(`${target.pythonVersion}.`)) return known.pythonFullVersion;
+  return `${target.pythonVersion}.0`;
+}
+
+function checkedFullVersion(pythonVersion: string, full: string | undefined): string | undefined {
+  if (full === undefined) return undefined;
+  if (!full.startsWith(`${pythonVersion}.`) || !/^\d{1,3}$/.test(full.slice(pythonVersion.length + 1))) {
+    throw new InputError(`Python version "${full}" does not name a patch level of Python ${pythonVersion}.`, {
+      hint: `Give it as ${pythonVersion}.N, for example ${pythonVersion}.9.`,
+    });
+  }
+  return full;
+}
+
 export const ARCHITECTURES: readonly Architecture[] = ['x86_64', 'arm64'];
 
 /** The machine name used in wheel platform tags and by `uname -m`. */
@@ -36,22 +80,36 @@ function parseArchitecture(value: string): Architecture {
   throw new InputError(`Unknown architecture "${value}".`, { hint: 'Use --arch x86_64 or --arch arm64.' });
 }
 
-/** A Lambda runtime target: `lambdaTarget('python3.11', 'x86_64')`. */
-export function lambdaTarget(runtime: string, architecture: string): Target {
+/** A Lambda runtime target: `lambdaTarget('python3.11', 'x86_64')`; `pythonFullVersion` overrides the patch level. */
+export function lambdaTarget(
+  runtime: string,
+  architecture: string,
+  overrides: { pythonFullVersion?: string } = {},
+): Target {
   const facts = LAMBDA_PYTHON_RUNTIMES[runtime];
   if (!facts) {
     throw new InputError(`Unknown Lambda runtime "${runtime}".`, {
       hint: `Use one of ${Object.keys(LAMBDA_PYTHON_RUNTIMES).join(', ')}, or a custom target with --python X.Y --glibc X.Y.`,
     });
   }
-  return { runtime, ...facts, architecture: parseArchitecture(architecture) };
+  const full = checkedFullVersion(facts.pythonVersion, overrides.pythonFullVersion);
+  return {
+    runtime,
+    ...facts,
+    architecture: parseArchitecture(architecture),
+    pythonFullVersion: full ?? pythonFullVersion({ runtime, ...facts, architecture: 'x86_64' }),
+  };
 }
 
-/** A target for an image on another base: `customTarget({ python: '3.11', glibc: '2.34', arch: 'x86_64' })`. */
+/**
+ * A target for an image on another base: `customTarget({ python: '3.11', glibc: '2.34', arch: 'x86_64' })`;
+ * `python: '3.11.9'` also fixes the patch level markers see (otherwise `3.11.0`).
+ */
 export function customTarget(options: { python: string; glibc: string; arch: string }): Target {
-  if (!/^3\.\d{1,2}$/.test(options.python)) {
-    throw new InputError(`Python version "${options.python}" is not of the form 3.X.`, {
-      hint: 'For example --python 3.11.',
+  const parts = /^(3\.\d{1,2})(\.\d{1,3})?$/.exec(options.python);
+  if (!parts) {
+    throw new InputError(`Python version "${options.python}" is not of the form 3.X or 3.X.Y.`, {
+      hint: 'For example --python 3.11 (or --python 3.11.9 to fix the patch level).',
     });
   }
   if (!/^2\.\d{1,2}$/.test(options.glibc)) {
@@ -61,7 +119,8 @@ export function customTarget(options: { python: string; glibc: string; arch: str
   }
   return {
     runtime: null,
-    pythonVersion: options.python,
+    pythonVersion: parts[1] as string,
+    pythonFullVersion: parts[2] ? options.python : `${parts[1]}.0`,
     glibc: options.glibc,
     architecture: parseArchitecture(options.arch),
     os: 'custom',
@@ -135,19 +194,20 @@ export function tagRank(target: Target, tag: string): number | undefined {
 /**
  * PEP 508 marker variables for the target, not for the machine running lambda-deps
  * (pip evaluates them for the host even with --platform: pypa/pip#10050).
- * The patch level is unknown for Lambda runtimes; `.0` keeps `python_full_version` comparisons conservative.
+ * `python_full_version` is the runtime's patch level (see LAMBDA_PYTHON_PATCH_LEVELS).
  */
 export function markerEnvironment(target: Target): MarkerEnvironment {
+  const full = pythonFullVersion(target);
   return {
     implementation_name: 'cpython',
-    implementation_version: `${target.pythonVersion}.0`,
+    implementation_version: full,
     os_name: 'posix',
     platform_machine: wheelMachine(target.architecture),
     platform_python_implementation: 'CPython',
     platform_release: '',
     platform_system: 'Linux',
     platform_version: '',
-    python_full_version: `${target.pythonVersion}.0`,
+    python_full_version: full,
     python_version: target.pythonVersion,
     sys_platform: 'linux',
   };

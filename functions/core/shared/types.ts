@@ -15,6 +15,8 @@ export interface Target {
   readonly architecture: Architecture;
   /** `Amazon Linux 2`, `Amazon Linux 2023` or `custom` */
   readonly os: string;
+  /** The CPython patch level assumed (`3.11.14`) for markers and Requires-Python; recorded in the lock. */
+  readonly pythonFullVersion?: string;
 }
 
 /** Where something was written by the user, so an error can point at it. */
@@ -226,6 +228,14 @@ export interface BuildManifest {
     readonly reason?: string;
     readonly modules: number;
     readonly failures: readonly { module: string; package: string; error: string }[];
+    /** What kept package code from the runner's secrets, network and folders; a false is a missing protection. */
+    readonly isolation?: {
+      readonly uid: boolean;
+      readonly network: boolean;
+      readonly filesystem: boolean;
+      readonly environment: boolean;
+      readonly reason?: string;
+    };
   };
   readonly timings: Readonly<Record<string, number>>;
   /** Per-package sizes and layer assignment (for the report). */

@@ -3,11 +3,12 @@
 // libstdc++ symbol versions, every DT_NEEDED library findable), each CPython extension must
 // carry the target's suffix, and Mach-O or PE files are refused. Each problem names the
 // file, the distribution it came from and what to do. Reads only the headers it needs.
-import { lstat, open, readdir, readFile } from 'node:fs/promises';
+// Before any file, the artifact's shape: no symlink pointing outside it, no entry twice, no two
+// names differing only in case, no unsafe name (a zip could write any of these on extraction).
+import { lstat, open, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import pLimit from 'p-limit';
-import yauzl from 'yauzl';
-import type { Entry, ZipFile } from 'yauzl';
+import { openZip, readEntry, unsafeEntryName } from '../pack/zip-reader.ts';
 import {
   compareDottedVersions,
   detectBinaryFormat,
@@ -77,7 +78,50 @@ interface ArtifactTree {
   /** Every folder that holds at least one entry (posix, relative, no trailing slash; `.` is the root). */
   readonly folders: Set<string>;
   readonly concurrency: number;
+  /** Problems of the artifact's shape found while opening it (links out, duplicates, case clashes). */
+  readonly structural: Problem[];
   close(): Promise<void>;
+}
+
+/** Where a link at `path` pointing at `target` lands, relative to the artifact root; null when outside it. */
+function linkLanding(path: string, target: string): string | null {
+  if (target.startsWith('/')) return null;
+  const landing = posix.normalize(posix.join(posix.dirname(path), target));
+  return landing === '..' || landing.startsWith('../') ? null : landing;
+}
+
+function structuralProblem(file: string, message: string, hint: string): Problem {
+  return { package: null, file, message, hint };
+}
+
+/** Entry names that differ only in case: one overwrites the other on a case-insensitive disk, and which one ships is luck. */
+function caseClashes(paths: Iterable<string>): Problem[] {
+  const byFolded = new Map<string, string>();
+  const problems: Problem[] = [];
+  for (const path of paths) {
+    const folded = path.toLowerCase();
+    const other = byFolded.get(folded);
+    if (other !== undefined && other !== path)
+      problems.push(
+        structuralProblem(
+          path,
+          `${path} and ${other} differ only in case.`,
+          'Extracted on a case-insensitive file system one replaces the other; rename one of them or drop the package that ships both.',
+        ),
+      );
+    else byFolded.set(folded, path);
+  }
+  return problems;
+}
+
+/** A symlink whose target leaves the artifact (or is absolute): it would read the host's files. */
+function escapingLink(path: string, target: string): Problem | null {
+  if (linkLanding(path, target) !== null) return null;
+  return structuralProblem(
+    path,
+    `${path} is a symlink to ${target}, outside the artifact.`,
+    'A link out of the artifact reads whatever the host has there (a crafted archive); remove it or replace it with the file.',
+  );
 }
 
 const HEAD_BYTES = 4096;
@@ -95,12 +139,17 @@ async function readHead(path: string, length: number): Promise<Buffer> {
 
 async function folderTree(root: string): Promise<ArtifactTree> {
   const entries = new Map<string, ArtifactEntry>();
+  const structural: Problem[] = [];
   const walk = async (relative: string): Promise<void> => {
     const absolute = relative === '.' ? root : join(root, relative);
     const children = await readdir(absolute, { withFileTypes: true });
     for (const child of children) {
       const path = relative === '.' ? child.name : `${relative}/${child.name}`;
       const full = join(root, path);
+      if (child.isSymbolicLink()) {
+        const problem = escapingLink(path, await readlink(full));
+        if (problem) structural.push(problem);
+      }
       if (child.isDirectory()) await walk(path);
       else if (child.isFile() || child.isSymbolicLink()) {
         const stats = await lstat(full);
@@ -116,63 +165,79 @@ async function folderTree(root: string): Promise<ArtifactTree> {
     }
   };
   await walk('.');
-  return { entries, folders: foldersOf(entries.keys()), concurrency: 16, close: async () => undefined };
+  structural.push(...caseClashes(entries.keys()));
+  return {
+    entries,
+    folders: foldersOf(entries.keys()),
+    concurrency: 16,
+    structural,
+    close: async () => undefined,
+  };
 }
 
-function openZip(path: string): Promise<ZipFile> {
-  return new Promise((resolve, reject) =>
-    yauzl.open(path, { lazyEntries: true, autoClose: false, strictFileNames: false }, (error, zip) =>
-      error ? reject(error) : resolve(zip),
-    ),
-  );
-}
-
-/**
- * Inflate one whole entry. Streams are read to their end, never destroyed early: yauzl's
- * reader crashes on reads still queued for a destroyed stream once the zip is closed.
- */
-function readZipEntry(zip: ZipFile, entry: Entry): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    zip.openReadStream(entry, (error, stream) => {
-      if (error) return reject(error);
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => resolve(Buffer.concat(chunks)));
-      stream.on('error', reject);
-    });
-  });
-}
-
+/** A zip as a flat list of files, read through the one zip reader (bounded, CRC-checked, bomb-guarded). */
 async function zipTree(path: string): Promise<ArtifactTree> {
-  const zip = await openZip(path);
+  const zip = await openZip(path, { name: path });
   const entries = new Map<string, ArtifactEntry>();
-  await new Promise<void>((resolve, reject) => {
-    zip.on('entry', (entry: Entry) => {
-      const name = entry.fileName.replace(/\\/g, '/');
-      if (!name.endsWith('/')) {
-        const mode = (entry.externalFileAttributes >>> 16) & 0o170000;
-        // A zip entry is inflated once for all checks, and dropped when its check is done.
-        let content: Promise<Buffer> | null = null;
-        const load = (): Promise<Buffer> => (content ??= readZipEntry(zip, entry));
-        entries.set(name, {
-          path: name,
-          size: entry.uncompressedSize,
-          symlink: mode === 0o120000,
-          head: async (length) => (await load()).subarray(0, length),
-          elf: async () => readElfFacts(await load(), name),
-          text: async () => (await load()).toString('utf8'),
-          release: () => {
-            content = null;
-          },
-        });
+  const structural: Problem[] = [];
+  const names = new Set<string>();
+  try {
+    for (const entry of zip.entries) {
+      const name = entry.name.endsWith('/') ? entry.name.slice(0, -1) : entry.name;
+      const unsafe = unsafeEntryName(entry.name);
+      if (unsafe) {
+        structural.push(
+          structuralProblem(
+            entry.name,
+            `${entry.name} ${unsafe}.`,
+            'Extracting it would write outside the folder; the archive is crafted or broken.',
+          ),
+        );
+        continue;
       }
-      zip.readEntry();
-    });
-    zip.on('end', () => resolve());
-    zip.on('error', reject);
-    zip.readEntry();
-  });
-  return { entries, folders: foldersOf(entries.keys()), concurrency: 4, close: async () => zip.close() };
+      if (names.has(name)) {
+        structural.push(
+          structuralProblem(
+            name,
+            `${name} appears more than once in the zip.`,
+            'Which copy an extractor keeps is undefined; rebuild the zip with each path once.',
+          ),
+        );
+        continue;
+      }
+      names.add(name);
+      if (entry.name.endsWith('/')) continue;
+      if (entry.isSymlink) {
+        const problem = escapingLink(name, (await readEntry(zip, entry)).toString('utf8'));
+        if (problem) structural.push(problem);
+      }
+      // A zip entry is inflated once for all checks, and dropped when its check is done.
+      let content: Promise<Buffer> | null = null;
+      const load = (): Promise<Buffer> => (content ??= readEntry(zip, entry));
+      entries.set(name, {
+        path: name,
+        size: entry.uncompressedSize,
+        symlink: entry.isSymlink,
+        head: async (length) => (await load()).subarray(0, length),
+        elf: async () => readElfFacts(await load(), name),
+        text: async () => (await load()).toString('utf8'),
+        release: () => {
+          content = null;
+        },
+      });
+    }
+  } catch (error) {
+    await zip.close();
+    throw error;
+  }
+  structural.push(...caseClashes(names));
+  return {
+    entries,
+    folders: foldersOf(entries.keys()),
+    concurrency: 4,
+    structural,
+    close: () => zip.close(),
+  };
 }
 
 function foldersOf(paths: Iterable<string>): Set<string> {
@@ -624,6 +689,7 @@ export async function verifyArtifact(options: VerifyArtifactOptions): Promise<Ve
       ),
     );
     const problems = [
+      ...tree.structural,
       ...checkLayout(tree, options.target),
       ...findings.flatMap((finding) => finding.problems),
     ];

@@ -1,16 +1,19 @@
 // Smoke import: imports every top-level module of every installed distribution with a real
 // interpreter of the target's Python version and architecture, in fresh isolated processes
 // that see only the artifact's folders (`python -I -S`: no user or host site-packages, no
-// PYTHON* variables, no .pth processing), writing no bytecode into the artifact. Skipped, with
+// PYTHON* variables, no .pth processing), writing no bytecode into the artifact. Package code
+// runs in a cell (sandbox.ts): no network, an empty environment, host folders read-only and,
+// as root, another uid; the result says which of these this machine could give. Skipped, with
 // the reason said plainly, when no such interpreter exists here. One process per core; a crash
 // or a hang is pinned on the module being imported and the rest go on in a new process.
 import { execFile, spawn } from 'node:child_process';
-import { availableParallelism, tmpdir } from 'node:os';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { chown, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { wheelMachine } from '../shared/targets.ts';
 import type { Target } from '../shared/types.ts';
+import { openSandbox, SANDBOX_UID, type Sandbox, type SandboxIsolation } from './sandbox.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -46,17 +49,21 @@ export interface SmokeImportResult {
   readonly failures: SmokeImportFailure[];
   /** The interpreter used, when it ran. */
   readonly interpreter?: string;
+  /** What kept package code from the runner's secrets, network and folders (when it ran). */
+  readonly isolation?: SandboxIsolation;
 }
 
 interface InterpreterFacts {
   readonly executable: string;
   readonly version: string;
   readonly platform: string;
+  /** sys.base_prefix: the installation the cell must expose. */
+  readonly prefix: string;
 }
 
 const PROBE = [
   'import json, sys, sysconfig',
-  'print(json.dumps({"executable": sys.executable, "version": "%d.%d" % sys.version_info[:2], "platform": sysconfig.get_platform()}))',
+  'print(json.dumps({"executable": sys.executable, "version": "%d.%d" % sys.version_info[:2], "platform": sysconfig.get_platform(), "prefix": sys.base_prefix}))',
 ].join('\n');
 
 async function probe(command: string): Promise<InterpreterFacts | string> {
@@ -160,13 +167,13 @@ export async function installedDistributions(roots: readonly string[]): Promise<
       const header = /^Name:\s*(.+)$/m.exec(metadata);
       if (header?.[1]) name = header[1].trim();
       const candidates = new Set<string>();
-      const topLevel = await readFile(join(distInfo, 'top_level.txt'), 'utf8').catch(() => null);
-      if (topLevel !== null) {
-        for (const line of topLevel.split(/\r?\n/)) {
-          const module = line.trim().replace(/\//g, '.');
-          if (module && module.split('.').every((part) => IDENTIFIER.test(part))) candidates.add(module);
-        }
-      } else {
+      const topLevel = await readFile(join(distInfo, 'top_level.txt'), 'utf8').catch(() => '');
+      for (const line of topLevel.split(/\r?\n/)) {
+        const module = line.trim().replace(/\//g, '.');
+        if (module && module.split('.').every((part) => IDENTIFIER.test(part))) candidates.add(module);
+      }
+      // No top_level.txt, or an empty one (which would make "0 modules: ok"): RECORD says what is there.
+      if (candidates.size === 0) {
         const record = await readFile(join(distInfo, 'RECORD'), 'utf8').catch(() => '');
         for (const line of record.split(/\r?\n/)) {
           const path = line.startsWith('"') ? line.slice(1, line.indexOf('"', 1)) : line.split(',')[0];
@@ -222,28 +229,22 @@ interface ProcessOutcome {
 
 interface ImportRun {
   readonly interpreter: string;
-  readonly roots: readonly string[];
+  /** The cell the code runs in; its roots are the artifact's folders as the code sees them. */
+  readonly cell: Sandbox;
   readonly timeoutMs: number;
-  /** Compiled bytecode goes here, never into the artifact (which must stay as built). */
+  /** Compiled bytecode goes here (in the cell's scratch), never into the artifact (which must stay as built). */
   readonly pycachePrefix: string;
 }
 
 function runImports(run: ImportRun, modules: readonly string[]): Promise<ProcessOutcome> {
-  const { interpreter, roots, timeoutMs } = run;
+  const { interpreter, cell, timeoutMs } = run;
   const args = ['-I', '-S', '-X', `pycache_prefix=${run.pycachePrefix}`, '-c', BOOTSTRAP];
+  const { file, argv, env } = cell.command(interpreter, [
+    ...args,
+    JSON.stringify({ roots: cell.roots, modules }),
+  ]);
   return new Promise((resolve) => {
-    const child = spawn(interpreter, [...args, JSON.stringify({ roots, modules })], {
-      cwd: tmpdir(),
-      // No host variables leak in; one BLAS thread keeps parallel imports from oversubscribing.
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: tmpdir(),
-        LANG: 'C.UTF-8',
-        OPENBLAS_NUM_THREADS: '1',
-        OMP_NUM_THREADS: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(file, argv, { cwd: cell.home, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -333,10 +334,14 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
   const chunks = Array.from({ length: processes }, (_, index) =>
     allModules.filter((_, position) => position % processes === index),
   );
-  const pycachePrefix = await mkdtemp(join(tmpdir(), 'lambda-deps-pycache-'));
-  const run: ImportRun = { interpreter: found.executable, roots, timeoutMs, pycachePrefix };
+  const cell = await openSandbox(found.executable, found.prefix, roots);
+  const pycachePrefix = join(cell.home, 'pycache');
+  await mkdir(pycachePrefix);
+  // The cell's unprivileged uid owns its scratch.
+  if (cell.isolation.uid) await chown(pycachePrefix, SANDBOX_UID, SANDBOX_UID);
+  const run: ImportRun = { interpreter: found.executable, cell, timeoutMs, pycachePrefix };
   const outcomes = await Promise.all(chunks.map((chunk) => importAll(run, chunk))).finally(() =>
-    rm(pycachePrefix, { recursive: true, force: true }),
+    cell.dispose(),
   );
   const failures: SmokeImportFailure[] = [];
   let modules = 0;
@@ -349,8 +354,21 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
         error: result.error,
       });
   }
+  if (modules === 0 && !options.modules && (await hasImportableFiles(roots)))
+    failures.push({
+      module: '(none)',
+      package: '?',
+      error: 'no module was found to import, though the artifact holds importable files',
+    });
   failures.sort((a, b) => a.package.localeCompare(b.package) || a.module.localeCompare(b.module));
-  return { ran: true, ok: failures.length === 0, modules, failures, interpreter: found.executable };
+  return {
+    ran: true,
+    ok: failures.length === 0,
+    modules,
+    failures,
+    interpreter: found.executable,
+    isolation: cell.isolation,
+  };
 }
 
 /** Group explicitly requested modules by the distribution that installs them (`?` when none does). */
@@ -368,4 +386,20 @@ async function attributeModules(
     groups.set(owner, [...(groups.get(owner) ?? []), module]);
   }
   return [...groups].map(([name, grouped]) => ({ name, modules: grouped }));
+}
+
+/** Does any root hold a top-level `.py`/`.so` file or a package folder with `__init__.py`? */
+async function hasImportableFiles(roots: readonly string[]): Promise<boolean> {
+  for (const root of roots) {
+    for (const entry of await readdir(root, { withFileTypes: true }).catch(() => [])) {
+      if (entry.isFile() && /\.(py|so)$/.test(entry.name)) return true;
+      if (
+        entry.isDirectory() &&
+        IDENTIFIER.test(entry.name) &&
+        (await exists(join(root, entry.name, '__init__.py')))
+      )
+        return true;
+    }
+  }
+  return false;
 }

@@ -4,7 +4,7 @@
 // Debian's docker-registry on loopback and checked with skopeo.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,6 +160,72 @@ describe('the EFS branch, run locally', () => {
       });
     },
     300_000,
+  );
+});
+
+describe('rolling a set back, run locally', () => {
+  it.skipIf(efsSkipReason !== null)(
+    `leaves the set at A after A, B, A on EFS and on layers, and gives a second name its own parameter${efsSkipReason ? ` (skipped: ${efsSkipReason})` : ''}`,
+    async () => {
+      // Prepare
+      // Separate stores: a lock's artifacts are built for one strategy (the policy hash that
+      // keys them per strategy comes with the delivery policy).
+      const outDir = join(root, 'rollback-out');
+      const layersOutDir = join(root, 'rollback-layers-out');
+      const a = join(root, 'rollback-a.txt');
+      const b = join(root, 'rollback-b.txt');
+      await writeFile(a, 'six\n');
+      await writeFile(b, 'six\nidna\n');
+      const common = { outDir, name: 's', runtime: 'python3.11', arch: ARCH, ...indexOptions() };
+      const parameters = async (): Promise<Record<string, { value: string }>> =>
+        JSON.parse(await readFile(join(layersOutDir, 'parameters.json'), 'utf8')) as Record<
+          string,
+          { value: string }
+        >;
+
+      // Act
+      const efsRuns = [];
+      for (const file of [a, b, a]) {
+        efsRuns.push(await runPipelineLocally({ ...common, requirementsPath: file, strategy: 'efs' }));
+      }
+      const current = await readlink(join(outDir, 'efs', 's', 'current'));
+      const layerRuns = [];
+      for (const file of [a, b, a]) {
+        layerRuns.push(
+          await runPipelineLocally({
+            ...common,
+            outDir: layersOutDir,
+            name: 'l',
+            requirementsPath: file,
+            strategy: 'layers',
+          }),
+        );
+      }
+      const layersAfterRollback = (await parameters())['/lambda-deps/l/layers']?.value;
+      const second = await runPipelineLocally({
+        ...common,
+        outDir: layersOutDir,
+        name: 'l2',
+        requirementsPath: a,
+        strategy: 'layers',
+      });
+
+      // Assess
+      for (const run of [...efsRuns, ...layerRuns, second])
+        expect(run.status, JSON.stringify(run.report)).toBe('SUCCEEDED');
+      const lockA = efsRuns[0]?.manifest?.lockHash;
+      expect(efsRuns[1]?.manifest?.lockHash).not.toBe(lockA);
+      expect(current).toBe(lockA);
+      expect(efsRuns[2]?.execution.states.map((state) => state.name)).toContain('SyncEfs');
+      expect(efsRuns[2]?.execution.states.map((state) => state.name)).not.toContain('Build');
+      const arnsOfA = (
+        layerRuns[0]?.report as { delivery?: { layers?: { layerVersionArn: string }[] } }
+      ).delivery?.layers?.map((layer) => layer.layerVersionArn);
+      expect(arnsOfA?.length).toBeGreaterThan(0);
+      expect(layersAfterRollback).toBe(arnsOfA?.join(','));
+      expect((await parameters())['/lambda-deps/l2/layers']?.value).toMatch(/layer:lambda-deps-l2/);
+    },
+    600_000,
   );
 });
 

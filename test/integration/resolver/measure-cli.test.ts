@@ -113,7 +113,7 @@ describe('lambda-deps measure', () => {
       );
       expect(document.verdict.strategy).toBe('layers');
       expect(document.problems).toEqual([]);
-      const lock = parseLock(await readFile(lockFile, 'utf8'), lockFile);
+      const lock = parseLock(await readFile(lockFile, 'utf8'), lockFile, { localFileUrls: true });
       expect(lockHash(lock)).toBe(document.lockHash);
     },
   );

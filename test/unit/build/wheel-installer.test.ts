@@ -13,9 +13,12 @@ import {
   parseConsoleScripts,
   parseRecordLine,
   unsafeEntryName,
+  type TreeClaims,
 } from '../../../functions/core/build/wheel-installer.ts';
+import { writeDeterministicZip } from '../../../functions/core/pack/deterministic-zip.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 import { lieAboutSize, writeFixtureWheels, type FixtureWheels } from './wheel-fixtures.ts';
+import { writeTinyWheel } from './tiny-wheels.ts';
 
 let work: string;
 let wheels: FixtureWheels;
@@ -272,5 +275,141 @@ describe('parseConsoleScripts', () => {
       { name: 'plain', module: 'tool', attribute: '' },
       { name: 'gui', module: 'app.ui', attribute: 'App.run' },
     ]);
+  });
+});
+
+describe('installWheel into one tree shared by several distributions', () => {
+  const install = (
+    path: string,
+    locked: Awaited<ReturnType<typeof writeTinyWheel>>['locked'],
+    treeDir: string,
+    claims: TreeClaims,
+  ) =>
+    installWheel({
+      wheelPath: path,
+      locked,
+      treeDir,
+      interpreter: '/x/python',
+      slim: NO_SLIM_POLICY,
+      claims,
+    });
+
+  it('refuses a second distribution that installs a path with other bytes, naming both', async () => {
+    // Prepare
+    const dir = await mkdtemp(join(work, 'clash-'));
+    const one = await writeTinyWheel(dir, 'one', '1.0', { 'shared2/__init__.py': 'WHO = "one"\n' });
+    const two = await writeTinyWheel(dir, 'two', '1.0', { 'shared2/__init__.py': 'WHO = "two"\n' });
+    const treeDir = join(dir, 'tree');
+    const claims: TreeClaims = new Map();
+
+    // Act
+    await install(one.path, one.locked, treeDir, claims);
+    const second = install(two.path, two.locked, treeDir, claims);
+
+    // Assess
+    await expect(second).rejects.toThrow(UnsafeArchiveError);
+    await expect(second).rejects.toThrow(
+      /python\/shared2\/__init__\.py is also installed by one.*two and one/,
+    );
+    expect(await readFile(join(treeDir, 'python', 'shared2', '__init__.py'), 'utf8')).toBe('WHO = "one"\n');
+    expect(existsSync(join(treeDir, 'python', 'two-1.0.dist-info'))).toBe(false);
+  });
+
+  it('refuses a clash even without shared claims, when the tree already holds other bytes', async () => {
+    // Prepare
+    const dir = await mkdtemp(join(work, 'clash-disk-'));
+    const one = await writeTinyWheel(dir, 'one', '1.0', { 'shared2/__init__.py': 'WHO = "one"\n' });
+    const two = await writeTinyWheel(dir, 'two', '1.0', { 'shared2/__init__.py': 'WHO = "two"\n' });
+    const treeDir = join(dir, 'tree');
+
+    // Act
+    await install(one.path, one.locked, treeDir, new Map());
+    const second = install(two.path, two.locked, treeDir, new Map());
+
+    // Assess
+    await expect(second).rejects.toThrow(/shared2\/__init__\.py is already in the tree with other content/);
+    expect(await readFile(join(treeDir, 'python', 'shared2', '__init__.py'), 'utf8')).toBe('WHO = "one"\n');
+  });
+
+  it('accepts the same path from two distributions when the bytes are identical', async () => {
+    // Prepare
+    const dir = await mkdtemp(join(work, 'same-'));
+    const one = await writeTinyWheel(dir, 'one', '1.0', { 'ns/__init__.py': '', 'ns/one.py': '' });
+    const two = await writeTinyWheel(dir, 'two', '1.0', { 'ns/__init__.py': '', 'ns/two.py': '' });
+    const treeDir = join(dir, 'tree');
+    const claims: TreeClaims = new Map();
+
+    // Act
+    await install(one.path, one.locked, treeDir, claims);
+    await install(two.path, two.locked, treeDir, claims);
+
+    // Assess
+    expect(existsSync(join(treeDir, 'python', 'ns', 'two.py'))).toBe(true);
+    recordReliability({
+      area: 'wheel input',
+      experiment:
+        'duplicate-path wheels: two distributions installing one path with other bytes refused (shared claims and on disk); identical bytes accepted',
+      cases: 3,
+      faultsInjected: 2,
+      runs: 1,
+      lost: 'nothing',
+    });
+  });
+
+  it('refuses a wheel whose .data/purelib would replace the RECORD the installer writes', async () => {
+    // Prepare
+    const dir = await mkdtemp(join(work, 'record-'));
+    const evil = await writeTinyWheel(dir, 'evil', '1.0', {
+      'evil/__init__.py': '',
+      'evil-1.0.data/purelib/evil-1.0.dist-info/RECORD': 'evil/__init__.py,,\n',
+    });
+    const treeDir = join(dir, 'tree');
+
+    // Act
+    const installing = install(evil.path, evil.locked, treeDir, new Map());
+
+    // Assess
+    await expect(installing).rejects.toThrow(
+      /would replace python\/evil-1\.0\.dist-info\/RECORD, which the installer writes/,
+    );
+    expect(await filesBelow(treeDir)).toEqual([]);
+  });
+
+  it('refuses a bomb by its compression ratio before inflating or writing anything', async () => {
+    // Prepare: 64 MiB of zeros in one entry, stored as raw deflate (about 64 KiB).
+    const dir = await mkdtemp(join(work, 'ratio-'));
+    const zeros = Buffer.alloc(64 * 1024 ** 2);
+    const { deflateRawSync, crc32 } = await import('node:zlib');
+    const wheelPath = join(dir, 'bomb-1.0-py3-none-any.whl');
+    await writeDeterministicZip(wheelPath, [
+      {
+        name: 'bomb/zeros.bin',
+        kind: 'raw',
+        executable: false,
+        raw: { method: 8, crc32: crc32(zeros), uncompressedSize: zeros.length, data: deflateRawSync(zeros) },
+      },
+    ]);
+    const bytes = await readFile(wheelPath);
+    const locked = {
+      ...(await writeTinyWheel(await mkdtemp(join(work, 'bomb-lock-')), 'bomb', '1.0', {})).locked,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      size: bytes.length,
+    };
+    const treeDir = join(dir, 'tree');
+
+    // Act
+    const installing = installWheel({
+      wheelPath,
+      locked,
+      treeDir,
+      interpreter: '/x/python',
+      slim: NO_SLIM_POLICY,
+    });
+
+    // Assess
+    await expect(installing).rejects.toThrow(
+      /entry "bomb\/zeros\.bin": declares 67108864 bytes from \d+ compressed \(over 200:1\)/,
+    );
+    expect(await filesBelow(treeDir)).toEqual([]);
   });
 });

@@ -42,6 +42,15 @@ function versionedStore(store: LeasingObjectStore): LeasingObjectStore {
   });
 }
 
+/** The measure fields of another lock. */
+function lockFields(lockHash: string) {
+  return {
+    lockHash,
+    artifactPrefix: `artifacts/${lockHash}/`,
+    manifestKey: `artifacts/${lockHash}/manifest.json`,
+  };
+}
+
 describe('publish-layers handler', () => {
   let fixture: LocalFixture;
 
@@ -59,7 +68,9 @@ describe('publish-layers handler', () => {
       const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
       const { buildManifest } = await import('./handler-fixtures.ts');
       const nextLock = 'b'.repeat(64);
-      await storeBuild(fixture.dependencies.adapters, buildManifest({ lockHash: nextLock }));
+      // A new lock whose zips differ from the first one's (an unchanged zip is not republished).
+      const changed = buildManifest().layers.map((layer) => ({ ...layer, sha256: 'd'.repeat(64) }));
+      await storeBuild(fixture.dependencies.adapters, buildManifest({ lockHash: nextLock, layers: changed }));
       const nextState = deliveryState({
         measure: {
           lockHash: nextLock,
@@ -110,6 +121,98 @@ describe('publish-layers handler', () => {
         await readFile(join(fixture.outDir, 'layers', 'versions.json'), 'utf8'),
       ) as LocalLayerVersionsFile;
       expect(Object.values(versions.layers).map((list) => list.length)).toEqual([1, 1]);
+    });
+
+    it('keeps the version of a layer whose zip is unchanged and publishes only the changed one', async () => {
+      // Prepare
+      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const { buildManifest } = await import('./handler-fixtures.ts');
+      const nextLock = 'e'.repeat(64);
+      const [first, second] = buildManifest().layers;
+      await storeBuild(
+        fixture.dependencies.adapters,
+        buildManifest({ lockHash: nextLock, layers: [first!, { ...second!, sha256: 'f'.repeat(64) }] }),
+      );
+      await handler(deliveryState());
+
+      // Act
+      const upgraded = await handler(deliveryState({ measure: lockFields(nextLock) }));
+
+      // Assess
+      expect(upgraded.layers.map((layer) => layer.layerVersionArn)).toEqual([
+        'arn:aws:lambda:local:000000000000:layer:lambda-deps-web-1:1',
+        'arn:aws:lambda:local:000000000000:layer:lambda-deps-web-2:2',
+      ]);
+    });
+
+    it('brings the set back to A on a rollback A, B, A: parameter and function', async () => {
+      // Prepare
+      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const { buildManifest } = await import('./handler-fixtures.ts');
+      const lockB = 'b'.repeat(64);
+      const changed = buildManifest().layers.map((layer) => ({ ...layer, sha256: 'd'.repeat(64) }));
+      await storeBuild(fixture.dependencies.adapters, buildManifest({ lockHash: lockB, layers: changed }));
+      const a = await handler(deliveryState());
+      await handler(deliveryState({ measure: lockFields(lockB) }));
+
+      // Act
+      const rolledBack = await handler(deliveryState());
+
+      // Assess
+      const arnsOfA = a.layers.map((layer) => layer.layerVersionArn);
+      expect(rolledBack.layers.map((layer) => layer.layerVersionArn)).toEqual(arnsOfA);
+      expect(rolledBack.updatedFunctions).toEqual(['consumer']);
+      const versions = JSON.parse(
+        await readFile(join(fixture.outDir, 'layers', 'versions.json'), 'utf8'),
+      ) as LocalLayerVersionsFile;
+      expect(versions.functions.consumer).toEqual(arnsOfA);
+      expect(await fixture.dependencies.adapters.parameters.get?.('/lambda-deps/web/layers')).toBe(
+        arnsOfA.join(','),
+      );
+    });
+
+    it('gives a second set name for the same lock its own layers and parameter', async () => {
+      // Prepare
+      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      await handler(deliveryState());
+
+      // Act
+      const other = await handler(deliveryState({ measure: { name: 'api' } }));
+
+      // Assess
+      expect(other.layers.map((layer) => layer.layerName)).toEqual([
+        'lambda-deps-api-1',
+        'lambda-deps-api-2',
+      ]);
+      expect(await fixture.dependencies.adapters.parameters.get?.('/lambda-deps/api/layers')).toBe(
+        other.layers.map((layer) => layer.layerVersionArn).join(','),
+      );
+      expect(await fixture.dependencies.adapters.parameters.get?.('/lambda-deps/web/layers')).toContain(
+        'lambda-deps-web-1',
+      );
+    });
+
+    it("replaces only its own set's layers on a function that also uses set webapp's", async () => {
+      // Prepare
+      const { buildManifest } = await import('./handler-fixtures.ts');
+      const single = buildManifest().layers.slice(0, 1);
+      await storeBuild(fixture.dependencies.adapters, buildManifest({ layers: single }));
+      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const webapp = await handler(deliveryState({ measure: { name: 'webapp' } }));
+
+      // Act
+      const web = await handler(deliveryState({ measure: { name: 'web' } }));
+
+      // Assess
+      expect(webapp.layers[0]?.layerName).toBe('lambda-deps-webapp');
+      expect(web.layers[0]?.layerName).toBe('lambda-deps-web');
+      const versions = JSON.parse(
+        await readFile(join(fixture.outDir, 'layers', 'versions.json'), 'utf8'),
+      ) as LocalLayerVersionsFile;
+      expect(versions.functions.consumer).toEqual([
+        webapp.layers[0]?.layerVersionArn,
+        web.layers[0]?.layerVersionArn,
+      ]);
     });
 
     it('refuses a build made for a custom target, which no runtime layer can serve', async () => {
@@ -183,7 +286,7 @@ describe('publish-layers handler', () => {
       const publishes = lambdaMock.commandCalls(PublishLayerVersionCommand).map((call) => call.args[0].input);
       expect(publishes[0]).toEqual<PublishLayerVersionCommandInput>({
         LayerName: 'lambda-deps-web-1',
-        Description: `lambda-deps ${LOCK_HASH} web 1/2`,
+        Description: `lambda-deps ${LOCK_HASH} web 1/2 sha256:${'b'.repeat(64)}`,
         Content: {
           S3Bucket: 'artifacts-bucket',
           S3Key: `artifacts/${LOCK_HASH}/layers/web-1.zip`,

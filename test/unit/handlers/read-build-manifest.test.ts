@@ -29,6 +29,66 @@ describe('read-build-manifest handler', () => {
     expect(route).toEqual({ strategy: 'efs', manifestKey: measure.manifestKey, ok: true });
   });
 
+  it('never counts a skipped smoke import as passed in AWS', async () => {
+    // Prepare: an x86_64 set built on an arm64 host could not be imported there.
+    await fixture.cleanup();
+    fixture = await createLocalFixture({ allowSkippedSmokeImport: false });
+    await storeBuild(
+      fixture.dependencies.adapters,
+      buildManifest({
+        smokeImport: {
+          ran: false,
+          ok: false,
+          reason: 'no python3.12 for x86_64 here',
+          modules: 0,
+          failures: [],
+        },
+      }),
+    );
+
+    // Act
+    const attempt = createHandler(
+      () => fixture.dependencies,
+      silentLogger('test'),
+    )({ measure: deliveryState().measure });
+
+    // Assess
+    await expect(attempt).rejects.toMatchObject({
+      name: 'BuildRejectedError',
+      message: expect.stringContaining('smoke import did not run: no python3.12 for x86_64 here'),
+    });
+  });
+
+  it('lets a local run deliver without a smoke import, saying so in the route', async () => {
+    // Prepare
+    await fixture.cleanup();
+    fixture = await createLocalFixture({ allowSkippedSmokeImport: true });
+    await storeBuild(
+      fixture.dependencies.adapters,
+      buildManifest({
+        smokeImport: {
+          ran: false,
+          ok: false,
+          reason: 'no python3.12 for arm64 here',
+          modules: 0,
+          failures: [],
+        },
+      }),
+    );
+
+    // Act
+    const route = await createHandler(
+      () => fixture.dependencies,
+      silentLogger('test'),
+    )({ measure: deliveryState().measure });
+
+    // Assess
+    expect(route).toMatchObject({
+      ok: false,
+      unverified: 'smoke import did not run: no python3.12 for arm64 here',
+    });
+  });
+
   it('stops a build whose verification failed, naming the package', async () => {
     // Prepare
     await storeBuild(

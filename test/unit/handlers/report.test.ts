@@ -91,6 +91,61 @@ describe('report handler', () => {
       expect(result).toMatchObject({ cached: true, delivery, strategy: 'layers' });
       expect(await fixture.dependencies.adapters.store.getBytes(keys.delivered(LOCK_HASH))).toEqual(marker);
     });
+    it("reports a lock delivered again (a rollback, another set name) with this execution's delivery", async () => {
+      // Prepare
+      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      await handler({
+        ...deliveryState(),
+        delivery: { strategy: 'layers', layers: ['old'] },
+        executionName: 'first',
+      });
+      const again = { strategy: 'layers', layers: ['again'] };
+      const state = deliveryState({ measure: { cached: true, name: 'api' } });
+
+      // Act
+      const result = await handler({ ...state, delivery: again, executionName: 'second' });
+
+      // Assess
+      expect(result).toMatchObject({ cached: true, delivery: again, name: 'api', strategy: 'layers' });
+      expect(await fixture.dependencies.adapters.parameters.get?.('/lambda-deps/api/lock-hash')).toBe(
+        LOCK_HASH,
+      );
+    });
+  });
+
+  describe('execution names', () => {
+    it.each(['web+1', 'me@example', 'rev=3', 'a.b_c-d'])(
+      'accepts the name %s, as Step Functions does',
+      async (executionName) => {
+        // Prepare
+        const fixture = await createLocalFixture();
+        await storeBuild(fixture.dependencies.adapters);
+        const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+
+        // Act
+        const result = await handler({ ...deliveryState(), delivery: { strategy: 'layers' }, executionName });
+        await fixture.cleanup();
+
+        // Assess
+        expect(result).toMatchObject({ ok: true, reportKey: `reports/${executionName}.json` });
+      },
+    );
+
+    it.each(['a/b', 'has space', 'x'.repeat(81), 'q?', 'semi;colon'])(
+      'refuses the name %s, which Step Functions never gives',
+      async (executionName) => {
+        // Prepare
+        const fixture = await createLocalFixture();
+        const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+
+        // Act
+        const attempt = handler({ ...deliveryState(), delivery: { strategy: 'layers' }, executionName });
+
+        // Assess
+        await expect(attempt).rejects.toThrow(/executionName/);
+        await fixture.cleanup();
+      },
+    );
   });
 
   describe('on success, with the AWS adapters', () => {

@@ -310,15 +310,41 @@ describe('evaluateMarker', () => {
     expect(results).toEqual([true, true, false, false]);
   });
 
-  it('orders non-version strings as strings, as PEP 508 says (packaging 26 instead makes < and > false)', () => {
-    // Prepare
-    const marker = parseMarker('platform_system > "Darwin"');
+  it('never orders non-version strings, as packaging 26 does (< and > are false, <= and >= mean ==)', () => {
+    // Act
+    const results = [
+      'platform_system > "Darwin"',
+      'platform_system < "Zebra"',
+      'platform_system >= "Linux"',
+    ].map((text) => evaluateMarker(parseMarker(text), python311));
+
+    // Assess
+    expect(results).toEqual([false, false, true]);
+  });
+
+  it('compares pre, post and dev releases in markers as packaging 26 does', () => {
+    // Prepare: the runtime's real patch level, a final release.
+    const environment = { ...python311, python_full_version: '3.11.0', implementation_version: '3.11.0' };
 
     // Act
-    const result = evaluateMarker(marker, python311);
+    const results = [
+      'python_full_version > "3.11.0rc1"',
+      'implementation_version < "3.11.0.post1"',
+      'python_version == "3.11.0.*"',
+      'python_full_version < "3.11.0.post1"',
+      'python_full_version >= "3.11.0.dev0"',
+    ].map((text) => evaluateMarker(parseMarker(text), environment));
 
-    // Assess: "Linux" > "Darwin"
-    expect(result).toBe(true);
+    // Assess
+    expect(results).toEqual([true, true, true, true, true]);
+  });
+
+  it('refuses ~= between strings that are not versions, as packaging raises UndefinedComparison', () => {
+    // Act
+    const act = (): boolean => evaluateMarker(parseMarker('os_name ~= "posix"'), python311);
+
+    // Assess
+    expect(act).toThrow(InputError);
   });
 
   it.skipIf(!packagingAvailable())(

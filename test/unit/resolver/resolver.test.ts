@@ -187,16 +187,15 @@ describe('resolveDependencySet', () => {
     const withPre = await resolve(projects, ['lib'], { pre: true });
     const named = await resolve(projects, ['lib>=2.0b1']);
     const onlyPre = await resolve(projects, ['onlypre']);
-    const onlyPreWithSpecifier = resolve(projects, ['onlypre>=0.0']);
+    const onlyPreWithSpecifier = await resolve(projects, ['onlypre>=0.0']);
 
     // Assess
     expect(picked(plain)).toEqual({ lib: '1.0' });
     expect(picked(withPre)).toEqual({ lib: '2.0b1' });
     expect(picked(named)).toEqual({ lib: '2.0b1' });
     expect(picked(onlyPre)).toEqual({ onlypre: '0.1a1' });
-    // pip 23.2 (packaging 21.3) offers no pre-release fallback once a specifier is given.
-    const error = await resolutionError(onlyPreWithSpecifier);
-    expect(error.problems[0]?.message).toMatch(/onlypre 0\.1a1 is a pre-release/);
+    // pip 26 (packaging 26) falls back to pre-releases when no final matches, specifier or not.
+    expect(picked(onlyPreWithSpecifier)).toEqual({ onlypre: '0.1a1' });
   });
 
   it('lets constraints narrow versions without adding packages', async () => {
@@ -446,5 +445,66 @@ describe('resolveDependencySet', () => {
       url: 'https://direct.test/lib-1.5-py3-none-any.whl',
       sha256: hash,
     });
+  });
+});
+
+describe('resolveDependencySet on the shapes pip 26 resolves (issue 10)', () => {
+  it('resolves projects whose listings hold post and dev releases', async () => {
+    // Prepare: pytz-like listings; `segment.join is not a function` crashed these.
+    const projects = {
+      pytz: [{ version: '2024.1' }, { version: '2024.1.post1' }, { version: '2025.2.dev3' }],
+      tool: [{ version: '1.0.post2', requiresDist: ['pytz>2024.1'] }, { version: '1.1.dev1' }],
+    };
+
+    // Act
+    const lock = await resolve(projects, ['tool', 'pytz']);
+
+    // Assess: >2024.1 excludes 2024.1's own post release (PEP 440), so no final is left but the dev one.
+    expect(picked(lock)).toEqual({ tool: '1.0.post2', pytz: '2025.2.dev3' });
+  });
+
+  it('takes the pre-releases of a project that has no final release, as pip 26 does', async () => {
+    // Prepare
+    const projects = {
+      app: [{ version: '1.0', requiresDist: ['early>=0.1'] }],
+      early: [{ version: '0.2b1' }, { version: '0.3rc2' }],
+    };
+
+    // Act
+    const lock = await resolve(projects, ['app']);
+
+    // Assess
+    expect(picked(lock)).toEqual({ app: '1.0', early: '0.3rc2' });
+  });
+
+  it('evaluates python_full_version for the real patch level of the runtime and records it in the lock', async () => {
+    // Prepare: redis 8.1 asks for async-timeout only below 3.11.3; the 3.11 runtime is past that.
+    const projects = {
+      redis: [{ version: '8.1.0', requiresDist: ['async-timeout>=4.0.3; python_full_version < "3.11.3"'] }],
+    };
+    const pinnedOld = lambdaTarget('python3.11', 'x86_64', { pythonFullVersion: '3.11.2' });
+
+    // Act
+    const lock = await resolve(projects, ['redis']);
+    const onOldPatch = resolve(projects, ['redis'], { target: pinnedOld });
+
+    // Assess
+    expect(picked(lock)).toEqual({ redis: '8.1.0' });
+    expect(lock.target.pythonFullVersion).toMatch(/^3\.11\.(\d+)$/);
+    expect(Number(lock.target.pythonFullVersion?.split('.')[2])).toBeGreaterThanOrEqual(3);
+    // async-timeout is not on this index: the override makes the marker hold, so it is needed and missing.
+    expect((await resolutionError(onOldPatch)).problems.map((problem) => problem.package)).toContain(
+      'async-timeout',
+    );
+  });
+
+  it('lets a custom target name its patch level, and refuses one of another minor version', () => {
+    // Act
+    const custom = customTarget({ python: '3.12.4', glibc: '2.34', arch: 'x86_64' });
+    const wrong = (): unknown => lambdaTarget('python3.12', 'x86_64', { pythonFullVersion: '3.11.9' });
+
+    // Assess
+    expect([custom.pythonVersion, custom.pythonFullVersion]).toEqual(['3.12', '3.12.4']);
+    expect(wrong).toThrow(InputError);
   });
 });

@@ -336,3 +336,68 @@ describe('verifyArtifact', () => {
     });
   });
 });
+
+describe('verifyArtifact on a zip of the wrong shape', () => {
+  /** A zip written by Python's zipfile (which allows duplicates and links), from [name, content, symlink?]. */
+  async function zipOf(entries: [string, string, boolean?][]): Promise<string> {
+    const path = join(work, `shape-${counter++}.zip`);
+    const script = [
+      'import json, sys, warnings, zipfile',
+      'warnings.simplefilter("ignore")',
+      'with zipfile.ZipFile(sys.argv[1], "w") as z:',
+      '    for name, content, link in json.loads(sys.argv[2]):',
+      '        info = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))',
+      '        info.external_attr = (0o120777 if link else 0o100644) << 16',
+      '        z.writestr(info, content)',
+    ].join('\n');
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    await promisify(execFile)('python3', [
+      '-c',
+      script,
+      path,
+      JSON.stringify(entries.map(([n, c, l]) => [n, c, l ?? false])),
+    ]);
+    return path;
+  }
+  const target = lambdaTarget('python3.11', 'x86_64');
+
+  it('refuses a symlink out of the artifact, a duplicate entry and names differing only in case', async () => {
+    // Prepare
+    const root = await zipOf([
+      ['python/pkg/__init__.py', ''],
+      ['python/pkg/shadow', '/etc/shadow', true],
+      ['python/pkg/up', '../../../etc/passwd', true],
+      ['python/pkg/inside', '__init__.py', true],
+      ['python/pkg/mod.py', 'A = 1\n'],
+      ['python/pkg/mod.py', 'A = 2\n'],
+      ['python/pkg/Readme.txt', ''],
+      ['python/pkg/README.txt', ''],
+    ]);
+
+    // Act
+    const result = await verifyArtifact({ root, target });
+
+    // Assess
+    const messages = result.problems.map((problem) => problem.message);
+    expect(result.ok).toBe(false);
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        'python/pkg/shadow is a symlink to /etc/shadow, outside the artifact.',
+        'python/pkg/up is a symlink to ../../../etc/passwd, outside the artifact.',
+        'python/pkg/mod.py appears more than once in the zip.',
+        'python/pkg/README.txt and python/pkg/Readme.txt differ only in case.',
+      ]),
+    );
+    expect(messages.some((message) => message.includes('python/pkg/inside'))).toBe(false);
+    recordReliability({
+      area: 'verify',
+      experiment:
+        'zip with symlinks out (absolute and ..), a duplicate entry and case-only names refused; an inside link accepted',
+      cases: 5,
+      faultsInjected: 4,
+      runs: 1,
+      lost: 'nothing',
+    });
+  });
+});

@@ -35,6 +35,10 @@ beforeAll(async () => {
     'withtop-2.0.dist-info/METADATA': 'Metadata-Version: 2.1\nName: withtop\nVersion: 2.0\n',
     'withtop-2.0.dist-info/top_level.txt': 'withtop\nmissing_module\n',
     'withtop-2.0.dist-info/RECORD': 'withtop/__init__.py,,\nwithtop_extra.py,,\n',
+    'emptytop/__init__.py': '',
+    'emptytop-1.0.dist-info/METADATA': 'Metadata-Version: 2.1\nName: emptytop\nVersion: 1.0\n',
+    'emptytop-1.0.dist-info/top_level.txt': '\n',
+    'emptytop-1.0.dist-info/RECORD': 'emptytop/__init__.py,,\nemptytop-1.0.dist-info/RECORD,,\n',
   };
   for (const [path, content] of Object.entries(files)) {
     await mkdir(dirname(join(site, path)), { recursive: true });
@@ -72,6 +76,19 @@ describe('installedDistributions', () => {
     // Assess
     expect(distributions.find((distribution) => distribution.name === 'withtop')?.modules).toEqual([
       'withtop',
+    ]);
+  });
+
+  it('falls back to RECORD when top_level.txt is empty, so a distribution is never "0 modules: ok"', async () => {
+    // Prepare
+    const roots = [site];
+
+    // Act
+    const distributions = await installedDistributions(roots);
+
+    // Assess
+    expect(distributions.find((distribution) => distribution.name === 'emptytop')?.modules).toEqual([
+      'emptytop',
     ]);
   });
 });

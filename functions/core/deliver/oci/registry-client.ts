@@ -425,7 +425,11 @@ export class RegistryClient {
       headers: { 'content-type': mediaType },
       body: () => bytes,
       expect: [201],
+    }).catch(async (error: unknown) => {
+      if (!isImmutableTagRefusal(error)) throw error;
+      return this.existingTag(repository, reference, digest);
     });
+    if (typeof response === 'string') return response;
     await drain(response);
     const stored = header(response, 'docker-content-digest');
     if (stored && stored !== digest) {
@@ -437,6 +441,22 @@ export class RegistryClient {
       );
     }
     return digest;
+  }
+
+  /**
+   * An immutable tag (ECR: 400 TAG_INVALID) that already exists: the push succeeded before
+   * when it names the same manifest (a retry, two runs of one lock); anything else is refused.
+   */
+  private async existingTag(repository: string, tag: string, digest: string): Promise<string> {
+    const existing = await this.getManifest(repository, tag);
+    if (existing.digest === digest) return digest;
+    throw new RegistryError(
+      `${this.host}/${repository}:${tag} already names ${existing.digest}, not ${digest}, and the repository's tags are immutable.`,
+      {
+        code: 'TAG_INVALID',
+        hint: 'The same tag was built from different content (a changed base image, or a tag reused by hand); delete the old image, or give the repository MUTABLE tags.',
+      },
+    );
   }
 
   /** Stream a blob (following redirects to storage without sending credentials there). */
@@ -675,4 +695,13 @@ async function readWhole(source: BlobSource, size: number): Promise<Buffer> {
     });
   }
   return bytes;
+}
+
+/** ECR (and registries with tag immutability) refuse a PUT to an existing tag with 400 TAG_INVALID. */
+function isImmutableTagRefusal(error: unknown): boolean {
+  return (
+    error instanceof RegistryError &&
+    error.status === 400 &&
+    (error.code === 'TAG_INVALID' || /immutable|already exists/i.test(error.message))
+  );
 }

@@ -1,0 +1,297 @@
+// The one zip reader of the build side: opens a zip on disk without loading it, reads its
+// central directory (index/zip-directory.ts does the parsing), refuses bomb-shaped archives from
+// their declared sizes and compression ratios before a byte is inflated, and streams each entry
+// through the one inflate-and-CRC routine, which stops at the first byte past the declared
+// size. Memory stays bounded by a chunk, whatever the archive claims.
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { crc32, createInflateRaw } from 'node:zlib';
+import { UnsafeArchiveError } from '../shared/errors.ts';
+import {
+  LOCAL_HEADER_SIZE,
+  locateCentralDirectory,
+  localDataOffset,
+  MAX_END_RECORD_SPAN,
+  readCentralDirectory,
+  type ZipEntry,
+  type ZipLimits,
+} from '../index/zip-directory.ts';
+
+export type { ZipEntry, ZipLimits } from '../index/zip-directory.ts';
+
+/**
+ * Why an entry name is unsafe to write, or null. Names are `/`-separated, relative, with no
+ * `..`, `.` or empty parts (a trailing `/` marks a directory), no backslashes, no NUL.
+ */
+export function unsafeEntryName(name: string): string | null {
+  if (name.startsWith('/')) return 'is an absolute path';
+  if (/^[A-Za-z]:/.test(name)) return 'is an absolute Windows path';
+  if (name.includes('\\')) return 'contains a backslash';
+  if (name.includes('\0')) return 'contains a NUL byte';
+  const parts = (name.endsWith('/') ? name.slice(0, -1) : name).split('/');
+  if (parts.some((part) => part === '..')) return 'climbs out of the archive with ".."';
+  if (parts.some((part) => part === '' || part === '.')) return 'has an empty or "." path segment';
+  return null;
+}
+
+/** Compression-ratio limits: what a real archive never reaches and every cheap bomb must. */
+export interface RatioLimits {
+  /** An entry bigger than `ratioFloorBytes` may unpack to at most this many times its compressed size. @default 200 */
+  readonly maxEntryRatio: number;
+  /** The whole archive, once over `ratioFloorBytes`, may unpack to at most this many times the file. @default 100 */
+  readonly maxTotalRatio: number;
+  /** Below this many unpacked bytes ratios do not matter (a 4 MiB file of zeros harms nobody). @default 16 MiB */
+  readonly ratioFloorBytes: number;
+}
+
+export const DEFAULT_RATIO_LIMITS: RatioLimits = {
+  maxEntryRatio: 200,
+  maxTotalRatio: 100,
+  ratioFloorBytes: 16 * 1024 ** 2,
+};
+
+/** Who an error is about: the archive's name and, for wheels, the package. */
+export interface ZipOrigin {
+  readonly name: string;
+  readonly packageName?: string;
+}
+
+/** A zip opened for reading: its entries and where each one's data starts. */
+export interface OpenZip {
+  readonly origin: ZipOrigin;
+  readonly size: number;
+  readonly entries: readonly ZipEntry[];
+  /** Absolute offset of the entry's compressed data (local header checked). */
+  dataOffset(entry: ZipEntry): number;
+  /** Offset of the first central directory header (no entry data reaches it). */
+  readonly directoryOffset: number;
+  readonly handle: FileHandle;
+  close(): Promise<void>;
+}
+
+function unsafe(origin: ZipOrigin, entry: string | null, message: string, hint: string): UnsafeArchiveError {
+  return new UnsafeArchiveError(`${origin.name}${entry === null ? '' : `: entry "${entry}"`}: ${message}`, {
+    hint,
+    ...(origin.packageName ? { packageName: origin.packageName } : {}),
+  });
+}
+
+async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(buffer, 0, length, position);
+  return buffer.subarray(0, bytesRead);
+}
+
+/**
+ * Refuse an archive whose declared sizes look like a bomb: an entry or the whole unpacking to
+ * far more than its compressed bytes. Runs on the directory alone, before anything is inflated.
+ */
+export function guardCompressionRatio(
+  origin: ZipOrigin,
+  entries: readonly ZipEntry[],
+  fileSize: number,
+  limits: Partial<RatioLimits> = {},
+): void {
+  const { maxEntryRatio, maxTotalRatio, ratioFloorBytes } = { ...DEFAULT_RATIO_LIMITS, ...limits };
+  const hint =
+    'Real archives never compress this well; this one is a zip bomb (or crafted to look like one). Do not use it.';
+  let total = 0;
+  for (const entry of entries) {
+    total += entry.uncompressedSize;
+    if (
+      entry.uncompressedSize > ratioFloorBytes &&
+      entry.uncompressedSize > maxEntryRatio * Math.max(1, entry.compressedSize)
+    )
+      throw unsafe(
+        origin,
+        entry.name,
+        `declares ${entry.uncompressedSize} bytes from ${entry.compressedSize} compressed (over ${maxEntryRatio}:1).`,
+        hint,
+      );
+  }
+  if (total > ratioFloorBytes && total > maxTotalRatio * Math.max(1, fileSize))
+    throw unsafe(
+      origin,
+      null,
+      `declares ${total} unpacked bytes from a ${fileSize}-byte file (over ${maxTotalRatio}:1).`,
+      hint,
+    );
+}
+
+/** Data offsets of every entry, refusing overlaps, truncated or disagreeing local headers. */
+async function locateData(
+  handle: FileHandle,
+  origin: ZipOrigin,
+  entries: readonly ZipEntry[],
+  directoryOffset: number,
+): Promise<Map<ZipEntry, number>> {
+  const byOffset = [...entries].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
+  const offsets = new Map<ZipEntry, number>();
+  let previousEnd = 0;
+  for (const entry of byOffset) {
+    if (entry.localHeaderOffset < previousEnd)
+      throw unsafe(
+        origin,
+        entry.name,
+        'overlaps another entry.',
+        'Overlapping entries are a zip bomb technique; do not use this archive.',
+      );
+    const nameBytes = Buffer.byteLength(entry.name);
+    const header = await readAt(handle, entry.localHeaderOffset, LOCAL_HEADER_SIZE + nameBytes);
+    const relative = localDataOffset(header, entry, origin.name);
+    if (relative === null || header.length < LOCAL_HEADER_SIZE)
+      throw unsafe(
+        origin,
+        entry.name,
+        'has a truncated local header.',
+        'The archive is truncated; download it again.',
+      );
+    const localName = header
+      .subarray(LOCAL_HEADER_SIZE, LOCAL_HEADER_SIZE + header.readUInt16LE(26))
+      .toString('utf8');
+    if (localName !== entry.name)
+      throw unsafe(
+        origin,
+        entry.name,
+        `has the name "${localName}" in its local header.`,
+        'The local and central headers disagree: a crafted or corrupt archive. Do not use it.',
+      );
+    const start = entry.localHeaderOffset + relative;
+    if (start + entry.compressedSize > directoryOffset)
+      throw unsafe(
+        origin,
+        entry.name,
+        'runs into the central directory.',
+        'The archive is corrupt or crafted.',
+      );
+    offsets.set(entry, start);
+    previousEnd = start + entry.compressedSize;
+  }
+  return offsets;
+}
+
+/**
+ * Open a zip: directory read and checked against `limits` (counts, declared sizes, ratios).
+ * @example
+ *   const zip = await openZip('numpy.whl', { name: 'numpy-2.2.6-….whl', packageName: 'numpy' });
+ *   try { for (const entry of zip.entries) await inflateEntry(zip, entry, (chunk) => hash.update(chunk)); }
+ *   finally { await zip.close(); }
+ */
+export async function openZip(
+  path: string,
+  origin: ZipOrigin,
+  limits: Partial<ZipLimits & RatioLimits> = {},
+): Promise<OpenZip> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    const tailStart = Math.max(0, size - MAX_END_RECORD_SPAN);
+    const location = locateCentralDirectory(
+      await readAt(handle, tailStart, size - tailStart),
+      size,
+      origin.name,
+    );
+    const directory = await readAt(handle, location.offset, location.size);
+    const entries = readCentralDirectory(directory, location, origin.name, limits);
+    guardCompressionRatio(origin, entries, size, limits);
+    const offsets = await locateData(handle, origin, entries, location.offset);
+    return {
+      origin,
+      size,
+      entries,
+      handle,
+      directoryOffset: location.offset,
+      dataOffset: (entry) => offsets.get(entry) ?? 0,
+      close: () => handle.close(),
+    };
+  } catch (error) {
+    await handle.close();
+    if (error instanceof UnsafeArchiveError && origin.packageName && !error.packageName)
+      throw new UnsafeArchiveError(error.message, {
+        hint: error.hint,
+        packageName: origin.packageName,
+        cause: error,
+      });
+    throw error;
+  }
+}
+
+/**
+ * The one inflate-and-CRC routine: streams an entry's bytes to `visit` chunk by chunk, and
+ * throws when it inflates past its declared size, short of it, or fails its CRC-32.
+ */
+export async function inflateEntry(
+  zip: OpenZip,
+  entry: ZipEntry,
+  visit: (chunk: Buffer) => void | Promise<void>,
+): Promise<void> {
+  const { origin } = zip;
+  if (entry.method !== 0 && entry.method !== 8)
+    throw unsafe(
+      origin,
+      entry.name,
+      `uses compression method ${entry.method}.`,
+      'Only stored (0) and deflate (8) are read.',
+    );
+  const start = zip.dataOffset(entry);
+  let size = 0;
+  let crc = 0;
+  const lies = 'The archive lies about its sizes (a zip bomb or corruption); do not use it.';
+  if (entry.compressedSize > 0) {
+    const raw = zip.handle.createReadStream({
+      start,
+      end: start + entry.compressedSize - 1,
+      autoClose: false,
+    });
+    let source: Readable = raw;
+    if (entry.method === 8) {
+      const inflater = createInflateRaw();
+      raw.on('error', (error) => inflater.destroy(error));
+      source = raw.pipe(inflater);
+    }
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        // One byte over the declared size is enough to stop: nothing more is inflated.
+        if (size > entry.uncompressedSize)
+          throw unsafe(
+            origin,
+            entry.name,
+            `unpacks to more than the ${entry.uncompressedSize} bytes the directory says.`,
+            lies,
+          );
+        crc = crc32(chunk, crc);
+        await visit(chunk);
+      }
+    } catch (error) {
+      raw.destroy();
+      if (error instanceof UnsafeArchiveError) throw error;
+      throw new UnsafeArchiveError(
+        `${origin.name}: entry "${entry.name}" does not inflate (${(error as Error).message}).`,
+        {
+          hint: 'The archive is corrupt or unpacks to more than it declares (a zip bomb); do not use it.',
+          ...(origin.packageName ? { packageName: origin.packageName } : {}),
+          cause: error,
+        },
+      );
+    }
+  }
+  if (size !== entry.uncompressedSize)
+    throw unsafe(
+      origin,
+      entry.name,
+      `unpacks to ${size} bytes, the directory says ${entry.uncompressedSize}.`,
+      lies,
+    );
+  if (crc >>> 0 !== entry.crc32 >>> 0)
+    throw unsafe(origin, entry.name, 'fails its CRC-32 check.', 'The archive is corrupt; download it again.');
+}
+
+/** An entry's whole content (for small files: metadata, scripts, symlink targets). */
+export async function readEntry(zip: OpenZip, entry: ZipEntry): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await inflateEntry(zip, entry, (chunk) => {
+    chunks.push(chunk);
+  });
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,93 @@
+// The Probe's contract: what it is asked to import from which artifact, and what it found.
+// The same shapes serve the AWS probe (a short-lived function on the real runtime) and the
+// local twin (the artifact unpacked as Lambda would, imported with the target's Python).
+import type { Target } from '../shared/types.ts';
+
+/** What ships, as the Probe receives it: the published layers, the staged EFS version or the image. */
+export type ProbeArtifact =
+  | {
+      readonly kind: 'layers';
+      /** Layer zips in the order a function lists them (later layers overwrite earlier files in /opt). */
+      readonly zips: readonly string[];
+      /** The layer version ARNs, for the AWS probe. */
+      readonly layerVersionArns?: readonly string[];
+    }
+  | {
+      readonly kind: 'efs';
+      /** The folder that stands for the function's mount path (`/mnt/deps`). */
+      readonly mountRoot: string;
+      /** The function's mount path. */
+      readonly mountPath: string;
+      /** The PYTHONPATH a function sets: absolute paths under `mountPath`. */
+      readonly pythonPath: string;
+    }
+  | {
+      readonly kind: 'image';
+      /** An OCI image layout folder holding the image. */
+      readonly layoutDir: string;
+      /** The image URI, for the AWS probe. */
+      readonly imageUri?: string;
+    };
+
+export interface ProbeRequest {
+  readonly target: Target;
+  /** The smoke-import list: every top-level module of every distribution in the set. */
+  readonly modules: readonly string[];
+  readonly artifact: ProbeArtifact;
+}
+
+/** One module's import on the target. */
+export interface ProbedModule {
+  readonly module: string;
+  readonly ok: boolean;
+  /** The traceback's last line, with its innermost cause, when the import failed. */
+  readonly error: string | null;
+  readonly ms: number;
+}
+
+/**
+ * `manifest.probe`. `ran: false` is never ok: it says why (`reason`), and `--require-probe`
+ * turns it into an error.
+ */
+export interface ProbeResult {
+  readonly ran: boolean;
+  readonly ok: boolean;
+  /** Always "artifact": the probe imports from what ships, never from the build tree. */
+  readonly from: 'artifact';
+  /** The interpreter's full version (`3.11.14`), when it ran. */
+  readonly python: string | null;
+  readonly arch: Target['architecture'];
+  readonly modules: readonly ProbedModule[];
+  /** The whole cold import, all modules in one process, as a cold start would pay it. */
+  readonly importMs: number | null;
+  /** Why it did not run, or what failed. */
+  readonly reason?: string;
+  /** Where it ran: on Lambda itself, or in the local twin. */
+  readonly where: 'lambda' | 'local';
+}
+
+/** A result for a probe that could not run here; never counted as ok. */
+export function probeNotRun(target: Target, reason: string, where: ProbeResult['where']): ProbeResult {
+  return {
+    ran: false,
+    ok: false,
+    from: 'artifact',
+    python: null,
+    arch: target.architecture,
+    modules: [],
+    importMs: null,
+    reason,
+    where,
+  };
+}
+
+/** One line a person reads: `probe: 14 modules imported on Python 3.11.14 in 812 ms`. */
+export function describeProbe(result: ProbeResult): string {
+  if (!result.ran) return `not probed: ${result.reason ?? 'no reason given'}`;
+  const failed = result.modules.filter((module) => !module.ok);
+  const where = result.where === 'lambda' ? 'on Lambda' : 'from the artifact';
+  if (failed.length === 0)
+    return `probe: ${result.modules.length} modules imported ${where} on Python ${result.python ?? '?'} in ${Math.round(result.importMs ?? 0)} ms`;
+  const first = failed[0];
+  return `probe failed: ${failed.length} of ${result.modules.length} modules did not import ${where} on Python ${result.python ?? '?'}; first: ${first?.module}: ${first?.error ?? ''}`;
+}

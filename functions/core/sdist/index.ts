@@ -1,0 +1,4 @@
+// Sdists: building what pip would build from an sdist, kept only when it runs on the target.
+export * from './build-system.ts';
+export * from './built-wheel-check.ts';
+export * from './sdist-builder.ts';

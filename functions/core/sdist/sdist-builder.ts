@@ -1,0 +1,225 @@
+// Builds an sdist into a wheel on this machine, as pip would: pip's own PEP 517 frontend, in its
+// isolated build environment, with the build requirements resolved for THIS machine from the
+// same indexes the set came from (never the host's pip configuration). The result is kept only
+// when it can run on the target: a pure wheel always; a native one only when this machine's
+// architecture is the target's and every binary verifies against the target's glibc. Built
+// wheels keep their real tags (`linux_x86_64`), with the glibc they need recorded.
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { arch, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { extractTreeTar } from '../pack/index.ts';
+import { parseWheelFilename } from '../index/index.ts';
+import { LambdaDepsError } from '../shared/errors.ts';
+import { sha256File } from '../pack/tree-archive.ts';
+import { wheelMachine } from '../shared/targets.ts';
+import type { Architecture, Target } from '../shared/types.ts';
+import { findTargetInterpreter } from '../verify/index.ts';
+import { readBuildSystem } from './build-system.ts';
+import { checkBuiltWheel } from './built-wheel-check.ts';
+
+const execFileAsync = promisify(execFile);
+
+/** An sdist that cannot become a wheel for the target here. Exit code 1: the set cannot be built. */
+export class SdistBuildError extends LambdaDepsError {
+  override name = 'SdistBuildError';
+}
+
+export interface BuildSdistOptions {
+  readonly sdistPath: string;
+  /** The sdist's sha256 as the lock records it (checked again before anything runs). */
+  readonly sha256: string;
+  readonly name: string;
+  readonly version: string;
+  readonly target: Target;
+  /** The indexes and find-links folders the set was resolved from. */
+  readonly indexUrls: readonly string[];
+  readonly findLinks: readonly string[];
+  /** Where the wheel is written. */
+  readonly outDir: string;
+  /** Built wheels are kept here by sdist sha256, backend and interpreter; null: no cache. */
+  readonly cacheDir: string | null;
+  readonly pythonExecutable?: string | null;
+  /** @default 15 minutes */
+  readonly timeoutMs?: number;
+}
+
+export interface BuiltSdistWheel {
+  readonly wheelPath: string;
+  readonly filename: string;
+  readonly backend: string;
+  readonly pure: boolean;
+  /** The highest glibc its binaries need (`2.17`), null for a pure wheel. */
+  readonly glibcNeeded: string | null;
+  readonly cached: boolean;
+}
+
+/** This machine's architecture in Lambda's words. */
+export function hostArchitecture(): Architecture {
+  return arch() === 'arm64' ? 'arm64' : 'x86_64';
+}
+
+function failure(
+  options: BuildSdistOptions,
+  message: string,
+  hint: string,
+  cause?: unknown,
+): SdistBuildError {
+  return new SdistBuildError(`${options.name} ${options.version}: ${message}`, {
+    packageName: options.name,
+    hint,
+    ...(cause ? { cause } : {}),
+  });
+}
+
+/** pip's arguments: its own frontend and isolation, our indexes only (`--isolated` ignores the host's config). */
+function pipWheelArguments(options: BuildSdistOptions, sourceDir: string, wheelDir: string): string[] {
+  const [first, ...extra] = options.indexUrls;
+  return [
+    '-m',
+    'pip',
+    'wheel',
+    '--isolated',
+    '--no-deps',
+    '--no-cache-dir',
+    '--disable-pip-version-check',
+    '--wheel-dir',
+    wheelDir,
+    ...(first ? ['--index-url', first] : ['--no-index']),
+    ...extra.flatMap((url) => ['--extra-index-url', url]),
+    ...options.findLinks.flatMap((folder) => ['--find-links', folder]),
+    sourceDir,
+  ];
+}
+
+/** Unpack the sdist (refusing anything unsafe) and return its one top folder. */
+async function unpackSdist(options: BuildSdistOptions, scratch: string): Promise<string> {
+  if (!/\.tar\.gz$/.test(options.sdistPath))
+    throw failure(
+      options,
+      'only .tar.gz sdists (PEP 625) are built.',
+      'Pin a version that ships a .tar.gz sdist or a wheel.',
+    );
+  const unpacked = join(scratch, 'src');
+  await extractTreeTar(options.sdistPath, unpacked, { maxTotalBytes: 2 * 1024 ** 3 });
+  const top = (await readdir(unpacked, { withFileTypes: true })).filter((entry) => entry.isDirectory());
+  if (top.length !== 1 || !top[0])
+    throw failure(
+      options,
+      'its sdist does not hold exactly one top folder.',
+      'The sdist is malformed; pin another version.',
+    );
+  return join(unpacked, top[0].name);
+}
+
+async function runPipWheel(
+  options: BuildSdistOptions,
+  python: string,
+  sourceDir: string,
+  scratch: string,
+): Promise<string> {
+  const wheelDir = join(scratch, 'wheel');
+  const temp = join(scratch, 'tmp');
+  await mkdir(temp, { recursive: true });
+  try {
+    // An empty environment: the sdist's build code never sees this process's credentials.
+    await execFileAsync(python, pipWheelArguments(options, sourceDir, wheelDir), {
+      cwd: scratch,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: scratch, TMPDIR: temp, LANG: 'C.UTF-8' },
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: options.timeoutMs ?? 15 * 60 * 1000,
+    });
+  } catch (error) {
+    const output = error && typeof error === 'object' && 'stderr' in error ? String(error.stderr) : '';
+    const last = output.trim().split('\n').slice(-3).join(' | ');
+    throw failure(
+      options,
+      `building its sdist failed${last ? `: ${last}` : ''}.`,
+      'The build needs its compilers and headers: build in AWS (CodeBuild on the target OS), or pin a version that ships a wheel.',
+      error,
+    );
+  }
+  const built = (await readdir(wheelDir)).filter((name) => name.endsWith('.whl'));
+  if (built.length !== 1 || !built[0])
+    throw failure(options, `the build made ${built.length} wheels.`, 'Pin a version that ships a wheel.');
+  return join(wheelDir, built[0]);
+}
+
+function cacheKey(options: BuildSdistOptions, backend: string, pythonVersion: string): string {
+  return `${options.sha256}-${backend.replace(/[^A-Za-z0-9_.]+/g, '_')}-py${pythonVersion}-${wheelMachine(hostArchitecture())}`;
+}
+
+/** A cached wheel, checked against its recorded sha256; a bad entry is discarded. */
+async function readCached(folder: string): Promise<string | null> {
+  const names = await readdir(folder).catch(() => [] as string[]);
+  const wheel = names.find((name) => name.endsWith('.whl'));
+  const recorded = names.find((name) => name.endsWith('.sha256'));
+  if (!wheel || !recorded || recorded !== `${await sha256File(join(folder, wheel))}.sha256`) {
+    if (names.length > 0) await rm(folder, { recursive: true, force: true });
+    return null;
+  }
+  return join(folder, wheel);
+}
+
+/** Keep a built wheel in the cache: written in full beside the entry, then renamed into place. */
+async function writeCached(folder: string, wheelPath: string, filename: string): Promise<void> {
+  const staging = `${folder}.${process.pid}.tmp`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  await copyFile(wheelPath, join(staging, filename));
+  await writeFile(join(staging, `${await sha256File(wheelPath)}.sha256`), '');
+  await rm(folder, { recursive: true, force: true });
+  await rename(staging, folder);
+}
+
+/**
+ * Build `options.sdistPath` into a wheel that runs on `options.target`, or throw SdistBuildError
+ * saying why and what to do.
+ *
+ * @example
+ *   const built = await buildSdistForTarget({ sdistPath, sha256, name: 'purepkg', version: '1.0', target, indexUrls, findLinks, cacheDir });
+ */
+export async function buildSdistForTarget(options: BuildSdistOptions): Promise<BuiltSdistWheel> {
+  if ((await sha256File(options.sdistPath)) !== options.sha256)
+    throw failure(
+      options,
+      'its sdist does not match the sha256 the lock records.',
+      'Measure the set again; the file changed on the index.',
+    );
+  const hostTarget: Target = { ...options.target, architecture: hostArchitecture() };
+  const interpreter = await findTargetInterpreter(hostTarget, options.pythonExecutable);
+  if ('reason' in interpreter)
+    throw failure(
+      options,
+      `it ships only an sdist, and ${interpreter.reason}.`,
+      `Install Python ${options.target.pythonVersion} here, or build in AWS, where CodeBuild runs the target's Python.`,
+    );
+  const scratch = await mkdtemp(join(tmpdir(), 'lambda-deps-sdist-'));
+  try {
+    const sourceDir = await unpackSdist(options, scratch);
+    const { backend } = await readBuildSystem(sourceDir, `${options.name} ${options.version}`);
+    const cacheFolder = options.cacheDir
+      ? join(options.cacheDir, 'sdist-wheels', cacheKey(options, backend, interpreter.version))
+      : null;
+    const cachedWheel = cacheFolder ? await readCached(cacheFolder) : null;
+    const wheelPath = cachedWheel ?? (await runPipWheel(options, interpreter.executable, sourceDir, scratch));
+    const filename = wheelPath.split('/').pop() ?? '';
+    const check = await checkBuiltWheel(wheelPath, filename, options.target, scratch);
+    if (check.problems.length > 0) throw failure(options, check.problems[0] ?? '', check.hint);
+    if (cacheFolder && !cachedWheel) await writeCached(cacheFolder, wheelPath, filename);
+    await mkdir(options.outDir, { recursive: true });
+    // A copy, never a link into the cache: editing the output must not corrupt the cache.
+    await copyFile(wheelPath, join(options.outDir, filename));
+    return {
+      wheelPath: join(options.outDir, filename),
+      filename,
+      backend,
+      pure: parseWheelFilename(filename).tags.every((tag) => tag.endsWith('-any')),
+      glibcNeeded: check.glibcNeeded,
+      cached: cachedWheel !== null,
+    };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,270 @@
+// The cell the smoke import runs package code in. Importing a package runs its code, and that
+// code must not see what the build runner holds: the runner's credentials (files and
+// environment), the network, or the host's folders for writing. On Linux the cell is a new
+// mount and network namespace (`unshare`); as root the code then runs as an unprivileged uid
+// (nobody, 65534); when not root a user namespace stands in (same uid outside, so other
+// processes of that uid stay readable, and the manifest says so). The environment is always
+// empty but for a fixed PATH, HOME and locale. What could not be had is reported, never hidden.
+import { execFile } from 'node:child_process';
+import { chmod, chown, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+/** The uid and gid package code runs as when the runner is root. */
+export const SANDBOX_UID = 65534;
+
+/** What the cell achieved; each false means that protection is missing here. */
+export interface SandboxIsolation {
+  /** Runs as another, unprivileged uid (cannot read the runner's processes or 0600 files). */
+  readonly uid: boolean;
+  /** In a network namespace of its own with no interfaces up: no connection anywhere. */
+  readonly network: boolean;
+  /** Host folders are read-only to it (the world-writable ones included); only its scratch is writable. */
+  readonly filesystem: boolean;
+  /** No variable of the runner's environment reaches it. */
+  readonly environment: boolean;
+  /** Why a protection is missing, when one is. */
+  readonly reason?: string;
+}
+
+/** How to spawn one process in the cell (its environment never holds the runner's variables). */
+export interface CellCommand {
+  readonly file: string;
+  readonly argv: string[];
+  readonly env: Record<string, string>;
+}
+
+/** A cell prepared for one smoke import run; `dispose` removes its scratch. */
+export interface Sandbox {
+  readonly isolation: SandboxIsolation;
+  /** The roots as the code sees them. */
+  readonly roots: readonly string[];
+  /** Writable scratch (HOME, bytecode). */
+  readonly home: string;
+  /** The command, argv and environment that run `interpreter args…` inside the cell. */
+  command(interpreter: string, args: readonly string[]): CellCommand;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Runs as root inside the new namespaces, before any package code: makes host folders read-only,
+ * binds the roots and the interpreter's prefix where the code can reach them, hides the folders
+ * the unprivileged uid could not traverse anyway (root's home), then drops to that uid and execs
+ * the real command. argv[1] is a JSON request, so no path is ever parsed by a shell.
+ */
+const SETUP = String.raw`
+import ctypes, json, os, subprocess, sys
+req = json.loads(sys.argv[1])
+def mount(*args):
+    subprocess.run(["mount", *args], check=True, stdin=subprocess.DEVNULL)
+def read_only_bind(source, target):
+    mount("--bind", source, target)
+    mount("-o", "remount,bind,ro", target)
+for folder in req["readOnly"]:
+    if os.path.isdir(folder) and not os.path.islink(folder):
+        read_only_bind(folder, folder)
+for source, target in req["binds"]:
+    read_only_bind(source, target)
+if req["hide"]:
+    read_only_bind(req["prefix"], req["stage"])
+    mount("-t", "tmpfs", "-o", "mode=0755,size=1m", "lambda-deps-hidden", req["hide"])
+    os.makedirs(req["prefix"], exist_ok=True)
+    mount("--move", req["stage"], req["prefix"])
+mount("--bind", req["home"], req["home"])
+mount("-o", "remount,bind,rw", req["home"])
+if req["uid"] is not None:
+    os.setgroups([])
+    os.setgid(req["uid"])
+    os.setuid(req["uid"])
+ctypes.CDLL(None, use_errno=True).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+os.chdir(req["home"])
+os.execve(req["argv"][0], req["argv"], req["env"])
+`;
+
+/** World-writable host folders made read-only inside the cell. */
+const WRITABLE_HOST_FOLDERS = ['/tmp', '/var/tmp', '/dev/shm', '/run/lock', '/dev/mqueue'];
+
+type Mechanism = 'root' | 'user-namespace' | 'none';
+
+const probes = new Map<string, Promise<{ mechanism: Mechanism; reason?: string }>>();
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+function unshareFlags(mechanism: Mechanism): string[] {
+  return mechanism === 'root' ? ['--mount', '--net'] : ['--user', '--map-root-user', '--mount', '--net'];
+}
+
+/** The topmost ancestor of `path` that others cannot traverse (to hide and re-expose), or null. */
+async function untraversableAncestor(path: string): Promise<string | null> {
+  const parts = path.split('/').filter(Boolean);
+  for (let index = 1; index < parts.length; index++) {
+    const folder = `/${parts.slice(0, index).join('/')}`;
+    const info = await stat(folder).catch(() => null);
+    if (info && (info.mode & 0o001) === 0) return folder;
+  }
+  return null;
+}
+
+/** Can this machine build the cell with `interpreter`? Asked once per interpreter, then remembered. */
+function probe(interpreter: string, prefix: string): Promise<{ mechanism: Mechanism; reason?: string }> {
+  const cached = probes.get(interpreter);
+  if (cached) return cached;
+  const attempt = (async () => {
+    if (process.platform !== 'linux') return { mechanism: 'none' as const, reason: 'not Linux' };
+    const mechanisms: Mechanism[] = isRoot() ? ['root', 'user-namespace'] : ['user-namespace'];
+    const reasons: string[] = [];
+    for (const mechanism of mechanisms) {
+      const cell = await prepare(interpreter, prefix, mechanism, []);
+      try {
+        const { file, argv, env } = cell.command(interpreter, ['-I', '-S', '-c', 'print("cell ok")']);
+        const { stdout } = await execFileAsync(file, argv, { timeout: 20_000, env });
+        if (stdout.includes('cell ok')) return { mechanism };
+        reasons.push(`${mechanism}: no answer`);
+      } catch (error) {
+        const text = error instanceof Error ? error.message.split('\n').slice(-2).join(' ') : String(error);
+        reasons.push(`${mechanism}: ${text.trim()}`);
+      } finally {
+        await cell.dispose();
+      }
+    }
+    return { mechanism: 'none' as const, reason: `no namespaces here (${reasons.join('; ')})` };
+  })();
+  probes.set(interpreter, attempt);
+  return attempt;
+}
+
+const SETUP_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+
+function isolationOf(mechanism: Mechanism, reason?: string): SandboxIsolation {
+  if (mechanism === 'root') return { uid: true, network: true, filesystem: true, environment: true };
+  if (mechanism === 'user-namespace')
+    return {
+      uid: false,
+      network: true,
+      filesystem: true,
+      environment: true,
+      reason: 'not running as root: the code keeps the runner’s uid (in a user namespace)',
+    };
+  return {
+    uid: false,
+    network: false,
+    filesystem: false,
+    environment: true,
+    reason: reason ?? 'no namespaces here',
+  };
+}
+
+async function prepare(
+  interpreter: string,
+  prefix: string,
+  mechanism: Mechanism,
+  roots: readonly string[],
+): Promise<Sandbox> {
+  const work = await mkdtemp(join(tmpdir(), 'lambda-deps-cell-'));
+  await chmod(work, 0o755);
+  const home = join(work, 'home');
+  await mkdir(home, { mode: 0o700 });
+  const uid = mechanism === 'root' ? SANDBOX_UID : null;
+  if (uid !== null) await chown(home, uid, uid);
+  const env = {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    HOME: home,
+    LANG: 'C.UTF-8',
+    // One BLAS thread keeps parallel imports from oversubscribing.
+    OPENBLAS_NUM_THREADS: '1',
+    OMP_NUM_THREADS: '1',
+  };
+  const dispose = (): Promise<void> => rm(work, { recursive: true, force: true });
+  if (mechanism === 'none')
+    return {
+      isolation: isolationOf(mechanism),
+      roots,
+      home,
+      dispose,
+      command: (file, args) => ({ file, argv: [...args], env: { ...env } }),
+    };
+  const binds: [string, string][] = [];
+  const inner: string[] = [];
+  for (const [index, root] of roots.entries()) {
+    const target = join(work, 'roots', String(index));
+    await mkdir(target, { recursive: true });
+    binds.push([root, target]);
+    inner.push(target);
+  }
+  const stage = join(work, 'stage');
+  await mkdir(stage);
+  const hide = await untraversableAncestor(prefix);
+  return {
+    isolation: isolationOf(mechanism),
+    roots: inner,
+    home,
+    dispose,
+    command: (file, args) => {
+      const request = {
+        readOnly: WRITABLE_HOST_FOLDERS,
+        binds,
+        hide,
+        prefix,
+        stage,
+        home,
+        uid,
+        argv: [file, ...args],
+        env,
+      };
+      return {
+        file: 'unshare',
+        argv: [
+          ...unshareFlags(mechanism),
+          '--',
+          interpreter,
+          '-I',
+          '-S',
+          '-c',
+          SETUP,
+          JSON.stringify(request),
+        ],
+        env: { PATH: SETUP_PATH },
+      };
+    },
+  };
+}
+
+/**
+ * A cell for running `interpreter` (whose installation lives under `prefix`) on `roots`, as
+ * isolated as this machine allows. The roots are bound read-only into the cell.
+ * @example
+ *   const cell = await openSandbox('/usr/bin/python3.11', '/usr', ['/tmp/tree/python']);
+ *   const { file, argv } = cell.command('/usr/bin/python3.11', ['-I', '-S', '-c', 'import numpy']);
+ */
+export async function openSandbox(
+  interpreter: string,
+  prefix: string,
+  roots: readonly string[],
+): Promise<Sandbox> {
+  const { mechanism, reason } = await probe(interpreter, prefix);
+  const cell = await prepare(interpreter, prefix, mechanism, roots);
+  return reason ? { ...cell, isolation: isolationOf(mechanism, reason) } : cell;
+}
+
+/** Which protections are there for `interpreter` here (for reports; probes once). */
+export async function sandboxIsolation(interpreter: string, prefix: string): Promise<SandboxIsolation> {
+  const { mechanism, reason } = await probe(interpreter, prefix);
+  return isolationOf(mechanism, reason);
+}
+
+/** The interpreter's installation prefix (what must be reachable inside the cell). */
+export async function interpreterPrefix(interpreter: string): Promise<string> {
+  const { stdout } = await execFileAsync(
+    interpreter,
+    ['-I', '-S', '-c', 'import sys; print(sys.base_prefix)'],
+    {
+      timeout: 20_000,
+    },
+  );
+  return stdout.trim();
+}

@@ -1,0 +1,176 @@
+// Builds what the published package ships, into dist/:
+// - dist/assets/<step>/index.mjs: each Lambda handler bundled as the repository's synth bundles it,
+//   so a consumer's synth needs no esbuild, Docker or lock file (infra/constructs/lambda-defaults.ts);
+// - dist/cli/: the CLI bundle (code-split, one chunk per command) that bin/lambda-deps runs, also
+//   the CodeBuild source of a consumer's stack, so it carries every dependency the build step uses;
+// - dist/bundle-inputs.json: the source files the bundles were made from, for bin's staleness check;
+// - dist/infra/** and dist/functions/**: the library (the construct, the core API) compiled by tsc,
+//   with .d.ts files.
+// `--bundles` makes the first three (the `prepare` script, so `npm ci` leaves a fast CLI behind),
+// `--library` the last (`prepack`); `npm pack` runs both scripts, prepack first.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type BuildOptions, type Metafile } from 'esbuild';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = join(ROOT, 'dist');
+/** Build even when the outputs are newer than every input. */
+const FORCE = process.argv.includes('--force');
+
+/** ESM bundles call require() from CommonJS dependencies; ESM has none, so give them one. */
+const REQUIRE_BANNER =
+  "import { createRequire as __ldCreateRequire } from 'node:module'; const require = __ldCreateRequire(import.meta.url);";
+
+/**
+ * Left out of the CLI bundle and loaded from node_modules when a command needs them: the CDK
+ * (the local pipeline synthesizes in-process; it has data files and a plugin system of its own),
+ * the local Step Functions runner, and the TypeScript tools. The CodeBuild step (store, build of
+ * a lock) never loads them.
+ */
+const CLI_EXTERNALS = [
+  'aws-cdk-lib',
+  'aws-cdk-lib/*',
+  'constructs',
+  'cdk-nag',
+  'aws-local-stepfunctions',
+  'tsx',
+  'esbuild',
+];
+
+/** The handler entries: every `functions/<step>/handler.ts`. */
+function handlerEntries(): string[] {
+  return readdirSync(join(ROOT, 'functions'), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && existsSync(join(ROOT, 'functions', entry.name, 'handler.ts')))
+    .map((entry) => `functions/${entry.name}/handler.ts`)
+    .sort();
+}
+
+/** The same settings NodejsFunction is given in lambda-defaults.ts (ESM, node22, the SDK from the runtime). */
+function handlerBuild(entry: string): BuildOptions {
+  const step = entry.split('/')[1] ?? entry;
+  return {
+    entryPoints: [join(ROOT, entry)],
+    outfile: join(DIST, 'assets', step, 'index.mjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    minify: true,
+    sourcemap: true,
+    mainFields: ['module', 'main'],
+    external: ['@aws-sdk/*'],
+    banner: { js: REQUIRE_BANNER },
+    metafile: true,
+    logLevel: 'warning',
+  };
+}
+
+function cliBuild(): BuildOptions {
+  return {
+    entryPoints: { main: join(ROOT, 'functions/cli/main.ts') },
+    outdir: join(DIST, 'cli'),
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    splitting: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20.19',
+    sourcemap: true,
+    mainFields: ['module', 'main'],
+    external: CLI_EXTERNALS,
+    banner: { js: REQUIRE_BANNER },
+    metafile: true,
+    logLevel: 'warning',
+  };
+}
+
+/** Repository files (not node_modules) that went into the bundles. */
+function sourceInputs(metafiles: Metafile[]): string[] {
+  const files = new Set<string>();
+  for (const metafile of metafiles) {
+    for (const input of Object.keys(metafile.inputs)) {
+      const file = relative(ROOT, resolve(process.cwd(), input));
+      if (!file.startsWith('..') && !file.split('/').includes('node_modules')) files.add(file);
+    }
+  }
+  return [...files].sort();
+}
+
+/** Modification time in ms, or undefined when the file is missing. */
+function modified(file: string): number | undefined {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether every input is older than the stamp (the same test bin/lambda-deps makes). */
+function isCurrent(stamp: string, inputs: readonly string[]): boolean {
+  const builtAt = modified(stamp);
+  if (builtAt === undefined) return false;
+  return inputs.every((input) => (modified(join(ROOT, input)) ?? Number.POSITIVE_INFINITY) <= builtAt);
+}
+
+/** The bundles' recorded inputs (and this script), so `npm pack` right after `npm ci` does not bundle twice. */
+function bundlesAreCurrent(): boolean {
+  const stamp = join(DIST, 'bundle-inputs.json');
+  try {
+    const { inputs } = JSON.parse(readFileSync(stamp, 'utf8')) as { inputs: string[] };
+    return isCurrent(stamp, [...inputs, 'scripts/build-package.ts', 'package.json']);
+  } catch {
+    return false;
+  }
+}
+
+/** Every TypeScript file the library may compile, and the compiler settings. */
+function libraryInputs(): string[] {
+  const files = ['tsconfig.json', 'tsconfig.build.json', 'scripts/build-package.ts'];
+  for (const folder of ['infra', 'functions']) {
+    for (const entry of readdirSync(join(ROOT, folder), { recursive: true, encoding: 'utf8' })) {
+      if (entry.endsWith('.ts')) files.push(join(folder, entry));
+    }
+  }
+  return files;
+}
+
+async function buildBundles(): Promise<void> {
+  rmSync(join(DIST, 'assets'), { recursive: true, force: true });
+  rmSync(join(DIST, 'cli'), { recursive: true, force: true });
+  const results = await Promise.all(
+    [cliBuild(), ...handlerEntries().map(handlerBuild)].map((options) => build(options)),
+  );
+  const metafiles = results.flatMap((result) => (result.metafile ? [result.metafile] : []));
+  // Written last: bin/lambda-deps treats the bundles as current only when this file is newer than every input.
+  writeFileSync(
+    join(DIST, 'bundle-inputs.json'),
+    `${JSON.stringify({ inputs: sourceInputs(metafiles) }, null, 1)}\n`,
+  );
+}
+
+function compileLibrary(): void {
+  const stamp = join(DIST, 'library-built');
+  if (!FORCE && isCurrent(stamp, libraryInputs())) return;
+  rmSync(join(DIST, 'infra'), { recursive: true, force: true });
+  rmSync(join(DIST, 'functions'), { recursive: true, force: true });
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  execFileSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+    cwd: ROOT,
+  });
+  writeFileSync(stamp, `${new Date().toISOString()}\n`);
+}
+
+async function main(): Promise<void> {
+  const parts = ['--library', '--bundles'].filter((flag) => process.argv.includes(flag));
+  if (parts.length === 0) throw new Error('usage: build-package.ts [--library] [--bundles]');
+  mkdirSync(DIST, { recursive: true });
+  const started = Date.now();
+  if (parts.includes('--library')) compileLibrary();
+  if (parts.includes('--bundles') && (FORCE || !bundlesAreCurrent())) await buildBundles();
+  process.stderr.write(`lambda-deps: built dist/ (${parts.join(' ')}) in ${Date.now() - started} ms\n`);
+}
+
+await main();

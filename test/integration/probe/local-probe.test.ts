@@ -1,0 +1,179 @@
+// The local Probe twin against real artifacts built by the CLI from real wheels: it imports
+// from what ships (layer zips, the EFS tree, the image's layers) with the target's exact Python,
+// fails a layer laid out for the wrong Python, and says plainly when this machine cannot run
+// the target (arm64 here) instead of counting that as ok.
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import yazl from 'yazl';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probeLocally } from '../../../functions/adapters/local/local-probe-runner.ts';
+import { extractTreeTar } from '../../../functions/core/pack/index.ts';
+import { extractZip } from '../../../functions/cli/commands/verify.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
+import { findTargetInterpreter } from '../../../functions/core/verify/index.ts';
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'lambda-deps');
+const noWheels = localIndexes() === null;
+const py312 = lambdaTarget('python3.12', 'x86_64');
+const py311 = lambdaTarget('python3.11', 'x86_64');
+let work = '';
+
+async function buildWith(strategy: string, runtime: string): Promise<string> {
+  const out = join(work, `${runtime}-${strategy}`);
+  await run(
+    BIN,
+    [
+      'build',
+      join(work, 'requirements.txt'),
+      '--runtime',
+      runtime,
+      '--arch',
+      'x86_64',
+      '--no-pipeline',
+      '--strategy',
+      strategy,
+      '--out',
+      out,
+    ],
+    { timeout: 120_000 },
+  );
+  return out;
+}
+
+async function hasInterpreter(version: '3.11' | '3.12'): Promise<boolean> {
+  return !('reason' in (await findTargetInterpreter(version === '3.11' ? py311 : py312)));
+}
+
+/** Re-zip a layer's files under another folder prefix (the classic wrong-layout mistake). */
+async function rezipUnder(zip: string, from: string, to: string, destination: string): Promise<void> {
+  const unpacked = await mkdtemp(join(work, 'rezip-'));
+  await extractZip(zip, unpacked);
+  const { stdout } = await run('find', [join(unpacked, from), '-type', 'f']);
+  const archive = new yazl.ZipFile();
+  for (const file of stdout.trim().split('\n'))
+    archive.addFile(file, `${to}/${file.slice(join(unpacked, from).length + 1)}`);
+  archive.end();
+  const chunks: Buffer[] = [];
+  for await (const chunk of archive.outputStream) chunks.push(chunk as Buffer);
+  await writeFile(destination, Buffer.concat(chunks));
+}
+
+describe.skipIf(noWheels)(`probeLocally (skipped without real wheels: ${NO_LOCAL_INDEXES_REASON})`, () => {
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'lambda-deps-probe-test-'));
+    // bcrypt is an abi3 extension (native code for any CPython ≥ 3.8), idna pure Python.
+    await writeFile(join(work, 'requirements.txt'), 'bcrypt\nidna\n');
+  });
+  afterAll(() => rm(work, { recursive: true, force: true }));
+
+  it("imports every module from the layer zips with the target's exact Python and times the cold import", async (context) => {
+    if (!(await hasInterpreter('3.12'))) return context.skip('no python3.12 on this machine');
+    // Prepare
+    const out = await buildWith('layers', 'python3.12');
+    // Act
+    const probe = await probeLocally({
+      target: py312,
+      modules: ['bcrypt', 'idna'],
+      artifact: { kind: 'layers', zips: [join(out, 'layers', 'layer-shared-1.zip')] },
+    });
+    // Assess
+    expect(probe).toMatchObject({ ran: true, ok: true, from: 'artifact', arch: 'x86_64', where: 'local' });
+    expect(probe.python).toMatch(/^3\.12\.\d+$/);
+    expect(probe.modules.map((module) => [module.module, module.ok])).toEqual([
+      ['bcrypt', true],
+      ['idna', true],
+    ]);
+    expect(probe.importMs).toBeGreaterThan(0);
+  });
+
+  it('fails a layer laid out for python3.12 when the runtime is python3.11, naming the module', async (context) => {
+    if (!(await hasInterpreter('3.11'))) return context.skip('no python3.11 on this machine');
+    // Prepare: a layer whose packages sit where only a python3.12 runtime looks.
+    const out = await buildWith('layers', 'python3.11');
+    const wrong = join(work, 'wrong-layout.zip');
+    await rezipUnder(
+      join(out, 'layers', 'layer-shared-1.zip'),
+      'python',
+      'python/lib/python3.12/site-packages',
+      wrong,
+    );
+    // Act
+    const good = await probeLocally({
+      target: py311,
+      modules: ['bcrypt'],
+      artifact: { kind: 'layers', zips: [join(out, 'layers', 'layer-shared-1.zip')] },
+    });
+    const bad = await probeLocally({
+      target: py311,
+      modules: ['bcrypt'],
+      artifact: { kind: 'layers', zips: [wrong] },
+    });
+    // Assess
+    expect(good.ok).toBe(true);
+    expect(good.python).toMatch(/^3\.11\.\d+$/);
+    expect(bad).toMatchObject({ ran: true, ok: false });
+    expect(bad.modules[0]).toMatchObject({ module: 'bcrypt', ok: false });
+    expect(bad.modules[0]?.error).toContain("No module named 'bcrypt'");
+  });
+
+  it('imports from an EFS version through the PYTHONPATH a function would set', async (context) => {
+    if (!(await hasInterpreter('3.11'))) return context.skip('no python3.11 on this machine');
+    // Prepare: the tree as the sync step stages it under the mount.
+    const out = await buildWith('efs', 'python3.11');
+    const mountRoot = join(work, 'mnt');
+    await mkdir(join(mountRoot, 'web', 'v1'), { recursive: true });
+    await extractTreeTar(join(out, 'efs', 'site-packages.tar'), join(mountRoot, 'web', 'v1'));
+    // Act
+    const probe = await probeLocally({
+      target: py311,
+      modules: ['bcrypt', 'idna'],
+      artifact: {
+        kind: 'efs',
+        mountRoot,
+        mountPath: '/mnt/deps',
+        pythonPath: '/mnt/deps/web/v1/site-packages',
+      },
+    });
+    const outside = probeLocally({
+      target: py311,
+      modules: ['idna'],
+      artifact: { kind: 'efs', mountRoot, mountPath: '/mnt/deps', pythonPath: '/var/task' },
+    });
+    // Assess
+    expect(probe).toMatchObject({ ran: true, ok: true });
+    await expect(outside).rejects.toThrow(/not under the mount path/);
+  });
+
+  it("imports from the image's own layers", async (context) => {
+    if (!(await hasInterpreter('3.12'))) return context.skip('no python3.12 on this machine');
+    // Prepare
+    const out = await buildWith('image', 'python3.12');
+    const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
+      image: { layout: string };
+    };
+    // Act
+    const probe = await probeLocally({
+      target: py312,
+      modules: ['bcrypt', 'idna'],
+      artifact: { kind: 'image', layoutDir: join(out, manifest.image.layout) },
+    });
+    // Assess
+    expect(probe).toMatchObject({ ran: true, ok: true });
+    expect(probe.python).toMatch(/^3\.12\./);
+  });
+
+  it('reports an arm64 set as not probed, with the reason, and never as ok', async () => {
+    // Prepare: the artifact does not matter; no aarch64 interpreter runs here.
+    const target = lambdaTarget('python3.12', 'arm64');
+    // Act
+    const probe = await probeLocally({ target, modules: ['idna'], artifact: { kind: 'layers', zips: [] } });
+    // Assess
+    expect(probe).toMatchObject({ ran: false, ok: false, arch: 'arm64' });
+    expect(probe.reason).toMatch(/aarch64/);
+  });
+});

@@ -1,0 +1,252 @@
+// The package as a user gets it: `npm pack`, a fresh CDK app (TypeScript, CommonJS, compiled by
+// tsc, as `cdk init app --language typescript` sets it up) in a temporary folder, the tarball
+// installed next to aws-cdk-lib and constructs, then `tsc` and `node dist/app.js` synthesizing
+// examples/cdk-app/app.ts with cdk-nag's checks. The repository's own node_modules stand in for the
+// registry for aws-cdk-lib, constructs, cdk-nag and typescript (linked, as `file:` dependencies);
+// everything else comes from npm's cache (`--prefer-offline`). esbuild is deleted from the app
+// before synth: the package's functions must arrive prebuilt.
+import { execFile } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const REPOSITORY = resolve(import.meta.dirname, '..', '..');
+const EXAMPLE = join(REPOSITORY, 'examples', 'cdk-app');
+const VERSION = (JSON.parse(readFileSync(join(REPOSITORY, 'package.json'), 'utf8')) as { version: string })
+  .version;
+
+interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a program (argv array, never a shell) and resolves with its exit code and output. */
+function run(
+  file: string,
+  args: readonly string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<RunResult> {
+  return new Promise((resolvePromise) => {
+    execFile(
+      file,
+      [...args],
+      {
+        cwd: options.cwd,
+        env: { ...process.env, NO_COLOR: '1', ...options.env },
+        timeout: options.timeoutMs ?? 120_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+}
+
+function expectSuccess(result: RunResult, what: string): void {
+  if (result.code !== 0) {
+    throw new Error(
+      `${what} exited ${result.code}\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`,
+    );
+  }
+}
+
+/** A dependency of this repository, by its real path, for a `file:` dependency of the app. */
+function linkedDependency(name: string): string {
+  return `file:${realpathSync(join(REPOSITORY, 'node_modules', name))}`;
+}
+
+let work: string;
+let app: string;
+let tarball: string;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'lambda-deps-consumer-'));
+  // npm pack runs prepack (tsc: library and .d.ts) and prepare (esbuild: handlers and CLI).
+  expectSuccess(
+    await run('npm', ['pack', '--pack-destination', work], { cwd: REPOSITORY, timeoutMs: 240_000 }),
+    'npm pack',
+  );
+  const packed = readdirSync(work).filter((file) => file.endsWith('.tgz'));
+  expect(packed).toHaveLength(1);
+  tarball = join(work, packed[0] ?? '');
+
+  app = join(work, 'app');
+  cpSync(EXAMPLE, app, { recursive: true, filter: (source) => !/node_modules|cdk\.out|dist/.test(source) });
+  // The example's package.json names registry versions; the app here installs the tarball instead.
+  writeFileSync(
+    join(app, 'package.json'),
+    `${JSON.stringify({ name: 'consumer-app', version: '0.0.0', private: true })}\n`,
+  );
+  const install = await run(
+    'npm',
+    [
+      'install',
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      '--ignore-scripts',
+      tarball,
+      linkedDependency('aws-cdk-lib'),
+      linkedDependency('constructs'),
+      linkedDependency('cdk-nag'),
+      linkedDependency('typescript'),
+      linkedDependency('@types/node'),
+    ],
+    { cwd: app, timeoutMs: 240_000 },
+  );
+  expectSuccess(install, 'npm install');
+  // Nothing in a consumer's synth may bundle: without esbuild, a bundling attempt fails loudly.
+  for (const folder of ['esbuild', '@esbuild'])
+    rmSync(join(app, 'node_modules', folder), { recursive: true, force: true });
+}, 480_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('the packed package in a fresh CommonJS CDK app', () => {
+  it('ships compiled JavaScript, declarations and prebuilt assets, and no TypeScript source', async () => {
+    // Act
+    const listing = await run('tar', ['-tzf', tarball], { cwd: work });
+
+    // Assess
+    expectSuccess(listing, 'tar');
+    const files = listing.stdout.split('\n').filter(Boolean);
+    expect(files).toContain('package/dist/infra/index.js');
+    expect(files).toContain('package/dist/infra/index.d.ts');
+    expect(files).toContain('package/dist/functions/core/index.d.ts');
+    expect(files).toContain('package/dist/assets/measure/index.mjs');
+    expect(files).toContain('package/dist/cli/main.mjs');
+    expect(files).toContain('package/buildspecs/build.yml');
+    expect(files.filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([]);
+  });
+
+  it('compiles with tsc into CommonJS that requires lambda-deps', async () => {
+    // Act
+    const compiled = await run(
+      process.execPath,
+      [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app],
+      {
+        cwd: app,
+      },
+    );
+
+    // Assess
+    expectSuccess(compiled, 'tsc');
+    expect(readFileSync(join(app, 'dist', 'app.js'), 'utf8')).toContain('require("lambda-deps")');
+  });
+
+  it('synthesizes with node, without esbuild, Docker or a lock file, cdk-nag clean, the function on the set’s layers', async () => {
+    // Prepare
+    const outdir = join(app, 'cdk.out');
+
+    // Act
+    const synth = await run(process.execPath, [join(app, 'dist', 'app.js')], {
+      cwd: app,
+      env: { CDK_OUTDIR: outdir },
+    });
+
+    // Assess
+    expectSuccess(synth, 'node dist/app.js');
+    const template = JSON.parse(readFileSync(join(outdir, 'ExampleApp.template.json'), 'utf8')) as {
+      Parameters: Record<string, { Type: string; Default?: string }>;
+      Resources: Record<
+        string,
+        { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> }
+      >;
+    };
+    const functions = Object.values(template.Resources).filter(
+      (resource) => resource.Type === 'AWS::Lambda::Function',
+    );
+    const pipelineFunctions = functions.filter((resource) => resource.Metadata?.['lambda-deps:entry']);
+    expect(pipelineFunctions.length).toBeGreaterThanOrEqual(7);
+    for (const fn of pipelineFunctions) {
+      expect(fn.Properties.Handler).toBe('index.handler');
+      expect(fn.Properties.Runtime).toBe('nodejs22.x');
+      const assetPath = fn.Metadata?.['aws:asset:path'];
+      expect(typeof assetPath).toBe('string');
+      expect(existsSync(join(outdir, String(assetPath), 'index.mjs'))).toBe(true);
+    }
+    const python = functions.find((resource) => resource.Properties.Runtime === 'python3.12');
+    const layerParameter = Object.entries(template.Parameters).find(
+      ([, parameter]) => parameter.Default === '/lambda-deps/web-api/layers',
+    );
+    expect(layerParameter?.[1].Type).toBe('AWS::SSM::Parameter::Value<List<String>>');
+    expect(python?.Properties.Layers).toEqual({ Ref: layerParameter?.[0] });
+  });
+
+  it('fails the same synth on a cdk-nag finding, so the clean result above means something', async () => {
+    // Prepare: the same plugin, one unencrypted queue without TLS enforcement.
+    const control = join(app, 'nag-control.js');
+    writeFileSync(
+      control,
+      [
+        "const { App, Stack, Validations } = require('aws-cdk-lib');",
+        "const { Queue } = require('aws-cdk-lib/aws-sqs');",
+        "const { AwsSolutionsChecks } = require('cdk-nag');",
+        'const app = new App();',
+        'Validations.of(app).addPlugins(new AwsSolutionsChecks(app));',
+        "new Queue(new Stack(app, 'Control'), 'Queue');",
+        'app.synth();',
+      ].join('\n'),
+    );
+
+    // Act
+    const synth = await run(process.execPath, [control], {
+      cwd: app,
+      env: { CDK_OUTDIR: join(work, 'control.out') },
+    });
+
+    // Assess
+    expect(synth.code).not.toBe(0);
+    expect(`${synth.stdout}${synth.stderr}`).toMatch(/AwsSolutions-SQS/);
+  });
+
+  it('imports the construct and the core API from an ES module too', async () => {
+    // Prepare
+    const esm = join(app, 'esm-check.mjs');
+    writeFileSync(
+      esm,
+      [
+        "import { LambdaDeps, useDependencySetLayers } from 'lambda-deps';",
+        "import * as core from 'lambda-deps/core';",
+        "import { parseLock } from 'lambda-deps/core/resolve';",
+        'console.log(JSON.stringify([typeof LambdaDeps, typeof useDependencySetLayers, typeof core.parseLock, parseLock === core.parseLock]));',
+      ].join('\n'),
+    );
+
+    // Act
+    const result = await run(process.execPath, [esm], { cwd: app });
+
+    // Assess
+    expectSuccess(result, 'node esm-check.mjs');
+    expect(JSON.parse(result.stdout)).toEqual(['function', 'function', 'function', true]);
+  });
+
+  it('runs the installed CLI through npx: --version prints the package version, nothing on stderr', async () => {
+    // Act
+    const version = await run('npx', ['--no-install', 'lambda-deps', '--version'], { cwd: app });
+    const help = await run('npx', ['--no-install', 'lambda-deps', '--help'], { cwd: app });
+
+    // Assess
+    expectSuccess(version, 'npx lambda-deps --version');
+    expect(version.stdout.trim()).toBe(VERSION);
+    expect(version.stderr).toBe('');
+    expectSuccess(help, 'npx lambda-deps --help');
+    expect(help.stdout).toMatch(/measure \[options\] <requirements>/);
+    expect(help.stderr).toBe('');
+  });
+});
