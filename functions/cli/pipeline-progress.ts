@@ -3,7 +3,7 @@
 // running state ticks with its elapsed time and build phase), and the final block: what was
 // checked, the warnings and what to do next, the same lines the report page shows.
 import pc from 'picocolors';
-import { checksOf, type CheckLine } from '../core/report/checks.ts';
+import { checksOf, isRefused, type CheckLine } from '../core/report/checks.ts';
 import { describeFailure } from '../core/report/failure.ts';
 import { nextStepsOf, type NextStepManifest } from '../core/report/next-steps.ts';
 import { deliveryOf, type RunManifest } from '../core/report/run-facts.ts';
@@ -151,9 +151,7 @@ export function printPipelineReport(
     image: null,
   };
   const delivery = deliveryOf(route, report.delivery);
-  const refused =
-    manifest !== null &&
-    (!manifest.verification.ok || (manifest.smokeImport.ran && !manifest.smokeImport.ok));
+  const refused = manifest !== null && isRefused(manifest);
   const steps = refused
     ? []
     : nextStepsOf({ manifest: route, delivery, layerFiles: route.layers.map(() => null) });

@@ -15,7 +15,7 @@ import {
   LAMBDA_UNZIPPED_LIMIT_BYTES,
 } from '../../../functions/core/shared/types.ts';
 import { formatBytes } from '../../../functions/core/shared/units.ts';
-import { bigImageRun, efsRun, imageRun, layersRun, notProbed } from './report-fixtures.ts';
+import { bigImageRun, efsRun, imageRun, layersRun, notProbed, probed } from './report-fixtures.ts';
 import { layersManifest, measureFailure } from './real-run-manifests.ts';
 
 /** The page's visible text, roughly: tags, styles and the head left out. */
@@ -160,6 +160,25 @@ describe('what was checked', () => {
     // Assess
     expect(visibleText(html)).toContain('not probed: this machine runs x86_64, the target is arm64');
     expect(html).toMatch(/data-check="probe" data-status="skipped"/);
+  });
+
+  it('shows a probe that ran with its module count and cold import time, from the manifest', () => {
+    const manifest = probed(layersRun());
+    const html = renderSizeReport({ kind: 'build', manifest });
+    expect(html).toMatch(/data-check="probe" data-status="ok"/);
+    expect(html).toContain('data-count="5" data-field="probe.modules.length"');
+    expect(html).toContain('data-ms="412" data-field="probe.importMs"');
+    expect(visibleText(html)).toContain(
+      'imported from the artifact on a local copy of the runtime layout (Python 3.11.14, x86_64) in 412 ms',
+    );
+  });
+
+  it('names the module that failed the probe and how, and offers nothing to deploy', () => {
+    const html = renderSizeReport({ kind: 'build', manifest: probed(layersRun(), ['orjson']) });
+    const text = visibleText(html);
+    expect(html).toMatch(/data-check="probe" data-status="failed"/);
+    expect(text).toContain("orjson ModuleNotFoundError: No module named 'orjson'");
+    expect(text).not.toContain('What to do next');
   });
 
   it('claims no probe when the run recorded none', () => {
