@@ -296,3 +296,32 @@ describe('layer files', () => {
     }
   });
 });
+
+describe('a failed build', () => {
+  it("shows the build's own error and hint, not the CodeBuild wrapping", () => {
+    // Prepare: the failure record of a real local run whose build refused a file: URL.
+    const failure = {
+      status: 'FAILED',
+      reason:
+        'Build failed. States.TaskFailed: The build lambda-deps-local:0f90e613 ended FAILED (BUILD FAILED: got file:///tmp/o/store/locks/6da3.json -> lock.json | error: boto3: lock.json: boto3: the URL file:///opt/pypi/files/boto3-1.43.107-py3-none-any.whl names a file on the build host, which only a lock given on this machine may do. | hint: Publish the wheel to an index the pipeline can reach, or build locally with --no-pipeline.). Its log has the details.',
+      errorType: 'States.TaskFailed',
+      packageName: null,
+      failedStep: 'Build',
+      name: 'data-science',
+    };
+
+    // Act
+    const text = visibleText(renderSizeReport({ kind: 'failed', failure }));
+
+    // Assess
+    expect(text).toContain('Build failed');
+    expect(text).toContain(
+      'boto3: lock.json: boto3: the URL file:///opt/pypi/files/boto3-1.43.107-py3-none-any.whl names a file on the build host',
+    );
+    expect(text).toContain(
+      'Fix Publish the wheel to an index the pipeline can reach, or build locally with --no-pipeline.',
+    );
+    expect(text).not.toContain('States.TaskFailed:');
+    expect(text).not.toContain('BUILD FAILED: got');
+  });
+});
