@@ -54,15 +54,17 @@ export class LambdaDepsStack extends Stack {
   constructor(scope: Construct, id: string, props: LambdaDepsStackProps = {}) {
     super(scope, id, props);
     this.lambdaDeps = new LambdaDeps(this, 'LambdaDeps', props);
-    const values: Record<StackOutputKey, string> = {
+    // A route that is off has no repository or access point, and so no output for it.
+    const values: Partial<Record<StackOutputKey, string>> = {
       bucketName: this.lambdaDeps.bucket.bucketName,
       stateMachineArn: this.lambdaDeps.stateMachine.stateMachineArn,
       requirementsPrefix: ARTIFACT_KEYS.requirements,
       ssmParameterPrefix: this.lambdaDeps.layerParameterPrefix,
-      repositoryUri: this.lambdaDeps.repository.repositoryUri,
-      accessPointArn: this.lambdaDeps.accessPoint.accessPointArn,
+      repositoryUri: this.lambdaDeps.repository?.repositoryUri,
+      accessPointArn: this.lambdaDeps.accessPoint?.accessPointArn,
     };
-    for (const [key, value] of Object.entries(values) as [StackOutputKey, string][]) {
+    const present = Object.entries(values).filter(([, value]) => value !== undefined);
+    for (const [key, value] of present as [StackOutputKey, string][]) {
       new CfnOutput(this, STACK_OUTPUTS[key], { value });
       new StringParameter(this, `${STACK_OUTPUTS[key]}Parameter`, {
         parameterName: stackParameterName(this.lambdaDeps.layerParameterPrefix, this.stackName, key),

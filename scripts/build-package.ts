@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
@@ -39,6 +39,25 @@ const CLI_EXTERNALS = [
   'esbuild',
 ];
 
+/**
+ * Our sources load some packages on first use with `createRequire(import.meta.url)('zod')`, to keep
+ * them off the start-up path. esbuild cannot see such a call, so the bundle would still need
+ * node_modules at run time (the CodeBuild source has none). Rewritten to `require('zod')`, esbuild
+ * bundles the package and keeps it lazy: it is initialized on that call, as before.
+ */
+const LAZY_REQUIRE = /createRequire\(import\.meta\.url\)\((['"])([^'"]+)\1\)/g;
+
+const bundleLazyRequires: Plugin = {
+  name: 'bundle-lazy-requires',
+  setup(builder) {
+    builder.onLoad({ filter: /\/(functions|infra)\/.*\.ts$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes('createRequire(import.meta.url)(')) return undefined;
+      return { contents: source.replace(LAZY_REQUIRE, 'require($1$2$1)'), loader: 'ts' };
+    });
+  },
+};
+
 /** The handler entries: every `functions/<step>/handler.ts`. */
 function handlerEntries(): string[] {
   return readdirSync(join(ROOT, 'functions'), { withFileTypes: true })
@@ -63,6 +82,7 @@ function handlerBuild(entry: string): BuildOptions {
     external: ['@aws-sdk/*'],
     banner: { js: REQUIRE_BANNER },
     metafile: true,
+    plugins: [bundleLazyRequires],
     logLevel: 'warning',
   };
 }
@@ -82,6 +102,7 @@ function cliBuild(): BuildOptions {
     external: CLI_EXTERNALS,
     banner: { js: REQUIRE_BANNER },
     metafile: true,
+    plugins: [bundleLazyRequires],
     logLevel: 'warning',
   };
 }

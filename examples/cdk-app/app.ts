@@ -1,4 +1,4 @@
-// An app of your own that uses lambda-deps: the pipeline, and a Python function that gets every
+// An app of your own that uses lambda-deps: the pipeline (layers only), and a Python function that gets every
 // layer of the set "web-api" once that set has been delivered (upload
 // examples/web-api/requirements.txt to s3://<ArtifactBucketName>/requirements/web-api/).
 import { join } from 'node:path';
@@ -11,7 +11,12 @@ const app = new App();
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
 const stack = new Stack(app, 'ExampleApp');
 
-const props: LambdaDepsProps = { defaultRuntime: 'python3.12', defaultArchitecture: 'arm64' };
+// Layers only: no VPC, EFS file system or ECR repository is created.
+const props: LambdaDepsProps = {
+  routes: { layers: true, efs: false, image: false },
+  defaultRuntime: 'python3.12',
+  defaultArchitecture: 'arm64',
+};
 const deps = new LambdaDeps(stack, 'Deps', props);
 
 // The wiring: a plain Python function, and one call that gives it the set's layers.

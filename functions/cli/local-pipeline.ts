@@ -3,7 +3,8 @@
 // each Lambda Task is served by the same handler module as in AWS (its `createHandler`, given
 // local adapters), and the CodeBuild Task by the local buildspec runner on the same
 // buildspecs/build.yml. There is no second pipeline to drift from the first.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { sha256Hex } from '../core/shared/hash.ts';
 import { availableParallelism, tmpdir } from 'node:os';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -365,7 +366,7 @@ async function consoleInputFor(
       hint: 'Check the path.',
     });
   });
-  const digest = createHash('sha256').update(text).digest('hex').slice(0, 12);
+  const digest = sha256Hex(text).slice(0, 12);
   const key = `requirements/${digest}/${basename(uploaded).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}`;
   await store.putBytes(key, text, 'text/plain');
   const policy = {

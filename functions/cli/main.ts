@@ -16,4 +16,5 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+(await import('./interrupts.ts')).installInterruptHandlers();
 process.exitCode = await runCli();

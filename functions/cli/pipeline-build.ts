@@ -15,6 +15,10 @@ export async function buildWithPipeline(
   output: ProgressStream,
 ): Promise<{ exitCode: 0 | 1; result: LocalPipelineResult }> {
   const progress = options.json ? undefined : createStateProgress(output);
+  // The first state line comes only after synthesis and the whole Measure state: say at once
+  // that the build has started.
+  if (progress)
+    output.write(`building ${options.requirementsPath ?? 'the set'} through the local pipeline …\n`);
   // Start-up failures (an ASL feature the local engine would ignore, a missing file) throw:
   // the CLI prints them and exits 2; only executions that ran end here.
   const result = await runPipelineLocally({

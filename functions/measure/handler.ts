@@ -2,7 +2,7 @@
 // artifact bucket (or the inline text), resolves and measures the set for the target with
 // the core, writes `locks/<lockHash>.json`, and says whether that lock was delivered already
 // (the cache check), which route it takes and how big a build machine it needs.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../core/shared/hash.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -67,7 +67,7 @@ async function normalizeRequest(
   const console = input.input;
   let requirementsKey: string;
   if ('inline' in console.requirements) {
-    const digest = createHash('sha256').update(console.requirements.inline).digest('hex');
+    const digest = sha256Hex(console.requirements.inline);
     requirementsKey = `${INLINE_PREFIX}${digest}.txt`;
     await adapters.store.putBytes(requirementsKey, console.requirements.inline, 'text/plain');
   } else {

@@ -2,7 +2,7 @@
 // the object (bucket, key, version or ETag). EventBridge can deliver an event twice and cannot
 // name executions itself; with a name per object version, a duplicate is refused by Step
 // Functions (ExecutionAlreadyExists), which this function counts as success: nothing new starts.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../core/shared/hash.ts';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
@@ -45,10 +45,7 @@ export function executionNameForObject(object: {
   etag?: string | undefined;
 }): string {
   const revision = object.versionId ?? object.etag ?? '';
-  const digest = createHash('sha256')
-    .update([object.bucket, object.key, revision].join('\n'))
-    .digest('hex')
-    .slice(0, 48);
+  const digest = sha256Hex([object.bucket, object.key, revision].join('\n')).slice(0, 48);
   const baseName = object.key.split('/').pop() ?? '';
   const readable = baseName
     .replace(/[^A-Za-z0-9_-]+/g, '-')

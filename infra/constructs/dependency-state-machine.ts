@@ -27,15 +27,21 @@ import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { BUILD_IMAGES } from './dependency-build-project.ts';
 
-/** The Lambda-served steps, by their handler folder under `functions/`. */
+/**
+ * The Lambda-served steps, by their handler folder under `functions/`. A delivery step left out
+ * (its route is not deployed) becomes a state that reports the set as failed, naming the route.
+ */
 export interface PipelineFunctions {
   readonly measure: IFunction;
   readonly readBuildManifest: IFunction;
-  readonly publishLayers: IFunction;
-  readonly syncEfs: IFunction;
-  readonly pushImage: IFunction;
+  readonly publishLayers?: IFunction;
+  readonly syncEfs?: IFunction;
+  readonly pushImage?: IFunction;
   readonly report: IFunction;
 }
+
+/** Error name of a set whose route is not deployed in this stack. */
+export const ROUTE_NOT_DEPLOYED_ERROR = 'RouteNotDeployed';
 
 /** State names of the contract, in the order an execution meets them. */
 export const STATE_NAMES = [
@@ -175,10 +181,24 @@ export class DependencyStateMachine extends Construct {
 
     const measure = step('Measure', functions.measure, '$.measure');
     const readBuildManifest = step('ReadBuildManifest', functions.readBuildManifest, '$.route');
-    const publishLayers = step('PublishLayers', functions.publishLayers, '$.delivery');
-    const syncEfs = step('SyncEfs', functions.syncEfs, '$.delivery');
-    syncEfs.addRetry({ ...transientRetry, errors: SYNC_RETRIED_ERRORS });
-    const pushImage = step('PushImage', functions.pushImage, '$.delivery');
+    // Same state name either way, so the contract's states all exist.
+    const delivery = (name: string, fn: IFunction | undefined, route: string): LambdaInvoke | Pass => {
+      if (fn) return step(name, fn, '$.delivery');
+      const notDeployed = new Pass(this, name, {
+        stateName: name,
+        result: Result.fromObject({
+          Error: ROUTE_NOT_DEPLOYED_ERROR,
+          Cause: `The set needs the ${route} route, which this stack does not deploy (LambdaDeps routes.${route} is false). Deploy the route, or force another one with policy.forceStrategy.`,
+        }),
+        resultPath: '$.error',
+      });
+      notDeployed.next(reportFailure);
+      return notDeployed;
+    };
+    const publishLayers = delivery('PublishLayers', functions.publishLayers, 'layers');
+    const syncEfs = delivery('SyncEfs', functions.syncEfs, 'efs');
+    if (syncEfs instanceof LambdaInvoke) syncEfs.addRetry({ ...transientRetry, errors: SYNC_RETRIED_ERRORS });
+    const pushImage = delivery('PushImage', functions.pushImage, 'image');
     const report = step('Report', functions.report, '$.report');
     report.next(new Succeed(this, 'Done', { stateName: 'Done' }));
 
@@ -213,7 +233,8 @@ export class DependencyStateMachine extends Construct {
       .when(Condition.stringEquals('$.route.strategy', 'layers'), publishLayers)
       .when(Condition.stringEquals('$.route.strategy', 'efs'), syncEfs)
       .when(Condition.stringEquals('$.route.strategy', 'image'), pushImage);
-    for (const delivery of [publishLayers, syncEfs, pushImage]) delivery.next(report);
+    for (const state of [publishLayers, syncEfs, pushImage])
+      if (state instanceof LambdaInvoke) state.next(report);
     build.next(readBuildManifest);
     readBuildManifest.next(route);
 

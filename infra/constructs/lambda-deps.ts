@@ -3,11 +3,10 @@
 // CodeBuild project, and the three delivery targets (layers, an EFS access point, an ECR
 // repository). Each function gets the contract's environment variables and only the
 // permissions its step needs (design.md, "Contracts").
-import { ArnFormat, Duration, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Resource, Size, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { ComputeType, Project } from 'aws-cdk-lib/aws-codebuild';
 import type { SubnetType, IVpc } from 'aws-cdk-lib/aws-ec2';
-import type { TagMutability } from 'aws-cdk-lib/aws-ecr';
-import type { Repository } from 'aws-cdk-lib/aws-ecr';
+import type { IRepository, TagMutability } from 'aws-cdk-lib/aws-ecr';
 import type { AccessPoint, FileSystem } from 'aws-cdk-lib/aws-efs';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { IEventBus, Rule } from 'aws-cdk-lib/aws-events';
@@ -15,9 +14,10 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { FileSystem as LambdaFileSystem } from 'aws-cdk-lib/aws-lambda';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { Bucket, IBucket } from 'aws-cdk-lib/aws-s3';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import type { IConstruct } from 'constructs';
 import type { Architecture } from '../../functions/core/shared/types.ts';
 import { ARTIFACT_KEYS, DependencyArtifactBucket } from './dependency-artifact-bucket.ts';
 import { DependencyBuildProject } from './dependency-build-project.ts';
@@ -30,7 +30,46 @@ import { attachScopedPolicy, grantObjectPrefixes } from './scoped-policy.ts';
 import { createPipelineFunction, skipBundlingFromContext } from './lambda-defaults.ts';
 import type { PipelineFunctionOptions } from './lambda-defaults.ts';
 
+/** The delivery routes a stack deploys; a route that is off creates none of its resources. */
+export interface LambdaDepsRoutes {
+  /** Lambda layers (the publish step). @default true */
+  readonly layers?: boolean;
+  /** A versioned tree on an EFS access point: the VPC, the file system and sync-efs. @default true */
+  readonly efs?: boolean;
+  /** An ECR image: the repository and push-image. @default true */
+  readonly image?: boolean;
+}
+
 export interface LambdaDepsProps {
+  /**
+   * Which routes to deploy, e.g. `{ layers: true, efs: false, image: false }`: no VPC or EFS
+   * without `efs`, no ECR repository without `image`. A set whose measured route is not deployed
+   * ends in `Dependency Set Failed` naming the route (force one with `policy.forceStrategy`).
+   * @default every route
+   */
+  readonly routes?: LambdaDepsRoutes;
+  /**
+   * Bring your own artifact bucket instead of a new one. It must send EventBridge notifications
+   * (a bucket of this app gets them switched on; for an imported one that is yours to do), and
+   * it should be encrypted, versioned and TLS-only as the default one is. An imported bucket also
+   * needs `acceptResponsibilityForImportedResources`.
+   * @default a new encrypted, versioned, TLS-only bucket with lifecycle rules
+   */
+  readonly bucket?: IBucket;
+  /**
+   * Bring your own ECR repository for the image route. An imported one also needs
+   * `acceptResponsibilityForImportedResources`.
+   * @default a new repository with scan on push (when the image route is on)
+   */
+  readonly repository?: IRepository;
+  /**
+   * Set to true to use a bucket, repository or VPC that this app does not create
+   * (`Bucket.fromBucketName`, `Repository.fromRepositoryName`, `Vpc.fromLookup`…): its
+   * encryption, notifications, policies and lifecycle are then yours to keep right, because
+   * this construct cannot see or change them.
+   * @default false (an imported resource is refused)
+   */
+  readonly acceptResponsibilityForImportedResources?: boolean;
   /**
    * Name prefix of every published layer (`<prefix>-<set>-<n>`); the publish step may only
    * publish layers whose name starts with it.
@@ -100,6 +139,16 @@ export interface LambdaDepsProps {
   readonly skipBundling?: boolean;
 }
 
+/** The routes deployed when `routes` leaves one out. */
+export const DEFAULT_ROUTES: Required<LambdaDepsRoutes> = { layers: true, efs: true, image: true };
+
+/** The step functions a stack has: a route that is off has no delivery function. */
+export type LambdaDepsFunctions = Pick<
+  Record<keyof PipelineFunctions, LambdaFunction>,
+  'measure' | 'readBuildManifest' | 'report'
+> &
+  Partial<Pick<Record<keyof PipelineFunctions, LambdaFunction>, 'publishLayers' | 'syncEfs' | 'pushImage'>>;
+
 /** Handler folders under `functions/`, by step. */
 export const STEP_ENTRIES: Readonly<Record<keyof PipelineFunctions, string>> = {
   measure: 'functions/measure/handler.ts',
@@ -111,20 +160,24 @@ export const STEP_ENTRIES: Readonly<Record<keyof PipelineFunctions, string>> = {
 };
 
 export class LambdaDeps extends Construct {
-  readonly bucket: Bucket;
+  readonly bucket: IBucket;
+  /** The routes this stack deploys. */
+  readonly routes: Required<LambdaDepsRoutes>;
   readonly stateMachine: StateMachine;
   /** SSM parameter path the pipeline writes under (ends with `/`). */
   readonly layerParameterPrefix: string;
   readonly layerNamePrefix: string;
-  readonly fileSystem: FileSystem;
-  readonly accessPoint: AccessPoint;
-  readonly vpc: IVpc;
-  readonly repository: Repository;
+  /** The EFS route's file system, access point and VPC (undefined when `routes.efs` is false). */
+  readonly fileSystem?: FileSystem;
+  readonly accessPoint?: AccessPoint;
+  readonly vpc?: IVpc;
+  /** The image route's repository (undefined when `routes.image` is false). */
+  readonly repository?: IRepository;
   readonly buildProject: Project;
   readonly uploadRule: Rule;
   readonly startExecutionFunction: LambdaFunction;
-  /** The six step functions, by step. */
-  readonly functions: Readonly<Record<keyof PipelineFunctions, LambdaFunction>>;
+  /** The step functions, by step (the delivery steps of deployed routes only). */
+  readonly functions: Readonly<LambdaDepsFunctions>;
   private requirementsBucketCount = 0;
 
   constructor(scope: Construct, id: string, props: LambdaDepsProps = {}) {
@@ -136,13 +189,12 @@ export class LambdaDeps extends Construct {
     this.layerNamePrefix = props.layerNamePrefix ?? 'lambda-deps';
     this.layerParameterPrefix = props.ssmParameterPrefix ?? '/lambda-deps/';
     validateProps(this.layerNamePrefix, this.layerParameterPrefix, props);
+    this.routes = { ...DEFAULT_ROUTES, ...props.routes };
+    validateOwnedResources(this.routes, props);
 
-    const artifacts = new DependencyArtifactBucket(this, 'Artifacts', {
-      artifactExpiration: props.artifactExpiration,
-      noncurrentVersionExpiration: props.noncurrentVersionExpiration,
-      removalPolicy,
-    });
-    this.bucket = artifacts.bucket;
+    this.bucket = props.bucket ?? this.createArtifactBucket(props, removalPolicy);
+    // The upload trigger is an EventBridge rule; a bucket of this app can be switched on here.
+    if (props.bucket && Resource.isOwnedResource(props.bucket)) props.bucket.enableEventBridgeNotification();
     // The bucket's EventBridge switch is a CDK custom resource, a singleton at stack level.
     const notificationsHandler = Stack.of(this).node.tryFindChild(
       'BucketNotificationsHandler050a0587b7544547bf325f094a3db834',
@@ -153,20 +205,25 @@ export class LambdaDeps extends Construct {
         reason: "CDK's bucket-notification custom resource; the managed policy only lets it write its logs.",
       });
     }
-    const efs = new DependencyEfsStore(this, 'Efs', {
-      vpc: props.vpc,
-      subnetType: props.vpcSubnetType,
-      removalPolicy,
-      logRetention,
-    });
-    this.vpc = efs.vpc;
-    this.fileSystem = efs.fileSystem;
-    this.accessPoint = efs.accessPoint;
-    this.repository = new DependencyImageRepository(this, 'Images', {
-      imageTagMutability: props.imageTagMutability,
-      maxImageCount: props.maxImageCount,
-      removalPolicy,
-    }).repository;
+    const efs = this.routes.efs
+      ? new DependencyEfsStore(this, 'Efs', {
+          vpc: props.vpc,
+          subnetType: props.vpcSubnetType,
+          removalPolicy,
+          logRetention,
+        })
+      : undefined;
+    this.vpc = efs?.vpc;
+    this.fileSystem = efs?.fileSystem;
+    this.accessPoint = efs?.accessPoint;
+    this.repository = this.routes.image
+      ? (props.repository ??
+        new DependencyImageRepository(this, 'Images', {
+          imageTagMutability: props.imageTagMutability,
+          maxImageCount: props.maxImageCount,
+          removalPolicy,
+        }).repository)
+      : undefined;
     const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
 
     const environment: Record<string, string> = {
@@ -178,11 +235,12 @@ export class LambdaDeps extends Construct {
       LAYER_ORGANIZATION_ID: props.layerOrganizationId ?? '',
       FUNCTIONS_TO_UPDATE: (props.functionsToUpdate ?? []).join(','),
       EFS_MOUNT_PATH,
-      EFS_ACCESS_POINT_ARN: this.accessPoint.accessPointArn,
-      EFS_FILE_SYSTEM_ID: this.fileSystem.fileSystemId,
+      // Empty when the route is off: the steps that read these are not deployed then.
+      EFS_ACCESS_POINT_ARN: this.accessPoint?.accessPointArn ?? '',
+      EFS_FILE_SYSTEM_ID: this.fileSystem?.fileSystemId ?? '',
       KEEP_EFS_VERSIONS: String(props.keepEfsVersions ?? 3),
-      ECR_REPOSITORY_URI: this.repository.repositoryUri,
-      ECR_REPOSITORY_NAME: this.repository.repositoryName,
+      ECR_REPOSITORY_URI: this.repository?.repositoryUri ?? '',
+      ECR_REPOSITORY_NAME: this.repository?.repositoryName ?? '',
       BASE_IMAGE_REPOSITORY: props.baseImageRepository ?? 'public.ecr.aws/lambda/python',
       DEFAULT_RUNTIME: props.defaultRuntime ?? 'python3.12',
       DEFAULT_ARCHITECTURE: defaultArchitecture,
@@ -215,31 +273,41 @@ export class LambdaDeps extends Construct {
       'readBuildManifest',
       'reads the build manifest and picks the route',
     );
-    const publishLayers = stepFunction('publishLayers', 'publishes layer versions from S3 and records them', {
-      timeout: Duration.minutes(5),
-    });
-    const syncEfs = stepFunction('syncEfs', 'writes a dependency tree onto EFS and switches current', {
-      timeout: Duration.minutes(15),
-      memorySize: 2048,
-      extra: {
-        // The tree is streamed, but wheels can unpack large (torch); /tmp takes the overflow.
-        ephemeralStorageSize: Size.gibibytes(10),
-        vpc: this.vpc,
-        vpcSubnets: efs.subnets,
-        securityGroups: [efs.clientSecurityGroup],
-        filesystem: LambdaFileSystem.fromEfsAccessPoint(this.accessPoint, EFS_MOUNT_PATH),
-      },
-    });
-    const pushImage = stepFunction('pushImage', 'pushes a dependency image to ECR over the registry API', {
-      timeout: Duration.minutes(15),
-      memorySize: 2048,
-      // Room for the base image's and the dependency layer's blobs (images may reach gigabytes).
-      extra: { ephemeralStorageSize: Size.gibibytes(10) },
-    });
+    const publishLayers = this.routes.layers
+      ? stepFunction('publishLayers', 'publishes layer versions from S3 and records them', {
+          timeout: Duration.minutes(5),
+        })
+      : undefined;
+    const syncEfs = efs
+      ? stepFunction('syncEfs', 'writes a dependency tree onto EFS and switches current', {
+          timeout: Duration.minutes(15),
+          memorySize: 2048,
+          extra: {
+            // The tree is streamed, but wheels can unpack large (torch); /tmp takes the overflow.
+            ephemeralStorageSize: Size.gibibytes(10),
+            vpc: efs.vpc,
+            vpcSubnets: efs.subnets,
+            securityGroups: [efs.clientSecurityGroup],
+            filesystem: LambdaFileSystem.fromEfsAccessPoint(efs.accessPoint, EFS_MOUNT_PATH),
+          },
+        })
+      : undefined;
+    const pushImage = this.routes.image
+      ? stepFunction('pushImage', 'pushes a dependency image to ECR over the registry API', {
+          timeout: Duration.minutes(15),
+          memorySize: 2048,
+          // Room for the base image's and the dependency layer's blobs (images may reach gigabytes).
+          extra: { ephemeralStorageSize: Size.gibibytes(10) },
+        })
+      : undefined;
     const report = stepFunction('report', 'writes the manifest and report, emits the event', {
       timeout: Duration.minutes(2),
     });
-    this.functions = { measure, readBuildManifest, publishLayers, syncEfs, pushImage, report };
+    // Only the steps that exist: a route that is off leaves no key behind.
+    const steps = { measure, readBuildManifest, publishLayers, syncEfs, pushImage, report };
+    this.functions = Object.fromEntries(
+      Object.entries(steps).filter(([, fn]) => fn !== undefined),
+    ) as unknown as LambdaDepsFunctions;
 
     this.grantStepPermissions({ eventBus, props });
 
@@ -273,6 +341,16 @@ export class LambdaDeps extends Construct {
     this.acknowledgeReviewedFindings();
   }
 
+  /** The default artifact bucket, and the acknowledgement of the notification handler it brings. */
+  private createArtifactBucket(props: LambdaDepsProps, removalPolicy: RemovalPolicy): IBucket {
+    const artifacts = new DependencyArtifactBucket(this, 'Artifacts', {
+      artifactExpiration: props.artifactExpiration,
+      noncurrentVersionExpiration: props.noncurrentVersionExpiration,
+      removalPolicy,
+    });
+    return artifacts.bucket;
+  }
+
   /** Each step's grants, scoped to its key prefixes, layer names, parameters and resources. */
   private grantStepPermissions(options: { eventBus: IEventBus; props: LambdaDepsProps }): void {
     const { measure, readBuildManifest, publishLayers, syncEfs, pushImage, report } = this.functions;
@@ -292,10 +370,13 @@ export class LambdaDeps extends Construct {
         ],
       });
     const parameterReason = `Parameters are limited to the ${this.layerParameterPrefix} path.`;
-    const describeEfs = new PolicyStatement({
-      actions: ['elasticfilesystem:DescribeAccessPoints', 'elasticfilesystem:DescribeMountTargets'],
-      resources: [this.fileSystem.fileSystemArn, this.accessPoint.accessPointArn],
-    });
+    const describeEfs =
+      this.fileSystem && this.accessPoint
+        ? new PolicyStatement({
+            actions: ['elasticfilesystem:DescribeAccessPoints', 'elasticfilesystem:DescribeMountTargets'],
+            resources: [this.fileSystem.fileSystemArn, this.accessPoint.accessPointArn],
+          })
+        : undefined;
 
     grantObjectPrefixes(measure, measure.role, this.bucket, {
       read: [requirements, delivered, locks, inlineRequirements],
@@ -305,56 +386,62 @@ export class LambdaDeps extends Construct {
 
     grantObjectPrefixes(readBuildManifest, readBuildManifest.role, this.bucket, { read: [artifacts] });
 
-    // The lease and record that keep two executions of one set from publishing twice.
-    grantObjectPrefixes(publishLayers, publishLayers.role, this.bucket, {
-      read: [artifacts],
-      write: [deliveryRecords],
-      delete: [deliveryRecords],
-    });
-    const layerArn = stack.formatArn({
-      service: 'lambda',
-      resource: 'layer',
-      resourceName: `${this.layerNamePrefix}*`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
-    attachScopedPolicy(publishLayers, 'LayerPublishing', {
-      role: publishLayers.role,
-      statements: [
-        new PolicyStatement({
-          actions: [
-            'lambda:PublishLayerVersion',
-            'lambda:GetLayerVersion',
-            'lambda:AddLayerVersionPermission',
-          ],
-          resources: [layerArn, `${layerArn}:*`],
-        }),
-        parameterStatement(),
-      ],
-      reason: `Layers are limited to names starting with "${this.layerNamePrefix}" (any version); ${parameterReason}`,
-    });
-    const functionNames = options.props.functionsToUpdate ?? [];
-    if (functionNames.length > 0) {
-      publishLayers.addToRolePolicy(
-        new PolicyStatement({
-          actions: ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'],
-          resources: functionNames.map((name) =>
-            stack.formatArn({
-              service: 'lambda',
-              resource: 'function',
-              resourceName: name,
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          ),
-        }),
-      );
+    if (publishLayers) {
+      // The lease and record that keep two executions of one set from publishing twice.
+      grantObjectPrefixes(publishLayers, publishLayers.role, this.bucket, {
+        read: [artifacts],
+        write: [deliveryRecords],
+        delete: [deliveryRecords],
+      });
+      const layerArn = stack.formatArn({
+        service: 'lambda',
+        resource: 'layer',
+        resourceName: `${this.layerNamePrefix}*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
+      attachScopedPolicy(publishLayers, 'LayerPublishing', {
+        role: publishLayers.role,
+        statements: [
+          new PolicyStatement({
+            actions: [
+              'lambda:PublishLayerVersion',
+              'lambda:GetLayerVersion',
+              'lambda:AddLayerVersionPermission',
+            ],
+            resources: [layerArn, `${layerArn}:*`],
+          }),
+          parameterStatement(),
+        ],
+        reason: `Layers are limited to names starting with "${this.layerNamePrefix}" (any version); ${parameterReason}`,
+      });
+      const functionNames = options.props.functionsToUpdate ?? [];
+      if (functionNames.length > 0) {
+        publishLayers.addToRolePolicy(
+          new PolicyStatement({
+            actions: ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'],
+            resources: functionNames.map((name) =>
+              stack.formatArn({
+                service: 'lambda',
+                resource: 'function',
+                resourceName: name,
+                arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+              }),
+            ),
+          }),
+        );
+      }
     }
 
     // ClientMount/ClientWrite on this access point come with the Lambda file system config.
-    grantObjectPrefixes(syncEfs, syncEfs.role, this.bucket, { read: [artifacts] });
-    syncEfs.addToRolePolicy(describeEfs);
+    if (syncEfs && describeEfs) {
+      grantObjectPrefixes(syncEfs, syncEfs.role, this.bucket, { read: [artifacts] });
+      syncEfs.addToRolePolicy(describeEfs);
+    }
 
-    grantObjectPrefixes(pushImage, pushImage.role, this.bucket, { read: [artifacts] });
-    this.repository.grantPullPush(pushImage);
+    if (pushImage && this.repository) {
+      grantObjectPrefixes(pushImage, pushImage.role, this.bucket, { read: [artifacts] });
+      this.repository.grantPullPush(pushImage);
+    }
 
     grantObjectPrefixes(report, report.role, this.bucket, {
       read: [artifacts, locks, delivered],
@@ -366,7 +453,7 @@ export class LambdaDeps extends Construct {
       statements: [parameterStatement()],
       reason: parameterReason,
     });
-    report.addToRolePolicy(describeEfs);
+    if (describeEfs) report.addToRolePolicy(describeEfs);
   }
 
   /**
@@ -391,6 +478,7 @@ export class LambdaDeps extends Construct {
   /** cdk-nag findings that were reviewed; each acknowledgement says why it is acceptable. */
   private acknowledgeReviewedFindings(): void {
     for (const fn of [...Object.values(this.functions), this.startExecutionFunction]) {
+      if (!fn) continue;
       Validations.of(fn).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
         reason: 'AWSLambdaBasicExecutionRole is the AWS-maintained minimum for writing the function logs.',
@@ -405,11 +493,39 @@ export class LambdaDeps extends Construct {
         reason: 'Pinned to nodejs22.x on purpose: the bundles target node22 and are tested on it.',
       });
     }
-    Validations.of(this.functions.syncEfs).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
-      reason: 'sync-efs runs in the VPC; this AWS-maintained policy only manages its network interfaces.',
-    });
+    if (this.functions.syncEfs)
+      Validations.of(this.functions.syncEfs).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+        reason: 'sync-efs runs in the VPC; this AWS-maintained policy only manages its network interfaces.',
+      });
   }
+}
+
+/**
+ * Routes: at least one. Resources brought in: a route that is off takes none, and one this app
+ * does not create needs the explicit opt-in (nothing here can check its settings).
+ */
+function validateOwnedResources(routes: Required<LambdaDepsRoutes>, props: LambdaDepsProps): void {
+  const problems: string[] = [];
+  if (!routes.layers && !routes.efs && !routes.image)
+    problems.push('routes: turn on at least one of layers, efs, image');
+  if (props.vpc && !routes.efs)
+    problems.push('vpc is given but routes.efs is false (only the EFS route uses a VPC)');
+  if (props.repository && !routes.image) problems.push('repository is given but routes.image is false');
+  const given: [string, IConstruct | undefined][] = [
+    ['bucket', props.bucket],
+    ['repository', props.repository],
+    ['vpc', props.vpc],
+  ];
+  const imported = given.filter(
+    ([, resource]) => resource !== undefined && !Resource.isOwnedResource(resource),
+  );
+  if (imported.length > 0 && props.acceptResponsibilityForImportedResources !== true) {
+    problems.push(
+      `${imported.map(([name]) => name).join(', ')} ${imported.length === 1 ? 'is' : 'are'} imported (not created in this app): set acceptResponsibilityForImportedResources: true to use ${imported.length === 1 ? 'it' : 'them'}, and keep ${imported.length === 1 ? 'its' : 'their'} encryption, notifications and policies right yourself`,
+    );
+  }
+  if (problems.length > 0) throw new Error(`LambdaDeps: invalid props: ${problems.join('; ')}.`);
 }
 
 function validateProps(layerNamePrefix: string, ssmParameterPrefix: string, props: LambdaDepsProps): void {

@@ -14,7 +14,7 @@ const BIN = join(REPOSITORY, 'bin', 'lambda-deps');
 const RECORDER = join(import.meta.dirname, 'record-module-loads.mjs');
 const VERSION = (JSON.parse(readFileSync(join(REPOSITORY, 'package.json'), 'utf8')) as { version: string })
   .version;
-const COMMAND_MODULES = ['measure', 'build', 'verify', 'store', 'submit', 'graph'];
+const COMMAND_MODULES = ['measure', 'build', 'verify', 'store', 'submit', 'graph', 'export'];
 const work = mkdtempSync(join(tmpdir(), 'lambda-deps-startup-'));
 let recordings = 0;
 

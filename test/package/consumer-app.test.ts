@@ -19,6 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../support/pip-indexes.ts';
 
 const REPOSITORY = resolve(import.meta.dirname, '..', '..');
 const EXAMPLE = join(REPOSITORY, 'examples', 'cdk-app');
@@ -71,6 +72,7 @@ function linkedDependency(name: string): string {
 let work: string;
 let app: string;
 let tarball: string;
+const indexes = localIndexes();
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'lambda-deps-consumer-'));
@@ -172,14 +174,23 @@ describe('the packed package in a fresh CommonJS CDK app', () => {
       (resource) => resource.Type === 'AWS::Lambda::Function',
     );
     const pipelineFunctions = functions.filter((resource) => resource.Metadata?.['lambda-deps:entry']);
-    expect(pipelineFunctions.length).toBeGreaterThanOrEqual(7);
+    // measure, read-build-manifest, publish-layers, report, start-execution
+    expect(pipelineFunctions.length).toBe(5);
+    // Each function's code is a staged asset holding the prebuilt bundle (the S3 key names it).
+    const assets = JSON.parse(readFileSync(join(outdir, 'ExampleApp.assets.json'), 'utf8')) as {
+      files: Record<string, { source: { path: string } }>;
+    };
     for (const fn of pipelineFunctions) {
       expect(fn.Properties.Handler).toBe('index.handler');
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
-      const assetPath = fn.Metadata?.['aws:asset:path'];
-      expect(typeof assetPath).toBe('string');
-      expect(existsSync(join(outdir, String(assetPath), 'index.mjs'))).toBe(true);
+      const key = String((fn.Properties.Code as { S3Key?: unknown }).S3Key ?? '');
+      const staged = assets.files[key.replace(/\.zip$/, '')]?.source.path ?? 'missing';
+      expect(readdirSync(join(outdir, staged)).sort()).toEqual(['index.mjs', 'index.mjs.map']);
     }
+    // The example deploys the layers route only.
+    const types = new Set(Object.values(template.Resources).map((resource) => resource.Type));
+    for (const type of ['AWS::EC2::VPC', 'AWS::EFS::FileSystem', 'AWS::ECR::Repository'])
+      expect(types.has(type)).toBe(false);
     const python = functions.find((resource) => resource.Properties.Runtime === 'python3.12');
     const layerParameter = Object.entries(template.Parameters).find(
       ([, parameter]) => parameter.Default === '/lambda-deps/web-api/layers',
@@ -249,4 +260,75 @@ describe('the packed package in a fresh CommonJS CDK app', () => {
     expect(help.stdout).toMatch(/measure \[options\] <requirements>/);
     expect(help.stderr).toBe('');
   });
+
+  it.skipIf(!indexes)(
+    `ships a CodeBuild source that builds a lock with no node_modules and nothing installed${indexes ? '' : ` (skipped: ${NO_LOCAL_INDEXES_REASON})`}`,
+    async () => {
+      // Prepare: the staged build source of the synth above, copied where no node_modules can be found.
+      const outdir = join(app, 'cdk.out');
+      const staged = readdirSync(outdir).find((name) =>
+        existsSync(join(outdir, name, 'buildspecs', 'build.yml')),
+      );
+      expect(staged).toBeDefined();
+      const source = mkdtempSync(join(tmpdir(), 'lambda-deps-build-source-'));
+      cpSync(join(outdir, staged ?? ''), source, { recursive: true });
+      const requirements = join(work, 'requirements.txt');
+      writeFileSync(requirements, 'six\n');
+      const [first, ...extra] = indexes?.indexUrls ?? [];
+      const indexFlags = [
+        ...(first ? ['--index-url', first] : ['--no-index']),
+        ...extra.flatMap((url) => ['--extra-index-url', url]),
+        ...(indexes?.findLinks ?? []).flatMap((location) => ['--find-links', location]),
+      ];
+      const lock = join(work, 'six.lock.json');
+      const target = ['--runtime', 'python3.11', '--arch', 'x86_64'];
+      expectSuccess(
+        await run(
+          process.execPath,
+          [
+            join(REPOSITORY, 'bin', 'lambda-deps'),
+            'measure',
+            requirements,
+            ...target,
+            '--lock-out',
+            lock,
+            ...indexFlags,
+          ],
+          {
+            cwd: work,
+          },
+        ),
+        'measure --lock-out',
+      );
+
+      try {
+        // Act: what buildspecs/build.yml runs, from the staged source.
+        const built = await run(
+          process.execPath,
+          [
+            join(source, 'bin', 'lambda-deps'),
+            'build',
+            lock,
+            '--out',
+            join(source, 'out'),
+            '--json',
+            '--cache-dir',
+            join(work, 'cache'),
+            ...indexFlags,
+          ],
+          { cwd: source },
+        );
+
+        // Assess
+        expectSuccess(built, 'the staged CLI: build LOCK');
+        expect(readdirSync(source).sort()).toEqual(['bin', 'buildspecs', 'dist', 'out', 'package.json']);
+        const manifest = JSON.parse(readFileSync(join(source, 'out', 'manifest.json'), 'utf8')) as {
+          strategy: string;
+        };
+        expect(manifest.strategy).toBe('layers');
+      } finally {
+        rmSync(source, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -2,7 +2,8 @@
 // `layers/NAME/N.zip`, recorded in `layers/versions.json` with monotonically increasing
 // version numbers per name and well-formed (fake) ARNs, so what the report says has the
 // same shape as in AWS.
-import { mkdir, rename } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { renameCounted } from '../../core/shared/atomic-write.ts';
 import { join } from 'node:path';
 import type { Architecture } from '../../core/shared/types.ts';
 import type { LayerRegistry, ObjectStore, PublishedLayerVersion } from '../ports.ts';
@@ -44,7 +45,7 @@ export class LocalLayerRegistry implements LayerRegistry {
     this.versionsPath = join(root, 'versions.json');
   }
 
-  private update<R>(change: (file: LocalLayerVersionsFile) => R): Promise<R> {
+  private update<R>(change: (file: LocalLayerVersionsFile) => R | Promise<R>): Promise<R> {
     return updateJsonFile<LocalLayerVersionsFile, R>(
       this.versionsPath,
       () => ({ layers: {}, functions: {} }),
@@ -62,11 +63,13 @@ export class LocalLayerRegistry implements LayerRegistry {
       `.${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.zip`,
     );
     await this.store.getToFile(request.objectKey, staging);
-    return this.update((file) => {
+    return this.update(async (file) => {
       const versions = (file.layers[request.layerName] ??= []);
       const version = (versions.at(-1)?.version ?? 0) + 1;
       const layerVersionArn = `${localLayerArn(request.layerName)}:${version}`;
       const zipPath = join(directory, `${version}.zip`);
+      // The zip is in place before versions.json names it (a crash between leaves an unnamed zip, never a missing one).
+      await renameCounted(staging, zipPath);
       versions.push({
         version,
         layerVersionArn,
@@ -79,9 +82,8 @@ export class LocalLayerRegistry implements LayerRegistry {
         createdAt: new Date().toISOString(),
         permissions: [],
       });
-      return { version, layerVersionArn, zipPath };
-    }).then(async ({ version, layerVersionArn, zipPath }) => {
-      await rename(staging, zipPath);
+      return { version, layerVersionArn };
+    }).then(({ version, layerVersionArn }) => {
       return {
         layerName: request.layerName,
         version,

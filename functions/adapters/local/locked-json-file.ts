@@ -1,9 +1,9 @@
 // A JSON file several local executions (threads or processes) update at once: each update
 // holds an exclusive lock file and replaces the file by rename, so no reader ever sees half
 // of it and no update is lost.
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeFileAtomic } from '../../core/shared/atomic-write.ts';
 
 const STALE_LOCK_MS = 60_000;
 
@@ -27,7 +27,7 @@ async function acquire(lockPath: string): Promise<void> {
 export async function updateJsonFile<T, R>(
   path: string,
   initial: () => T,
-  change: (value: T) => R,
+  change: (value: T) => R | Promise<R>,
 ): Promise<R> {
   await mkdir(dirname(path), { recursive: true });
   const lockPath = `${path}.lock`;
@@ -35,10 +35,9 @@ export async function updateJsonFile<T, R>(
   try {
     const text = await readFile(path, 'utf8').catch(() => null);
     const value = text === null ? initial() : (JSON.parse(text) as T);
-    const result = change(value);
-    const temporary = `${path}.${randomUUID()}.partial`;
-    await writeFile(temporary, `${JSON.stringify(value, null, 2)}\n`);
-    await rename(temporary, path);
+    // The change may publish files first (a layer's zip); the JSON, the pointer, is written last.
+    const result = await change(value);
+    await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
     return result;
   } finally {
     await rm(lockPath, { force: true });

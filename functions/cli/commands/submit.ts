@@ -4,7 +4,7 @@
 // the object exactly as the start-execution function derives it) — or, when a target is
 // given, starts the execution directly with the text inline — then follows the execution
 // with the same progress lines as a local run and prints the same report.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../../core/shared/hash.ts';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
@@ -154,7 +154,7 @@ export async function submitRequirements(
     if (!response.executionArn) throw new Error('StartExecution returned no execution ARN.');
     executionArn = response.executionArn;
   } else {
-    const digest = createHash('sha256').update(text).digest('hex').slice(0, 12);
+    const digest = sha256Hex(text).slice(0, 12);
     const key = `${pipeline.requirementsPrefix}${digest}/${basename(options.requirementsPath)}`;
     const uploaded = await clients.s3.send(
       new PutObjectCommand({ Bucket: pipeline.bucket, Key: key, Body: text, ContentType: 'text/plain' }),

@@ -2,16 +2,13 @@
 // folder or layer zip (a hand-made layer too): ELF machine, glibc and library needs,
 // extension suffixes, foreign binaries; then a smoke import when an interpreter of the
 // target's Python version is here. Exit 0 clean, 1 on problems, 2 on bad usage.
-import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, posix, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import yauzl from 'yauzl';
-import type { Entry, ZipFile } from 'yauzl';
+import { extractZip as extractZipSafely } from '../../core/pack/zip-reader.ts';
 import { verifyArtifact, type VerifyArtifactResult } from '../../core/verify/artifact-verifier.ts';
-import { InputError, UnsafeArchiveError } from '../../core/shared/errors.ts';
+import { InputError } from '../../core/shared/errors.ts';
 import { smokeImport, type SmokeImportResult } from '../../core/verify/smoke-import.ts';
 import { describeTarget } from '../../core/shared/targets.ts';
 import type { Target } from '../../core/shared/types.ts';
@@ -35,48 +32,9 @@ export interface VerifyReport {
   readonly smokeImport: SmokeImportResult;
 }
 
-const MAX_EXTRACTED_BYTES = 4 * 1024 ** 3;
-const MAX_EXTRACTED_ENTRIES = 200_000;
-
-/** Unpack a layer zip for the smoke import: regular files only, nothing outside `destination`. */
+/** Unpack a layer zip (a later layer replaces an earlier one's files, as Lambda overlays them). */
 export async function extractZip(zipPath: string, destination: string): Promise<void> {
-  const zip = await new Promise<ZipFile>((done, fail) =>
-    yauzl.open(zipPath, { lazyEntries: true }, (error, opened) => (error ? fail(error) : done(opened))),
-  );
-  let bytes = 0;
-  let entries = 0;
-  await new Promise<void>((done, fail) => {
-    zip.on('error', fail);
-    zip.on('end', () => done());
-    zip.on('entry', (entry: Entry) => {
-      const name = posix.normalize(entry.fileName.replace(/\\/g, '/'));
-      const mode = (entry.externalFileAttributes >>> 16) & 0o170000;
-      bytes += entry.uncompressedSize;
-      entries++;
-      if (bytes > MAX_EXTRACTED_BYTES || entries > MAX_EXTRACTED_ENTRIES) {
-        zip.close();
-        return fail(new UnsafeArchiveError(`${zipPath} unpacks to more than 4 GiB or 200,000 entries.`));
-      }
-      if (
-        name.startsWith('/') ||
-        name === '..' ||
-        name.startsWith('../') ||
-        name.endsWith('/') ||
-        mode === 0o120000
-      ) {
-        zip.readEntry();
-        return;
-      }
-      const target = join(destination, name);
-      zip.openReadStream(entry, (error, stream) => {
-        if (error) return fail(error);
-        mkdir(dirname(target), { recursive: true })
-          .then(() => pipeline(stream, createWriteStream(target)))
-          .then(() => zip.readEntry(), fail);
-      });
-    });
-    zip.readEntry();
-  });
+  await extractZipSafely(zipPath, destination, { replaceExisting: true });
 }
 
 /** Verify `path` (and smoke-import it unless told not to). */

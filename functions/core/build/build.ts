@@ -6,7 +6,7 @@
 // a rebuild copies (or reflinks) the checked cached artifacts into the output folder.
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
@@ -35,6 +35,9 @@ import { formatBytes } from '../shared/units.ts';
 import { installWheel, lambdaInterpreter, withUpdatedRecord } from './wheel-installer.ts';
 import { listFiles, readCachedBuild, storeInCache } from './build-cache.ts';
 import { deliverOutputs } from '../pack/output-folder.ts';
+import { checkLayersMatchTree } from '../pack/packed-tree-check.ts';
+import { atInterrupt } from '../shared/interrupt-cleanup.ts';
+import { sha256OfFile } from '../shared/hash.ts';
 import type { InstalledPackage, TreeClaims } from './wheel-installer.ts';
 
 const execFileAsync = promisify(execFile);
@@ -116,12 +119,6 @@ function distributionFileOf(locked: LockedPackage): DistributionFile {
     metadataSha256: null,
     source: locked.url,
   };
-}
-
-async function sha256OfFile(path: string): Promise<string> {
-  return createHash('sha256')
-    .update(await readFile(path))
-    .digest('hex');
 }
 
 /** Build an sdist into a wheel with pip on this machine; the result fits this machine only. */
@@ -275,6 +272,13 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     join(options.treeScratchDir ?? (await fastScratchDir(lock)) ?? scratch, 'lambda-deps-tree-'),
   );
   const treeDir = join(treeRoot, 'tree');
+  // Ctrl-C must not leave the tree in /dev/shm (hundreds of MB) or the scratch behind.
+  const forgetScratch = atInterrupt(() =>
+    Promise.all([
+      rm(treeRoot, { recursive: true, force: true }),
+      rm(scratch, { recursive: true, force: true }),
+    ]),
+  );
   try {
     await mkdir(staging, { recursive: true });
     const sdistAllowed =
@@ -476,6 +480,13 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     // allSettled: the tree is removed once this function leaves, so nothing may still be running.
     const settled = await Promise.allSettled([verifying, smoking, packing]);
     for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
+    // What ships must be what was verified and imported, byte for byte.
+    if (layers.length > 0)
+      await checkLayersMatchTree(
+        treeDir,
+        layers.map((layer) => join(staging, layer.file)),
+        [RUNTIME_DIR],
+      );
     const verification = await verifying;
     for (const finding of verification.warnings)
       warn(`${finding.package ?? '?'} ${finding.file ?? ''}: ${finding.message}`);
@@ -582,6 +593,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     await deliverOutputs(ok ? await storeInCache(staging, cached) : staging, outDir);
     return manifest;
   } finally {
+    forgetScratch();
     await rm(treeRoot, { recursive: true, force: true });
     await rm(scratch, { recursive: true, force: true });
   }
@@ -758,13 +770,4 @@ async function fastScratchDir(lock: Lock): Promise<string | null> {
 }
 
 /** sha256 (hex) of a file, for tests and the CLI. */
-export async function fileSha256(path: string): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const hash = createHash('sha256');
-    for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer);
-    return hash.digest('hex');
-  } finally {
-    await handle.close();
-  }
-}
+export const fileSha256 = sha256OfFile;

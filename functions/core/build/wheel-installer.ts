@@ -7,7 +7,7 @@
 // for every file that passed through unchanged, where its compressed bytes sit in the wheel,
 // so the layer writer can copy them raw.
 import { createHash } from 'node:crypto';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import pLimit from 'p-limit';
 import { IntegrityError, UnsafeArchiveError } from '../shared/errors.ts';
@@ -21,6 +21,7 @@ import {
   openZip,
   readEntry,
   unsafeEntryName,
+  writeEntryTo,
   type OpenZip,
   type RatioLimits,
 } from '../pack/zip-reader.ts';
@@ -729,15 +730,13 @@ function claimPaths(
 /** Write one file exclusively; an existing file is accepted only when its bytes are the same. */
 async function writeExclusive(
   target: string,
-  mode: number,
-  write: (handle: FileHandle) => Promise<void>,
+  write: () => Promise<void>,
   expected: () => Promise<string>,
   describe: string,
   packageName: string,
 ): Promise<void> {
-  let handle: FileHandle;
   try {
-    handle = await open(target, 'wx', mode);
+    await write();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     if ((await sha256OfFile(target)) === (await expected())) return;
@@ -745,11 +744,6 @@ async function writeExclusive(
       hint: 'Two distributions install the same file differently; only one copy could ship. Drop one of them.',
       packageName,
     });
-  }
-  try {
-    await write(handle);
-  } finally {
-    await handle.close();
   }
 }
 
@@ -784,10 +778,10 @@ async function writeFiles(
     }
     const source = file.source;
     const entry = source.kind === 'wheel' ? byPath.get(source.dataOffset) : undefined;
-    const write = async (handle: FileHandle): Promise<void> => {
-      if (source.kind === 'generated') await handle.writeFile(source.content);
-      else if (entry)
-        await inflateEntry(context.zip, entry, async (chunk) => void (await handle.write(chunk)));
+    const mode = file.executable ? 0o755 : 0o644;
+    const write = async (): Promise<void> => {
+      if (source.kind === 'generated') await writeFile(target, source.content, { flag: 'wx', mode });
+      else if (entry) await writeEntryTo(context.zip, entry, target, mode);
     };
     const expected = async (): Promise<string> => {
       if (source.kind === 'generated') return sha256Hex(source.content);
@@ -795,14 +789,7 @@ async function writeFiles(
       if (entry) await inflateEntry(context.zip, entry, (chunk) => void hash.update(chunk));
       return hash.digest('hex');
     };
-    await writeExclusive(
-      target,
-      file.executable ? 0o755 : 0o644,
-      write,
-      expected,
-      `${wheel}: ${file.path}`,
-      packageName,
-    );
+    await writeExclusive(target, write, expected, `${wheel}: ${file.path}`, packageName);
   });
 }
 

@@ -25,6 +25,7 @@ import {
 } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { InputError, LambdaDepsError } from '../shared/errors.ts';
+import { renameCounted } from '../shared/atomic-write.ts';
 import { extractTreeTar, type ExtractLimits } from '../pack/tree-archive.ts';
 
 export interface SyncVersionedTreeOptions {
@@ -167,7 +168,7 @@ async function readCurrent(setDir: string): Promise<string | null> {
 async function switchCurrent(setDir: string, version: string): Promise<void> {
   const temp = join(setDir, `.current-${suffix()}`);
   await symlink(version, temp);
-  await rename(temp, join(setDir, CURRENT));
+  await renameCounted(temp, join(setDir, CURRENT));
   await fsyncDirectory(setDir);
 }
 
@@ -252,7 +253,7 @@ export async function syncVersionedTree(options: SyncVersionedTreeOptions): Prom
     await fsyncDirectory(staging);
     step('extracted');
     try {
-      await rename(staging, versionDir);
+      await renameCounted(staging, versionDir);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       // Another sync of the same lock finished first; its tree is as good as ours.

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip, constants as zlibConstants } from 'node:zlib';
 import tar from 'tar-stream';
 import { UnsafeArchiveError } from '../shared/errors.ts';
+import { sha256OfFile } from '../shared/hash.ts';
 
 /** How file modes are written: `normalized` keeps only "executable or not" (0755/0644); `fixed` makes every file 0644. */
 export type TreeTarMode = 'normalized' | 'fixed';
@@ -432,8 +433,4 @@ export async function extractTreeTar(
 }
 
 /** sha256 (hex, no prefix) of a file, streamed. */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
+export const sha256File = sha256OfFile;

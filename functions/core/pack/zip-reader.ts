@@ -3,7 +3,8 @@
 // their declared sizes and compression ratios before a byte is inflated, and streams each entry
 // through the one inflate-and-CRC routine, which stops at the first byte past the declared
 // size. Memory stays bounded by a chunk, whatever the archive claims.
-import { open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { crc32, createInflateRaw } from 'node:zlib';
 import { UnsafeArchiveError } from '../shared/errors.ts';
@@ -294,4 +295,85 @@ export async function readEntry(zip: OpenZip, entry: ZipEntry): Promise<Buffer> 
     chunks.push(chunk);
   });
   return Buffer.concat(chunks);
+}
+
+/**
+ * Stream one entry into a new file at `target` (exclusive create: an existing file is never
+ * overwritten, the error says EEXIST). The file is removed again when the entry fails its checks.
+ */
+export async function writeEntryTo(
+  zip: OpenZip,
+  entry: ZipEntry,
+  target: string,
+  mode = 0o644,
+): Promise<void> {
+  const handle = await open(target, 'wx', mode);
+  try {
+    await inflateEntry(zip, entry, async (chunk) => void (await handle.write(chunk)));
+  } catch (error) {
+    await handle.close();
+    await rm(target, { force: true });
+    throw error;
+  }
+  await handle.close();
+}
+
+/**
+ * The one safe zip extractor: unpack regular files into `destination`, refusing (before writing)
+ * bombs by declared sizes and ratios, names that escape, links and duplicates; memory bounded.
+ * @example await extractZip('layer.zip', '/tmp/unpacked');
+ */
+export async function extractZip(
+  path: string,
+  destination: string,
+  options: {
+    readonly limits?: Partial<ZipLimits & RatioLimits>;
+    /** Replace files already in `destination` (removed first, so a link there is never written through). */
+    readonly replaceExisting?: boolean;
+  } = {},
+): Promise<{ files: number; bytes: number }> {
+  const zip = await openZip(path, { name: path }, options.limits);
+  try {
+    const seen = new Set<string>();
+    for (const entry of zip.entries) {
+      const problem = unsafeEntryName(entry.name);
+      if (problem)
+        throw unsafe(
+          zip.origin,
+          entry.name,
+          `${problem}.`,
+          'Extracting it would write outside the folder; do not use this archive.',
+        );
+      if (entry.isSymlink)
+        throw unsafe(
+          zip.origin,
+          entry.name,
+          'is a symbolic link.',
+          'Links are not unpacked: one could point outside the folder.',
+        );
+      if (seen.has(entry.name))
+        throw unsafe(
+          zip.origin,
+          entry.name,
+          'appears twice.',
+          'Which copy wins is undefined; rebuild the archive.',
+        );
+      seen.add(entry.name);
+    }
+    let files = 0;
+    let bytes = 0;
+    for (const entry of zip.entries) {
+      if (entry.name.endsWith('/')) continue;
+      const target = join(destination, ...entry.name.split('/'));
+      await mkdir(dirname(target), { recursive: true });
+      const executable = ((entry.externalAttributes >>> 16) & 0o111) !== 0;
+      if (options.replaceExisting) await rm(target, { force: true });
+      await writeEntryTo(zip, entry, target, executable ? 0o755 : 0o644);
+      files++;
+      bytes += entry.uncompressedSize;
+    }
+    return { files, bytes };
+  } finally {
+    await zip.close();
+  }
 }

@@ -4,7 +4,7 @@
 // name, version, filename and sha256. URLs (mirrors serve the same bytes), sizes (derived from
 // the bytes), `requiredBy` (derived from the metadata) and anything about time or the machine are
 // left out, so the same set always has the same hash.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../shared/hash.ts';
 import { createRequire } from 'node:module';
 import type * as Zod from 'zod';
 import { assertLockUrl } from '../index/lock-urls.ts';
@@ -84,7 +84,7 @@ export function lockHash(lock: Lock): string {
       }))
       .sort(byName),
   };
-  return createHash('sha256').update(canonicalJson(identity)).digest('hex');
+  return sha256Hex(canonicalJson(identity));
 }
 
 /**

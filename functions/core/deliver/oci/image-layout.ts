@@ -3,7 +3,7 @@
 // image step's local artifact: `pushLambdaImage` puts it on top of a Lambda base image, and
 // `skopeo copy oci:DIR docker://…` can push it too. Same tree, same digests: the layer is a
 // deterministic tar, and the config carries no timestamps.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../../shared/hash.ts';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError, IntegrityError } from '../../shared/errors.ts';
@@ -91,7 +91,7 @@ export function ociArchitecture(target: Target): 'amd64' | 'arm64' {
 }
 
 export function sha256Digest(bytes: Buffer | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  return `sha256:${sha256Hex(bytes)}`;
 }
 
 /** The blob file of a digest inside a layout. */

@@ -1,0 +1,108 @@
+// The layers must unzip to exactly the tree that was verified and smoke-imported: the check
+// hashes every unzipped file against the tree and names every difference; and a real build of
+// two distributions sharing a path (same bytes) passes it end to end.
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDependencySet } from '../../../functions/core/build/build.ts';
+import { writeDeterministicZip } from '../../../functions/core/pack/deterministic-zip.ts';
+import { checkLayersMatchTree, zipDigests } from '../../../functions/core/pack/packed-tree-check.ts';
+import { IntegrityError } from '../../../functions/core/shared/errors.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import { writeTinyWheel } from '../build/tiny-wheels.ts';
+
+let work = '';
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'lambda-deps-packed-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+async function tree(files: Record<string, string>): Promise<string> {
+  const root = await mkdtemp(join(work, 'tree-'));
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), content);
+  }
+  return root;
+}
+
+async function zip(files: Record<string, string>): Promise<string> {
+  const path = join(await mkdtemp(join(work, 'zip-')), 'layer.zip');
+  await writeDeterministicZip(
+    path,
+    Object.entries(files).map(([name, content]) => ({
+      name,
+      kind: 'content' as const,
+      executable: false,
+      content: Buffer.from(content),
+    })),
+  );
+  return path;
+}
+
+describe('checkLayersMatchTree', () => {
+  it('passes when the unzipped layers are the tree, file for file and byte for byte', async () => {
+    // Prepare
+    const root = await tree({
+      'python/a/__init__.py': 'A = 1\n',
+      'python/b.py': '',
+      'runtime-provided/python/x.py': '',
+    });
+    const layers = [await zip({ 'python/a/__init__.py': 'A = 1\n' }), await zip({ 'python/b.py': '' })];
+
+    // Act
+    const checking = checkLayersMatchTree(root, layers, ['runtime-provided']);
+
+    // Assess
+    await expect(checking).resolves.toBeUndefined();
+  });
+
+  it('names a file whose bytes differ, one missing from the layers and one the tree lacks', async () => {
+    // Prepare
+    const root = await tree({ 'python/shared2/__init__.py': 'WHO = "one"\n', 'python/only-tree.py': '' });
+    const layers = [await zip({ 'python/shared2/__init__.py': 'WHO = "two"\n', 'python/only-zip.py': '' })];
+
+    // Act
+    const checking = checkLayersMatchTree(root, layers);
+
+    // Assess
+    await expect(checking).rejects.toThrow(IntegrityError);
+    await expect(checking).rejects.toThrow(/python\/shared2\/__init__\.py differs from the verified tree/);
+    await expect(checking).rejects.toThrow(/python\/only-zip\.py is in a layer but not in the verified tree/);
+    await expect(checking).rejects.toThrow(/python\/only-tree\.py is in the verified tree but in no layer/);
+  });
+
+  it('passes in a real build of two distributions that share one path with the same bytes', async () => {
+    // Prepare
+    const one = await writeTinyWheel(work, 'one', '1.0', { 'ns/__init__.py': '', 'ns/one.py': 'ONE = 1\n' });
+    const two = await writeTinyWheel(work, 'two', '1.0', { 'ns/__init__.py': '', 'ns/two.py': 'TWO = 2\n' });
+    const outDir = join(work, 'out');
+
+    // Act
+    const manifest = await buildDependencySet({
+      lock: {
+        lockVersion: 1,
+        target: lambdaTarget('python3.11', 'x86_64'),
+        packages: [one.locked, two.locked],
+      },
+      index: { download: async (file) => fileURLToPath(file.url) },
+      outDir,
+      cacheDir: join(work, 'cache'),
+      strategy: 'layers',
+      pythonExecutable: '/nonexistent/python3.11',
+    });
+
+    // Assess
+    const { digests } = await zipDigests(manifest.layers.map((layer) => join(outDir, layer.file)));
+    expect([...digests.keys()].filter((path) => path.startsWith('python/ns/')).sort()).toEqual([
+      'python/ns/__init__.py',
+      'python/ns/one.py',
+      'python/ns/two.py',
+    ]);
+    expect(await readdir(join(outDir, 'layers'))).not.toHaveLength(0);
+  });
+});
