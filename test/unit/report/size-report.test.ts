@@ -13,6 +13,7 @@ import {
 import {
   LAMBDA_IMAGE_LIMIT_BYTES,
   LAMBDA_UNZIPPED_LIMIT_BYTES,
+  type MeasureResult,
 } from '../../../functions/core/shared/types.ts';
 import { formatBytes } from '../../../functions/core/shared/units.ts';
 import { bigImageRun, efsRun, imageRun, layersRun, notProbed, probed } from './report-fixtures.ts';
@@ -323,5 +324,52 @@ describe('a failed build', () => {
     );
     expect(text).not.toContain('States.TaskFailed:');
     expect(text).not.toContain('BUILD FAILED: got');
+  });
+});
+
+describe('the measure page', () => {
+  it("shows the verdict, the route's budget and each package's measured bytes, named by their fields", () => {
+    // Prepare: the measure result of the same set, from its lock.
+    const result: MeasureResult = {
+      target: layersManifest.target,
+      lockHash: layersManifest.lockHash,
+      packages: layersManifest.lock.packages.map((entry) => ({
+        name: entry.name,
+        version: entry.version,
+        filename: entry.filename,
+        tag: entry.tag,
+        size: entry.size,
+        unzippedSize: entry.unzippedSize,
+      })),
+      totals: {
+        size: layersManifest.lock.packages.reduce((sum, entry) => sum + entry.size, 0),
+        unzippedSize: layersManifest.lock.packages.reduce((sum, entry) => sum + entry.unzippedSize, 0),
+      },
+      verdict: {
+        strategy: 'layers',
+        reason: layersManifest.reason,
+        layerCount: 2,
+        budgetBytes: 256_901_120,
+        dominantPackages: [],
+      },
+      problems: [],
+    };
+
+    // Act
+    const html = renderSizeReport({ kind: 'measure', result });
+
+    // Assess
+    expect(visibleText(html)).toContain(layersManifest.reason);
+    expect(visibleText(html)).toContain(
+      `of the route's limit of ${formatBytes(LAMBDA_UNZIPPED_LIMIT_BYTES)}`,
+    );
+    const fields = [...html.matchAll(/data-bytes="(\d+)" data-field="([^"]+)"/g)];
+    expect(fields.length).toBeGreaterThan(result.packages.length);
+    for (const [, value, field = ''] of fields) {
+      const held = field
+        .split('.')
+        .reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], result);
+      expect({ field, value: Number(value) }).toEqual({ field, value: held });
+    }
   });
 });
