@@ -42,3 +42,25 @@ export function timeProcess(
     );
   });
 }
+
+/** The anchor's interpreter: the pip 26 venv (.ci/install-pip-oracle), never the machine's pip. */
+export async function anchorPython(): Promise<string> {
+  const { pipOraclePython, pipOracleUnavailable } = await import('../support/pip-oracle.ts');
+  const python = await pipOraclePython();
+  if (!python) throw new Error(pipOracleUnavailable());
+  return python;
+}
+
+/** `BENCH_SETS=a,b` keeps only those sets (a quick check); `BENCH_RUNS=n` overrides the run count. */
+export function selectedSets<T>(sets: Readonly<Record<string, T>>): [string, T][] {
+  const wanted =
+    process.env.BENCH_SETS?.split(',')
+      .map((name) => name.trim())
+      .filter(Boolean) ?? [];
+  return Object.entries(sets).filter(([name]) => wanted.length === 0 || wanted.includes(name));
+}
+
+export function runCount(fallback: number): number {
+  const runs = Number(process.env.BENCH_RUNS);
+  return Number.isInteger(runs) && runs > 0 ? runs : fallback;
+}

@@ -1,6 +1,6 @@
 // `npm run bench`: runs every suite in test/bench/suites/, then writes docs/benchmarks.md with the
 // machine, the tool versions, and per set and tool the median wall time of N runs (min–max), what
-// the run produced, and the ratio to the set's anchor (pip for `measure`). Numbers are whatever
+// the run produced, and the ratio to the set's anchor (pip 26 from the pip-oracle venv). Numbers are whatever
 // this run measured: nothing is copied from elsewhere.
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
@@ -8,7 +8,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import type { BenchRow, BenchSuite } from './bench-row.ts';
+import { anchorPython, type BenchRow, type BenchSuite } from './bench-row.ts';
 
 const execFileAsync = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -31,6 +31,12 @@ async function versionOf(command: string, args: string[]): Promise<string> {
     ({ stdout, stderr }) => (stdout || stderr).trim().split('\n')[0] ?? 'unknown',
     () => 'not found',
   );
+}
+
+/** The anchor pip (the pip 26 venv), as `pip 26.2.1 from … (python 3.11)`. */
+async function anchorPipVersion(): Promise<string> {
+  const python = await anchorPython().catch(() => null);
+  return python ? versionOf(python, ['-m', 'pip', '--version']) : 'pip 26 venv not available';
 }
 
 /** Rows as suites return them: BenchRow, or the older `{ case, tool, wallMs, note }` shape. */
@@ -109,7 +115,7 @@ const cpu = cpus();
 const machine = [
   `- date: ${new Date().toISOString()}`,
   `- CPU: ${cpu[0]?.model ?? 'unknown'}, ${cpu.length} cores; load average ${loadBefore.toFixed(2)} at the start (other work on the machine slows every tool alike)`,
-  `- node ${process.version}; ${await versionOf('python3', ['--version'])}; ${await versionOf('python3', ['-m', 'pip', '--version'])}`,
+  `- node ${process.version}; ${await versionOf('python3', ['--version'])}; anchor: ${await anchorPipVersion()}`,
 ];
 const document = [
   '# Benchmarks',

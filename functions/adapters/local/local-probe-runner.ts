@@ -4,6 +4,7 @@
 // interpreter of the target's exact Python version and architecture, `-I -S`, and only the
 // artifact's folders on sys.path. When this machine cannot run the target, it says so.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -19,8 +20,13 @@ import {
   type ProbeRequest,
   type ProbeResult,
 } from '../../core/probe/index.ts';
-import { findTargetInterpreter } from '../../core/verify/index.ts';
-import { extractZip } from '../../cli/commands/verify.ts';
+import {
+  findTargetInterpreter,
+  interpreterPrefix,
+  openSandbox,
+  type Sandbox,
+} from '../../core/verify/index.ts';
+import { extractZip } from '../../core/pack/zip-reader.ts';
 import type { ProbeRunner } from '../probe-port.ts';
 
 /** The probe's Python source: the same file the AWS probe function runs. */
@@ -45,7 +51,8 @@ async function materialize(request: ProbeRequest, workDir: string): Promise<stri
   if (artifact.kind === 'layers') {
     const opt = join(workDir, 'opt');
     await mkdir(opt, { recursive: true });
-    for (const zip of artifact.zips) await extractZip(zip, opt);
+    // Later layers overwrite earlier ones' files, as Lambda extracts them into /opt in order.
+    for (const zip of artifact.zips) await extractZip(zip, opt, { replaceExisting: true });
     const task = join(workDir, 'var', 'task');
     await mkdir(task, { recursive: true });
     return [task, ...layerSysPath(opt, target.pythonVersion)];
@@ -65,27 +72,32 @@ interface ProbeOutput {
   readonly modules: ProbedModule[];
 }
 
-/** Run probe.py; a crash or a hang is pinned on the module that was being imported. */
+/**
+ * Run probe.py inside the smoke import's cell (no credentials, no network, nothing writable but
+ * its scratch); a crash or a hang is pinned on the module that was being imported.
+ */
 function runProbeScript(
+  cell: Sandbox,
   interpreter: string,
-  paths: readonly string[],
   modules: readonly string[],
-  scratch: string,
   timeoutMs: number,
 ): Promise<ProbeOutput | { crashed: string; module: string | null }> {
+  // The cell binds each root somewhere of its own: the last root is the probe script's folder.
+  const paths = cell.roots.slice(0, -1);
+  const script = join(cell.roots[cell.roots.length - 1] ?? '', 'probe.py');
   const args = [
     '-I',
     '-S',
     '-X',
-    `pycache_prefix=${join(scratch, 'pycache')}`,
-    PROBE_SCRIPT,
+    `pycache_prefix=${join(cell.home, 'pycache')}`,
+    script,
     JSON.stringify({ paths, modules }),
   ];
+  const command = cell.command(interpreter, args);
   return new Promise((done) => {
-    // An empty environment: nothing of this process (credentials included) reaches package code.
-    const child = spawn(interpreter, args, {
-      cwd: scratch,
-      env: { LANG: 'C.UTF-8', HOME: scratch, PATH: '/usr/bin:/bin' },
+    const child = spawn(command.file, command.argv, {
+      cwd: cell.home,
+      env: command.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -126,14 +138,19 @@ export async function probeLocally(
   if ('reason' in found) return probeNotRun(target, found.reason, 'local');
   const scratch = await mkdtemp(join(tmpdir(), 'lambda-deps-probe-'));
   try {
-    const paths = await materialize(request, scratch);
+    // A folder Lambda would look in but the artifact lacks is simply not there (nothing to bind).
+    const paths = (await materialize(request, scratch)).filter((path) => existsSync(path));
+    const cell = await openSandbox(found.executable, await interpreterPrefix(found.executable), [
+      ...paths,
+      dirname(PROBE_SCRIPT),
+    ]);
     const output = await runProbeScript(
+      cell,
       found.executable,
-      paths,
       request.modules,
-      scratch,
       options.timeoutMs ?? 120_000,
-    );
+    ).finally(() => cell.dispose());
+    const { isolation } = cell;
     if ('crashed' in output) {
       const modules = output.module
         ? [{ module: output.module, ok: false, error: output.crashed, ms: 0 }]
@@ -148,6 +165,7 @@ export async function probeLocally(
         importMs: null,
         reason: output.crashed,
         where: 'local',
+        isolation,
       };
     }
     const failed = output.modules.filter((module) => !module.ok);
@@ -164,6 +182,7 @@ export async function probeLocally(
         ? { reason: `${failed.length} of ${output.modules.length} modules did not import` }
         : {}),
       where: 'local',
+      isolation,
     };
   } finally {
     await rm(scratch, { recursive: true, force: true });

@@ -72,9 +72,12 @@ async function readLockIfAny(path: string): Promise<Lock | null> {
     });
   });
   if (detectInputFormat(path, text) !== 'lambda-deps-lock') return null;
-  // A lock the user names on this machine may use its file: wheels; one fetched by the pipeline's
-  // CodeBuild job (which sets CODEBUILD_BUILD_ID) came from elsewhere and may not.
-  return parseLock(text, path, { localFileUrls: process.env.CODEBUILD_BUILD_ID === undefined });
+  // A lock the user names on this machine may use its file: wheels, and so may the local twin of
+  // CodeBuild (CODEBUILD_LOCAL_RUNNER), which builds on the user's machine from the user's own
+  // indexes; one fetched by a real CodeBuild job came from elsewhere and may not.
+  const inAwsCodeBuild =
+    process.env.CODEBUILD_BUILD_ID !== undefined && process.env.CODEBUILD_LOCAL_RUNNER === undefined;
+  return parseLock(text, path, { localFileUrls: !inAwsCodeBuild });
 }
 
 function describeEvent(event: BuildEvent): string | null {

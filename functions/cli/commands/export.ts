@@ -5,6 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { detectInputFormat } from '../../core/inputs/input-format.ts';
+import { sameTarget } from '../../core/inputs/locks/pinned-set.ts';
 import { writePylock } from '../../core/inputs/locks/pylock.ts';
 import { lockHash, parseLock } from '../../core/resolve/lock.ts';
 import { InputError } from '../../core/shared/errors.ts';
@@ -56,7 +57,7 @@ async function lockOf(input: string, options: ExportOptions): Promise<Lock> {
   const target = targetFromFlags(options);
   if (detectInputFormat(input, text) === 'lambda-deps-lock') {
     const lock = parseLock(text, input);
-    if (target && JSON.stringify(target) !== JSON.stringify(lock.target)) {
+    if (target && !sameTarget(target, lock.target)) {
       throw new InputError(
         `${input} is locked for ${describeTarget(lock.target)}, not ${describeTarget(target)}.`,
         {

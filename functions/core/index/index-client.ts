@@ -3,6 +3,7 @@
 // listing across indexes and find-links, lazy remote wheels (Range), core metadata, exact wheel
 // sizes and the download cache, each in its own module; this file wires them for one run.
 import { resolve as resolvePath } from 'node:path';
+import { InputError } from '../shared/errors.ts';
 import type { IndexOptions, PackageIndex } from '../shared/types.ts';
 import { fileUrlPath } from './context.ts';
 import type { IndexContext } from './context.ts';
@@ -39,11 +40,14 @@ export interface PackageIndexOptions extends IndexOptions {
   readonly backoffMs?: number;
   /** Headers and idle-body timeout per request. @default 30_000 */
   readonly timeoutMs?: number;
-  /** Overall time for one request, body included (a trickling server ends here). @default 600_000 */
+  /**
+   * Overall time for one request, body included (a trickling server ends here).
+   * @default LAMBDA_DEPS_REQUEST_DEADLINE_MS, else 600_000
+   */
   readonly requestDeadlineMs?: number;
-  /** Overall time for all requests of this client. @default 3_600_000 */
+  /** Overall time for all requests of this client. @default LAMBDA_DEPS_RUN_DEADLINE_MS, else 3_600_000 */
   readonly runDeadlineMs?: number;
-  /** Largest index page or metadata file read into memory. @default 64 MiB */
+  /** Largest index page or metadata file read into memory. @default LAMBDA_DEPS_MAX_PAGE_BYTES, else 64 MiB */
   readonly maxPageBytes?: number;
   /** @default `lambda-deps` */
   readonly userAgent?: string;
@@ -64,6 +68,23 @@ export interface ClosablePackageIndex extends PackageIndex {
   close(): Promise<void>;
 }
 
+/** A positive whole number from an option, else from an environment variable, else the default. */
+function bound(
+  given: number | undefined,
+  variable: string,
+  environment: Record<string, string | undefined>,
+  fallback: number,
+): number {
+  const raw = environment[variable];
+  const value = given ?? (raw === undefined || raw === '' ? fallback : Number(raw));
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new InputError(`${variable} = "${given ?? raw}" is not a positive whole number.`, {
+      hint: `Set ${variable} to a number of ${variable.endsWith('_MS') ? 'milliseconds' : 'bytes'}, or unset it for the default (${fallback}).`,
+    });
+  }
+  return value;
+}
+
 /**
  * Creates the index client for a set of indexes and find-links locations.
  * @example
@@ -81,6 +102,7 @@ export function createPackageIndex(options: PackageIndexOptions): ClosablePackag
   for (const location of findLinks) assertLocationShape(location, 'The find-links location', null);
   assertLocationsAllowed([...indexUrls, ...findLinks], options.allowedIndexes ?? null);
   const emit = options.onEvent ?? ((): void => undefined);
+  const environment = options.environment ?? process.env;
   const credentials = createCredentialStore({
     locations: [...indexUrls, ...findLinks],
     ...(options.netrc !== undefined ? { netrc: options.netrc } : {}),
@@ -91,8 +113,13 @@ export function createPackageIndex(options: PackageIndexOptions): ClosablePackag
     retries: options.retries ?? 4,
     backoffMs: options.backoffMs ?? 250,
     timeoutMs: options.timeoutMs ?? 30_000,
-    requestDeadlineMs: options.requestDeadlineMs ?? 600_000,
-    runDeadlineMs: options.runDeadlineMs ?? 3_600_000,
+    requestDeadlineMs: bound(
+      options.requestDeadlineMs,
+      'LAMBDA_DEPS_REQUEST_DEADLINE_MS',
+      environment,
+      600_000,
+    ),
+    runDeadlineMs: bound(options.runDeadlineMs, 'LAMBDA_DEPS_RUN_DEADLINE_MS', environment, 3_600_000),
     userAgent: options.userAgent ?? 'lambda-deps',
     concurrency: options.concurrency ?? 16,
     connectionsPerOrigin: options.connectionsPerOrigin ?? 6,
@@ -103,7 +130,7 @@ export function createPackageIndex(options: PackageIndexOptions): ClosablePackag
     cacheDir: resolvePath(options.cacheDir),
     transport,
     emit,
-    maxPageBytes: options.maxPageBytes ?? 64 * 1024 * 1024,
+    maxPageBytes: bound(options.maxPageBytes, 'LAMBDA_DEPS_MAX_PAGE_BYTES', environment, 64 * 1024 * 1024),
     zipLimits: options.zipLimits,
     localPath: fileUrlPath,
   };

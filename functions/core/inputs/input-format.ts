@@ -57,7 +57,14 @@ function isTable(value: unknown): value is Record<string, unknown> {
 
 function tomlFormat(document: Record<string, unknown>, name: string): InputFormat | null {
   if (typeof document['lock-version'] === 'string' && Array.isArray(document.packages)) return 'pylock.toml';
-  if (typeof document.version === 'number' && Array.isArray(document.package)) return 'uv.lock';
+  // Cargo.lock also has `version` and [[package]]: uv's packages carry a `source` table.
+  if (
+    typeof document.version === 'number' &&
+    Array.isArray(document.package) &&
+    ('requires-python' in document ||
+      document.package.some((entry) => isTable(entry) && isTable(entry.source)))
+  )
+    return 'uv.lock';
   const metadata = document.metadata;
   if (isTable(metadata) && ('content-hash' in metadata || 'lock-version' in metadata)) return 'poetry.lock';
   if (Array.isArray(document.package) && /poetry\.lock$/i.test(name)) return 'poetry.lock';
@@ -86,13 +93,25 @@ function jsonFormat(text: string): InputFormat | null {
   return null;
 }
 
-/** A requirements file's lines start with a project name, an option, a URL or a path; TOML and JSON never do. */
+/**
+ * A requirements file's logical lines are options (`-r`, `--hash=…`), URLs, paths or PEP 508
+ * requirements (`name`, `name[extra]`, `name==1`, `name @ url`, `name; marker`); YAML, INI and
+ * prose are not.
+ */
 function looksLikeRequirements(text: string): boolean {
   const lines = text
+    .replace(/\\\r?\n/g, ' ')
     .split(/\r\n|\n|\r/)
     .map((line) => line.replace(/(^|\s)#.*$/, '').trim())
     .filter((line) => line.length > 0);
-  return lines.every((line) => /^(-|[A-Za-z0-9]|\.|\/|[a-z]+:\/\/)/.test(line) && !/^\[/.test(line));
+  const requirement = /^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*([<>=!~;@(-]|$)/;
+  return lines.every(
+    (line) =>
+      /^--?[A-Za-z]/.test(line) ||
+      /^[a-z][a-z0-9+.-]*:\/\//i.test(line) ||
+      /^(\.{1,2}\/|\/)/.test(line) ||
+      requirement.test(line),
+  );
 }
 
 /**
@@ -120,7 +139,8 @@ export function detectInputFormat(path: string, text: string): InputFormat {
   if (document && Object.keys(document).length > 0) {
     const format = tomlFormat(document, name) ?? (name === 'pyproject.toml' ? 'pyproject' : null);
     if (format) return format;
-    if (!looksLikeRequirements(text)) {
+    // A .txt/.in file is a requirements file by name: its reader points at the bad line itself.
+    if (!/\.(txt|in)$/i.test(name) && !looksLikeRequirements(text)) {
       throw unknownFormat(
         path,
         `it is TOML with the tables ${Object.keys(document).slice(0, 6).join(', ')}, none of which a known format has`,
@@ -129,7 +149,10 @@ export function detectInputFormat(path: string, text: string): InputFormat {
   }
   if (/\.(toml|lock|json)$/i.test(name) || name === 'Pipfile') {
     if (text.trim() === '') throw unknownFormat(path, 'it is empty');
-    if (!looksLikeRequirements(text)) throw unknownFormat(path, 'it is not valid TOML or JSON');
+  }
+  // A .txt/.in file is a requirements file by name: its reader points at the bad line itself.
+  if (!/\.(txt|in)$/i.test(name) && !looksLikeRequirements(text)) {
+    throw unknownFormat(path, 'it is neither TOML nor JSON of a known lock, nor lines of pip requirements');
   }
   return 'requirements';
 }

@@ -3,13 +3,18 @@
 // evaluate environment markers for a TARGET rather than for the host (pypa/pip#10050).
 import { InputError } from '../shared/errors.ts';
 import { canonicalizeName } from '../shared/names.ts';
-import { clauseContainsText, parseSpecifier as parseVersionSpecifier } from '../shared/pep440.ts';
+import {
+  clauseContainsText,
+  parseSpecifier as parseVersionSpecifier,
+  parseSpecifierSet,
+} from '../shared/pep440.ts';
 import type { Marker, MarkerEnvironment, MarkerValue, Requirement, SourceLocation } from '../shared/types.ts';
 
 const NAME = /[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?/y;
 const WHITESPACE = /[ \t]*/y;
 const OPERATOR = /(===|~=|==|!=|<=|>=|<|>)/y;
 const VERSION_TEXT = /[^,;\s)]+/y;
+const ARBITRARY_TEXT = /[^;\s)]*/y;
 const URL_TEXT = /[^ \t]+/y;
 const MARKER_OPERATOR = /(not[ \t]+in\b|in\b|===|~=|==|!=|<=|>=|<|>)/y;
 const QUOTED = /'([^']*)'|"([^"]*)"/y;
@@ -209,7 +214,8 @@ function parseSpecifier(cursor: Cursor): string {
       throw cursor.fail('Expected a version specifier (such as ">=1.0")', SPECIFIER_HINT);
     }
     cursor.skipWhitespace();
-    const version = cursor.match(VERSION_TEXT);
+    // packaging's arbitrary-equality version runs to whitespace, ";" or ")": commas included.
+    const version = cursor.match(operator[0] === '===' ? ARBITRARY_TEXT : VERSION_TEXT);
     if (!version) throw cursor.fail(`Expected a version after "${operator[0]}"`, SPECIFIER_HINT);
     const clause = `${operator[0]}${version[0]}`;
     if (!parseVersionSpecifier(clause)) {
@@ -229,7 +235,11 @@ function parseSpecifier(cursor: Cursor): string {
       throw cursor.fail('Expected a closing ")" after the version specifier', SPECIFIER_HINT);
     cursor.position += 1;
   }
-  return clauses.join(',');
+  const joined = clauses.join(',');
+  // An `===` version may have swallowed commas (as in packaging): the set must still be valid.
+  if (!parseSpecifierSet(joined))
+    throw cursor.fail(`"${joined}" is not a valid PEP 440 version specifier`, SPECIFIER_HINT);
+  return joined;
 }
 
 /**
@@ -339,9 +349,11 @@ export function evaluateMarker(
   extra: string | null = null,
 ): boolean {
   if (marker.op !== 'compare') {
+    // Both sides are always evaluated, as packaging does: an undefined comparison raises even
+    // where the other side already decides the result.
     const left = evaluateMarker(marker.left, environment, extra);
-    if (marker.op === 'and') return left && evaluateMarker(marker.right, environment, extra);
-    return left || evaluateMarker(marker.right, environment, extra);
+    const right = evaluateMarker(marker.right, environment, extra);
+    return marker.op === 'and' ? left && right : left || right;
   }
   const variable =
     marker.lhs.kind === 'variable' ? marker.lhs.name : marker.rhs.kind === 'variable' ? marker.rhs.name : '';

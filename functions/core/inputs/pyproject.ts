@@ -11,7 +11,7 @@ import { canonicalizeName } from '../shared/names.ts';
 import { parseRequirement } from './pep508.ts';
 import { checkDirectUrl } from './requirements-file.ts';
 import type { Requirement, RequirementSet, SourceLocation } from '../shared/types.ts';
-import { poetryRequirements, poetryRequiresPython } from './locks/poetry.ts';
+import { poetryRequirements, poetryRequiresPython, poetrySourceOptions } from './locks/poetry.ts';
 
 /** A pyproject.toml read for some extras and groups: the requirements, its requires-python and the parsed document. */
 export interface PyprojectInput {
@@ -72,6 +72,12 @@ export async function readPyproject(
   const tool = document.tool;
   const project = document.project;
   if (isTable(tool) && isTable(tool.poetry) && (!isTable(project) || project.dependencies === undefined)) {
+    if (!isTable(tool.poetry.dependencies) && groupNames.length === 0) {
+      throw new InputError(`${file} is a Poetry project that declares no dependencies`, {
+        location: locate(lines, file, 'tool.poetry'),
+        hint: 'Add them under [tool.poetry.dependencies], or export the lock: `poetry export -f requirements.txt --with-hashes`.',
+      });
+    }
     const requirements = [
       ...poetryRequirements(
         document,
@@ -87,7 +93,7 @@ export async function readPyproject(
       ),
     ];
     return {
-      set: setOf(requirements, file, options),
+      set: { ...setOf(requirements, file, options), fileIndexOptions: poetrySourceOptions(document) },
       requiresPython: poetryRequiresPython(document, file),
       document,
     };

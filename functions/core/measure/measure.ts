@@ -305,6 +305,13 @@ export async function measureRequirements(
       pre,
       hashCheckingMode: set.hashCheckingMode,
       onEvent: emit,
+      searched: [
+        ...(resolved.options.indexUrl ? [resolved.options.indexUrl] : []),
+        ...resolved.options.extraIndexUrls,
+        ...resolved.options.findLinks,
+      ],
+      warnings,
+      projectRequiresPython: set.projectRequiresPython ?? null,
     });
     emit({ type: 'step', step: 'measuring', detail: `${lock.packages.length} packages` });
     const hash = lockHash(lock);

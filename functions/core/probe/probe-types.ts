@@ -2,6 +2,7 @@
 // The same shapes serve the AWS probe (a short-lived function on the real runtime) and the
 // local twin (the artifact unpacked as Lambda would, imported with the target's Python).
 import type { Target } from '../shared/types.ts';
+import type { SandboxIsolation } from '../verify/sandbox.ts';
 
 /** What ships, as the Probe receives it: the published layers, the staged EFS version or the image. */
 export type ProbeArtifact =
@@ -64,6 +65,8 @@ export interface ProbeResult {
   readonly reason?: string;
   /** Where it ran: on Lambda itself, or in the local twin. */
   readonly where: 'lambda' | 'local';
+  /** Locally: what the cell it ran in kept from the package code (Lambda is its own cell). */
+  readonly isolation?: SandboxIsolation;
 }
 
 /** A result for a probe that could not run here; never counted as ok. */

@@ -4,7 +4,7 @@
 // libraries), the same checks a downloaded wheel's files get before publishing.
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { extractZip } from '../../cli/commands/verify.ts';
+import { extractZip } from '../pack/zip-reader.ts';
 import { parseWheelFilename } from '../index/index.ts';
 import { bufferSource, compareDottedVersions } from '../verify/elf.ts';
 import { versionedSymbolNeeds } from '../verify/elf-symbols.ts';

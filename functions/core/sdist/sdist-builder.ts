@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { extractTreeTar } from '../pack/index.ts';
 import { parseWheelFilename } from '../index/index.ts';
 import { LambdaDepsError } from '../shared/errors.ts';
-import { sha256File } from '../pack/tree-archive.ts';
+import { sha256OfFile as sha256File } from '../shared/hash.ts';
 import { wheelMachine } from '../shared/targets.ts';
 import type { Architecture, Target } from '../shared/types.ts';
 import { findTargetInterpreter } from '../verify/index.ts';

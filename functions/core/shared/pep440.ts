@@ -195,6 +195,8 @@ export function parseSpecifierSet(text: string): Specifier[] | null {
   if (!text.trim()) return [];
   const specifiers: Specifier[] = [];
   for (const part of text.split(',')) {
+    // packaging skips empty clauses (`>=1,`).
+    if (!part.trim()) continue;
     const specifier = parseSpecifier(part);
     if (!specifier) return null;
     specifiers.push(specifier);
@@ -319,4 +321,16 @@ export function versionsEqual(left: string, right: string): boolean {
   const a = parseVersion(left);
   const b = parseVersion(right);
   return a !== null && b !== null && a.key === b.key;
+}
+
+/** Whether `version` satisfies `specifier` as pip checks a candidate (pre-releases included); false when either is invalid. */
+export function satisfiesSpecifier(version: string, specifier: string): boolean {
+  const clauses = parseSpecifierSet(specifier);
+  const parsed = parseVersion(version);
+  return clauses !== null && parsed !== null && specifiersContain(clauses, parsed);
+}
+
+/** Whether the text is a valid specifier set (`>=1,<2`). */
+export function isSpecifierSet(text: string): boolean {
+  return parseSpecifierSet(text) !== null;
 }

@@ -96,6 +96,8 @@ export interface RequirementSet {
   readonly hashCheckingMode: boolean;
   /** Every file read, in order (the top file first). */
   readonly files: readonly string[];
+  /** The project's own `requires-python` (pyproject.toml, a lock), checked against the target. */
+  readonly projectRequiresPython?: { readonly specifier: string; readonly file: string } | null;
 }
 
 /** One file an index offers for a project. */

@@ -3,3 +3,5 @@ export * from './artifact-verifier.ts';
 export * from './elf.ts';
 export * from './runtime-libraries.ts';
 export * from './smoke-import.ts';
+export * from './elf-symbols.ts';
+export * from './sandbox.ts';

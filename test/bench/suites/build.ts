@@ -1,6 +1,6 @@
 // Bench suite for `npm run bench`: `lambda-deps build` (fresh caches, then a rebuild of the
 // unchanged lock through the CLI, process start included) against the anchor AWS documents,
-// `pip install --platform … --only-binary=:all: --target DIR` followed by `zip -r`, on the same
+// `pip install --platform … --only-binary=:all: --target DIR` (pip 26, the pip-oracle venv) followed by `zip -r`, on the same
 // sets and the same on-disk indexes. Goals: a fresh build in at most a quarter of the anchor's
 // wall time; a rebuild under one second.
 import { execFile } from 'node:child_process';
@@ -12,12 +12,20 @@ import { serializeLock } from '../../../functions/core/resolve/lock.ts';
 import type { BuildManifest } from '../../../functions/core/shared/types.ts';
 import { formatBytes } from '../../../functions/core/shared/units.ts';
 import { localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
-import { timeProcess, type BenchRow, type BenchSuite } from '../bench-row.ts';
+import {
+  anchorPython,
+  runCount,
+  selectedSets,
+  timeProcess,
+  type BenchRow,
+  type BenchSuite,
+} from '../bench-row.ts';
+import { lambdaTarget, pythonFullVersion } from '../../../functions/core/shared/targets.ts';
 
 const execFileAsync = promisify(execFile);
 
 /** Fresh builds and anchor runs per set (each from empty caches). */
-const RUNS = 3;
+const RUNS = runCount(3);
 
 const SETS: Record<string, string[]> = {
   web: ['requests', 'boto3'],
@@ -50,7 +58,12 @@ async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; value: T }
   return { ms: Math.round(performance.now() - started), value };
 }
 
-async function benchSet(name: string, packages: string[], indexes: LocalIndexes): Promise<BenchRow[]> {
+async function benchSet(
+  name: string,
+  packages: string[],
+  indexes: LocalIndexes,
+  python: string,
+): Promise<BenchRow[]> {
   const work = await mkdtemp(join(tmpdir(), `lambda-deps-bench-build-${name}-`));
   try {
     const requirements = join(work, 'requirements.txt');
@@ -110,7 +123,7 @@ async function benchSet(name: string, packages: string[], indexes: LocalIndexes)
         const site = join(work, `anchor-${run}`, 'python');
         await mkdir(site, { recursive: true });
         await execFileAsync(
-          'python3',
+          python,
           [
             '-m',
             'pip',
@@ -124,7 +137,7 @@ async function benchSet(name: string, packages: string[], indexes: LocalIndexes)
             '--implementation',
             'cp',
             '--python-version',
-            '3.11',
+            pythonFullVersion(lambdaTarget('python3.11', 'x86_64')),
             '--only-binary=:all:',
             ...pipIndexArguments(indexes),
             ...packages,
@@ -144,7 +157,7 @@ async function benchSet(name: string, packages: string[], indexes: LocalIndexes)
     return [
       {
         set,
-        tool: 'pip install --platform --only-binary=:all: --target + zip -r (anchor)',
+        tool: 'pip 26 install --platform --only-binary=:all: --target + zip -r (anchor)',
         timesMs: anchorRuns,
         result: `one zip, ${formatBytes(anchorBytes)} of files (what Lambda unzips), not verified, not slimmed`,
         anchor: true,
@@ -174,9 +187,10 @@ export const suite: BenchSuite = {
   async run(): Promise<BenchRow[]> {
     const indexes = localIndexes();
     if (!indexes) return [];
+    const python = await anchorPython();
     const rows: BenchRow[] = [];
-    for (const [name, packages] of Object.entries(SETS))
-      rows.push(...(await benchSet(name, packages, indexes)));
+    for (const [name, packages] of selectedSets(SETS))
+      rows.push(...(await benchSet(name, packages, indexes, python)));
     return rows;
   },
 };

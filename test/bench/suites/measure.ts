@@ -1,17 +1,28 @@
 // Bench suite for `npm run bench`: `bin/lambda-deps measure --json` (a fresh cache per run, and a
-// warm cache) against the anchor `pip install --dry-run --report` with the same platform tags,
+// warm cache) against the anchor, pip 26's `install --dry-run --report` (the pip-oracle venv), with the same platform tags,
 // Python, indexes and sets, each as a child process timed by wall clock. pip's configuration is
 // off (PIP_CONFIG_FILE=/dev/null) and both tools get the indexes explicitly, so both read the
 // same inputs. Goal: lambda-deps at most half of pip's wall time while also producing sizes.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { lambdaTarget, manylinuxPlatforms } from '../../../functions/core/shared/targets.ts';
+import {
+  lambdaTarget,
+  manylinuxPlatforms,
+  pythonFullVersion,
+} from '../../../functions/core/shared/targets.ts';
 import { formatBytes } from '../../../functions/core/shared/units.ts';
 import { localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
-import { timeProcess, type BenchRow, type BenchSuite } from '../bench-row.ts';
+import {
+  anchorPython,
+  runCount,
+  selectedSets,
+  timeProcess,
+  type BenchRow,
+  type BenchSuite,
+} from '../bench-row.ts';
 
-const RUNS = 5;
+const RUNS = runCount(5);
 const BIN = resolve(import.meta.dirname, '..', '..', '..', 'bin', 'lambda-deps');
 
 /** The same sets as the pip oracle test draws from the on-disk indexes (python3.11, x86_64). */
@@ -47,6 +58,7 @@ async function benchSet(
   lines: string[],
   indexes: LocalIndexes,
   work: string,
+  python: string,
 ): Promise<BenchRow[]> {
   const target = lambdaTarget('python3.11', 'x86_64');
   const requirements = join(work, `${label.replace(/[^a-z0-9]+/gi, '-')}.txt`);
@@ -72,7 +84,7 @@ async function benchSet(
   const pipOnce = async (run: number): Promise<{ ms: number; result: string }> => {
     const report = join(work, `pip-report-${run}.json`);
     const { ms } = await timeProcess(
-      'python3.11',
+      python,
       [
         '-m',
         'pip',
@@ -86,7 +98,7 @@ async function benchSet(
         join(work, 'pip-target'),
         ...manylinuxPlatforms(target).flatMap((platform) => ['--platform', platform]),
         '--python-version',
-        target.pythonVersion,
+        pythonFullVersion(target),
         '--implementation',
         'cp',
         '--only-binary=:all:',
@@ -124,22 +136,29 @@ async function benchSet(
   }
 
   return [
-    { set, tool: 'pip install --dry-run --report (anchor)', timesMs: pip, result: pipResult, anchor: true },
+    {
+      set,
+      tool: 'pip 26 install --dry-run --report (anchor)',
+      timesMs: pip,
+      result: pipResult,
+      anchor: true,
+    },
     { set, tool: 'lambda-deps measure --json, cold cache', timesMs: cold, result: coldResult },
     { set, tool: 'lambda-deps measure --json, warm cache', timesMs: warm, result: warmResult },
   ];
 }
 
 export const suite: BenchSuite = {
-  name: 'measure: lambda-deps measure vs pip install --dry-run --report',
+  name: 'measure: lambda-deps measure vs pip 26 install --dry-run --report',
   async run() {
     const indexes = localIndexes();
     if (!indexes) return [];
+    const python = await anchorPython();
     const work = await mkdtemp(join(tmpdir(), 'lambda-deps-bench-measure-'));
     try {
       const rows: BenchRow[] = [];
-      for (const [label, lines] of Object.entries(SETS))
-        rows.push(...(await benchSet(label, lines, indexes, work)));
+      for (const [label, lines] of selectedSets(SETS))
+        rows.push(...(await benchSet(label, lines, indexes, work, python)));
       return rows;
     } finally {
       await rm(work, { recursive: true, force: true });

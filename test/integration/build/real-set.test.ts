@@ -93,10 +93,15 @@ describe.skipIf(indexes === null)(
 
     it('verifies clean and every top-level module imports in an isolated interpreter', () => {
       // Assess
-      expect(manifest.verification).toEqual({ ok: true, problems: [] });
+      expect(manifest.verification).toMatchObject({ ok: true, problems: [] });
       expect(manifest.smokeImport.ran, manifest.smokeImport.reason).toBe(true);
       expect(manifest.smokeImport.failures).toEqual([]);
       expect(manifest.smokeImport.ok).toBe(true);
+      expect(manifest.smokeImport.isolation).toMatchObject({
+        network: true,
+        filesystem: true,
+        environment: true,
+      });
       expect(manifest.smokeImport.modules).toBeGreaterThanOrEqual(lock.packages.length);
     });
 

@@ -169,6 +169,25 @@ describe('the index client against hostile and mistaken locations', () => {
     });
   });
 
+  it('takes the request deadline from LAMBDA_DEPS_REQUEST_DEADLINE_MS, and refuses one that is not a number', async () => {
+    // Prepare
+    const index = indexAt('/drip/', {
+      timeoutMs: 5_000,
+      environment: { LAMBDA_DEPS_REQUEST_DEADLINE_MS: '1000' },
+    });
+
+    // Act
+    const run = await measured(() => within(10_000, index.listFiles('hostilepkg')));
+    await index.close();
+    const invalid = (): unknown =>
+      indexAt('/drip/', { environment: { LAMBDA_DEPS_REQUEST_DEADLINE_MS: '5s' } });
+
+    // Assess
+    expect((run.outcome as Error).message).toMatch(/within the request deadline of 1000 ms/);
+    expect(invalid).toThrow(InputError);
+    expect(invalid).toThrow(/LAMBDA_DEPS_REQUEST_DEADLINE_MS = "5s"/);
+  });
+
   it('ends every request at the run deadline, however many there are', async () => {
     // Prepare
     const index = indexAt('/drip/', { timeoutMs: 5_000, requestDeadlineMs: 60_000, runDeadlineMs: 1_000 });

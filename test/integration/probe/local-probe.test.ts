@@ -11,7 +11,7 @@ import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeLocally } from '../../../functions/adapters/local/local-probe-runner.ts';
 import { extractTreeTar } from '../../../functions/core/pack/index.ts';
-import { extractZip } from '../../../functions/cli/commands/verify.ts';
+import { extractZip } from '../../../functions/core/pack/zip-reader.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import { findTargetInterpreter } from '../../../functions/core/verify/index.ts';

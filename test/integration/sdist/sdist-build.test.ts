@@ -11,7 +11,7 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSdistForTarget, type BuildSdistOptions } from '../../../functions/core/sdist/index.ts';
-import { sha256File } from '../../../functions/core/pack/tree-archive.ts';
+import { sha256OfFile as sha256File } from '../../../functions/core/shared/hash.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { compareDottedVersions } from '../../../functions/core/verify/elf.ts';
 import { findTargetInterpreter } from '../../../functions/core/verify/index.ts';

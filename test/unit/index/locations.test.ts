@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertLocationShape } from '../../../functions/core/index/locations.ts';
-import { resolveIndexOptions } from '../../../functions/core/inputs/pip-config.ts';
+import { readPipConfiguration, resolveIndexOptions } from '../../../functions/core/inputs/pip-config.ts';
 import { readRequirementsFile } from '../../../functions/core/inputs/requirements-file.ts';
 import { parseLock, serializeLock } from '../../../functions/core/resolve/lock.ts';
 import { InputError } from '../../../functions/core/shared/errors.ts';
@@ -78,6 +78,22 @@ describe('misspelt locations from each place they can be written', () => {
     const links = errorOf(() => resolveIndexOptions({ environment: { PIP_FIND_LINKS: 'htps://x/wheels/' } }));
     expect(extra?.message).toMatch(/PIP_EXTRA_INDEX_URL/);
     expect(links?.message).toMatch(/PIP_FIND_LINKS/);
+  });
+
+  it('refuses a misspelt index-url in a pip configuration file, naming the file', async () => {
+    // Prepare
+    const folder = await mkdtemp(join(tmpdir(), 'lambda-deps-pip-conf-'));
+    const file = join(folder, 'pip.conf');
+    await writeFile(file, '[global]\nindex-url = htps://pypi.example/simple/\n');
+
+    // Act
+    const config = await readPipConfiguration({ PIP_CONFIG_FILE: file }, folder);
+    const error = errorOf(() => resolveIndexOptions({ config }));
+    await rm(folder, { recursive: true, force: true });
+
+    // Assess
+    expect(error).toBeInstanceOf(InputError);
+    expect(error?.message).toContain(`pip config ${file} [global]`);
   });
 
   describe('in a requirements file', () => {

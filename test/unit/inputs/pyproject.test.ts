@@ -113,7 +113,8 @@ describe('readPyprojectDependencies', () => {
   });
 
   it.each([
-    ['[tool.poetry]\nname = "x"\n', 'no [project] table'],
+    ['[tool.poetry]\nname = "x"\n', 'declares no dependencies'],
+    ['[build-system]\nrequires = ["hatchling"]\n', 'no [project] table'],
     ['[project]\ndependencies = "requests"\n', 'must be an array of strings'],
     ['[project]\ndependencies = [1, 2]\n', 'must be an array of strings'],
     ['[project]\noptional-dependencies = ["x"]\n', 'is not a table'],

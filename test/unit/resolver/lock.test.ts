@@ -91,6 +91,26 @@ describe('serializeLock and parseLock', () => {
     expect(serializeLock(parsed)).toBe(text);
   });
 
+  it('records the python_full_version assumed, and reads locks written before it was recorded', () => {
+    // Prepare
+    const { pythonFullVersion: _recorded, ...olderTarget } = lock.target;
+    const older = serializeLock({ ...lock, target: olderTarget });
+
+    // Act
+    const parsed = parseLock(serializeLock(lock), 'set.lock.json');
+    const parsedOlder = parseLock(older, 'old.lock.json');
+
+    // Assess
+    expect(parsed.target.pythonFullVersion).toMatch(/^3\.12\.\d+$/);
+    expect(parsedOlder.target.pythonFullVersion).toBeUndefined();
+    expect(() =>
+      parseLock(
+        serializeLock({ ...lock, target: { ...lock.target, pythonFullVersion: '3.12' } }),
+        'bad.lock.json',
+      ),
+    ).toThrow(InputError);
+  });
+
   it('rejects text that is not JSON, naming the file', () => {
     // Act
     const attempt = (): Lock => parseLock('{ not json', 'broken.lock.json');

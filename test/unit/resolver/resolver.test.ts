@@ -507,4 +507,90 @@ describe('resolveDependencySet on the shapes pip 26 resolves (issue 10)', () => 
     expect([custom.pythonVersion, custom.pythonFullVersion]).toEqual(['3.12', '3.12.4']);
     expect(wrong).toThrow(InputError);
   });
+
+  it('explains the 13-wheel conflict (x==i needs z==i, y==j needs z==K+1+j) in under 2 s, naming x, y and z', async () => {
+    // Prepare: K = 3; x and y have four versions each, z five, and no z fits both an x and a y.
+    const K = 3;
+    const projects = {
+      x: Array.from({ length: K + 1 }, (_, i) => ({ version: `${i}.0`, requiresDist: [`z==${i}.0`] })),
+      y: Array.from({ length: K + 1 }, (_, j) => ({
+        version: `${j}.0`,
+        requiresDist: [`z==${K + 1 + j}.0`],
+      })),
+      z: Array.from({ length: K + 2 }, (_, k) => ({ version: `${k}.0` })),
+    };
+    const started = performance.now();
+
+    // Act
+    const error = await resolutionError(resolve(projects, ['x', 'y']));
+    const elapsed = performance.now() - started;
+
+    // Assess
+    expect(elapsed).toBeLessThan(2_000);
+    expect(error.message).toMatch(/\bx\b/);
+    expect(error.message).toMatch(/\by\b/);
+    expect(error.message).toMatch(/\bz\b/);
+    expect(error.problems.map((problem) => problem.package)).toContain('z');
+  });
+
+  it('lists every unsatisfiable requirement, not only the first', async () => {
+    // Prepare
+    const projects = { present: [{ version: '1.0' }], old: [{ version: '1.0' }] };
+
+    // Act
+    const error = await resolutionError(
+      resolve(projects, ['present', 'missing-a', 'missing-b', 'old>=2', 'missing-c', 'missing-d']),
+    );
+
+    // Assess
+    expect(error.problems.map((problem) => problem.package).sort()).toEqual([
+      'missing-a',
+      'missing-b',
+      'missing-c',
+      'missing-d',
+      'old',
+    ]);
+  });
+
+  it('names the indexes it searched and keeps the index warnings when it fails', async () => {
+    // Prepare
+    const projects = { present: [{ version: '1.0' }] };
+    const warnings = ['https://gone.invalid/simple was left out: its host does not resolve'];
+
+    // Act
+    const error = await resolutionError(
+      resolveDependencySet({
+        requirements: requirements('absent'),
+        constraints: [],
+        target: py311,
+        index: createFakePackageIndex(projects),
+        searched: ['https://user:secret@mirror.test/simple', 'file:///srv/wheels'],
+        warnings,
+      }),
+    );
+
+    // Assess
+    expect(error.message).toContain('https://mirror.test/simple');
+    expect(error.message).not.toContain('secret');
+    expect(error.message).toContain('file:///srv/wheels');
+    expect(error.message).toContain(warnings[0]);
+  });
+
+  it('refuses a target the project itself excludes with requires-python, naming the file', async () => {
+    // Act
+    const error = await resolveDependencySet({
+      requirements: requirements('present'),
+      constraints: [],
+      target: py311,
+      index: createFakePackageIndex({ present: [{ version: '1.0' }] }),
+      projectRequiresPython: { specifier: '>=3.12', file: 'pyproject.toml' },
+    }).then(
+      () => null,
+      (reason: unknown) => reason,
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).message).toMatch(/requires Python >=3\.12 \(pyproject\.toml\).*python3\.11/);
+  });
 });

@@ -5,11 +5,11 @@
 // the requires-python check.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { satisfies, validRange } from '@renovatebot/pep440';
+import { isSpecifierSet as validRange, satisfiesSpecifier as satisfies } from '../../shared/pep440.ts';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type * as Zod from 'zod';
 import { InputError } from '../../shared/errors.ts';
-import { describeTarget, markerEnvironment } from '../../shared/targets.ts';
+import { describeTarget, markerEnvironment, pythonFullVersion } from '../../shared/targets.ts';
 import type { Target } from '../../shared/types.ts';
 import { evaluateMarker, parseMarker } from '../pep508.ts';
 
@@ -165,8 +165,8 @@ export function filenameOfUrl(url: string): string {
 }
 
 /**
- * Throws an InputError (exit 2) when the project's requires-python excludes every patch release
- * of the target's Python (the runtime's patch level is not known, so any 3.X.N counts).
+ * Throws an InputError (exit 2) when the project's requires-python excludes the target's Python
+ * (at the patch level lambda-deps assumes for it, as the resolver does for Requires-Python).
  */
 export function checkRequiresPython(requiresPython: string | null, target: Target, file: string): void {
   if (!requiresPython || requiresPython.trim() === '') return;
@@ -177,10 +177,10 @@ export function checkRequiresPython(requiresPython: string | null, target: Targe
       hint: 'Write it as a PEP 440 specifier, e.g. requires-python = ">=3.11".',
     });
   }
-  const patches = Array.from({ length: 40 }, (_, patch) => `${target.pythonVersion}.${patch}`);
-  if (patches.some((version) => satisfies(version, spec))) return;
+  const version = pythonFullVersion(target);
+  if (satisfies(version, spec)) return;
   throw new InputError(
-    `${file} requires Python ${spec}, but the target is ${describeTarget(target)} (Python ${target.pythonVersion}).`,
+    `${file} requires Python ${spec}, but the target is ${describeTarget(target)} (Python ${version}).`,
     {
       location: { file, line: 1, column: 1 },
       hint: `Pick a runtime the project supports (e.g. --runtime python3.${firstMinor(spec) ?? 12}), or widen requires-python and lock again.`,
@@ -194,6 +194,18 @@ function firstMinor(spec: string): number | null {
       return minor;
   }
   return null;
+}
+
+/** Whether two targets are the same (the fields the lock hash covers; key order does not matter). */
+export function sameTarget(left: Target, right: Target): boolean {
+  return (
+    left.runtime === right.runtime &&
+    left.pythonVersion === right.pythonVersion &&
+    left.glibc === right.glibc &&
+    left.architecture === right.architecture &&
+    left.os === right.os &&
+    pythonFullVersion(left) === pythonFullVersion(right)
+  );
 }
 
 export function isTable(value: unknown): value is Record<string, unknown> {

@@ -2,10 +2,11 @@
 // `[project]` roots, or from the per-package `groups`/`markers` that lock-version 2.1 records),
 // and a Poetry pyproject without its lock as requirements to resolve. Poetry's own constraint
 // syntax (`^1.2`, `~1.2`, `1.*`, `>=1,<2`) is translated to PEP 440 here.
-import { satisfies } from '@renovatebot/pep440';
+import { satisfiesSpecifier as satisfies } from '../../shared/pep440.ts';
 import { InputError } from '../../shared/errors.ts';
 import { PYPI_SIMPLE_URL } from '../pip-config.ts';
 import { parseRequirement } from '../pep508.ts';
+import { pythonFullVersion } from '../../shared/targets.ts';
 import type { Requirement, Target } from '../../shared/types.ts';
 import { assertOneVersionEach } from './uv-lock.ts';
 import {
@@ -163,10 +164,10 @@ function constraintAllows(version: string, constraint: string, where: string): b
 /** Whether a Poetry python constraint (`>=3.8,<4`, `^3.9`, `>=3.7 || >=3.11`) admits the target's Python. */
 export function pythonConstraintHolds(constraint: string | null, target: Target, where: string): boolean {
   if (!constraint || constraint.trim() === '*' || constraint.trim() === '') return true;
-  const patches = Array.from({ length: 40 }, (_, patch) => `${target.pythonVersion}.${patch}`);
+  const version = pythonFullVersion(target);
   return constraint.split('||').some((alternative) => {
     const spec = poetryConstraintToPep440(alternative, where);
-    return spec === '' || patches.some((version) => satisfies(version, spec));
+    return spec === '' || satisfies(version, spec);
   });
 }
 
@@ -250,6 +251,31 @@ function fromPep508(text: string, file: string): PoetryDependency {
 function markerText(text: string): string | null {
   const index = text.indexOf(';');
   return index >= 0 ? text.slice(index + 1).trim() : null;
+}
+
+/**
+ * `[[tool.poetry.source]]` as index options: a `primary` (or legacy `default`) source replaces
+ * PyPI, `supplemental` ones are extra indexes; `explicit` ones serve only packages that name them,
+ * which a requirements set cannot say, so they are left out.
+ */
+export function poetrySourceOptions(pyproject: Record<string, unknown>): {
+  indexUrl?: string;
+  extraIndexUrls?: string[];
+} {
+  const tool = isTable(pyproject.tool) && isTable(pyproject.tool.poetry) ? pyproject.tool.poetry : {};
+  const sources = Array.isArray(tool.source) ? tool.source.filter(isTable) : [];
+  const url = (source: Record<string, unknown>): string => String(source.url ?? '');
+  const priority = (source: Record<string, unknown>): string =>
+    typeof source.priority === 'string' ? source.priority : source.default === true ? 'default' : 'primary';
+  const primary = sources.filter(
+    (source) => ['primary', 'default'].includes(priority(source)) && url(source),
+  );
+  const supplemental = sources.filter((source) => priority(source) === 'supplemental' && url(source));
+  const [first, ...rest] = primary.map(url);
+  return {
+    ...(first ? { indexUrl: first } : {}),
+    ...(rest.length + supplemental.length > 0 ? { extraIndexUrls: [...rest, ...supplemental.map(url)] } : {}),
+  };
 }
 
 /** The Poetry `python` requirement (`[tool.poetry.dependencies] python = "^3.11"`) as PEP 440, or null. */

@@ -86,6 +86,13 @@ function wheelFile(
   return { filename, url, hashes, size: wheel.size ?? null };
 }
 
+function sdistFile(sdist: unknown): LockedFile[] {
+  if (typeof sdist !== 'object' || sdist === null) return [];
+  const { name, url } = sdist as { name?: unknown; url?: unknown };
+  const filename = typeof name === 'string' ? name : typeof url === 'string' ? filenameOfUrl(url) : null;
+  return filename ? [{ filename, url: typeof url === 'string' ? url : null, hashes: {}, size: null }] : [];
+}
+
 function pinPackage(entry: PylockPackage, file: string): PinnedPackage {
   const name = normalize(entry.name);
   const from = entry.vcs
@@ -106,7 +113,11 @@ function pinPackage(entry: PylockPackage, file: string): PinnedPackage {
     name,
     version: entry.version ?? '',
     index: entry.index ?? null,
-    files: (entry.wheels ?? []).map((wheel) => wheelFile(wheel, file, entry.name)),
+    // The sdist is listed too (never chosen) so a missing wheel is explained as such.
+    files: [
+      ...(entry.wheels ?? []).map((wheel) => wheelFile(wheel, file, entry.name)),
+      ...sdistFile(entry.sdist),
+    ],
     hashes: [],
   };
 }

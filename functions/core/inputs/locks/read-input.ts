@@ -18,6 +18,7 @@ import {
   checkRequiresPython,
   parseTomlFile,
   readTextFile,
+  sameTarget,
   type LockSelection,
   type PinnedSet,
 } from './pinned-set.ts';
@@ -62,16 +63,15 @@ export async function readPinnedSet(
   text: string,
   selection: LockSelection,
 ): Promise<PinnedSet> {
-  if (format === 'uv.lock') return readUvLock(text, path, selection);
-  if (format === 'Pipfile.lock') return readPipfileLock(text, path, selection);
-  if (format === 'pylock.toml') return readPylock(text, path, selection);
-  if (format === 'poetry.lock') {
-    const pyprojectPath = join(dirname(path), 'pyproject.toml');
-    const pyproject = existsSync(pyprojectPath)
+  const pyprojectPath = join(dirname(path), 'pyproject.toml');
+  const pyproject =
+    (format === 'uv.lock' || format === 'poetry.lock') && existsSync(pyprojectPath)
       ? parseTomlFile((await readTextFile(pyprojectPath, 'pyproject.toml')).text, pyprojectPath)
       : null;
-    return readPoetryLock(text, path, selection, pyproject);
-  }
+  if (format === 'uv.lock') return readUvLock(text, path, selection, pyproject);
+  if (format === 'Pipfile.lock') return readPipfileLock(text, path, selection);
+  if (format === 'pylock.toml') return readPylock(text, path, selection);
+  if (format === 'poetry.lock') return readPoetryLock(text, path, selection, pyproject);
   throw new InputError(`${path} is a ${format}, not a lock.`, {
     hint: 'Give uv.lock, poetry.lock, Pipfile.lock or pylock.toml.',
   });
@@ -130,7 +130,7 @@ function noSelectionFor(path: string, request: DependencyInputRequest, what: str
 }
 
 function checkLockTarget(lock: Lock, target: Target, path: string): void {
-  if (JSON.stringify(lock.target) === JSON.stringify(target)) return;
+  if (sameTarget(lock.target, target)) return;
   throw new InputError(
     `${path} is locked for ${describeTarget(lock.target)}, not ${describeTarget(target)}.`,
     {

@@ -5,7 +5,7 @@
 // names the package and what to do.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { eq as versionsEqual } from '@renovatebot/pep440';
+import { versionsEqual } from '../../shared/pep440.ts';
 import pLimit from 'p-limit';
 import { IntegrityError, InputError, ResolutionError } from '../../shared/errors.ts';
 import { isWheelFilename, parseWheelFilename } from '../../index/wheel-filename.ts';

@@ -43,6 +43,9 @@ async function uvSchema() {
     'dev-dependencies': z.record(z.string(), z.array(dependency)).optional(),
     wheels: z.array(file).optional(),
     sdist: file.optional(),
+    metadata: z
+      .looseObject({ 'requires-dist': z.array(z.looseObject({ name: z.string() })).optional() })
+      .optional(),
   });
   return z.looseObject({
     version: z.number().int().min(1).max(1, 'lambda-deps reads uv.lock version 1'),
@@ -83,20 +86,31 @@ function target(packages: readonly UvPackage[], edge: UvDependency, file: string
 }
 
 function lockedFiles(entry: UvPackage, file: string): LockedFile[] {
-  return (entry.wheels ?? []).map((wheel) => {
-    const location = wheel.url ?? null;
-    const filename =
-      wheel.filename ?? (location ? filenameOfUrl(location) : (wheel.path ?? '').split('/').pop());
-    if (!filename) {
-      throw new InputError(`${file}: a wheel of ${entry.name} has no url, path or filename.`, {
-        location: { file, line: 1, column: 1 },
-        packageName: normalize(entry.name),
-        hint: `Regenerate the lock with \`${REGENERATE}\`.`,
-      });
-    }
-    const hash = wheel.hash ? splitHash(wheel.hash) : null;
-    return { filename, url: location, hashes: hash ? { [hash[0]]: hash[1] } : {}, size: wheel.size ?? null };
-  });
+  // The sdist is listed too (never chosen) so a missing wheel is explained as such.
+  const sdist = entry.sdist?.url
+    ? [{ filename: filenameOfUrl(entry.sdist.url), url: entry.sdist.url, hashes: {}, size: null }]
+    : [];
+  return (entry.wheels ?? [])
+    .map((wheel) => {
+      const location = wheel.url ?? null;
+      const filename =
+        wheel.filename ?? (location ? filenameOfUrl(location) : (wheel.path ?? '').split('/').pop());
+      if (!filename) {
+        throw new InputError(`${file}: a wheel of ${entry.name} has no url, path or filename.`, {
+          location: { file, line: 1, column: 1 },
+          packageName: normalize(entry.name),
+          hint: `Regenerate the lock with \`${REGENERATE}\`.`,
+        });
+      }
+      const hash = wheel.hash ? splitHash(wheel.hash) : null;
+      return {
+        filename,
+        url: location,
+        hashes: hash ? { [hash[0]]: hash[1] } : {},
+        size: wheel.size ?? null,
+      };
+    })
+    .concat(sdist);
 }
 
 function pin(entry: UvPackage, file: string): PinnedPackage {
@@ -126,9 +140,15 @@ function pin(entry: UvPackage, file: string): PinnedPackage {
  * The pins of a uv.lock for the target, the extras (of the project) and the dependency groups asked for.
  * @example readUvLock(text, 'uv.lock', { target, extras: [], groups: ['lambda'] })
  */
-export async function readUvLock(text: string, file: string, selection: LockSelection): Promise<PinnedSet> {
+export async function readUvLock(
+  text: string,
+  file: string,
+  selection: LockSelection,
+  pyproject: Record<string, unknown> | null = null,
+): Promise<PinnedSet> {
   const lock = checkShape(await uvSchema(), parseTomlFile(text, file), file, 'uv.lock', REGENERATE);
   const roots = lock.package.filter((entry) => isProjectSource(entry.source));
+  if (pyproject) checkInStep(roots, pyproject, file);
   if (roots.length === 0) {
     throw new InputError(
       `${file} has no project package (a [[package]] with an editable or virtual source).`,
@@ -172,6 +192,40 @@ export async function readUvLock(text: string, file: string, selection: LockSele
     sources,
     packages: packages.sort(byName),
   };
+}
+
+/**
+ * The project's dependencies as pyproject.toml declares them must be the ones uv locked
+ * (`[package.metadata] requires-dist`), as `uv sync --locked` insists: else the lock is stale.
+ */
+function checkInStep(roots: readonly UvPackage[], pyproject: Record<string, unknown>, file: string): void {
+  const project = isTableValue(pyproject.project) ? pyproject.project : null;
+  if (!project || typeof project.name !== 'string') return;
+  const root = roots.find((entry) => normalize(entry.name) === normalize(project.name as string));
+  const locked = root?.metadata?.['requires-dist'];
+  if (!locked) return;
+  const declared = new Set<string>();
+  const optional = isTableValue(project['optional-dependencies']) ? project['optional-dependencies'] : {};
+  for (const text of [
+    ...(Array.isArray(project.dependencies) ? project.dependencies : []),
+    ...Object.values(optional).flat(),
+  ])
+    declared.add(normalize(String(text).split(/[\s<>=!~;[(@]/)[0] ?? ''));
+  const lockedNames = new Set(locked.map((entry) => normalize(entry.name)));
+  const added = [...declared].filter((name) => name && !lockedNames.has(name));
+  const removed = [...lockedNames].filter((name) => !declared.has(name));
+  if (added.length === 0 && removed.length === 0) return;
+  throw new InputError(
+    `${file} is out of date with the pyproject.toml beside it (${[...added.map((name) => `${name} added`), ...removed.map((name) => `${name} removed`)].join(', ')}).`,
+    {
+      location: { file, line: 1, column: 1 },
+      hint: 'Run `uv lock` and build again, so what is built is what was locked.',
+    },
+  );
+}
+
+function isTableValue(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function findKey<T>(table: Record<string, T> | undefined, name: string): T | undefined {
