@@ -15,6 +15,7 @@ import {
   addIndexOptions,
   addTargetOptions,
   collect,
+  formatOptionsOf,
   parseCount,
   targetFromFlags,
 } from '../target-options.ts';
@@ -32,6 +33,10 @@ import {
 import { defaultCacheDir } from './measure.ts';
 
 interface BuildOptions {
+  /** pip's format options (target-options.ts addIndexOptions). */
+  onlyBinary?: string[];
+  noBinary?: string[];
+  preferBinary?: boolean;
   runtime?: string;
   arch?: string;
   python?: string;
@@ -304,6 +309,7 @@ export function createBuildCommand(): Command {
               ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
               ...(options.index === false ? { noIndex: true } : {}),
               ...(options.pre ? { pre: true } : {}),
+              ...formatOptionsOf(options),
             },
             cacheDir,
             extras: options.extra,

@@ -6,7 +6,14 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { renderSizeReport } from '../../core/report/size-report.ts';
-import { addIndexOptions, addTargetOptions, collect, parseCount, requireTarget } from '../target-options.ts';
+import {
+  addIndexOptions,
+  addTargetOptions,
+  collect,
+  formatOptionsOf,
+  parseCount,
+  requireTarget,
+} from '../target-options.ts';
 import { ResolutionError } from '../../core/shared/errors.ts';
 import { serializeLock } from '../../core/resolve/lock.ts';
 import { measureRequirements, type MeasureEvent, type MeasurePolicy } from '../../core/measure/measure.ts';
@@ -23,6 +30,10 @@ import {
 } from '../terminal-output.ts';
 
 interface MeasureOptions {
+  /** pip's format options (target-options.ts addIndexOptions). */
+  onlyBinary?: string[];
+  noBinary?: string[];
+  preferBinary?: boolean;
   runtime?: string;
   arch: string;
   python?: string;
@@ -54,6 +65,7 @@ function indexOptionsOf(options: MeasureOptions): IndexOptionValues {
     ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
     ...(options.index === false ? { noIndex: true } : {}),
     ...(options.pre ? { pre: true } : {}),
+    ...formatOptionsOf(options),
   };
 }
 
