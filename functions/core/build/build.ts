@@ -6,13 +6,13 @@
 // a rebuild copies (or reflinks) the checked cached artifacts into the output folder.
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, mkdtemp, readFile, rm, statfs, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { parentDirectories, writeDeterministicZip } from '../pack/deterministic-zip.ts';
 import type { DeterministicZipEntry } from '../pack/deterministic-zip.ts';
-import { InputError, IntegrityError } from '../shared/errors.ts';
+import { InputError } from '../shared/errors.ts';
 import { planLayers } from '../route/layer-packer.ts';
 import type { LayerPackingOptions } from '../route/layer-packer.ts';
 import { lockHash } from '../resolve/lock.ts';
@@ -20,6 +20,7 @@ import { DEFAULT_SLIM_POLICY, isRuntimeProvided, slimPolicyKey } from './slim-po
 import type { SlimPolicy } from './slim-policy.ts';
 import type {
   BuildManifest,
+  BuiltFromSdist,
   DistributionFile,
   LayerArtifact,
   Lock,
@@ -38,6 +39,8 @@ import { deliverOutputs } from '../pack/output-folder.ts';
 import { checkLayersMatchTree } from '../pack/packed-tree-check.ts';
 import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 import { sha256OfFile } from '../shared/hash.ts';
+import { buildSdistForTarget } from '../sdist/sdist-builder.ts';
+import { readPipConfiguration, resolveIndexOptions } from '../inputs/pip-config.ts';
 import type { InstalledPackage, TreeClaims } from './wheel-installer.ts';
 
 const execFileAsync = promisify(execFile);
@@ -77,8 +80,10 @@ export interface BuildDependencySetOptions {
   readonly cacheDir: string;
   /** Interpreter of the target's Python for smoke import and sdist builds; found on PATH when absent. */
   readonly pythonExecutable?: string;
-  /** Build sdists with `pip wheel` on this machine (always allowed in CodeBuild, not under the local build runner). @default false */
+  /** @deprecated sdists are always built (functions/core/sdist) and kept only when they verify for the target. */
   readonly allowLocalSdistBuild?: boolean;
+  /** The indexes an sdist's build requirements come from; pip's configuration when absent. */
+  readonly sdistIndexes?: { readonly indexUrls: readonly string[]; readonly findLinks: readonly string[] };
   /** Shebang interpreter for scripts. @default `/var/lang/bin/python3.X` */
   readonly interpreter?: string;
   /** Where the installed tree (scratch, removed after the build) goes. @default /dev/shm when it has room, else beside the cache */
@@ -107,6 +112,13 @@ export function buildCacheKey(
     .digest('hex');
 }
 
+/** pip's configured indexes (the ones `measure` resolved from when none are given). */
+async function configuredIndexes(): Promise<{ indexUrls: string[]; findLinks: string[] }> {
+  const resolved = resolveIndexOptions({ environment: process.env, config: await readPipConfiguration() });
+  const { indexUrl, extraIndexUrls, findLinks } = resolved.options;
+  return { indexUrls: [...(indexUrl ? [indexUrl] : []), ...extraIndexUrls], findLinks: [...findLinks] };
+}
+
 function distributionFileOf(locked: LockedPackage): DistributionFile {
   return {
     filename: locked.filename,
@@ -119,38 +131,6 @@ function distributionFileOf(locked: LockedPackage): DistributionFile {
     metadataSha256: null,
     source: locked.url,
   };
-}
-
-/** Build an sdist into a wheel with pip on this machine; the result fits this machine only. */
-async function buildSdist(
-  sdistPath: string,
-  python: string,
-  scratch: string,
-  locked: LockedPackage,
-): Promise<string> {
-  const wheelDir = await mkdtemp(join(scratch, 'sdist-'));
-  try {
-    await execFileAsync(
-      python,
-      ['-m', 'pip', 'wheel', '--no-deps', '--no-cache-dir', '--wheel-dir', wheelDir, sdistPath],
-      {
-        maxBuffer: 64 * 1024 * 1024,
-        timeout: 30 * 60 * 1000,
-      },
-    );
-  } catch (error) {
-    throw new InputError(`${locked.name} ${locked.version}: building its sdist with pip wheel failed.`, {
-      packageName: locked.name,
-      hint: `Run "${python} -m pip wheel --no-deps ${basename(sdistPath)}" to see why; the build needs its compilers and headers.`,
-      cause: error,
-    });
-  }
-  const built = (await readdir(wheelDir)).filter((name) => name.endsWith('.whl'));
-  if (built.length !== 1 || !built[0])
-    throw new InputError(`${locked.name}: pip wheel made ${built.length} wheels from its sdist.`, {
-      packageName: locked.name,
-    });
-  return join(wheelDir, built[0]);
 }
 
 function biggestFolders(installed: InstalledPackage): { path: string; bytes: number }[] {
@@ -248,6 +228,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     return result;
   };
   const warnings: string[] = [];
+  const builtFromSdist: BuiltFromSdist[] = [];
   const warn = (message: string): void => {
     warnings.push(message);
     emit({ type: 'warning', message });
@@ -281,21 +262,6 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
   );
   try {
     await mkdir(staging, { recursive: true });
-    const sdistAllowed =
-      options.allowLocalSdistBuild === true ||
-      (process.env.CODEBUILD_BUILD_ID !== undefined && process.env.CODEBUILD_LOCAL_RUNNER === undefined);
-    for (const locked of lock.packages) {
-      if (!locked.filename.endsWith('.whl') && !sdistAllowed) {
-        throw new InputError(
-          `${locked.name} ${locked.version} has only a source distribution (${locked.filename}).`,
-          {
-            packageName: locked.name,
-            hint: 'Building it here gives a wheel for THIS machine, valid only if it matches the target (OS, glibc, CPU, Python). Pass --allow-local-sdist-build to accept that, or build in CodeBuild (Amazon Linux), or pin a version with wheels.',
-          },
-        );
-      }
-    }
-
     // Download (parallel; the index's cache makes the second time free).
     const downloadLimit = pLimit(8);
     const paths = await phase('download', () =>
@@ -311,7 +277,6 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     );
 
     // Install every wheel (checked end to end) into the tree.
-    const python = options.pythonExecutable ?? `python${lock.target.pythonVersion}`;
     const installLimit = pLimit(4);
     const claims: TreeClaims = new Map();
     const installed = await phase('install', () =>
@@ -321,18 +286,28 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
             let wheelPath = paths[index] ?? '';
             let wheelLock = locked;
             if (!locked.filename.endsWith('.whl')) {
-              const actual = await sha256OfFile(wheelPath);
-              if (actual !== locked.sha256) {
-                throw new IntegrityError(
-                  `${locked.filename}: sha256 is ${actual}, the lock says ${locked.sha256}.`,
-                  { packageName: locked.name, hint: 'Measure again.' },
-                );
-              }
-              warn(
-                `${locked.name}: built from its sdist on this machine; the result is valid only where this machine matches the target.`,
-              );
-              wheelPath = await buildSdist(wheelPath, python, scratch, locked);
-              wheelLock = { ...locked, filename: basename(wheelPath), sha256: await sha256OfFile(wheelPath) };
+              // Built as pip would, kept only if it verifies for the target (functions/core/sdist).
+              const built = await buildSdistForTarget({
+                sdistPath: wheelPath,
+                sha256: locked.sha256,
+                name: locked.name,
+                version: locked.version,
+                target: lock.target,
+                ...(options.sdistIndexes ?? (await configuredIndexes())),
+                outDir: await mkdtemp(join(scratch, 'sdist-')),
+                cacheDir: options.cacheDir,
+                pythonExecutable: options.pythonExecutable ?? null,
+              });
+              builtFromSdist.push({
+                name: locked.name,
+                sdist: locked.filename,
+                wheel: built.filename,
+                backend: built.backend,
+                glibcNeeded: built.glibcNeeded,
+                sandboxed: false,
+              });
+              wheelPath = built.wheelPath;
+              wheelLock = { ...locked, filename: built.filename, sha256: await sha256OfFile(wheelPath) };
             }
             const runtimeProvided = slim.excludeRuntimeProvided && isRuntimeProvided(locked.name);
             const result = await installWheel({
@@ -545,6 +520,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     timings.total = Math.round(performance.now() - started);
     const manifest: BuildManifest = {
       lockHash: lockHash(lock),
+      ...(builtFromSdist.length > 0 ? { builtFromSdist } : {}),
       lock,
       target: lock.target,
       strategy,

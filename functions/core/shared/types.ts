@@ -199,8 +199,21 @@ export interface LayerArtifact {
 }
 
 /** What `build` writes to `manifest.json`. */
+/** A wheel the build made from a locked sdist (functions/core/sdist): its real tags, the glibc it needs. */
+export interface BuiltFromSdist {
+  readonly name: string;
+  readonly sdist: string;
+  readonly wheel: string;
+  readonly backend: string;
+  /** The newest glibc its binaries need (`2.17`); null for a pure wheel. */
+  readonly glibcNeeded: string | null;
+  /** False: the build ran as this user with a scrubbed environment, not inside the smoke-import sandbox. */
+  readonly sandboxed: boolean;
+}
+
 export interface BuildManifest {
   readonly lockHash: string;
+  readonly builtFromSdist?: readonly BuiltFromSdist[];
   readonly lock: Lock;
   readonly target: Target;
   readonly strategy: Strategy;
