@@ -304,7 +304,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
                 wheel: built.filename,
                 backend: built.backend,
                 glibcNeeded: built.glibcNeeded,
-                sandboxed: false,
+                sandboxed: built.sandboxed,
               });
               wheelPath = built.wheelPath;
               wheelLock = { ...locked, filename: built.filename, sha256: await sha256OfFile(wheelPath) };

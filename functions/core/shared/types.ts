@@ -207,7 +207,7 @@ export interface BuiltFromSdist {
   readonly backend: string;
   /** The newest glibc its binaries need (`2.17`); null for a pure wheel. */
   readonly glibcNeeded: string | null;
-  /** False: the build ran as this user with a scrubbed environment, not inside the smoke-import sandbox. */
+  /** The build ran in the smoke import's cell (verify/sandbox.ts); false: this machine could not isolate it. */
   readonly sandboxed: boolean;
 }
 

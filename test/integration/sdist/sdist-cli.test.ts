@@ -111,6 +111,10 @@ describe.skipIf(noIndexes || noPython311)(
           }),
         ]),
       );
+      // The build ran in the smoke import's cell wherever that cell is fully isolated here.
+      const isolation = manifest.smokeImport.isolation;
+      const cellIsolated = Boolean(isolation?.network && isolation.filesystem && isolation.environment);
+      expect(manifest.builtFromSdist?.map((built) => built.sandboxed)).toEqual([cellIsolated, cellIsolated]);
       const { stdout } = await run('unzip', ['-l', join(out, manifest.layers[0]?.file ?? 'missing')]);
       expect(stdout).toMatch(/python\/(st_pure\/__init__\.py|oldsym_ext\.cpython-311-x86_64-linux-gnu\.so)/);
     }, 300_000);
