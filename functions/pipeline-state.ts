@@ -66,6 +66,14 @@ export const keys = {
   report: (reportName: string) => `reports/${reportName}.json`,
 };
 
+/**
+ * The key a delivery is recorded under (`delivered/<key>.json`): the artifact key Measure named
+ * (lock hash and delivery policy hash), so the same lock under another policy is built again.
+ */
+export function deliveryKeyOf(measure: Pick<MeasureOutput, 'artifactPrefix'>): string {
+  return measure.artifactPrefix.slice('artifacts/'.length, -1);
+}
+
 /** An artifact path from the manifest (`layers/a.zip`) as a store key under the set's prefix. */
 export function artifactKey(artifactPrefix: string, file: string): string {
   const relative = file.replace(/^\.?\/+/, '');

@@ -37,6 +37,8 @@ export interface PipelineSettings {
    * @default false
    */
   readonly allowSkippedSmokeImport?: boolean;
+  /** The base of images for custom glibc targets (`host/repo:tag` or `@sha256:…`). @default null */
+  readonly customBaseImage?: string | null;
 }
 
 const list = (separator: RegExp) =>
@@ -81,6 +83,7 @@ const environmentSchema = z.object({
   ECR_REPOSITORY_URI: optionalText,
   ECR_REPOSITORY_NAME: optionalText,
   BASE_IMAGE_REPOSITORY: z.string().min(1).default('public.ecr.aws/lambda/python'),
+  CUSTOM_BASE_IMAGE: optionalText,
   DEFAULT_RUNTIME: z.string().default('python3.12'),
   DEFAULT_ARCHITECTURE: z.enum(['x86_64', 'arm64']).default('arm64'),
   INDEX_URL: optionalText,
@@ -141,6 +144,7 @@ export function readPipelineSettings(
     ecrRepositoryUri: value.ECR_REPOSITORY_URI,
     ecrRepositoryName: value.ECR_REPOSITORY_NAME,
     baseImageRepository: value.BASE_IMAGE_REPOSITORY,
+    customBaseImage: value.CUSTOM_BASE_IMAGE,
     defaultRuntime: value.DEFAULT_RUNTIME,
     defaultArchitecture: value.DEFAULT_ARCHITECTURE,
     indexUrl: value.INDEX_URL,

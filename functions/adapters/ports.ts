@@ -138,6 +138,25 @@ export interface ImageRegistry {
   destination(tag: string): Promise<ImageDestination>;
 }
 
+/** A build as the build service reports it: where it failed and where its log is. */
+export interface BuildDetails {
+  readonly buildId: string;
+  readonly status: string;
+  readonly failedPhase: { readonly name: string; readonly status: string; readonly message: string } | null;
+  readonly phases: readonly {
+    readonly name: string;
+    readonly status: string;
+    readonly durationSeconds: number | null;
+  }[];
+  /** The CloudWatch Logs console link of the build's log stream. */
+  readonly logLink: string | null;
+}
+
+/** CodeBuild in AWS (BatchGetBuilds); absent locally, where the runner's result says it all. */
+export interface BuildService {
+  describeBuild(buildId: string): Promise<BuildDetails | null>;
+}
+
 /** Everything a pipeline step may touch outside the process. */
 export interface PipelineAdapters {
   readonly store: LeasingObjectStore;
@@ -146,4 +165,6 @@ export interface PipelineAdapters {
   readonly events: EventBus;
   readonly fileSystem: FileSystemTree;
   readonly images: ImageRegistry;
+  /** Only the failure report reads builds. */
+  readonly builds?: BuildService;
 }

@@ -19,8 +19,14 @@ import {
 } from '../adapters/local/local-adapters.ts';
 import type { RunBuildspecResult } from '../adapters/local/local-build-runner.ts';
 import type { LeasingObjectStore } from '../adapters/ports.ts';
+import type { AwsCall } from '../adapters/twin/aws-twin.ts';
+import { createTwin, withBuildChecks } from '../adapters/twin/local-run.ts';
 import { runOnce } from '../adapters/store-lease.ts';
-import { isGenericInputName, lockBeside } from '../core/inputs/input-format.ts';
+import { collectRequirementsBundle } from '../core/inputs/requirements-file.ts';
+import { singleFileBundle, type RequirementsBundle } from '../core/inputs/requirements-bundle.ts';
+import { parseDeliveryPolicy, type DeliveryPolicyInput } from '../core/route/delivery-policy.ts';
+import { artifactKeyFromHashes } from '../core/route/delivery-policy.ts';
+import { detectInputFormat, isGenericInputName, lockBeside } from '../core/inputs/input-format.ts';
 import { InputError } from '../core/shared/errors.ts';
 import type { BuildManifest, Strategy } from '../core/shared/types.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
@@ -50,6 +56,8 @@ export interface ExecutionRecord {
   readonly durationMs: number;
   /** Every state passed through, in order, with its duration. */
   readonly states: readonly ExecutedState[];
+  /** Every AWS call the steps made, checked by the local twin, with the statement that allowed it. */
+  readonly awsCalls?: readonly AwsCall[];
 }
 
 export interface LocalPipelineOptions {
@@ -70,10 +78,16 @@ export interface LocalPipelineOptions {
   readonly indexUrl?: string | null;
   readonly extraIndexUrls?: readonly string[];
   readonly findLinks?: readonly string[];
-  /** Other policy fields passed to Measure as the console input's `policy`. */
-  readonly policy?: Readonly<Record<string, unknown>>;
+  /** The delivery policy, passed to Measure as the console input's `policy` (`strategy` overrides its forceStrategy). */
+  readonly policy?: DeliveryPolicyInput;
+  /** Interpreter of the target's Python for the build's smoke import (the build runs on this machine). */
+  readonly pythonExecutable?: string;
+  /** Values for `${VAR}` in the requirements file. @default process.env (as pip does) */
+  readonly variables?: Readonly<Record<string, string | undefined>>;
   /** Base image repository for the image route (`public.ecr.aws/lambda/python`); default none: the dependency layer alone. */
   readonly baseImageRepository?: string;
+  /** The base for a custom glibc target (`--base-image host/repo:tag`); its glibc is checked. */
+  readonly baseImage?: string;
   /** A registry URL like http://127.0.0.1:5000; else images go to an OCI layout folder. */
   readonly registry?: string;
   /** The EFS stand-in folder; default `<outDir>/efs`. */
@@ -90,6 +104,13 @@ export interface LocalPipelineOptions {
   readonly executionName?: string;
   /** The source folder the buildspec's commands run from (CODEBUILD_SRC_DIR); default this repository. */
   readonly buildSourceDir?: string;
+  /**
+   * Enforce AWS's rules locally (IAM from the synthesized template, service limits).
+   * @default true
+   */
+  readonly enforceAws?: boolean;
+  /** Changes the synthesized template the twin enforces (tests remove grants with it). */
+  readonly editTemplate?: (template: Record<string, unknown>) => Record<string, unknown>;
   /** Called as states start and end (the progress display). */
   readonly onState?: (name: string, status: StateStatus, durationMs: number) => void;
   /** Build output lines. */
@@ -168,6 +189,7 @@ export function ensurePromiseWithResolvers(): void {
 type HandlerFactory = (
   provide: () => StepDependencies,
   logger?: ReturnType<typeof silentLogger>,
+  options?: { readonly variables?: Readonly<Record<string, string | undefined>> },
 ) => StepHandler<unknown>;
 
 interface TaskBinding {
@@ -175,23 +197,33 @@ interface TaskBinding {
   /** Lambda tasks: the handler module's factory. */
   readonly createHandler: HandlerFactory | null;
   readonly step: string;
+  /** The function or project in the template (its role is what the twin enforces). */
+  readonly logicalId: string | null;
   /** `arn:aws:states:::lambda:invoke` (payload under `Payload`) rather than a direct function ARN. */
   readonly invokeIntegration: boolean;
 }
 
 export interface PipelineDefinition {
   readonly definition: Record<string, unknown>;
+  /** The synthesized template (the twin reads its roles and limits). */
+  readonly template: Record<string, unknown>;
   readonly tasks: Readonly<Record<string, TaskBinding>>;
 }
 
-let definitionPromise: Promise<PipelineDefinition> | null = null;
+const definitions = new Map<string, Promise<PipelineDefinition>>();
 
 /**
  * Synthesizes the CDK app (without bundling or cdk-nag: that is the infra tests' job) and
  * binds each Task state to what serves it. Done once per process.
  */
-export function loadPipelineDefinition(): Promise<PipelineDefinition> {
-  definitionPromise ??= (async () => {
+export function loadPipelineDefinition(
+  props: { readonly functionsToUpdate?: readonly string[] } = {},
+): Promise<PipelineDefinition> {
+  // The stack is synthesized with the run's props, so its grants are the ones a deploy would make.
+  const cacheKey = JSON.stringify(props.functionsToUpdate ?? []);
+  const cached = definitions.get(cacheKey);
+  if (cached) return cached;
+  const definitionPromise = (async () => {
     const { createLambdaDepsApp } = await import('../../infra/app.ts');
     // The source under tsx, the prebuilt bundle from the compiled CLI (the installed package has no .ts).
     const { handlerModuleUrl } = await import('../../infra/constructs/lambda-defaults.ts');
@@ -199,8 +231,13 @@ export function loadPipelineDefinition(): Promise<PipelineDefinition> {
       await import('../../infra/state-machine-definition.ts');
     const outdir = await mkdtemp(join(tmpdir(), 'lambda-deps-synth-'));
     try {
-      const { app, stack } = createLambdaDepsApp({ outdir, skipBundling: true, nagChecks: false });
-      const template = app.synth().getStackByName(stack.stackName).template as object;
+      const { app, stack } = createLambdaDepsApp({
+        outdir,
+        skipBundling: true,
+        nagChecks: false,
+        props: { functionsToUpdate: [...(props.functionsToUpdate ?? [])] },
+      });
+      const template = app.synth().getStackByName(stack.stackName).template as Record<string, unknown>;
       const { definition } = extractStateMachineDefinition(template);
       assertLocallyRunnable(definition);
       const targets = describeTaskStates(template);
@@ -208,7 +245,13 @@ export function loadPipelineDefinition(): Promise<PipelineDefinition> {
       const tasks: Record<string, TaskBinding> = {};
       for (const [name, target] of Object.entries(targets)) {
         if (target.kind === 'codebuild') {
-          tasks[name] = { kind: 'codebuild', createHandler: null, step: 'build', invokeIntegration: false };
+          tasks[name] = {
+            kind: 'codebuild',
+            createHandler: null,
+            step: 'build',
+            logicalId: target.logicalId,
+            invokeIntegration: false,
+          };
           continue;
         }
         if (target.kind !== 'lambda' || !target.entry) {
@@ -228,15 +271,17 @@ export function loadPipelineDefinition(): Promise<PipelineDefinition> {
           kind: 'lambda',
           createHandler: module.createHandler,
           step: basename(dirname(target.entry)),
+          logicalId: target.logicalId,
           invokeIntegration: String(states[name]?.Resource ?? '').includes(':states:::lambda:invoke'),
         };
       }
-      return { definition, tasks };
+      return { definition, template, tasks };
     } finally {
       await rm(outdir, { recursive: true, force: true });
     }
   })();
-  definitionPromise.catch(() => (definitionPromise = null));
+  definitions.set(cacheKey, definitionPromise);
+  definitionPromise.catch(() => definitions.delete(cacheKey));
   return definitionPromise;
 }
 
@@ -267,27 +312,40 @@ interface BuildTaskInput {
 }
 
 /** Mimics what CodeBuild's `.sync` integration hands back (and throws) for the Build state. */
+/** Without the cache (policy `cache: false`), the stored build of the same key is dropped and made again. */
+async function dropStoredBuildUnlessCached(store: LeasingObjectStore, artifactKey: string): Promise<void> {
+  const text = await store
+    .getBytes(`${keys.artifactPrefix(artifactKey)}policy.json`)
+    .then((bytes) => bytes.toString('utf8'))
+    .catch(() => null);
+  if (text === null) return;
+  const policy = parseDeliveryPolicy(JSON.parse(text) as unknown, 'the stored delivery policy');
+  if (!policy.cache) await store.delete(keys.manifest(artifactKey));
+}
+
 async function runLocalBuild(
   input: BuildTaskInput,
   store: LeasingObjectStore,
   cacheDir: string,
   sourceDir: string,
   onLine: ((line: string) => void) | undefined,
+  pythonExecutable: string | undefined,
 ): Promise<{ Build: Record<string, unknown> }> {
   const variables = Object.fromEntries(
     (input.EnvironmentVariablesOverride ?? []).map((item) => [item.Name, item.Value]),
   );
-  const lockHash = /^artifacts\/([0-9a-f]{64})\/$/.exec(variables.ARTIFACT_PREFIX ?? '')?.[1];
-  if (!lockHash) {
+  const artifactKey = /^artifacts\/([0-9a-f]{64})\/$/.exec(variables.ARTIFACT_PREFIX ?? '')?.[1];
+  if (!artifactKey) {
     throw new InputError(
-      `Build got ARTIFACT_PREFIX "${variables.ARTIFACT_PREFIX ?? ''}", not artifacts/<lockHash>/.`,
+      `Build got ARTIFACT_PREFIX "${variables.ARTIFACT_PREFIX ?? ''}", not artifacts/<artifactKey>/.`,
     );
   }
+  await dropStoredBuildUnlessCached(store, artifactKey);
   const id = `lambda-deps-local:${randomUUID()}`;
   let result: RunBuildspecResult | null = null;
   // CodeBuild keeps the log; locally the last lines of stderr stand in for it in the failure reason.
   const stderrTail: string[] = [];
-  const outcome = await buildOnce(store, lockHash, () =>
+  const outcome = await buildOnce(store, artifactKey, () =>
     buildSlots(async () => {
       const { runBuildspecLocally } = await import('../adapters/local/local-build-runner.ts');
       const workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-build-'));
@@ -300,6 +358,8 @@ async function runLocalBuild(
             ...variables,
             LAMBDA_DEPS_STORE: store.location,
             LAMBDA_DEPS_CACHE_DIR: cacheDir,
+            // The build runs on this machine: the interpreter the user named is the one to smoke-import with.
+            ...(pythonExecutable ? { LAMBDA_DEPS_PYTHON_EXECUTABLE: pythonExecutable } : {}),
             // The AWS SDK's Node-version notice would crowd the build's stderr (and the failure reason).
             NODE_NO_WARNINGS: '1',
           },
@@ -351,7 +411,29 @@ async function writeJsonAtomically(path: string, value: unknown): Promise<void> 
   await rename(temporary, path);
 }
 
-/** The console input for a local file: the file goes into the store under `requirements/`. */
+/**
+ * The pipeline's input for a local file: the file and every file it includes (-r, -c), read
+ * from regular files only, so the pipeline reads nothing else. A requirements file is read in
+ * full here: a mistake in it is an InputError (exit 2) before anything runs.
+ */
+export async function bundleFor(requirementsPath: string): Promise<RequirementsBundle> {
+  const path = resolve(requirementsPath);
+  const text = await readFile(path, 'utf8').catch((error: unknown) => {
+    throw new InputError(`Cannot read ${requirementsPath}.`, { cause: error, hint: 'Check the path.' });
+  });
+  // pyproject.toml, Pipfile and locks are one file each: they include nothing.
+  if (detectInputFormat(path, text) !== 'requirements') return singleFileBundle(path, text);
+  const { bundle, set } = await collectRequirementsBundle(path);
+  if (set.requirements.length === 0) {
+    throw new InputError(`${bundle.root} names no requirements: nothing to deliver.`, {
+      location: { file: bundle.root, line: 1, column: 1 },
+      hint: 'Add the packages the function imports (one per line, e.g. "requests==2.32.3").',
+    });
+  }
+  return bundle;
+}
+
+/** The console input for a local file: its bundle goes into the store under `requirements/`. */
 async function consoleInputFor(
   options: LocalPipelineOptions,
   store: LeasingObjectStore,
@@ -360,19 +442,15 @@ async function consoleInputFor(
     throw new InputError('Give a requirements file (or an event) to run the pipeline on.');
   // A pyproject.toml or Pipfile with its lock beside it: the lock is what the Measure step must read.
   const uploaded = lockBeside(options.requirementsPath) ?? options.requirementsPath;
-  const text = await readFile(uploaded).catch((error: unknown) => {
-    throw new InputError(`Cannot read ${uploaded}.`, {
-      cause: error,
-      hint: 'Check the path.',
-    });
-  });
+  const bundle = await bundleFor(uploaded);
+  const text = JSON.stringify(bundle);
   const digest = sha256Hex(text).slice(0, 12);
-  const key = `requirements/${digest}/${basename(uploaded).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}`;
-  await store.putBytes(key, text, 'text/plain');
-  const policy = {
+  const key = `requirements/${digest}/${basename(uploaded).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}.bundle.json`;
+  await store.putBytes(key, text, 'application/json');
+  const policy = parseDeliveryPolicy({
     ...(options.policy ?? {}),
     ...(options.strategy && options.strategy !== 'auto' ? { forceStrategy: options.strategy } : {}),
-  };
+  });
   return {
     requirements: { bucket: options.bucket ?? LOCAL_BUCKET, key },
     ...(options.python && options.glibc
@@ -380,8 +458,32 @@ async function consoleInputFor(
       : { runtime: options.runtime ?? 'python3.12' }),
     architecture: options.arch ?? (process.arch === 'arm64' ? 'arm64' : 'x86_64'),
     name: options.name ?? defaultSetName(options.requirementsPath),
-    ...(Object.keys(policy).length > 0 ? { policy } : {}),
+    policy,
   };
+}
+
+/**
+ * Copies the artifacts the manifest names from the store into `outDir` at the manifest's own
+ * paths (`layers/layer-<id>.zip`, `efs/site-packages.tar`, `image/…`), so the default path
+ * and `--no-pipeline` leave the same layout and every file the manifest names exists there.
+ */
+async function copyArtifactsOut(
+  store: LeasingObjectStore,
+  manifest: BuildManifest,
+  outDir: string,
+): Promise<void> {
+  if (!manifest.policyHash) return;
+  const prefix = keys.artifactPrefix(artifactKeyFromHashes(manifest.lockHash, manifest.policyHash));
+  const files = [...manifest.layers.map((layer) => layer.file), ...(manifest.efs ? [manifest.efs.tree] : [])];
+  if (manifest.image) {
+    const imageKeys = await store.list(`${prefix}${manifest.image.layout}/`);
+    files.push(...imageKeys.map((key) => key.slice(prefix.length)));
+  }
+  for (const file of files) {
+    const target = join(outDir, ...file.split('/'));
+    await mkdir(dirname(target), { recursive: true });
+    await store.getToFile(`${prefix}${file}`, target);
+  }
 }
 
 /**
@@ -399,6 +501,168 @@ export function defaultSetName(requirementsPath: string): string {
   return cleaned || 'requirements';
 }
 
+type TaskOverrides = Record<string, (payload: unknown) => Promise<unknown>>;
+
+/** What serves each Task state locally: the handler module's factory, or the local build runner. */
+function taskOverrides(
+  tasks: PipelineDefinition['tasks'],
+  dependencies: StepDependencies,
+  adapters: ReturnType<typeof localAdapters>,
+  options: LocalPipelineOptions,
+  twin: ReturnType<typeof createTwin>,
+): TaskOverrides {
+  const overrides: TaskOverrides = {};
+  for (const [stateName, binding] of Object.entries(tasks)) {
+    if (binding.kind === 'codebuild') {
+      overrides[stateName] = (payload) =>
+        withBuildChecks(twin, stateName, binding.logicalId, payload, adapters.store, () =>
+          runLocalBuild(
+            payload as BuildTaskInput,
+            adapters.store,
+            dependencies.settings.cacheDir,
+            resolve(options.buildSourceDir ?? REPOSITORY_ROOT),
+            options.onBuildLine,
+            options.pythonExecutable,
+          ),
+        );
+      continue;
+    }
+    // The strict twin checks every call a step makes against what AWS would enforce (IAM, limits).
+    const stateDependencies: StepDependencies =
+      twin && binding.logicalId
+        ? { ...dependencies, adapters: twin.adaptersFor(stateName, binding.logicalId, adapters) }
+        : dependencies;
+    // Locally `${VAR}` expands from the user's own environment, as pip does; in AWS only from an allow-list.
+    const handler = binding.createHandler?.(() => stateDependencies, silentLogger(binding.step), {
+      variables: options.variables ?? process.env,
+    });
+    if (!handler) continue;
+    overrides[stateName] = async (payload) => {
+      const event = binding.invokeIntegration ? (payload as { Payload?: unknown }).Payload : payload;
+      try {
+        if (twin && binding.logicalId) await twin.beforeInvoke(stateName, binding.logicalId);
+        const result = await handler(event);
+        twin?.checkStatePayload(stateName, result);
+        return binding.invokeIntegration
+          ? { Payload: result, StatusCode: 200, ExecutedVersion: '$LATEST' }
+          : result;
+      } catch (error) {
+        throw asLambdaError(error);
+      }
+    };
+  }
+  return overrides;
+}
+
+type ExecutionEvents = AsyncIterable<{
+  type: string;
+  timestamp: number;
+  state?: { name: string; type: string };
+}>;
+
+/** Follows the engine's event log into the states passed through, reporting each start and end. */
+function followStates(
+  events: ExecutionEvents,
+  startedAt: number,
+  onState: LocalPipelineOptions['onState'],
+): { states: ExecutedState[]; done: Promise<void>; finishOpen: (status: StateStatus, at: number) => void } {
+  const states: ExecutedState[] = [];
+  const open = new Map<string, ExecutedState>();
+  const finish = (name: string, status: StateStatus, at: number): void => {
+    const state = open.get(name);
+    if (!state) return;
+    state.status = status;
+    state.durationMs = at - startedAt - state.startedAtMs;
+    if (status !== 'retrying') open.delete(name);
+    onState?.(name, status, state.durationMs);
+  };
+  const done = (async () => {
+    for await (const event of events) {
+      if (!event.state) continue;
+      const { name, type } = event.state;
+      if (event.type === 'StateEntered') {
+        const state: ExecutedState = {
+          name,
+          type,
+          status: 'running',
+          durationMs: 0,
+          startedAtMs: event.timestamp - startedAt,
+          retries: 0,
+        };
+        states.push(state);
+        open.set(name, state);
+        onState?.(name, 'running', 0);
+      } else if (event.type === 'StateExited') finish(name, 'succeeded', event.timestamp);
+      else if (event.type === 'StateCaught') finish(name, 'caught', event.timestamp);
+      else if (event.type === 'StateRetried') {
+        const state = open.get(name);
+        if (state) {
+          state.retries += 1;
+          onState?.(name, 'retrying', event.timestamp - startedAt - state.startedAtMs);
+        }
+      } else if (event.type === 'StateFailed') {
+        const state = open.get(name);
+        if (state) state.status = 'failed';
+      }
+    }
+  })();
+  const finishOpen = (status: StateStatus, at: number): void => {
+    for (const name of [...open.keys()]) finish(name, status, at);
+  };
+  return { states, done, finishOpen };
+}
+
+/** The report (and, when delivered, the manifest) of a finished execution, written under `outDir`. */
+async function recordOutcome(
+  outcome: {
+    status: 'SUCCEEDED' | 'FAILED';
+    output: Record<string, unknown>;
+    failure: { error: string; cause: string } | null;
+  },
+  record: ExecutionRecord,
+  adapters: ReturnType<typeof localAdapters>,
+  outDir: string,
+  options: LocalPipelineOptions,
+): Promise<LocalPipelineResult> {
+  const { status, output, failure } = outcome;
+  let report: LocalPipelineResult['report'];
+  let manifest: LocalPipelineResult['manifest'] = null;
+  if (status === 'SUCCEEDED') {
+    const summary = (output.report ?? {}) as { reportKey?: string };
+    const stored = summary.reportKey
+      ? (JSON.parse((await adapters.store.getBytes(summary.reportKey)).toString('utf8')) as DeliveryReport)
+      : null;
+    report = stored ?? summary;
+    if (stored?.manifest) {
+      manifest = { ...stored.manifest, execution: record, delivery: stored.delivery };
+      await copyArtifactsOut(adapters.store, stored.manifest, outDir);
+    }
+  } else {
+    // The Fail state's cause is the report's reason; the report itself is in the store.
+    const reason = failure?.cause ?? 'unknown';
+    const failedKey = keys.report(record.name);
+    report = (await adapters.store.exists(failedKey))
+      ? (JSON.parse((await adapters.store.getBytes(failedKey)).toString('utf8')) as FailureReport)
+      : { status: 'FAILED', reason, errorType: failure?.error ?? 'Error' };
+  }
+  const reportPath = join(outDir, 'reports', `${record.name}.json`);
+  await writeJsonAtomically(reportPath, { ...report, execution: record });
+  await writeJsonAtomically(join(outDir, 'report.json'), { ...report, execution: record });
+  let manifestPath: string | null = null;
+  if (manifest) {
+    const paths = localPaths(outDir, options.efsRoot);
+    manifestPath = join(outDir, 'manifests', `${record.name}.json`);
+    const notifications = {
+      events: paths.events,
+      parameters: paths.parameters,
+      layers: join(paths.layers, 'versions.json'),
+    };
+    await writeJsonAtomically(manifestPath, { ...manifest, notifications });
+    await writeJsonAtomically(join(outDir, 'manifest.json'), { ...manifest, notifications });
+  }
+  return { status, manifest, report, reportPath, manifestPath, execution: record };
+}
+
 /**
  * Runs the synthesized state machine here, end to end.
  *
@@ -408,13 +672,17 @@ export function defaultSetName(requirementsPath: string): string {
  */
 export async function runPipelineLocally(options: LocalPipelineOptions): Promise<LocalPipelineResult> {
   ensurePromiseWithResolvers();
-  const { StateMachine } = await import('aws-local-stepfunctions');
-  const { definition, tasks } = await loadPipelineDefinition();
   const outDir = resolve(options.outDir);
   const adapters = localAdapters({
     outDir,
     efsRoot: options.efsRoot ?? null,
     registry: options.registry ?? null,
+  });
+  // The input first: a bad requirements file is an InputError before anything is synthesized.
+  const input = options.event ?? (await consoleInputFor(options, adapters.store));
+  const { StateMachine } = await import('aws-local-stepfunctions');
+  const { definition, template, tasks } = await loadPipelineDefinition({
+    functionsToUpdate: options.functionsToUpdate ?? [],
   });
   const dependencies: StepDependencies = {
     settings: localPipelineSettings({
@@ -428,6 +696,7 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       functionsToUpdate: options.functionsToUpdate,
       cacheDir: options.cacheDir,
       baseImageRepository: options.baseImageRepository,
+      customBaseImage: options.baseImage ?? null,
     }),
     adapters,
   };
@@ -437,40 +706,14 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       .toISOString()
       .replace(/[-:.TZ]/g, '')
       .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
-  const input = options.event ?? (await consoleInputFor(options, adapters.store));
-
-  const overrides: Record<string, (payload: unknown) => Promise<unknown>> = {};
-  for (const [stateName, binding] of Object.entries(tasks)) {
-    if (binding.kind === 'codebuild') {
-      overrides[stateName] = (payload) =>
-        runLocalBuild(
-          payload as BuildTaskInput,
-          adapters.store,
-          dependencies.settings.cacheDir,
-          resolve(options.buildSourceDir ?? REPOSITORY_ROOT),
-          options.onBuildLine,
-        );
-      continue;
-    }
-    const handler = binding.createHandler?.(() => dependencies, silentLogger(binding.step));
-    if (!handler) continue;
-    overrides[stateName] = async (payload) => {
-      const event = binding.invokeIntegration ? (payload as { Payload?: unknown }).Payload : payload;
-      try {
-        const result = await handler(event);
-        return binding.invokeIntegration
-          ? { Payload: result, StatusCode: 200, ExecutedVersion: '$LATEST' }
-          : result;
-      } catch (error) {
-        throw asLambdaError(error);
-      }
-    };
-  }
+  const twin = createTwin(options, template, dependencies.settings.artifactBucket, executionName);
 
   const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
   const startedAt = Date.now();
   const execution = machine.run(input as never, {
-    overrides: { taskResourceLocalHandlers: overrides as never },
+    overrides: {
+      taskResourceLocalHandlers: taskOverrides(tasks, dependencies, adapters, options, twin) as never,
+    },
     context: {
       Execution: {
         Id: `arn:aws:states:local:000000000000:execution:lambda-deps:${executionName}`,
@@ -480,47 +723,11 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       },
     } as never,
   });
-
-  const states: ExecutedState[] = [];
-  const open = new Map<string, ExecutedState>();
-  const finish = (name: string, status: StateStatus, at: number): void => {
-    const state = open.get(name);
-    if (!state) return;
-    state.status = status;
-    state.durationMs = at - startedAt - state.startedAtMs;
-    if (status !== 'retrying') open.delete(name);
-    options.onState?.(name, status, state.durationMs);
-  };
-  const followEvents = (async () => {
-    for await (const event of execution.eventLogs) {
-      if (!('state' in event) || !event.state) continue;
-      const { name, type } = event.state;
-      if (event.type === 'StateEntered') {
-        const state: ExecutedState = {
-          name,
-          type,
-          status: 'running',
-          durationMs: 0,
-          startedAtMs: event.timestamp - startedAt,
-          retries: 0,
-        };
-        states.push(state);
-        open.set(name, state);
-        options.onState?.(name, 'running', 0);
-      } else if (event.type === 'StateExited') finish(name, 'succeeded', event.timestamp);
-      else if (event.type === 'StateCaught') finish(name, 'caught', event.timestamp);
-      else if (event.type === 'StateRetried') {
-        const state = open.get(name);
-        if (state) {
-          state.retries += 1;
-          options.onState?.(name, 'retrying', event.timestamp - startedAt - state.startedAtMs);
-        }
-      } else if (event.type === 'StateFailed') {
-        const state = open.get(name);
-        if (state) state.status = 'failed';
-      }
-    }
-  })();
+  const followed = followStates(
+    execution.eventLogs as unknown as ExecutionEvents,
+    startedAt,
+    options.onState,
+  );
 
   let status: 'SUCCEEDED' | 'FAILED' = 'SUCCEEDED';
   let output: Record<string, unknown> = {};
@@ -536,48 +743,16 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       cause: ended instanceof Error ? ended.message : String(ended),
     };
   }
-  await followEvents;
+  await followed.done;
   const endedAt = Date.now();
-  for (const name of [...open.keys()]) finish(name, status === 'FAILED' ? 'failed' : 'succeeded', endedAt);
-
+  followed.finishOpen(status === 'FAILED' ? 'failed' : 'succeeded', endedAt);
   const record: ExecutionRecord = {
     name: executionName,
     status,
     startedAt: new Date(startedAt).toISOString(),
     durationMs: endedAt - startedAt,
-    states,
+    states: followed.states,
+    ...(twin ? { awsCalls: twin.calls } : {}),
   };
-  const paths = localPaths(outDir, options.efsRoot);
-  let report: LocalPipelineResult['report'];
-  let manifest: LocalPipelineResult['manifest'] = null;
-  if (status === 'SUCCEEDED') {
-    const summary = (output.report ?? {}) as { reportKey?: string };
-    const stored = summary.reportKey
-      ? (JSON.parse((await adapters.store.getBytes(summary.reportKey)).toString('utf8')) as DeliveryReport)
-      : null;
-    report = stored ?? summary;
-    if (stored?.manifest) manifest = { ...stored.manifest, execution: record, delivery: stored.delivery };
-  } else {
-    // The Fail state's cause is the report's reason; the report itself is in the store.
-    const reason = failure?.cause ?? 'unknown';
-    const failedKey = keys.report(executionName);
-    report = (await adapters.store.exists(failedKey))
-      ? (JSON.parse((await adapters.store.getBytes(failedKey)).toString('utf8')) as FailureReport)
-      : { status: 'FAILED', reason, errorType: failure?.error ?? 'Error' };
-  }
-  const reportPath = join(outDir, 'reports', `${executionName}.json`);
-  await writeJsonAtomically(reportPath, { ...report, execution: record });
-  await writeJsonAtomically(join(outDir, 'report.json'), { ...report, execution: record });
-  let manifestPath: string | null = null;
-  if (manifest) {
-    manifestPath = join(outDir, 'manifests', `${executionName}.json`);
-    const notifications = {
-      events: paths.events,
-      parameters: paths.parameters,
-      layers: join(paths.layers, 'versions.json'),
-    };
-    await writeJsonAtomically(manifestPath, { ...manifest, notifications });
-    await writeJsonAtomically(join(outDir, 'manifest.json'), { ...manifest, notifications });
-  }
-  return { status, manifest, report, reportPath, manifestPath, execution: record };
+  return recordOutcome({ status, output, failure }, record, adapters, outDir, options);
 }

@@ -3,9 +3,15 @@
 import { runPipelineLocally, type LocalPipelineOptions, type LocalPipelineResult } from './local-pipeline.ts';
 import { createStateProgress, printPipelineReport, type ProgressStream } from './pipeline-progress.ts';
 
+/** 0 delivered; 2 the input was wrong (as `measure` and `--no-pipeline` say); 1 any other failure. */
+export function exitCodeOf(result: Pick<LocalPipelineResult, 'status' | 'report'>): 0 | 1 | 2 {
+  if (result.status === 'SUCCEEDED') return 0;
+  return (result.report as { errorType?: string }).errorType === 'InputError' ? 2 : 1;
+}
+
 /**
  * Runs the pipeline locally, printing progress (or, with `json`, only the final manifest or
- * failure report as JSON). Returns the exit code: 0 delivered, 1 failed.
+ * failure report as JSON). Returns the exit code (exitCodeOf).
  *
  * @example
  * process.exitCode = await buildWithPipeline({ requirementsPath: 'requirements.txt', outDir: 'dist', runtime: 'python3.12', arch: 'arm64' }, process.stdout);
@@ -13,7 +19,7 @@ import { createStateProgress, printPipelineReport, type ProgressStream } from '.
 export async function buildWithPipeline(
   options: LocalPipelineOptions & { readonly json?: boolean; readonly verbose?: boolean },
   output: ProgressStream,
-): Promise<{ exitCode: 0 | 1; result: LocalPipelineResult }> {
+): Promise<{ exitCode: 0 | 1 | 2; result: LocalPipelineResult }> {
   const progress = options.json ? undefined : createStateProgress(output);
   // The first state line comes only after synthesis and the whole Measure state: say at once
   // that the build has started.
@@ -26,14 +32,18 @@ export async function buildWithPipeline(
     ...(progress ? { onState: progress } : {}),
     ...(options.verbose && !options.json
       ? { onBuildLine: (line: string) => output.write(`  | ${line}\n`) }
-      : {}),
-  });
+      : progress
+        ? { onBuildLine: progress.buildLine }
+        : {}),
+  }).finally(() => progress?.stop());
   if (options.json) {
     output.write(`${JSON.stringify(result.manifest ?? result.report, null, 2)}\n`);
   } else {
-    printPipelineReport(result.report as Record<string, unknown>, output);
+    printPipelineReport(result.report as Record<string, unknown>, output, {
+      ...(options.requirementsPath ? { requirementsPath: options.requirementsPath } : {}),
+    });
     output.write(`report: ${result.reportPath}\n`);
     if (result.manifestPath) output.write(`manifest: ${result.manifestPath}\n`);
   }
-  return { exitCode: result.status === 'SUCCEEDED' ? 0 : 1, result };
+  return { exitCode: exitCodeOf(result), result };
 }

@@ -1,9 +1,11 @@
-// The target and number options every command shares: `--runtime`/`--arch`, or a custom image
-// base with `--python`/`--glibc`; repeatable and numeric option parsing.
+// The options commands share: the target (`--runtime`/`--arch`, or a custom image base with
+// `--python`/`--glibc`), pip's index options, the route options, and the flags that make up a
+// delivery policy; repeatable and numeric option parsing.
 import { Option, type Command } from 'commander';
 import { InputError } from '../core/shared/errors.ts';
 import { customTarget, lambdaTarget } from '../core/shared/targets.ts';
-import type { Target } from '../core/shared/types.ts';
+import { parseDeliveryPolicy, type DeliveryPolicy } from '../core/route/delivery-policy.ts';
+import type { Strategy, Target } from '../core/shared/types.ts';
 
 export interface TargetFlags {
   readonly runtime?: string;
@@ -100,4 +102,66 @@ export function formatOptionsOf(options: {
     ...(options.noBinary?.length ? { noBinary: [...options.noBinary] } : {}),
     ...(options.preferBinary ? { preferBinary: true } : {}),
   };
+}
+
+/** The flags that make up a delivery policy (commander's names: `--no-slim` is `slim: false`). */
+export interface PolicyFlags {
+  readonly strategy?: 'auto' | Strategy;
+  readonly existingLayers?: number;
+  readonly keepFreeLayers?: number;
+  readonly reserveMb?: number;
+  readonly slim?: boolean;
+  readonly precompile?: boolean;
+  readonly stripSymbols?: boolean;
+  readonly excludeRuntimeProvided?: boolean;
+  readonly allowLocalSdistBuild?: boolean;
+  readonly cache?: boolean;
+  readonly pre?: boolean;
+  readonly index?: boolean;
+}
+
+/** The delivery policy the flags describe (the defaults for what they leave out); an InputError for a bad value. */
+export function policyFromFlags(flags: PolicyFlags): DeliveryPolicy {
+  const given = {
+    forceStrategy: flags.strategy && flags.strategy !== 'auto' ? flags.strategy : undefined,
+    existingLayers: flags.existingLayers,
+    keepFreeLayers: flags.keepFreeLayers,
+    reserveBytesForFunctionCode:
+      flags.reserveMb === undefined ? undefined : Math.round(flags.reserveMb * 1024 * 1024),
+    slim: flags.slim,
+    precompile: flags.precompile,
+    stripSymbols: flags.stripSymbols,
+    excludeRuntimeProvided: flags.excludeRuntimeProvided,
+    allowLocalSdistBuild: flags.allowLocalSdistBuild,
+    cache: flags.cache,
+    pre: flags.pre,
+    noIndex: flags.index === undefined ? undefined : !flags.index,
+  };
+  const defined = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
+  return parseDeliveryPolicy(defined, 'The options');
+}
+
+/** Adds the route options measure and build share: the layer budget and what the runtime provides. */
+export function addRouteOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--strategy <strategy>', 'where the set goes')
+        .choices(['auto', 'layers', 'image', 'efs'])
+        .default('auto'),
+    )
+    .option('--existing-layers <n>', 'layers the function already uses', (value) =>
+      parseCount(value, '--existing-layers'),
+    )
+    .option(
+      '--keep-free-layers <n>',
+      'layer slots left free for layers the function adds later (default 1)',
+      (value) => parseCount(value, '--keep-free-layers'),
+    )
+    .option('--reserve-mb <n>', 'MiB kept free for the function code (default 5)', (value) =>
+      parseCount(value, '--reserve-mb'),
+    )
+    .option(
+      '--exclude-runtime-provided',
+      'leave out boto3, botocore and their dependencies (the runtime has them)',
+    );
 }

@@ -1,7 +1,13 @@
-// Measure (Lambda): turns the execution input into a lock. Reads the requirements from the
-// artifact bucket (or the inline text), resolves and measures the set for the target with
-// the core, writes `locks/<lockHash>.json`, and says whether that lock was delivered already
-// (the cache check), which route it takes and how big a build machine it needs.
+// Measure (Lambda): turns the execution input into a lock. Reads the requirements bundle (or a
+// plain uploaded file, or the inline text) from the store, resolves and measures the set for
+// the target with the core, writes `locks/<lockHash>.json` and the delivery policy beside the
+// artifacts it names (`artifacts/<artifactKey>/policy.json`, which the buildspec reads), and
+// says whether that lock and policy were delivered already (the cache check) and which route
+// it takes.
+//
+// `${VAR}` in a requirements file expands only from the variables the stack owner allowed
+// (LAMBDA_DEPS_ALLOWED_VARIABLES, comma-separated names), never from this function's own
+// environment, which holds the pipeline's credentials.
 import { sha256Hex } from '../core/shared/hash.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,93 +18,150 @@ import {
   type StepDependencies,
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
-import { isGenericInputName } from '../core/inputs/input-format.ts';
+import { S3ObjectStore } from '../adapters/aws/s3-object-store.ts';
+import type { ObjectStore } from '../adapters/ports.ts';
+import {
+  parseRequirementsBundle,
+  singleFileBundle,
+  type RequirementsBundle,
+} from '../core/inputs/requirements-bundle.ts';
+import { detectInputFormat, isGenericInputName } from '../core/inputs/input-format.ts';
 import { serializeLock } from '../core/resolve/lock.ts';
-import { measureRequirements, type MeasurePolicy } from '../core/measure/measure.ts';
-import { InputError, ResolutionError } from '../core/shared/errors.ts';
-import { customTarget, describeTarget, lambdaTarget } from '../core/shared/targets.ts';
+import { measureRequirements, type MeasureRequirementsInput } from '../core/measure/measure.ts';
+import { artifactKeyOf, parseDeliveryPolicy, type DeliveryPolicy } from '../core/route/delivery-policy.ts';
+import { InputError } from '../core/shared/errors.ts';
+import { customTarget, lambdaTarget } from '../core/shared/targets.ts';
 import type { Target } from '../core/shared/types.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { keys, type MeasureOutput } from '../pipeline-state.ts';
-import { measureInputSchema, type MeasureInput } from './input-schema.ts';
+import { measureInputSchema, type ConsoleInput, type MeasureInput } from './input-schema.ts';
 
 /** Inline requirements are stored outside `requirements/`, so storing them never starts another execution. */
 export const INLINE_PREFIX = 'inline-requirements/';
 
+/** What the stack owner configures beyond the pipeline settings (environment variables in AWS). */
+export interface MeasureHandlerOptions {
+  /** Values `${VAR}` may expand to. @default the allowed names' values (LAMBDA_DEPS_ALLOWED_VARIABLES) */
+  readonly variables?: Readonly<Record<string, string | undefined>>;
+  /** Buckets besides the artifact bucket that console inputs may name (LAMBDA_DEPS_REQUIREMENTS_BUCKETS). */
+  readonly requirementsBuckets?: readonly string[];
+  /** Opens another bucket (the S3 one in AWS). */
+  readonly openBucket?: (bucket: string) => ObjectStore;
+  /** The policy of runs that give none (S3 uploads): LAMBDA_DEPS_DEFAULT_POLICY, a JSON DeliveryPolicy. */
+  readonly defaultPolicy?: DeliveryPolicy;
+}
+
 interface MeasureRequest {
+  readonly store: ObjectStore;
   readonly requirementsKey: string;
   readonly target: Target;
   readonly name: string;
-  readonly policy: MeasurePolicy | undefined;
+  readonly policy: DeliveryPolicy;
+}
+
+function namesFrom(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+}
+
+/** The options from this function's environment: only the allowed variables are copied. */
+export function measureOptionsFromEnvironment(
+  environment: Readonly<Record<string, string | undefined>> = process.env,
+): MeasureHandlerOptions {
+  const allowed = namesFrom(environment.LAMBDA_DEPS_ALLOWED_VARIABLES);
+  const policyText = environment.LAMBDA_DEPS_DEFAULT_POLICY;
+  let policy: unknown = {};
+  if (policyText) {
+    try {
+      policy = JSON.parse(policyText);
+    } catch {
+      throw new InputError('LAMBDA_DEPS_DEFAULT_POLICY is not JSON.', { hint: 'Check the construct props.' });
+    }
+  }
+  return {
+    variables: Object.fromEntries(allowed.map((name) => [name, environment[name]])),
+    requirementsBuckets: namesFrom(environment.LAMBDA_DEPS_REQUIREMENTS_BUCKETS),
+    openBucket: (bucket) => new S3ObjectStore(bucket),
+    defaultPolicy: parseDeliveryPolicy(policy, 'LAMBDA_DEPS_DEFAULT_POLICY'),
+  };
 }
 
 function setNameFrom(key: string): string {
-  const stem = basename(key).replace(/(\.lock)?\.(txt|in|toml|lock|json)$/i, '');
+  const stem = basename(key)
+    .replace(/\.bundle\.json$/i, '')
+    .replace(/(\.lock)?\.(txt|in|toml|lock|json)$/i, '');
   const cleaned = stem.replace(/[^a-zA-Z0-9._-]+/g, '-').replace(/^[^a-zA-Z0-9]+/, '');
   // Names every project's tool gives its file say nothing about the set: use the folder's name.
   return (
-    isGenericInputName(basename(key)) || cleaned === ''
+    isGenericInputName(basename(key).replace(/\.bundle\.json$/i, '')) || cleaned === ''
       ? basename(key.slice(0, key.lastIndexOf('/'))) || 'dependencies'
       : cleaned
   ).slice(0, 64);
 }
 
-/** Applies defaults and checks the input against this stack (the bucket, key prefixes). */
+/** The store a bucket name stands for: the artifact bucket, or one the stack owner listed. */
+function storeOf(
+  bucket: string,
+  dependencies: StepDependencies,
+  options: MeasureHandlerOptions,
+  field: string,
+): ObjectStore {
+  const { settings, adapters } = dependencies;
+  if (bucket === settings.artifactBucket) return adapters.store;
+  if (options.requirementsBuckets?.includes(bucket) && options.openBucket) return options.openBucket(bucket);
+  throw new InputError(
+    `${field} names bucket "${bucket}", but this stack reads requirements from "${settings.artifactBucket}" and its requirementsBuckets (${options.requirementsBuckets?.join(', ') || 'none'}).`,
+    {
+      hint: "Upload the file to the stack's bucket, list the bucket in the construct's requirementsBuckets, or pass the text as requirements.inline.",
+    },
+  );
+}
+
+function targetOf(console: ConsoleInput, settings: StepDependencies['settings']): Target {
+  const arch = console.architecture ?? settings.defaultArchitecture;
+  return console.python && console.glibc
+    ? customTarget({ python: console.python, glibc: console.glibc, arch })
+    : lambdaTarget(console.runtime ?? settings.defaultRuntime, arch);
+}
+
+/** Applies defaults and checks the input against this stack (the buckets, key prefixes). */
 async function normalizeRequest(
   input: MeasureInput,
   dependencies: StepDependencies,
+  options: MeasureHandlerOptions,
 ): Promise<MeasureRequest> {
   const { settings, adapters } = dependencies;
+  const defaultPolicy = options.defaultPolicy ?? parseDeliveryPolicy();
   if (input.source === 's3') {
     const { bucket, object } = input.input.detail;
-    if (bucket.name !== settings.artifactBucket) {
-      throw new InputError(
-        `The event names bucket "${bucket.name}", but this stack reads requirements from "${settings.artifactBucket}".`,
-        { hint: "Upload the requirements file under requirements/ in the stack's bucket." },
-      );
-    }
     return {
+      store: storeOf(bucket.name, dependencies, options, 'The event'),
       requirementsKey: object.key,
       target: lambdaTarget(settings.defaultRuntime, settings.defaultArchitecture),
       name: setNameFrom(object.key),
-      policy: undefined,
+      policy: defaultPolicy,
     };
   }
   const console = input.input;
   let requirementsKey: string;
+  let store: ObjectStore = adapters.store;
   if ('inline' in console.requirements) {
     const digest = sha256Hex(console.requirements.inline);
     requirementsKey = `${INLINE_PREFIX}${digest}.txt`;
     await adapters.store.putBytes(requirementsKey, console.requirements.inline, 'text/plain');
   } else {
-    if (console.requirements.bucket !== settings.artifactBucket) {
-      throw new InputError(
-        `requirements.bucket: "${console.requirements.bucket}" is not this stack's bucket "${settings.artifactBucket}".`,
-        { hint: "Upload the file to the stack's bucket, or pass the text as requirements.inline." },
-      );
-    }
+    store = storeOf(console.requirements.bucket, dependencies, options, 'requirements.bucket');
     requirementsKey = console.requirements.key;
   }
-  const target =
-    console.python && console.glibc
-      ? customTarget({
-          python: console.python,
-          glibc: console.glibc,
-          arch: console.architecture ?? settings.defaultArchitecture,
-        })
-      : lambdaTarget(
-          console.runtime ?? settings.defaultRuntime,
-          console.architecture ?? settings.defaultArchitecture,
-        );
+  const inlineName = `inline-${requirementsKey.slice(INLINE_PREFIX.length, INLINE_PREFIX.length + 12)}`;
   return {
+    store,
     requirementsKey,
-    target,
-    name:
-      console.name ??
-      ('inline' in console.requirements
-        ? `inline-${requirementsKey.slice(INLINE_PREFIX.length, INLINE_PREFIX.length + 12)}`
-        : setNameFrom(requirementsKey)),
-    policy: console.policy,
+    target: targetOf(console, settings),
+    name: console.name ?? ('inline' in console.requirements ? inlineName : setNameFrom(requirementsKey)),
+    policy: console.policy ?? defaultPolicy,
   };
 }
 
@@ -109,84 +172,113 @@ export function computeTypeFor(unzippedBytes: number): string {
   return 'BUILD_GENERAL1_LARGE';
 }
 
-async function measureStep(
-  input: MeasureInput,
-  dependencies: StepDependencies,
-  logger: Logger,
-): Promise<MeasureOutput> {
-  const { settings, adapters } = dependencies;
-  const request = await normalizeRequest(input, dependencies);
+/** The bundle under the key: a bundle the CLI uploaded, or a plain file (a bundle of one, without includes). */
+async function readBundle(store: ObjectStore, key: string): Promise<RequirementsBundle> {
+  const bytes = await store.getBytes(key).catch((error: unknown) => {
+    const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    throw new InputError(`The requirements file ${key} could not be read from ${store.location}: ${why}`, {
+      hint: 'Check the key (it is case-sensitive) and that the upload finished.',
+      cause: error,
+    });
+  });
+  const text = bytes.toString('utf8');
+  // A requirements file never starts with "{": this one is a bundle.
+  if (text.trimStart().startsWith('{')) return parseRequirementsBundle(text, key);
+  return singleFileBundle(key, text);
+}
+
+/**
+ * Measure the bundle: a requirements file is read from the bundle alone; any other format
+ * (pyproject.toml, a lock) is one file, read from a scratch copy under its own name.
+ */
+async function measureBundle(
+  bundle: RequirementsBundle,
+  input: Omit<MeasureRequirementsInput, 'requirementsPath' | 'bundle'>,
+): ReturnType<typeof measureRequirements> {
+  const text = bundle.files[bundle.root] ?? '';
+  if (detectInputFormat(bundle.root, text) === 'requirements') {
+    return measureRequirements({ ...input, requirementsPath: bundle.root, bundle });
+  }
   const workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-measure-'));
   try {
-    const requirementsPath = join(workDir, basename(request.requirementsKey) || 'requirements.txt');
-    const text = await adapters.store.getBytes(request.requirementsKey).catch((error: unknown) => {
-      throw new InputError(
-        `The requirements file ${request.requirementsKey} could not be read from ${adapters.store.location}.`,
-        {
-          hint: 'Check the key (it is case-sensitive) and that the upload finished.',
-          cause: error,
-        },
-      );
-    });
-    await writeFile(requirementsPath, text);
-    const { lock, lockHash, result } = await measureRequirements({
-      requirementsPath,
-      target: request.target,
-      cliIndexOptions: {
-        ...(settings.indexUrl ? { indexUrl: settings.indexUrl } : {}),
-        extraIndexUrls: [...settings.extraIndexUrls],
-        findLinks: [...settings.findLinks],
-      },
-      cacheDir: settings.cacheDir,
-      policy: request.policy ?? {},
-      onEvent: (event) => {
-        if (event.type === 'step') logger.info(`measure: ${event.step}`, { detail: event.detail });
-      },
-    });
-    if (!result.verdict) {
-      const problems = result.problems.map((problem) => ({
-        package: problem.package,
-        message: problem.message,
-      }));
-      throw new ResolutionError(
-        `${request.requirementsKey} cannot be delivered for ${describeTarget(request.target)}: ${problems.map((problem) => `${problem.package}: ${problem.message}`).join('; ') || 'no route fits'}`,
-        problems,
-        {
-          packageName: problems[0]?.package ?? null,
-          hint: 'Relax the policy (forceStrategy, maxLayerBytes), or drop the packages named.',
-        },
-      );
-    }
-    await adapters.store.putBytes(keys.lock(lockHash), serializeLock(lock), 'application/json');
-    const cached = await adapters.store.exists(keys.delivered(lockHash));
-    logger.info('measured', { lockHash, strategy: result.verdict.strategy, cached });
-    for (const warning of result.warnings ?? []) logger.warn(warning);
-    return {
-      name: request.name,
-      lockHash,
-      lockKey: keys.lock(lockHash),
-      artifactPrefix: keys.artifactPrefix(lockHash),
-      // The build decides on the slimmed size (slimming can bring a set under the layer budget);
-      // only a strategy the user forced is passed on as such.
-      strategy: request.policy?.forceStrategy ?? 'auto',
-      pythonVersion: request.target.pythonVersion,
-      runtime: request.target.runtime,
-      architecture: request.target.architecture,
-      cached,
-      manifestKey: keys.manifest(lockHash),
-      computeType: computeTypeFor(result.totals.unzippedSize),
-      verdict: result.verdict,
-      ...(result.warnings && result.warnings.length > 0 ? { warnings: [...result.warnings] } : {}),
-    };
+    const path = join(workDir, basename(bundle.root));
+    await writeFile(path, text);
+    return await measureRequirements({ ...input, requirementsPath: path });
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
 }
 
-/** The Measure handler over the given adapters (AWS ones in Lambda, local ones in the local pipeline). */
-export function createHandler(provide: StepDependenciesProvider, logger?: Logger) {
+async function measureStep(
+  input: MeasureInput,
+  dependencies: StepDependencies,
+  logger: Logger,
+  options: MeasureHandlerOptions,
+): Promise<MeasureOutput> {
+  const { settings, adapters } = dependencies;
+  const request = await normalizeRequest(input, dependencies, options);
+  const bundle = await readBundle(request.store, request.requirementsKey);
+  const { lock, lockHash, result } = await measureBundle(bundle, {
+    target: request.target,
+    cliIndexOptions: {
+      ...(settings.indexUrl ? { indexUrl: settings.indexUrl } : {}),
+      extraIndexUrls: [...settings.extraIndexUrls],
+      findLinks: [...settings.findLinks],
+    },
+    variables: { ...(options.variables ?? {}) },
+    variablesFrom: 'the variables the stack allows (LAMBDA_DEPS_ALLOWED_VARIABLES)',
+    cacheDir: settings.cacheDir,
+    policy: request.policy,
+    onEvent: (event) => {
+      if (event.type === 'step') logger.info(`measure: ${event.step}`, { detail: event.detail });
+    },
+  });
+  const artifactKey = artifactKeyOf(lockHash, request.policy);
+  await adapters.store.putBytes(keys.lock(lockHash), serializeLock(lock), 'application/json');
+  await adapters.store.putBytes(
+    `${keys.artifactPrefix(artifactKey)}policy.json`,
+    `${JSON.stringify(request.policy, null, 2)}\n`,
+    'application/json',
+  );
+  const cached = request.policy.cache && (await adapters.store.exists(keys.delivered(artifactKey)));
+  logger.info('measured', { lockHash, artifactKey, strategy: result.verdict?.strategy, cached });
+  for (const warning of result.warnings ?? []) logger.warn(warning);
+  return {
+    name: request.name,
+    lockHash,
+    lockKey: keys.lock(lockHash),
+    artifactPrefix: keys.artifactPrefix(artifactKey),
+    // The build decides on the slimmed size (slimming can bring a set under the layer budget);
+    // only a strategy the user forced is passed on as such.
+    strategy: request.policy.forceStrategy ?? 'auto',
+    pythonVersion: request.target.pythonVersion,
+    runtime: request.target.runtime,
+    architecture: request.target.architecture,
+    cached,
+    manifestKey: keys.manifest(artifactKey),
+    computeType: computeTypeFor(result.totals.unzippedSize),
+    verdict: result.verdict,
+    ...(result.warnings && result.warnings.length > 0 ? { warnings: [...result.warnings] } : {}),
+  };
+}
+
+/**
+ * The Measure handler over the given adapters (AWS ones in Lambda, local ones in the local
+ * pipeline, which passes the user's own environment as `variables`).
+ */
+export function createHandler(
+  provide: StepDependenciesProvider,
+  logger?: Logger,
+  options?: MeasureHandlerOptions,
+) {
+  let resolved: MeasureHandlerOptions | undefined = options;
   return createStepHandler(
-    { step: 'measure', inputSchema: measureInputSchema, run: measureStep },
+    {
+      step: 'measure',
+      inputSchema: measureInputSchema,
+      run: (input, dependencies, log) =>
+        measureStep(input, dependencies, log, (resolved ??= measureOptionsFromEnvironment())),
+    },
     provide,
     logger,
   );

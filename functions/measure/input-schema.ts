@@ -3,6 +3,7 @@
 // machine's NormalizeInput as `{ source, input }`. Unknown console fields are refused by
 // name, so a typo (`runtim`) is not silently ignored.
 import { z } from 'zod';
+import { deliveryPolicySchema } from '../core/route/delivery-policy.ts';
 
 const SET_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
 
@@ -40,14 +41,8 @@ export const consoleInputSchema = z
       .string()
       .regex(SET_NAME, 'letters, digits, ".", "_" and "-", at most 64, not starting with a symbol')
       .optional(),
-    policy: z
-      .strictObject({
-        reserveBytesForFunctionCode: z.number().int().nonnegative().optional(),
-        existingLayers: z.number().int().min(0).max(4).optional(),
-        forceStrategy: z.enum(['layers', 'efs', 'image']).optional(),
-        maxLayerBytes: z.number().int().positive().optional(),
-      })
-      .optional(),
+    /** Every build choice (functions/core/route/delivery-policy.ts); absent fields take the construct's defaults. */
+    policy: deliveryPolicySchema.optional(),
   })
   .superRefine((value, context) => {
     if (value.runtime && (value.python || value.glibc)) {

@@ -40,7 +40,7 @@ export function zodValidation<Schema extends z.ZodType>(schema: Schema, step: st
       const parsed = schema.safeParse(request.event);
       if (!parsed.success) {
         throw new InputError(`Invalid input to ${step}: ${describeIssues(parsed.error.issues)}.`, {
-          hint: 'See the execution input contract in docs/design.md.',
+          hint: 'See the execution input contract in functions/measure/input-schema.ts and functions/pipeline-state.ts.',
         });
       }
       request.event = parsed.data;

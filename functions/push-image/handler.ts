@@ -13,6 +13,7 @@ import {
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
 import { pushLambdaImage, type ImageReference } from '../core/deliver/oci/push-image.ts';
+import { chooseBaseImage, parseImageReference } from '../core/deliver/oci/base-image.ts';
 import { InputError } from '../core/shared/errors.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { artifactKey, deliveryInputSchema, readManifest } from '../pipeline-state.ts';
@@ -27,23 +28,14 @@ export interface ImageDelivery {
   readonly skippedBlobs: number;
 }
 
-/** `public.ecr.aws/lambda/python` + `3.12-arm64` → where the base image is. */
+/** `public.ecr.aws/lambda/python` + `3.12-arm64` → where the base image is (kept for callers). */
 export function baseImageReference(
   repository: string,
   pythonVersion: string,
   architecture: string,
 ): (ImageReference & { reference: string }) | null {
   if (repository.trim() === '') return null;
-  const slash = repository.indexOf('/');
-  const host =
-    slash > 0 && /[.:]/.test(repository.slice(0, slash)) ? repository.slice(0, slash) : 'docker.io';
-  const path = host === 'docker.io' ? repository : repository.slice(slash + 1);
-  return {
-    registryUrl: host.startsWith('http') ? host : `https://${host}`,
-    repository: path,
-    reference: `${pythonVersion}-${architecture}`,
-    credentials: null,
-  };
+  return parseImageReference(`${repository}:${pythonVersion}-${architecture}`);
 }
 
 async function pushImageStep(
@@ -84,14 +76,16 @@ async function pushImageStep(
         skippedBlobs: 0,
       };
     }
+    // Python 3.10/3.11 on Amazon Linux 2, 3.12+ on 2023; a custom glibc target on the named base.
+    const chosen = chooseBaseImage(manifest.target, {
+      repository: settings.baseImageRepository,
+      customBaseImage: settings.customBaseImage ?? null,
+    });
     const result = await pushLambdaImage({
       layoutDir,
       target: manifest.target,
-      base: baseImageReference(
-        settings.baseImageRepository,
-        manifest.target.pythonVersion,
-        manifest.target.architecture,
-      ),
+      base: chosen?.base ?? null,
+      requireGlibc: chosen?.requireGlibc ?? null,
       destination: {
         registryUrl: destination.registryUrl,
         repository: destination.repository,

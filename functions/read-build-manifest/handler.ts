@@ -7,6 +7,7 @@ import {
   type StepDependencies,
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
+import { isPublishable } from '../core/route/choose-route.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { BuildRejectedError } from '../pipeline-errors.ts';
 import { measureOutputSchema, readManifest, type RouteOutput } from '../pipeline-state.ts';
@@ -36,8 +37,7 @@ async function readBuildManifestStep(
       (failure) => `${failure.package}: import ${failure.module} failed: ${failure.error}`,
     ),
   ];
-  const checksFailed = !manifest.verification.ok || (manifest.smokeImport.ran && !manifest.smokeImport.ok);
-  if (checksFailed) {
+  if (!isPublishable(manifest)) {
     throw new BuildRejectedError(
       `The build of ${input.measure.name} did not pass its checks: ${problems.join('; ') || 'no details'}.`,
       {

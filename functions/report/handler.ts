@@ -14,6 +14,7 @@ import {
 import type { BuildManifest } from '../core/shared/types.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import {
+  deliveryKeyOf,
   executionNameSchema,
   keys,
   measureOutputSchema,
@@ -95,7 +96,7 @@ async function reportSuccess(
   if (measure.cached && !input.delivery) {
     // Built and delivered by an earlier execution, and not delivered again: report that delivery.
     const earlier = JSON.parse(
-      (await adapters.store.getBytes(keys.delivered(measure.lockHash))).toString('utf8'),
+      (await adapters.store.getBytes(keys.delivered(deliveryKeyOf(measure)))).toString('utf8'),
     ) as DeliveryReport;
     manifest = earlier.manifest;
     delivery = earlier.delivery;
@@ -120,7 +121,7 @@ async function reportSuccess(
   const body = JSON.stringify(report, null, 2);
   await adapters.store.putBytes(reportKey, body, 'application/json');
   if (!measure.cached)
-    await adapters.store.putBytes(keys.delivered(measure.lockHash), body, 'application/json');
+    await adapters.store.putBytes(keys.delivered(deliveryKeyOf(measure)), body, 'application/json');
   await adapters.parameters.put(
     `${settings.ssmParameterPrefix}${measure.name}/lock-hash`,
     measure.lockHash,
@@ -174,15 +175,50 @@ async function failedBuildReason(
   };
 }
 
+/** The build id in a `.sync` failure's Cause (`{"Build":{"Id":…}}` as Step Functions passes it). */
+function buildIdOf(error: { Cause?: unknown }): string | null {
+  const cause = error.Cause;
+  const parsed =
+    typeof cause === 'string'
+      ? (() => {
+          try {
+            return JSON.parse(cause) as unknown;
+          } catch {
+            return null;
+          }
+        })()
+      : cause;
+  const id = (parsed as { Build?: { Id?: unknown } } | null)?.Build?.Id;
+  return typeof id === 'string' && id !== '' ? id : null;
+}
+
+/** A failed build as CodeBuild describes it: the phase, its message, the log link. */
+async function describedBuildReason(
+  adapters: StepDependencies['adapters'],
+  error: { Cause?: unknown },
+): Promise<{ reason: string; packageName: null } | null> {
+  const buildId = buildIdOf(error);
+  if (!buildId || !adapters.builds) return null;
+  const build = await adapters.builds.describeBuild(buildId).catch(() => null);
+  if (!build) return null;
+  const phase = build.failedPhase
+    ? `in phase ${build.failedPhase.name} (${build.failedPhase.status})${build.failedPhase.message ? `: ${build.failedPhase.message}` : ''}`
+    : `with status ${build.status}`;
+  const log = build.logLink ? ` Log: ${build.logLink}` : '';
+  return { reason: `The build ${buildId} failed ${phase}.${log}`, packageName: null };
+}
+
 async function reportFailure(
   input: ReportInput & { error: NonNullable<ReportInput['error']> },
   { adapters }: StepDependencies,
   logger: Logger,
 ): Promise<FailureReport> {
   const failedStep = failedStepOf(input);
+  // A build that refused its result says why in its manifest; one that broke, in CodeBuild.
   const fromBuild =
     failedStep === 'Build' && input.measure
-      ? await failedBuildReason(adapters.store, input.measure.artifactPrefix)
+      ? ((await failedBuildReason(adapters.store, input.measure.artifactPrefix)) ??
+        (await describedBuildReason(adapters, input.error)))
       : null;
   const generic = failureReason(input.error);
   const { reason, errorType, packageName } = fromBuild ? { ...generic, ...fromBuild } : generic;

@@ -21,8 +21,10 @@ export interface EfsDelivery {
   readonly strategy: 'efs';
   readonly versionDir: string;
   readonly currentPath: string;
-  /** Set this as PYTHONPATH on the function (it mounts the access point at the same path). */
+  /** Set this as PYTHONPATH on the function (it mounts the access point at the same path): the version folder. */
   readonly pythonPath: string;
+  /** The same through `current` (follows each switch; a warm function could mix versions). */
+  readonly currentPythonPath: string;
   /** The same folder through this step's own mount (a local folder in local runs). */
   readonly importPath: string;
   readonly reused: boolean;
@@ -59,6 +61,7 @@ async function syncEfsStep(
       versionDir: result.versionDir,
       currentPath: result.currentPath,
       pythonPath: inside ? posix.join(result.pythonPath, inside) : result.pythonPath,
+      currentPythonPath: inside ? posix.join(result.currentPythonPath, inside) : result.currentPythonPath,
       importPath: inside ? join(result.currentPath, inside) : result.currentPath,
       reused: result.reused,
       removedVersions: result.removed,

@@ -17,6 +17,8 @@ export const ARTIFACT_KEYS = {
   inlineRequirements: 'inline-requirements/',
   /** Per-set delivery records and leases beside a lock's artifacts (publish-layers). */
   deliveryRecords: 'artifacts/*/delivery/',
+  /** The delivery policy Measure writes beside an artifact key, for the Build to read. */
+  buildPolicies: 'artifacts/*/policy.json',
 } as const;
 
 export interface DependencyArtifactBucketProps {

@@ -12,7 +12,11 @@ export interface DependencyImageRepositoryProps {
    * @default TagMutability.IMMUTABLE
    */
   readonly imageTagMutability?: TagMutability;
-  /** Tagged images kept; older ones expire. @default 50 */
+  /**
+   * Tagged images kept; older ones expire. ECR's lifecycle cannot see which images functions
+   * run, so a count may expire one in use: set it only if old sets' images are never run.
+   * @default no limit (only untagged left-overs of interrupted pushes expire)
+   */
   readonly maxImageCount?: number;
   /** @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
@@ -34,12 +38,16 @@ export class DependencyImageRepository extends Construct {
           maxImageAge: Duration.days(1),
           rulePriority: 1,
         },
-        {
-          description: 'Keep a bounded number of dependency images',
-          tagStatus: TagStatus.ANY,
-          maxImageCount: props.maxImageCount ?? 50,
-          rulePriority: 2,
-        },
+        ...(props.maxImageCount === undefined
+          ? []
+          : [
+              {
+                description: 'Keep a bounded number of dependency images (may expire images in use)',
+                tagStatus: TagStatus.ANY,
+                maxImageCount: props.maxImageCount,
+                rulePriority: 2,
+              },
+            ]),
       ],
     });
   }

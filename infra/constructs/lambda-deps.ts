@@ -103,6 +103,13 @@ export interface LambdaDepsProps {
   readonly keepEfsVersions?: number;
   /** Base of dependency images (`<repository>:<python version>-<arch>`). @default 'public.ecr.aws/lambda/python' */
   readonly baseImageRepository?: string;
+  /**
+   * Base of images for sets with a custom glibc target (`host/repository:tag` or `…@sha256:…`):
+   * no Lambda Python image fits them (python3.10/3.11 run Amazon Linux 2 with glibc 2.26). Its
+   * glibc is read from libc.so.6 in its layers and must reach the target's.
+   * @default none: custom targets are refused at PushImage with this hint
+   */
+  readonly customBaseImage?: string;
   /** Buckets besides the artifact bucket that console inputs may name as `requirements.bucket`. @default [] */
   readonly requirementsBuckets?: IBucket[];
   /** Bus that receives `Dependency Set Ready` / `… Failed` events. @default the account's default bus */
@@ -117,7 +124,10 @@ export interface LambdaDepsProps {
   readonly noncurrentVersionExpiration?: Duration;
   /** Image tag mutability of the ECR repository. @default TagMutability.IMMUTABLE */
   readonly imageTagMutability?: TagMutability;
-  /** Images kept in the ECR repository. @default 50 */
+  /**
+   * Tagged images kept in the ECR repository; older ones expire even if a function runs them.
+   * @default no limit (only untagged left-overs expire)
+   */
   readonly maxImageCount?: number;
   /** Fallback build size when an execution does not choose one. @default ComputeType.SMALL */
   readonly buildComputeType?: ComputeType;
@@ -242,6 +252,7 @@ export class LambdaDeps extends Construct {
       ECR_REPOSITORY_URI: this.repository?.repositoryUri ?? '',
       ECR_REPOSITORY_NAME: this.repository?.repositoryName ?? '',
       BASE_IMAGE_REPOSITORY: props.baseImageRepository ?? 'public.ecr.aws/lambda/python',
+      CUSTOM_BASE_IMAGE: props.customBaseImage ?? '',
       DEFAULT_RUNTIME: props.defaultRuntime ?? 'python3.12',
       DEFAULT_ARCHITECTURE: defaultArchitecture,
       INDEX_URL: props.indexUrl ?? 'https://pypi.org/simple',
@@ -265,9 +276,11 @@ export class LambdaDeps extends Construct {
       });
 
     // Resolving and measuring fetch metadata over HTTP; give them room.
+    // An index without HTTP Range makes Measure download whole wheels (torch: gigabytes).
     const measure = stepFunction('measure', 'resolves and measures a dependency set, writes its lock', {
       timeout: Duration.minutes(10),
       memorySize: 2048,
+      extra: { ephemeralStorageSize: Size.gibibytes(10) },
     });
     const readBuildManifest = stepFunction(
       'readBuildManifest',
@@ -319,6 +332,13 @@ export class LambdaDeps extends Construct {
       logRetention,
       skipSourceAsset: skipBundling,
     }).project;
+    // The failure report reads a failed build (its phase, message and log link) from CodeBuild.
+    report.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['codebuild:BatchGetBuilds'],
+        resources: [this.buildProject.projectArn],
+      }),
+    );
 
     this.stateMachine = new DependencyStateMachine(this, 'Pipeline', {
       functions: this.functions,
@@ -355,8 +375,16 @@ export class LambdaDeps extends Construct {
   private grantStepPermissions(options: { eventBus: IEventBus; props: LambdaDepsProps }): void {
     const { measure, readBuildManifest, publishLayers, syncEfs, pushImage, report } = this.functions;
     const stack = Stack.of(this);
-    const { requirements, locks, artifacts, delivered, reports, inlineRequirements, deliveryRecords } =
-      ARTIFACT_KEYS;
+    const {
+      requirements,
+      locks,
+      artifacts,
+      delivered,
+      reports,
+      inlineRequirements,
+      deliveryRecords,
+      buildPolicies,
+    } = ARTIFACT_KEYS;
     const parameterStatement = (): PolicyStatement =>
       new PolicyStatement({
         actions: ['ssm:PutParameter', 'ssm:GetParameter', 'ssm:AddTagsToResource'],
@@ -379,8 +407,8 @@ export class LambdaDeps extends Construct {
         : undefined;
 
     grantObjectPrefixes(measure, measure.role, this.bucket, {
-      read: [requirements, delivered, locks, inlineRequirements],
-      write: [locks, inlineRequirements],
+      read: [requirements, delivered, locks, inlineRequirements, buildPolicies],
+      write: [locks, inlineRequirements, buildPolicies],
     });
     for (const bucket of options.props.requirementsBuckets ?? []) this.addRequirementsBucket(bucket);
 

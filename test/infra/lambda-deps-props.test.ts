@@ -269,11 +269,11 @@ describe('LambdaDeps props', () => {
   });
 
   describe('imageTagMutability and maxImageCount', () => {
-    it('default to immutable tags and 50 images', () => {
+    it('default to immutable tags and no count limit (a tagged image in use never expires)', () => {
       // Act & Assess
       const [repository] = resourcesOfType(defaults, 'AWS::ECR::Repository');
       expect(repository?.[1].ImageTagMutability).toBe('IMMUTABLE');
-      expect(JSON.stringify(repository?.[1].LifecyclePolicy)).toContain('\\"countNumber\\":50');
+      expect(JSON.stringify(repository?.[1].LifecyclePolicy)).not.toContain('imageCountMoreThan');
     });
     it('follow set values', () => {
       // Act & Assess

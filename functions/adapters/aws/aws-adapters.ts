@@ -1,6 +1,7 @@
 // The AWS side of every port, built once per Lambda container from the contract's
 // environment variables. Built lazily so that importing a handler (as the local pipeline
 // does) never reads AWS settings or creates an SDK client.
+import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { EFSClient } from '@aws-sdk/client-efs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -10,6 +11,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { InputError } from '../../core/shared/errors.ts';
 import { readPipelineSettings, type EnvironmentVariableName, type PipelineSettings } from '../environment.ts';
 import type { ImageDestination, PipelineAdapters } from '../ports.ts';
+import { CodeBuildBuildService } from './codebuild-build-service.ts';
 import { EcrImageRegistry } from './ecr-image-registry.ts';
 import { EfsFileSystemTree } from './efs-file-system-tree.ts';
 import { EventBridgeEventBus } from './eventbridge-event-bus.ts';
@@ -46,6 +48,7 @@ export function awsDependencies(
         settings.efsAccessPointArn,
         new EFSClient({}),
       ),
+      builds: new CodeBuildBuildService(new CodeBuildClient({})),
       images: ecrRepositoryUri
         ? new EcrImageRegistry(ecrRepositoryUri, new ECRClient({}))
         : {

@@ -70,6 +70,8 @@ export function localPipelineSettings(options: {
   cacheDir?: string;
   /** Base image for the image route; default none (the dependency layer alone: no network needed). */
   baseImageRepository?: string;
+  /** Base of images for custom glibc targets (`--base-image`). */
+  customBaseImage?: string | null;
 }): PipelineSettings {
   return {
     artifactBucket: options.bucket ?? LOCAL_BUCKET,
@@ -86,6 +88,7 @@ export function localPipelineSettings(options: {
     ecrRepositoryUri: null,
     ecrRepositoryName: null,
     baseImageRepository: options.baseImageRepository ?? '',
+    customBaseImage: options.customBaseImage ?? null,
     defaultRuntime: options.runtime ?? 'python3.12',
     defaultArchitecture: options.arch ?? (process.arch === 'arm64' ? 'arm64' : 'x86_64'),
     indexUrl: options.indexUrl ?? null,

@@ -13,13 +13,18 @@ import { renderSizeReport } from '../../core/report/size-report.ts';
 import { writeReportPage } from '../../core/report/report-page-file.ts';
 import {
   addIndexOptions,
+  addRouteOptions,
   addTargetOptions,
   collect,
   formatOptionsOf,
-  parseCount,
+  policyFromFlags,
+  requireTarget,
   targetFromFlags,
+  type PolicyFlags,
 } from '../target-options.ts';
-import { DEFAULT_SLIM_POLICY, describeSlimRules, NO_SLIM_POLICY } from '../../core/build/slim-policy.ts';
+import { describeSlimRules } from '../../core/build/slim-policy.ts';
+import { isPublishable } from '../../core/route/choose-route.ts';
+import { parseDeliveryPolicy, type DeliveryPolicy } from '../../core/route/delivery-policy.ts';
 import { describeTarget } from '../../core/shared/targets.ts';
 import type { ClosablePackageIndex } from '../../core/index/index-client.ts';
 import type { BuildManifest, Lock, PackageIndex, Strategy } from '../../core/shared/types.ts';
@@ -32,7 +37,7 @@ import {
 } from '../terminal-output.ts';
 import { defaultCacheDir } from './measure.ts';
 
-interface BuildOptions {
+interface BuildOptions extends PolicyFlags {
   /** pip's format options (target-options.ts addIndexOptions). */
   onlyBinary?: string[];
   noBinary?: string[];
@@ -46,22 +51,15 @@ interface BuildOptions {
   extraIndexUrl: string[];
   findLinks: string[];
   index: boolean;
-  pre?: boolean;
   extra: string[];
   group: string[];
   strategy: 'auto' | Strategy;
-  existingLayers?: number;
-  keepFreeLayers?: number;
-  reserveMb?: number;
   slim: boolean;
-  excludeRuntimeProvided?: boolean;
-  precompile?: boolean;
-  stripSymbols?: boolean;
-  allowLocalSdistBuild?: boolean;
+  cache: boolean;
   pythonExecutable?: string;
+  policyFile?: string;
   json?: boolean;
   cacheDir?: string;
-  cache: boolean;
   pipeline: boolean;
   registry?: string;
   efsRoot?: string;
@@ -130,24 +128,38 @@ function printSummary(manifest: BuildManifest, outDir: string, color: boolean): 
     out.write(colors.dim(`built in ${formatDuration(manifest.timings.total)}\n`));
 }
 
+/** The policy Measure stored for the build (`--policy-file`, as the buildspec passes it). */
+async function readPolicyFile(path: string): Promise<DeliveryPolicy> {
+  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new InputError(`Cannot read the policy file ${path}: ${error.code ?? error.message}.`);
+  });
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new InputError(`The policy file ${path} is not JSON.`);
+  }
+  return parseDeliveryPolicy(data, `The policy file ${path}`);
+}
+
 /**
  * The embedded default: the deployed state machine, synthesized in-process and run locally with the
  * same handlers and the same buildspec (see functions/cli/local-pipeline.ts). Writes
  * `<out>/manifest.json` and `<out>/report.html` beside the pipeline's own records.
  */
-async function buildThroughPipeline(input: string, options: BuildOptions, cacheDir: string): Promise<number> {
-  const target = targetFromFlags(options);
-  if (!target) {
-    throw new InputError('No target given.', {
-      hint: 'Pass --runtime python3.12 (python3.10 … python3.14), or --python X.Y --glibc X.Y.',
-    });
-  }
+async function buildThroughPipeline(
+  input: string,
+  options: BuildOptions,
+  policy: DeliveryPolicy,
+  cacheDir: string,
+): Promise<number> {
+  const target = requireTarget(options);
   const { buildWithPipeline } = await import('../pipeline-build.ts');
   const { exitCode, result } = await buildWithPipeline(
     {
       requirementsPath: input,
       outDir: options.out,
-      strategy: options.strategy,
+      policy,
       cacheDir,
       arch: target.architecture,
       ...(target.runtime !== null
@@ -156,6 +168,7 @@ async function buildThroughPipeline(input: string, options: BuildOptions, cacheD
       ...(options.indexUrl !== undefined ? { indexUrl: options.indexUrl } : {}),
       ...(options.extraIndexUrl.length > 0 ? { extraIndexUrls: options.extraIndexUrl } : {}),
       ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
+      ...(options.pythonExecutable !== undefined ? { pythonExecutable: options.pythonExecutable } : {}),
       ...(options.registry !== undefined ? { registry: options.registry } : {}),
       ...(options.efsRoot !== undefined ? { efsRoot: options.efsRoot } : {}),
       ...(options.name !== undefined ? { name: options.name } : {}),
@@ -188,23 +201,8 @@ export function createBuildCommand(): Command {
     'Lambda runtime: python3.10 … python3.14 (taken from the lock when building one)',
   );
   addIndexOptions(command);
+  addRouteOptions(command);
   return command
-    .addOption(
-      new Option('--strategy <strategy>', 'where the set goes')
-        .choices(['auto', 'layers', 'image', 'efs'])
-        .default('auto'),
-    )
-    .option('--existing-layers <n>', 'layers the function already uses', (value) =>
-      parseCount(value, '--existing-layers'),
-    )
-    .option(
-      '--keep-free-layers <n>',
-      'layer slots left free for layers the function adds later (default 1)',
-      (value) => parseCount(value, '--keep-free-layers'),
-    )
-    .option('--reserve-mb <n>', 'MiB kept free for the function code (default 5)', (value) =>
-      parseCount(value, '--reserve-mb'),
-    )
     .option('--extra <name>', 'pyproject.toml or lock optional-dependency group (repeatable)', collect, [])
     .option(
       '--group <name>',
@@ -222,16 +220,20 @@ export function createBuildCommand(): Command {
       'strip symbols from extension modules, never *.libs (needs python3.X here to prove they still load)',
     )
     .option(
-      '--exclude-runtime-provided',
-      'leave out boto3, botocore and their dependencies (the runtime has them)',
-    )
-    .option(
       '--allow-local-sdist-build',
       'build sdist-only packages with pip wheel here (valid only if this machine matches the target)',
     )
-    .option(
-      '--python-executable <path>',
-      'interpreter of the target Python for smoke import (default python3.X on PATH)',
+    .addOption(
+      new Option(
+        '--python-executable <path>',
+        'interpreter of the target Python for smoke import (default python3.X on PATH)',
+      ).env('LAMBDA_DEPS_PYTHON_EXECUTABLE'),
+    )
+    .addOption(
+      new Option(
+        '--policy-file <file>',
+        'the delivery policy as JSON (what Measure stores for Build)',
+      ).hideHelp(),
     )
     .option(
       '--no-pipeline',
@@ -268,105 +270,23 @@ export function createBuildCommand(): Command {
     )
     .action(async (input: string, options: BuildOptions, command: Command) => {
       const globals = command.optsWithGlobals<{ color?: boolean }>();
-      const quiet = options.json ?? false;
-      const progress = createStepProgress({ quiet, color: globals.color !== false });
       const cacheDir = options.cacheDir ?? defaultCacheDir();
-      const requested = targetFromFlags(options);
-      let lock = await readLockIfAny(input);
+      const policy = options.policyFile ? await readPolicyFile(options.policyFile) : policyFromFlags(options);
+      const lock = await readLockIfAny(input);
       if (!lock && options.pipeline && (options.extra.length > 0 || options.group.length > 0)) {
         throw new InputError('--extra and --group are not carried through the pipeline.', {
           hint: 'Add --no-pipeline to build them in this process.',
         });
       }
       if (!lock && options.pipeline) {
-        process.exitCode = await buildThroughPipeline(input, options, cacheDir);
+        process.exitCode = await buildThroughPipeline(input, options, policy, cacheDir);
         return;
       }
+      const progress = createStepProgress({ quiet: options.json ?? false, color: globals.color !== false });
       try {
-        if (lock) {
-          if (requested && JSON.stringify(requested) !== JSON.stringify(lock.target)) {
-            throw new InputError(
-              `${input} is locked for ${describeTarget(lock.target)}, not ${describeTarget(requested)}.`,
-              {
-                hint: 'Leave out --runtime/--arch when building a lock, or measure again for the other target.',
-              },
-            );
-          }
-        } else {
-          if (!requested) {
-            throw new InputError('No target given.', {
-              hint: 'Pass --runtime python3.12 (python3.10 … python3.14), or --python X.Y --glibc X.Y.',
-            });
-          }
-          progress.step('resolving and measuring');
-          const { measureRequirements } = await import('../../core/measure/measure.ts');
-          const measured = await measureRequirements({
-            requirementsPath: input,
-            target: requested,
-            cliIndexOptions: {
-              ...(options.indexUrl !== undefined ? { indexUrl: options.indexUrl } : {}),
-              ...(options.extraIndexUrl.length > 0 ? { extraIndexUrls: options.extraIndexUrl } : {}),
-              ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
-              ...(options.index === false ? { noIndex: true } : {}),
-              ...(options.pre ? { pre: true } : {}),
-              ...formatOptionsOf(options),
-            },
-            cacheDir,
-            extras: options.extra,
-            groups: options.group,
-          });
-          lock = measured.lock;
-        }
-        // Locked files carry absolute URLs: the index only downloads (sha256-checked, cached). It is
-        // made on first use, so a cache hit never loads the HTTP client.
-        const opened: { index: ClosablePackageIndex | null } = { index: null };
-        const index: Pick<PackageIndex, 'download'> = {
-          download: async (file) => {
-            if (!opened.index) {
-              const { createPackageIndex } = await import('../../core/index/index-client.ts');
-              opened.index = createPackageIndex({
-                indexUrl: null,
-                extraIndexUrls: [],
-                findLinks: [],
-                pre: false,
-                cacheDir,
-              });
-            }
-            return opened.index.download(file);
-          },
-        };
-        let manifest: BuildManifest;
-        try {
-          manifest = await buildDependencySet({
-            lock,
-            index,
-            outDir: options.out,
-            strategy: options.strategy,
-            slim: {
-              ...(options.slim ? DEFAULT_SLIM_POLICY : NO_SLIM_POLICY),
-              precompile: options.precompile ?? false,
-              stripSymbols: options.stripSymbols ?? false,
-              excludeRuntimeProvided: options.excludeRuntimeProvided ?? false,
-            },
-            layers: {
-              ...(options.existingLayers !== undefined ? { existingLayers: options.existingLayers } : {}),
-              ...(options.keepFreeLayers !== undefined ? { keepFreeLayers: options.keepFreeLayers } : {}),
-              ...(options.reserveMb !== undefined
-                ? { reserveBytes: Math.round(options.reserveMb * 1024 * 1024) }
-                : {}),
-            },
-            cacheDir,
-            ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
-            allowLocalSdistBuild: options.allowLocalSdistBuild ?? false,
-            noCache: options.cache === false,
-            onEvent: (event) => {
-              const label = describeEvent(event);
-              if (label) progress.step(label);
-            },
-          });
-        } finally {
-          await opened.index?.close();
-        }
+        const manifest = await buildInProcess(input, lock, options, policy, cacheDir, (label) =>
+          progress.step(label),
+        );
         progress.done();
         await writeFile(join(options.out, 'report.html'), renderSizeReport({ kind: 'build', manifest }));
         if (options.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
@@ -376,11 +296,93 @@ export function createBuildCommand(): Command {
             options.out,
             shouldUseColor(process.stdout, { color: globals.color !== false }),
           );
-        if (!manifest.verification.ok || (manifest.smokeImport.ran && !manifest.smokeImport.ok))
-          process.exitCode = 1;
+        if (!isPublishable(manifest)) process.exitCode = 1;
       } catch (error) {
         progress.fail();
         throw error;
       }
     });
+}
+
+/** The lock to build: the one given, or the requirements measured here with the policy's index switches. */
+async function lockToBuild(
+  input: string,
+  lock: Lock | null,
+  options: BuildOptions,
+  policy: DeliveryPolicy,
+  cacheDir: string,
+): Promise<Lock> {
+  const requested = targetFromFlags(options);
+  if (lock) {
+    if (requested && JSON.stringify(requested) !== JSON.stringify(lock.target)) {
+      throw new InputError(
+        `${input} is locked for ${describeTarget(lock.target)}, not ${describeTarget(requested)}.`,
+        { hint: 'Leave out --runtime/--arch when building a lock, or measure again for the other target.' },
+      );
+    }
+    return lock;
+  }
+  const { measureRequirements } = await import('../../core/measure/measure.ts');
+  const measured = await measureRequirements({
+    requirementsPath: input,
+    target: requireTarget(options),
+    cliIndexOptions: {
+      ...(options.indexUrl !== undefined ? { indexUrl: options.indexUrl } : {}),
+      ...(options.extraIndexUrl.length > 0 ? { extraIndexUrls: options.extraIndexUrl } : {}),
+      ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
+      ...formatOptionsOf(options),
+    },
+    policy,
+    cacheDir,
+    extras: options.extra,
+    groups: options.group,
+  });
+  return measured.lock;
+}
+
+/** `--no-pipeline` (and every lock): measure when needed, then build in this process. */
+async function buildInProcess(
+  input: string,
+  given: Lock | null,
+  options: BuildOptions,
+  policy: DeliveryPolicy,
+  cacheDir: string,
+  step: (label: string) => void,
+): Promise<BuildManifest> {
+  if (!given) step('resolving and measuring');
+  const lock = await lockToBuild(input, given, options, policy, cacheDir);
+  // Locked files carry absolute URLs: the index only downloads (sha256-checked, cached). It is
+  // made on first use, so a cache hit never loads the HTTP client.
+  const opened: { index: ClosablePackageIndex | null } = { index: null };
+  const index: Pick<PackageIndex, 'download'> = {
+    download: async (file) => {
+      if (!opened.index) {
+        const { createPackageIndex } = await import('../../core/index/index-client.ts');
+        opened.index = createPackageIndex({
+          indexUrl: null,
+          extraIndexUrls: [],
+          findLinks: [],
+          pre: false,
+          cacheDir,
+        });
+      }
+      return opened.index.download(file);
+    },
+  };
+  try {
+    return await buildDependencySet({
+      lock,
+      index,
+      outDir: options.out,
+      policy,
+      cacheDir,
+      ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
+      onEvent: (event) => {
+        const label = describeEvent(event);
+        if (label) step(label);
+      },
+    });
+  } finally {
+    await opened.index?.close();
+  }
 }

@@ -8,15 +8,17 @@ import { Command } from 'commander';
 import { renderSizeReport } from '../../core/report/size-report.ts';
 import {
   addIndexOptions,
+  addRouteOptions,
   addTargetOptions,
   collect,
   formatOptionsOf,
-  parseCount,
+  policyFromFlags,
   requireTarget,
+  type PolicyFlags,
 } from '../target-options.ts';
 import { ResolutionError } from '../../core/shared/errors.ts';
 import { serializeLock } from '../../core/resolve/lock.ts';
-import { measureRequirements, type MeasureEvent, type MeasurePolicy } from '../../core/measure/measure.ts';
+import { measureRequirements, type MeasureEvent } from '../../core/measure/measure.ts';
 import type { IndexOptionValues } from '../../core/inputs/pip-config.ts';
 import { describeTarget } from '../../core/shared/targets.ts';
 import { LAMBDA_UNZIPPED_LIMIT_BYTES, type MeasureResult } from '../../core/shared/types.ts';
@@ -29,7 +31,7 @@ import {
   shouldUseColor,
 } from '../terminal-output.ts';
 
-interface MeasureOptions {
+interface MeasureOptions extends PolicyFlags {
   /** pip's format options (target-options.ts addIndexOptions). */
   onlyBinary?: string[];
   noBinary?: string[];
@@ -42,11 +44,8 @@ interface MeasureOptions {
   extraIndexUrl: string[];
   findLinks: string[];
   index: boolean;
-  pre?: boolean;
   extra: string[];
   group: string[];
-  existingLayers?: number;
-  reserveMb?: number;
   cacheDir?: string;
   json?: boolean;
   lockOut?: string;
@@ -66,15 +65,6 @@ function indexOptionsOf(options: MeasureOptions): IndexOptionValues {
     ...(options.index === false ? { noIndex: true } : {}),
     ...(options.pre ? { pre: true } : {}),
     ...formatOptionsOf(options),
-  };
-}
-
-function policyOf(options: MeasureOptions): MeasurePolicy {
-  return {
-    ...(options.existingLayers !== undefined ? { existingLayers: options.existingLayers } : {}),
-    ...(options.reserveMb !== undefined
-      ? { reserveBytesForFunctionCode: Math.round(options.reserveMb * 1024 * 1024) }
-      : {}),
   };
 }
 
@@ -166,6 +156,7 @@ export function createMeasureCommand(): Command {
     );
   addTargetOptions(command);
   addIndexOptions(command);
+  addRouteOptions(command);
   return command
     .option('--extra <name>', 'pyproject.toml optional-dependency group (repeatable)', collect, [])
     .option(
@@ -173,12 +164,6 @@ export function createMeasureCommand(): Command {
       "PEP 735 dependency group, or a lock's group / Pipfile category (repeatable)",
       collect,
       [],
-    )
-    .option('--existing-layers <n>', 'layers the function already uses', (value) =>
-      parseCount(value, '--existing-layers'),
-    )
-    .option('--reserve-mb <n>', 'MiB kept free for the function code (default 5)', (value) =>
-      parseCount(value, '--reserve-mb'),
     )
     .option('--cache-dir <dir>', 'download and metadata cache (default ~/.cache/lambda-deps)')
     .option('--json', 'print one JSON document instead of the table')
@@ -210,7 +195,7 @@ export function createMeasureCommand(): Command {
           target,
           cliIndexOptions: indexOptionsOf(options),
           cacheDir: options.cacheDir ?? defaultCacheDir(),
-          policy: policyOf(options),
+          policy: policyFromFlags(options),
           extras: options.extra,
           groups: options.group,
           onEvent: (event) => {

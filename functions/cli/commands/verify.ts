@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { extractZip as extractZipSafely } from '../../core/pack/zip-reader.ts';
 import { verifyArtifact, type VerifyArtifactResult } from '../../core/verify/artifact-verifier.ts';
+import { isPublishable } from '../../core/route/choose-route.ts';
 import { InputError } from '../../core/shared/errors.ts';
 import { smokeImport, type SmokeImportResult } from '../../core/verify/smoke-import.ts';
 import { describeTarget } from '../../core/shared/targets.ts';
@@ -117,7 +118,7 @@ export function formatVerifyReport(report: VerifyReport, color: boolean): string
 
 /** Exit code for a report: 1 when anything failed (verification, or a smoke import that ran). */
 export function verifyExitCode(report: VerifyReport): 0 | 1 {
-  return !report.verification.ok || (report.smokeImport.ran && !report.smokeImport.ok) ? 1 : 0;
+  return isPublishable(report) ? 0 : 1;
 }
 
 export function createVerifyCommand(): Command {

@@ -54,8 +54,14 @@ export interface SyncVersionedTreeResult {
   readonly versionDir: string;
   /** `<mountRoot>/<setName>/current` */
   readonly currentPath: string;
-  /** The PYTHONPATH a function sets: `<functionMountPath>/<setName>/current`. */
+  /**
+   * The PYTHONPATH a function sets: `<functionMountPath>/<setName>/<lockHash>`, the version
+   * itself. A warm function keeps importing from the version it started with, so it can never
+   * mix two versions' modules after a switch (a path through `current` would let it).
+   */
   readonly pythonPath: string;
+  /** `<functionMountPath>/<setName>/current`, for readers that accept following each switch. */
+  readonly currentPythonPath: string;
   /** Version folders removed by pruning (names). */
   readonly removed: string[];
   /** True when the version was already there, complete, and was only switched to. */
@@ -227,7 +233,10 @@ export async function syncVersionedTree(options: SyncVersionedTreeOptions): Prom
     const token = suffix();
     await writeFile(ownerToken, token, { flag: 'wx' });
     try {
-      await extractTreeTar(options.tarPath, staging, { ...options.limits, fsync: true });
+      // No fsync per file: EFS makes data durable on close (NFS close-to-open), and the
+      // `.complete` marker plus the directory fsyncs below order the switch. Per-file fsync
+      // made large trees approach Lambda's 15 minutes.
+      await extractTreeTar(options.tarPath, staging, { ...options.limits, fsync: false });
       if ((await readFile(ownerToken, 'utf8').catch(() => '')) !== token) {
         throw new ConcurrentSyncError(
           `${staging} was replaced while the tree was unpacked: another sync of ${options.setName} ran at the same time.`,
@@ -290,7 +299,8 @@ export async function syncVersionedTree(options: SyncVersionedTreeOptions): Prom
   return {
     versionDir,
     currentPath,
-    pythonPath: posix.join(functionMountPath, options.setName, CURRENT),
+    pythonPath: posix.join(functionMountPath, options.setName, options.lockHash),
+    currentPythonPath: posix.join(functionMountPath, options.setName, CURRENT),
     removed,
     reused,
   };

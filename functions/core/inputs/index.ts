@@ -3,3 +3,4 @@ export * from './pep508.ts';
 export * from './pip-config.ts';
 export * from './pyproject.ts';
 export * from './requirements-file.ts';
+export * from './requirements-bundle.ts';

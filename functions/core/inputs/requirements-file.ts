@@ -3,9 +3,9 @@
 // --hash, and turns it into a RequirementSet. Where pip would warn, ignore or crash, this
 // stops with an InputError that names the file, line and column and says what to do: a
 // Lambda dependency set must come from wheels, pinned and traceable.
-import { realpath, readFile, stat } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { open, realpath, stat, statfs } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { dirname, isAbsolute, posix, resolve } from 'node:path';
 import { assertLocationShape } from '../index/locations.ts';
 import { versionsEqual } from '../shared/pep440.ts';
 import { InputError } from '../shared/errors.ts';
@@ -13,6 +13,7 @@ import { canonicalizeName, isValidProjectName } from '../shared/names.ts';
 import { parseRequirement } from './pep508.ts';
 import { assertIndexAllowed } from './pip-config.ts';
 import type { Requirement, RequirementSet, SourceLocation } from '../shared/types.ts';
+import type { RequirementsBundle } from './requirements-bundle.ts';
 
 /** Files above this many bytes are refused: a real requirements file is a few kilobytes. */
 export const MAX_REQUIREMENTS_FILE_BYTES = 1024 * 1024;
@@ -27,6 +28,10 @@ export interface ReadRequirementsOptions {
    * references). null or absent: any.
    */
   readonly allowedIndexes?: readonly string[] | null;
+  /** Read the file and its includes from this bundle only (the pipeline's input), never from disk. */
+  readonly bundle?: RequirementsBundle;
+  /** Where `${VAR}` values come from, for the hint when one is missing. @default 'the environment' */
+  readonly variablesFrom?: string;
 }
 
 type FileIndexOptions = {
@@ -35,6 +40,10 @@ type FileIndexOptions = {
 
 interface ReadState {
   readonly environment: Record<string, string | undefined>;
+  readonly variablesFrom: string;
+  readonly bundle: RequirementsBundle | null;
+  /** The text of every file read, by the path it was read as (what a bundle holds). */
+  readonly texts: Map<string, string>;
   readonly allowedIndexes: readonly string[] | null;
   readonly requirements: Requirement[];
   readonly constraints: Requirement[];
@@ -184,8 +193,38 @@ export async function readRequirementsFile(
   path: string,
   options: ReadRequirementsOptions = {},
 ): Promise<RequirementSet> {
+  const { state } = await readWithState(path, options);
+  return state.set;
+}
+
+/**
+ * Read a requirements file from disk and bundle it with every file it includes, for the
+ * pipeline: the bundle is all Measure reads.
+ * @example const { bundle } = await collectRequirementsBundle('requirements.txt');
+ */
+export async function collectRequirementsBundle(
+  path: string,
+  options: Omit<ReadRequirementsOptions, 'bundle'> = {},
+): Promise<{ bundle: RequirementsBundle; set: RequirementSet }> {
+  const { state } = await readWithState(path, options);
+  const bundle: RequirementsBundle = {
+    format: 'lambda-deps-requirements-bundle/1',
+    root: state.root,
+    files: Object.fromEntries(state.texts),
+  };
+  return { bundle, set: state.set };
+}
+
+async function readWithState(
+  path: string,
+  options: ReadRequirementsOptions,
+): Promise<{ state: { set: RequirementSet; texts: Map<string, string>; root: string } }> {
+  const bundle = options.bundle ?? null;
   const state: ReadState = {
     environment: options.environment ?? process.env,
+    variablesFrom: options.variablesFrom ?? 'the environment',
+    bundle,
+    texts: new Map(),
     allowedIndexes: options.allowedIndexes ?? null,
     requirements: [],
     constraints: [],
@@ -195,10 +234,11 @@ export async function readRequirementsFile(
     done: new Set(),
     requireHashes: null,
   };
-  await readOneFile(resolve(path), [], false, null, state);
+  const root = bundle ? posix.normalize(path) : resolve(path);
+  await readOneFile(root, [], false, null, state);
   const hashCheckingMode = checkHashes(state);
   checkConflictingPins(state.requirements);
-  return {
+  const set: RequirementSet = {
     requirements: state.requirements,
     constraints: state.constraints,
     fileIndexOptions: state.index,
@@ -206,6 +246,7 @@ export async function readRequirementsFile(
     hashCheckingMode,
     files: state.files,
   };
+  return { state: { set, texts: state.texts, root } };
 }
 
 async function readOneFile(
@@ -216,7 +257,7 @@ async function readOneFile(
   state: ReadState,
 ): Promise<void> {
   const whereIncluded = includedFrom ?? { file: path, line: 1, column: 1 };
-  const identity = await realpath(path).catch(() => path);
+  const identity = state.bundle ? path : await realpath(path).catch(() => path);
   const cycleStart = chain.indexOf(identity);
   if (cycleStart >= 0) {
     throw new InputError(`Include cycle: ${[...chain.slice(cycleStart), identity].join(' -> ')}`, {
@@ -227,8 +268,10 @@ async function readOneFile(
   const doneKey = `${identity}|${asConstraint ? 'c' : 'r'}`;
   if (state.done.has(doneKey)) return;
 
-  const bytes = await readBytes(path, whereIncluded, includedFrom !== null);
-  const text = decodeUtf8(bytes, path);
+  const text = state.bundle
+    ? readFromBundle(state.bundle, path, whereIncluded)
+    : decodeUtf8(await readBytes(path, whereIncluded, includedFrom !== null), path);
+  state.texts.set(path, text);
   if (!state.files.includes(path)) state.files.push(path);
   const physicalLines = text.split(LINE_BREAK);
   // Like Python's splitlines(): a final line break does not start another line.
@@ -244,51 +287,89 @@ async function readOneFile(
   }
   const nextChain = [...chain, identity];
   for (const line of logicalLines(physicalLines)) {
-    const expanded = expandVariables(line, path, state.environment);
+    const expanded = expandVariables(line, path, state);
     if (expanded.text === '') continue;
     await handleLine(expanded, path, nextChain, asConstraint, state);
   }
   state.done.add(doneKey);
 }
 
+/** Folders that are views of the system, never files a person wrote: refused even when they look like files. */
+const SYSTEM_ROOTS = ['/proc', '/dev', '/sys'];
+/** statfs magic numbers of pseudo file systems (proc, sysfs, debugfs, securityfs, cgroup, cgroup2, configfs, tracefs, bpf, devpts). */
+const PSEUDO_FILE_SYSTEMS = new Set([
+  0x9fa0, 0x62656572, 0x64626720, 0x73636673, 0x27e0eb, 0x63677270, 0x62656570, 0x74726163, 0xcafe4a11,
+  0x1cd1,
+]);
+
+/**
+ * The bytes of a requirements file: a regular file on a real file system only (never /proc,
+ * /dev, /sys, a FIFO or a device: /proc/self/environ would put the environment in every
+ * report), opened without following a final symlink swapped in after the check, and at most
+ * MAX_REQUIREMENTS_FILE_BYTES.
+ */
 async function readBytes(path: string, where: SourceLocation, included: boolean): Promise<Buffer> {
   const missingHint = included
     ? 'Check the path on this -r/-c line: it is relative to the file that includes it.'
     : 'Check the path: give the requirements file to read.';
-  let size: number;
+  const refuse = (why: string): InputError =>
+    new InputError(`Could not open requirements file ${path}: ${why}`, {
+      location: where,
+      hint: `${missingHint} Only regular files are read (never /proc, /dev, /sys, FIFOs or devices).`,
+    });
+  let real: string;
   try {
-    const info = await stat(path);
-    if (!info.isFile()) {
-      throw new InputError(`Could not open requirements file ${path}: it is not a regular file`, {
-        location: where,
-        hint: missingHint,
-      });
-    }
-    size = info.size;
+    real = await realpath(path);
+    if (!(await stat(real)).isFile()) throw refuse('it is not a regular file');
   } catch (error) {
     if (error instanceof InputError) throw error;
     throw new InputError(
       `Could not open requirements file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
-      {
-        location: where,
-        hint: missingHint,
-        cause: error,
-      },
+      { location: where, hint: missingHint, cause: error },
     );
   }
-  const tooBig = (bytes: number): InputError =>
-    new InputError(
-      `${path} is ${bytes} bytes, more than the ${MAX_REQUIREMENTS_FILE_BYTES} bytes (1 MiB) allowed for a requirements file`,
-      {
-        location: { file: path, line: 1, column: 1 },
-        hint: 'This is not a plausible requirements file; check that the right file was given.',
-      },
-    );
-  if (size > MAX_REQUIREMENTS_FILE_BYTES) throw tooBig(size);
-  const bytes = await readFile(path);
-  // The file may have grown since stat(): the limit holds for what was read.
-  if (bytes.length > MAX_REQUIREMENTS_FILE_BYTES) throw tooBig(bytes.length);
-  return bytes;
+  if (SYSTEM_ROOTS.some((root) => real === root || real.startsWith(`${root}/`))) {
+    throw refuse(`it is under ${real.split('/').slice(0, 2).join('/')}, a view of the system, not a file`);
+  }
+  const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw refuse('it is not a regular file');
+    if (PSEUDO_FILE_SYSTEMS.has((await statfs(real)).type)) throw refuse('it is on a pseudo file system');
+    const tooBig = (bytes: number): InputError =>
+      new InputError(
+        `${path} is ${bytes} bytes, more than the ${MAX_REQUIREMENTS_FILE_BYTES} bytes (1 MiB) allowed for a requirements file`,
+        {
+          location: { file: path, line: 1, column: 1 },
+          hint: 'This is not a plausible requirements file; check that the right file was given.',
+        },
+      );
+    if (info.size > MAX_REQUIREMENTS_FILE_BYTES) throw tooBig(info.size);
+    // Read one byte past the limit: the file may have grown since fstat().
+    const buffer = Buffer.alloc(MAX_REQUIREMENTS_FILE_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > MAX_REQUIREMENTS_FILE_BYTES) throw tooBig(length);
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A file of the bundle; an include the client did not bundle is an error naming the including line. */
+function readFromBundle(bundle: RequirementsBundle, path: string, where: SourceLocation): string {
+  const text = bundle.files[path];
+  if (text === undefined) {
+    throw new InputError(`${path} is not in the uploaded requirements bundle`, {
+      location: where,
+      hint: 'A file uploaded to the bucket cannot include others: inline the included lines, or run `lambda-deps submit`/`build`, which upload the file with its includes.',
+    });
+  }
+  return text;
 }
 
 /** UTF-8 only (a leading BOM is dropped); the first invalid byte is reported with its line. */
@@ -371,11 +452,8 @@ function withoutComment(line: MappedText): MappedText {
   return (comment ? line.slice(0, comment.index) : line).trim();
 }
 
-function expandVariables(
-  line: MappedText,
-  file: string,
-  environment: Record<string, string | undefined>,
-): MappedText {
+function expandVariables(line: MappedText, file: string, state: ReadState): MappedText {
+  const environment = state.environment;
   const parts: MappedText[] = [];
   let last = 0;
   // A small file must not expand into a huge one (a variable repeated many times).
@@ -388,7 +466,7 @@ function expandVariables(
         `Environment variable ${name} is not set (or empty), but \${${name}} is used here`,
         {
           location: { file, ...line.locate(match.index) },
-          hint: `Set ${name} in the environment before running, or remove \${${name}} from the file.`,
+          hint: `Set ${name} in ${state.variablesFrom} before running, or remove \${${name}} from the file.`,
         },
       );
     }
@@ -461,13 +539,13 @@ async function handleLine(
   const withHashes: Requirement = { ...requirement, hashes: [...new Set(hashes)] };
   if (asConstraint) {
     if (requirement.url) {
-      throw new InputError(`Constraints cannot be direct references ("${requirementText}")`, {
+      throw new InputError(`Constraints cannot be direct references (${requirement.displayName})`, {
         location: at(0),
         hint: 'In a constraints file give only a name and a version specifier, e.g. "urllib3<2"; put direct references in the requirements file.',
       });
     }
     if (requirement.extras.length > 0) {
-      throw new InputError(`Constraints cannot have extras ("${requirementText}")`, {
+      throw new InputError(`Constraints cannot have extras (${requirement.displayName})`, {
         location: at(0),
         hint: `Write the constraint without extras, e.g. "${requirement.displayName}${requirement.specifier}".`,
       });
@@ -494,7 +572,7 @@ function parseRequirementLine(
       ARCHIVE_SUFFIX.test(beforeMarker.split(/\s/)[0] ?? ''));
   if (looksLikePath) {
     throw new InputError(
-      `"${beforeMarker}" is a local path: a Lambda dependency set must come from wheels on an index`,
+      'This line names a local path: a Lambda dependency set must come from wheels on an index',
       {
         location: at(0),
         hint: 'Put the wheel in a folder and add "--find-links FOLDER" plus its name and version (e.g. "mypkg==1.0"), or publish it to your index.',
@@ -517,12 +595,23 @@ function parseMappedRequirement(text: string, at: (offset: number) => SourceLoca
     return { ...parseRequirement(text, { ...origin, column: 1 }), source: origin };
   } catch (error) {
     if (!(error instanceof InputError) || !error.location) throw error;
-    throw new InputError(error.message, {
+    throw new InputError(withoutQuotedLine(error.message, text), {
       location: at(error.location.column - 1),
       hint: error.hint,
       cause: error,
     });
   }
+}
+
+/**
+ * A parse error without the text it quotes from the line (` in requirement "…"`, or a quoted
+ * part of it): the line may not be a requirement at all (a secret, an environment dump), and
+ * the location already says where to look.
+ */
+function withoutQuotedLine(message: string, line: string): string {
+  return message
+    .replace(/ in requirement ".*"( at column \d+)?$/s, '')
+    .replace(/"([^"]*)"/g, (quoted, inner: string) => (inner !== '' && line.includes(inner) ? 'it' : quoted));
 }
 
 /** pip accepts a bare URL to a wheel (`https://host/name-1.0-py3-none-any.whl`); the name comes from the filename. */
@@ -572,7 +661,7 @@ export function checkDirectUrl(
   const parsed = URL.canParse(url) ? new URL(url) : null;
   if (parsed?.protocol === 'file:') {
     throw new InputError(
-      `"${url}" is a local file: a Lambda dependency set must come from wheels on an index`,
+      `${requirement ? `${requirement.displayName}: ` : ''}a file:// URL is a local file: a Lambda dependency set must come from wheels on an index`,
       {
         location: where,
         hint: 'Put the wheel in a folder and use "--find-links FOLDER" with "name==version", or publish it to your index.',
@@ -585,10 +674,13 @@ export function checkDirectUrl(
     !parsed.pathname.endsWith('.whl') ||
     !requirement
   ) {
-    throw new InputError(`Direct reference "${url}" is not a wheel (.whl) over http(s)`, {
-      location: where,
-      hint: 'Point at a built wheel ("name @ https://host/name-1.0-py3-none-any.whl"); source archives and VCS links cannot be installed on Lambda without building them first.',
-    });
+    throw new InputError(
+      `${requirement ? `${requirement.displayName}: the` : 'The'} direct reference is not a wheel (.whl) over http(s)`,
+      {
+        location: where,
+        hint: 'Point at a built wheel ("name @ https://host/name-1.0-py3-none-any.whl"); source archives and VCS links cannot be installed on Lambda without building them first.',
+      },
+    );
   }
   assertIndexAllowed(url, allowedIndexes, where);
   const fragment = /(?:^|&)sha256=([0-9a-fA-F]{64})(?:&|$)/.exec(parsed.hash.slice(1));
@@ -601,7 +693,7 @@ function parseHash(option: ParsedOption, at: (offset: number) => SourceLocation)
   const hint =
     'Write hashes as --hash=sha256:<64 hex digits> (pip hash FILE or pip-compile --generate-hashes prints them).';
   if (extra !== undefined || !algorithm || digest === undefined) {
-    throw new InputError(`Bad --hash value "${value}": expected ALGORITHM:HEX`, {
+    throw new InputError('Bad --hash value: expected ALGORITHM:HEX', {
       location: at(option.valueOffset),
       hint,
     });
@@ -613,7 +705,7 @@ function parseHash(option: ParsedOption, at: (offset: number) => SourceLocation)
     });
   }
   if (!SHA256_HEX.test(digest)) {
-    throw new InputError(`Bad --hash value "${value}": a sha256 digest is 64 hex digits`, {
+    throw new InputError('Bad --hash value: a sha256 digest is 64 hex digits', {
       location: at(option.valueOffset),
       hint,
     });
@@ -659,13 +751,15 @@ function parseOptions(
       spec = OPTIONS.find((option) => option.short === word[1]);
       inlineValue = word.length > 2 ? word.slice(2) : null;
     } else {
-      throw new InputError(`Unexpected "${word}" after the options on this line`, {
+      throw new InputError('Unexpected text after the options on this line', {
         location: at(offset),
         hint: 'Put each requirement on its own line, before its options (e.g. "requests==2.31.0 --hash=sha256:…").',
       });
     }
     if (!spec) {
-      throw new InputError(`Unknown option ${written} in a requirements file`, {
+      // The option's name is only repeated when it looks like one (the line may be anything).
+      const shown = /^--?[a-z][a-z0-9-]{0,30}$/.test(written) ? `${written} ` : '';
+      throw new InputError(`Unknown option ${shown}in a requirements file`, {
         location: at(offset),
         hint: 'Requirements files accept -r, -c, -i/--index-url, --extra-index-url, -f/--find-links, --no-index, --pre, --only-binary, --no-binary, --prefer-binary, --require-hashes, --trusted-host and --hash; remove the others.',
       });
@@ -769,7 +863,7 @@ async function handleOptionLine(
   for (const option of options) {
     switch (option.spec.long) {
       case 'editable':
-        throw new InputError(`Editable install "${value(option)}" cannot go into a Lambda dependency set`, {
+        throw new InputError('An editable install (-e) cannot go into a Lambda dependency set', {
           location: at(option.offset),
           hint: 'Build the project into a wheel (python -m build --wheel), put it in a --find-links folder and require it by name and version.',
         });
@@ -810,7 +904,7 @@ async function handleOptionLine(
   }
   for (const option of named('find-links')) {
     assertLocationShape(value(option), option.written, at(option.valueOffset));
-    const link = findLinksLocation(value(option), file);
+    const link = findLinksLocation(value(option), file, state.bundle !== null);
     if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(link) && !link.startsWith('file:')) {
       assertIndexAllowed(link, state.allowedIndexes, at(option.valueOffset));
     }
@@ -835,12 +929,16 @@ async function handleOptionLine(
     if (long !== 'requirement' && long !== 'constraint') continue;
     const target = value(option);
     if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(target)) {
-      throw new InputError(`Including requirements from a URL (${target}) is not supported`, {
+      throw new InputError(`Including requirements from a URL (${option.written}) is not supported`, {
         location: at(option.valueOffset),
         hint: 'Download the file next to this one and include it by path.',
       });
     }
-    const included = isAbsolute(target) ? target : resolve(dirname(file), target);
+    const included = state.bundle
+      ? posix.normalize(posix.isAbsolute(target) ? target : posix.join(posix.dirname(file), target))
+      : isAbsolute(target)
+        ? target
+        : resolve(dirname(file), target);
     // A file included with -c is read as constraints, and so is everything it includes.
     await readOneFile(included, chain, asConstraint || long === 'constraint', at(option.valueOffset), state);
   }
@@ -849,7 +947,7 @@ async function handleOptionLine(
 function checkIndexUrl(option: ParsedOption, state: ReadState, at: (offset: number) => SourceLocation): void {
   const url = option.value ?? '';
   if (!URL.canParse(url)) {
-    throw new InputError(`${option.written} "${url}" is not a URL`, {
+    throw new InputError(`The ${option.written} value is not a URL`, {
       location: at(option.valueOffset),
       hint: 'Give the index root as a URL, e.g. https://pypi.org/simple/ or file:///srv/simple/.',
     });
@@ -859,9 +957,11 @@ function checkIndexUrl(option: ParsedOption, state: ReadState, at: (offset: numb
 }
 
 /** pip: a relative find-links path is taken from the requirements file's folder when it exists there. */
-function findLinksLocation(value: string, file: string): string {
+function findLinksLocation(value: string, file: string, inBundle: boolean): string {
   if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(value) && !/^[A-Za-z]:[\\/]/.test(value)) return value;
   if (isAbsolute(value)) return value;
+  // In a bundle the including file's path is the client's: the folder is taken beside it.
+  if (inBundle) return posix.join(posix.dirname(file), value);
   const besideFile = resolve(dirname(file), value);
   return existsSync(besideFile) ? besideFile : resolve(value);
 }
@@ -871,7 +971,7 @@ function formatControlNames(option: ParsedOption, at: (offset: number) => Source
     const trimmed = name.trim();
     if (trimmed === ':all:' || trimmed === ':none:') return trimmed;
     if (!isValidProjectName(trimmed)) {
-      throw new InputError(`${option.written} value "${trimmed}" is not a package name, :all: or :none:`, {
+      throw new InputError(`The ${option.written} value is not a package name, :all: or :none:`, {
         location: at(option.valueOffset),
         hint: `Write ${option.written}=:all: or a comma-separated list of package names.`,
       });

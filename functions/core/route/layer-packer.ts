@@ -17,6 +17,7 @@
 // Layers are published from S3, so the 50 MB zipped limit of direct uploads does not apply.
 import { createHash } from 'node:crypto';
 import { LAMBDA_MAX_LAYERS, LAMBDA_UNZIPPED_LIMIT_BYTES } from '../shared/types.ts';
+import { DEFAULT_KEEP_FREE_LAYERS, DEFAULT_RESERVE_BYTES } from './delivery-policy.ts';
 
 export interface PackableItem {
   /** PEP 503 name. */
@@ -65,10 +66,8 @@ export type LayerPlan =
       readonly slots: number;
     };
 
-export const DEFAULT_RESERVE_BYTES = 5 * 1024 * 1024;
 export const DEFAULT_BIG_PACKAGE_BYTES = 20 * 1024 * 1024;
 export const DEFAULT_SHARED_LAYERS = 2;
-export const DEFAULT_KEEP_FREE_LAYERS = 1;
 
 /** Rendezvous weight of a name for one layer slot. */
 function weight(name: string, slot: string): bigint {

@@ -214,6 +214,12 @@ export interface BuiltFromSdist {
 export interface BuildManifest {
   readonly lockHash: string;
   readonly builtFromSdist?: readonly BuiltFromSdist[];
+  /** sha256 of the delivery policy's build fields (route/delivery-policy.ts): with the lock hash, it names the artifacts. */
+  readonly policyHash?: string;
+  /** The delivery policy the build followed (route/delivery-policy.ts). */
+  readonly policy?: Readonly<Record<string, unknown>>;
+  /** The route's numbers on the slimmed sizes, as measure reports them on the wheels'. */
+  readonly route?: { readonly layerCount: number; readonly slots: number; readonly budgetBytes: number };
   readonly lock: Lock;
   readonly target: Target;
   readonly strategy: Strategy;
@@ -280,6 +286,8 @@ export interface Verdict {
   readonly layerCount: number;
   /** Bytes available to the dependencies after reserves. */
   readonly budgetBytes: number;
+  /** Layer slots the dependencies may use (5 − existing layers − those kept free, at least 1 when any is free). */
+  readonly slots?: number;
   /** Names of the packages that dominate the size, biggest first (at most 5). */
   readonly dominantPackages: readonly string[];
 }

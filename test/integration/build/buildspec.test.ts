@@ -32,6 +32,8 @@ describe.skipIf(indexes === null)(
     async function runFor(lock: Lock, name: string) {
       const hash = lockHash(lock);
       await store.putBytes(`locks/${hash}.json`, serializeLock(lock));
+      // Measure stores the delivery policy beside the artifacts; the buildspec builds by it.
+      await store.putBytes(`artifacts/${hash}/policy.json`, '{}');
       const workDir = join(work, name);
       await mkdir(workDir);
       const result = await runBuildspecLocally({
@@ -100,7 +102,10 @@ describe.skipIf(indexes === null)(
         ['post_build', 'SUCCEEDED'],
       ]);
       expect(result.exportedVariables.BUILD_OK).toBe('false');
-      expect(await store.list(`artifacts/${hash}/`)).toEqual([`artifacts/${hash}/failed/manifest.json`]);
+      expect(await store.list(`artifacts/${hash}/`)).toEqual([
+        `artifacts/${hash}/failed/manifest.json`,
+        `artifacts/${hash}/policy.json`,
+      ]);
       const manifest = JSON.parse(
         await readFile(join(store.root, 'artifacts', hash, 'failed', 'manifest.json'), 'utf8'),
       ) as BuildManifest;

@@ -57,7 +57,7 @@ async function build(
     index: fileIndex,
     outDir,
     cacheDir,
-    strategy: 'layers',
+    policy: { forceStrategy: 'layers' },
     // No interpreter: the smoke import is skipped, which keeps each of the many builds short.
     pythonExecutable: '/nonexistent/python3.11',
     treeScratchDir: work,

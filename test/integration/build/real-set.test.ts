@@ -58,7 +58,7 @@ describe.skipIf(indexes === null)(
         lock,
         index: fileIndex,
         outDir: join(work, 'out'),
-        strategy: 'auto',
+        policy: {},
         cacheDir: join(work, 'cache'),
       });
       [pipTargetBytes, manifest] = await Promise.all([pipTarget, build]);

@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDependencySet } from '../../../functions/core/build/build.ts';
-import { DEFAULT_SLIM_POLICY } from '../../../functions/core/build/slim-policy.ts';
 import type { BuildManifest, Lock, PackageIndex } from '../../../functions/core/shared/types.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import { lockFromPip } from './pip-report-lock.ts';
@@ -53,15 +52,14 @@ describe.skipIf(skip)(`--strip-symbols on numpy for python3.11 x86_64 (skipped w
       lock,
       index: fileIndex,
       outDir: join(work, 'plain'),
-      strategy: 'layers',
+      policy: { forceStrategy: 'layers' },
       cacheDir: join(work, 'cache'),
     });
     stripped = await buildDependencySet({
       lock,
       index: fileIndex,
       outDir: join(work, 'stripped'),
-      strategy: 'layers',
-      slim: { ...DEFAULT_SLIM_POLICY, stripSymbols: true },
+      policy: { forceStrategy: 'layers', stripSymbols: true },
       cacheDir: join(work, 'cache'),
     });
   }, 180_000);

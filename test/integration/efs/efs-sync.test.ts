@@ -260,7 +260,7 @@ describe('syncVersionedTree on a real file system', () => {
     expect(left.filter((name) => name.startsWith('.'))).toEqual([]);
     // keep: 1 old version, besides current and the newest-written one (both never pruned).
     expect(left.filter((name) => !name.startsWith('.') && name !== 'current').length).toBeLessThanOrEqual(3);
-    expect(clean.pythonPath).toBe(`/mnt/deps/${SET}/current`);
+    expect(clean.currentPythonPath).toBe(`/mnt/deps/${SET}/current`);
     console.info(
       `EFS kill test: kill window ${window.from.toFixed(0)}-${window.to.toFixed(0)} ms after spawn; ${killed} of ${kills} runs killed mid-sync; leftovers seen after ${leftoversSeen}`,
     );

@@ -135,7 +135,8 @@ describe('the EFS branch, run locally', () => {
       // Assess
       expect(v1.status, JSON.stringify(v1.report)).toBe('SUCCEEDED');
       expect(v1.execution.states.map((state) => state.name)).toContain('SyncEfs');
-      expect(delivery?.pythonPath).toBe('/mnt/deps/shared/current/site-packages');
+      // The version folder, so a warm function never mixes two versions.
+      expect(delivery?.pythonPath).toBe(`/mnt/deps/shared/${v1.manifest?.lockHash}/site-packages`);
       expect(v2.status, JSON.stringify(v2.report)).toBe('SUCCEEDED');
       expect(v2.manifest?.lockHash).not.toBe(v1.manifest?.lockHash);
       const log = JSON.parse(await readFile(logFile, 'utf8')) as {
@@ -351,6 +352,8 @@ describe('the image branch, run locally', () => {
         'FromConsole',
         'Measure',
         'IsCached',
+        'BuildHost',
+        'OnX86_64',
         'Build',
         'ReadBuildManifest',
         'Route',

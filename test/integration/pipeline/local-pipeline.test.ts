@@ -89,6 +89,8 @@ describe('runPipelineLocally (the synthesized state machine, run here)', () => {
         'FromConsole',
         'Measure',
         'IsCached',
+        'BuildHost',
+        process.arch === 'arm64' ? 'OnArm64' : 'OnX86_64',
         'Build',
         'ReadBuildManifest',
         'Route',
@@ -133,6 +135,10 @@ describe('runPipelineLocally (the synthesized state machine, run here)', () => {
         'FromConsole',
         'Measure',
         'IsCached',
+        // A lock built before skips only the build: the set is delivered again.
+        'ReadBuildManifest',
+        'Route',
+        'PublishLayers',
         'Report',
         'Done',
       ]);

@@ -92,7 +92,7 @@ describe('checkLayersMatchTree', () => {
       index: { download: async (file) => fileURLToPath(file.url) },
       outDir,
       cacheDir: join(work, 'cache'),
-      strategy: 'layers',
+      policy: { forceStrategy: 'layers' },
       pythonExecutable: '/nonexistent/python3.11',
     });
 

@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDependencySet, fileSha256, type BuildEvent } from '../../../functions/core/build/build.ts';
-import { DEFAULT_SLIM_POLICY } from '../../../functions/core/build/slim-policy.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import type { Lock, LockedPackage, PackageIndex } from '../../../functions/core/shared/types.ts';
 import {
@@ -87,14 +86,14 @@ describe('buildDependencySet', () => {
       lock,
       index: fileIndex,
       outDir: join(work, 'out-1'),
-      strategy: 'layers',
+      policy: { forceStrategy: 'layers' },
       cacheDir: join(work, 'cache-1'),
     });
     const second = await buildDependencySet({
       lock,
       index: fileIndex,
       outDir: join(work, 'out-2'),
-      strategy: 'layers',
+      policy: { forceStrategy: 'layers' },
       cacheDir: join(work, 'cache-2'),
     });
 
@@ -120,7 +119,7 @@ describe('buildDependencySet', () => {
       lock,
       index: fileIndex,
       outDir: join(work, 'out-raw'),
-      strategy: 'layers',
+      policy: { forceStrategy: 'layers' },
       cacheDir: join(work, 'cache-raw'),
     });
 
@@ -142,7 +141,7 @@ describe('buildDependencySet', () => {
       lock,
       index: fileIndex,
       outDir: join(work, 'out-hit-1'),
-      strategy: 'auto',
+      policy: {},
       cacheDir,
     });
     const events: BuildEvent[] = [];
@@ -154,7 +153,7 @@ describe('buildDependencySet', () => {
       lock,
       index: { download: async (file) => (downloads++, fileURLToPath(file.url)) },
       outDir: join(work, 'out-hit-2'),
-      strategy: 'auto',
+      policy: {},
       cacheDir,
       onEvent: (event) => events.push(event),
     });
@@ -180,7 +179,7 @@ describe('buildDependencySet', () => {
       lock,
       index: fileIndex,
       outDir: join(work, 'out-macho'),
-      strategy: 'auto',
+      policy: {},
       cacheDir,
     });
 
@@ -201,30 +200,28 @@ describe('buildDependencySet', () => {
     async () => {
       // Prepare
       const lock = lockOf([await wheels.locked('demo-1.0-py3-none-any.whl')]);
-      const slim = { ...DEFAULT_SLIM_POLICY, precompile: true };
+      const policy = { forceStrategy: 'layers', precompile: true } as const;
 
       // Act
       const first = await buildDependencySet({
         lock,
         index: fileIndex,
         outDir: join(work, 'out-pyc-1'),
-        strategy: 'layers',
-        slim,
+        policy,
         cacheDir: join(work, 'cache-pyc-1'),
       });
       const second = await buildDependencySet({
         lock,
         index: fileIndex,
         outDir: join(work, 'out-pyc-2'),
-        strategy: 'layers',
-        slim,
+        policy,
         cacheDir: join(work, 'cache-pyc-2'),
       });
       const plain = await buildDependencySet({
         lock,
         index: fileIndex,
         outDir: join(work, 'out-pyc-0'),
-        strategy: 'layers',
+        policy: { forceStrategy: 'layers' },
         cacheDir: join(work, 'cache-pyc-0'),
       });
 
@@ -248,14 +245,14 @@ describe('buildDependencySet', () => {
       lock,
       index: fileIndex,
       outDir: join(work, 'out-efs'),
-      strategy: 'efs',
+      policy: { forceStrategy: 'efs' },
       cacheDir: join(work, 'cache-efs'),
     });
     const image = await buildDependencySet({
       lock,
       index: fileIndex,
       outDir: join(work, 'out-image'),
-      strategy: 'image',
+      policy: { forceStrategy: 'image' },
       cacheDir: join(work, 'cache-image'),
     });
 
@@ -282,7 +279,7 @@ describe('buildDependencySet', () => {
       lock,
       index: fileIndex,
       outDir: join(work, 'out-sdist'),
-      strategy: 'auto',
+      policy: {},
       cacheDir: join(work, 'cache-sdist'),
     });
 

@@ -67,7 +67,9 @@ describe('syncVersionedTree', () => {
     // Assess
     expect(synced.versionDir).toBe(join(mountRoot, 'web', hash(1)));
     expect(synced.currentPath).toBe(join(mountRoot, 'web', 'current'));
-    expect(synced.pythonPath).toBe('/mnt/python-deps/web/current');
+    // Functions import from the version itself, never through `current`.
+    expect(synced.pythonPath).toBe(`/mnt/python-deps/web/${hash(1)}`);
+    expect(synced.currentPythonPath).toBe('/mnt/python-deps/web/current');
     expect(synced.reused).toBe(false);
     expect(await readlink(synced.currentPath)).toBe(hash(1));
     expect(await readFile(join(synced.currentPath, 'pkg', '__init__.py'), 'utf8')).toBe('VERSION = 1\n');

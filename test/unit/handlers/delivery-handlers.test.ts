@@ -59,7 +59,8 @@ describe('sync-efs handler (local folder standing for the access point)', () => 
     // Assess
     expect(delivery).toMatchObject({
       strategy: 'efs',
-      pythonPath: '/mnt/deps/web/current/site-packages',
+      pythonPath: `/mnt/deps/web/${LOCK_HASH}/site-packages`,
+      currentPythonPath: '/mnt/deps/web/current/site-packages',
       importPath: join(adapters.fileSystem.mountRoot, 'web', 'current', 'site-packages'),
       currentPath: join(adapters.fileSystem.mountRoot, 'web', 'current'),
       mount: { mountPath: adapters.fileSystem.mountRoot, mountTargets: [] },
@@ -145,14 +146,19 @@ describe('baseImageReference', () => {
     {
       repository: '127.0.0.1:5000/lambda/python',
       expected: {
-        registryUrl: 'https://127.0.0.1:5000',
+        // A loopback registry (docker-registry in tests) speaks plain http.
+        registryUrl: 'http://127.0.0.1:5000',
         repository: 'lambda/python',
         reference: '3.12-arm64',
       },
     },
     {
       repository: 'library/python',
-      expected: { registryUrl: 'https://docker.io', repository: 'library/python', reference: '3.12-arm64' },
+      expected: {
+        registryUrl: 'https://registry-1.docker.io',
+        repository: 'library/python',
+        reference: '3.12-arm64',
+      },
     },
   ])('points $repository at the runtime tag', ({ repository, expected }) => {
     // Act

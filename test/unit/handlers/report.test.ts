@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
 import { PutParameterCommand, SSMClient, type PutParameterCommandInput } from '@aws-sdk/client-ssm';
+import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { mockClient } from 'aws-sdk-client-mock';
+import { CodeBuildBuildService } from '../../../functions/adapters/aws/codebuild-build-service.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBridgeEventBus } from '../../../functions/adapters/aws/eventbridge-event-bus.ts';
 import { SsmParameterStore } from '../../../functions/adapters/aws/ssm-parameter-store.ts';
@@ -109,6 +111,65 @@ describe('report handler', () => {
       expect(result).toMatchObject({ cached: true, delivery: again, name: 'api', strategy: 'layers' });
       expect(await fixture.dependencies.adapters.parameters.get?.('/lambda-deps/api/lock-hash')).toBe(
         LOCK_HASH,
+      );
+    });
+  });
+
+  describe('a build that broke', () => {
+    it('names the failing phase, its message and the log link from BatchGetBuilds, not the raw .sync error', async () => {
+      // Prepare
+      const codeBuild = mockClient(CodeBuildClient);
+      codeBuild.on(BatchGetBuildsCommand, { ids: ['lambda-deps:b-1'] }).resolves({
+        builds: [
+          {
+            id: 'lambda-deps:b-1',
+            buildStatus: 'FAILED',
+            phases: [
+              { phaseType: 'INSTALL', phaseStatus: 'SUCCEEDED' },
+              {
+                phaseType: 'BUILD',
+                phaseStatus: 'FAILED',
+                contexts: [
+                  {
+                    statusCode: 'COMMAND_EXECUTION_ERROR',
+                    message: 'Error while executing command: bin/lambda-deps build. Reason: exit status 1',
+                  },
+                ],
+              },
+            ],
+            logs: {
+              deepLink:
+                'https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/build/log-events/b-1',
+            },
+          },
+        ],
+      });
+      const fixture = await createLocalFixture();
+      const dependencies = withAdapters(fixture.dependencies, {
+        builds: new CodeBuildBuildService(new CodeBuildClient({ region: 'eu-west-1' })),
+      });
+      const {
+        route: _route,
+        delivery: _delivery,
+        ...state
+      } = { ...deliveryState(), route: undefined, delivery: undefined };
+      const error = {
+        Error: 'States.TaskFailed',
+        Cause: JSON.stringify({ Build: { Id: 'lambda-deps:b-1', BuildStatus: 'FAILED' } }),
+      };
+
+      // Act
+      const result = await createHandler(
+        () => dependencies,
+        silentLogger('test'),
+      )({ ...state, build: undefined, error });
+      await fixture.cleanup();
+      codeBuild.restore();
+
+      // Assess
+      expect(result).toMatchObject({ failedStep: 'Build' });
+      expect(String((result as { reason?: string }).reason)).toBe(
+        'Build failed. The build lambda-deps:b-1 failed in phase BUILD (FAILED): COMMAND_EXECUTION_ERROR: Error while executing command: bin/lambda-deps build. Reason: exit status 1. Log: https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/build/log-events/b-1',
       );
     });
   });

@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../../../functions/core/shared/errors.ts';
-import { readRequirementsFile } from '../../../functions/core/inputs/requirements-file.ts';
+import {
+  collectRequirementsBundle,
+  readRequirementsFile,
+} from '../../../functions/core/inputs/requirements-file.ts';
+import { execFileSync } from 'node:child_process';
 
 const HASH_A = '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824';
 const HASH_B = '486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7';
@@ -340,5 +344,89 @@ describe('readRequirementsFile', () => {
 
     // Assess
     expect(set.requirements[0]?.specifier).toBe('==1.26.4');
+  });
+
+  it("bundles the file with its -r and -c includes, and reads the bundle alone (errors name the user's file and line)", async () => {
+    // Prepare
+    write('common/base.txt', 'six\n');
+    write('app/constraints.txt', 'idna==3.20\n');
+    const root = write(
+      'app/requirements.txt',
+      '-r ../common/base.txt\n-c constraints.txt\n--find-links ./wheels\nidna\n',
+    );
+    const { bundle } = await collectRequirementsBundle(root);
+    rmSync(join(dir, 'common'), { recursive: true });
+    const broken = {
+      ...bundle,
+      files: { ...bundle.files, [root]: '-r ../common/base.txt\n-r missing.txt\n' },
+    };
+
+    // Act
+    const set = await readRequirementsFile(bundle.root, { bundle });
+    const attempt = readRequirementsFile(bundle.root, { bundle: broken });
+
+    // Assess
+    expect(Object.keys(bundle.files).sort()).toEqual(
+      [join(dir, 'app/constraints.txt'), root, join(dir, 'common/base.txt')].sort(),
+    );
+    expect(summary(set.requirements)).toEqual(['six', 'idna']);
+    expect(summary(set.constraints)).toEqual(['idna==3.20']);
+    expect(set.fileIndexOptions.findLinks).toEqual([join(dir, 'app/wheels')]);
+    await expect(attempt).rejects.toMatchObject({ location: { file: root, line: 2, column: 4 } });
+    await expect(attempt).rejects.toThrow(/missing\.txt is not in the uploaded requirements bundle/);
+  });
+
+  it('refuses -r /proc/self/environ, a FIFO and a device without reading them or quoting them', async () => {
+    // Prepare
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const cases = ['/proc/self/environ', fifo, '/dev/zero'].map((target, index) =>
+      write(`include-${index}.txt`, `-r ${target}\n`),
+    );
+
+    // Act
+    const outcomes = await Promise.all(
+      cases.map((path) =>
+        readRequirementsFile(path, { environment: { CANARY: 'canary-7f3a' } }).then(
+          () => null,
+          (error: unknown) => error,
+        ),
+      ),
+    );
+
+    // Assess
+    for (const outcome of outcomes) {
+      expect(outcome).toBeInstanceOf(InputError);
+      expect((outcome as InputError).message).toMatch(/not a regular file|a view of the system/);
+      expect((outcome as InputError).location?.line).toBe(1);
+    }
+  });
+
+  it('quotes no text of a line that is not a requirement in its error', async () => {
+    // Prepare
+    const secret = 'AKIAIOSFODNN7EXAMPLE';
+    const cases = [
+      `AWS_SECRET=${secret}`,
+      `-e ${secret}`,
+      `--index-url ${secret}`,
+      `six --${secret}`,
+      `./${secret}`,
+    ];
+
+    // Act
+    const messages = await Promise.all(
+      cases.map((line, index) =>
+        readRequirementsFile(write(`secret-${index}.txt`, `${line}\n`)).then(
+          () => 'accepted',
+          (error: Error & { hint?: string | null }) => `${error.message} ${error.hint ?? ''}`,
+        ),
+      ),
+    );
+
+    // Assess
+    for (const message of messages) {
+      expect(message).not.toBe('accepted');
+      expect(message).not.toContain(secret);
+    }
   });
 });

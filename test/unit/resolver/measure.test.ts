@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../functions/core/shared/errors.ts';
-import { decideVerdict, measureDependencySet } from '../../../functions/core/measure/measure.ts';
+import { measureDependencySet, verdictFor } from '../../../functions/core/measure/measure.ts';
+import { chooseRoute } from '../../../functions/core/route/choose-route.ts';
+import { parseDeliveryPolicy } from '../../../functions/core/route/delivery-policy.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { LAMBDA_UNZIPPED_LIMIT_BYTES, type Lock } from '../../../functions/core/shared/types.ts';
 import { createFakePackageIndex } from '../../support/fake-package-index.ts';
@@ -8,68 +10,57 @@ import { createFakePackageIndex } from '../../support/fake-package-index.ts';
 const MB = 1_000_000;
 const MiB = 1024 * 1024;
 
-describe('decideVerdict', () => {
-  it('fits a set in one layer within 250 MB minus the 5 MiB default reserve, with the numbers in the reason', () => {
+const packages = (sizes: Record<string, number>) =>
+  Object.entries(sizes).map(([name, bytes]) => ({ name, bytes }));
+
+describe('chooseRoute', () => {
+  it('fits a set in layers within 250 MB minus the 5 MiB default reserve, with the numbers in the reason', () => {
     // Act
-    const verdict = decideVerdict(200 * MB, {}, [
-      { name: 'numpy', unzippedSize: 120 * MB },
-      { name: 'pandas', unzippedSize: 80 * MB },
-    ]);
+    const route = chooseRoute(packages({ numpy: 120 * MB, pandas: 80 * MB }), parseDeliveryPolicy());
 
     // Assess
-    expect(verdict).toMatchObject({
+    expect(route).toMatchObject({
       strategy: 'layers',
-      layerCount: 1,
+      layerCount: 2,
+      slots: 4,
       budgetBytes: LAMBDA_UNZIPPED_LIMIT_BYTES - 5 * MiB,
     });
-    expect(verdict.dominantPackages).toEqual(['numpy', 'pandas']);
-    expect(verdict.reason).toContain('191 MiB unzipped fits in 1 layer');
-    expect(verdict.reason).toContain('245 MiB (the 250 MiB limit minus 5.0 MiB');
+    expect(route.dominantPackages).toEqual(['numpy', 'pandas']);
+    expect(route.reason).toContain('191 MiB unzipped fits 245 MiB (the 250 MiB limit minus 5.0 MiB');
+    expect(route.reason).toContain('in 2 of 4 free layer slots (5 − 0 used by the function − 1 kept free)');
   });
 
-  it('splits by package into layers of at most maxLayerBytes', () => {
+  it('counts the free slots from the existing layers and those kept free', () => {
     // Act
-    const verdict = decideVerdict(150 * MB, { maxLayerBytes: 60 * MB }, [
-      { name: 'a', unzippedSize: 50 * MB },
-      { name: 'b', unzippedSize: 50 * MB },
-      { name: 'c', unzippedSize: 50 * MB },
-    ]);
+    const crowded = chooseRoute(
+      packages({ a: MB }),
+      parseDeliveryPolicy({ existingLayers: 2, keepFreeLayers: 2 }),
+    );
+    const open = chooseRoute(packages({ a: MB }), parseDeliveryPolicy({ keepFreeLayers: 0 }));
 
     // Assess
-    expect(verdict).toMatchObject({ strategy: 'layers', layerCount: 3 });
+    expect(crowded.slots).toBe(1);
+    expect(open.slots).toBe(5);
   });
 
   it('chooses an image when the set is over the budget left by the reserve', () => {
+    // Prepare
+    const policy = parseDeliveryPolicy({ reserveBytesForFunctionCode: 20 * MiB });
+
     // Act
-    const justFits = decideVerdict(LAMBDA_UNZIPPED_LIMIT_BYTES - 20 * MiB, {
-      reserveBytesForFunctionCode: 20 * MiB,
-    });
-    const tooBig = decideVerdict(LAMBDA_UNZIPPED_LIMIT_BYTES - 20 * MiB + 1, {
-      reserveBytesForFunctionCode: 20 * MiB,
-    });
+    const justFits = chooseRoute(packages({ a: LAMBDA_UNZIPPED_LIMIT_BYTES - 20 * MiB }), policy);
+    const tooBig = chooseRoute(packages({ a: LAMBDA_UNZIPPED_LIMIT_BYTES - 20 * MiB + 1 }), policy);
 
     // Assess
     expect(justFits.strategy).toBe('layers');
     expect(tooBig.strategy).toBe('image');
-    expect(tooBig.reason).toContain('exceeds the layer budget');
-  });
-
-  it('chooses an image when the layers the function already has leave too few free', () => {
-    // Act
-    const verdict = decideVerdict(150 * MB, { existingLayers: 4, maxLayerBytes: 100 * MB }, [
-      { name: 'a', unzippedSize: 75 * MB },
-      { name: 'b', unzippedSize: 75 * MB },
-    ]);
-
-    // Assess
-    expect(verdict.strategy).toBe('image');
-    expect(verdict.reason).toContain('needs 2 layers but only 1 layer is free');
+    expect(tooBig.reason).toContain('over the');
   });
 
   it('chooses EFS above the 10 GB image limit, and when forced', () => {
     // Act
-    const huge = decideVerdict(11 * 1024 ** 3);
-    const forced = decideVerdict(10 * MB, { forceStrategy: 'efs' });
+    const huge = chooseRoute(packages({ a: 11 * 1024 ** 3 }), parseDeliveryPolicy());
+    const forced = chooseRoute(packages({ a: 10 * MB }), parseDeliveryPolicy({ forceStrategy: 'efs' }));
 
     // Assess
     expect(huge.strategy).toBe('efs');
@@ -79,12 +70,36 @@ describe('decideVerdict', () => {
 
   it('refuses to force layers for a set that cannot fit them, and bad policy numbers', () => {
     // Act
-    const forceTooBig = (): unknown => decideVerdict(300 * MB, { forceStrategy: 'layers' });
-    const badLayers = (): unknown => decideVerdict(1, { existingLayers: 6 });
+    const forceTooBig = (): unknown =>
+      chooseRoute(packages({ a: 300 * MB }), parseDeliveryPolicy({ forceStrategy: 'layers' }));
+    const badLayers = (): unknown => parseDeliveryPolicy({ existingLayers: 6 });
 
     // Assess
     expect(forceTooBig).toThrow(InputError);
-    expect(badLayers).toThrow(/existingLayers must be a whole number from 0 to 5/);
+    expect(badLayers).toThrow(/existingLayers: /);
+  });
+
+  it('leaves what the runtime provides out of the measured route when the policy says so', () => {
+    // Prepare
+    const measured = [
+      {
+        name: 'botocore',
+        version: '1',
+        filename: 'b.whl',
+        tag: 'py3-none-any',
+        size: 1,
+        unzippedSize: 258 * MB,
+      },
+      { name: 'requests', version: '1', filename: 'r.whl', tag: 'py3-none-any', size: 1, unzippedSize: MB },
+    ];
+
+    // Act
+    const shipped = verdictFor(measured, parseDeliveryPolicy());
+    const excluded = verdictFor(measured, parseDeliveryPolicy({ excludeRuntimeProvided: true }));
+
+    // Assess
+    expect(shipped.strategy).toBe('image');
+    expect(excluded).toMatchObject({ strategy: 'layers', dominantPackages: ['requests'] });
   });
 });
 

@@ -7,6 +7,7 @@
 import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { InputError } from '../../shared/errors.ts';
+import { assertBaseGlibc } from './base-image.ts';
 import type { Target } from '../../shared/types.ts';
 import {
   DOCKER_CONFIG,
@@ -54,6 +55,8 @@ export interface PushLambdaImageOptions {
    * Dockerfile, but not runnable on Lambda as it is.
    */
   readonly base: (ImageReference & { readonly reference: string }) | null;
+  /** Refuse a base whose libc.so.6 is older than this glibc (a base the user named). @default null */
+  readonly requireGlibc?: string | null;
   readonly destination: ImageReference & { readonly tag: string };
   readonly onEvent?: (event: PushEvent) => void;
   /** Blobs moved at once. Default 3. */
@@ -249,6 +252,13 @@ export async function pushLambdaImage(options: PushLambdaImageOptions): Promise<
       (await baseClient.getBlobBytes(base.repository, baseImage.config.digest)).toString('utf8'),
     ) as ImageConfig;
     checkArchitecture(baseConfig, options.target, where);
+    if (options.requireGlibc) {
+      const layers = baseImage.layers.map((layer) => ({
+        open: (): Promise<Readable> => baseClient.getBlob(base.repository, layer.digest),
+        gzipped: layer.mediaType.includes('gzip'),
+      }));
+      await assertBaseGlibc(where, layers, options.requireGlibc);
+    }
     if (baseConfig.rootfs.diff_ids.length !== baseImage.layers.length) {
       throw new RegistryError(
         `${where} has ${baseImage.layers.length} layers but ${baseConfig.rootfs.diff_ids.length} diff_ids.`,

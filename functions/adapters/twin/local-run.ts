@@ -1,0 +1,58 @@
+// The twin's wiring into the local pipeline run: one twin per execution, built from the
+// synthesized template (optionally edited by a test), and the Build state's checks around the
+// local buildspec runner.
+import type { LeasingObjectStore } from '../ports.ts';
+import { AwsTwin, checkBuildCalls } from './aws-twin.ts';
+
+/** A twin for one execution, or null when the run asked not to enforce AWS's rules. */
+export function createTwin(
+  options: {
+    readonly enforceAws?: boolean;
+    readonly editTemplate?: (template: Record<string, unknown>) => Record<string, unknown>;
+  },
+  template: Record<string, unknown>,
+  bucket: string,
+  executionName: string,
+): AwsTwin | null {
+  if (options.enforceAws === false) return null;
+  const edited = options.editTemplate ? options.editTemplate(structuredClone(template)) : template;
+  const twin = AwsTwin.fromTemplate(edited, bucket);
+  twin.checkExecutionName(executionName);
+  return twin;
+}
+
+interface BuildPayload {
+  readonly EnvironmentVariablesOverride?: readonly { Name: string; Value: string }[];
+}
+
+/**
+ * Runs the Build state and checks what it did against the project's role: the lock it read and
+ * every object it wrote under the artifact prefix (objects a build of the same lock left before
+ * are not written again, so they are not checked again).
+ */
+export async function withBuildChecks<T>(
+  twin: AwsTwin | null,
+  state: string,
+  projectLogicalId: string | null,
+  payload: unknown,
+  store: LeasingObjectStore,
+  build: () => Promise<T>,
+): Promise<T> {
+  if (!twin || !projectLogicalId) return build();
+  const variables = Object.fromEntries(
+    ((payload as BuildPayload).EnvironmentVariablesOverride ?? []).map((item) => [item.Name, item.Value]),
+  );
+  const prefix = variables.ARTIFACT_PREFIX ?? '';
+  const before = new Set(prefix ? await store.list(prefix) : []);
+  const result = await build();
+  const written = prefix ? (await store.list(prefix)).filter((key) => !before.has(key)) : [];
+  // The local lease is the runner's own bookkeeping; CodeBuild has no such object.
+  const objects = written.filter((key) => !key.endsWith('/.build-lease'));
+  await checkBuildCalls(twin, {
+    state,
+    projectLogicalId,
+    lockKey: variables.LOCK_KEY ?? '',
+    written: objects,
+  });
+  return result;
+}

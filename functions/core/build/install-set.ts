@@ -1,0 +1,135 @@
+// The first half of a build: every locked file downloaded (parallel, through the index's
+// sha256-checked cache) and installed into the tree; an sdist is built into a wheel first
+// (functions/core/sdist), kept only when it verifies for the target.
+import { mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import type { DeliveryPolicy } from '../route/delivery-policy.ts';
+import { readPipConfiguration, resolveIndexOptions } from '../inputs/pip-config.ts';
+import { buildSdistForTarget } from '../sdist/sdist-builder.ts';
+import { sha256OfFile } from '../shared/hash.ts';
+import type { BuiltFromSdist, DistributionFile, Lock, LockedPackage, PackageIndex } from '../shared/types.ts';
+import type { BuildContext } from './build-events.ts';
+import { isRuntimeProvided, type SlimPolicy } from './slim-policy.ts';
+import { RUNTIME_DIR, SITE_DIR } from './tree-files.ts';
+import { installWheel, type InstalledPackage, type TreeClaims } from './wheel-installer.ts';
+
+export interface InstalledEntry {
+  readonly result: InstalledPackage;
+  /** Installed under RUNTIME_DIR: seen by the smoke import, never packed. */
+  readonly runtimeProvided: boolean;
+  /** Set when the wheel was built from the locked sdist. */
+  readonly builtFromSdist?: BuiltFromSdist;
+}
+
+export interface InstallSetOptions {
+  readonly lock: Lock;
+  readonly index: Pick<PackageIndex, 'download'>;
+  readonly policy: DeliveryPolicy;
+  readonly slim: SlimPolicy;
+  readonly treeDir: string;
+  /** For sdist builds. */
+  readonly scratch: string;
+  /** Where wheels built from sdists are cached (by sdist sha256, backend, interpreter). */
+  readonly cacheDir?: string;
+  readonly interpreter: string;
+  readonly pythonExecutable?: string;
+}
+
+export function distributionFileOf(locked: LockedPackage): DistributionFile {
+  return {
+    filename: locked.filename,
+    url: locked.url,
+    sha256: locked.sha256,
+    requiresPython: null,
+    yanked: false,
+    size: locked.size,
+    metadataUrl: null,
+    metadataSha256: null,
+    source: locked.url,
+  };
+}
+
+/** pip's configured indexes (the ones `measure` resolved from), for an sdist's build requirements. */
+async function configuredIndexes(): Promise<{ indexUrls: string[]; findLinks: string[] }> {
+  const resolved = resolveIndexOptions({ environment: process.env, config: await readPipConfiguration() });
+  const { indexUrl, extraIndexUrls, findLinks } = resolved.options;
+  return { indexUrls: [...(indexUrl ? [indexUrl] : []), ...extraIndexUrls], findLinks: [...findLinks] };
+}
+
+/**
+ * The wheel to install for a locked file: itself, or the wheel built from its sdist as pip would
+ * (functions/core/sdist), in the smoke import's cell, kept only if it verifies for the target.
+ */
+async function wheelFor(
+  path: string,
+  locked: LockedPackage,
+  options: InstallSetOptions,
+): Promise<{ wheelPath: string; wheelLock: LockedPackage; builtFromSdist?: BuiltFromSdist }> {
+  if (locked.filename.endsWith('.whl')) return { wheelPath: path, wheelLock: locked };
+  const built = await buildSdistForTarget({
+    sdistPath: path,
+    sha256: locked.sha256,
+    name: locked.name,
+    version: locked.version,
+    target: options.lock.target,
+    ...(await configuredIndexes()),
+    outDir: await mkdtemp(join(options.scratch, 'sdist-')),
+    cacheDir: options.cacheDir ?? null,
+    pythonExecutable: options.pythonExecutable ?? null,
+  });
+  const { filename: wheel, backend, glibcNeeded, sandboxed } = built;
+  return {
+    wheelPath: built.wheelPath,
+    wheelLock: { ...locked, filename: wheel, sha256: await sha256OfFile(built.wheelPath) },
+    builtFromSdist: { name: locked.name, sdist: locked.filename, wheel, backend, glibcNeeded, sandboxed },
+  };
+}
+
+/** Download (parallel; the index's cache makes the second time free), then install every package into the tree. */
+export async function installSet(
+  options: InstallSetOptions,
+  context: BuildContext,
+): Promise<InstalledEntry[]> {
+  const { lock } = options;
+  const downloadLimit = pLimit(8);
+  const paths = await context.phase('download', () =>
+    Promise.all(
+      lock.packages.map((locked) =>
+        downloadLimit(async () => {
+          const path = await options.index.download(distributionFileOf(locked));
+          context.emit({ type: 'package', name: locked.name, step: 'downloaded' });
+          return path;
+        }),
+      ),
+    ),
+  );
+  const installLimit = pLimit(4);
+  // Which package wrote each path: two distributions claiming one path with other bytes is an error.
+  const claims: TreeClaims = new Map();
+  return context.phase('install', () =>
+    Promise.all(
+      lock.packages.map((locked, position) =>
+        installLimit(async () => {
+          const { wheelPath, wheelLock, builtFromSdist } = await wheelFor(
+            paths[position] ?? '',
+            locked,
+            options,
+          );
+          const runtimeProvided = options.policy.excludeRuntimeProvided && isRuntimeProvided(locked.name);
+          const result = await installWheel({
+            wheelPath,
+            locked: wheelLock,
+            treeDir: runtimeProvided ? join(options.treeDir, RUNTIME_DIR) : options.treeDir,
+            siteDir: SITE_DIR,
+            interpreter: options.interpreter,
+            slim: options.slim,
+            claims,
+          });
+          context.emit({ type: 'package', name: locked.name, step: 'installed' });
+          return { result, runtimeProvided, ...(builtFromSdist ? { builtFromSdist } : {}) };
+        }),
+      ),
+    ),
+  );
+}

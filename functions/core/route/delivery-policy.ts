@@ -1,0 +1,99 @@
+// The one description of every build choice a run makes: slimming, precompiling, stripping,
+// leaving out what the runtime provides, the layer budget, the strategy, index switches, sdist
+// permission and the cache. CLI flags, the console's execution input and the construct's
+// defaults all parse into it; Measure passes it to Build as a stored JSON object, never as
+// shell text; its hash (of the fields that change the bytes) is part of every artifact key.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { InputError } from '../shared/errors.ts';
+import { LAMBDA_MAX_LAYERS, LAMBDA_UNZIPPED_LIMIT_BYTES } from '../shared/types.ts';
+
+export const DEFAULT_RESERVE_BYTES = 5 * 1024 * 1024;
+export const DEFAULT_KEEP_FREE_LAYERS = 1;
+
+export const deliveryPolicySchema = z.strictObject({
+  /** Apply the slimming rules (tests, caches, docs…). `--no-slim` turns them off. */
+  slim: z.boolean().default(true),
+  /** Add `.pyc` compiled by the target's Python. */
+  precompile: z.boolean().default(false),
+  /** Strip symbols from extension modules (never `*.libs`). */
+  stripSymbols: z.boolean().default(false),
+  /** Leave out boto3, botocore and their dependencies (the runtime has them). */
+  excludeRuntimeProvided: z.boolean().default(false),
+  /** Layers the function already uses. */
+  existingLayers: z
+    .number()
+    .int()
+    .min(0)
+    .max(LAMBDA_MAX_LAYERS - 1)
+    .default(0),
+  /** Layer slots left free for layers the function adds later (one is still used when nothing else is left). */
+  keepFreeLayers: z.number().int().min(0).max(LAMBDA_MAX_LAYERS).default(DEFAULT_KEEP_FREE_LAYERS),
+  /** Unzipped bytes kept free for the function's own code. */
+  reserveBytesForFunctionCode: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(LAMBDA_UNZIPPED_LIMIT_BYTES - 1)
+    .default(DEFAULT_RESERVE_BYTES),
+  /** Take this route whatever the size (an error when the set cannot fit it); absent: decided by size. */
+  forceStrategy: z.enum(['layers', 'image', 'efs']).optional(),
+  /** Allow pre-releases everywhere. */
+  pre: z.boolean().default(false),
+  /** Ignore package indexes (find-links only). */
+  noIndex: z.boolean().default(false),
+  /** Build sdist-only packages with pip on the build machine. */
+  allowLocalSdistBuild: z.boolean().default(false),
+  /** Reuse a cached build of the same lock and policy. */
+  cache: z.boolean().default(true),
+});
+
+/** A complete policy (every default filled in). */
+export type DeliveryPolicy = z.output<typeof deliveryPolicySchema>;
+/** What a caller may give: any subset of the fields. */
+export type DeliveryPolicyInput = z.input<typeof deliveryPolicySchema>;
+
+/** Fields that change what is built, hence the artifact key; the rest change how it is found or run. */
+const BUILD_FIELDS = [
+  'slim',
+  'precompile',
+  'stripSymbols',
+  'excludeRuntimeProvided',
+  'existingLayers',
+  'keepFreeLayers',
+  'reserveBytesForFunctionCode',
+  'forceStrategy',
+  'allowLocalSdistBuild',
+] as const satisfies readonly (keyof DeliveryPolicy)[];
+
+/**
+ * The policy from any subset of its fields; an InputError naming the field and the file (or
+ * input) it came from when a value is wrong or unknown.
+ * @example parseDeliveryPolicy({ slim: false }).keepFreeLayers // 1
+ */
+export function parseDeliveryPolicy(value: unknown = {}, origin = 'the delivery policy'): DeliveryPolicy {
+  const parsed = deliveryPolicySchema.safeParse(value ?? {});
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map(
+    (issue) => `${issue.path.join('.') || '(top level)'}: ${issue.message}`,
+  );
+  throw new InputError(`${origin} is not valid: ${issues.join('; ')}.`, {
+    hint: `Valid fields: ${Object.keys(deliveryPolicySchema.shape).join(', ')}.`,
+  });
+}
+
+/** sha256 (hex) of the fields that change the artifacts, in a fixed order. */
+export function deliveryPolicyHash(policy: DeliveryPolicy): string {
+  const fields = Object.fromEntries(BUILD_FIELDS.map((field) => [field, policy[field] ?? null]));
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
+}
+
+/** The key artifacts are stored under: one per lock and policy. */
+export function artifactKeyOf(lockHash: string, policy: DeliveryPolicy): string {
+  return artifactKeyFromHashes(lockHash, deliveryPolicyHash(policy));
+}
+
+/** The artifact key from the two hashes (as a manifest records them). */
+export function artifactKeyFromHashes(lockHash: string, policyHash: string): string {
+  return createHash('sha256').update(`${lockHash}\0${policyHash}`).digest('hex');
+}

@@ -1,0 +1,202 @@
+// Every route, run locally with the strict twin: each call a step makes is checked against its
+// role in the synthesized template (and AWS's limits) and recorded with the statement that
+// allowed it; removing a route's key grant from the template makes that route fail with
+// AccessDenied, as it would in AWS.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localAdapters, LOCAL_BUCKET } from '../../../functions/adapters/local/local-adapters.ts';
+import {
+  loadPipelineDefinition,
+  runPipelineLocally,
+  type LocalPipelineOptions,
+  type LocalPipelineResult,
+} from '../../../functions/cli/local-pipeline.ts';
+import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
+
+const indexes = localIndexes();
+const skipReason = indexes === null ? NO_LOCAL_INDEXES_REASON : null;
+const ARCH = process.arch === 'arm64' ? ('arm64' as const) : ('x86_64' as const);
+let root: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'lambda-deps-twin-'));
+  if (indexes !== null) await loadPipelineDefinition();
+}, 180_000);
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+function common(name: string): Omit<LocalPipelineOptions, 'outDir'> {
+  const [indexUrl, ...extraIndexUrls] = indexes?.indexUrls ?? [];
+  return {
+    name,
+    runtime: 'python3.11',
+    arch: ARCH,
+    indexUrl: indexUrl ?? null,
+    extraIndexUrls,
+    findLinks: indexes?.findLinks ?? [],
+  };
+}
+
+type Template = Record<string, unknown>;
+interface Statement {
+  Action: string | string[];
+  Resource?: unknown;
+}
+
+/** The template with `action` no longer granted on resources whose JSON contains `resource`. */
+function withoutGrant(action: string, resource = ''): (template: Template) => Template {
+  return (template) => {
+    const resources = (template.Resources ?? {}) as Record<string, { Type: string; Properties?: Template }>;
+    for (const policy of Object.values(resources)) {
+      if (policy.Type !== 'AWS::IAM::Policy') continue;
+      const document = policy.Properties?.PolicyDocument as { Statement: Statement[] };
+      document.Statement = document.Statement.flatMap((statement) => {
+        if (![statement.Action].flat().includes(action)) return [statement];
+        const kept = [statement.Resource].flat().filter((item) => !JSON.stringify(item).includes(resource));
+        return kept.length > 0 && resource !== '' ? [{ ...statement, Resource: kept }] : [];
+      });
+    }
+    return template;
+  };
+}
+
+/** The S3 upload event EventBridge sends for an object in the local bucket. */
+async function uploadEvent(outDir: string, key: string, text: string): Promise<unknown> {
+  await localAdapters({ outDir }).store.putBytes(key, text, 'text/plain');
+  return {
+    version: '0',
+    id: 'e-twin',
+    source: 'aws.s3',
+    'detail-type': 'Object Created',
+    detail: { bucket: { name: LOCAL_BUCKET }, object: { key, etag: 'etag-1' }, reason: 'PutObject' },
+  };
+}
+
+function inlineInput(name: string): unknown {
+  return { requirements: { inline: 'six\n' }, runtime: 'python3.11', architecture: ARCH, name };
+}
+
+async function requirements(name: string): Promise<string> {
+  const path = join(root, `${name}.txt`);
+  await writeFile(path, 'six\n');
+  return path;
+}
+
+function reasonOf(run: LocalPipelineResult): string {
+  return String((run.report as { reason?: unknown }).reason ?? '');
+}
+
+describe('the local twin', () => {
+  it.skipIf(skipReason !== null)(
+    `runs every route with IAM enforced and records each call with the statement that allowed it${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+    async () => {
+      // Prepare
+      const runs: Record<string, LocalPipelineOptions> = {
+        layers: {
+          ...common('twin-layers'),
+          outDir: join(root, 'layers'),
+          requirementsPath: await requirements('l'),
+          strategy: 'layers',
+        },
+        efs: {
+          ...common('twin-efs'),
+          outDir: join(root, 'efs'),
+          requirementsPath: await requirements('e'),
+          strategy: 'efs',
+        },
+        image: {
+          ...common('twin-image'),
+          outDir: join(root, 'image'),
+          requirementsPath: await requirements('i'),
+          strategy: 'image',
+        },
+        inline: { ...common('twin-inline'), outDir: join(root, 'inline'), event: inlineInput('twin-inline') },
+        upload: {
+          ...common('twin-upload'),
+          outDir: join(root, 'upload'),
+          event: await uploadEvent(
+            join(root, 'upload'),
+            'requirements/twin-upload/requirements.txt',
+            'six\n',
+          ),
+        },
+      };
+
+      // Act
+      const results: Record<string, LocalPipelineResult> = {};
+      for (const [route, options] of Object.entries(runs)) results[route] = await runPipelineLocally(options);
+
+      // Assess
+      for (const [route, run] of Object.entries(results)) {
+        expect(run.status, `${route}: ${reasonOf(run)}`).toBe('SUCCEEDED');
+        const calls = run.execution.awsCalls ?? [];
+        expect(calls.length, route).toBeGreaterThan(5);
+        for (const call of calls) expect(call.allowedBy, JSON.stringify(call)).toMatch(/^LambdaDeps\w+:\w+$/);
+      }
+      const actions = (route: string): string[] =>
+        (results[route]?.execution.awsCalls ?? []).map((call) => `${call.state} ${call.action}`);
+      expect(actions('layers')).toContain('PublishLayers lambda:PublishLayerVersion');
+      expect(actions('efs')).toContain('SyncEfs elasticfilesystem:ClientWrite');
+      expect(actions('image')).toContain('PushImage ecr:PutImage');
+      expect(actions('inline')).toContain('Measure s3:PutObject');
+      expect(actions('upload')).toContain('Measure s3:GetObject');
+      expect(actions('layers')).toContain('Build s3:PutObject');
+      expect(results.layers?.manifest?.execution.awsCalls).toEqual(results.layers?.execution.awsCalls);
+    },
+    600_000,
+  );
+
+  it.skipIf(skipReason !== null)(
+    `fails each route with AccessDenied when its key grant is removed from the template${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+    async () => {
+      // Prepare
+      const cases = [
+        { route: 'layers', action: 'lambda:PublishLayerVersion', resource: '', strategy: 'layers' as const },
+        { route: 'efs', action: 'elasticfilesystem:ClientWrite', resource: '', strategy: 'efs' as const },
+        // The push grant goes as a whole; the first push call the step makes is then refused.
+        {
+          route: 'image',
+          action: 'ecr:PutImage',
+          resource: '',
+          strategy: 'image' as const,
+          denied: 'ecr:BatchCheckLayerAvailability',
+        },
+        { route: 'inline', action: 's3:PutObject', resource: 'inline-requirements/', strategy: null },
+        { route: 'upload', action: 's3:GetObject', resource: '/requirements/', strategy: null },
+      ];
+
+      // Act
+      const outcomes: { route: string; denied: string; run: LocalPipelineResult }[] = [];
+      for (const { route, action, resource, strategy, denied } of cases as ((typeof cases)[number] & {
+        denied?: string;
+      })[]) {
+        const outDir = join(root, `denied-${route}`);
+        const base = { ...common(`denied-${route}`), outDir, editTemplate: withoutGrant(action, resource) };
+        const input =
+          route === 'inline'
+            ? { event: inlineInput(`denied-${route}`) }
+            : route === 'upload'
+              ? { event: await uploadEvent(outDir, 'requirements/denied-upload/requirements.txt', 'six\n') }
+              : {
+                  requirementsPath: await requirements(`denied-${route}`),
+                  strategy: strategy ?? ('auto' as const),
+                };
+        outcomes.push({
+          route,
+          denied: denied ?? action,
+          run: await runPipelineLocally({ ...base, ...input }),
+        });
+      }
+
+      // Assess
+      for (const { route, denied, run } of outcomes) {
+        expect(run.status, route).toBe('FAILED');
+        expect(reasonOf(run), route).toMatch(
+          new RegExp(`AccessDenied.*not authorized to perform: ${denied} `),
+        );
+      }
+    },
+    600_000,
+  );
+});
