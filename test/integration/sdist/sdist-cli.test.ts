@@ -118,5 +118,17 @@ describe.skipIf(noIndexes || noPython311)(
       const { stdout } = await run('unzip', ['-l', join(out, manifest.layers[0]?.file ?? 'missing')]);
       expect(stdout).toMatch(/python\/(st_pure\/__init__\.py|oldsym_ext\.cpython-311-x86_64-linux-gnu\.so)/);
     }, 300_000);
+
+    it('delivers the same through the default (local pipeline) path', async () => {
+      // Act: after the test above, the cache holds both built wheels.
+      const out = join(work, 'out-pipeline');
+      const result = await lambdaDeps('build', ...targetArgs(), '--out', out);
+
+      // Assess
+      expect(result.code, result.stderr).toBe(0);
+      const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as BuildManifest;
+      expect(manifest.smokeImport).toMatchObject({ ran: true, ok: true, modules: 3 });
+      expect(manifest.builtFromSdist?.map((built) => built.name).sort()).toEqual(['oldsym-ext', 'st-pure']);
+    }, 300_000);
   },
 );
