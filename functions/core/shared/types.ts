@@ -1,5 +1,6 @@
 // The shared vocabulary of the core: targets, requirements, index files, locks and
 // manifests. Pure data; every module and adapter speaks these shapes.
+import type { ProbeResult } from '../probe/probe-types.ts';
 
 /** A CPU architecture as Lambda names it (`arm64` is the wheel platform `aarch64`). */
 export type Architecture = 'x86_64' | 'arm64';
@@ -261,7 +262,7 @@ export interface BuildManifest {
     };
   };
   /** The Probe: the set imported from what ships, on the target's runtime (see core/probe). */
-  readonly probe?: import('../probe/probe-types.ts').ProbeResult;
+  readonly probe?: ProbeResult;
   readonly timings: Readonly<Record<string, number>>;
   /** Per-package sizes and layer assignment (for the report). */
   readonly packages?: readonly PackageBreakdown[];
