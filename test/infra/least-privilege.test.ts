@@ -141,7 +141,7 @@ describe('IAM policies', () => {
 });
 
 describe('step permissions', () => {
-  it('let measure read requirements/, locks/, delivered/ and inline-requirements/ and write only locks/ and inline-requirements/', () => {
+  it('let measure read requirements/, locks/, delivered/, inline-requirements/ and the delivery policies, and write only locks/, inline-requirements/ and the delivery policies', () => {
     // Prepare
     const statements = statementsOfFunction(synthesized.json, 'functions/measure/handler.ts');
 
@@ -150,8 +150,14 @@ describe('step permissions', () => {
     const writes = objectPrefixes(statements, 's3:PutObject');
 
     // Assess
-    expect(reads).toEqual(['delivered/*', 'inline-requirements/*', 'locks/*', 'requirements/*']);
-    expect(writes).toEqual(['inline-requirements/*', 'locks/*']);
+    expect(reads).toEqual([
+      'artifacts/*/policy.json*',
+      'delivered/*',
+      'inline-requirements/*',
+      'locks/*',
+      'requirements/*',
+    ]);
+    expect(writes).toEqual(['artifacts/*/policy.json*', 'inline-requirements/*', 'locks/*']);
   });
 
   it('let report write only reports/ and delivered/, put events on the bus and parameters under the prefix', () => {
