@@ -194,6 +194,35 @@ describe('step permissions', () => {
     expect(objectPrefixes(statements, 's3:DeleteObject')).toEqual(['artifacts/*/delivery/*']);
   });
 
+  it('let publish-layers list and delete versions only of layers named with the prefix', () => {
+    // Prepare
+    const statements = statementsOfFunction(synthesized.json, 'functions/publish-layers/handler.ts');
+
+    // Act
+    const retiring = statements.filter((statement) =>
+      actionsOf(statement).some((action) =>
+        ['lambda:ListLayerVersions', 'lambda:DeleteLayerVersion'].includes(action),
+      ),
+    );
+
+    // Assess
+    expect(retiring.flatMap(actionsOf).sort()).toEqual([
+      'lambda:DeleteLayerVersion',
+      'lambda:ListLayerVersions',
+    ]);
+    const resources = retiring.flatMap((statement) =>
+      [statement.Resource].flat().map((r) => JSON.stringify(r)),
+    );
+    expect(resources.length).toBeGreaterThan(0);
+    for (const resource of resources) expect(resource).toMatch(/:layer:lambda-deps\*(:\*)?"/);
+    const deletes = retiring.filter((statement) =>
+      actionsOf(statement).includes('lambda:DeleteLayerVersion'),
+    );
+    expect(deletes.flatMap((statement) => [statement.Resource].flat().map((r) => JSON.stringify(r)))).toEqual(
+      [expect.stringMatching(/:layer:lambda-deps\*:\*"/)],
+    );
+  });
+
   it('let push-image push to its repository only, reading artifacts/', () => {
     // Prepare
     const statements = statementsOfFunction(synthesized.json, 'functions/push-image/handler.ts');
