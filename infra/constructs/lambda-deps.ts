@@ -444,12 +444,13 @@ export class LambdaDeps extends Construct {
             ],
             resources: [layerArn, `${layerArn}:*`],
           }),
-          // Retiring old versions: listing is authorized on the layer, deleting on a version.
-          new PolicyStatement({ actions: ['lambda:ListLayerVersions'], resources: [layerArn] }),
+          // Retiring old versions: deleting is scoped to our layers' versions; the Service
+          // Authorization Reference gives ListLayerVersions no resource type, so it needs "*".
           new PolicyStatement({ actions: ['lambda:DeleteLayerVersion'], resources: [`${layerArn}:*`] }),
+          new PolicyStatement({ actions: ['lambda:ListLayerVersions'], resources: ['*'] }),
           parameterStatement(),
         ],
-        reason: `Layers are limited to names starting with "${this.layerNamePrefix}" (any version); ${parameterReason}`,
+        reason: `Layers are limited to names starting with "${this.layerNamePrefix}" (any version); lambda:ListLayerVersions has no resource-level permissions (it only reads version numbers); ${parameterReason}`,
       });
       const functionNames = options.props.functionsToUpdate ?? [];
       if (functionNames.length > 0) {

@@ -211,10 +211,9 @@ export class AwsTwin {
     const layerArn = (name: string): string => `arn:aws:lambda:${AT}:layer:${name}`;
     const list = local.listLayerVersions?.bind(local);
     if (list) {
-      wrapped.listLayerVersions = async (name) => (
-        await check('lambda:ListLayerVersions', layerArn(name)),
-        list(name)
-      );
+      wrapped.listLayerVersions = async (name) =>
+        // No resource-level permissions for this action (Service Authorization Reference).
+        (await check('lambda:ListLayerVersions', '*'), list(name));
     }
     const remove = local.deleteLayerVersion?.bind(local);
     if (remove) {
