@@ -32,12 +32,16 @@ export async function buildWithPipeline(
     ...(progress ? { onState: progress } : {}),
     ...(options.verbose && !options.json
       ? { onBuildLine: (line: string) => output.write(`  | ${line}\n`) }
-      : {}),
-  });
+      : progress
+        ? { onBuildLine: progress.buildLine }
+        : {}),
+  }).finally(() => progress?.stop());
   if (options.json) {
     output.write(`${JSON.stringify(result.manifest ?? result.report, null, 2)}\n`);
   } else {
-    printPipelineReport(result.report as Record<string, unknown>, output);
+    printPipelineReport(result.report as Record<string, unknown>, output, {
+      ...(options.requirementsPath ? { requirementsPath: options.requirementsPath } : {}),
+    });
     output.write(`report: ${result.reportPath}\n`);
     if (result.manifestPath) output.write(`manifest: ${result.manifestPath}\n`);
   }

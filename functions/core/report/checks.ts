@@ -109,3 +109,13 @@ function probeCheck(manifest: RunManifest): CheckLine {
 export function checksOf(manifest: RunManifest): CheckLine[] {
   return [binaryCheck(manifest), smokeImportCheck(manifest), probeCheck(manifest)];
 }
+
+/** Whether the set was refused: a check that ran failed, so nothing is to be deployed. */
+export function isRefused(manifest: RunManifest): boolean {
+  const probe = probeOf(manifest);
+  return (
+    !manifest.verification.ok ||
+    (manifest.smokeImport.ran && !manifest.smokeImport.ok) ||
+    (probe !== null && probe.ran && !probe.ok)
+  );
+}

@@ -42,7 +42,13 @@ export function describeFailure(
   const stepPrefix = /^([A-Za-z][A-Za-z0-9]*) failed\.\s*/.exec(rest);
   const step = stringField(report, 'failedStep') ?? stepPrefix?.[1] ?? 'the pipeline';
   if (stepPrefix) rest = rest.slice(stepPrefix[0].length);
+  // The error's type is for logs; a person reads the message (`ResolutionError: numpy: …`).
+  const typePrefix = /^(?:[A-Z][A-Za-z]*Error|States\.[A-Za-z]+): /.exec(rest);
   if (rest.startsWith(`${errorType}: `)) rest = rest.slice(errorType.length + 2);
+  else if (typePrefix) rest = rest.slice(typePrefix[0].length);
+  // A build's log lines arrive joined by ` | ` inside CodeBuild's sentence: its `error:` and `hint:` lines are the point.
+  const buildLog = /\| error: (.*?)(?: \| hint: (.*?))?\)\. Its log has the details\.$/s.exec(rest);
+  if (buildLog) rest = `${buildLog[1] ?? ''}${buildLog[2] ? `\n  hint: ${buildLog[2]}` : ''}`;
   const [message = rest, ...hints] = rest.split(/\n\s*hint:\s*/);
   const readable = userPaths(message.trim(), options.requirementsPath);
   const located = /^(\S+:\d+:\d+): /.exec(readable);

@@ -15,8 +15,14 @@ export interface NextStep {
 /** The placeholder people replace with their function's name. */
 export const FUNCTION_PLACEHOLDER = 'my-function';
 
+/** What the next steps need of a manifest (a report without its manifest gives only the strategy). */
+export type NextStepManifest = Pick<BuildManifest, 'strategy' | 'layers' | 'efs' | 'image'> & {
+  readonly target?: BuildManifest['target'];
+};
+
 export interface NextStepInput {
-  readonly manifest: BuildManifest;
+  /** Refused sets (verification or import failed) have no next steps: leave them out before. */
+  readonly manifest: NextStepManifest;
   readonly delivery: DeliveryFacts | null;
   /** The layer zips on disk, relative to the report page, in manifest order (null: not on this machine). */
   readonly layerFiles: readonly (string | null)[];
@@ -31,11 +37,12 @@ function layerSteps({ manifest, delivery, layerFiles }: NextStepInput): NextStep
   const published = delivery?.layers ?? [];
   if (published.length === 0) {
     // Built but not published (in-process build): publish the zips first.
-    const runtime = manifest.target.runtime ? ` --compatible-runtimes ${manifest.target.runtime}` : '';
+    const runtime = manifest.target?.runtime ? ` --compatible-runtimes ${manifest.target.runtime}` : '';
+    const arch = manifest.target ? ` --compatible-architectures ${manifest.target.architecture}` : '';
     return manifest.layers.map((layer, index) => ({
       id: `publish-${index + 1}`,
       title: `Publish layer ${index + 1} of ${manifest.layers.length}`,
-      value: `aws lambda publish-layer-version --layer-name ${layer.id ?? `layer-${index + 1}`} --zip-file fileb://${layerFiles[index] ?? layer.file}${runtime} --compatible-architectures ${manifest.target.architecture}`,
+      value: `aws lambda publish-layer-version --layer-name ${layer.id ?? `layer-${index + 1}`} --zip-file fileb://${layerFiles[index] ?? layer.file}${runtime}${arch}`,
     }));
   }
   const arns = published.map((layer) => layer.layerVersionArn);
@@ -60,7 +67,7 @@ function layerSteps({ manifest, delivery, layerFiles }: NextStepInput): NextStep
     value: `aws lambda update-function-configuration --function-name ${FUNCTION_PLACEHOLDER} --layers ${arns.join(' ')}`,
   });
   if (parameter) {
-    const name = identifier(published[0]?.layerName ?? 'deps');
+    const name = identifier(published[0]?.layerName ?? parameter);
     steps.push({
       id: 'cdk',
       title: 'In a CDK app (aws-cdk-lib), read the parameter at deploy time',
@@ -146,8 +153,6 @@ function imageSteps({ manifest, delivery }: NextStepInput): NextStep[] {
 
 /** The next steps for the route the set took. */
 export function nextStepsOf(input: NextStepInput): NextStep[] {
-  if (!input.manifest.verification.ok || (input.manifest.smokeImport.ran && !input.manifest.smokeImport.ok))
-    return [];
   if (input.manifest.strategy === 'layers') return layerSteps(input);
   if (input.manifest.strategy === 'efs') return efsSteps(input);
   return imageSteps(input);

@@ -22,7 +22,9 @@ export async function layerFilesOnDisk(outDir: string, manifest: RunManifest): P
       const published =
         delivery?.layers?.find((entry) => entry.file === layer.file) ?? delivery?.layers?.[index];
       const candidates = [
-        ...(published ? [join('layers', published.layerName, `${published.version}.zip`)] : []),
+        ...(published?.layerName && published.version !== undefined
+          ? [join('layers', published.layerName, `${published.version}.zip`)]
+          : []),
         layer.file,
       ];
       for (const candidate of candidates) {

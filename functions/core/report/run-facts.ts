@@ -9,8 +9,8 @@ const deliverySchema = z.looseObject({
   layers: z
     .array(
       z.looseObject({
-        layerName: z.string(),
-        version: z.number(),
+        layerName: z.string().optional(),
+        version: z.number().optional(),
         layerVersionArn: z.string(),
         file: z.string().optional(),
       }),
@@ -54,8 +54,8 @@ export type ProbeFacts = z.output<typeof probeSchema>;
 /** A build manifest as a run leaves it: the manifest plus whatever delivery and probe recorded. */
 export type RunManifest = BuildManifest & { readonly delivery?: unknown; readonly probe?: unknown };
 
-export function deliveryOf(manifest: RunManifest, delivery?: unknown): DeliveryFacts | null {
-  const parsed = deliverySchema.safeParse(delivery ?? manifest.delivery);
+export function deliveryOf(manifest: object, delivery?: unknown): DeliveryFacts | null {
+  const parsed = deliverySchema.safeParse(delivery ?? (manifest as { delivery?: unknown }).delivery);
   return parsed.success ? parsed.data : null;
 }
 

@@ -5,13 +5,13 @@
 import { describeTarget } from '../shared/targets.ts';
 import type { MeasureResult, Strategy } from '../shared/types.ts';
 import { formatBytes, formatShare } from '../shared/units.ts';
-import { checksOf, type CheckLine } from './checks.ts';
+import { checksOf, isRefused, type CheckLine } from './checks.ts';
 import { describeFailure } from './failure.ts';
 import { copyable, escapeHtml, shownBytes, shownCount, shownDuration, table } from './html.ts';
 import { nextStepsOf, type NextStep } from './next-steps.ts';
 import { PAGE_STYLE } from './page-style.ts';
 import { routeBudget } from './route-budget.ts';
-import { deliveryOf, type DeliveryFacts, type RunManifest } from './run-facts.ts';
+import { deliveryOf, probeOf, type DeliveryFacts, type RunManifest } from './run-facts.ts';
 import { colorsBySize, renderTreemapSvg, type TreemapBox } from './treemap-svg.ts';
 
 export type SizeReportInput =
@@ -226,7 +226,13 @@ function problemSection(manifest: RunManifest): string {
     escapeHtml(failure.module),
     escapeHtml(failure.error),
   ]);
+  const probeFailures = (probeOf(manifest)?.modules ?? [])
+    .filter((entry) => !entry.ok)
+    .map((entry) => [escapeHtml(entry.module), escapeHtml(entry.error ?? 'failed')]);
   return (
+    (probeFailures.length > 0
+      ? `<section><h2>Imports that failed on the runtime</h2>${table(['module', 'error'], probeFailures, 'probe-failures')}</section>`
+      : '') +
     (problems.length > 0
       ? `<section><h2>Problems found</h2>${table(['package', 'file', 'problem', 'fix'], problems, 'problems')}</section>`
       : '') +
@@ -284,7 +290,7 @@ function renderBuildPage(input: Extract<SizeReportInput, { kind: 'build' }>): st
   const layerFiles = input.layerFiles ?? manifest.layers.map((layer) => layer.file);
   const budget = routeBudget(manifest.strategy);
   const boxes = packageBoxes(manifest, layerNamer(manifest, delivery));
-  const refused = !manifest.verification.ok || (manifest.smokeImport.ran && !manifest.smokeImport.ok);
+  const refused = isRefused(manifest);
   const outcome = refused ? 'refused, nothing published' : delivery !== null ? 'delivered' : 'built';
   const title = `${input.name ? `${escapeHtml(input.name)}: ` : ''}${outcome} as ${escapeHtml(manifest.strategy)}`;
   const subtitle = `${escapeHtml(describeTarget(manifest.target))} · lock <code data-testid="lock-hash">${escapeHtml(manifest.lockHash.slice(0, 16))}</code> · ${shownCount(manifest.lock.packages.length, 'lock.packages.length')} packages`;
@@ -301,7 +307,7 @@ function renderBuildPage(input: Extract<SizeReportInput, { kind: 'build' }>): st
       checkCards(checksOf(manifest)) +
       problemSection(manifest) +
       warningList(warningsOf(manifest, input.warnings ?? [])) +
-      nextStepList(nextStepsOf({ manifest, delivery, layerFiles })) +
+      (refused ? '' : nextStepList(nextStepsOf({ manifest, delivery, layerFiles }))) +
       artifactSection(manifest, delivery, layerFiles) +
       slimmingSection(manifest) +
       // A share of the limit says something only for layers; an image is far from its 10 GiB.

@@ -7,12 +7,18 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatBytes, formatDuration } from '../../../functions/core/shared/units.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
+import {
+  corpusAvailable,
+  NO_CORPUS_REASON,
+  serveWheelhouse,
+  type WheelhouseServer,
+} from '../../support/wheelhouse.ts';
 import { lowContrastText, shownNumbers, tileFills, treemapLabels, valueAt } from './report-page-checks.ts';
 
 const execFileAsync = promisify(execFile);
@@ -31,7 +37,20 @@ const skipReason = !existsSync(CHROMIUM)
   ? `Debian's chromium is not installed (${CHROMIUM}); .ci/install-system-packages installs it`
   : localIndexes() === null
     ? NO_LOCAL_INDEXES_REASON
-    : null;
+    : !corpusAvailable()
+      ? NO_CORPUS_REASON
+      : null;
+
+/**
+ * The pipeline takes no file: URLs into its locks (they name the build host's files), so this
+ * machine's on-disk indexes are served on loopback: each `file:///…/simple` index's folder.
+ */
+async function serveLocalIndexes(): Promise<WheelhouseServer[]> {
+  const folders = (localIndexes()?.indexUrls ?? [])
+    .filter((url) => url.startsWith('file:') && /\/simple\/?$/.test(url))
+    .map((url) => fileURLToPath(url).replace(/\/simple\/?$/, ''));
+  return Promise.all(folders.map((folder) => serveWheelhouse(folder)));
+}
 
 type RunName = 'layers' | 'efs' | 'image' | 'failed';
 
@@ -51,18 +70,27 @@ const RUNS: Record<RunName, { requirements: string; flags: string[] }> = {
   failed: { requirements: 'bad-requirements.txt', flags: [] },
 };
 
-async function build(workDir: string, name: RunName): Promise<Run> {
+/** Index flags for the served indexes, plus one whose host cannot exist (RFC 2606), which is left out with a warning. */
+function indexFlags(servers: readonly WheelhouseServer[]): string[] {
+  const [first, ...rest] = servers;
+  return [
+    ...(first ? ['--index-url', first.indexUrl] : []),
+    ...rest.flatMap((server) => ['--extra-index-url', server.indexUrl]),
+    '--extra-index-url',
+    'https://index.invalid/simple/',
+  ];
+}
+
+async function build(workDir: string, name: RunName, indexes: readonly string[]): Promise<Run> {
   const out = join(workDir, name);
   const requirements = name === 'failed' ? join(workDir, RUNS.failed.requirements) : RUNS[name].requirements;
   const argv = ['build', requirements, '--runtime', 'python3.11', '--arch', 'x86_64', '--out', out];
-  const run = await execFileAsync(
-    'bin/lambda-deps',
-    [...argv, ...RUNS[name].flags, '--cache-dir', join(workDir, 'cache')],
-    {
-      maxBuffer: 64 * 1024 * 1024,
-      env: { ...process.env, NO_COLOR: '1' },
-    },
-  ).catch((error: { stdout?: string; stderr?: string; code?: number }) => {
+  const flags = [...RUNS[name].flags, ...indexes, '--cache-dir', join(workDir, 'cache')];
+  // PIP_CONFIG_FILE=/dev/null: only the served indexes, not pip's file: ones.
+  const run = await execFileAsync('bin/lambda-deps', [...argv, ...flags], {
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, NO_COLOR: '1', PIP_CONFIG_FILE: '/dev/null' },
+  }).catch((error: { stdout?: string; stderr?: string; code?: number }) => {
     if (name !== 'failed') throw error;
     return { stdout: error.stdout ?? '', stderr: error.stderr ?? '' };
   });
@@ -108,13 +136,16 @@ describe.skipIf(skipReason !== null)(
   () => {
     let workDir = '';
     let browser: Browser;
+    let servers: WheelhouseServer[] = [];
     const runs = new Map<RunName, Run>();
 
     beforeAll(async () => {
       workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-report-'));
-      await writeFile(join(workDir, RUNS.failed.requirements), 'requests\nnumpy===\n');
+      await writeFile(join(workDir, RUNS.failed.requirements), 'requests\nnumpy>=\n');
       // One after another: they share the download cache, and the machine is shared.
-      for (const name of Object.keys(RUNS) as RunName[]) runs.set(name, await build(workDir, name));
+      servers = await serveLocalIndexes();
+      for (const name of Object.keys(RUNS) as RunName[])
+        runs.set(name, await build(workDir, name, indexFlags(servers)));
       browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
       await mkdir('test-results', { recursive: true });
     }, 900_000);
@@ -272,6 +303,17 @@ describe.skipIf(skipReason !== null)(
       await page.close();
     });
 
+    it('lists the warnings of the run: the index left out and the runtime-provided packages', async () => {
+      const run = runs.get('layers');
+      if (!run) throw new Error('the layers run did not happen');
+      const { page } = await openPage(browser, run, 390);
+      const warnings = await page.getByTestId('warnings').innerText();
+      expect(warnings).toContain('https://index.invalid/simple/ was left out');
+      expect(warnings).toContain('what the Lambda runtime already provides');
+      expect(run.output).toContain('! https://index.invalid/simple/ was left out');
+      await page.close();
+    });
+
     it('names layer files that exist on disk', async () => {
       const run = runs.get('layers');
       if (!run) throw new Error('the layers run did not happen');
@@ -290,7 +332,7 @@ describe.skipIf(skipReason !== null)(
 
       // Assess
       expect(await page.getByTestId('failed-step').innerText()).toBe(run.record.failedStep);
-      expect(await page.getByTestId('failure-location').innerText()).toBe(`${run.requirements}:2:9`);
+      expect(await page.getByTestId('failure-location').innerText()).toBe(`${run.requirements}:2:8`);
       const hint = await page.getByTestId('failure-hint').innerText();
       expect(run.output).toContain(hint);
       expect(await page.locator('body').innerText()).not.toContain('lambda-deps-measure-');
@@ -302,7 +344,7 @@ describe.skipIf(skipReason !== null)(
       if (!run) throw new Error('the layers run did not happen');
       const { page } = await openPage(browser, run, 1280);
       const shot = join('test-results', 'size-report.png');
-      await page.screenshot({ path: shot, fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1120 } });
+      await page.screenshot({ path: shot, fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1050 } });
       expect((await readFile(shot)).length).toBeGreaterThan(10_000);
       // `npm test` (UPDATE_DOCS=1) also refreshes the picture the README shows.
       if (process.env.UPDATE_DOCS === '1') await copyFile(shot, join('docs', 'size-report.png'));

@@ -203,7 +203,8 @@ describe('submit', () => {
 
     // Assess
     expect(result.status).toBe('FAILED');
-    expect(output.text()).toContain('Measure failed. ResolutionError: nosuchpkg: not found on any index');
+    // In a person's words: the step, then the message without the error's type (issue 18).
+    expect(output.text()).toContain('Measure failed\n  nosuchpkg: not found on any index');
   });
 
   it('names the stack when it is not a lambda-deps stack', async () => {

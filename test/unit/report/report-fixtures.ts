@@ -2,6 +2,7 @@
 // route, plus variants (a probe that could not run, a 1.2 GiB image) built through the real types.
 import type { BuildManifest } from '../../../functions/core/shared/types.ts';
 import type { RunManifest } from '../../../functions/core/report/run-facts.ts';
+import { probeNotRun, type ProbeResult } from '../../../functions/core/probe/probe-types.ts';
 import {
   efsDelivery,
   efsSection,
@@ -58,18 +59,26 @@ export function bigImageRun(): RunManifest {
 }
 
 export function notProbed(manifest: RunManifest, reason: string): RunManifest {
-  return {
-    ...manifest,
-    probe: {
-      ran: false,
-      ok: false,
-      from: 'artifact',
-      python: null,
-      arch: 'arm64',
-      modules: [],
-      importMs: null,
-      reason,
-      where: 'local',
-    },
+  return { ...manifest, probe: probeNotRun(manifest.target, reason, 'local') };
+}
+
+/** A probe that ran in the local twin; `failing` modules failed to import. */
+export function probed(manifest: RunManifest, failing: readonly string[] = []): RunManifest {
+  const modules = ['annotated_types', 'certifi', 'orjson', 'pydantic', 'requests'].map((module) => ({
+    module,
+    ok: !failing.includes(module),
+    error: failing.includes(module) ? `ModuleNotFoundError: No module named '${module}'` : null,
+    ms: 40,
+  }));
+  const probe: ProbeResult = {
+    ran: true,
+    ok: failing.length === 0,
+    from: 'artifact',
+    python: '3.11.14',
+    arch: 'x86_64',
+    modules,
+    importMs: 412,
+    where: 'local',
   };
+  return { ...manifest, probe };
 }

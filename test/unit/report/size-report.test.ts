@@ -13,9 +13,10 @@ import {
 import {
   LAMBDA_IMAGE_LIMIT_BYTES,
   LAMBDA_UNZIPPED_LIMIT_BYTES,
+  type MeasureResult,
 } from '../../../functions/core/shared/types.ts';
 import { formatBytes } from '../../../functions/core/shared/units.ts';
-import { bigImageRun, efsRun, imageRun, layersRun, notProbed } from './report-fixtures.ts';
+import { bigImageRun, efsRun, imageRun, layersRun, notProbed, probed } from './report-fixtures.ts';
 import { layersManifest, measureFailure } from './real-run-manifests.ts';
 
 /** The page's visible text, roughly: tags, styles and the head left out. */
@@ -162,6 +163,25 @@ describe('what was checked', () => {
     expect(html).toMatch(/data-check="probe" data-status="skipped"/);
   });
 
+  it('shows a probe that ran with its module count and cold import time, from the manifest', () => {
+    const manifest = probed(layersRun());
+    const html = renderSizeReport({ kind: 'build', manifest });
+    expect(html).toMatch(/data-check="probe" data-status="ok"/);
+    expect(html).toContain('data-count="5" data-field="probe.modules.length"');
+    expect(html).toContain('data-ms="412" data-field="probe.importMs"');
+    expect(visibleText(html)).toContain(
+      'imported from the artifact on a local copy of the runtime layout (Python 3.11.14, x86_64) in 412 ms',
+    );
+  });
+
+  it('names the module that failed the probe and how, and offers nothing to deploy', () => {
+    const html = renderSizeReport({ kind: 'build', manifest: probed(layersRun(), ['orjson']) });
+    const text = visibleText(html);
+    expect(html).toMatch(/data-check="probe" data-status="failed"/);
+    expect(text).toContain("orjson ModuleNotFoundError: No module named 'orjson'");
+    expect(text).not.toContain('What to do next');
+  });
+
   it('claims no probe when the run recorded none', () => {
     const html = renderSizeReport({ kind: 'build', manifest: layersRun() });
     expect(html).toMatch(/data-check="probe" data-status="skipped"/);
@@ -274,6 +294,82 @@ describe('layer files', () => {
       expect(files).toEqual([join('layers', 'lambda-deps-web-api-shared-1', '1.zip'), null]);
     } finally {
       await rm(out, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a failed build', () => {
+  it("shows the build's own error and hint, not the CodeBuild wrapping", () => {
+    // Prepare: the failure record of a real local run whose build refused a file: URL.
+    const failure = {
+      status: 'FAILED',
+      reason:
+        'Build failed. States.TaskFailed: The build lambda-deps-local:0f90e613 ended FAILED (BUILD FAILED: got file:///tmp/o/store/locks/6da3.json -> lock.json | error: boto3: lock.json: boto3: the URL file:///opt/pypi/files/boto3-1.43.107-py3-none-any.whl names a file on the build host, which only a lock given on this machine may do. | hint: Publish the wheel to an index the pipeline can reach, or build locally with --no-pipeline.). Its log has the details.',
+      errorType: 'States.TaskFailed',
+      packageName: null,
+      failedStep: 'Build',
+      name: 'data-science',
+    };
+
+    // Act
+    const text = visibleText(renderSizeReport({ kind: 'failed', failure }));
+
+    // Assess
+    expect(text).toContain('Build failed');
+    expect(text).toContain(
+      'boto3: lock.json: boto3: the URL file:///opt/pypi/files/boto3-1.43.107-py3-none-any.whl names a file on the build host',
+    );
+    expect(text).toContain(
+      'Fix Publish the wheel to an index the pipeline can reach, or build locally with --no-pipeline.',
+    );
+    expect(text).not.toContain('States.TaskFailed:');
+    expect(text).not.toContain('BUILD FAILED: got');
+  });
+});
+
+describe('the measure page', () => {
+  it("shows the verdict, the route's budget and each package's measured bytes, named by their fields", () => {
+    // Prepare: the measure result of the same set, from its lock.
+    const result: MeasureResult = {
+      target: layersManifest.target,
+      lockHash: layersManifest.lockHash,
+      packages: layersManifest.lock.packages.map((entry) => ({
+        name: entry.name,
+        version: entry.version,
+        filename: entry.filename,
+        tag: entry.tag,
+        size: entry.size,
+        unzippedSize: entry.unzippedSize,
+      })),
+      totals: {
+        size: layersManifest.lock.packages.reduce((sum, entry) => sum + entry.size, 0),
+        unzippedSize: layersManifest.lock.packages.reduce((sum, entry) => sum + entry.unzippedSize, 0),
+      },
+      verdict: {
+        strategy: 'layers',
+        reason: layersManifest.reason,
+        layerCount: 2,
+        budgetBytes: 256_901_120,
+        dominantPackages: [],
+      },
+      problems: [],
+    };
+
+    // Act
+    const html = renderSizeReport({ kind: 'measure', result });
+
+    // Assess
+    expect(visibleText(html)).toContain(layersManifest.reason);
+    expect(visibleText(html)).toContain(
+      `of the route's limit of ${formatBytes(LAMBDA_UNZIPPED_LIMIT_BYTES)}`,
+    );
+    const fields = [...html.matchAll(/data-bytes="(\d+)" data-field="([^"]+)"/g)];
+    expect(fields.length).toBeGreaterThan(result.packages.length);
+    for (const [, value, field = ''] of fields) {
+      const held = field
+        .split('.')
+        .reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], result);
+      expect({ field, value: Number(value) }).toEqual({ field, value: held });
     }
   });
 });
