@@ -1,6 +1,9 @@
 // One interface per outside system. Each has an AWS implementation (adapters/aws/) and a
 // local one (adapters/local/); handlers and the build take them as arguments.
 import type { Architecture } from '../core/shared/types.ts';
+import type { ProbeRunner } from './probe-port.ts';
+
+export type { ProbeRunner } from './probe-port.ts';
 
 /** S3 in AWS, a folder locally. Keys are `/`-separated, never absolute, never `..`. */
 export interface ObjectStore {
@@ -167,6 +170,8 @@ export interface BuildService {
 
 /** Everything a pipeline step may touch outside the process. */
 export interface PipelineAdapters {
+  /** Runs the probe on the target with the artifact attached, before the set is switched in. */
+  readonly probe: ProbeRunner;
   readonly store: LeasingObjectStore;
   readonly layers: LayerRegistry;
   readonly parameters: ParameterStore;

@@ -27,6 +27,8 @@ import { createStepHandler } from '../middleware/step-handler.ts';
 import { isTransient, LayerPublishError, TransientError } from '../pipeline-errors.ts';
 import { artifactKey, deliveryInputSchema, readManifest } from '../pipeline-state.ts';
 import type { z } from 'zod';
+import type { ProbeResult } from '../core/probe/index.ts';
+import { probeBeforeSwitch } from '../pipeline-probe.ts';
 
 /** What PublishLayers returns (lands at `$.delivery`). */
 export interface LayersDelivery {
@@ -36,6 +38,8 @@ export interface LayersDelivery {
   readonly updatedFunctions: readonly string[];
   /** True when another execution of the same lock had published them. */
   readonly reused: boolean;
+  /** The probe that ran between publishing and switching (absent on a reused record's early paths). */
+  readonly probe?: ProbeResult;
 }
 
 export { layerNameFor } from '../core/deliver/layers.ts';
@@ -158,8 +162,21 @@ async function publishLayersStep(
   const record = await readLayersRecord(adapters.store, recordKey);
   if (outcome === 'reused') logger.info('layers already published for this lock and set', { recordKey });
 
-  // Every delivery, first or again (a rollback, a retry), brings the set to these versions.
+  // Every delivery, first or again (a rollback, a retry), brings the set to these versions, once
+  // the probe has imported the set from exactly these versions on the target.
   const arns = record.layers.map((layer) => layer.layerVersionArn);
+  const probe = await probeBeforeSwitch({
+    adapters,
+    manifest,
+    artifact: {
+      kind: 'layers',
+      zips: [],
+      objectKeys: record.layers.map((layer) => artifactKey(measure.artifactPrefix, layer.file)),
+      layerVersionArns: arns,
+    },
+    probeId: `${executionNameOf(input)}/${measure.name}`,
+    requireProbe: false,
+  });
   try {
     await writeSetParameter(
       adapters.parameters,
@@ -186,7 +203,13 @@ async function publishLayersStep(
     updatedFunctions,
   });
   await retireLayerVersions(adapters, settings, parameterName, record.layers, logger);
-  return publishedResult(record.layers, parameterName, updatedFunctions, outcome === 'reused');
+  return { ...publishedResult(record.layers, parameterName, updatedFunctions, outcome === 'reused'), probe };
+}
+
+/** The execution's name, which the normalize states put at `$.executionName`. */
+export function executionNameOf(input: object): string {
+  const name = (input as { executionName?: unknown }).executionName;
+  return typeof name === 'string' ? name : 'execution';
 }
 
 /**

@@ -104,6 +104,9 @@ async function reportSuccess(
   } else {
     manifest = await readManifest(adapters.store, input.route?.manifestKey ?? measure.manifestKey);
   }
+  // The probe ran in the delivery step, between publishing and switching: the manifest says so.
+  const probe = (delivery as { probe?: BuildManifest['probe'] } | null)?.probe;
+  if (manifest && probe) manifest = { ...manifest, probe };
   const reportKey = keys.report(reportNameFor(input, measure.name, measure.lockHash.slice(0, 16)));
   const report: DeliveryReport = {
     status: 'SUCCEEDED',

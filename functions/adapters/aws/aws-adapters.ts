@@ -18,6 +18,9 @@ import { EventBridgeEventBus } from './eventbridge-event-bus.ts';
 import { LambdaLayerRegistry } from './lambda-layer-registry.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
 import { SsmParameterStore } from './ssm-parameter-store.ts';
+import { probeNotRun } from '../../core/probe/index.ts';
+import type { ProbeRunner } from '../probe-port.ts';
+import { LambdaProbeRunner } from './lambda-probe-runner.ts';
 
 /** What a handler runs with: its settings and the adapters. */
 export interface StepDependencies {
@@ -38,6 +41,7 @@ export function awsDependencies(
   return {
     settings,
     adapters: {
+      probe: probeRunnerFrom(environment, new LambdaClient({})),
       store: new S3ObjectStore(settings.artifactBucket, new S3Client({})),
       layers: new LambdaLayerRegistry(settings.artifactBucket, new LambdaClient({})),
       parameters: new SsmParameterStore(new SSMClient({})),
@@ -74,4 +78,40 @@ export function awsDependenciesWhenInLambda(
   const provide = (): StepDependencies => (built ??= awsDependencies(process.env, required));
   if (process.env.AWS_LAMBDA_FUNCTION_NAME) provide();
   return provide;
+}
+
+/**
+ * The AWS probe: a function per probe on the real runtime, when the stack gives the probe's role
+ * and code (PROBE_ROLE_ARN, PROBE_CODE_BUCKET, PROBE_CODE_KEY, PROBE_FUNCTION_PREFIX). A stack
+ * without them reports every probe as not run, with that reason, never as ok.
+ */
+function probeRunnerFrom(
+  environment: Readonly<Record<string, string | undefined>>,
+  client: LambdaClient,
+): ProbeRunner {
+  const { PROBE_ROLE_ARN, PROBE_CODE_BUCKET, PROBE_CODE_KEY, PROBE_FUNCTION_PREFIX } = environment;
+  if (PROBE_ROLE_ARN && PROBE_CODE_BUCKET && PROBE_CODE_KEY && PROBE_FUNCTION_PREFIX) {
+    const list = (value: string | undefined): string[] => (value ?? '').split(',').filter(Boolean);
+    return new LambdaProbeRunner(client, {
+      roleArn: PROBE_ROLE_ARN,
+      codeBucket: PROBE_CODE_BUCKET,
+      codeKey: PROBE_CODE_KEY,
+      functionNamePrefix: PROBE_FUNCTION_PREFIX,
+      vpc: environment.PROBE_SUBNET_IDS
+        ? {
+            subnetIds: list(environment.PROBE_SUBNET_IDS),
+            securityGroupIds: list(environment.PROBE_SECURITY_GROUP_IDS),
+          }
+        : null,
+      efsAccessPointArn: environment.EFS_ACCESS_POINT_ARN ?? null,
+    });
+  }
+  return {
+    probe: async (request) =>
+      probeNotRun(
+        request.target,
+        'this stack deploys no probe function (PROBE_ROLE_ARN is not set)',
+        'lambda',
+      ),
+  };
 }

@@ -10,6 +10,7 @@ import { LocalFileSystemTree } from './local-file-system-tree.ts';
 import { LocalImageRegistry } from './local-image-registry.ts';
 import { LocalLayerRegistry } from './local-layer-registry.ts';
 import { LocalParameterStore } from './local-parameter-store.ts';
+import { LocalProbeRunner } from './local-probe-runner.ts';
 
 export interface LocalAdapterOptions {
   /** Root of everything the local pipeline writes. */
@@ -20,6 +21,8 @@ export interface LocalAdapterOptions {
   readonly registry?: string | null;
   /** Repository name in that registry. */
   readonly repository?: string;
+  /** The interpreter the probe uses instead of python3.X from PATH. */
+  readonly pythonExecutable?: string | null;
 }
 
 /** Where each local adapter keeps its files. */
@@ -39,6 +42,7 @@ export function localAdapters(options: LocalAdapterOptions): PipelineAdapters {
   const paths = localPaths(options.outDir, options.efsRoot);
   const store = new FolderObjectStore(paths.store);
   return {
+    probe: new LocalProbeRunner({ store, pythonExecutable: options.pythonExecutable ?? null }),
     store,
     layers: new LocalLayerRegistry(paths.layers, store),
     parameters: new LocalParameterStore(paths.parameters),

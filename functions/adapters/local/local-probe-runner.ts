@@ -22,12 +22,14 @@ import {
 } from '../../core/probe/index.ts';
 import {
   findTargetInterpreter,
+  installedDistributions,
   interpreterPrefix,
   openSandbox,
   type Sandbox,
 } from '../../core/verify/index.ts';
 import { extractZip } from '../../core/pack/zip-reader.ts';
 import type { ProbeRunner } from '../probe-port.ts';
+import type { ObjectStore } from '../ports.ts';
 
 /** The probe's Python source: the same file the AWS probe function runs. */
 export const PROBE_SCRIPT = resolve(
@@ -39,6 +41,8 @@ export const PROBE_SCRIPT = resolve(
 );
 
 export interface LocalProbeOptions {
+  /** Where artifacts named by object key are read from (the pipeline's store). */
+  readonly store?: ObjectStore;
   /** An interpreter to use instead of `python3.X` from PATH (it must still be the target's version). */
   readonly pythonExecutable?: string | null;
   /** The whole import, all modules; default 120 s. */
@@ -46,13 +50,20 @@ export interface LocalProbeOptions {
 }
 
 /** Unpack the artifact into `workDir` and return the folders a Lambda function would import from. */
-async function materialize(request: ProbeRequest, workDir: string): Promise<string[]> {
+async function materialize(request: ProbeRequest, workDir: string, store?: ObjectStore): Promise<string[]> {
   const { artifact, target } = request;
   if (artifact.kind === 'layers') {
     const opt = join(workDir, 'opt');
     await mkdir(opt, { recursive: true });
+    const zips = [...artifact.zips];
+    for (const [index, key] of (artifact.objectKeys ?? []).entries()) {
+      if (!store) throw new Error('layer object keys need a store to read them from');
+      const path = join(workDir, `layer-${index}.zip`);
+      await store.getToFile(key, path);
+      zips.push(path);
+    }
     // Later layers overwrite earlier ones' files, as Lambda extracts them into /opt in order.
-    for (const zip of artifact.zips) await extractZip(zip, opt, { replaceExisting: true });
+    for (const zip of zips) await extractZip(zip, opt, { replaceExisting: true });
     const task = join(workDir, 'var', 'task');
     await mkdir(task, { recursive: true });
     return [task, ...layerSysPath(opt, target.pythonVersion)];
@@ -139,7 +150,12 @@ export async function probeLocally(
   const scratch = await mkdtemp(join(tmpdir(), 'lambda-deps-probe-'));
   try {
     // A folder Lambda would look in but the artifact lacks is simply not there (nothing to bind).
-    const paths = (await materialize(request, scratch)).filter((path) => existsSync(path));
+    const paths = (await materialize(request, scratch, options.store)).filter((path) => existsSync(path));
+    // A manifest written before builds recorded their module list: take it from what ships.
+    const modules =
+      request.modules.length > 0
+        ? request.modules
+        : (await installedDistributions(paths)).flatMap((distribution) => distribution.modules);
     const cell = await openSandbox(found.executable, await interpreterPrefix(found.executable), [
       ...paths,
       dirname(PROBE_SCRIPT),
@@ -147,7 +163,7 @@ export async function probeLocally(
     const output = await runProbeScript(
       cell,
       found.executable,
-      request.modules,
+      modules,
       options.timeoutMs ?? 120_000,
     ).finally(() => cell.dispose());
     const { isolation } = cell;

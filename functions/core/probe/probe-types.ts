@@ -10,6 +10,8 @@ export type ProbeArtifact =
       readonly kind: 'layers';
       /** Layer zips in the order a function lists them (later layers overwrite earlier files in /opt). */
       readonly zips: readonly string[];
+      /** Layer zips in the pipeline's store, in the same order (read after `zips`). */
+      readonly objectKeys?: readonly string[];
       /** The layer version ARNs, for the AWS probe. */
       readonly layerVersionArns?: readonly string[];
     }

@@ -235,6 +235,8 @@ export interface BuildManifest {
     readonly ok: boolean;
     readonly reason?: string;
     readonly modules: number;
+    /** The modules imported: the list the Probe imports again from what ships. */
+    readonly moduleNames?: readonly string[];
     readonly failures: readonly { module: string; package: string; error: string }[];
     /** What kept package code from the runner's secrets, network and folders; a false is a missing protection. */
     readonly isolation?: {
@@ -245,6 +247,8 @@ export interface BuildManifest {
       readonly reason?: string;
     };
   };
+  /** The Probe: the set imported from what ships, on the target's runtime (see core/probe). */
+  readonly probe?: import('../probe/probe-types.ts').ProbeResult;
   readonly timings: Readonly<Record<string, number>>;
   /** Per-package sizes and layer assignment (for the report). */
   readonly packages?: readonly PackageBreakdown[];

@@ -47,6 +47,8 @@ export interface SmokeImportResult {
   readonly reason?: string;
   /** Modules imported (or attempted). */
   readonly modules: number;
+  /** The modules imported, in the order asked: the list the Probe imports again from what ships. */
+  readonly moduleNames?: readonly string[];
   readonly failures: SmokeImportFailure[];
   /** The interpreter used, when it ran. */
   readonly interpreter?: string;
@@ -368,6 +370,7 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
     ran: true,
     ok: failures.length === 0,
     modules,
+    moduleNames: allModules,
     failures,
     interpreter: found.executable,
     isolation: cell.isolation,
