@@ -48,3 +48,9 @@ export async function probeBeforeSwitch(input: ProbeBeforeSwitchInput): Promise<
   }
   return result;
 }
+
+/** The execution's name, which the normalize states put at `$.executionName`. */
+export function executionNameOf(input: object): string {
+  const name = (input as { executionName?: unknown }).executionName;
+  return typeof name === 'string' ? name : 'execution';
+}

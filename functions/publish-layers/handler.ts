@@ -28,7 +28,7 @@ import { isTransient, LayerPublishError, TransientError } from '../pipeline-erro
 import { artifactKey, deliveryInputSchema, readManifest } from '../pipeline-state.ts';
 import type { z } from 'zod';
 import type { ProbeResult } from '../core/probe/index.ts';
-import { probeBeforeSwitch } from '../pipeline-probe.ts';
+import { executionNameOf, probeBeforeSwitch } from '../pipeline-probe.ts';
 
 /** What PublishLayers returns (lands at `$.delivery`). */
 export interface LayersDelivery {
@@ -204,12 +204,6 @@ async function publishLayersStep(
   });
   await retireLayerVersions(adapters, settings, parameterName, record.layers, logger);
   return { ...publishedResult(record.layers, parameterName, updatedFunctions, outcome === 'reused'), probe };
-}
-
-/** The execution's name, which the normalize states put at `$.executionName`. */
-export function executionNameOf(input: object): string {
-  const name = (input as { executionName?: unknown }).executionName;
-  return typeof name === 'string' ? name : 'execution';
 }
 
 /**

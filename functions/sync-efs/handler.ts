@@ -16,6 +16,8 @@ import type { FileSystemMount } from '../adapters/ports.ts';
 import { syncVersionedTree } from '../core/deliver/efs-tree.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { artifactKey, deliveryInputSchema, readManifest } from '../pipeline-state.ts';
+import type { ProbeResult } from '../core/probe/index.ts';
+import { executionNameOf, probeBeforeSwitch } from '../pipeline-probe.ts';
 
 export interface EfsDelivery {
   readonly strategy: 'efs';
@@ -30,6 +32,8 @@ export interface EfsDelivery {
   readonly reused: boolean;
   readonly removedVersions: readonly string[];
   readonly mount: FileSystemMount;
+  /** The probe that ran before `current` was switched. */
+  readonly probe?: ProbeResult;
 }
 
 async function syncEfsStep(
@@ -44,7 +48,26 @@ async function syncEfsStep(
   try {
     const tarPath = join(workDir, 'tree.tar');
     await adapters.store.getToFile(tarKey, tarPath);
+    // The tar may hold the packages under a folder (`site-packages/`): the manifest names it.
+    const inside = manifest.efs?.pythonPath ?? '';
+    let probe: ProbeResult | undefined;
     const result = await syncVersionedTree({
+      // The Probe imports the new version through the PYTHONPATH a function would set, before `current` moves.
+      beforeSwitch: async () => {
+        const versionPath = posix.join(settings.efsMountPath, measure.name, measure.lockHash);
+        probe = await probeBeforeSwitch({
+          adapters,
+          manifest,
+          artifact: {
+            kind: 'efs',
+            mountRoot: adapters.fileSystem.mountRoot,
+            mountPath: settings.efsMountPath,
+            pythonPath: inside ? posix.join(versionPath, inside) : versionPath,
+          },
+          probeId: `${executionNameOf(input)}/${measure.name}`,
+          requireProbe: false,
+        });
+      },
       mountRoot: adapters.fileSystem.mountRoot,
       setName: measure.name,
       lockHash: measure.lockHash,
@@ -53,8 +76,6 @@ async function syncEfsStep(
       functionMountPath: settings.efsMountPath,
     });
     const mount = await adapters.fileSystem.describe();
-    // The tar may hold the packages under a folder (`site-packages/`): the manifest names it.
-    const inside = manifest.efs?.pythonPath ?? '';
     logger.info('EFS tree switched', { currentPath: result.currentPath, reused: result.reused });
     return {
       strategy: 'efs',
@@ -66,6 +87,7 @@ async function syncEfsStep(
       reused: result.reused,
       removedVersions: result.removed,
       mount,
+      ...(probe ? { probe } : {}),
     };
   } finally {
     await rm(workDir, { recursive: true, force: true });

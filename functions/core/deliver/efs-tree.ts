@@ -29,6 +29,8 @@ import { renameCounted } from '../shared/atomic-write.ts';
 import { extractTreeTar, type ExtractLimits } from '../pack/tree-archive.ts';
 
 export interface SyncVersionedTreeOptions {
+  /** Runs once the version is complete and before `current` points at it; a throw switches nothing. */
+  readonly beforeSwitch?: (versionDir: string) => Promise<void>;
   /** Where the file system is mounted for this process (`/mnt/deps` in the sync Lambda, a folder locally). */
   readonly mountRoot: string;
   /** The dependency set's name: one folder per set. */
@@ -281,6 +283,9 @@ export async function syncVersionedTree(options: SyncVersionedTreeOptions): Prom
     step('renamed');
   }
 
+  // The version is complete and in place, but nothing reads it yet: the Probe imports it here, and
+  // a failure leaves `current` where it was.
+  if (options.beforeSwitch) await options.beforeSwitch(versionDir);
   await switchCurrent(setDir, options.lockHash);
   step('switched');
 
