@@ -31,6 +31,13 @@ import { InputError } from '../core/shared/errors.ts';
 import type { BuildManifest, Strategy } from '../core/shared/types.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
 import { keys } from '../pipeline-state.ts';
+import {
+  definitionSourcesKey,
+  readCachedDefinition,
+  writeCachedDefinition,
+  type CachedPipelineParts,
+  type CachedTaskTarget,
+} from './pipeline-definition-cache.ts';
 import type { DeliveryReport, FailureReport } from '../report/handler.ts';
 
 const REPOSITORY_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -208,77 +215,113 @@ export interface PipelineDefinition {
   /** The synthesized template (the twin reads its roles and limits). */
   readonly template: Record<string, unknown>;
   readonly tasks: Readonly<Record<string, TaskBinding>>;
+  /** Whether this process synthesized the app or read it from the on-disk cache. */
+  readonly source: 'cache' | 'synthesized';
 }
 
 const definitions = new Map<string, Promise<PipelineDefinition>>();
 
+/** Synthesizes the CDK app (without bundling or cdk-nag: that is the infra tests' job). */
+async function synthesizeParts(functionsToUpdate: readonly string[]): Promise<CachedPipelineParts> {
+  const { createLambdaDepsApp } = await import('../../infra/app.ts');
+  // The source under tsx, the prebuilt bundle from the compiled CLI (the installed package has no .ts).
+  const { handlerModuleUrl } = await import('../../infra/constructs/lambda-defaults.ts');
+  const { extractStateMachineDefinition, describeTaskStates } =
+    await import('../../infra/state-machine-definition.ts');
+  const outdir = await mkdtemp(join(tmpdir(), 'lambda-deps-synth-'));
+  try {
+    const { app, stack } = createLambdaDepsApp({
+      outdir,
+      skipBundling: true,
+      nagChecks: false,
+      props: { functionsToUpdate: [...functionsToUpdate] },
+    });
+    const template = app.synth().getStackByName(stack.stackName).template as Record<string, unknown>;
+    const { definition } = extractStateMachineDefinition(template);
+    const targets: Record<string, CachedTaskTarget> = {};
+    for (const [name, target] of Object.entries(describeTaskStates(template))) {
+      const moduleUrl = target.kind === 'lambda' && target.entry ? handlerModuleUrl(target.entry) : null;
+      targets[name] = { ...target, moduleUrl };
+    }
+    return { definition, template, targets };
+  } finally {
+    await rm(outdir, { recursive: true, force: true });
+  }
+}
+
+/** The synth's parts from `<cacheDir>/pipeline-definition/` when its sources are unchanged, else synthesized (and stored). */
+export async function loadPipelineParts(
+  functionsToUpdate: readonly string[],
+  cacheDir: string | undefined,
+): Promise<{ parts: CachedPipelineParts; source: 'cache' | 'synthesized' }> {
+  if (!cacheDir) return { parts: await synthesizeParts(functionsToUpdate), source: 'synthesized' };
+  const key = await definitionSourcesKey({
+    root: REPOSITORY_ROOT,
+    folders: [join(REPOSITORY_ROOT, 'infra')],
+    handlerFolders: [join(REPOSITORY_ROOT, 'functions')],
+    files: [join(REPOSITORY_ROOT, 'package.json'), fileURLToPath(import.meta.url)],
+    options: { functionsToUpdate },
+  });
+  const cached = await readCachedDefinition(cacheDir, key);
+  if (cached) return { parts: cached, source: 'cache' };
+  const parts = await synthesizeParts(functionsToUpdate);
+  await writeCachedDefinition(cacheDir, key, parts);
+  return { parts, source: 'synthesized' };
+}
+
+/** Binds each Task state to what serves it: the handler module's factory, or the local build. */
+async function bindTasks(parts: CachedPipelineParts): Promise<Record<string, TaskBinding>> {
+  const states = (parts.definition.States ?? {}) as Record<string, Record<string, unknown>>;
+  const tasks: Record<string, TaskBinding> = {};
+  for (const [name, target] of Object.entries(parts.targets)) {
+    if (target.kind === 'codebuild') {
+      tasks[name] = {
+        kind: 'codebuild',
+        createHandler: null,
+        step: 'build',
+        logicalId: target.logicalId,
+        invokeIntegration: false,
+      };
+      continue;
+    }
+    if (target.kind !== 'lambda' || !target.entry || !target.moduleUrl) {
+      throw new InputError(`Task state ${name} is served by something the local pipeline cannot run.`, {
+        hint: 'Every Task must be a lambda-deps handler (with its entry metadata) or the CodeBuild build.',
+      });
+    }
+    const module = (await import(target.moduleUrl)) as { createHandler?: HandlerFactory };
+    if (typeof module.createHandler !== 'function') {
+      throw new InputError(`${target.entry} exports no createHandler, so state ${name} cannot run locally.`);
+    }
+    tasks[name] = {
+      kind: 'lambda',
+      createHandler: module.createHandler,
+      step: basename(dirname(target.entry)),
+      logicalId: target.logicalId,
+      invokeIntegration: String(states[name]?.Resource ?? '').includes(':states:::lambda:invoke'),
+    };
+  }
+  return tasks;
+}
+
 /**
- * Synthesizes the CDK app (without bundling or cdk-nag: that is the infra tests' job) and
- * binds each Task state to what serves it. Done once per process.
+ * The state machine and what serves each Task state, once per process. With `cacheDir`, the
+ * synthesized template is kept on disk keyed by its sources, so an unchanged checkout skips the synth.
  */
 export function loadPipelineDefinition(
-  props: { readonly functionsToUpdate?: readonly string[] } = {},
+  props: { readonly functionsToUpdate?: readonly string[]; readonly cacheDir?: string } = {},
 ): Promise<PipelineDefinition> {
   // The stack is synthesized with the run's props, so its grants are the ones a deploy would make.
-  const cacheKey = JSON.stringify(props.functionsToUpdate ?? []);
+  const functionsToUpdate = props.functionsToUpdate ?? [];
+  // Keyed by the synth's options alone: the cache folder only changes where the result comes from.
+  const cacheKey = JSON.stringify(functionsToUpdate);
   const cached = definitions.get(cacheKey);
   if (cached) return cached;
   const definitionPromise = (async () => {
-    const { createLambdaDepsApp } = await import('../../infra/app.ts');
-    // The source under tsx, the prebuilt bundle from the compiled CLI (the installed package has no .ts).
-    const { handlerModuleUrl } = await import('../../infra/constructs/lambda-defaults.ts');
-    const { extractStateMachineDefinition, describeTaskStates } =
-      await import('../../infra/state-machine-definition.ts');
-    const outdir = await mkdtemp(join(tmpdir(), 'lambda-deps-synth-'));
-    try {
-      const { app, stack } = createLambdaDepsApp({
-        outdir,
-        skipBundling: true,
-        nagChecks: false,
-        props: { functionsToUpdate: [...(props.functionsToUpdate ?? [])] },
-      });
-      const template = app.synth().getStackByName(stack.stackName).template as Record<string, unknown>;
-      const { definition } = extractStateMachineDefinition(template);
-      assertLocallyRunnable(definition);
-      const targets = describeTaskStates(template);
-      const states = (definition.States ?? {}) as Record<string, Record<string, unknown>>;
-      const tasks: Record<string, TaskBinding> = {};
-      for (const [name, target] of Object.entries(targets)) {
-        if (target.kind === 'codebuild') {
-          tasks[name] = {
-            kind: 'codebuild',
-            createHandler: null,
-            step: 'build',
-            logicalId: target.logicalId,
-            invokeIntegration: false,
-          };
-          continue;
-        }
-        if (target.kind !== 'lambda' || !target.entry) {
-          throw new InputError(`Task state ${name} is served by something the local pipeline cannot run.`, {
-            hint: 'Every Task must be a lambda-deps handler (with its entry metadata) or the CodeBuild build.',
-          });
-        }
-        const module = (await import(handlerModuleUrl(target.entry))) as {
-          createHandler?: HandlerFactory;
-        };
-        if (typeof module.createHandler !== 'function') {
-          throw new InputError(
-            `${target.entry} exports no createHandler, so state ${name} cannot run locally.`,
-          );
-        }
-        tasks[name] = {
-          kind: 'lambda',
-          createHandler: module.createHandler,
-          step: basename(dirname(target.entry)),
-          logicalId: target.logicalId,
-          invokeIntegration: String(states[name]?.Resource ?? '').includes(':states:::lambda:invoke'),
-        };
-      }
-      return { definition, template, tasks };
-    } finally {
-      await rm(outdir, { recursive: true, force: true });
-    }
+    const { parts, source } = await loadPipelineParts(functionsToUpdate, props.cacheDir);
+    assertLocallyRunnable(parts.definition);
+    const tasks = await bindTasks(parts);
+    return { definition: parts.definition, template: parts.template, tasks, source };
   })();
   definitions.set(cacheKey, definitionPromise);
   definitionPromise.catch(() => definitions.delete(cacheKey));
@@ -690,6 +733,8 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
   const { StateMachine } = await import('aws-local-stepfunctions');
   const { definition, template, tasks } = await loadPipelineDefinition({
     functionsToUpdate: options.functionsToUpdate ?? [],
+    // Only a cache the caller named: a run's own `<outDir>/cache` would rarely be reused.
+    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
   });
   const dependencies: StepDependencies = {
     settings: localPipelineSettings({

@@ -75,7 +75,33 @@ export function addIndexOptions(command: Command): Command {
     .option('--extra-index-url <url>', 'another package index (repeatable)', collect, [])
     .option('-f, --find-links <location>', 'a folder or page of wheels (repeatable)', collect, [])
     .option('--no-index', 'ignore package indexes (use --find-links only)')
-    .option('--pre', 'allow pre-release versions');
+    .option('--pre', 'allow pre-release versions')
+    .option(
+      '--only-binary <names>',
+      "wheels only for these packages (':all:', ':none:', names; repeatable)",
+      collect,
+      [],
+    )
+    .option(
+      '--no-binary <names>',
+      "build these packages from sdists (':all:', ':none:', names; repeatable)",
+      collect,
+      [],
+    )
+    .option('--prefer-binary', 'prefer an older wheel over a newer sdist');
+}
+
+/** pip's format options as given on the command line, for the index options (pip-config.ts). */
+export function formatOptionsOf(options: {
+  readonly onlyBinary?: readonly string[];
+  readonly noBinary?: readonly string[];
+  readonly preferBinary?: boolean;
+}): { onlyBinary?: string[]; noBinary?: string[]; preferBinary?: boolean } {
+  return {
+    ...(options.onlyBinary?.length ? { onlyBinary: [...options.onlyBinary] } : {}),
+    ...(options.noBinary?.length ? { noBinary: [...options.noBinary] } : {}),
+    ...(options.preferBinary ? { preferBinary: true } : {}),
+  };
 }
 
 /** The flags that make up a delivery policy (commander's names: `--no-slim` is `slim: false`). */

@@ -1,6 +1,10 @@
 // The shape every benchmark suite returns (test/bench/suites/*.ts), and a wall-clock timer for
 // child processes. run-bench.ts turns the rows into docs/benchmarks.md.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** One tool on one set: its wall times and what it produced. */
 export interface BenchRow {
@@ -14,6 +18,8 @@ export interface BenchRow {
   readonly result: string;
   /** The reference the other tools on the same set are compared with (ratio = tool / anchor). */
   readonly anchor?: boolean;
+  /** Peak RSS of each run in KiB (the largest process of its tree, as GNU time reports it). */
+  readonly peakRssKb?: readonly number[];
 }
 
 /** A suite of benchmarks: `export default { name, run }` from a file in test/bench/suites/. */
@@ -22,25 +28,43 @@ export interface BenchSuite {
   run(): Promise<BenchRow[]>;
 }
 
-/** Run a command (argument array, no shell) and return its wall time; rejects when it fails. */
-export function timeProcess(
+/** GNU time, which reports a child's peak RSS (`%M`, of the largest process in its tree). */
+const GNU_TIME = '/usr/bin/time';
+
+/**
+ * Run a command (argument array, no shell) and return its wall time and, where GNU time exists,
+ * its peak RSS in KiB; rejects when it fails.
+ */
+export async function timeProcess(
   command: string,
   args: readonly string[],
   options: { env?: Record<string, string | undefined>; cwd?: string } = {},
-): Promise<{ ms: number; stdout: string; stderr: string }> {
+): Promise<{ ms: number; stdout: string; stderr: string; peakRssKb: number | null }> {
+  const measureMemory = existsSync(GNU_TIME);
+  const scratch = measureMemory ? await mkdtemp(join(tmpdir(), 'lambda-deps-bench-time-')) : null;
+  const rssFile = scratch ? join(scratch, 'rss') : null;
+  const [file, argv] = rssFile
+    ? [GNU_TIME, ['-f', '%M', '-o', rssFile, command, ...args]]
+    : [command, [...args]];
   const started = performance.now();
-  return new Promise((resolve, reject) => {
-    execFile(
-      command,
-      [...args],
-      { env: { ...process.env, ...options.env }, cwd: options.cwd, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const ms = performance.now() - started;
-        if (error) reject(new Error(`${command} ${args.join(' ')} failed: ${stderr || error.message}`));
-        else resolve({ ms, stdout, stderr });
-      },
-    );
-  });
+  try {
+    const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
+      execFile(
+        file,
+        argv,
+        { env: { ...process.env, ...options.env }, cwd: options.cwd, maxBuffer: 64 * 1024 * 1024 },
+        (error, out, err) => {
+          if (error) reject(new Error(`${command} ${args.join(' ')} failed: ${err || error.message}`));
+          else resolve({ stdout: out, stderr: err });
+        },
+      );
+    });
+    const ms = performance.now() - started;
+    const rss = rssFile ? Number((await readFile(rssFile, 'utf8')).trim().split('\n').pop()) : NaN;
+    return { ms, stdout, stderr, peakRssKb: Number.isFinite(rss) ? rss : null };
+  } finally {
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  }
 }
 
 /** The anchor's interpreter: the pip 26 venv (.ci/install-pip-oracle), never the machine's pip. */

@@ -49,6 +49,7 @@ function normalize(row: SuiteRow): BenchRow {
     timesMs: row.timesMs ?? (row.wallMs !== undefined ? [row.wallMs] : []),
     result: row.result ?? row.note ?? '',
     anchor: row.anchor ?? /\banchor\b/i.test(row.tool),
+    ...(row.peakRssKb ? { peakRssKb: row.peakRssKb } : {}),
   };
 }
 
@@ -77,10 +78,16 @@ async function loadSuites(only: readonly string[]): Promise<BenchSuite[]> {
   return suites;
 }
 
+/** The largest peak RSS of a row's runs, or – when it was not measured. */
+function peakRss(row: BenchRow): string {
+  const values = row.peakRssKb ?? [];
+  return values.length > 0 ? `${Math.round(Math.max(...values) / 1024)} MiB` : '–';
+}
+
 function table(rows: readonly BenchRow[]): string {
   const lines = [
-    '| set | tool | wall time (median) | min – max | runs | result | ratio to anchor |',
-    '|---|---|---:|---:|---:|---|---:|',
+    '| set | tool | wall time (median) | min – max | runs | peak RSS (max) | result | ratio to anchor |',
+    '|---|---|---:|---:|---:|---:|---|---:|',
   ];
   const anchors = new Map(rows.filter((row) => row.anchor).map((row) => [row.set, median(row.timesMs)]));
   for (const row of rows) {
@@ -88,7 +95,7 @@ function table(rows: readonly BenchRow[]): string {
     const anchor = anchors.get(row.set);
     const ratio = row.anchor ? 'anchor' : anchor ? `${(middle / anchor).toFixed(2)}` : '–';
     lines.push(
-      `| ${row.set} | ${row.tool} | ${seconds(middle)} | ${seconds(Math.min(...row.timesMs))} – ${seconds(Math.max(...row.timesMs))} | ${row.timesMs.length} | ${row.result} | ${ratio} |`,
+      `| ${row.set} | ${row.tool} | ${seconds(middle)} | ${seconds(Math.min(...row.timesMs))} – ${seconds(Math.max(...row.timesMs))} | ${row.timesMs.length} | ${peakRss(row)} | ${row.result} | ${ratio} |`,
     );
   }
   return lines.join('\n');
@@ -121,7 +128,8 @@ const document = [
   '# Benchmarks',
   '',
   'Written by `npm run bench` (test/bench/run-bench.ts); rerun it to refresh. Wall times are of whole',
-  'child processes, as a user would see them, including interpreter start-up. The median of the runs is',
+  "child processes, as a user would see them, including interpreter start-up. Peak RSS is GNU time's `%M`",
+  '(the largest single process of the tree), the largest over the runs. The median of the runs is',
   "shown with the fastest and slowest run; the ratio divides a tool's median by the anchor's median on",
   'the same set (below 1.00 is faster than the anchor).',
   '',

@@ -16,6 +16,7 @@ import {
   addRouteOptions,
   addTargetOptions,
   collect,
+  formatOptionsOf,
   policyFromFlags,
   requireTarget,
   targetFromFlags,
@@ -37,6 +38,10 @@ import {
 import { defaultCacheDir } from './measure.ts';
 
 interface BuildOptions extends PolicyFlags {
+  /** pip's format options (target-options.ts addIndexOptions). */
+  onlyBinary?: string[];
+  noBinary?: string[];
+  preferBinary?: boolean;
   runtime?: string;
   arch?: string;
   python?: string;
@@ -325,6 +330,7 @@ async function lockToBuild(
       ...(options.indexUrl !== undefined ? { indexUrl: options.indexUrl } : {}),
       ...(options.extraIndexUrl.length > 0 ? { extraIndexUrls: options.extraIndexUrl } : {}),
       ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
+      ...formatOptionsOf(options),
     },
     policy,
     cacheDir,

@@ -11,6 +11,7 @@ import {
   addRouteOptions,
   addTargetOptions,
   collect,
+  formatOptionsOf,
   policyFromFlags,
   requireTarget,
   type PolicyFlags,
@@ -31,6 +32,10 @@ import {
 } from '../terminal-output.ts';
 
 interface MeasureOptions extends PolicyFlags {
+  /** pip's format options (target-options.ts addIndexOptions). */
+  onlyBinary?: string[];
+  noBinary?: string[];
+  preferBinary?: boolean;
   runtime?: string;
   arch: string;
   python?: string;
@@ -59,6 +64,7 @@ function indexOptionsOf(options: MeasureOptions): IndexOptionValues {
     ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
     ...(options.index === false ? { noIndex: true } : {}),
     ...(options.pre ? { pre: true } : {}),
+    ...formatOptionsOf(options),
   };
 }
 

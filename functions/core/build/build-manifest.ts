@@ -101,8 +101,12 @@ export function assembleManifest(input: ManifestInput, totalMs: number): BuildMa
   const { lock, verification, smoke, artifacts } = input;
   const ok = isPublishable({ verification, smokeImport: smoke });
   const problems = [...verification.problems];
+  const builtFromSdist = input.installed.flatMap((entry) =>
+    entry.builtFromSdist ? [entry.builtFromSdist] : [],
+  );
   return {
     lockHash: lockHash(lock),
+    ...(builtFromSdist.length > 0 ? { builtFromSdist } : {}),
     policyHash: deliveryPolicyHash(input.policy),
     policy: input.policy,
     lock,

@@ -22,7 +22,7 @@ import {
 import type { BuildManifest, Lock, PackageIndex } from '../shared/types.ts';
 import { createBuildContext, type BuildContext, type BuildEvent } from './build-events.ts';
 import { assembleManifest, warnAboutRuntimeProvided } from './build-manifest.ts';
-import { assertSdistsAllowed, installSet, type InstalledEntry } from './install-set.ts';
+import { installSet, type InstalledEntry } from './install-set.ts';
 import { NO_ARTIFACTS, packArtifacts, type PackedArtifacts } from './pack-artifacts.ts';
 import { postProcess } from './post-process.ts';
 import { DEFAULT_SLIM_POLICY, NO_SLIM_POLICY, slimPolicyKey, type SlimPolicy } from './slim-policy.ts';
@@ -213,7 +213,6 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
       return hit;
     }
   }
-  assertSdistsAllowed(lock, policy);
   return withScratch(options, async ({ scratch, staging, treeDir }) => {
     const installed: InstalledEntry[] = await installSet(
       {
@@ -224,6 +223,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
         treeDir,
         scratch,
         interpreter,
+        cacheDir: options.cacheDir,
         ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
       },
       context,

@@ -25,6 +25,10 @@ export interface IndexOptionValues {
   readonly constraints?: readonly string[];
   /** `:all:`, `:none:` or normalized names. */
   readonly onlyBinary?: readonly string[];
+  /** `--no-binary` values (command line only). */
+  readonly noBinary?: readonly string[];
+  /** `--prefer-binary` (command line only). */
+  readonly preferBinary?: boolean;
 }
 
 /** What pip's configuration files say, after pip's file and section precedence. */

@@ -12,6 +12,7 @@ import { readDependencyInput } from '../inputs/locks/read-input.ts';
 import { readRequirementsFile } from '../inputs/requirements-file.ts';
 import type { RequirementsBundle } from '../inputs/requirements-bundle.ts';
 import { resolveDependencySet } from '../resolve/resolver.ts';
+import { formatControlOf, type FormatOption } from '../resolve/format-control.ts';
 import type { ResolverEvent } from '../resolve/resolver.ts';
 import { describeTarget } from '../shared/targets.ts';
 import type {
@@ -236,6 +237,15 @@ export async function measureRequirements(
       index,
       pre,
       hashCheckingMode: set.hashCheckingMode,
+      formatControl: formatControlOf(
+        [
+          ...resolved.onlyBinary.map((value): FormatOption => ({ option: 'only-binary', value })),
+          ...[...(input.cliIndexOptions?.noBinary ?? []), ...(set.fileIndexOptions.noBinary ?? [])].map(
+            (value): FormatOption => ({ option: 'no-binary', value }),
+          ),
+        ],
+        (input.cliIndexOptions?.preferBinary ?? false) || (set.fileIndexOptions.preferBinary ?? false),
+      ),
       onEvent: emit,
       searched: [
         ...(resolved.options.indexUrl ? [resolved.options.indexUrl] : []),
@@ -246,6 +256,10 @@ export async function measureRequirements(
       projectRequiresPython: set.projectRequiresPython ?? null,
     });
     emit({ type: 'step', step: 'measuring', detail: `${lock.packages.length} packages` });
+    for (const sdist of lock.packages.filter((locked) => locked.tag === 'sdist'))
+      warnings.push(
+        `${sdist.name} ${sdist.version} has only an sdist (${sdist.filename}): it is built at build time, and its sizes are unknown until then (counted as 0 here).`,
+      );
     const hash = lockHash(lock);
     const measured = await measureDependencySet({ lock, policy, lockHash: hash });
     const result = warnings.length > 0 ? { ...measured, warnings } : measured;

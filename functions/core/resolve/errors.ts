@@ -197,7 +197,7 @@ export class ConflictExplainer {
         `no index or find-links location offers any file for "${name}" (asked for ${wanted}${this.requesters(group)}); check the name and the index options`,
       );
     }
-    const stillFits = orderFiles(verdicts, clauses, [], this.provider.pre);
+    const stillFits = orderFiles(verdicts, clauses, [], this.provider.pre, this.provider.formatsFor(name));
     if (stillFits.length > 0) {
       // Files exist that fit the target and the specifier: the failure is a conflict, not availability.
       return null;
@@ -248,8 +248,13 @@ export class ConflictExplainer {
     const label = `${name} ${version}`;
     const wheels = verdicts.filter((verdict) => verdict.isWheel);
     if (wheels.length === 0) {
-      return `${label} has only a source distribution (${verdicts[0]?.file.filename ?? 'sdist'}); lambda-deps installs wheels only`;
+      const sdist = verdicts[0]?.file.filename ?? 'sdist';
+      if (!this.provider.formatsFor(name).allowed.has('source'))
+        return `${label} has only a source distribution (${sdist}), and --only-binary forbids building ${name} from source; drop ${name} from --only-binary (or use --only-binary :all: --no-binary ${name}) to build it, or pin a version that ships a wheel`;
+      return `${label} has only a source distribution (${sdist}), which cannot be used for the target`;
     }
+    if (!this.provider.formatsFor(name).allowed.has('binary'))
+      return `${label} has wheels, but --no-binary forbids them for ${name}${verdicts.some((verdict) => !verdict.isWheel) ? '' : ' and it has no sdist'}`;
     const compatible = wheels.filter((verdict) => verdict.rank !== undefined);
     if (compatible.length === 0)
       return `${label} ${this.explainTags(wheels.flatMap((verdict) => verdict.wheelTags))}`;

@@ -13,6 +13,18 @@ import { tagRank, wheelMachine } from '../shared/targets.ts';
 import type { DistributionFile, Target } from '../shared/types.ts';
 import { parseWheelFilename } from '../index/wheel-filename.ts';
 import type { FileVerdict } from './candidates.ts';
+import type { DistributionFormat } from './format-control.ts';
+
+/** The formats one package may use, and whether an older wheel beats a newer sdist. */
+export interface FormatChoice {
+  readonly allowed: ReadonlySet<DistributionFormat>;
+  readonly preferBinary: boolean;
+}
+
+const WHEELS_ONLY: FormatChoice = { allowed: new Set(['binary']), preferBinary: false };
+
+/** The tag recorded for a chosen sdist: it has none until it is built. */
+export const SDIST_TAG = 'sdist';
 
 type ParsedVersion = Version;
 type Clause = Specifier;
@@ -105,10 +117,9 @@ export function orderFiles(
   clauses: readonly Clause[],
   hashes: readonly string[],
   pre: boolean,
+  formats: FormatChoice = WHEELS_ONLY,
 ): FileVerdict[] {
-  const usable = verdicts.filter(
-    (verdict) => verdict.isWheel && verdict.rank !== undefined && verdict.version && verdict.pythonOk,
-  );
+  const usable = verdicts.filter((verdict) => usableFormat(verdict, formats) && verdict.pythonOk);
   const allowed = allowedVersions(
     uniqueVersions(usable.map((verdict) => verdict.version as ParsedVersion)),
     clauses,
@@ -125,12 +136,16 @@ export function orderFiles(
     if (byHash) return byHash;
     const byYank = Number(left.file.yanked !== false) - Number(right.file.yanked !== false);
     if (byYank) return byYank;
+    // pip's `binary_preference`: with --prefer-binary every wheel sorts before every sdist.
+    const byBinary = formats.preferBinary ? Number(right.isWheel) - Number(left.isWheel) : 0;
+    if (byBinary) return byBinary;
     const byVersion = compareVersions(
       (right.version as ParsedVersion).text,
       (left.version as ParsedVersion).text,
     );
     if (byVersion) return byVersion;
-    const byRank = (left.rank as number) - (right.rank as number);
+    // Within a version an sdist comes after every wheel (pip gives it the lowest tag priority).
+    const byRank = (left.rank ?? Number.MAX_SAFE_INTEGER) - (right.rank ?? Number.MAX_SAFE_INTEGER);
     if (byRank) return byRank;
     return compareBuild(right.build, left.build);
   });
@@ -139,6 +154,13 @@ export function orderFiles(
     (clause) => clause.operator === '===' || (clause.operator === '==' && !clause.wildcard),
   );
   return applicable.filter((verdict) => verdict.file.yanked === false || (allYanked && pinned));
+}
+
+/** A wheel whose tags fit, or an sdist, each only where the package's allowed formats admit it. */
+function usableFormat(verdict: FileVerdict, formats: FormatChoice): boolean {
+  if (!verdict.version) return false;
+  if (verdict.isWheel) return verdict.rank !== undefined && formats.allowed.has('binary');
+  return formats.allowed.has('source') && /\.(tar\.gz|zip)$/i.test(verdict.file.filename);
 }
 
 export function describeWheelTarget(target: Target): string {

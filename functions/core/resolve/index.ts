@@ -1,3 +1,4 @@
 // Resolve: choosing one file per package for the target (the backtracking resolver) and the lock that records it.
 export * from './lock.ts';
 export * from './resolver.ts';
+export * from './format-control.ts';

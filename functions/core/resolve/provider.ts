@@ -35,7 +35,17 @@ import {
   type SpecifierRequirement,
 } from './candidates.ts';
 import { listView, type CandidateView } from './criteria.ts';
-import { bestTag, describeWheelTarget, intersectHashes, judgeFile, orderFiles } from './finder.ts';
+import { readSdistMetadata } from '../sdist/sdist-metadata.ts';
+import {
+  bestTag,
+  describeWheelTarget,
+  intersectHashes,
+  judgeFile,
+  orderFiles,
+  SDIST_TAG,
+  type FormatChoice,
+} from './finder.ts';
+import { allowedFormats, PIP_DEFAULT_FORMATS, type FormatControl } from './format-control.ts';
 import type { Preference, SearchProvider } from './search.ts';
 
 type Clause = Specifier;
@@ -58,6 +68,8 @@ export interface ProviderInput {
   readonly target: Target;
   readonly index: PackageIndex;
   readonly pre?: boolean;
+  /** `--only-binary`, `--no-binary`, `--prefer-binary`; pip's default (sdists allowed) when absent. */
+  readonly formatControl?: FormatControl;
 }
 
 export interface Constraint {
@@ -289,10 +301,19 @@ export class PipProvider implements SearchProvider<ResolverRequirement, Candidat
     return listing;
   }
 
-  private fetchMetadata(file: DistributionFile): Promise<CoreMetadata> {
+  /** The formats `name` may use, as pip's FormatControl says. */
+  formatsFor(name: string): FormatChoice {
+    const control = this.input.formatControl ?? PIP_DEFAULT_FORMATS;
+    return { allowed: allowedFormats(control, name), preferBinary: control.preferBinary };
+  }
+
+  private fetchMetadata(file: DistributionFile, name: string): Promise<CoreMetadata> {
     let metadata = this.metadata.get(file.url);
     if (!metadata) {
-      metadata = this.index.fetchMetadata(file);
+      // An sdist's metadata is its PKG-INFO where PEP 643 makes that reliable (sdist-metadata.ts).
+      metadata = file.filename.toLowerCase().endsWith('.whl')
+        ? this.index.fetchMetadata(file)
+        : this.index.download(file).then((path) => readSdistMetadata(path, file.filename, name));
       // Prefetched metadata may never be awaited; keep its failure from becoming unhandled.
       metadata.catch(() => undefined);
       this.metadata.set(file.url, metadata);
@@ -308,7 +329,7 @@ export class PipProvider implements SearchProvider<ResolverRequirement, Candidat
     const cacheKey = `${name}@${verdict.file.url}`;
     let candidate = this.fileCandidates.get(cacheKey);
     if (!candidate) {
-      candidate = this.fetchMetadata(verdict.file).then((metadata) => {
+      candidate = this.fetchMetadata(verdict.file, name).then((metadata) => {
         const version = verdict.version;
         const metadataVersion = parseVersion(metadata.version);
         if (
@@ -331,7 +352,7 @@ export class PipProvider implements SearchProvider<ResolverRequirement, Candidat
           name,
           version: version.text,
           file: verdict.file,
-          tag: verdict.tag as string,
+          tag: verdict.isWheel ? (verdict.tag as string) : SDIST_TAG,
           metadata,
           direct,
         };
@@ -377,7 +398,7 @@ export class PipProvider implements SearchProvider<ResolverRequirement, Candidat
     this.prefetched.add(name);
     void this.listing(name)
       .then((verdicts) => {
-        const best = orderFiles(verdicts, clauses, [], this.pre).at(0);
+        const best = orderFiles(verdicts, clauses, [], this.pre, this.formatsFor(name)).at(0);
         return best ? this.buildFileCandidate(name, best, false) : null;
       })
       .then((candidate) => {
@@ -404,7 +425,11 @@ export class PipProvider implements SearchProvider<ResolverRequirement, Candidat
 
   startMeasuring(candidate: FileCandidate): void {
     if (this.measurements.has(candidate.file.url)) return;
-    const measurement = this.index.measureWheel(candidate.file);
+    // An sdist's wheel sizes are unknown until it is built: the lock records zeros.
+    const measurement =
+      candidate.tag === SDIST_TAG
+        ? Promise.resolve({ size: 0, unzippedSize: 0, entryCount: 0 })
+        : this.index.measureWheel(candidate.file);
     measurement.catch(() => undefined);
     this.measurements.set(candidate.file.url, measurement);
   }
@@ -462,7 +487,13 @@ export class PipProvider implements SearchProvider<ResolverRequirement, Candidat
     let hashes: string[] | null = constraint?.hashes ?? null;
     for (const requirement of specifiers)
       if (requirement.hashes.length > 0) hashes = intersectHashes(hashes, requirement.hashes);
-    const ordered = orderFiles(await this.listing(name), clauses, hashes ?? [], this.pre);
+    const ordered = orderFiles(
+      await this.listing(name),
+      clauses,
+      hashes ?? [],
+      this.pre,
+      this.formatsFor(name),
+    );
     return this.foundView(name, extras, ordered, incompatible);
   }
 

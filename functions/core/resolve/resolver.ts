@@ -2,7 +2,7 @@
 // the way pip 26 does: resolvelib 1.2's search (search.ts) driven by pip 26's provider
 // (provider.ts: candidate order, what to pin next, PEP 440 and PEP 592 rules of packaging 26), so
 // the set it picks is the one `pip install --platform … --dry-run` picks, except that markers are
-// evaluated for the target (pypa/pip#10050) and sdists are never chosen. Failures are explained as
+// evaluated for the target (pypa/pip#10050); sdists are chosen as pip chooses them (after wheels). Failures are explained as
 // pip's ResolutionImpossible is (errors.ts). This file wires them together and builds the lock.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -13,6 +13,7 @@ import { describeTarget, pythonFullVersion } from '../shared/targets.ts';
 import type { Lock, LockedPackage, PackageIndex, Requirement, Target } from '../shared/types.ts';
 import { PYTHON_IDENTIFIER, ROOT, type Candidate, type FileCandidate, type PipState } from './candidates.ts';
 import { ResolutionImpossible, ResolutionTooDeep } from './criteria.ts';
+import type { FormatControl } from './format-control.ts';
 import { ConflictExplainer, type ExplainContext } from './errors.ts';
 import { PipProvider } from './provider.ts';
 import { eventReporter, type ResolverEvent } from './reporter.ts';
@@ -29,10 +30,11 @@ export interface ResolveInput extends ExplainContext {
   /** Allow pre-releases everywhere (`--pre`). */
   readonly pre?: boolean;
   /**
-   * Accepted for symmetry with pip's option; the resolver always behaves as `--only-binary=:all:`
-   * because nothing is built at resolve time (a version with only an sdist is reported, never chosen).
+   * pip's `--only-binary`, `--no-binary` and `--prefer-binary` (format-control.ts). Absent: pip's
+   * default, where a version with only an sdist may be chosen (its lock entry has tag `sdist` and
+   * sizes 0, unknown until it is built).
    */
-  readonly onlyBinary?: boolean | readonly string[];
+  readonly formatControl?: FormatControl;
   /** pip's hash-checking mode: every chosen file's sha256 must be among its requirement's `--hash` values. */
   readonly hashCheckingMode?: boolean;
   /** The project's own `requires-python` (pyproject.toml or a lock) and the file that says it. */

@@ -2,3 +2,4 @@
 export * from './build-system.ts';
 export * from './built-wheel-check.ts';
 export * from './sdist-builder.ts';
+export * from './sdist-metadata.ts';

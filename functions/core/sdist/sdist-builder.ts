@@ -15,7 +15,7 @@ import { LambdaDepsError } from '../shared/errors.ts';
 import { sha256OfFile as sha256File } from '../shared/hash.ts';
 import { wheelMachine } from '../shared/targets.ts';
 import type { Architecture, Target } from '../shared/types.ts';
-import { findTargetInterpreter } from '../verify/index.ts';
+import { findTargetInterpreter, openSandbox } from '../verify/index.ts';
 import { readBuildSystem } from './build-system.ts';
 import { checkBuiltWheel } from './built-wheel-check.ts';
 
@@ -53,6 +53,8 @@ export interface BuiltSdistWheel {
   /** The highest glibc its binaries need (`2.17`), null for a pure wheel. */
   readonly glibcNeeded: string | null;
   readonly cached: boolean;
+  /** The build ran in the smoke import's cell (no network, host read-only, empty environment). */
+  readonly sandboxed: boolean;
 }
 
 /** This machine's architecture in Lambda's words. */
@@ -74,11 +76,9 @@ function failure(
 }
 
 /** pip's arguments: its own frontend and isolation, our indexes only (`--isolated` ignores the host's config). */
-function pipWheelArguments(options: BuildSdistOptions, sourceDir: string, wheelDir: string): string[] {
+function pipWheelArguments(options: BuildSdistOptions, wheelDir: string): string[] {
   const [first, ...extra] = options.indexUrls;
   return [
-    '-m',
-    'pip',
     'wheel',
     '--isolated',
     '--no-deps',
@@ -89,8 +89,70 @@ function pipWheelArguments(options: BuildSdistOptions, sourceDir: string, wheelD
     ...(first ? ['--index-url', first] : ['--no-index']),
     ...extra.flatMap((url) => ['--extra-index-url', url]),
     ...options.findLinks.flatMap((folder) => ['--find-links', folder]),
-    sourceDir,
   ];
+}
+
+/**
+ * Runs inside the cell: copies the (read-only) source into the cell's HOME, where the backend may
+ * write, points TMPDIR there too, then runs pip; argv: source folder, pip's arguments.
+ */
+const CELL_BUILD = [
+  'import os, shutil, subprocess, sys',
+  'home = os.environ["HOME"]',
+  'source = os.path.join(home, "src")',
+  'shutil.copytree(sys.argv[1], source)',
+  'os.makedirs(os.path.join(home, "tmp"), exist_ok=True)',
+  'os.environ["TMPDIR"] = os.path.join(home, "tmp")',
+  'sys.exit(subprocess.run([sys.executable, "-m", "pip", *sys.argv[2:], source]).returncode)',
+].join('\n');
+
+const isRemote = (url: string): boolean => /^https?:/i.test(url);
+
+/**
+ * The cell has no network, so the build requirements an http(s) index serves are fetched first,
+ * outside it, as wheels only (`--only-binary :all:`: nothing of theirs runs while downloading),
+ * into a folder the cell reads as `--find-links`. Returns the options the cell's pip then uses:
+ * local indexes and find-links only.
+ */
+async function prefetchBuildRequirements(
+  options: BuildSdistOptions,
+  python: string,
+  requires: readonly string[],
+  folder: string,
+): Promise<BuildSdistOptions> {
+  if (requires.length === 0 || !options.indexUrls.some(isRemote)) return options;
+  const args = ['-m', 'pip', 'download', '--only-binary', ':all:', '--dest', folder];
+  const [first, ...extra] = options.indexUrls;
+  try {
+    await execFileAsync(
+      python,
+      [
+        ...args,
+        '--isolated',
+        '--disable-pip-version-check',
+        ...(first ? ['--index-url', first] : ['--no-index']),
+        ...extra.flatMap((url) => ['--extra-index-url', url]),
+        ...options.findLinks.flatMap((link) => ['--find-links', link]),
+        ...requires,
+      ],
+      {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: folder, LANG: 'C.UTF-8' },
+        timeout: 10 * 60 * 1000,
+      },
+    );
+  } catch (error) {
+    throw failure(
+      options,
+      `its build requirements (${requires.join(', ')}) could not be downloaded as wheels for the build sandbox, which has no network.`,
+      'Put wheels of the build requirements in a folder and pass --find-links DIR, or build in AWS.',
+      error,
+    );
+  }
+  return {
+    ...options,
+    indexUrls: options.indexUrls.filter((url) => !isRemote(url)),
+    findLinks: [...options.findLinks, folder],
+  };
 }
 
 /** Unpack the sdist (refusing anything unsafe) and return its one top folder. */
@@ -114,40 +176,66 @@ async function unpackSdist(options: BuildSdistOptions, scratch: string): Promise
 }
 
 async function runPipWheel(
-  options: BuildSdistOptions,
-  python: string,
-  sourceDir: string,
+  given: BuildSdistOptions,
+  interpreter: { executable: string; prefix: string },
+  source: { dir: string; requires: readonly string[] },
   scratch: string,
-): Promise<string> {
-  const wheelDir = join(scratch, 'wheel');
-  const temp = join(scratch, 'tmp');
-  await mkdir(temp, { recursive: true });
+): Promise<{ wheelPath: string; sandboxed: boolean }> {
+  const sourceDir = source.dir;
+  const prefetched = join(scratch, 'build-requirements');
+  await mkdir(prefetched, { recursive: true, mode: 0o755 });
+  // The same cell as the smoke import: no network, host read-only, no credentials, nobody's uid.
+  const cell = await openSandbox(interpreter.executable, interpreter.prefix, [sourceDir, prefetched]);
   try {
-    // An empty environment: the sdist's build code never sees this process's credentials.
-    await execFileAsync(python, pipWheelArguments(options, sourceDir, wheelDir), {
-      cwd: scratch,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: scratch, TMPDIR: temp, LANG: 'C.UTF-8' },
-      maxBuffer: 64 * 1024 * 1024,
-      timeout: options.timeoutMs ?? 15 * 60 * 1000,
-    });
-  } catch (error) {
-    const output = error && typeof error === 'object' && 'stderr' in error ? String(error.stderr) : '';
-    const last = output.trim().split('\n').slice(-3).join(' | ');
-    throw failure(
-      options,
-      `building its sdist failed${last ? `: ${last}` : ''}.`,
-      'The build needs its compilers and headers: build in AWS (CodeBuild on the target OS), or pin a version that ships a wheel.',
-      error,
+    const options = cell.isolation.network
+      ? await prefetchBuildRequirements(given, interpreter.executable, source.requires, prefetched)
+      : given;
+    const cellOptions =
+      options === given
+        ? options
+        : { ...options, findLinks: [...given.findLinks, cell.roots[1] ?? prefetched] };
+    const cellWheels = join(cell.home, 'wheel');
+    const { file, argv, env } = cell.command(interpreter.executable, [
+      '-I',
+      '-c',
+      CELL_BUILD,
+      cell.roots[0] ?? sourceDir,
+      ...pipWheelArguments(cellOptions, cellWheels),
+    ]);
+    try {
+      await execFileAsync(file, argv, {
+        env,
+        maxBuffer: 64 * 1024 * 1024,
+        timeout: options.timeoutMs ?? 15 * 60 * 1000,
+      });
+    } catch (error) {
+      const output = error && typeof error === 'object' && 'stderr' in error ? String(error.stderr) : '';
+      const last = output.trim().split('\n').slice(-3).join(' | ');
+      throw failure(
+        options,
+        `building its sdist failed${last ? `: ${last}` : ''}.`,
+        'The build needs its compilers and headers: build in AWS (CodeBuild on the target OS), or pin a version that ships a wheel.',
+        error,
+      );
+    }
+    const built = (await readdir(cellWheels).catch(() => [] as string[])).filter((name) =>
+      name.endsWith('.whl'),
     );
+    if (built.length !== 1 || !built[0])
+      throw failure(options, `the build made ${built.length} wheels.`, 'Pin a version that ships a wheel.');
+    // Out of the cell before it is removed.
+    const wheelDir = join(scratch, 'wheel');
+    await mkdir(wheelDir, { recursive: true });
+    await copyFile(join(cellWheels, built[0]), join(wheelDir, built[0]));
+    const { network, filesystem, environment } = cell.isolation;
+    return { wheelPath: join(wheelDir, built[0]), sandboxed: network && filesystem && environment };
+  } finally {
+    await cell.dispose();
   }
-  const built = (await readdir(wheelDir)).filter((name) => name.endsWith('.whl'));
-  if (built.length !== 1 || !built[0])
-    throw failure(options, `the build made ${built.length} wheels.`, 'Pin a version that ships a wheel.');
-  return join(wheelDir, built[0]);
 }
 
 function cacheKey(options: BuildSdistOptions, backend: string, pythonVersion: string): string {
-  return `${options.sha256}-${backend.replace(/[^A-Za-z0-9_.]+/g, '_')}-py${pythonVersion}-${wheelMachine(hostArchitecture())}`;
+  return `${options.sha256}-${backend.replace(/[^A-Za-z0-9_.]+/g, '_')}-py${pythonVersion}-${wheelMachine(hostArchitecture())}-cell`;
 }
 
 /** A cached wheel, checked against its recorded sha256; a bad entry is discarded. */
@@ -198,16 +286,20 @@ export async function buildSdistForTarget(options: BuildSdistOptions): Promise<B
   const scratch = await mkdtemp(join(tmpdir(), 'lambda-deps-sdist-'));
   try {
     const sourceDir = await unpackSdist(options, scratch);
-    const { backend } = await readBuildSystem(sourceDir, `${options.name} ${options.version}`);
+    const { backend, requires } = await readBuildSystem(sourceDir, `${options.name} ${options.version}`);
     const cacheFolder = options.cacheDir
       ? join(options.cacheDir, 'sdist-wheels', cacheKey(options, backend, interpreter.version))
       : null;
     const cachedWheel = cacheFolder ? await readCached(cacheFolder) : null;
-    const wheelPath = cachedWheel ?? (await runPipWheel(options, interpreter.executable, sourceDir, scratch));
+    const ran = cachedWheel
+      ? null
+      : await runPipWheel(options, interpreter, { dir: sourceDir, requires }, scratch);
+    const wheelPath = cachedWheel ?? (ran?.wheelPath as string);
     const filename = wheelPath.split('/').pop() ?? '';
     const check = await checkBuiltWheel(wheelPath, filename, options.target, scratch);
     if (check.problems.length > 0) throw failure(options, check.problems[0] ?? '', check.hint);
-    if (cacheFolder && !cachedWheel) await writeCached(cacheFolder, wheelPath, filename);
+    // Only wheels built in the cell are cached, so a cached wheel was always built there.
+    if (cacheFolder && !cachedWheel && ran?.sandboxed) await writeCached(cacheFolder, wheelPath, filename);
     await mkdir(options.outDir, { recursive: true });
     // A copy, never a link into the cache: editing the output must not corrupt the cache.
     await copyFile(wheelPath, join(options.outDir, filename));
@@ -218,6 +310,7 @@ export async function buildSdistForTarget(options: BuildSdistOptions): Promise<B
       pure: parseWheelFilename(filename).tags.every((tag) => tag.endsWith('-any')),
       glibcNeeded: check.glibcNeeded,
       cached: cachedWheel !== null,
+      sandboxed: ran?.sandboxed ?? true,
     };
   } finally {
     await rm(scratch, { recursive: true, force: true });

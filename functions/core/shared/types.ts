@@ -199,8 +199,21 @@ export interface LayerArtifact {
 }
 
 /** What `build` writes to `manifest.json`. */
+/** A wheel the build made from a locked sdist (functions/core/sdist): its real tags, the glibc it needs. */
+export interface BuiltFromSdist {
+  readonly name: string;
+  readonly sdist: string;
+  readonly wheel: string;
+  readonly backend: string;
+  /** The newest glibc its binaries need (`2.17`); null for a pure wheel. */
+  readonly glibcNeeded: string | null;
+  /** The build ran in the smoke import's cell (verify/sandbox.ts); false: this machine could not isolate it. */
+  readonly sandboxed: boolean;
+}
+
 export interface BuildManifest {
   readonly lockHash: string;
+  readonly builtFromSdist?: readonly BuiltFromSdist[];
   /** sha256 of the delivery policy's build fields (route/delivery-policy.ts): with the lock hash, it names the artifacts. */
   readonly policyHash?: string;
   /** The delivery policy the build followed (route/delivery-policy.ts). */

@@ -3,11 +3,9 @@
 // `pip install --platform … --only-binary=:all: --target DIR` (pip 26, the pip-oracle venv) followed by `zip -r`, on the same
 // sets and the same on-disk indexes. Goals: a fresh build in at most a quarter of the anchor's
 // wall time; a rebuild under one second.
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { serializeLock } from '../../../functions/core/resolve/lock.ts';
 import type { BuildManifest } from '../../../functions/core/shared/types.ts';
 import { formatBytes } from '../../../functions/core/shared/units.ts';
@@ -21,8 +19,6 @@ import {
   type BenchSuite,
 } from '../bench-row.ts';
 import { lambdaTarget, pythonFullVersion } from '../../../functions/core/shared/targets.ts';
-
-const execFileAsync = promisify(execFile);
 
 /** Fresh builds and anchor runs per set (each from empty caches). */
 const RUNS = runCount(3);
@@ -52,10 +48,73 @@ async function treeBytes(root: string): Promise<number> {
   return total;
 }
 
-async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const started = performance.now();
-  const value = await run();
-  return { ms: Math.round(performance.now() - started), value };
+/** `lambda-deps build FILE` on the default path (the local pipeline), process start included. */
+function buildDefaultPath(requirements: string, outDir: string, cacheDir: string, indexes: LocalIndexes) {
+  return timeProcess(process.execPath, [
+    join(repository, 'bin', 'lambda-deps'),
+    'build',
+    requirements,
+    '--runtime',
+    'python3.11',
+    '--arch',
+    'x86_64',
+    '--out',
+    outDir,
+    '--cache-dir',
+    cacheDir,
+    '--json',
+    ...pipIndexArguments(indexes),
+  ]);
+}
+
+/**
+ * The default path (the local pipeline): a fresh build, rebuilds of the unchanged requirements
+ * file, and the set with one small package (attrs) added, built with the same caches.
+ */
+async function benchDefaultPath(
+  work: string,
+  requirements: string,
+  packages: readonly string[],
+  indexes: LocalIndexes,
+): Promise<Omit<BenchRow, 'set'>[]> {
+  const cacheDir = join(work, 'cache-default-path');
+  const fresh = await buildDefaultPath(requirements, join(work, 'out-default'), cacheDir, indexes);
+  const rebuilds: number[] = [];
+  const rebuildRss: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    const again = await buildDefaultPath(requirements, join(work, 'out-default'), cacheDir, indexes);
+    rebuilds.push(Math.round(again.ms));
+    if (again.peakRssKb !== null) rebuildRss.push(again.peakRssKb);
+  }
+  const added = join(work, 'requirements-plus-attrs.txt');
+  await writeFile(added, `${[...packages, 'attrs'].join('\n')}\n`);
+  const plus = await buildDefaultPath(added, join(work, 'out-plus'), cacheDir, indexes);
+  const rss = (kb: number | null): number[] => (kb === null ? [] : [kb]);
+  return [
+    {
+      tool: 'lambda-deps build FILE, default path (local pipeline), fresh caches',
+      timesMs: [Math.round(fresh.ms)],
+      result: 'the reference for the two rows below',
+      peakRssKb: rss(fresh.peakRssKb),
+    },
+    {
+      tool: 'lambda-deps build FILE, default path, unchanged requirements file (incl. process start; goal ≤ 0.5 s)',
+      timesMs: rebuilds,
+      result: `served from the store; ${(median(rebuilds) / fresh.ms).toFixed(2)} × the fresh default-path build`,
+      peakRssKb: rebuildRss,
+    },
+    {
+      tool: 'lambda-deps build FILE, default path, one package added (attrs; goal ≤ 0.25 × fresh)',
+      timesMs: [Math.round(plus.ms)],
+      result: `${(plus.ms / fresh.ms).toFixed(2)} × the fresh default-path build`,
+      peakRssKb: rss(plus.peakRssKb),
+    },
+  ];
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((left, right) => left - right);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 async function benchSet(
@@ -72,10 +131,11 @@ async function benchSet(
     // resolve + measure + install + slim + verify + smoke import + pack. In-process, not the
     // pipeline, so the figure is the build itself.
     const freshRuns: number[] = [];
+    const freshRss: number[] = [];
     let manifest: BuildManifest | null = null;
     for (let run = 0; run < RUNS; run++) {
       const outDir = join(work, `out-${run}`);
-      const { ms } = await timeProcess(process.execPath, [
+      const { ms, peakRssKb } = await timeProcess(process.execPath, [
         join(repository, 'bin', 'lambda-deps'),
         'build',
         requirements,
@@ -92,6 +152,7 @@ async function benchSet(
         ...pipIndexArguments(indexes),
       ]);
       freshRuns.push(Math.round(ms));
+      if (peakRssKb !== null) freshRss.push(peakRssKb);
       manifest = JSON.parse(await readFile(join(outDir, 'manifest.json'), 'utf8')) as BuildManifest;
     }
     if (!manifest) throw new Error('no build ran');
@@ -102,8 +163,9 @@ async function benchSet(
 
     // lambda-deps, rebuild of the unchanged lock: the CLI as a user runs it, process start included.
     const rebuilds: number[] = [];
+    const rebuildRss: number[] = [];
     for (let run = 0; run < 3; run++) {
-      const { ms } = await timeProcess(process.execPath, [
+      const { ms, peakRssKb } = await timeProcess(process.execPath, [
         join(repository, 'bin', 'lambda-deps'),
         'build',
         lockPath,
@@ -114,41 +176,40 @@ async function benchSet(
         '--json',
       ]);
       rebuilds.push(Math.round(ms));
+      if (peakRssKb !== null) rebuildRss.push(peakRssKb);
     }
+    const defaultPath = await benchDefaultPath(work, requirements, packages, indexes);
 
     // The anchor: pip --platform --target, then zip -r (one zip, as the AWS docs do it).
     const anchorRuns: number[] = [];
+    const anchorRss: number[] = [];
     for (let run = 0; run < RUNS; run++) {
-      const { ms } = await timed(async () => {
-        const site = join(work, `anchor-${run}`, 'python');
-        await mkdir(site, { recursive: true });
-        await execFileAsync(
-          python,
-          [
-            '-m',
-            'pip',
-            'install',
-            '--quiet',
-            '--no-cache-dir',
-            '--target',
-            site,
-            '--platform',
-            'manylinux2014_x86_64',
-            '--implementation',
-            'cp',
-            '--python-version',
-            pythonFullVersion(lambdaTarget('python3.11', 'x86_64')),
-            '--only-binary=:all:',
-            ...pipIndexArguments(indexes),
-            ...packages,
-          ],
-          { maxBuffer: 64 * 1024 * 1024 },
-        );
-        await execFileAsync('zip', ['-q', '-r', join(work, `anchor-${run}`, 'layer.zip'), 'python'], {
-          cwd: join(work, `anchor-${run}`),
-        });
+      const site = join(work, `anchor-${run}`, 'python');
+      await mkdir(site, { recursive: true });
+      const pip = await timeProcess(python, [
+        '-m',
+        'pip',
+        'install',
+        '--quiet',
+        '--no-cache-dir',
+        '--target',
+        site,
+        '--platform',
+        'manylinux2014_x86_64',
+        '--implementation',
+        'cp',
+        '--python-version',
+        pythonFullVersion(lambdaTarget('python3.11', 'x86_64')),
+        '--only-binary=:all:',
+        ...pipIndexArguments(indexes),
+        ...packages,
+      ]);
+      const zip = await timeProcess('zip', ['-q', '-r', join(work, `anchor-${run}`, 'layer.zip'), 'python'], {
+        cwd: join(work, `anchor-${run}`),
       });
-      anchorRuns.push(ms);
+      anchorRuns.push(Math.round(pip.ms + zip.ms));
+      // The two run one after the other: the recipe's peak is the larger of theirs.
+      if (pip.peakRssKb !== null) anchorRss.push(Math.max(pip.peakRssKb, zip.peakRssKb ?? 0));
     }
     const anchorBytes = await treeBytes(join(work, `anchor-${RUNS - 1}`, 'python'));
 
@@ -161,12 +222,14 @@ async function benchSet(
         timesMs: anchorRuns,
         result: `one zip, ${formatBytes(anchorBytes)} of files (what Lambda unzips), not verified, not slimmed`,
         anchor: true,
+        peakRssKb: anchorRss,
       },
       {
         set,
         tool: 'lambda-deps build (fresh caches; goal ≤ 0.25 × anchor)',
         timesMs: freshRuns,
         anchor: false,
+        peakRssKb: freshRss,
         result: `${manifest.strategy}: ${manifest.layers.length} layer(s), ${formatBytes(manifest.sizes.slimmed)} unzipped, verification ${manifest.verification.ok ? 'ok' : 'FAILED'}, smoke import ${smoke}`,
       },
       {
@@ -175,7 +238,9 @@ async function benchSet(
         timesMs: rebuilds,
         result: 'served from the build cache',
         anchor: false,
+        peakRssKb: rebuildRss,
       },
+      ...defaultPath.map((row) => ({ ...row, set })),
     ];
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -81,9 +81,9 @@ async function benchSet(
     return `${document.packages.length} packages / ${formatBytes(document.totals.unzippedSize)} unzipped`;
   };
 
-  const pipOnce = async (run: number): Promise<{ ms: number; result: string }> => {
+  const pipOnce = async (run: number): Promise<{ ms: number; result: string; peakRssKb: number | null }> => {
     const report = join(work, `pip-report-${run}.json`);
-    const { ms } = await timeProcess(
+    const { ms, peakRssKb } = await timeProcess(
       python,
       [
         '-m',
@@ -109,7 +109,7 @@ async function benchSet(
       { env: CLEAN_ENV },
     );
     const parsed = JSON.parse(await readFile(report, 'utf8')) as { install: unknown[] };
-    return { ms, result: `${parsed.install.length} packages (no sizes)` };
+    return { ms, result: `${parsed.install.length} packages (no sizes)`, peakRssKb };
   };
 
   const warmCache = join(work, 'warm-cache');
@@ -120,18 +120,25 @@ async function benchSet(
   let coldResult = '';
   let warmResult = '';
   let pipResult = '';
+  const rss = { cold: [] as number[], warm: [] as number[], pip: [] as number[] };
+  const keep = (values: number[], kb: number | null): void => {
+    if (kb !== null) values.push(kb);
+  };
   // Round-robin, so a burst of other load on the machine hits every tool alike.
   for (let run = 0; run < RUNS; run++) {
     const cacheDir = await mkdtemp(join(work, 'cold-cache-'));
     const coldRun = await timeProcess(BIN, measureArgs(cacheDir), { env: CLEAN_ENV });
     cold.push(coldRun.ms);
+    keep(rss.cold, coldRun.peakRssKb);
     coldResult = summary(coldRun.stdout);
     await rm(cacheDir, { recursive: true, force: true });
     const warmRun = await timeProcess(BIN, measureArgs(warmCache), { env: CLEAN_ENV });
     warm.push(warmRun.ms);
+    keep(rss.warm, warmRun.peakRssKb);
     warmResult = summary(warmRun.stdout);
     const pipRun = await pipOnce(run);
     pip.push(pipRun.ms);
+    keep(rss.pip, pipRun.peakRssKb);
     pipResult = pipRun.result;
   }
 
@@ -142,9 +149,22 @@ async function benchSet(
       timesMs: pip,
       result: pipResult,
       anchor: true,
+      peakRssKb: rss.pip,
     },
-    { set, tool: 'lambda-deps measure --json, cold cache', timesMs: cold, result: coldResult },
-    { set, tool: 'lambda-deps measure --json, warm cache', timesMs: warm, result: warmResult },
+    {
+      set,
+      tool: 'lambda-deps measure --json, cold cache',
+      timesMs: cold,
+      result: coldResult,
+      peakRssKb: rss.cold,
+    },
+    {
+      set,
+      tool: 'lambda-deps measure --json, warm cache',
+      timesMs: warm,
+      result: warmResult,
+      peakRssKb: rss.warm,
+    },
   ];
 }
 

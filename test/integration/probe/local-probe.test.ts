@@ -177,3 +177,57 @@ describe.skipIf(noWheels)(`probeLocally (skipped without real wheels: ${NO_LOCAL
     expect(probe.reason).toMatch(/aarch64/);
   });
 });
+
+describe.skipIf(noWheels)(
+  `the Probe on the user's path (skipped without real wheels: ${NO_LOCAL_INDEXES_REASON})`,
+  () => {
+    let out = '';
+    beforeAll(async () => {
+      out = await mkdtemp(join(tmpdir(), 'lambda-deps-probe-cli-'));
+      await writeFile(join(out, 'requirements.txt'), 'bcrypt\nidna\n');
+      await writeFile(join(out, 'pure.txt'), 'idna\n');
+    });
+    afterAll(() => rm(out, { recursive: true, force: true }));
+
+    async function build(
+      file: string,
+      args: string[],
+    ): Promise<{
+      probe?: { ran: boolean; ok: boolean; python: string | null; reason?: string; modules: unknown[] };
+    }> {
+      const dir = join(out, args.join('-').replace(/[^a-z0-9]+/gi, '-'));
+      await run(BIN, ['build', join(out, file), ...args, '--out', dir], { timeout: 300_000 }).catch(
+        () => undefined,
+      );
+      return JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as never;
+    }
+
+    it.each([['layers'], ['efs']])(
+      'probes the %s route from what ships with the target Python before switching it in',
+      async (strategy) => {
+        // Act
+        const manifest = await build('requirements.txt', [
+          '--runtime',
+          'python3.11',
+          '--arch',
+          'x86_64',
+          '--strategy',
+          strategy,
+        ]);
+        // Assess
+        expect(manifest.probe).toMatchObject({ ran: true, ok: true, from: 'artifact', where: 'local' });
+        expect(manifest.probe?.python).toMatch(/^3\.11\.\d+$/);
+        expect(manifest.probe?.modules.length).toBeGreaterThanOrEqual(2);
+      },
+      300_000,
+    );
+
+    it('says an arm64 set was not probed here, and why, instead of counting it as ok', async () => {
+      // Act
+      const manifest = await build('pure.txt', ['--runtime', 'python3.12', '--arch', 'arm64']);
+      // Assess
+      expect(manifest.probe).toMatchObject({ ran: false, ok: false });
+      expect(manifest.probe?.reason).toMatch(/aarch64/);
+    }, 300_000);
+  },
+);

@@ -73,13 +73,17 @@ export const STATX_EXTENSION = extension(
   '#define _GNU_SOURCE\n#include <fcntl.h>\n#include <sys/stat.h>\nstatic PyObject *probe(PyObject *self, PyObject *args) { struct statx st; return PyLong_FromLong(statx(AT_FDCWD, "/", 0, STATX_BASIC_STATS, &st)); }',
 );
 
-/** Write `project` as `<dir>/<name>-<version>.tar.gz` and return its path. */
-export async function writeSdist(project: SdistProject, dir: string): Promise<string> {
+/** Write `project` as (PKG-INFO 2.2 or later is what the resolver trusts, PEP 643) `<dir>/<name>-<version>.tar.gz` and return its path. */
+export async function writeSdist(
+  project: SdistProject,
+  dir: string,
+  metadataVersion = '2.1',
+): Promise<string> {
   const top = `${project.name.replace(/-/g, '_')}-${project.version}`;
   const source = join(dir, 'src', top);
   const files = {
     ...project.files,
-    'PKG-INFO': `Metadata-Version: 2.1\nName: ${project.name}\nVersion: ${project.version}\n`,
+    'PKG-INFO': `Metadata-Version: ${metadataVersion}\nName: ${project.name}\nVersion: ${project.version}\n`,
   };
   for (const [path, text] of Object.entries(files)) {
     await mkdir(dirname(join(source, path)), { recursive: true });

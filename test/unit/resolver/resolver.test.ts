@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError, IntegrityError, ResolutionError } from '../../../functions/core/shared/errors.ts';
 import { parseRequirement } from '../../../functions/core/inputs/pep508.ts';
 import { resolveDependencySet } from '../../../functions/core/resolve/resolver.ts';
+import { formatControlOf, type FormatControl } from '../../../functions/core/resolve/format-control.ts';
 import { customTarget, lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import type { Lock, Requirement } from '../../../functions/core/shared/types.ts';
 import { createFakePackageIndex, fakeSha256, type FakeRelease } from '../../support/fake-package-index.ts';
@@ -20,7 +21,13 @@ function picked(lock: Lock): Record<string, string> {
 async function resolve(
   projects: Record<string, FakeRelease[]>,
   lines: string[],
-  options: { constraints?: string[]; target?: typeof py311; pre?: boolean; hashCheckingMode?: boolean } = {},
+  options: {
+    constraints?: string[];
+    target?: typeof py311;
+    pre?: boolean;
+    hashCheckingMode?: boolean;
+    formatControl?: FormatControl;
+  } = {},
 ): Promise<Lock> {
   return resolveDependencySet({
     requirements: requirements(...lines),
@@ -29,6 +36,8 @@ async function resolve(
     index: createFakePackageIndex(projects),
     pre: options.pre ?? false,
     hashCheckingMode: options.hashCheckingMode ?? false,
+    // pip's --only-binary :all: unless a test says otherwise: the fake index serves no sdist bytes.
+    formatControl: options.formatControl ?? formatControlOf([{ option: 'only-binary', value: ':all:' }]),
   });
 }
 
@@ -228,7 +237,7 @@ describe('resolveDependencySet', () => {
     expect(picked(on312)).toEqual({ declared: '2.0', linked: '2.0' });
   });
 
-  it('never chooses an sdist, and says so when a version has nothing else', async () => {
+  it('with --only-binary :all: never chooses an sdist, and says what to do when a version has nothing else', async () => {
     // Prepare
     const projects = {
       lib: [{ version: '1.0' }, { version: '2.0', files: [{ filename: 'lib-2.0.tar.gz' }] }],
@@ -242,7 +251,9 @@ describe('resolveDependencySet', () => {
     expect(picked(lock)).toEqual({ lib: '1.0' });
     expect(error.problems[0]).toEqual({
       package: 'lib',
-      message: expect.stringContaining('lib 2.0 has only a source distribution (lib-2.0.tar.gz)'),
+      message: expect.stringContaining(
+        'lib 2.0 has only a source distribution (lib-2.0.tar.gz), and --only-binary forbids building lib from source; drop lib from --only-binary',
+      ),
     });
   });
 
