@@ -20,6 +20,8 @@ export interface PipelineSettings {
   readonly efsAccessPointArn: string | null;
   readonly efsFileSystemId: string | null;
   readonly keepEfsVersions: number;
+  /** Versions kept per layer name when older ones are retired. @default 3 */
+  readonly keepLayerVersions?: number;
   readonly ecrRepositoryUri: string | null;
   readonly ecrRepositoryName: string | null;
   readonly baseImageRepository: string;
@@ -76,6 +78,11 @@ const environmentSchema = z.object({
   EFS_ACCESS_POINT_ARN: optionalText,
   EFS_FILE_SYSTEM_ID: optionalText,
   KEEP_EFS_VERSIONS: z
+    .string()
+    .optional()
+    .transform((value) => Number(value === undefined || value === '' ? '3' : value))
+    .pipe(z.number().int().min(1).max(100)),
+  KEEP_LAYER_VERSIONS: z
     .string()
     .optional()
     .transform((value) => Number(value === undefined || value === '' ? '3' : value))
@@ -141,6 +148,7 @@ export function readPipelineSettings(
     efsAccessPointArn: value.EFS_ACCESS_POINT_ARN,
     efsFileSystemId: value.EFS_FILE_SYSTEM_ID,
     keepEfsVersions: value.KEEP_EFS_VERSIONS,
+    keepLayerVersions: value.KEEP_LAYER_VERSIONS,
     ecrRepositoryUri: value.ECR_REPOSITORY_URI,
     ecrRepositoryName: value.ECR_REPOSITORY_NAME,
     baseImageRepository: value.BASE_IMAGE_REPOSITORY,

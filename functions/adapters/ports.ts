@@ -79,6 +79,14 @@ export interface LayerRegistry {
     readonly layerVersionArns: readonly string[];
     readonly replaceNames: readonly string[];
   }): Promise<{ readonly layers: readonly string[] }>;
+  /** Every version of a layer name that still exists (deleted ones are not listed), in any order. */
+  listLayerVersions?(
+    layerName: string,
+  ): Promise<readonly { readonly version: number; readonly layerVersionArn: string }[]>;
+  /** Deletes one version; functions that use it keep working, but no new one can add it. */
+  deleteLayerVersion?(request: { readonly layerName: string; readonly version: number }): Promise<void>;
+  /** The layer version ARNs a function lists now. */
+  getFunctionLayers?(functionName: string): Promise<readonly string[]>;
   /** One version and its description (the content hash lives there); null when it is gone. */
   getLayerVersion?(
     layerVersionArn: string,

@@ -10,11 +10,13 @@ import {
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
 import {
+  layerArnsInUse,
   layerDescription,
   namedLayers,
   repointFunctions,
   previousLayerArns,
   readLayersRecord,
+  retireOldVersions,
   unchangedVersion,
   writeSetParameter,
   type DeliveredLayer,
@@ -200,7 +202,41 @@ async function publishLayersStep(
     arns: record.layers.map((layer) => layer.layerVersionArn),
     updatedFunctions,
   });
+  await retireLayerVersions(adapters, settings, parameterName, record.layers, logger);
   return { ...publishedResult(record.layers, parameterName, updatedFunctions, outcome === 'reused'), probe };
+}
+
+/**
+ * After the switch, the older versions of the set's layer names beyond the newest few are
+ * deleted, except any the parameter or a listed function still names (read just before).
+ * The set is delivered by now, so a failure here is logged and the next delivery retries.
+ */
+async function retireLayerVersions(
+  adapters: StepDependencies['adapters'],
+  settings: StepDependencies['settings'],
+  parameterName: string,
+  delivered: readonly DeliveredLayer[],
+  logger: Logger,
+): Promise<void> {
+  try {
+    const inUse = await layerArnsInUse(
+      adapters.layers,
+      adapters.parameters,
+      parameterName,
+      settings.functionsToUpdate,
+    );
+    const retired = await retireOldVersions(
+      adapters.layers,
+      delivered.map((layer) => layer.layerName),
+      settings.keepLayerVersions ?? 3,
+      inUse,
+    );
+    if (retired.length > 0) logger.info('old layer versions retired', { retired });
+  } catch (error) {
+    logger.warn('retiring old layer versions failed; the next delivery tries again', {
+      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+    });
+  }
 }
 
 function publishedResult(

@@ -101,6 +101,11 @@ export interface LambdaDepsProps {
   readonly extraIndexUrls?: string[];
   /** Old EFS versions kept beside `current`. @default 3 */
   readonly keepEfsVersions?: number;
+  /**
+   * Layer versions kept per layer name; older ones are deleted after each delivery, except any
+   * that the set's SSM parameter or a function in `functionsToUpdate` still uses. @default 3
+   */
+  readonly keepLayerVersions?: number;
   /** Base of dependency images (`<repository>:<python version>-<arch>`). @default 'public.ecr.aws/lambda/python' */
   readonly baseImageRepository?: string;
   /**
@@ -249,6 +254,7 @@ export class LambdaDeps extends Construct {
       EFS_ACCESS_POINT_ARN: this.accessPoint?.accessPointArn ?? '',
       EFS_FILE_SYSTEM_ID: this.fileSystem?.fileSystemId ?? '',
       KEEP_EFS_VERSIONS: String(props.keepEfsVersions ?? 3),
+      KEEP_LAYER_VERSIONS: String(props.keepLayerVersions ?? 3),
       ECR_REPOSITORY_URI: this.repository?.repositoryUri ?? '',
       ECR_REPOSITORY_NAME: this.repository?.repositoryName ?? '',
       BASE_IMAGE_REPOSITORY: props.baseImageRepository ?? 'public.ecr.aws/lambda/python',
@@ -438,9 +444,13 @@ export class LambdaDeps extends Construct {
             ],
             resources: [layerArn, `${layerArn}:*`],
           }),
+          // Retiring old versions: deleting is scoped to our layers' versions; the Service
+          // Authorization Reference gives ListLayerVersions no resource type, so it needs "*".
+          new PolicyStatement({ actions: ['lambda:DeleteLayerVersion'], resources: [`${layerArn}:*`] }),
+          new PolicyStatement({ actions: ['lambda:ListLayerVersions'], resources: ['*'] }),
           parameterStatement(),
         ],
-        reason: `Layers are limited to names starting with "${this.layerNamePrefix}" (any version); ${parameterReason}`,
+        reason: `Layers are limited to names starting with "${this.layerNamePrefix}" (any version); lambda:ListLayerVersions has no resource-level permissions (it only reads version numbers); ${parameterReason}`,
       });
       const functionNames = options.props.functionsToUpdate ?? [];
       if (functionNames.length > 0) {
@@ -577,9 +587,13 @@ function validateProps(layerNamePrefix: string, ssmParameterPrefix: string, prop
     if (!/^[a-zA-Z0-9_-]{1,64}$/.test(name))
       problems.push(`functionsToUpdate: "${name}" is not a function name`);
   }
-  const keep = props.keepEfsVersions;
-  if (keep !== undefined && (!Number.isInteger(keep) || keep < 1 || keep > 100)) {
-    problems.push(`keepEfsVersions ${keep}: use a whole number from 1 to 100`);
+  for (const [name, keep] of [
+    ['keepEfsVersions', props.keepEfsVersions],
+    ['keepLayerVersions', props.keepLayerVersions],
+  ] as const) {
+    if (keep !== undefined && (!Number.isInteger(keep) || keep < 1 || keep > 100)) {
+      problems.push(`${name} ${keep}: use a whole number from 1 to 100`);
+    }
   }
   if (problems.length > 0) throw new Error(`LambdaDeps: invalid props: ${problems.join('; ')}.`);
 }

@@ -54,6 +54,7 @@ beforeAll(() => {
     indexUrl: 'https://pypi.example.com/simple',
     extraIndexUrls: ['https://a.example.com/simple', 'https://b.example.com/simple'],
     keepEfsVersions: 5,
+    keepLayerVersions: 7,
     baseImageRepository: 'registry.example.com/lambda/python',
     requirementsBuckets: [Bucket.fromBucketName(stack, 'Sources', 'acme-requirements')],
     eventBus: EventBus.fromEventBusName(stack, 'Bus', 'acme-bus'),
@@ -214,6 +215,17 @@ describe('LambdaDeps props', () => {
       expect(variable(custom, 'functions/push-image/handler.ts', 'BASE_IMAGE_REPOSITORY')).toBe(
         'registry.example.com/lambda/python',
       );
+    });
+  });
+
+  describe('keepLayerVersions', () => {
+    it('defaults to 3 layer versions kept per name', () => {
+      // Act & Assess
+      expect(variable(defaults, 'functions/publish-layers/handler.ts', 'KEEP_LAYER_VERSIONS')).toBe('3');
+    });
+    it('passes a set value to the publish step', () => {
+      // Act & Assess
+      expect(variable(custom, 'functions/publish-layers/handler.ts', 'KEEP_LAYER_VERSIONS')).toBe('7');
     });
   });
 

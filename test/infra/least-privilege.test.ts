@@ -27,6 +27,8 @@ const REVIEWED_UNSCOPED_ACTIONS: Readonly<Record<string, string>> = {
   'logs:PutResourcePolicy': 'state machine logging to CloudWatch Logs (vended logs API)',
   'logs:DescribeResourcePolicies': 'state machine logging to CloudWatch Logs (vended logs API)',
   'logs:DescribeLogGroups': 'state machine logging to CloudWatch Logs (vended logs API)',
+  'lambda:ListLayerVersions':
+    "publish-layers lists a layer name's versions to retire old ones; the Service Authorization Reference gives it no resource type",
   's3:PutBucketNotification': "CDK's custom resource that switches on the bucket's EventBridge notifications",
   // CDK's Lambda file system grant; the statement is conditioned on the access point ARN (tested below).
   'elasticfilesystem:ClientMount':
@@ -198,6 +200,26 @@ describe('step permissions', () => {
     // Only its per-set lease and delivery record, never the build's artifacts.
     expect(objectPrefixes(statements, 's3:PutObject')).toEqual(['artifacts/*/delivery/*']);
     expect(objectPrefixes(statements, 's3:DeleteObject')).toEqual(['artifacts/*/delivery/*']);
+  });
+
+  it('let publish-layers delete versions only of layers named with the prefix, and list versions (unscopable)', () => {
+    // Prepare
+    const statements = statementsOfFunction(synthesized.json, 'functions/publish-layers/handler.ts');
+
+    // Act
+    const deletes = statements.filter((statement) =>
+      actionsOf(statement).includes('lambda:DeleteLayerVersion'),
+    );
+    const lists = statements.filter((statement) => actionsOf(statement).includes('lambda:ListLayerVersions'));
+
+    // Assess
+    expect(deletes.flatMap(actionsOf)).toEqual(['lambda:DeleteLayerVersion']);
+    expect(deletes.flatMap((statement) => [statement.Resource].flat().map((r) => JSON.stringify(r)))).toEqual(
+      [expect.stringMatching(/:layer:lambda-deps\*:\*"/)],
+    );
+    expect(lists.map((statement) => [actionsOf(statement), statement.Resource])).toEqual([
+      [['lambda:ListLayerVersions'], '*'],
+    ]);
   });
 
   it('let push-image push to its repository only, reading artifacts/', () => {

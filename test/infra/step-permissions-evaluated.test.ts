@@ -56,6 +56,27 @@ describe('evaluated step permissions', () => {
     await expect(overwrite).rejects.toThrow(AccessDeniedError);
   });
 
+  it('let publish-layers list layer versions and delete old versions of its own layers only', async () => {
+    // Prepare
+    const role = roleOfStep('publish-layers');
+    const layer = 'arn:aws:lambda:us-east-1:123456789012:layer:lambda-deps-web-1';
+
+    // Act
+    // The Service Authorization Reference gives ListLayerVersions no resource type: asked on "*".
+    const list = await iam.authorize(role, 'lambda:ListLayerVersions', '*');
+    const remove = await iam.authorize(role, 'lambda:DeleteLayerVersion', `${layer}:2`);
+    const foreign = iam.authorize(
+      role,
+      'lambda:DeleteLayerVersion',
+      'arn:aws:lambda:us-east-1:123456789012:layer:someone-else:2',
+    );
+
+    // Assess
+    expect(list.allowedBy.length).toBeGreaterThan(0);
+    expect(remove.allowedBy.length).toBeGreaterThan(0);
+    await expect(foreign).rejects.toThrow(AccessDeniedError);
+  });
+
   it('let measure store an inline console input under inline-requirements/ and read it back', async () => {
     // Prepare
     const role = roleOfStep('measure');

@@ -3,9 +3,11 @@
 // functions are re-pointed only when asked.
 import {
   AddLayerVersionPermissionCommand,
+  DeleteLayerVersionCommand,
   GetFunctionConfigurationCommand,
   GetLayerVersionByArnCommand,
   LambdaClient,
+  ListLayerVersionsCommand,
   PublishLayerVersionCommand,
   UpdateFunctionConfigurationCommand,
   type Architecture as LambdaArchitecture,
@@ -102,5 +104,37 @@ export class LambdaLayerRegistry implements LayerRegistry {
       }),
     );
     return { layers };
+  }
+
+  async listLayerVersions(layerName: string): Promise<{ version: number; layerVersionArn: string }[]> {
+    const versions: { version: number; layerVersionArn: string }[] = [];
+    // A hand-written loop rather than the SDK paginator, which reuses (mutates) one input object.
+    let marker: string | undefined;
+    for (let page = 0; page < 1000; page++) {
+      const response = await this.client.send(
+        new ListLayerVersionsCommand({ LayerName: layerName, ...(marker ? { Marker: marker } : {}) }),
+      );
+      for (const item of response.LayerVersions ?? []) {
+        if (item.LayerVersionArn && item.Version !== undefined) {
+          versions.push({ version: item.Version, layerVersionArn: item.LayerVersionArn });
+        }
+      }
+      marker = response.NextMarker;
+      if (!marker) return versions;
+    }
+    throw new Error(`ListLayerVersions for ${layerName} returned more than 1000 pages.`);
+  }
+
+  async deleteLayerVersion(request: { layerName: string; version: number }): Promise<void> {
+    await this.client.send(
+      new DeleteLayerVersionCommand({ LayerName: request.layerName, VersionNumber: request.version }),
+    );
+  }
+
+  async getFunctionLayers(functionName: string): Promise<string[]> {
+    const current = await this.client.send(
+      new GetFunctionConfigurationCommand({ FunctionName: functionName }),
+    );
+    return (current.Layers ?? []).map((layer) => layer.Arn ?? '').filter((arn) => arn !== '');
   }
 }

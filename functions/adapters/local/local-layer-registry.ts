@@ -2,7 +2,7 @@
 // `layers/NAME/N.zip`, recorded in `layers/versions.json` with monotonically increasing
 // version numbers per name and well-formed (fake) ARNs, so what the report says has the
 // same shape as in AWS.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { renameCounted } from '../../core/shared/atomic-write.ts';
 import { join } from 'node:path';
 import type { Architecture } from '../../core/shared/types.ts';
@@ -133,5 +133,32 @@ export class LocalLayerRegistry implements LayerRegistry {
       file.functions[request.functionName] = layers;
       return { layers };
     });
+  }
+
+  async listLayerVersions(layerName: string): Promise<{ version: number; layerVersionArn: string }[]> {
+    const file = await this.update((versions) => versions);
+    return (file.layers[layerName] ?? []).map(({ version, layerVersionArn }) => ({
+      version,
+      layerVersionArn,
+    }));
+  }
+
+  /**
+   * The zip goes first and versions.json, the pointer, is written last: a crash between leaves
+   * the version named without its zip, and deleting it again (as the next retirement does) finishes.
+   */
+  async deleteLayerVersion(request: { layerName: string; version: number }): Promise<void> {
+    await this.update(async (file) => {
+      const versions = file.layers[request.layerName] ?? [];
+      const record = versions.find((entry) => entry.version === request.version);
+      if (!record) return;
+      await rm(record.file, { force: true });
+      file.layers[request.layerName] = versions.filter((entry) => entry.version !== request.version);
+    });
+  }
+
+  async getFunctionLayers(functionName: string): Promise<string[]> {
+    const file = await this.update((versions) => versions);
+    return [...(file.functions[functionName] ?? [])];
   }
 }

@@ -204,7 +204,33 @@ export class AwsTwin {
         return getLayerVersion(arn);
       };
     }
+    this.retirement(local, check, wrapped);
     return wrapped;
+  }
+
+  /** Retiring old versions lists a layer name, reads the functions' layers and deletes versions. */
+  private retirement(local: LayerRegistry, check: Check, wrapped: LayerRegistry): void {
+    const layerArn = (name: string): string => `arn:aws:lambda:${AT}:layer:${name}`;
+    const list = local.listLayerVersions?.bind(local);
+    if (list) {
+      wrapped.listLayerVersions = async (name) =>
+        // No resource-level permissions for this action (Service Authorization Reference).
+        (await check('lambda:ListLayerVersions', '*'), list(name));
+    }
+    const remove = local.deleteLayerVersion?.bind(local);
+    if (remove) {
+      wrapped.deleteLayerVersion = async (request) => (
+        await check('lambda:DeleteLayerVersion', `${layerArn(request.layerName)}:${request.version}`),
+        remove(request)
+      );
+    }
+    const functionLayers = local.getFunctionLayers?.bind(local);
+    if (functionLayers) {
+      wrapped.getFunctionLayers = async (name) => (
+        await check('lambda:GetFunctionConfiguration', `arn:aws:lambda:${AT}:function:${name}`),
+        functionLayers(name)
+      );
+    }
   }
 
   private parameters(local: ParameterStore, check: Check): ParameterStore {

@@ -133,3 +133,45 @@ export function namedLayers(
 export async function readLayersRecord(store: LeasingObjectStore, recordKey: string): Promise<LayersRecord> {
   return JSON.parse((await store.getBytes(recordKey)).toString('utf8')) as LayersRecord;
 }
+
+/**
+ * Deletes the older versions of each layer name beyond the newest `keep`, never one that
+ * `inUse` lists (the set's parameter, the functions' layers): a function can keep using a
+ * deleted version, but it could no longer be rolled back to or added elsewhere. Returns the
+ * ARNs deleted; a registry that cannot list or delete retires nothing.
+ */
+export async function retireOldVersions(
+  layers: LayerRegistry,
+  layerNames: readonly string[],
+  keep: number,
+  inUse: readonly string[],
+): Promise<string[]> {
+  if (!layers.listLayerVersions || !layers.deleteLayerVersion || keep < 1) return [];
+  const used = new Set(inUse);
+  const deleted: string[] = [];
+  for (const layerName of new Set(layerNames)) {
+    const newestFirst = [...(await layers.listLayerVersions(layerName))].sort(
+      (a, b) => b.version - a.version,
+    );
+    for (const old of newestFirst.slice(keep)) {
+      if (used.has(old.layerVersionArn)) continue;
+      await layers.deleteLayerVersion({ layerName, version: old.version });
+      deleted.push(old.layerVersionArn);
+    }
+  }
+  return deleted;
+}
+
+/** Every layer version ARN still in use: the set's parameter and each listed function's layers. */
+export async function layerArnsInUse(
+  layers: LayerRegistry,
+  parameters: ParameterStore,
+  parameterName: string,
+  functionNames: readonly string[],
+): Promise<string[]> {
+  const arns = await previousLayerArns(parameters, parameterName);
+  for (const functionName of functionNames) {
+    if (layers.getFunctionLayers) arns.push(...(await layers.getFunctionLayers(functionName)));
+  }
+  return arns;
+}
