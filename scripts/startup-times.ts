@@ -24,6 +24,21 @@ export interface StartupResult {
   readonly targetSeconds?: number;
 }
 
+/** The commands whose start-up is timed: the one list the script and the bench share. */
+export function startupCases(requirements: string, outDir: string): StartupCase[] {
+  return [
+    { name: 'lambda-deps --version', args: ['--version'], targetSeconds: 0.15 },
+    { name: 'lambda-deps --help', args: ['--help'], targetSeconds: 0.15 },
+    { name: 'lambda-deps build --help', args: ['build', '--help'] },
+    {
+      name: 'lambda-deps build (first line)',
+      args: ['build', requirements, '--runtime', 'python3.12', '--arch', 'x86_64', '--out', outDir],
+      untilFirstLine: true,
+      targetSeconds: 0.3,
+    },
+  ];
+}
+
 /** Wall time of one run: to exit, or to the first line on stdout or stderr (then the process is ended). */
 function timeOnce(command: string, args: readonly string[], untilFirstLine: boolean): Promise<number> {
   return new Promise((resolvePromise, reject) => {
@@ -98,26 +113,7 @@ async function main(): Promise<void> {
   try {
     const requirements = join(work, 'requirements.txt');
     writeFileSync(requirements, 'six\n');
-    const cases: StartupCase[] = [
-      { name: 'lambda-deps --version', args: ['--version'], targetSeconds: 0.15 },
-      { name: 'lambda-deps --help', args: ['--help'], targetSeconds: 0.15 },
-      { name: 'lambda-deps build --help', args: ['build', '--help'] },
-      {
-        name: 'lambda-deps build (first line)',
-        args: [
-          'build',
-          requirements,
-          '--runtime',
-          'python3.12',
-          '--arch',
-          'x86_64',
-          '--out',
-          join(work, 'out'),
-        ],
-        untilFirstLine: true,
-        targetSeconds: 0.3,
-      },
-    ];
+    const cases = startupCases(requirements, join(work, 'out'));
     const results = await measureStartup(bin, cases, Math.max(1, Number(values.runs)));
     if (values.json) {
       process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

@@ -3,7 +3,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { measureStartup, type StartupCase } from '../../../scripts/startup-times.ts';
+import { measureStartup, startupCases } from '../../../scripts/startup-times.ts';
 import { runCount, type BenchRow, type BenchSuite } from '../bench-row.ts';
 
 const repository = join(import.meta.dirname, '..', '..', '..');
@@ -15,25 +15,7 @@ export const suite: BenchSuite = {
     try {
       const requirements = join(work, 'requirements.txt');
       await writeFile(requirements, 'six\n');
-      const cases: StartupCase[] = [
-        { name: 'lambda-deps --version', args: ['--version'], targetSeconds: 0.15 },
-        { name: 'lambda-deps build --help', args: ['build', '--help'] },
-        {
-          name: 'lambda-deps build (until its first line)',
-          args: [
-            'build',
-            requirements,
-            '--runtime',
-            'python3.12',
-            '--arch',
-            'x86_64',
-            '--out',
-            join(work, 'out'),
-          ],
-          untilFirstLine: true,
-          targetSeconds: 0.3,
-        },
-      ];
+      const cases = startupCases(requirements, join(work, 'out'));
       const results = await measureStartup(join(repository, 'bin', 'lambda-deps'), cases, runCount(5));
       return results.map((result) => ({
         set: 'start-up',
