@@ -278,6 +278,17 @@ export function createBuildCommand(): Command {
           hint: 'Add --no-pipeline to build them in this process.',
         });
       }
+      const formatFlags =
+        (options.onlyBinary?.length ?? 0) + (options.noBinary?.length ?? 0) + (options.preferBinary ? 1 : 0);
+      // Refused rather than dropped: the pipeline's policy does not carry pip's format controls yet.
+      if (!lock && options.pipeline && formatFlags > 0) {
+        throw new InputError(
+          '--only-binary, --no-binary and --prefer-binary are not carried through the pipeline.',
+          {
+            hint: 'Add --no-pipeline to build with them in this process.',
+          },
+        );
+      }
       if (!lock && options.pipeline) {
         process.exitCode = await buildThroughPipeline(input, options, policy, cacheDir);
         return;

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderObjectStore } from '../../../functions/adapters/local/folder-object-store.ts';
 import { runBuildspecLocally } from '../../../functions/adapters/local/local-build-runner.ts';
@@ -84,10 +85,14 @@ describe.skipIf(indexes === null)(
     it('publishes no artifact when verification fails, and leaves the failed manifest for the report', async () => {
       // Prepare
       const wheels = await writeFixtureWheels(await mkdtemp(join(work, 'wheels-')));
+      // A lock's URL must end in the distribution's filename: the wheel is put under that name.
+      const locked = await wheels.locked('macho.whl');
+      const named = join(work, locked.filename);
+      await copyFile(fileURLToPath(locked.url), named);
       const lock: Lock = {
         lockVersion: 1,
         target: lambdaTarget('python3.11', 'x86_64'),
-        packages: [await wheels.locked('macho.whl')],
+        packages: [{ ...locked, url: pathToFileURL(named).href }],
       };
 
       // Act

@@ -87,6 +87,19 @@ const BUILD_RUNS = {
       ...indexFlags(),
     ],
   },
+  // pip's format controls (the sdist issue): wheels only for every package.
+  binary: {
+    set: 'pure',
+    flags: () => [
+      '--json',
+      '--only-binary',
+      ':all:',
+      '--no-binary',
+      ':none:',
+      '--prefer-binary',
+      ...indexFlags(),
+    ],
+  },
   // A custom target from a find-links folder alone, delivered to EFS.
   offline: {
     set: 'pure',
@@ -232,6 +245,27 @@ const BUILD_ROWS: Record<string, BuildRow> = {
     directOnly: true,
     note: 'as --extra',
     check: ({ run }) => expect(run.manifest.lock.packages.length).toBe(2),
+  },
+  '--only-binary': {
+    run: 'binary',
+    directOnly: true,
+    note: 'the pipeline refuses pip format controls (exit 2) rather than drop them; test/integration/sdist covers their effect on sdists',
+    check: ({ run }) =>
+      expect(run.manifest.lock.packages.every((entry) => entry.filename.endsWith('.whl'))).toBe(true),
+  },
+  '--no-binary': {
+    run: 'binary',
+    directOnly: true,
+    note: 'as --only-binary; :none: keeps every package free to use wheels',
+    check: ({ run }) =>
+      expect(run.manifest.lock.packages.map((entry) => entry.name).sort()).toEqual(['idna', 'six']),
+  },
+  '--prefer-binary': {
+    run: 'binary',
+    directOnly: true,
+    note: 'as --only-binary',
+    check: ({ run }) =>
+      expect(run.manifest.lock.packages.every((entry) => entry.filename.endsWith('.whl'))).toBe(true),
   },
   '--no-pipeline': {
     run: 'baseline',
@@ -397,9 +431,21 @@ describe.each(PATHS)('build through %s', (path) => {
   beforeAll(async () => {
     if (SKIP) return;
     for (const name of Object.keys(BUILD_RUNS) as (keyof typeof BUILD_RUNS)[]) {
+      // The pipeline refuses pip's format controls (tested below); only the direct path builds them.
+      if (path === 'pipeline' && name === 'binary') continue;
       outcomes[path][name] = await runBuild(path, name);
     }
   }, 240_000);
+
+  it.skipIf(SKIP || path !== 'pipeline')(
+    `refuses --only-binary, --no-binary and --prefer-binary rather than drop them${WHY}`,
+    async () => {
+      // Act
+      const refused = runBuild(path, 'binary');
+      // Assess
+      await expect(refused).rejects.toThrow(/not carried through the pipeline/);
+    },
+  );
 
   const rows = Object.entries(BUILD_ROWS).filter(([, row]) =>
     path === 'pipeline' ? !row.directOnly : !row.pipelineOnly,
@@ -464,6 +510,19 @@ const MEASURE_RUNS = {
       ...indexFlags(),
     ],
   },
+  binary: {
+    set: 'pure.txt',
+    flags: () => [
+      '--runtime',
+      'python3.11',
+      '--only-binary',
+      ':all:',
+      '--no-binary',
+      ':none:',
+      '--prefer-binary',
+      ...indexFlags(),
+    ],
+  },
   custom: {
     set: 'pyproject/pyproject.toml',
     flags: () => [
@@ -507,6 +566,15 @@ const MEASURE_ROWS: Record<string, MeasureRow> = {
     check: (result) => expect(result.packages.map((entry) => entry.name)).toContain('idna'),
   },
   '--strategy': { run: 'custom', check: (result) => expect(result.verdict?.strategy).toBe('image') },
+  '--only-binary': {
+    run: 'binary',
+    check: (result) => expect(result.packages.every((entry) => entry.filename.endsWith('.whl'))).toBe(true),
+  },
+  '--no-binary': { run: 'binary', check: (result) => expect(result.packages.length).toBe(2) },
+  '--prefer-binary': {
+    run: 'binary',
+    check: (result) => expect(result.packages.every((entry) => entry.filename.endsWith('.whl'))).toBe(true),
+  },
   '--existing-layers': {
     run: 'budget',
     check: (result) => {
