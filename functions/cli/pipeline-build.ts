@@ -1,5 +1,9 @@
 // `lambda-deps build --pipeline`: the local run of the deployed state machine, with the same
 // progress lines `submit` prints for an execution in AWS, and the same report at the end.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeReportPage } from '../core/report/report-page-file.ts';
+import { describeError, InputError } from '../core/shared/errors.ts';
 import { runPipelineLocally, type LocalPipelineOptions, type LocalPipelineResult } from './local-pipeline.ts';
 import { createStateProgress, printPipelineReport, type ProgressStream } from './pipeline-progress.ts';
 
@@ -35,7 +39,13 @@ export async function buildWithPipeline(
       : progress
         ? { onBuildLine: progress.buildLine }
         : {}),
-  }).finally(() => progress?.stop());
+  })
+    .catch(async (error: unknown) => {
+      // The input is read before the state machine starts; a person still gets the failure page.
+      if (error instanceof InputError) await writeInputFailure(options, error);
+      throw error;
+    })
+    .finally(() => progress?.stop());
   if (options.json) {
     output.write(`${JSON.stringify(result.manifest ?? result.report, null, 2)}\n`);
   } else {
@@ -46,4 +56,29 @@ export async function buildWithPipeline(
     if (result.manifestPath) output.write(`manifest: ${result.manifestPath}\n`);
   }
   return { exitCode: exitCodeOf(result), result };
+}
+
+/** report.json and report.html for input refused before the pipeline started (exit 2). */
+async function writeInputFailure(options: LocalPipelineOptions, error: InputError): Promise<void> {
+  const report = {
+    status: 'FAILED',
+    reason: describeError(error),
+    errorType: error.name,
+    packageName: error.packageName,
+    failedStep: 'Input (read before the pipeline starts)',
+    name: null,
+    lockHash: null,
+    executionName: null,
+    published: [],
+    reportKey: null,
+  };
+  await mkdir(options.outDir, { recursive: true });
+  await writeFile(join(options.outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  await writeReportPage(
+    options.outDir,
+    { manifest: null, report },
+    {
+      ...(options.requirementsPath ? { requirementsPath: options.requirementsPath } : {}),
+    },
+  );
 }
