@@ -178,7 +178,9 @@ describe.skipIf(skipReason !== null)(
           expect(requests).toEqual([]);
           // Every number shown is the manifest's, written in binary units.
           const numbers = await shownNumbers(page);
-          expect(numbers.length).toBeGreaterThan(name === 'failed' ? 3 : 20);
+          // A failed run's page shows numbers only for states that ran; this one's input was refused
+          // before the pipeline started, so it may show none, and what it shows must still match.
+          if (name !== 'failed') expect(numbers.length).toBeGreaterThan(20);
           for (const number of numbers) {
             expect({ field: number.field, value: number.value }).toEqual({
               field: number.field,
