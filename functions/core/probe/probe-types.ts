@@ -1,8 +1,7 @@
 // The Probe's contract: what it is asked to import from which artifact, and what it found.
 // The same shapes serve the AWS probe (a short-lived function on the real runtime) and the
 // local twin (the artifact unpacked as Lambda would, imported with the target's Python).
-import type { Target } from '../shared/types.ts';
-import type { SandboxIsolation } from '../verify/sandbox.ts';
+import type { ProbeResult, Target } from '../shared/types.ts';
 
 /** What ships, as the Probe receives it: the published layers, the staged EFS version or the image. */
 export type ProbeArtifact =
@@ -39,37 +38,8 @@ export interface ProbeRequest {
   readonly artifact: ProbeArtifact;
 }
 
-/** One module's import on the target. */
-export interface ProbedModule {
-  readonly module: string;
-  readonly ok: boolean;
-  /** The traceback's last line, with its innermost cause, when the import failed. */
-  readonly error: string | null;
-  readonly ms: number;
-}
-
-/**
- * `manifest.probe`. `ran: false` is never ok: it says why (`reason`), and `--require-probe`
- * turns it into an error.
- */
-export interface ProbeResult {
-  readonly ran: boolean;
-  readonly ok: boolean;
-  /** Always "artifact": the probe imports from what ships, never from the build tree. */
-  readonly from: 'artifact';
-  /** The interpreter's full version (`3.11.14`), when it ran. */
-  readonly python: string | null;
-  readonly arch: Target['architecture'];
-  readonly modules: readonly ProbedModule[];
-  /** The whole cold import, all modules in one process, as a cold start would pay it. */
-  readonly importMs: number | null;
-  /** Why it did not run, or what failed. */
-  readonly reason?: string;
-  /** Where it ran: on Lambda itself, or in the local twin. */
-  readonly where: 'lambda' | 'local';
-  /** Locally: what the cell it ran in kept from the package code (Lambda is its own cell). */
-  readonly isolation?: SandboxIsolation;
-}
+// The result shapes live with the manifest (shared/types.ts), which carries them.
+export type { ProbedModule, ProbeResult } from '../shared/types.ts';
 
 /** A result for a probe that could not run here; never counted as ok. */
 export function probeNotRun(target: Target, reason: string, where: ProbeResult['where']): ProbeResult {

@@ -1,9 +1,46 @@
 // The shared vocabulary of the core: targets, requirements, index files, locks and
 // manifests. Pure data; every module and adapter speaks these shapes.
-import type { ProbeResult } from '../probe/probe-types.ts';
 
 /** A CPU architecture as Lambda names it (`arm64` is the wheel platform `aarch64`). */
 export type Architecture = 'x86_64' | 'arm64';
+
+/** One module's import on the target. */
+export interface ProbedModule {
+  readonly module: string;
+  readonly ok: boolean;
+  /** The traceback's last line, with its innermost cause, when the import failed. */
+  readonly error: string | null;
+  readonly ms: number;
+}
+
+/**
+ * `manifest.probe`. `ran: false` is never ok: it says why (`reason`), and `--require-probe`
+ * turns it into an error.
+ */
+export interface ProbeResult {
+  readonly ran: boolean;
+  readonly ok: boolean;
+  /** Always "artifact": the probe imports from what ships, never from the build tree. */
+  readonly from: 'artifact';
+  /** The interpreter's full version (`3.11.14`), when it ran. */
+  readonly python: string | null;
+  readonly arch: Architecture;
+  readonly modules: readonly ProbedModule[];
+  /** The whole cold import, all modules in one process, as a cold start would pay it. */
+  readonly importMs: number | null;
+  /** Why it did not run, or what failed. */
+  readonly reason?: string;
+  /** Where it ran: on Lambda itself, or in the local twin. */
+  readonly where: 'lambda' | 'local';
+  /** Locally: what the cell it ran in kept from the package code (Lambda is its own cell). */
+  readonly isolation?: {
+    readonly uid: boolean;
+    readonly network: boolean;
+    readonly filesystem: boolean;
+    readonly environment: boolean;
+    readonly reason?: string;
+  };
+}
 
 /** What the dependency set must run on: a CPython version, a glibc ceiling and an arch. */
 export interface Target {
