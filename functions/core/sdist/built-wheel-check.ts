@@ -2,7 +2,7 @@
 // the target's architecture, carry its real `linux_<machine>` tag (never a manylinux tag it was
 // not audited for), and every binary in it must verify against the target (glibc, machine,
 // libraries), the same checks a downloaded wheel's files get before publishing.
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { extractZip } from '../pack/zip-reader.ts';
 import { parseWheelFilename } from '../index/index.ts';
@@ -45,12 +45,15 @@ async function glibcNeedsUnder(folder: string, target: Target): Promise<GlibcNee
   let highest: string | null = null;
   const tooNew: string[] = [];
   for await (const path of filesUnder(folder)) {
-    const bytes = await readFile(path);
-    if (detectBinaryFormat(bytes.subarray(0, 64)) !== 'elf') continue;
+    // Only the first bytes decide; a whole file is read only when it is ELF and needs naming.
+    const handle = await open(path, 'r');
+    const head = Buffer.alloc(64);
+    await handle.read(head, 0, 64, 0).finally(() => handle.close());
+    if (detectBinaryFormat(head) !== 'elf') continue;
     const needed = (await readElfFactsFromFile(path, relative(folder, path)))?.highestGlibc ?? null;
     if (needed && (highest === null || compareDottedVersions(needed, highest) > 0)) highest = needed;
     if (!needed || compareDottedVersions(needed, target.glibc) <= 0) continue;
-    const calls = [...versionedSymbolNeeds(bufferSource(bytes))]
+    const calls = [...versionedSymbolNeeds(bufferSource(await readFile(path)))]
       .filter(
         ([version]) =>
           version.startsWith('GLIBC_') && compareDottedVersions(version.slice(6), target.glibc) > 0,
