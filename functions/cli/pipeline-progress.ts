@@ -2,7 +2,6 @@
 // execution in AWS): one line per state as it ends, with its duration (on a terminal, the
 // running state ticks with its elapsed time and build phase), and the final block: what was
 // checked, the warnings and what to do next, the same lines the report page shows.
-import pc from 'picocolors';
 import { checksOf, isRefused, type CheckLine } from '../core/report/checks.ts';
 import { describeFailure } from '../core/report/failure.ts';
 import { nextStepsOf, type NextStepManifest } from '../core/report/next-steps.ts';
@@ -11,10 +10,16 @@ import { formatCount } from '../core/report/html.ts';
 import type { Strategy } from '../core/shared/types.ts';
 import { formatDuration } from '../core/shared/units.ts';
 import type { StateStatus } from './local-pipeline.ts';
+import { colorsFor, shouldUseColor, type Colors } from './terminal-output.ts';
 
 export interface ProgressStream {
   write(text: string): unknown;
   readonly isTTY?: boolean;
+}
+
+/** Colors decided by the stream these lines go to (picocolors' default looks at stdout only). */
+function colorsOf(stream: ProgressStream): Colors {
+  return colorsFor(shouldUseColor(stream));
 }
 
 function seconds(durationMs: number): string {
@@ -30,7 +35,7 @@ export interface StateProgress {
   stop(): void;
 }
 
-function finalLine(name: string, status: StateStatus, durationMs: number): string {
+function finalLine(pc: Colors, name: string, status: StateStatus, durationMs: number): string {
   const mark =
     status === 'succeeded'
       ? pc.green('✓')
@@ -53,6 +58,7 @@ export function createStateProgress(
   options: { readonly live?: boolean; readonly tickMs?: number } = {},
 ): StateProgress {
   const live = options.live ?? Boolean(stream.isTTY);
+  const pc = colorsOf(stream);
   let running: { name: string; started: number; phase: string | null; drawn: boolean } | null = null;
   let timer: NodeJS.Timeout | null = null;
   const draw = (): void => {
@@ -79,7 +85,7 @@ export function createStateProgress(
       return;
     }
     if (running?.name === name) stop();
-    stream.write(finalLine(name, status, durationMs));
+    stream.write(finalLine(pc, name, status, durationMs));
   };
   return Object.assign(progress, {
     buildLine(line: string) {
@@ -90,7 +96,7 @@ export function createStateProgress(
   });
 }
 
-function checkLine(check: CheckLine): string {
+function checkLine(pc: Colors, check: CheckLine): string {
   const mark = { ok: pc.green('✓'), failed: pc.red('✗'), skipped: pc.yellow('–') }[check.status];
   const counts = check.counts.map(
     (count) =>
@@ -105,6 +111,7 @@ function printFailure(
   stream: ProgressStream,
   requirementsPath?: string,
 ): void {
+  const pc = colorsOf(stream);
   const failure = describeFailure(report, requirementsPath ? { requirementsPath } : {});
   stream.write(`${pc.red('✗')} ${pc.bold(`${failure.step} failed`)}\n`);
   stream.write(`  ${failure.location ? `${failure.location}: ` : ''}${failure.message}\n`);
@@ -132,13 +139,14 @@ export function printPipelineReport(
   options: { readonly requirementsPath?: string } = {},
 ): void {
   if (report.status === 'FAILED') return printFailure(report, stream, options.requirementsPath);
+  const pc = colorsOf(stream);
   const manifest = (report.manifest ?? null) as RunManifest | null;
   stream.write(
     `${pc.green('Delivered')} ${String(report.name)} (lock ${String(report.lockHash).slice(0, 12)}) as ${String(report.strategy)}${report.cached ? ' (cached: built before)' : ''}\n`,
   );
   if (manifest) {
     stream.write('checked\n');
-    for (const check of checksOf(manifest)) stream.write(checkLine(check));
+    for (const check of checksOf(manifest)) stream.write(checkLine(pc, check));
   }
   const warnings = warningsOf(report, manifest);
   if (warnings.length > 0) stream.write('warnings\n');

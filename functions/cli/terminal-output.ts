@@ -10,11 +10,12 @@ export type Colors = ReturnType<typeof pc.createColors>;
 
 /** Whether to color output on `stream`: off with NO_COLOR or --no-color, on with FORCE_COLOR, else on a TTY. */
 export function shouldUseColor(
-  stream: NodeJS.WriteStream = process.stdout,
+  stream: { readonly isTTY?: boolean } = process.stdout,
   options: { color?: boolean; environment?: Record<string, string | undefined> } = {},
 ): boolean {
   const environment = options.environment ?? process.env;
-  if (options.color === false) return false;
+  // Without an explicit choice, `--no-color` anywhere on the command line counts (as in picocolors).
+  if ((options.color ?? !process.argv.includes('--no-color')) === false) return false;
   if (environment.NO_COLOR !== undefined && environment.NO_COLOR !== '') return false;
   if (environment.FORCE_COLOR !== undefined && environment.FORCE_COLOR !== '0') return true;
   return Boolean(stream.isTTY);

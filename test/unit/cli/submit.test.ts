@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetObjectCommand, PutObjectCommand, S3Client, type PutObjectCommandInput } from '@aws-sdk/client-s3';
 import {
@@ -204,7 +205,9 @@ describe('submit', () => {
     // Assess
     expect(result.status).toBe('FAILED');
     // In a person's words: the step, then the message without the error's type (issue 18).
-    expect(output.text()).toContain('Measure failed\n  nosuchpkg: not found on any index');
+    expect(stripVTControlCharacters(output.text())).toContain(
+      'Measure failed\n  nosuchpkg: not found on any index',
+    );
   });
 
   it('names the stack when it is not a lambda-deps stack', async () => {

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createStateProgress, printPipelineReport } from '../../../functions/cli/pipeline-progress.ts';
 import { createStepProgress, formatTable, shouldUseColor } from '../../../functions/cli/terminal-output.ts';
 import { layersRun, notProbed } from '../report/report-fixtures.ts';
@@ -192,5 +192,38 @@ describe('state progress on a terminal', () => {
     progress('Build', 'succeeded', 1200);
     // eslint-disable-next-line no-control-regex
     expect(stream.written.replace(/\x1b\[[0-9;]*m/g, '')).toBe('✓ Build 1.2 s\n');
+  });
+});
+
+describe('colors follow the stream the lines are written to', () => {
+  // picocolors' own switch looks at the process's stdout and environment once; a state line
+  // written to a piped stderr while stdout is a terminal (or the other way round) must not
+  // carry escape codes into a log file, and a terminal must get them.
+  it('colors the state lines and the failure block on a terminal and never on a pipe', () => {
+    // Prepare
+    vi.stubEnv('FORCE_COLOR', undefined);
+    vi.stubEnv('NO_COLOR', undefined);
+    const terminal = fakeStream(true);
+    const pipe = fakeStream(false);
+
+    // Act
+    for (const stream of [terminal, pipe]) {
+      createStateProgress(stream)('Measure', 'failed', 56);
+      printPipelineReport(measureFailure, stream);
+    }
+    vi.unstubAllEnvs();
+
+    // Assess
+    expect(terminal.written).toContain('\x1b[31m✗');
+    expect(pipe.written).not.toContain('\x1b[');
+    expect(pipe.written).toContain('✗ Measure 56 ms\n');
+  });
+
+  it('leaves color out when NO_COLOR is set, even on a terminal', () => {
+    vi.stubEnv('NO_COLOR', '1');
+    const terminal = fakeStream(true);
+    createStateProgress(terminal)('Measure', 'succeeded', 5);
+    vi.unstubAllEnvs();
+    expect(terminal.written).toBe('✓ Measure 5 ms\n');
   });
 });
