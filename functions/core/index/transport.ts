@@ -4,8 +4,7 @@
 // an overall deadline per request and per run (so a server dripping a byte every few seconds
 // still ends), and a cap on how much of a page is kept in memory.
 import pLimit from 'p-limit';
-import { EnvHttpProxyAgent, request } from 'undici';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, EnvHttpProxyAgent, request as undiciRequest } from 'undici';
 import { IndexUnreachableError, LambdaDepsError } from '../shared/errors.ts';
 import { redactUrl, stripCredentials } from '../shared/redact.ts';
 import type { CredentialStore } from './credentials.ts';
@@ -183,11 +182,19 @@ function deadlineError(url: string, what: string, ms: number): IndexUnreachableE
  */
 export function createTransport(options: TransportOptions): Transport {
   const limit = pLimit(options.concurrency);
-  // Honours HTTP_PROXY / HTTPS_PROXY / NO_PROXY as pip does; without them it connects directly.
-  const agent = new EnvHttpProxyAgent({
-    keepAliveTimeout: 10_000,
-    connections: options.connectionsPerOrigin,
-  });
+  // undici is loaded on the first request: most runs read file:// indexes and a local cache, and
+  // loading it is about a quarter of the CLI's start-up.
+  let agent: Promise<{ agent: EnvHttpProxyAgent; request: typeof undiciRequest }> | null = null;
+  const connect = (): NonNullable<typeof agent> =>
+    // `default` is undici's module.exports both in Node and in the CLI bundle (a CommonJS package).
+    (agent ??= import('undici').then(({ default: undici }) => ({
+      // Honours HTTP_PROXY / HTTPS_PROXY / NO_PROXY as pip does; without them it connects directly.
+      agent: new undici.EnvHttpProxyAgent({
+        keepAliveTimeout: 10_000,
+        connections: options.connectionsPerOrigin,
+      }),
+      request: undici.request,
+    })));
   const runSignal = AbortSignal.timeout(options.runDeadlineMs);
 
   async function exchange<T>(
@@ -205,9 +212,10 @@ export function createTransport(options: TransportOptions): Transport {
       for (let redirects = 0; ; redirects++) {
         options.emit({ type: 'request', method, url: current, range: init.headers?.['range'] ?? null });
         const authorization = await options.credentials.authorization(written);
-        const response = await request(current, {
+        const http = await connect();
+        const response = await http.request(current, {
           method,
-          dispatcher: agent,
+          dispatcher: http.agent,
           signal,
           headers: {
             'user-agent': options.userAgent,
@@ -276,7 +284,7 @@ export function createTransport(options: TransportOptions): Transport {
   return {
     send,
     async close() {
-      await agent.close();
+      if (agent) await (await agent).agent.close();
     },
   };
 }

@@ -5,14 +5,13 @@
 // the bytes), `requiredBy` (derived from the metadata) and anything about time or the machine are
 // left out, so the same set always has the same hash.
 import { sha256Hex } from '../shared/hash.ts';
-import { createRequire } from 'node:module';
-import type * as Zod from 'zod';
+import { z } from 'zod';
 import { assertLockUrl } from '../index/lock-urls.ts';
 import { InputError } from '../shared/errors.ts';
 import { redactUrl } from '../shared/redact.ts';
 import type { Lock } from '../shared/types.ts';
 
-function buildLockSchema({ z }: typeof Zod) {
+function buildLockSchema() {
   const target = z.object({
     runtime: z.string().nullable(),
     pythonVersion: z.string().regex(/^3\.\d{1,2}$/),
@@ -40,12 +39,9 @@ function buildLockSchema({ z }: typeof Zod) {
 
 let lockSchema: ReturnType<typeof buildLockSchema> | null = null;
 
-/**
- * zod is loaded on the first parse rather than at import: `measure` never parses a lock, and
- * zod's start-up (about 150 ms here) is a tenth of its whole run.
- */
+/** Built on the first parse: `measure` never parses a lock. */
 function schema(): ReturnType<typeof buildLockSchema> {
-  lockSchema ??= buildLockSchema(createRequire(import.meta.url)('zod') as typeof Zod);
+  lockSchema ??= buildLockSchema();
   return lockSchema;
 }
 
