@@ -1,7 +1,8 @@
 // The Probe between publishing and switching: each delivery step publishes (layer versions
-// made, the EFS version staged, the image pushed), then runs this, and only switches the set in
-// (its parameter, `current`, its functions) when the probe passed. In AWS the probe is a
-// function on the target's real runtime; locally the twin unpacks what ships as Lambda would.
+// made, the EFS version staged, the image pushed); the Probe state runs this; and the switch
+// phase points the set at the artifact (its parameter, `current`, its functions) only when the
+// probe passed. In AWS the probe is a function on the target's real runtime; locally the twin
+// unpacks what ships as Lambda would.
 import type { PipelineAdapters } from './adapters/ports.ts';
 import { describeProbe, type ProbeArtifact, type ProbeResult } from './core/probe/index.ts';
 import { LambdaDepsError } from './core/shared/errors.ts';
@@ -47,6 +48,21 @@ export async function probeBeforeSwitch(input: ProbeBeforeSwitchInput): Promise<
     );
   }
   return result;
+}
+
+/**
+ * The Probe's result a switch phase was given, checked: the state machine only reaches a switch
+ * after the Probe, and a switch never runs on a failed or missing probe.
+ */
+export function probePassedBeforeSwitch(input: { readonly probe?: unknown }): ProbeResult {
+  const probe = input.probe as ProbeResult | undefined;
+  if (!probe || typeof probe.ran !== 'boolean') {
+    throw new ProbeFailedError('The switch was asked for without a probe result. Nothing was switched.', {
+      hint: 'Run the whole state machine: the Probe state runs between publishing and switching.',
+    });
+  }
+  if (probe.ran && !probe.ok) throw new ProbeFailedError(`${describeProbe(probe)}. Nothing was switched.`);
+  return probe;
 }
 
 /** The execution's name, which the normalize states put at `$.executionName`. */

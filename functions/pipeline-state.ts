@@ -52,9 +52,22 @@ export const routeOutputSchema = z.object({
 export type RouteOutput = z.output<typeof routeOutputSchema>;
 
 /** State after a build was read: what the delivery steps get. */
+/**
+ * The delivery steps run twice: `publish` makes the artifact (layer versions, the staged EFS
+ * version, the pushed image) without anything reading it yet; after the Probe passed, `switch`
+ * points the set at it (its parameter, `current`, its functions).
+ */
+export const deliveryPhaseSchema = z.enum(['publish', 'switch']);
+export type DeliveryPhase = z.output<typeof deliveryPhaseSchema>;
+
 export const deliveryInputSchema = z.looseObject({
   measure: measureOutputSchema,
   route: routeOutputSchema,
+  phase: deliveryPhaseSchema.default('publish'),
+  /** The publish phase's result, for the Probe and the switch phase. */
+  delivery: z.looseObject({ strategy: z.enum(['layers', 'efs', 'image']) }).optional(),
+  /** The Probe's result, for the switch phase. */
+  probe: z.looseObject({ ran: z.boolean(), ok: z.boolean() }).optional(),
 });
 
 export const keys = {

@@ -41,6 +41,12 @@ export interface PipelineSettings {
   readonly allowSkippedSmokeImport?: boolean;
   /** The base of images for custom glibc targets (`host/repo:tag` or `@sha256:…`). @default null */
   readonly customBaseImage?: string | null;
+  /**
+   * A probe that cannot run fails the run instead of being reported as "not probed". The stack
+   * sets it (in AWS the probe always runs); locally `--require-probe` asks for it per run.
+   * @default false
+   */
+  readonly requireProbe?: boolean;
 }
 
 const list = (separator: RegExp) =>
@@ -96,6 +102,10 @@ const environmentSchema = z.object({
   INDEX_URL: optionalText,
   EXTRA_INDEX_URLS: list(/\s+/),
   POWERTOOLS_SERVICE_NAME: z.string().optional(),
+  REQUIRE_PROBE: z
+    .enum(['true', 'false', ''])
+    .optional()
+    .transform((value) => value === 'true'),
 });
 
 export type EnvironmentVariableName = keyof typeof environmentSchema.shape;
@@ -158,6 +168,7 @@ export function readPipelineSettings(
     indexUrl: value.INDEX_URL,
     extraIndexUrls: value.EXTRA_INDEX_URLS,
     findLinks: [],
+    requireProbe: value.REQUIRE_PROBE,
     // Lambda can write only under /tmp.
     cacheDir: '/tmp/lambda-deps-cache',
   };

@@ -118,6 +118,7 @@ export interface PolicyFlags {
   readonly cache?: boolean;
   readonly pre?: boolean;
   readonly index?: boolean;
+  readonly requireProbe?: boolean;
 }
 
 /** The delivery policy the flags describe (the defaults for what they leave out); an InputError for a bad value. */
@@ -136,6 +137,7 @@ export function policyFromFlags(flags: PolicyFlags): DeliveryPolicy {
     cache: flags.cache,
     pre: flags.pre,
     noIndex: flags.index === undefined ? undefined : !flags.index,
+    requireProbe: flags.requireProbe,
   };
   const defined = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
   return parseDeliveryPolicy(defined, 'The options');

@@ -1,7 +1,8 @@
-// PublishLayers (Lambda): one layer version per layer zip, published from the artifact
-// bucket (S3Bucket/S3Key/S3ObjectVersion), tagged with the lock hash; shared with the
-// configured accounts or organization; the latest ARNs written to SSM; and only then, when
-// every layer is published, the configured functions re-pointed. A failure half-way updates
+// PublishLayers and SwitchLayers (one Lambda, two states). Publish: one layer version per layer
+// zip, published from the artifact bucket (S3Bucket/S3Key/S3ObjectVersion), tagged with the
+// lock hash, shared with the configured accounts or organization; nothing reads them yet. Then
+// the Probe imports the set from exactly these versions on the target. Switch: the latest ARNs
+// written to SSM and only then the configured functions re-pointed. A failure half-way updates
 // no function and names what was published.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
@@ -28,7 +29,8 @@ import { isTransient, LayerPublishError, TransientError } from '../pipeline-erro
 import { artifactKey, deliveryInputSchema, readManifest } from '../pipeline-state.ts';
 import type { z } from 'zod';
 import type { ProbeResult } from '../core/probe/index.ts';
-import { executionNameOf, probeBeforeSwitch } from '../pipeline-probe.ts';
+import { probePassedBeforeSwitch } from '../pipeline-probe.ts';
+import type { BuildManifest } from '../core/shared/types.ts';
 
 /** What PublishLayers returns (lands at `$.delivery`). */
 export interface LayersDelivery {
@@ -38,7 +40,9 @@ export interface LayersDelivery {
   readonly updatedFunctions: readonly string[];
   /** True when another execution of the same lock had published them. */
   readonly reused: boolean;
-  /** The probe that ran between publishing and switching (absent on a reused record's early paths). */
+  /** False after the publish phase; true once the parameter and the functions name these versions. */
+  readonly switched: boolean;
+  /** The probe that passed between publishing and switching (the switch phase's result). */
   readonly probe?: ProbeResult;
 }
 
@@ -47,11 +51,18 @@ export { layerNameFor } from '../core/deliver/layers.ts';
 export const LICENSE_INFO =
   'Third-party Python packages under their own licenses; each one is in its *.dist-info folder inside the layer.';
 
-async function publishLayersStep(
+interface LayersContext {
+  readonly manifest: BuildManifest;
+  readonly runtime: string;
+  readonly parameterName: string;
+  /** Two executions of the same lock may both publish: one does, the other uses its record. */
+  readonly recordKey: string;
+}
+
+async function layersContext(
   input: z.output<typeof deliveryInputSchema>,
   { settings, adapters }: StepDependencies,
-  logger: Logger,
-): Promise<LayersDelivery> {
+): Promise<LayersContext> {
   const { measure } = input;
   const manifest = await readManifest(adapters.store, input.route.manifestKey);
   const runtime = manifest.target.runtime;
@@ -68,115 +79,145 @@ async function publishLayersStep(
       hint: 'The build chose the layers route but packed nothing; look at the build log.',
     });
   }
-  const parameterName = `${settings.ssmParameterPrefix}${measure.name}/layers`;
-  const previousArns = await previousLayerArns(adapters.parameters, parameterName);
-  // Two executions of the same lock may both get here: one publishes, the other uses its record.
-  const recordKey = `${measure.artifactPrefix}delivery/layers-${measure.name}.json`;
-  const publishAll = async (): Promise<void> => {
-    const published: DeliveredLayer[] = [];
-    const failHalfWay = (what: string, error: unknown): never => {
-      const list = published.map((layer) => layer.layerVersionArn);
-      // Nothing exists yet and the cause may pass: safe for the state machine to retry the step.
-      if (list.length === 0 && isTransient(error)) {
-        throw new TransientError(
-          `${what} failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
-          {
-            cause: error,
-          },
-        );
-      }
-      throw new LayerPublishError(
-        `${what} failed after publishing ${list.length} of ${manifest.layers.length} layer(s)${list.length ? `: ${list.join(', ')}` : ''}. No function was updated. Cause: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
-        list,
-        {
-          cause: error,
-          hint: 'Run the execution again once the cause is fixed; the versions listed can be deleted or left (functions keep the version they use).',
-        },
-      );
-    };
-
-    for (const { layer, layerName, index } of namedLayers(manifest, settings.layerNamePrefix, measure.name)) {
-      try {
-        // The same zip as the version the set uses now: keep that version, publish nothing.
-        const unchanged = await unchangedVersion(adapters.layers, layerName, layer, previousArns);
-        if (unchanged) {
-          published.push({ ...unchanged, file: layer.file, reused: true });
-          continue;
-        }
-        const objectKey = artifactKey(measure.artifactPrefix, layer.file);
-        const head = await adapters.store.head(objectKey);
-        if (!head) throw new Error(`${objectKey} is missing from ${adapters.store.location}`);
-        const version = await adapters.layers.publishLayerVersion({
-          layerName,
-          objectKey,
-          objectVersion: head.versionId,
-          compatibleRuntimes: [runtime],
-          compatibleArchitectures: [manifest.target.architecture],
-          description: layerDescription(measure.lockHash, measure.name, index, layer, manifest.layers.length),
-          licenseInfo: LICENSE_INFO,
-        });
-        published.push({ ...version, file: layer.file });
-      } catch (error) {
-        failHalfWay(`Publishing layer ${layerName}`, error);
-      }
-    }
-
-    try {
-      for (const layer of published.filter((item) => !item.reused)) {
-        for (const principal of settings.layerPrincipals) {
-          await adapters.layers.addPermission({
-            layerName: layer.layerName,
-            version: layer.version,
-            statementId: `lambda-deps-${principal}`,
-            principal,
-            organizationId: null,
-          });
-        }
-        if (settings.layerOrganizationId) {
-          await adapters.layers.addPermission({
-            layerName: layer.layerName,
-            version: layer.version,
-            statementId: `lambda-deps-${settings.layerOrganizationId}`,
-            principal: '*',
-            organizationId: settings.layerOrganizationId,
-          });
-        }
-      }
-    } catch (error) {
-      failHalfWay('Granting layer permissions', error);
-    }
-
-    await adapters.store.putBytes(recordKey, JSON.stringify({ layers: published }), 'application/json');
+  return {
+    manifest,
+    runtime,
+    parameterName: `${settings.ssmParameterPrefix}${measure.name}/layers`,
+    recordKey: `${measure.artifactPrefix}delivery/layers-${measure.name}.json`,
   };
+}
+
+async function publishLayersStep(
+  input: z.output<typeof deliveryInputSchema>,
+  dependencies: StepDependencies,
+  logger: Logger,
+): Promise<LayersDelivery> {
+  const context = await layersContext(input, dependencies);
+  if (input.phase === 'switch') return switchLayers(input, dependencies, context, logger);
   const outcome = await runOnce(
-    adapters.store,
+    dependencies.adapters.store,
     {
-      leaseKey: recordKey.replace(/\.json$/, '.lease'),
-      doneKey: recordKey,
+      leaseKey: context.recordKey.replace(/\.json$/, '.lease'),
+      doneKey: context.recordKey,
       pollMs: 500,
       waitMs: 120_000,
       staleMs: 15 * 60_000,
     },
-    publishAll,
+    () => publishAll(input, dependencies, context),
   );
-  const record = await readLayersRecord(adapters.store, recordKey);
-  if (outcome === 'reused') logger.info('layers already published for this lock and set', { recordKey });
+  const record = await readLayersRecord(dependencies.adapters.store, context.recordKey);
+  if (outcome === 'reused')
+    logger.info('layers already published for this lock and set', { recordKey: context.recordKey });
+  return publishedResult(record.layers, context.parameterName, [], outcome === 'reused', false);
+}
 
-  // Every delivery, first or again (a rollback, a retry), brings the set to these versions, once
-  // the probe has imported the set from exactly these versions on the target.
+/** Publishes every layer version (keeping those the set already uses) and records them. */
+async function publishAll(
+  input: z.output<typeof deliveryInputSchema>,
+  { settings, adapters }: StepDependencies,
+  { manifest, runtime, parameterName, recordKey }: LayersContext,
+): Promise<void> {
+  const { measure } = input;
+  const previousArns = await previousLayerArns(adapters.parameters, parameterName);
+  const published: DeliveredLayer[] = [];
+  const failHalfWay = (what: string, error: unknown): never => {
+    const list = published.map((layer) => layer.layerVersionArn);
+    // Nothing exists yet and the cause may pass: safe for the state machine to retry the step.
+    if (list.length === 0 && isTransient(error)) {
+      throw new TransientError(
+        `${what} failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    throw new LayerPublishError(
+      `${what} failed after publishing ${list.length} of ${manifest.layers.length} layer(s)${list.length ? `: ${list.join(', ')}` : ''}. No function was updated. Cause: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+      list,
+      {
+        cause: error,
+        hint: 'Run the execution again once the cause is fixed; the versions listed can be deleted or left (functions keep the version they use).',
+      },
+    );
+  };
+
+  for (const { layer, layerName, index } of namedLayers(manifest, settings.layerNamePrefix, measure.name)) {
+    try {
+      // The same zip as the version the set uses now: keep that version, publish nothing.
+      const unchanged = await unchangedVersion(adapters.layers, layerName, layer, previousArns);
+      if (unchanged) {
+        published.push({ ...unchanged, file: layer.file, reused: true });
+        continue;
+      }
+      const objectKey = artifactKey(measure.artifactPrefix, layer.file);
+      const head = await adapters.store.head(objectKey);
+      if (!head) throw new Error(`${objectKey} is missing from ${adapters.store.location}`);
+      const version = await adapters.layers.publishLayerVersion({
+        layerName,
+        objectKey,
+        objectVersion: head.versionId,
+        compatibleRuntimes: [runtime],
+        compatibleArchitectures: [manifest.target.architecture],
+        description: layerDescription(measure.lockHash, measure.name, index, layer, manifest.layers.length),
+        licenseInfo: LICENSE_INFO,
+      });
+      published.push({ ...version, file: layer.file });
+    } catch (error) {
+      failHalfWay(`Publishing layer ${layerName}`, error);
+    }
+  }
+
+  try {
+    await grantLayerPermissions(adapters, settings, published);
+  } catch (error) {
+    failHalfWay('Granting layer permissions', error);
+  }
+  await adapters.store.putBytes(recordKey, JSON.stringify({ layers: published }), 'application/json');
+}
+
+/** Shares each new version with the configured accounts and organization. */
+async function grantLayerPermissions(
+  adapters: StepDependencies['adapters'],
+  settings: StepDependencies['settings'],
+  published: readonly DeliveredLayer[],
+): Promise<void> {
+  for (const layer of published.filter((item) => !item.reused)) {
+    for (const principal of settings.layerPrincipals) {
+      await adapters.layers.addPermission({
+        layerName: layer.layerName,
+        version: layer.version,
+        statementId: `lambda-deps-${principal}`,
+        principal,
+        organizationId: null,
+      });
+    }
+    if (settings.layerOrganizationId) {
+      await adapters.layers.addPermission({
+        layerName: layer.layerName,
+        version: layer.version,
+        statementId: `lambda-deps-${settings.layerOrganizationId}`,
+        principal: '*',
+        organizationId: settings.layerOrganizationId,
+      });
+    }
+  }
+}
+
+/**
+ * After the Probe passed: every delivery, first or again (a rollback, a retry), brings the set
+ * to the recorded versions: the parameter first, then the functions.
+ */
+async function switchLayers(
+  input: z.output<typeof deliveryInputSchema>,
+  { settings, adapters }: StepDependencies,
+  { parameterName, recordKey }: LayersContext,
+  logger: Logger,
+): Promise<LayersDelivery> {
+  const { measure } = input;
+  const probe = probePassedBeforeSwitch(input);
+  const record = await readLayersRecord(adapters.store, recordKey);
+  const previousArns = await previousLayerArns(adapters.parameters, parameterName);
   const arns = record.layers.map((layer) => layer.layerVersionArn);
-  const probe = await probeBeforeSwitch({
-    adapters,
-    manifest,
-    artifact: {
-      kind: 'layers',
-      zips: [],
-      objectKeys: record.layers.map((layer) => artifactKey(measure.artifactPrefix, layer.file)),
-      layerVersionArns: arns,
-    },
-    probeId: `${executionNameOf(input)}/${measure.name}`,
-    requireProbe: false,
-  });
   try {
     await writeSetParameter(
       adapters.parameters,
@@ -198,12 +239,10 @@ async function publishLayersStep(
     record.layers,
     previousArns,
   );
-  logger.info('layers delivered', {
-    arns: record.layers.map((layer) => layer.layerVersionArn),
-    updatedFunctions,
-  });
+  logger.info('layers delivered', { arns, updatedFunctions });
   await retireLayerVersions(adapters, settings, parameterName, record.layers, logger);
-  return { ...publishedResult(record.layers, parameterName, updatedFunctions, outcome === 'reused'), probe };
+  const reused = (input.delivery as { reused?: unknown } | undefined)?.reused === true;
+  return { ...publishedResult(record.layers, parameterName, updatedFunctions, reused, true), probe };
 }
 
 /**
@@ -244,6 +283,7 @@ function publishedResult(
   parameterName: string,
   updatedFunctions: string[],
   reused: boolean,
+  switched: boolean,
 ): LayersDelivery {
   return {
     strategy: 'layers',
@@ -256,6 +296,7 @@ function publishedResult(
     parameters: [parameterName],
     updatedFunctions,
     reused,
+    switched,
   };
 }
 

@@ -77,7 +77,21 @@ function failedStepOf(input: ReportInput): string {
   if (!input.route) return 'ReadBuildManifest';
   if (!input.delivery)
     return { layers: 'PublishLayers', efs: 'SyncEfs', image: 'PushImage' }[input.route.strategy];
+  if (!(input as { probe?: unknown }).probe) return 'Probe';
+  const switched = (input.delivery as { switched?: unknown }).switched === true;
+  if (!switched && input.route.strategy !== 'image')
+    return input.route.strategy === 'layers' ? 'SwitchLayers' : 'SwitchEfs';
   return 'Report';
+}
+
+/** Layer versions that exist though nothing was switched to them (the Probe or the switch failed). */
+function publishedBeforeFailure(input: ReportInput, reason: string): string[] {
+  const named = /after publishing \d+ of \d+ layer\(s\): ([^.]*)\./.exec(reason)?.[1]?.split(', ');
+  if (named) return named;
+  const delivery = input.delivery as { strategy?: unknown; switched?: unknown; layers?: unknown } | undefined;
+  if (delivery?.strategy !== 'layers' || delivery.switched === true || !Array.isArray(delivery.layers))
+    return [];
+  return delivery.layers.map((layer) => String((layer as { layerVersionArn?: unknown }).layerVersionArn));
 }
 
 function reportNameFor(input: ReportInput, name: string, suffix: string): string {
@@ -104,8 +118,11 @@ async function reportSuccess(
   } else {
     manifest = await readManifest(adapters.store, input.route?.manifestKey ?? measure.manifestKey);
   }
-  // The probe ran in the delivery step, between publishing and switching: the manifest says so.
-  const probe = (delivery as { probe?: BuildManifest['probe'] } | null)?.probe;
+  // The Probe state ran between publishing and switching (`$.probe`); a cached delivery's
+  // record carries the one it had. The manifest says so.
+  const probe =
+    ((input as { probe?: unknown }).probe as BuildManifest['probe'] | undefined) ??
+    (delivery as { probe?: BuildManifest['probe'] } | null)?.probe;
   if (manifest && probe) manifest = { ...manifest, probe };
   const reportKey = keys.report(reportNameFor(input, measure.name, measure.lockHash.slice(0, 16)));
   const report: DeliveryReport = {
@@ -227,7 +244,7 @@ async function reportFailure(
   const { reason, errorType, packageName } = fromBuild ? { ...generic, ...fromBuild } : generic;
   const consoleName = (input.input as { name?: unknown } | undefined)?.name;
   const name = input.measure?.name ?? (typeof consoleName === 'string' ? consoleName : null);
-  const published = /after publishing \d+ of \d+ layer\(s\): ([^.]*)\./.exec(reason)?.[1]?.split(', ') ?? [];
+  const published = publishedBeforeFailure(input, reason);
   const report: FailureReport = {
     status: 'FAILED',
     reason: `${failedStep} failed. ${reason}`,

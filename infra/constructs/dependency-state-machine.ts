@@ -24,6 +24,7 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import type { RetryProps } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { TaskInput } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { BUILD_IMAGES } from './dependency-build-project.ts';
 
@@ -37,6 +38,8 @@ export interface PipelineFunctions {
   readonly publishLayers?: IFunction;
   readonly syncEfs?: IFunction;
   readonly pushImage?: IFunction;
+  /** Imports the published artifact on the target before anything is switched to it. */
+  readonly probe: IFunction;
   readonly report: IFunction;
 }
 
@@ -59,6 +62,10 @@ export const STATE_NAMES = [
   'PublishLayers',
   'SyncEfs',
   'PushImage',
+  'Probe',
+  'Switch',
+  'SwitchLayers',
+  'SwitchEfs',
   'Report',
   'Done',
   'ReportFailure',
@@ -140,13 +147,19 @@ export class DependencyStateMachine extends Construct {
     };
 
     // The handler returns a plain object; payloadResponseOnly puts exactly that at resultPath.
-    const lambdaStep = (name: string, fn: IFunction, resultPath: string): LambdaInvoke => {
+    const lambdaStep = (
+      name: string,
+      fn: IFunction,
+      resultPath: string,
+      payload?: TaskInput,
+    ): LambdaInvoke => {
       const task = new LambdaInvoke(this, name, {
         stateName: name,
         lambdaFunction: fn,
         payloadResponseOnly: true,
         retryOnServiceExceptions: false,
         resultPath,
+        ...(payload ? { payload } : {}),
       });
       task.addRetry(transientRetry);
       return task;
@@ -173,8 +186,8 @@ export class DependencyStateMachine extends Construct {
     reportFailure.addCatch(failureUnreported, { errors: ['States.ALL'], resultPath: '$.reportError' });
 
     const catchToFailureReport = { errors: ['States.ALL'], resultPath: '$.error' };
-    const step = (name: string, fn: IFunction, resultPath: string): LambdaInvoke => {
-      const task = lambdaStep(name, fn, resultPath);
+    const step = (name: string, fn: IFunction, resultPath: string, payload?: TaskInput): LambdaInvoke => {
+      const task = lambdaStep(name, fn, resultPath, payload);
       task.addCatch(reportFailure, catchToFailureReport);
       return task;
     };
@@ -233,8 +246,11 @@ export class DependencyStateMachine extends Construct {
       .when(Condition.stringEquals('$.route.strategy', 'layers'), publishLayers)
       .when(Condition.stringEquals('$.route.strategy', 'efs'), syncEfs)
       .when(Condition.stringEquals('$.route.strategy', 'image'), pushImage);
+    // Publish, then Probe, then Switch: nothing reads an artifact the Probe has not imported.
+    const probe = step('Probe', functions.probe, '$.probe');
     for (const state of [publishLayers, syncEfs, pushImage])
-      if (state instanceof LambdaInvoke) state.next(report);
+      if (state instanceof LambdaInvoke) state.next(probe);
+    probe.next(this.switchStates(functions, step, report));
     build.next(readBuildManifest);
     readBuildManifest.next(route);
 
@@ -323,5 +339,36 @@ export class DependencyStateMachine extends Construct {
         reason: 'Versions and aliases of a function this state machine invokes (CDK LambdaInvoke grant).',
       });
     }
+  }
+
+  /**
+   * Switch: the same delivery function again, told `phase: switch`, points the set at what the
+   * Probe imported (the SSM parameter and functions, or EFS `current`). An image has nothing to
+   * move (its tag names one lock), so its switch is the Report's Ready event.
+   */
+  private switchStates(
+    functions: PipelineFunctions,
+    step: (name: string, fn: IFunction, resultPath: string, payload?: TaskInput) => LambdaInvoke,
+    report: LambdaInvoke,
+  ): Choice {
+    const switchPayload = TaskInput.fromObject({
+      phase: 'switch',
+      'measure.$': '$.measure',
+      'route.$': '$.route',
+      'delivery.$': '$.delivery',
+      'probe.$': '$.probe',
+      'executionName.$': '$.executionName',
+    });
+    const choice = new Choice(this, 'Switch', { stateName: 'Switch' });
+    const switches: [string, IFunction | undefined, string][] = [
+      ['SwitchLayers', functions.publishLayers, 'layers'],
+      ['SwitchEfs', functions.syncEfs, 'efs'],
+    ];
+    for (const [name, fn, strategy] of switches) {
+      if (!fn) continue;
+      const task = step(name, fn, '$.delivery', switchPayload).next(report);
+      choice.when(Condition.stringEquals('$.route.strategy', strategy), task);
+    }
+    return choice.otherwise(report);
   }
 }

@@ -26,6 +26,7 @@ import { DependencyImageRepository } from './dependency-image-repository.ts';
 import { DependencyStateMachine } from './dependency-state-machine.ts';
 import type { PipelineFunctions } from './dependency-state-machine.ts';
 import { DependencyUploadTrigger } from './dependency-upload-trigger.ts';
+import { DependencyProbe } from './dependency-probe.ts';
 import { attachScopedPolicy, grantObjectPrefixes } from './scoped-policy.ts';
 import { createPipelineFunction, skipBundlingFromContext } from './lambda-defaults.ts';
 import type { PipelineFunctionOptions } from './lambda-defaults.ts';
@@ -160,7 +161,7 @@ export const DEFAULT_ROUTES: Required<LambdaDepsRoutes> = { layers: true, efs: t
 /** The step functions a stack has: a route that is off has no delivery function. */
 export type LambdaDepsFunctions = Pick<
   Record<keyof PipelineFunctions, LambdaFunction>,
-  'measure' | 'readBuildManifest' | 'report'
+  'measure' | 'readBuildManifest' | 'probe' | 'report'
 > &
   Partial<Pick<Record<keyof PipelineFunctions, LambdaFunction>, 'publishLayers' | 'syncEfs' | 'pushImage'>>;
 
@@ -171,6 +172,7 @@ export const STEP_ENTRIES: Readonly<Record<keyof PipelineFunctions, string>> = {
   publishLayers: 'functions/publish-layers/handler.ts',
   syncEfs: 'functions/sync-efs/handler.ts',
   pushImage: 'functions/push-image/handler.ts',
+  probe: 'functions/probe/handler.ts',
   report: 'functions/report/handler.ts',
 };
 
@@ -319,11 +321,32 @@ export class LambdaDeps extends Construct {
           extra: { ephemeralStorageSize: Size.gibibytes(10) },
         })
       : undefined;
+    // Creating a probe function, waiting for it to be active and one cold import: minutes at most.
+    const probe = stepFunction('probe', 'imports a published set on its target runtime before the switch', {
+      timeout: Duration.minutes(10),
+    });
+    new DependencyProbe(this, 'Probe', {
+      probeStep: probe,
+      functionNamePrefix: `${this.layerNamePrefix}-probe`,
+      layerNamePrefix: this.layerNamePrefix,
+      ...(efs
+        ? {
+            efs: {
+              vpc: efs.vpc,
+              subnets: efs.subnets,
+              securityGroup: efs.clientSecurityGroup,
+              fileSystem: efs.fileSystem,
+              accessPoint: efs.accessPoint,
+            },
+          }
+        : {}),
+      ...(this.repository ? { repository: this.repository } : {}),
+    });
     const report = stepFunction('report', 'writes the manifest and report, emits the event', {
       timeout: Duration.minutes(2),
     });
     // Only the steps that exist: a route that is off leaves no key behind.
-    const steps = { measure, readBuildManifest, publishLayers, syncEfs, pushImage, report };
+    const steps = { measure, readBuildManifest, publishLayers, syncEfs, pushImage, probe, report };
     this.functions = Object.fromEntries(
       Object.entries(steps).filter(([, fn]) => fn !== undefined),
     ) as unknown as LambdaDepsFunctions;
@@ -379,7 +402,7 @@ export class LambdaDeps extends Construct {
 
   /** Each step's grants, scoped to its key prefixes, layer names, parameters and resources. */
   private grantStepPermissions(options: { eventBus: IEventBus; props: LambdaDepsProps }): void {
-    const { measure, readBuildManifest, publishLayers, syncEfs, pushImage, report } = this.functions;
+    const { measure, readBuildManifest, publishLayers, syncEfs, pushImage, probe, report } = this.functions;
     const stack = Stack.of(this);
     const {
       requirements,
@@ -480,6 +503,9 @@ export class LambdaDeps extends Construct {
       grantObjectPrefixes(pushImage, pushImage.role, this.bucket, { read: [artifacts] });
       this.repository.grantPullPush(pushImage);
     }
+
+    // The manifest (the module list) and the policy (whether a probe that cannot run fails).
+    grantObjectPrefixes(probe, probe.role, this.bucket, { read: [artifacts] });
 
     grantObjectPrefixes(report, report.role, this.bucket, {
       read: [artifacts, locks, delivered],

@@ -59,7 +59,7 @@ describe('createPipelineFunction', () => {
     expect(code.length / code.split('\n').length).toBeGreaterThan(1000);
   });
 
-  it('bundles all seven functions and stages only the files the build needs', () => {
+  it('bundles all eight functions and stages only the files the build needs', () => {
     // Prepare
     const outdir = mkdtempSync(join(tmpdir(), 'lambda-deps-bundle-'));
     outdirs.push(outdir);
@@ -69,7 +69,7 @@ describe('createPipelineFunction', () => {
     app.synth();
 
     // Assess
-    expect(assetDirectories(outdir)).toHaveLength(7);
+    expect(assetDirectories(outdir)).toHaveLength(8);
     const [source] = readdirSync(outdir)
       .map((name) => join(outdir, name))
       .filter((path) => existsSync(join(path, 'package.json')));

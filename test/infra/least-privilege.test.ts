@@ -30,6 +30,17 @@ const REVIEWED_UNSCOPED_ACTIONS: Readonly<Record<string, string>> = {
   'lambda:ListLayerVersions':
     "publish-layers lists a layer name's versions to retire old ones; the Service Authorization Reference gives it no resource type",
   's3:PutBucketNotification': "CDK's custom resource that switches on the bucket's EventBridge notifications",
+  // A function in a VPC creates and removes its own network interfaces (the probe functions of
+  // the EFS route); EC2 gives these actions no resource-level permissions.
+  'ec2:CreateNetworkInterface': 'probe functions in the VPC (EFS route) attach their network interfaces',
+  'ec2:DescribeNetworkInterfaces': 'probe functions in the VPC (EFS route) attach their network interfaces',
+  'ec2:DeleteNetworkInterface': 'probe functions in the VPC (EFS route) attach their network interfaces',
+  'ec2:AssignPrivateIpAddresses': 'probe functions in the VPC (EFS route) attach their network interfaces',
+  'ec2:UnassignPrivateIpAddresses': 'probe functions in the VPC (EFS route) attach their network interfaces',
+  // Lambda checks that the caller of CreateFunction with a VpcConfig may see these.
+  'ec2:DescribeSecurityGroups': 'the Probe step creates its probe function in the VPC (EFS route)',
+  'ec2:DescribeSubnets': 'the Probe step creates its probe function in the VPC (EFS route)',
+  'ec2:DescribeVpcs': 'the Probe step creates its probe function in the VPC (EFS route)',
   // CDK's Lambda file system grant; the statement is conditioned on the access point ARN (tested below).
   'elasticfilesystem:ClientMount':
     'sync-efs mounts the access point (condition elasticfilesystem:AccessPointArn)',
@@ -257,6 +268,73 @@ describe('step permissions', () => {
     expect(write).toHaveLength(1);
     expect(JSON.stringify(write[0]?.Resource)).toContain(`:file-system/",{"Ref":"${fileSystem?.[0]}"}`);
     expect(objectPrefixes(statements, 's3:PutObject')).toEqual([]);
+  });
+
+  it('let the Probe step create, invoke and delete only probe-prefixed functions, pass only the probe role, and read only the probe code object', () => {
+    // Prepare
+    const statements = statementsOfFunction(synthesized.json, 'functions/probe/handler.ts');
+    const [runtimeRole] = resourcesOfType(synthesized.json, 'AWS::IAM::Role').filter(([id]) =>
+      id.includes('ProbeRuntimeRole'),
+    );
+
+    // Act
+    const lambdaStatements = statements.filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('lambda:')),
+    );
+    const functionResources = lambdaStatements
+      .filter((statement) => actionsOf(statement).includes('lambda:CreateFunction'))
+      .flatMap((statement) => [statement.Resource].flat())
+      .map((resource) => JSON.stringify(resource));
+    const passRole = statements.filter((statement) => actionsOf(statement).includes('iam:PassRole'));
+    const s3 = statements.filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('s3:')),
+    );
+
+    // Assess
+    expect(functionResources).toHaveLength(1);
+    expect(functionResources[0]).toContain(':function:lambda-deps-probe-*');
+    expect(lambdaStatements.flatMap(actionsOf).sort()).toEqual([
+      'lambda:CreateFunction',
+      'lambda:DeleteFunction',
+      'lambda:GetFunction',
+      'lambda:GetLayerVersion',
+      'lambda:InvokeFunction',
+    ]);
+    expect(passRole).toHaveLength(1);
+    expect(passRole[0]?.Resource).toEqual({ 'Fn::GetAtt': [runtimeRole?.[0], 'Arn'] });
+    expect(passRole[0]?.Condition).toEqual({
+      StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' },
+    });
+    // The manifest and policy under artifacts/, and the probe code: one object, no wildcard action.
+    expect(s3.flatMap(actionsOf).every((action) => !action.includes('*'))).toBe(true);
+    expect(objectPrefixes(statements, 's3:PutObject')).toEqual([]);
+  });
+
+  it('give the probe functions a role that writes only their logs and mounts the access point read-only', () => {
+    // Prepare
+    const [runtimeRole] = resourcesOfType(synthesized.json, 'AWS::IAM::Role').filter(([id]) =>
+      id.includes('ProbeRuntimeRole'),
+    );
+    const attached = resourcesOfType(synthesized.json, 'AWS::IAM::Policy')
+      .filter(([, properties]) => JSON.stringify(properties.Roles).includes(`"Ref":"${runtimeRole?.[0]}"`))
+      .flatMap(([, properties]) => (properties.PolicyDocument as { Statement: Statement[] }).Statement);
+
+    // Act
+    const actions = attached.flatMap(actionsOf).sort();
+    const logResources = attached
+      .filter((statement) => actionsOf(statement).includes('logs:PutLogEvents'))
+      .map((statement) => JSON.stringify(statement.Resource));
+
+    // Assess
+    expect(runtimeRole?.[1].ManagedPolicyArns).toBeUndefined();
+    expect(actions.filter((action) => !action.startsWith('ec2:'))).toEqual([
+      'elasticfilesystem:ClientMount',
+      'logs:CreateLogGroup',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
+    expect(actions).not.toContain('elasticfilesystem:ClientWrite');
+    expect(logResources.join()).toContain('/aws/lambda/lambda-deps-probe-*');
   });
 
   it('only ever mount EFS on "*" under an access point condition', () => {

@@ -115,10 +115,31 @@ describe('the synthesized state machine', () => {
 
     // Assess
     expect(tasks.map(([name]) => name).sort()).toEqual(
-      ['Build', 'Measure', 'PublishLayers', 'PushImage', 'ReadBuildManifest', 'Report', 'SyncEfs'].sort(),
+      [
+        'Build',
+        'Measure',
+        'Probe',
+        'PublishLayers',
+        'PushImage',
+        'ReadBuildManifest',
+        'Report',
+        'SwitchEfs',
+        'SwitchLayers',
+        'SyncEfs',
+      ].sort(),
     );
     expect(problems).toEqual([]);
-    for (const name of ['Measure', 'ReadBuildManifest', 'PublishLayers', 'SyncEfs', 'PushImage', 'Report']) {
+    for (const name of [
+      'Measure',
+      'ReadBuildManifest',
+      'PublishLayers',
+      'SyncEfs',
+      'PushImage',
+      'Probe',
+      'SwitchLayers',
+      'SwitchEfs',
+      'Report',
+    ]) {
       const retry = states[name]?.Retry as { ErrorEquals: string[] }[];
       expect(retry[0]?.ErrorEquals).toEqual(TRANSIENT_LAMBDA_ERRORS);
     }
@@ -164,9 +185,12 @@ describe('the synthesized state machine', () => {
     const expected: Record<string, [string, string]> = {
       Measure: ['$.measure', 'IsCached'],
       ReadBuildManifest: ['$.route', 'Route'],
-      PublishLayers: ['$.delivery', 'Report'],
-      SyncEfs: ['$.delivery', 'Report'],
-      PushImage: ['$.delivery', 'Report'],
+      PublishLayers: ['$.delivery', 'Probe'],
+      SyncEfs: ['$.delivery', 'Probe'],
+      PushImage: ['$.delivery', 'Probe'],
+      Probe: ['$.probe', 'Switch'],
+      SwitchLayers: ['$.delivery', 'Report'],
+      SwitchEfs: ['$.delivery', 'Report'],
       Report: ['$.report', 'Done'],
     };
 
@@ -243,6 +267,65 @@ describe('the synthesized state machine', () => {
     expect(build.ResultPath).toBe('$.build');
     expect(build.Next).toBe('ReadBuildManifest');
     expect(build.TimeoutSeconds).toBe(70 * 60);
+  });
+
+  it('runs the Probe after every publishing step and before every switch: no path from publishing reaches the switch or the Report without it', () => {
+    // Prepare
+    const next = (name: string): string[] => {
+      const state: Record<string, unknown> = states[name] ?? {};
+      const choices = ((state.Choices as { Next: string }[] | undefined) ?? []).map((choice) => choice.Next);
+      return [state.Next, state.Default, ...choices].filter(
+        (value): value is string => typeof value === 'string',
+      );
+    };
+    // Every state reachable from `start` without passing through `avoid` (catches lead to ReportFailure).
+    const reachableAvoiding = (start: string, avoid: string): Set<string> => {
+      const seen = new Set<string>();
+      const queue = next(start);
+      for (let steps = 0; queue.length > 0 && steps < 1000; steps++) {
+        const name = queue.shift() as string;
+        if (name === avoid || seen.has(name)) continue;
+        seen.add(name);
+        queue.push(...next(name));
+      }
+      return seen;
+    };
+
+    // Act
+    const withoutProbe = ['PublishLayers', 'SyncEfs', 'PushImage'].map((start) => [
+      start,
+      [...reachableAvoiding(start, 'Probe')].filter((name) =>
+        ['SwitchLayers', 'SwitchEfs', 'Report'].includes(name),
+      ),
+    ]);
+
+    // Assess
+    expect(withoutProbe).toEqual([
+      ['PublishLayers', []],
+      ['SyncEfs', []],
+      ['PushImage', []],
+    ]);
+    expect(states.Switch).toEqual({
+      Type: 'Choice',
+      Choices: [
+        { Variable: '$.route.strategy', StringEquals: 'layers', Next: 'SwitchLayers' },
+        { Variable: '$.route.strategy', StringEquals: 'efs', Next: 'SwitchEfs' },
+      ],
+      // An image's tag names one lock: nothing moves, and the Report's Ready event announces it.
+      Default: 'Report',
+    });
+    // The switch runs the route's own function again, told to switch, with what the Probe found.
+    expect(states.SwitchLayers?.Resource).toBe(states.PublishLayers?.Resource);
+    expect(states.SwitchEfs?.Resource).toBe(states.SyncEfs?.Resource);
+    expect(states.SwitchLayers?.Parameters).toEqual({
+      phase: 'switch',
+      'measure.$': '$.measure',
+      'route.$': '$.route',
+      'delivery.$': '$.delivery',
+      'probe.$': '$.probe',
+      'executionName.$': '$.executionName',
+    });
+    expect(states.PublishLayers?.Parameters).toBeUndefined();
   });
 
   it('routes on the build manifest strategy to the three deliveries', () => {

@@ -82,6 +82,9 @@ function stubs(overrides: Record<string, Handler> = {}): {
     PublishLayers: () => ({ layers: ['arn:aws:lambda:us-east-1:123456789012:layer:lambda-deps-web-1:1'] }),
     SyncEfs: () => ({ pythonPath: '/mnt/deps/web/current/python' }),
     PushImage: () => ({ imageUri: '123456789012.dkr.ecr.us-east-1.amazonaws.com/deps:f00d' }),
+    Probe: () => ({ ran: true, ok: true, modules: [{ module: 'six', ok: true }] }),
+    SwitchLayers: (input) => ({ ...(input.delivery as Json), switched: true }),
+    SwitchEfs: (input) => ({ ...(input.delivery as Json), switched: true }),
     Report: () => ({ ok: true, reportKey: 'reports/x.json' }),
     ReportFailure: (input) => ({
       ok: false,
@@ -145,6 +148,9 @@ describe('the synthesized state machine, run locally', () => {
       'ReadBuildManifest',
       'Route',
       'PublishLayers',
+      'Probe',
+      'Switch',
+      'SwitchLayers',
       'Report',
       'Done',
     ]);
@@ -186,9 +192,9 @@ describe('the synthesized state machine, run locally', () => {
   });
 
   it.each([
-    ['efs', 'SyncEfs'],
-    ['image', 'PushImage'],
-  ])('routes a set built for %s to %s', async (strategy, delivery) => {
+    ['efs', 'SyncEfs', ['SyncEfs', 'Probe', 'Switch', 'SwitchEfs']],
+    ['image', 'PushImage', ['PushImage', 'Probe', 'Switch']],
+  ])('routes a set built for %s to %s, then the Probe and the switch', async (strategy, _delivery, path) => {
     // Prepare
     const { handlers } = stubs({ Measure: () => measureResult({ strategy }) });
 
@@ -197,7 +203,7 @@ describe('the synthesized state machine, run locally', () => {
 
     // Assess
     expect(error).toBeNull();
-    expect(entered.slice(-3)).toEqual([delivery, 'Report', 'Done']);
+    expect(entered.slice(-(path.length + 2))).toEqual([...path, 'Report', 'Done']);
   });
 
   it('delivers a set whose lock was delivered before again, to its own name, without building', async () => {
@@ -218,6 +224,9 @@ describe('the synthesized state machine, run locally', () => {
       'ReadBuildManifest',
       'Route',
       'PublishLayers',
+      'Probe',
+      'Switch',
+      'SwitchLayers',
       'Report',
       'Done',
     ]);
@@ -315,6 +324,34 @@ describe('the synthesized state machine, run locally', () => {
       Cause: 'web: no version of numpy matches numpy>=99',
     });
     expect(error?.message).toContain('web: no version of numpy matches numpy>=99');
+  });
+
+  it('switches nothing when the Probe fails: the failure is reported and no switch state runs', async () => {
+    // Prepare
+    const { handlers, received } = stubs({
+      Probe: () => {
+        throw Object.assign(
+          new Error(
+            'probe failed: 1 of 1 modules did not import; first: cffi: No module named _cffi_backend',
+          ),
+          {
+            name: 'ProbeFailedError',
+          },
+        );
+      },
+    });
+
+    // Act
+    const { error, entered, failure } = await run(S3_EVENT, handlers);
+
+    // Assess
+    expect(error).not.toBeNull();
+    expect(entered).toContain('Probe');
+    expect(entered).not.toContain('SwitchLayers');
+    expect(entered).not.toContain('Report');
+    expect(entered.slice(-2)).toEqual(['ReportFailure', 'Failed']);
+    expect(received.filter(([name]) => name === 'Probe')).toHaveLength(1);
+    expect(failure?.Cause).toContain('_cffi_backend');
   });
 
   it('retries a transient error and delivers as if nothing happened', async () => {

@@ -2,7 +2,6 @@
 // the new layers attached, the EFS version mounted (through the access point, in the VPC), or
 // the image itself as its code. It is created per probe, invoked once with the module list,
 // and deleted, so two executions never race on one function's configuration.
-import { createHash } from 'node:crypto';
 import {
   CreateFunctionCommand,
   DeleteFunctionCommand,
@@ -12,7 +11,12 @@ import {
   type LambdaClient,
   type Runtime,
 } from '@aws-sdk/client-lambda';
-import type { ProbedModule, ProbeRequest, ProbeResult } from '../../core/probe/index.ts';
+import {
+  probeFunctionName,
+  type ProbedModule,
+  type ProbeRequest,
+  type ProbeResult,
+} from '../../core/probe/index.ts';
 import { InputError } from '../../core/shared/errors.ts';
 import type { ProbeRunner } from '../probe-port.ts';
 
@@ -39,11 +43,7 @@ interface ProbePayload {
   readonly modules: ProbedModule[];
 }
 
-/** A function name of at most 64 characters, unique per probe id. */
-export function probeFunctionName(prefix: string, probeId: string): string {
-  const digest = createHash('sha256').update(probeId).digest('hex').slice(0, 16);
-  return `${prefix.slice(0, 64 - 17)}-${digest}`;
-}
+export { probeFunctionName };
 
 export class LambdaProbeRunner implements ProbeRunner {
   constructor(

@@ -51,6 +51,24 @@ export interface LocalProbeOptions {
   readonly timeoutMs?: number;
 }
 
+/** The image's OCI layout copied out of the pipeline's store (a registry push leaves no folder). */
+async function layoutFromStore(
+  prefix: string | undefined,
+  workDir: string,
+  store?: ObjectStore,
+): Promise<string> {
+  if (!prefix || !store) throw new Error('an image probe needs its layout folder or its layout in the store');
+  const layoutDir = join(workDir, 'layout');
+  for (const key of await store.list(prefix)) {
+    const relativePath = key.slice(prefix.length);
+    // A store key is untrusted text: it never names a place outside the layout folder.
+    if (relativePath.split('/').some((part) => part === '..' || part === ''))
+      throw new Error(`refusing the image layout key ${key}: it leaves the layout folder`);
+    await store.getToFile(key, join(layoutDir, relativePath));
+  }
+  return layoutDir;
+}
+
 /** Unpack the artifact into `workDir` and return the folders a Lambda function would import from. */
 async function materialize(request: ProbeRequest, workDir: string, store?: ObjectStore): Promise<string[]> {
   const { artifact, target } = request;
@@ -71,10 +89,10 @@ async function materialize(request: ProbeRequest, workDir: string, store?: Objec
     return [task, ...layerSysPath(opt, target.pythonVersion)];
   }
   if (artifact.kind === 'efs') return efsSysPath(artifact.mountRoot, artifact.mountPath, artifact.pythonPath);
-  const image = await readLayoutImage(artifact.layoutDir);
+  const layoutDir = artifact.layoutDir ?? (await layoutFromStore(artifact.layoutPrefix, workDir, store));
+  const image = await readLayoutImage(layoutDir);
   const root = join(workDir, 'rootfs');
-  for (const layer of image.manifest.layers)
-    await extractTreeTar(blobPath(artifact.layoutDir, layer.digest), root);
+  for (const layer of image.manifest.layers) await extractTreeTar(blobPath(layoutDir, layer.digest), root);
   return imageSysPath(root, target.pythonVersion, image.config.config?.Env ?? []);
 }
 

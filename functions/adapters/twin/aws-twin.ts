@@ -13,6 +13,8 @@ import type {
   ParameterStore,
   PipelineAdapters,
 } from '../ports.ts';
+import type { ProbeRunner } from '../probe-port.ts';
+import { probeFunctionName } from '../../core/probe/index.ts';
 import { PLACEHOLDER_ACCOUNT, PLACEHOLDER_REGION } from '../../../infra/state-machine-definition.ts';
 import { EXECUTION_NAME } from '../../pipeline-state.ts';
 import { IamEvaluator } from './iam-evaluator.ts';
@@ -33,9 +35,28 @@ interface TwinNames {
   readonly fileSystemId: string | null;
   readonly accessPointId: string | null;
   readonly repository: string | null;
+  /** The Probe step's function prefix and the role it passes, from the template (null: no probe). */
+  readonly probe: { readonly functionNamePrefix: string; readonly roleArn: string } | null;
 }
 
 const AT = `${PLACEHOLDER_REGION}:${PLACEHOLDER_ACCOUNT}`;
+
+/** PROBE_FUNCTION_PREFIX and the PROBE_ROLE_ARN role of the function that serves the Probe state. */
+function probeSettingsOf(template: TemplateShape): TwinNames['probe'] {
+  for (const resource of Object.values(template.Resources ?? {})) {
+    if (resource.Type !== 'AWS::Lambda::Function') continue;
+    const variables = (
+      resource.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined
+    )?.Variables;
+    const prefix = variables?.PROBE_FUNCTION_PREFIX;
+    const role = (variables?.PROBE_ROLE_ARN as { 'Fn::GetAtt'?: [string, string] } | undefined)?.[
+      'Fn::GetAtt'
+    ];
+    if (typeof prefix === 'string' && role)
+      return { functionNamePrefix: prefix, roleArn: `arn:aws:iam::${PLACEHOLDER_ACCOUNT}:role/${role[0]}` };
+  }
+  return null;
+}
 
 function firstOfType(template: TemplateShape, type: string, contains = ''): string | null {
   const found = Object.entries(template.Resources ?? {}).find(
@@ -78,6 +99,7 @@ export class AwsTwin {
         fileSystemId: firstOfType(shape, 'AWS::EFS::FileSystem'),
         accessPointId: firstOfType(shape, 'AWS::EFS::AccessPoint'),
         repository: firstOfType(shape, 'AWS::ECR::Repository'),
+        probe: probeSettingsOf(shape),
       },
       shape,
     );
@@ -126,14 +148,39 @@ export class AwsTwin {
     const check = (action: string, resource: string, context?: Record<string, string>): Promise<void> =>
       this.call(state, principal, action, resource, context);
     return {
-      // The probe function's own calls (CreateFunction, Invoke) are not in the template yet: not checked.
-      probe: local.probe,
+      probe: this.probe(local.probe, check),
       store: this.store(local.store, check),
       layers: this.layers(local.layers, check),
       parameters: this.parameters(local.parameters, check),
       events: this.events(local.events, check),
       fileSystem: this.fileSystem(local.fileSystem, check),
       images: this.images(local.images, check),
+    };
+  }
+
+  /**
+   * The calls the AWS probe makes before it imports anything: pass its role to Lambda, read each
+   * layer version (or pull the image), then create, wait for, invoke and delete its function.
+   */
+  private probe(local: ProbeRunner, check: Check): ProbeRunner {
+    return {
+      probe: async (request, probeId) => {
+        const settings = this.names.probe;
+        if (!settings) return local.probe(request, probeId);
+        await check('iam:PassRole', settings.roleArn, { 'iam:PassedToService': 'lambda.amazonaws.com' });
+        const { artifact } = request;
+        for (const arn of artifact.kind === 'layers' ? (artifact.layerVersionArns ?? []) : []) {
+          // The local registry's ARNs name another account; the layer name and version are what count.
+          const [, name, version] = /:layer:([^:]+):(\d+)$/.exec(arn) ?? [];
+          await check('lambda:GetLayerVersion', `arn:aws:lambda:${AT}:layer:${name ?? arn}:${version ?? ''}`);
+        }
+        if (artifact.kind === 'image')
+          await check('ecr:BatchGetImage', `arn:aws:ecr:${AT}:repository/${this.names.repository ?? 'none'}`);
+        const functionArn = `arn:aws:lambda:${AT}:function:${probeFunctionName(settings.functionNamePrefix, probeId)}`;
+        for (const action of ['CreateFunction', 'GetFunction', 'InvokeFunction', 'DeleteFunction'])
+          await check(`lambda:${action}`, functionArn);
+        return local.probe(request, probeId);
+      },
     };
   }
 

@@ -248,6 +248,10 @@ export function createBuildCommand(): Command {
       'pipeline: the folder standing in for the EFS access point (default <out>/efs)',
     )
     .option('--name <name>', 'pipeline: the set name used for layers, the EFS folder and parameters')
+    .option(
+      '--require-probe',
+      'pipeline: fail, switching nothing, when the probe cannot run here (arm64 on x86_64, a Python this machine lacks); in AWS it always runs',
+    )
     .option('--verbose', 'pipeline: show the build log lines')
     .option('--json', 'print the manifest as JSON')
     .option('--cache-dir <dir>', 'download and build cache (default ~/.cache/lambda-deps)')
@@ -292,6 +296,16 @@ export function createBuildCommand(): Command {
       if (!lock && options.pipeline) {
         process.exitCode = await buildThroughPipeline(input, options, policy, cacheDir);
         return;
+      }
+      // The probe runs between publishing and switching, which only the pipeline does (the
+      // Build step's own policy file may carry it: that build is inside the pipeline).
+      if (options.requireProbe && !options.policyFile) {
+        throw new InputError(
+          `--require-probe needs the pipeline: the probe imports what was published, and ${lock ? 'a lock is built directly' : '--no-pipeline publishes nothing'}.`,
+          {
+            hint: 'Build the requirements file through the pipeline (drop --no-pipeline), or drop --require-probe.',
+          },
+        );
       }
       const progress = createStepProgress({ quiet: options.json ?? false, color: globals.color !== false });
       try {

@@ -191,14 +191,22 @@ async function completeVersions(setDir: string): Promise<{ name: string; time: n
   return versions.sort((a, b) => b.time - a.time || (a.name < b.name ? -1 : 1));
 }
 
-/**
- * Unpack a tree as a new version of a set and make it `current`, atomically.
- *
- * @example
- *   const synced = await syncVersionedTree({ mountRoot: '/mnt/deps', setName: 'my-set', lockHash, tarPath: '/tmp/tree.tar' });
- *   // set PYTHONPATH=synced.pythonPath on the function (it mounts the access point at /mnt/deps)
- */
-export async function syncVersionedTree(options: SyncVersionedTreeOptions): Promise<SyncVersionedTreeResult> {
+/** A version unpacked beside the live one and complete, but not yet read by anything. */
+export interface StagedVersion {
+  readonly versionDir: string;
+  readonly currentPath: string;
+  readonly pythonPath: string;
+  readonly currentPythonPath: string;
+  /** True when the version was already there, complete. */
+  readonly reused: boolean;
+}
+
+function checkedOptions(
+  options: Pick<SyncVersionedTreeOptions, 'setName' | 'lockHash' | 'keep' | 'functionMountPath'>,
+): {
+  keep: number;
+  functionMountPath: string;
+} {
   checkName('set name', options.setName);
   checkName('lock hash', options.lockHash);
   const keep = options.keep ?? 3;
@@ -213,10 +221,85 @@ export async function syncVersionedTree(options: SyncVersionedTreeOptions): Prom
       hint: 'Lambda requires ^/mnt/[a-zA-Z0-9-_.]+$, for example /mnt/deps.',
     });
   }
+  return { keep, functionMountPath };
+}
+
+/** Unpacks the tar into a staging folder that this sync provably still owns, then marks it complete. */
+async function unpackStaging(options: SyncVersionedTreeOptions, setDir: string): Promise<string> {
+  const staging = join(setDir, `.staging-${options.lockHash}-${suffix()}`);
+  await mkdir(staging);
+  // A concurrent sync's clean-up may move our staging folder away mid-extraction, and the
+  // extractor's mkdir -p then makes a new one holding only the rest of the files (inode
+  // numbers can be reused, so they prove nothing): a token written first must still be there.
+  const ownerToken = join(staging, OWNER_TOKEN);
+  const token = suffix();
+  await writeFile(ownerToken, token, { flag: 'wx' });
+  try {
+    // No fsync per file: EFS makes data durable on close (NFS close-to-open), and the
+    // `.complete` marker plus the directory fsyncs below order the switch. Per-file fsync
+    // made large trees approach Lambda's 15 minutes.
+    await extractTreeTar(options.tarPath, staging, { ...options.limits, fsync: false });
+    if ((await readFile(ownerToken, 'utf8').catch(() => '')) !== token) {
+      throw new ConcurrentSyncError(
+        `${staging} was replaced while the tree was unpacked: another sync of ${options.setName} ran at the same time.`,
+        { hint: 'Nothing was switched; run the sync again (the state machine retries it).' },
+      );
+    }
+    await unlink(ownerToken);
+  } catch (error) {
+    const ours = (await readFile(ownerToken, 'utf8').catch(() => '')) === token;
+    await removeAside(setDir, posix.basename(staging)).catch(() => undefined);
+    if (ours || error instanceof LambdaDepsError) throw error;
+    throw new ConcurrentSyncError(
+      `${staging} was removed while the tree was unpacked: another sync of ${options.setName} ran at the same time.`,
+      { hint: 'Nothing was switched; run the sync again (the state machine retries it).', cause: error },
+    );
+  }
+  const marker = join(staging, COMPLETE_MARKER);
+  await writeFile(marker, `${JSON.stringify({ lockHash: options.lockHash, tar: options.tarPath })}\n`, {
+    flag: 'wx',
+  });
+  const handle = await open(marker, 'r');
+  await handle.sync().finally(() => handle.close());
+  await fsyncDirectory(staging);
+  return staging;
+}
+
+/** Renames the complete staging folder to its version name (another sync's equal tree wins a tie). */
+async function moveIntoPlace(
+  setName: string,
+  setDir: string,
+  staging: string,
+  versionDir: string,
+): Promise<void> {
+  try {
+    await renameCounted(staging, versionDir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // Another sync of the same lock finished first; its tree is as good as ours.
+    if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await isComplete(versionDir))) {
+      await removeAside(setDir, posix.basename(staging));
+    } else if (code === 'ENOENT') {
+      throw new ConcurrentSyncError(
+        `${staging} was removed before it could be renamed: another sync of ${setName} ran at the same time.`,
+        { hint: 'Nothing was switched; run the sync again (the state machine retries it).', cause: error },
+      );
+    } else {
+      throw error;
+    }
+  }
+  await fsyncDirectory(setDir);
+}
+
+/**
+ * Unpacks the tree as `<setName>/<lockHash>`, complete, beside the live version, and switches
+ * nothing: the Probe imports it from there before switchToVersion points `current` at it.
+ */
+export async function stageVersionedTree(options: SyncVersionedTreeOptions): Promise<StagedVersion> {
+  const { functionMountPath } = checkedOptions(options);
   const step = options.onStep ?? ((): void => undefined);
   const setDir = join(options.mountRoot, options.setName);
   const versionDir = join(setDir, options.lockHash);
-  const currentPath = join(setDir, CURRENT);
   await mkdir(setDir, { recursive: true });
 
   await cleanLeftovers(setDir, await readCurrent(setDir));
@@ -226,66 +309,39 @@ export async function syncVersionedTree(options: SyncVersionedTreeOptions): Prom
   if (reused) {
     step('reused');
   } else {
-    const staging = join(setDir, `.staging-${options.lockHash}-${suffix()}`);
-    await mkdir(staging);
-    // A concurrent sync's clean-up may move our staging folder away mid-extraction, and the
-    // extractor's mkdir -p then makes a new one holding only the rest of the files (inode
-    // numbers can be reused, so they prove nothing): a token written first must still be there.
-    const ownerToken = join(staging, OWNER_TOKEN);
-    const token = suffix();
-    await writeFile(ownerToken, token, { flag: 'wx' });
-    try {
-      // No fsync per file: EFS makes data durable on close (NFS close-to-open), and the
-      // `.complete` marker plus the directory fsyncs below order the switch. Per-file fsync
-      // made large trees approach Lambda's 15 minutes.
-      await extractTreeTar(options.tarPath, staging, { ...options.limits, fsync: false });
-      if ((await readFile(ownerToken, 'utf8').catch(() => '')) !== token) {
-        throw new ConcurrentSyncError(
-          `${staging} was replaced while the tree was unpacked: another sync of ${options.setName} ran at the same time.`,
-          { hint: 'Nothing was switched; run the sync again (the state machine retries it).' },
-        );
-      }
-      await unlink(ownerToken);
-    } catch (error) {
-      const ours = (await readFile(ownerToken, 'utf8').catch(() => '')) === token;
-      await removeAside(setDir, posix.basename(staging)).catch(() => undefined);
-      if (ours || error instanceof LambdaDepsError) throw error;
-      throw new ConcurrentSyncError(
-        `${staging} was removed while the tree was unpacked: another sync of ${options.setName} ran at the same time.`,
-        { hint: 'Nothing was switched; run the sync again (the state machine retries it).', cause: error },
-      );
-    }
-    const marker = join(staging, COMPLETE_MARKER);
-    await writeFile(marker, `${JSON.stringify({ lockHash: options.lockHash, tar: options.tarPath })}\n`, {
-      flag: 'wx',
-    });
-    const handle = await open(marker, 'r');
-    await handle.sync().finally(() => handle.close());
-    await fsyncDirectory(staging);
+    const staging = await unpackStaging(options, setDir);
     step('extracted');
-    try {
-      await renameCounted(staging, versionDir);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      // Another sync of the same lock finished first; its tree is as good as ours.
-      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await isComplete(versionDir))) {
-        await removeAside(setDir, posix.basename(staging));
-      } else if (code === 'ENOENT') {
-        throw new ConcurrentSyncError(
-          `${staging} was removed before it could be renamed: another sync of ${options.setName} ran at the same time.`,
-          { hint: 'Nothing was switched; run the sync again (the state machine retries it).', cause: error },
-        );
-      } else {
-        throw error;
-      }
-    }
-    await fsyncDirectory(setDir);
+    await moveIntoPlace(options.setName, setDir, staging, versionDir);
     step('renamed');
   }
+  return {
+    versionDir,
+    currentPath: join(setDir, CURRENT),
+    pythonPath: posix.join(functionMountPath, options.setName, options.lockHash),
+    currentPythonPath: posix.join(functionMountPath, options.setName, CURRENT),
+    reused,
+  };
+}
 
-  // The version is complete and in place, but nothing reads it yet: the Probe imports it here, and
-  // a failure leaves `current` where it was.
-  if (options.beforeSwitch) await options.beforeSwitch(versionDir);
+export type SwitchToVersionOptions = Pick<
+  SyncVersionedTreeOptions,
+  'mountRoot' | 'setName' | 'lockHash' | 'keep' | 'functionMountPath' | 'onStep'
+>;
+
+/**
+ * Points `<setName>/current` at a staged, complete version and removes the old versions beyond
+ * `keep` (never the one `current` names). Returns the names removed.
+ */
+export async function switchToVersion(options: SwitchToVersionOptions): Promise<string[]> {
+  const { keep } = checkedOptions(options);
+  const step = options.onStep ?? ((): void => undefined);
+  const setDir = join(options.mountRoot, options.setName);
+  if (!(await isComplete(join(setDir, options.lockHash)))) {
+    throw new ConcurrentSyncError(
+      `${join(setDir, options.lockHash)} is not a complete version: it was removed after it was staged.`,
+      { hint: 'Nothing was switched; run the execution again.' },
+    );
+  }
   await switchCurrent(setDir, options.lockHash);
   step('switched');
 
@@ -300,15 +356,23 @@ export async function syncVersionedTree(options: SyncVersionedTreeOptions): Prom
     removed.push(version.name);
   }
   step('pruned');
+  return removed;
+}
 
-  return {
-    versionDir,
-    currentPath,
-    pythonPath: posix.join(functionMountPath, options.setName, options.lockHash),
-    currentPythonPath: posix.join(functionMountPath, options.setName, CURRENT),
-    removed,
-    reused,
-  };
+/**
+ * Stages the version, runs `beforeSwitch` (a throw switches nothing), then switches `current`.
+ *
+ * @example
+ *   const synced = await syncVersionedTree({ mountRoot: '/mnt/deps', setName: 'my-set', lockHash, tarPath: '/tmp/tree.tar' });
+ *   // set PYTHONPATH=synced.pythonPath on the function (it mounts the access point at /mnt/deps)
+ */
+export async function syncVersionedTree(options: SyncVersionedTreeOptions): Promise<SyncVersionedTreeResult> {
+  const staged = await stageVersionedTree(options);
+  // The version is complete and in place, but nothing reads it yet: a failure here leaves
+  // `current` where it was.
+  if (options.beforeSwitch) await options.beforeSwitch(staged.versionDir);
+  const removed = await switchToVersion(options);
+  return { ...staged, removed };
 }
 
 /** Whether `<mountRoot>/<setName>/current` exists, and the version it points at. */

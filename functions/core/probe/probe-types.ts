@@ -1,6 +1,7 @@
 // The Probe's contract: what it is asked to import from which artifact, and what it found.
 // The same shapes serve the AWS probe (a short-lived function on the real runtime) and the
 // local twin (the artifact unpacked as Lambda would, imported with the target's Python).
+import { createHash } from 'node:crypto';
 import type { ProbeResult, Target } from '../shared/types.ts';
 
 /** What ships, as the Probe receives it: the published layers, the staged EFS version or the image. */
@@ -26,7 +27,9 @@ export type ProbeArtifact =
   | {
       readonly kind: 'image';
       /** An OCI image layout folder holding the image. */
-      readonly layoutDir: string;
+      readonly layoutDir?: string;
+      /** The same layout in the pipeline's store (read when there is no `layoutDir`). */
+      readonly layoutPrefix?: string;
       /** The image URI, for the AWS probe. */
       readonly imageUri?: string;
     };
@@ -65,4 +68,10 @@ export function describeProbe(result: ProbeResult): string {
     return `probe: ${result.modules.length} modules imported ${where} on Python ${result.python ?? '?'} in ${Math.round(result.importMs ?? 0)} ms`;
   const first = failed[0];
   return `probe failed: ${failed.length} of ${result.modules.length} modules did not import ${where} on Python ${result.python ?? '?'}; first: ${first?.module}: ${first?.error ?? ''}`;
+}
+
+/** The probe function's name: at most 64 characters, unique per probe id (the execution and set). */
+export function probeFunctionName(prefix: string, probeId: string): string {
+  const digest = createHash('sha256').update(probeId).digest('hex').slice(0, 16);
+  return `${prefix.slice(0, 64 - 17)}-${digest}`;
 }

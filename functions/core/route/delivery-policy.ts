@@ -46,6 +46,8 @@ export const deliveryPolicySchema = z.strictObject({
   allowLocalSdistBuild: z.boolean().default(false),
   /** Reuse a cached build of the same lock and policy. */
   cache: z.boolean().default(true),
+  /** A probe that cannot run here (arm64 on x86_64, a Python this machine lacks) fails the run. */
+  requireProbe: z.boolean().default(false),
 });
 
 /** A complete policy (every default filled in). */

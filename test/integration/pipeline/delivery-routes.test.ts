@@ -358,6 +358,8 @@ describe('the image branch, run locally', () => {
         'ReadBuildManifest',
         'Route',
         'PushImage',
+        'Probe',
+        'Switch',
         'Report',
         'Done',
       ]);

@@ -95,6 +95,9 @@ describe('runPipelineLocally (the synthesized state machine, run here)', () => {
         'ReadBuildManifest',
         'Route',
         'PublishLayers',
+        'Probe',
+        'Switch',
+        'SwitchLayers',
         'Report',
         'Done',
       ]);
@@ -139,6 +142,9 @@ describe('runPipelineLocally (the synthesized state machine, run here)', () => {
         'ReadBuildManifest',
         'Route',
         'PublishLayers',
+        'Probe',
+        'Switch',
+        'SwitchLayers',
         'Report',
         'Done',
       ]);

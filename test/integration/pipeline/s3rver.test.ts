@@ -157,6 +157,9 @@ describe('an S3 upload starting the local pipeline', () => {
         'ReadBuildManifest',
         'Route',
         'PublishLayers',
+        'Probe',
+        'Switch',
+        'SwitchLayers',
         'Report',
         'Done',
       ]);

@@ -16,6 +16,7 @@ import {
   createLocalFixture,
   deliveryState,
   LOCK_HASH,
+  PASSED_PROBE,
   type LocalFixture,
 } from './handler-fixtures.ts';
 
@@ -34,7 +35,7 @@ describe('sync-efs handler (local folder standing for the access point)', () => 
   });
   afterEach(() => fixture.cleanup());
 
-  it('unpacks the tree beside the live one, switches current and reports the PYTHONPATH', async () => {
+  it('stages the tree beside the live one, switches current only in the switch phase, and reports the PYTHONPATH', async () => {
     // Prepare
     const { adapters } = fixture.dependencies;
     const tree = await treeWithModule(fixture.outDir, 'hello', 'VALUE = 1\n');
@@ -54,9 +55,17 @@ describe('sync-efs handler (local folder standing for the access point)', () => 
     const state = deliveryState({ measure: { strategy: 'efs' } });
 
     // Act
-    const delivery = await createSyncEfsHandler(() => fixture.dependencies, silentLogger('test'))(state);
+    const handler = createSyncEfsHandler(() => fixture.dependencies, silentLogger('test'));
+    const staged = await handler(state);
+    const currentWhileStaged = await readlink(staged.currentPath).catch(() => null);
+    const delivery = await handler({ ...state, phase: 'switch', delivery: staged, probe: PASSED_PROBE });
 
     // Assess
+    expect(staged.switched).toBe(false);
+    expect(currentWhileStaged).toBeNull();
+    // The Probe imports the version itself, through the path a function sets.
+    expect(await readFile(join(staged.importPath, 'hello', '__init__.py'), 'utf8')).toBe('VALUE = 1\n');
+    expect(delivery.switched).toBe(true);
     expect(delivery).toMatchObject({
       strategy: 'efs',
       pythonPath: `/mnt/deps/web/${LOCK_HASH}/site-packages`,

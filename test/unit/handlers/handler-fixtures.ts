@@ -100,3 +100,28 @@ export function deliveryState(overrides: { measure?: Partial<MeasureOutput> } = 
     route: { strategy: measure.strategy, manifestKey: measure.manifestKey, ok: true },
   };
 }
+
+/** A probe that imported the set (what the Probe state puts at `$.probe` before a switch). */
+export const PASSED_PROBE = {
+  ran: true,
+  ok: true,
+  from: 'artifact',
+  python: '3.12.9',
+  arch: 'arm64',
+  modules: [{ module: 'six', ok: true, ms: 1 }],
+  importMs: 1,
+  where: 'local',
+} as const;
+
+/**
+ * What the state machine does with one delivery function: the publish phase, the Probe (passed),
+ * then the same function again with `phase: switch`. Tests of one delivery step go through it.
+ */
+export function publishThenSwitch<Result>(
+  handler: (state: Record<string, unknown>) => Promise<Result>,
+): (state: Record<string, unknown>) => Promise<Result> {
+  return async (state) => {
+    const delivery = await handler(state);
+    return handler({ ...state, phase: 'switch', delivery, probe: PASSED_PROBE });
+  };
+}

@@ -23,6 +23,8 @@ import { recordReliability } from '../../support/reliability-log.ts';
 import {
   createLocalFixture,
   deliveryState,
+  PASSED_PROBE,
+  publishThenSwitch,
   LOCK_HASH,
   storeBuild,
   withAdapters,
@@ -63,9 +65,53 @@ describe('publish-layers handler', () => {
   afterEach(() => fixture.cleanup());
 
   describe('with local adapters', () => {
-    it('publishes every layer zip with increasing versions per name, records the SSM parameter and updates the function', async () => {
+    it('publishes in the publish phase without writing the parameter or touching a function, and switches only after a passed probe', async () => {
       // Prepare
       const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const { adapters } = fixture.dependencies;
+
+      // Act
+      const published = await handler(deliveryState());
+      const parameterBeforeSwitch = await adapters.parameters.get?.('/lambda-deps/web/layers');
+      const refused = await handler({
+        ...deliveryState(),
+        phase: 'switch',
+        delivery: published,
+        probe: {
+          ...PASSED_PROBE,
+          ok: false,
+          modules: [{ module: 'cffi', ok: false, error: "No module named '_cffi_backend'" }],
+        },
+      }).then(
+        () => null,
+        (error: unknown) => error as Error,
+      );
+      const parameterAfterRefusal = await adapters.parameters.get?.('/lambda-deps/web/layers');
+      const switched = await handler({
+        ...deliveryState(),
+        phase: 'switch',
+        delivery: published,
+        probe: PASSED_PROBE,
+      });
+
+      // Assess
+      expect(published.switched).toBe(false);
+      expect(published.updatedFunctions).toEqual([]);
+      expect(parameterBeforeSwitch ?? null).toBeNull();
+      expect(refused?.name).toBe('ProbeFailedError');
+      expect(refused?.message).toContain("cffi: No module named '_cffi_backend'");
+      expect(parameterAfterRefusal ?? null).toBeNull();
+      expect(switched.switched).toBe(true);
+      expect(switched.updatedFunctions).toEqual(['consumer']);
+      expect(switched.probe).toEqual(PASSED_PROBE);
+      expect(await adapters.parameters.get?.('/lambda-deps/web/layers')).toBe(
+        published.layers.map((layer) => layer.layerVersionArn).join(','),
+      );
+    });
+
+    it('publishes every layer zip with increasing versions per name, records the SSM parameter and updates the function', async () => {
+      // Prepare
+      const handler = publishThenSwitch(createHandler(() => fixture.dependencies, silentLogger('test')));
       const { buildManifest } = await import('./handler-fixtures.ts');
       const nextLock = 'b'.repeat(64);
       // A new lock whose zips differ from the first one's (an unchanged zip is not republished).
@@ -109,7 +155,7 @@ describe('publish-layers handler', () => {
 
     it('publishes once when two executions of the same lock reach it together; the other reuses the versions', async () => {
       // Prepare
-      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const handler = publishThenSwitch(createHandler(() => fixture.dependencies, silentLogger('test')));
 
       // Act
       const [first, second] = await Promise.all([handler(deliveryState()), handler(deliveryState())]);
@@ -125,7 +171,7 @@ describe('publish-layers handler', () => {
 
     it('keeps the version of a layer whose zip is unchanged and publishes only the changed one', async () => {
       // Prepare
-      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const handler = publishThenSwitch(createHandler(() => fixture.dependencies, silentLogger('test')));
       const { buildManifest } = await import('./handler-fixtures.ts');
       const nextLock = 'e'.repeat(64);
       const [first, second] = buildManifest().layers;
@@ -147,7 +193,7 @@ describe('publish-layers handler', () => {
 
     it('brings the set back to A on a rollback A, B, A: parameter and function', async () => {
       // Prepare
-      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const handler = publishThenSwitch(createHandler(() => fixture.dependencies, silentLogger('test')));
       const { buildManifest } = await import('./handler-fixtures.ts');
       const lockB = 'b'.repeat(64);
       const changed = buildManifest().layers.map((layer) => ({ ...layer, sha256: 'd'.repeat(64) }));
@@ -173,7 +219,7 @@ describe('publish-layers handler', () => {
 
     it('gives a second set name for the same lock its own layers and parameter', async () => {
       // Prepare
-      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const handler = publishThenSwitch(createHandler(() => fixture.dependencies, silentLogger('test')));
       await handler(deliveryState());
 
       // Act
@@ -197,7 +243,7 @@ describe('publish-layers handler', () => {
       const { buildManifest } = await import('./handler-fixtures.ts');
       const single = buildManifest().layers.slice(0, 1);
       await storeBuild(fixture.dependencies.adapters, buildManifest({ layers: single }));
-      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const handler = publishThenSwitch(createHandler(() => fixture.dependencies, silentLogger('test')));
       const webapp = await handler(deliveryState({ measure: { name: 'webapp' } }));
 
       // Act
@@ -230,7 +276,7 @@ describe('publish-layers handler', () => {
           },
         }),
       );
-      const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+      const handler = publishThenSwitch(createHandler(() => fixture.dependencies, silentLogger('test')));
 
       // Act
       const attempt = handler(deliveryState());
@@ -277,7 +323,7 @@ describe('publish-layers handler', () => {
           parameters: new SsmParameterStore(new SSMClient({ region: 'eu-west-1' })),
         },
       };
-      const handler = createHandler(() => dependencies, silentLogger('test'));
+      const handler = publishThenSwitch(createHandler(() => dependencies, silentLogger('test')));
 
       // Act
       await handler(deliveryState());
@@ -380,7 +426,7 @@ describe('publish-layers handler', () => {
             parameters: new SsmParameterStore(new SSMClient({ region: 'eu-west-1' })),
           },
         );
-        const handler = createHandler(() => dependencies, silentLogger('test'));
+        const handler = publishThenSwitch(createHandler(() => dependencies, silentLogger('test')));
 
         // Act
         const error = await handler(deliveryState()).then(
@@ -484,7 +530,9 @@ describe('layer publishing faults (reliability record)', () => {
             parameters: new SsmParameterStore(new SSMClient({ region: 'eu-west-1' })),
           },
         );
-        await createHandler(() => dependencies, silentLogger('test'))(deliveryState()).catch(() => undefined);
+        await publishThenSwitch(createHandler(() => dependencies, silentLogger('test')))(
+          deliveryState(),
+        ).catch(() => undefined);
       }
     }
     await fixture.cleanup();

@@ -19,6 +19,7 @@ import {
   buildManifest,
   createLocalFixture,
   deliveryState,
+  publishThenSwitch,
   storeBuild,
   type LocalFixture,
 } from './handler-fixtures.ts';
@@ -27,7 +28,7 @@ const lambdaMock = mockClient(LambdaClient);
 
 /** Delivers `count` locks of set `web`, each with new zip contents, so each publishes new versions. */
 async function deliverChangedLocks(fixture: LocalFixture, count: number, first = 0): Promise<void> {
-  const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+  const handler = publishThenSwitch(createHandler(() => fixture.dependencies, silentLogger('test')));
   for (let run = first; run < first + count; run++) {
     const lockHash = String(run + 1).repeat(64);
     const layers = buildManifest().layers.map((layer, index) => ({
