@@ -22,6 +22,11 @@ import type { LeasingObjectStore } from '../adapters/ports.ts';
 import type { AwsCall } from '../adapters/twin/aws-twin.ts';
 import { createTwin, withBuildChecks } from '../adapters/twin/local-run.ts';
 import { runOnce } from '../adapters/store-lease.ts';
+import {
+  parseProgressLine,
+  PROGRESS_LINES_VARIABLE,
+  type BuildProgressEvent,
+} from '../core/build/build-events.ts';
 import { collectRequirementsBundle } from '../core/inputs/requirements-file.ts';
 import { singleFileBundle, type RequirementsBundle } from '../core/inputs/requirements-bundle.ts';
 import { parseDeliveryPolicy, type DeliveryPolicyInput } from '../core/route/delivery-policy.ts';
@@ -122,6 +127,8 @@ export interface LocalPipelineOptions {
   readonly onState?: (name: string, status: StateStatus, durationMs: number) => void;
   /** Build output lines. */
   readonly onBuildLine?: (line: string) => void;
+  /** The build's live phases and counts (asked of the build only when given; never among the lines). */
+  readonly onBuildProgress?: (event: BuildProgressEvent) => void;
 }
 
 export interface LocalPipelineResult {
@@ -373,6 +380,7 @@ async function runLocalBuild(
   sourceDir: string,
   onLine: ((line: string) => void) | undefined,
   pythonExecutable: string | undefined,
+  onProgress?: (event: BuildProgressEvent) => void,
 ): Promise<{ Build: Record<string, unknown> }> {
   const variables = Object.fromEntries(
     (input.EnvironmentVariablesOverride ?? []).map((item) => [item.Name, item.Value]),
@@ -405,8 +413,11 @@ async function runLocalBuild(
             ...(pythonExecutable ? { LAMBDA_DEPS_PYTHON_EXECUTABLE: pythonExecutable } : {}),
             // The AWS SDK's Node-version notice would crowd the build's stderr (and the failure reason).
             NODE_NO_WARNINGS: '1',
+            ...(onProgress ? { [PROGRESS_LINES_VARIABLE]: '1' } : {}),
           },
           onLine: (line, stream) => {
+            const progress = stream === 'stderr' ? parseProgressLine(line) : null;
+            if (progress) return onProgress?.(progress);
             if (stream === 'stderr' && line.trim() !== '') {
               stderrTail.push(line.trim());
               if (stderrTail.length > 5) stderrTail.shift();
@@ -566,6 +577,7 @@ function taskOverrides(
             resolve(options.buildSourceDir ?? REPOSITORY_ROOT),
             options.onBuildLine,
             options.pythonExecutable,
+            options.onBuildProgress,
           ),
         );
       continue;

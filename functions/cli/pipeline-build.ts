@@ -39,6 +39,8 @@ export async function buildWithPipeline(
       : progress
         ? { onBuildLine: progress.buildLine }
         : {}),
+    // Only a terminal shows the build's live counts; without one the build is not asked for them.
+    ...(progress?.live && !options.verbose ? { onBuildProgress: progress.buildProgress } : {}),
   })
     .catch(async (error: unknown) => {
       // The input is read before the state machine starts; a person still gets the failure page.

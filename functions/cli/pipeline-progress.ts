@@ -1,14 +1,16 @@
 // The progress display shared by local pipeline runs and `submit` (which follows an
 // execution in AWS): one line per state as it ends, with its duration (on a terminal, the
-// running state ticks with its elapsed time and build phase), and the final block: what was
+// running state ticks with its elapsed time and build phase, and, for a local build, the
+// files and bytes installed and the modules imported so far), and the final block: what was
 // checked, the warnings and what to do next, the same lines the report page shows.
+import type { BuildCounts, BuildPhase, BuildProgressEvent } from '../core/build/build-events.ts';
 import { checksOf, isRefused, type CheckLine } from '../core/report/checks.ts';
 import { describeFailure } from '../core/report/failure.ts';
 import { nextStepsOf, type NextStepManifest } from '../core/report/next-steps.ts';
 import { deliveryOf, type RunManifest } from '../core/report/run-facts.ts';
 import { formatCount } from '../core/report/html.ts';
 import type { Strategy } from '../core/shared/types.ts';
-import { formatDuration } from '../core/shared/units.ts';
+import { formatBytes, formatDuration } from '../core/shared/units.ts';
 import type { StateStatus } from './local-pipeline.ts';
 import { colorsFor, shouldUseColor, type Colors } from './terminal-output.ts';
 
@@ -31,6 +33,10 @@ export interface StateProgress {
   (name: string, status: StateStatus, durationMs: number): void;
   /** A line of the build log (`[build] running: …`): the running state shows the phase. */
   buildLine(line: string): void;
+  /** The build's live phases and counts: the running state shows them. */
+  buildProgress(event: BuildProgressEvent): void;
+  /** Whether the running state is drawn (a terminal): nothing else needs the live counts. */
+  readonly live: boolean;
   /** Stop ticking (the run is over). */
   stop(): void;
 }
@@ -49,9 +55,83 @@ function finalLine(pc: Colors, name: string, status: StateStatus, durationMs: nu
   return `${mark} ${name} ${pc.dim(seconds(durationMs))}${note}\n`;
 }
 
+const PHASE_LABELS: Record<BuildPhase, string> = {
+  download: 'download',
+  install: 'install',
+  verify: 'verify',
+  smokeImport: 'smoke import',
+  pack: 'pack',
+};
+
+/** `1,234 files, 56.1 MiB · 3 of 14 packages`, `9 of 14 modules`: what a phase has counted. */
+export function describeCounts(counts: BuildCounts): string {
+  const parts: string[] = [];
+  if (counts.files !== undefined)
+    parts.push(
+      `${formatCount(counts.files)} ${counts.files === 1 ? 'file' : 'files'}, ${formatBytes(counts.bytes ?? 0)}`,
+    );
+  if (counts.modules !== undefined)
+    parts.push(`${formatCount(counts.modules)} of ${formatCount(counts.ofModules ?? 0)} modules`);
+  if (counts.packages !== undefined)
+    parts.push(`${formatCount(counts.packages)} of ${formatCount(counts.ofPackages ?? 0)} packages`);
+  return parts.join(' · ');
+}
+
+/** What the build has said so far: its running phases (in the order they started) and their counts. */
+interface BuildState {
+  readonly running: BuildPhase[];
+  readonly counts: Map<BuildPhase, BuildCounts>;
+}
+
+function applyBuildEvent(state: BuildState, event: BuildProgressEvent): void {
+  const { running, counts } = state;
+  const done = event.type === 'phase' && event.status === 'done';
+  if (done) {
+    if (running.includes(event.phase)) running.splice(running.indexOf(event.phase), 1);
+    counts.delete(event.phase);
+    return;
+  }
+  if (!running.includes(event.phase)) running.push(event.phase);
+  if (event.type === 'progress') counts.set(event.phase, event.counts);
+}
+
+/**
+ * `install · 1,234 files, 56.1 MiB`: the latest-started running phase that has counts (verify,
+ * smoke import and pack run at once; the one that counts says the most), else the latest one.
+ */
+function headlineOf(
+  state: BuildState | null,
+): { readonly phase: BuildPhase; readonly counted: boolean; readonly text: string } | null {
+  if (!state) return null;
+  const counted = state.running.filter((phase) => state.counts.has(phase));
+  const phase = counted.at(-1) ?? state.running.at(-1);
+  if (!phase) return null;
+  const counts = state.counts.get(phase);
+  const text = counts ? `${PHASE_LABELS[phase]} · ${describeCounts(counts)}` : PHASE_LABELS[phase];
+  return { phase, counted: counts !== undefined, text };
+}
+
+interface RunningState {
+  readonly name: string;
+  readonly started: number;
+  /** The buildspec phase (`[build] running: …`). */
+  phase: string | null;
+  /** The build's own phase and counts while the build command runs. */
+  build: BuildState | null;
+  /** The phases whose counts have been drawn: a phase's first counts are drawn at once. */
+  readonly countsShown: Set<BuildPhase>;
+  drawn: boolean;
+}
+
+/** Live counts redraw the line at most this often (the elapsed time ticks on its own). */
+const MIN_REDRAW_MS = 250;
+
 /**
  * Prints `✓ Measure 1.2 s` lines. On a terminal (`live`, default: the stream is a TTY) the
- * running state is redrawn every `tickMs` as `… Build 12.0 s · build phase`.
+ * running state is redrawn every `tickMs` as `… Build 12.0 s · build phase`, and as the build
+ * reports its counts (at most every MIN_REDRAW_MS, except that a phase's first counts are drawn
+ * at once, so that even a short phase shows what it counted) as
+ * `… Build 12.0 s · install · 1,234 files, 56.1 MiB · 3 of 14 packages`.
  */
 export function createStateProgress(
   stream: ProgressStream,
@@ -59,19 +139,25 @@ export function createStateProgress(
 ): StateProgress {
   const live = options.live ?? Boolean(stream.isTTY);
   const pc = colorsOf(stream);
-  let running: { name: string; started: number; phase: string | null; drawn: boolean } | null = null;
+  let running: RunningState | null = null;
   let timer: NodeJS.Timeout | null = null;
+  const redraw = createRedraw(() => draw());
   const draw = (): void => {
     if (!running) return;
-    const phase = running.phase ? pc.dim(` · ${running.phase} phase`) : '';
+    const headline = headlineOf(running.build);
+    if (headline?.counted) running.countsShown.add(headline.phase);
+    const detail = headline?.text ?? (running.phase ? `${running.phase} phase` : null);
+    const phase = detail ? pc.dim(` · ${detail}`) : '';
     stream.write(
       `\r\x1b[2K${pc.cyan('…')} ${running.name} ${pc.dim(seconds(Date.now() - running.started))}${phase}`,
     );
     running.drawn = true;
+    redraw.drawn();
   };
   const stop = (): void => {
     if (timer) clearInterval(timer);
     timer = null;
+    redraw.cancel();
     if (running?.drawn) stream.write('\r\x1b[2K');
     running = null;
   };
@@ -79,7 +165,7 @@ export function createStateProgress(
     if (status === 'running') {
       if (!live) return;
       stop();
-      running = { name, started: Date.now(), phase: null, drawn: false };
+      running = { name, started: Date.now(), phase: null, build: null, countsShown: new Set(), drawn: false };
       timer = setInterval(draw, options.tickMs ?? 1000);
       timer.unref();
       return;
@@ -88,12 +174,49 @@ export function createStateProgress(
     stream.write(finalLine(pc, name, status, durationMs));
   };
   return Object.assign(progress, {
+    live,
     buildLine(line: string) {
       const phase = /^\[([a-z_]+)\] (?:running|finally):/.exec(line)?.[1];
-      if (running && phase) running.phase = phase;
+      if (!running || !phase) return;
+      running.phase = phase;
+      // A new buildspec command: the build's counts (if it was the build) are over.
+      running.build = null;
+      running.countsShown.clear();
+    },
+    buildProgress(event: BuildProgressEvent) {
+      if (!running) return;
+      running.build ??= { running: [], counts: new Map() };
+      applyBuildEvent(running.build, event);
+      const headline = headlineOf(running.build);
+      if (headline?.counted && !running.countsShown.has(headline.phase)) draw();
+      else redraw.request();
     },
     stop,
   });
+}
+
+/** Draws now when the last draw is MIN_REDRAW_MS old, else once when it is (never more often). */
+function createRedraw(draw: () => void) {
+  let last = 0;
+  let pending: NodeJS.Timeout | null = null;
+  const cancel = (): void => {
+    if (pending) clearTimeout(pending);
+    pending = null;
+  };
+  return {
+    drawn: (): void => {
+      last = Date.now();
+      cancel();
+    },
+    cancel,
+    request: (): void => {
+      if (pending) return;
+      const wait = last + MIN_REDRAW_MS - Date.now();
+      if (wait <= 0) return draw();
+      pending = setTimeout(draw, wait);
+      pending.unref();
+    },
+  };
 }
 
 function checkLine(pc: Colors, check: CheckLine): string {

@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { buildDependencySet, type BuildEvent } from '../../core/build/build.ts';
+import { PROGRESS_LINES_VARIABLE, progressLineOf } from '../../core/build/build-events.ts';
 import { InputError } from '../../core/shared/errors.ts';
 import { detectInputFormat } from '../../core/inputs/input-format.ts';
 import { parseLock } from '../../core/resolve/lock.ts';
@@ -394,6 +395,7 @@ async function buildInProcess(
       return opened.index.download(file);
     },
   };
+  const progressLines = process.env[PROGRESS_LINES_VARIABLE] === '1';
   try {
     return await buildDependencySet({
       lock,
@@ -403,6 +405,9 @@ async function buildInProcess(
       cacheDir,
       ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
       onEvent: (event) => {
+        // Run by the local build runner for a terminal: the live counts go to it on stderr.
+        const line = progressLines ? progressLineOf(event) : null;
+        if (line) process.stderr.write(line);
         const label = describeEvent(event);
         if (label) step(label);
       },

@@ -154,6 +154,7 @@ async function checkAndPack(
       roots: [join(treeDir, SITE_DIR), ...(input.excluded ? [join(treeDir, RUNTIME_DIR, SITE_DIR)] : [])],
       target: lock.target,
       ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
+      onProgress: (modules, ofModules) => context.count('smokeImport', { modules, ofModules }),
     }),
   );
   const packing = context.phase('pack', () =>

@@ -93,12 +93,15 @@ export async function installSet(
 ): Promise<InstalledEntry[]> {
   const { lock } = options;
   const downloadLimit = pLimit(8);
+  const ofPackages = lock.packages.length;
+  let downloaded = 0;
   const paths = await context.phase('download', () =>
     Promise.all(
       lock.packages.map((locked) =>
         downloadLimit(async () => {
           const path = await options.index.download(distributionFileOf(locked));
           context.emit({ type: 'package', name: locked.name, step: 'downloaded' });
+          context.count('download', { packages: ++downloaded, ofPackages });
           return path;
         }),
       ),
@@ -107,6 +110,13 @@ export async function installSet(
   const installLimit = pLimit(4);
   // Which package wrote each path: two distributions claiming one path with other bytes is an error.
   const claims: TreeClaims = new Map();
+  // Live totals, counted as each file is written (the tree is never walked again for them).
+  const totals = { files: 0, bytes: 0, packages: 0, ofPackages };
+  const onFileWritten = (bytes: number): void => {
+    totals.files++;
+    totals.bytes += bytes;
+    context.count('install', { ...totals });
+  };
   return context.phase('install', () =>
     Promise.all(
       lock.packages.map((locked, position) =>
@@ -125,8 +135,11 @@ export async function installSet(
             interpreter: options.interpreter,
             slim: options.slim,
             claims,
+            onFileWritten,
           });
           context.emit({ type: 'package', name: locked.name, step: 'installed' });
+          totals.packages++;
+          context.count('install', { ...totals });
           return { result, runtimeProvided, ...(builtFromSdist ? { builtFromSdist } : {}) };
         }),
       ),

@@ -98,6 +98,8 @@ export interface InstallWheelOptions {
   readonly claims?: TreeClaims;
   /** Also write the files into `treeDir` (verification and smoke import need them). @default true */
   readonly writeTree?: boolean;
+  /** Called as each file is written into the tree, with its size (live progress). */
+  readonly onFileWritten?: (bytes: number) => void;
 }
 
 /** The shebang interpreter of a Lambda runtime (`/var/lang/bin/python3.11`). */
@@ -753,6 +755,7 @@ async function writeFiles(
   treeDir: string,
   kept: readonly InstalledFile[],
   skip: ReadonlySet<string>,
+  onFileWritten: (bytes: number) => void = () => undefined,
 ): Promise<void> {
   const { wheel, packageName } = context;
   const root = resolve(treeDir);
@@ -790,6 +793,7 @@ async function writeFiles(
       return hash.digest('hex');
     };
     await writeExclusive(target, write, expected, `${wheel}: ${file.path}`, packageName);
+    onFileWritten(file.size);
   });
 }
 
@@ -834,7 +838,8 @@ export async function installWheel(options: InstallWheelOptions): Promise<Instal
     const skip = options.claims
       ? claimPaths(options.claims, resolve(options.treeDir), kept, digests, wheel, packageName)
       : new Set<string>();
-    if (options.writeTree ?? true) await writeFiles(context, options.treeDir, kept, skip);
+    if (options.writeTree ?? true)
+      await writeFiles(context, options.treeDir, kept, skip, options.onFileWritten);
     const topLevelEntry = context.byName.get(`${distInfo}/top_level.txt`);
     return {
       name: canonicalizeName(locked.name),

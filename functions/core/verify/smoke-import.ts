@@ -28,6 +28,8 @@ export interface SmokeImportOptions {
   readonly timeoutMs?: number;
   /** Import exactly these modules instead of every distribution's top-level modules. */
   readonly modules?: readonly string[];
+  /** Called with the modules imported (or attempted) so far, of how many: once at 0, then after each. */
+  readonly onProgress?: (modules: number, ofModules: number) => void;
 }
 
 export interface SmokeImportFailure {
@@ -237,6 +239,8 @@ interface ImportRun {
   readonly timeoutMs: number;
   /** Compiled bytecode goes here (in the cell's scratch), never into the artifact (which must stay as built). */
   readonly pycachePrefix: string;
+  /** Called as each import ends (or is pinned on a crash or hang). */
+  readonly onImported: () => void;
 }
 
 function runImports(run: ImportRun, modules: readonly string[]): Promise<ProcessOutcome> {
@@ -248,10 +252,25 @@ function runImports(run: ImportRun, modules: readonly string[]): Promise<Process
   ]);
   return new Promise((resolve) => {
     const child = spawn(file, argv, { cwd: cell.home, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
+    let pending = '';
     let stderr = '';
     let timedOut = false;
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const results: { module: string; error: string | null }[] = [];
+    let current: string | null = null;
+    // The marked lines are read as they come, so that each finished import is reported at once.
+    const readLine = (line: string): void => {
+      if (line.startsWith('@@start ')) current = JSON.parse(line.slice(8)) as string;
+      else if (line.startsWith('@@done ')) {
+        results.push(JSON.parse(line.slice(7)) as { module: string; error: string | null });
+        current = null;
+        run.onImported();
+      }
+    };
+    child.stdout.on('data', (chunk: Buffer) => {
+      const lines = (pending + chunk.toString()).split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) readLine(line);
+    });
     child.stderr.on('data', (chunk: Buffer) => {
       // Keep the tail only: a noisy import must not hold megabytes.
       stderr = (stderr + chunk.toString()).slice(-4096);
@@ -262,15 +281,7 @@ function runImports(run: ImportRun, modules: readonly string[]): Promise<Process
     }, timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const results: { module: string; error: string | null }[] = [];
-      let current: string | null = null;
-      for (const line of stdout.split('\n')) {
-        if (line.startsWith('@@start ')) current = JSON.parse(line.slice(8)) as string;
-        else if (line.startsWith('@@done ')) {
-          results.push(JSON.parse(line.slice(7)) as { module: string; error: string | null });
-          current = null;
-        }
-      }
+      readLine(pending);
       let interrupted: ProcessOutcome['interrupted'] = null;
       if (current !== null) {
         const lastLine = stderr.trim().split('\n').pop() ?? '';
@@ -304,6 +315,7 @@ async function importAll(
     results.push(...outcome.results);
     if (!outcome.interrupted) break;
     results.push(outcome.interrupted);
+    run.onImported();
     const done = new Set(results.map((result) => result.module));
     remaining = remaining.filter((module) => !done.has(module));
   }
@@ -343,7 +355,10 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
   await mkdir(pycachePrefix);
   // The cell's unprivileged uid owns its scratch.
   if (cell.isolation.uid) await chown(pycachePrefix, SANDBOX_UID, SANDBOX_UID);
-  const run: ImportRun = { interpreter: found.executable, cell, timeoutMs, pycachePrefix };
+  let imported = 0;
+  const onImported = (): void => options.onProgress?.(++imported, allModules.length);
+  options.onProgress?.(0, allModules.length);
+  const run: ImportRun = { interpreter: found.executable, cell, timeoutMs, pycachePrefix, onImported };
   const outcomes = await Promise.all(chunks.map((chunk) => importAll(run, chunk))).finally(() => {
     forgetCell();
     return cell.dispose();
