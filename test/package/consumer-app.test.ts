@@ -174,8 +174,8 @@ describe('the packed package in a fresh CommonJS CDK app', () => {
       (resource) => resource.Type === 'AWS::Lambda::Function',
     );
     const pipelineFunctions = functions.filter((resource) => resource.Metadata?.['lambda-deps:entry']);
-    // measure, read-build-manifest, publish-layers, report, start-execution
-    expect(pipelineFunctions.length).toBe(5);
+    // measure, read-build-manifest, publish-layers, probe, report, start-execution
+    expect(pipelineFunctions.length).toBe(6);
     // Each function's code is a staged asset holding the prebuilt bundle (the S3 key names it).
     const assets = JSON.parse(readFileSync(join(outdir, 'ExampleApp.assets.json'), 'utf8')) as {
       files: Record<string, { source: { path: string } }>;

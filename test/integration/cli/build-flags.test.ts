@@ -84,6 +84,7 @@ const BUILD_RUNS = {
       '--name',
       'flag-set',
       '--verbose',
+      '--require-probe',
       ...indexFlags(),
     ],
   },
@@ -292,6 +293,16 @@ const BUILD_ROWS: Record<string, BuildRow> = {
     check: ({ run }) =>
       expect(JSON.stringify((run.manifest as { delivery?: unknown }).delivery)).toContain('flag-set'),
   },
+  '--require-probe': {
+    run: 'budget',
+    pipelineOnly: true,
+    note: 'a probe that cannot run (arm64 here) then fails the run: test/integration/probe/local-probe.test.ts',
+    check: ({ run }) =>
+      expect((run.manifest as { probe?: { ran?: boolean; ok?: boolean } }).probe).toMatchObject({
+        ran: true,
+        ok: true,
+      }),
+  },
   '--verbose': {
     run: 'budget',
     pipelineOnly: true,
@@ -351,7 +362,8 @@ async function runBuild(path: BuildPath, name: keyof typeof BUILD_RUNS): Promise
   const args = [requirements, ...target, '--out', out, '--cache-dir', cacheDir, ...spec.flags()];
   const { stdout, exitCode } = await runCommand(
     createBuildCommand(),
-    path === 'pipeline' ? args : [...args, '--no-pipeline'],
+    // --require-probe is refused without the pipeline (no probe runs there; local-probe.test.ts).
+    path === 'pipeline' ? args : [...args.filter((arg) => arg !== '--require-probe'), '--no-pipeline'],
   );
   const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as BuildManifest;
   return { out, stdout, exitCode, manifest };

@@ -229,5 +229,69 @@ describe.skipIf(noWheels)(
       expect(manifest.probe).toMatchObject({ ran: false, ok: false });
       expect(manifest.probe?.reason).toMatch(/aarch64/);
     }, 300_000);
+
+    it('with --require-probe, fails an arm64 set here at the Probe state and switches nothing', async () => {
+      // Prepare
+      const dir = join(out, 'require-probe');
+
+      // Act
+      const failed = await run(
+        BIN,
+        [
+          'build',
+          join(out, 'pure.txt'),
+          '--runtime',
+          'python3.12',
+          '--arch',
+          'arm64',
+          '--require-probe',
+          '--out',
+          dir,
+        ],
+        { timeout: 300_000, env: { ...process.env, NO_COLOR: '1' } },
+      ).then(
+        () => ({ code: 0, stderr: '', stdout: '' }),
+        (error: { code: number; stderr: string; stdout: string }) => error,
+      );
+      const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as {
+        failedStep?: string;
+        reason?: string;
+        published?: string[];
+      };
+      const parameters = JSON.parse(
+        await readFile(join(dir, 'parameters.json'), 'utf8').catch(() => '{}'),
+      ) as Record<string, unknown>;
+
+      // Assess
+      expect(failed.code).toBe(1);
+      expect(`${failed.stdout}${failed.stderr}`).toContain('Probe failed');
+      expect(report.failedStep).toBe('Probe');
+      expect(report.reason).toMatch(/not probed: .*aarch64.*--require-probe/);
+      // The layer versions exist (published), but nothing names them: no parameter was written.
+      expect(report.published?.length).toBeGreaterThan(0);
+      expect(Object.keys(parameters).filter((name) => name.endsWith('/layers'))).toEqual([]);
+    }, 300_000);
+
+    it('refuses --require-probe where no probe runs (--no-pipeline), with exit 2', async () => {
+      const refused = await run(
+        BIN,
+        [
+          'build',
+          join(out, 'pure.txt'),
+          '--runtime',
+          'python3.12',
+          '--no-pipeline',
+          '--require-probe',
+          '--out',
+          join(out, 'np'),
+        ],
+        { timeout: 120_000 },
+      ).then(
+        () => ({ code: 0, stderr: '' }),
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain('--require-probe needs the pipeline');
+    }, 120_000);
   },
 );
