@@ -63,6 +63,21 @@ const bundleLazyRequires: Plugin = {
   },
 };
 
+/**
+ * zod's `locales` namespace (`z.locales.*`) replaced by English only: the bundle never sets
+ * another locale, and the rest is about half of zod, parsed at every start of the CLI.
+ */
+const englishZodLocales: Plugin = {
+  name: 'english-zod-locales',
+  setup(builder) {
+    builder.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      args.importer.includes(`${join('node_modules', 'zod')}`)
+        ? { path: join(ROOT, 'scripts', 'bundle', 'zod-english-locales.ts') }
+        : undefined,
+    );
+  },
+};
+
 /** The handler entries: every `functions/<step>/handler.ts`. */
 function handlerEntries(): string[] {
   return readdirSync(join(ROOT, 'functions'), { withFileTypes: true })
@@ -107,7 +122,7 @@ function cliBuild(): BuildOptions {
     external: CLI_EXTERNALS,
     banner: { js: REQUIRE_BANNER },
     metafile: true,
-    plugins: [bundleLazyRequires],
+    plugins: [bundleLazyRequires, englishZodLocales],
     logLevel: 'warning',
   };
 }

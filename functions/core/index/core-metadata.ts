@@ -11,23 +11,24 @@ import type { CoreMetadata } from '../shared/types.ts';
  * @example parseCoreMetadata('Name: six\nVersion: 1.16.0\n', 'six-1.16.0-py3-none-any.whl') // { name: 'six', … }
  */
 export function parseCoreMetadata(text: string, origin: string): CoreMetadata {
-  const headers: { key: string; value: string }[] = [];
-  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\n|\r/);
-  for (const line of lines) {
-    // Only a truly empty line ends the headers: a folded License often holds whitespace-only lines.
-    if (line === '') break;
-    const last = headers.at(-1);
+  const headers: { key: string; parts: string[] }[] = [];
+  const body = text.replace(/^\uFEFF/, '');
+  // Only the header block is parsed: the description after it can be most of the file.
+  const end = /\r?\n\r?\n|\r\r/.exec(body)?.index ?? body.length;
+  for (const line of body.slice(0, end).split(/\r\n|\n|\r/)) {
     if (/^[ \t]/.test(line)) {
       // A folded header continues the previous one (RFC 822 §3.1.1); unfolding joins with a space.
-      if (last) last.value = `${last.value} ${line.trim()}`.trim();
+      // (A folded License often holds whitespace-only lines, which do not end the headers.)
+      const trimmed = line.trim();
+      if (trimmed !== '') headers.at(-1)?.parts.push(trimmed);
       continue;
     }
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
-    headers.push({ key: line.slice(0, colon).trim().toLowerCase(), value: line.slice(colon + 1).trim() });
+    headers.push({ key: line.slice(0, colon).trim().toLowerCase(), parts: [line.slice(colon + 1).trim()] });
   }
   const all = (key: string): string[] =>
-    headers.filter((header) => header.key === key).map((header) => header.value);
+    headers.filter((header) => header.key === key).map((header) => header.parts.join(' ').trim());
   const first = (key: string): string | null => all(key)[0] ?? null;
 
   const name = first('name');
