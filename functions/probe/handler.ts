@@ -28,6 +28,8 @@ interface StagedEfs {
 }
 interface PushedImage {
   readonly imageUri?: unknown;
+  /** The set's image plus probe.py, which the AWS probe function runs. */
+  readonly probeImageUri?: unknown;
 }
 
 /** What the publish phase made, as the probe receives it. */
@@ -59,11 +61,15 @@ function artifactOf(
       pythonPath: String((delivery as StagedEfs).pythonPath),
     };
   }
-  const imageUri = String((delivery as PushedImage).imageUri);
+  const pushed = delivery as PushedImage;
+  const imageUri = String(pushed.imageUri);
+  const probeImageUri = typeof pushed.probeImageUri === 'string' ? pushed.probeImageUri : imageUri;
   return {
     kind: 'image',
     // A local run without a registry delivers the OCI layout folder itself.
-    ...(imageUri.startsWith('oci:') ? { layoutDir: imageUri.slice('oci:'.length) } : { imageUri }),
+    ...(imageUri.startsWith('oci:')
+      ? { layoutDir: imageUri.slice('oci:'.length) }
+      : { imageUri: probeImageUri }),
     layoutPrefix: artifactKey(measure.artifactPrefix, manifest.image?.layout ?? 'image/').replace(
       /\/?$/,
       '/',

@@ -14,6 +14,8 @@ import {
 } from '../adapters/aws/aws-adapters.ts';
 import { pushLambdaImage, type ImageReference } from '../core/deliver/oci/push-image.ts';
 import { chooseBaseImage, parseImageReference } from '../core/deliver/oci/base-image.ts';
+import { pushProbeImage } from '../core/deliver/oci/probe-image.ts';
+import { PROBE_SOURCE } from '../probe-runtime/probe-source.ts';
 import { InputError } from '../core/shared/errors.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { artifactKey, deliveryInputSchema, readManifest } from '../pipeline-state.ts';
@@ -26,6 +28,11 @@ export interface ImageDelivery {
   readonly tag: string;
   readonly uploadedBlobs: number;
   readonly skippedBlobs: number;
+  /**
+   * The same image plus probe.py in /var/task (tag `<tag>-probe`), which the AWS Probe runs; the
+   * set's image itself carries no probe code. Absent for a layout folder (the local probe reads it).
+   */
+  readonly probeImageUri?: string;
 }
 
 /** `public.ecr.aws/lambda/python` + `3.12-arm64` → where the base image is (kept for callers). */
@@ -93,7 +100,17 @@ async function pushImageStep(
         credentials: destination.credentials.kind === 'basic' ? destination.credentials : null,
       },
     });
-    logger.info('image pushed', { imageUri: result.imageUri });
+    const probeImage = await pushProbeImage({
+      destination: {
+        registryUrl: destination.registryUrl,
+        repository: destination.repository,
+        credentials: destination.credentials.kind === 'basic' ? destination.credentials : null,
+      },
+      imageDigest: result.digest,
+      tag: `${tag}-probe`,
+      probeSource: PROBE_SOURCE,
+    });
+    logger.info('image pushed', { imageUri: result.imageUri, probeImageUri: probeImage.imageUri });
     return {
       strategy: 'image',
       imageUri: result.imageUri,
@@ -101,6 +118,7 @@ async function pushImageStep(
       tag,
       uploadedBlobs: result.uploadedBlobs,
       skippedBlobs: result.skippedBlobs,
+      probeImageUri: probeImage.imageUri,
     };
   } finally {
     await rm(workDir, { recursive: true, force: true });

@@ -2,4 +2,5 @@
 export * from './efs-tree.ts';
 export * from './oci/image-layout.ts';
 export * from './oci/push-image.ts';
+export * from './oci/probe-image.ts';
 export * from './oci/registry-client.ts';

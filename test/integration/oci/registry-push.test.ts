@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,8 @@ import {
   type ImageManifest,
 } from '../../../functions/core/deliver/oci/image-layout.ts';
 import { pushLambdaImage, type PushEvent } from '../../../functions/core/deliver/oci/push-image.ts';
+import { pushProbeImage } from '../../../functions/core/deliver/oci/probe-image.ts';
+import { PROBE_SOURCE } from '../../../functions/probe-runtime/probe-source.ts';
 import { RegistryClient, RegistryError } from '../../../functions/core/deliver/oci/registry-client.ts';
 import { writeTreeTar } from '../../../functions/core/pack/tree-archive.ts';
 import { customTarget, lambdaTarget } from '../../../functions/core/shared/targets.ts';
@@ -310,6 +312,45 @@ describe.skipIf(cannotRun)(
       expect(config.config?.Env).toContain('LAMBDA_TASK_ROOT=/var/task');
       expect(config.config?.Entrypoint).toEqual(['/lambda-entrypoint.sh']);
       expect(config.history?.at(-1)?.created_by).toContain('under /var/task');
+    });
+
+    it('pushes a probe image beside the set image: the same layers plus /var/task/probe.py, the set image untouched', async () => {
+      // Prepare
+      const reg = registry!;
+      const pushed = await pushLambdaImage({
+        layoutDir: dependencyLayout,
+        target,
+        base: { registryUrl: reg.url, repository: BASE_REPOSITORY, reference: '3.11' },
+        destination: { registryUrl: reg.url, repository: 'deps/probed', tag: 'set-1' },
+      });
+
+      // Act
+      const probe = await pushProbeImage({
+        destination: { registryUrl: reg.url, repository: 'deps/probed' },
+        imageDigest: pushed.digest,
+        tag: 'set-1-probe',
+        probeSource: PROBE_SOURCE,
+      });
+
+      // Assess
+      const set = await skopeoInspect(`${reg.host}/deps/probed:set-1`);
+      const probed = await skopeoInspect(`${reg.host}/deps/probed:set-1-probe`);
+      expect(set.Digest).toBe(pushed.digest);
+      expect(probed.Digest).toBe(probe.digest);
+      expect(probe.imageUri).toBe(`${reg.host}/deps/probed@${probe.digest}`);
+      expect(probed.Layers.slice(0, -1)).toEqual(set.Layers);
+      const client = new RegistryClient({ registryUrl: reg.url });
+      const manifest = (await client.getManifest('deps/probed', 'set-1-probe')).json as ImageManifest;
+      const config = JSON.parse(
+        (await client.getBlobBytes('deps/probed', manifest.config.digest)).toString(),
+      ) as ImageConfig;
+      expect(config.rootfs.diff_ids).toHaveLength(manifest.layers.length);
+      const layer = await client.getBlobBytes('deps/probed', manifest.layers.at(-1)?.digest ?? '');
+      const unpacked = join(workDir, 'probe-layer');
+      await mkdir(unpacked, { recursive: true });
+      await writeFile(join(unpacked, 'layer.tar.gz'), layer);
+      await execFileAsync('tar', ['-xzf', join(unpacked, 'layer.tar.gz'), '-C', unpacked]);
+      expect(await readFile(join(unpacked, 'var', 'task', 'probe.py'), 'utf8')).toBe(PROBE_SOURCE);
     });
 
     it('uploads nothing the second time: every blob is already there', async () => {

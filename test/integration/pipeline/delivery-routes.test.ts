@@ -322,6 +322,13 @@ describe('the image branch, run locally', () => {
       expect(inspected.Digest).toBe(delivery.digest);
       expect(delivery.imageUri).toBe(`${registryUrl.replace('http://', '')}/lambda-deps@${delivery.digest}`);
       expect(inspected).toMatchObject({ Architecture: ARCH === 'arm64' ? 'arm64' : 'amd64', Os: 'linux' });
+      // The Probe imported the set from the pushed image's layers, before the Ready event.
+      const states = run.execution.states.map((state) => state.name);
+      expect(states.indexOf('Probe')).toBeGreaterThan(states.indexOf('PushImage'));
+      expect(run.manifest?.probe).toMatchObject({ ran: true, ok: true, from: 'artifact' });
+      // Beside it, the image the AWS probe runs: the same layers and one holding probe.py.
+      const probeImage = await inspect(`${delivery.tag}-probe`);
+      expect(probeImage.Layers.slice(0, -1)).toEqual(inspected.Layers);
     },
     300_000,
   );
