@@ -35,7 +35,6 @@ import {
   type SpecifierRequirement,
 } from './candidates.ts';
 import { listView, type CandidateView } from './criteria.ts';
-import { readSdistMetadata } from '../sdist/sdist-metadata.ts';
 import {
   bestTag,
   describeWheelTarget,
@@ -313,7 +312,12 @@ export class PipProvider implements SearchProvider<ResolverRequirement, Candidat
       // An sdist's metadata is its PKG-INFO where PEP 643 makes that reliable (sdist-metadata.ts).
       metadata = file.filename.toLowerCase().endsWith('.whl')
         ? this.index.fetchMetadata(file)
-        : this.index.download(file).then((path) => readSdistMetadata(path, file.filename, name));
+        : // Loaded only for a set that needs an sdist: the tar reader is start-up time for every other.
+          this.index
+            .download(file)
+            .then(async (path) =>
+              (await import('../sdist/sdist-metadata.ts')).readSdistMetadata(path, file.filename, name),
+            );
       // Prefetched metadata may never be awaited; keep its failure from becoming unhandled.
       metadata.catch(() => undefined);
       this.metadata.set(file.url, metadata);
