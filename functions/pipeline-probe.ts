@@ -21,6 +21,8 @@ export interface ProbeBeforeSwitchInput {
   readonly probeId: string;
   /** A probe that cannot run (arm64 here, a Python this machine lacks) is an error, not a note. */
   readonly requireProbe: boolean;
+  /** The local twin may reuse its passed probe of the identical artifact (the run's cache is on). */
+  readonly reuse?: boolean;
 }
 
 /**
@@ -31,7 +33,7 @@ export async function probeBeforeSwitch(input: ProbeBeforeSwitchInput): Promise<
   const { manifest } = input;
   const modules = manifest.smokeImport.moduleNames ?? [];
   const result = await input.adapters.probe.probe(
-    { target: manifest.target, modules, artifact: input.artifact },
+    { target: manifest.target, modules, artifact: input.artifact, reuse: input.reuse ?? false },
     input.probeId,
   );
   if (result.ran && !result.ok) {

@@ -77,13 +77,22 @@ function artifactOf(
   };
 }
 
-/** The run's own ask (`--require-probe`, stored by Measure with the policy), or the stack's. */
-async function probeRequired(input: ProbeInput, { settings, adapters }: StepDependencies): Promise<boolean> {
-  if (settings.requireProbe) return true;
+/**
+ * What the run asked of the probe (stored by Measure with the policy): `--require-probe` (or the
+ * stack's setting), and whether its cache is on (`--no-cache` probes again).
+ */
+async function probeChoices(
+  input: ProbeInput,
+  { settings, adapters }: StepDependencies,
+): Promise<{ requireProbe: boolean; reuse: boolean }> {
   const key = `${input.measure.artifactPrefix}policy.json`;
-  if (!(await adapters.store.exists(key))) return false;
-  const text = (await adapters.store.getBytes(key)).toString();
-  return parseDeliveryPolicy(JSON.parse(text) as unknown, key).requireProbe;
+  const policy = (await adapters.store.exists(key))
+    ? parseDeliveryPolicy(JSON.parse((await adapters.store.getBytes(key)).toString()) as unknown, key)
+    : null;
+  return {
+    requireProbe: settings.requireProbe === true || policy?.requireProbe === true,
+    reuse: policy?.cache ?? true,
+  };
 }
 
 async function probeStep(
@@ -97,7 +106,7 @@ async function probeStep(
     manifest,
     artifact: artifactOf(input, manifest, dependencies),
     probeId: `${executionNameOf(input)}/${input.measure.name}`,
-    requireProbe: await probeRequired(input, dependencies),
+    ...(await probeChoices(input, dependencies)),
   });
   logger.info(describeProbe(result), { ran: result.ran, ok: result.ok, importMs: result.importMs });
   return result;

@@ -5,7 +5,7 @@
 // artifact's folders on sys.path. When this machine cannot run the target, it says so.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,7 @@ import {
 import { extractZip } from '../../core/pack/zip-reader.ts';
 import type { ProbeRunner } from '../probe-port.ts';
 import type { ObjectStore } from '../ports.ts';
+import { sha256Hex } from '../../core/shared/hash.ts';
 
 /**
  * The probe's Python source: the same file the AWS probe function runs. Found beside the source
@@ -225,11 +226,56 @@ export async function probeLocally(
   }
 }
 
-/** The ProbeRunner port, locally. */
+/** Layer versions and EFS versions never change once made; an image only when named by digest. */
+function isImmutable(artifact: ProbeRequest['artifact']): boolean {
+  if (artifact.kind === 'layers')
+    return (artifact.layerVersionArns?.length ?? 0) > 0 && artifact.zips.length === 0;
+  if (artifact.kind === 'efs') return true;
+  return artifact.imageUri?.includes('@sha256:') === true;
+}
+
+/**
+ * The store key of a passed probe: the artifact as the probe named it (layer version ARNs and
+ * object keys, an EFS version path, an image layout under its artifact prefix: all immutable
+ * once published), the target, the modules, and the interpreter file itself.
+ */
+async function reuseKey(request: ProbeRequest, executable: string): Promise<string> {
+  const { size, mtimeMs } = await stat(executable);
+  const identity = { target: request.target, modules: request.modules, artifact: request.artifact };
+  // (`reuse` itself is not part of what was probed.)
+  return `probes/${sha256Hex(JSON.stringify({ identity, interpreter: { executable, size, mtimeMs } }))}.json`;
+}
+
+/**
+ * The ProbeRunner port, locally. A delivery of an artifact this twin already probed with the
+ * same interpreter (a rebuild, a second set name) reuses that passed result, marked `reusedFrom`,
+ * instead of unpacking and importing it again; a failed or skipped probe is never reused.
+ */
 export class LocalProbeRunner implements ProbeRunner {
   constructor(private readonly options: LocalProbeOptions = {}) {}
 
-  probe(request: ProbeRequest): Promise<ProbeResult> {
-    return probeLocally(request, this.options);
+  async probe(request: ProbeRequest): Promise<ProbeResult> {
+    const { store } = this.options;
+    const found = await findTargetInterpreter(request.target, this.options.pythonExecutable);
+    if (!store || !request.reuse || !isImmutable(request.artifact))
+      return probeLocally(request, this.options);
+    // (An empty module list means every module the artifact holds: as fixed as the artifact.)
+    if ('reason' in found) return probeLocally(request, this.options);
+    const key = await reuseKey(request, found.executable);
+    const earlier = (await store.exists(key))
+      ? (JSON.parse((await store.getBytes(key)).toString('utf8')) as ProbeResult & { probedAt?: string })
+      : null;
+    if (earlier?.ran === true && earlier.ok === true && typeof earlier.probedAt === 'string') {
+      const { probedAt, ...result } = earlier;
+      return { ...result, reusedFrom: probedAt };
+    }
+    const result = await probeLocally(request, this.options);
+    if (result.ran && result.ok)
+      await store.putBytes(
+        key,
+        JSON.stringify({ ...result, probedAt: new Date().toISOString() }),
+        'application/json',
+      );
+    return result;
   }
 }

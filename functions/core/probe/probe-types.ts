@@ -39,6 +39,11 @@ export interface ProbeRequest {
   /** The smoke-import list: every top-level module of every distribution in the set. */
   readonly modules: readonly string[];
   readonly artifact: ProbeArtifact;
+  /**
+   * The local twin may answer with its earlier passed probe of the identical, immutable artifact
+   * (the run's cache is on). The AWS probe always runs.
+   */
+  readonly reuse?: boolean;
 }
 
 // The result shapes live with the manifest (shared/types.ts), which carries them.

@@ -22,6 +22,8 @@ export interface CheckLine {
   /** One sentence: what it found. */
   readonly text: string;
   readonly counts: readonly CheckCount[];
+  /** What a reader should know beside the counts (a probe result reused from an identical artifact). */
+  readonly note?: string;
 }
 
 function binaryCheck(manifest: RunManifest): CheckLine {
@@ -102,6 +104,11 @@ function probeCheck(manifest: RunManifest): CheckLine {
         ? `imported from the artifact on ${where} (${python}, ${probe.arch ?? manifest.target.architecture})${typeof probe.importMs === 'number' ? ` in ${formatDuration(probe.importMs)}` : ''}`
         : `${failed} of ${modules.length} modules failed on ${where}: nothing was switched in`,
     counts,
+    ...(probe.reusedFrom
+      ? {
+          note: `reused the twin's probe of this identical artifact at ${probe.reusedFrom}; --no-cache probes again`,
+        }
+      : {}),
   };
 }
 

@@ -43,6 +43,7 @@ const probeSchema = z.looseObject({
   arch: z.string().optional(),
   where: z.string().optional(),
   importMs: z.number().nullable().optional(),
+  reusedFrom: z.string().optional(),
   modules: z
     .array(z.looseObject({ module: z.string(), ok: z.boolean(), error: z.string().nullable().optional() }))
     .optional(),

@@ -82,7 +82,7 @@ function checkCards(checks: readonly CheckLine[]): string {
       )
       .join('');
     const mark = { ok: '✓ ok', failed: '✗ failed', skipped: '– not run' }[check.status];
-    return `<div class="check ${check.status}" data-check="${check.id}" data-status="${check.status}"><h3>${escapeHtml(check.title)} <span class="status ${check.status}">${mark}</span></h3><p>${escapeHtml(check.text)}</p>${counts ? `<div class="counts">${counts}</div>` : ''}</div>`;
+    return `<div class="check ${check.status}" data-check="${check.id}" data-status="${check.status}"><h3>${escapeHtml(check.title)} <span class="status ${check.status}">${mark}</span></h3><p>${escapeHtml(check.text)}</p>${check.note ? `<p class="note">${escapeHtml(check.note)}</p>` : ''}${counts ? `<div class="counts">${counts}</div>` : ''}</div>`;
   });
   return `<section><h2>What was checked</h2><div class="checks">${cards.join('')}</div></section>`;
 }

@@ -32,6 +32,11 @@ export interface ProbeResult {
   readonly reason?: string;
   /** Where it ran: on Lambda itself, or in the local twin. */
   readonly where: 'lambda' | 'local';
+  /**
+   * Locally: when this passed result was the twin's earlier probe of the identical artifact (the
+   * same immutable layer versions, EFS version or image layout, modules and interpreter), its time.
+   */
+  readonly reusedFrom?: string;
   /** Locally: what the cell it ran in kept from the package code (Lambda is its own cell). */
   readonly isolation?: {
     readonly uid: boolean;

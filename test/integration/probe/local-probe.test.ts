@@ -230,6 +230,42 @@ describe.skipIf(noWheels)(
       expect(manifest.probe?.reason).toMatch(/aarch64/);
     }, 300_000);
 
+    it('reuses its passed probe when the identical artifact is delivered again, and probes again with --no-cache', async () => {
+      // Prepare: three deliveries into one output folder (one store), as a user rebuilding would.
+      const dir = join(out, 'reuse');
+      const deliver = async (extra: string[] = []): Promise<{ probe?: Record<string, unknown> }> => {
+        await run(
+          BIN,
+          [
+            'build',
+            join(out, 'pure.txt'),
+            '--runtime',
+            'python3.11',
+            '--arch',
+            'x86_64',
+            ...extra,
+            '--out',
+            dir,
+          ],
+          { timeout: 300_000 },
+        );
+        return JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as never;
+      };
+      const first = await deliver();
+
+      // Act
+      const again = await deliver();
+      const uncached = await deliver(['--no-cache']);
+
+      // Assess
+      expect(first.probe).toMatchObject({ ran: true, ok: true });
+      expect(first.probe).not.toHaveProperty('reusedFrom');
+      expect(again.probe).toMatchObject({ ran: true, ok: true, modules: first.probe?.modules });
+      expect(again.probe?.reusedFrom).toMatch(/^\d{4}-\d\d-\d\dT/);
+      expect(uncached.probe).toMatchObject({ ran: true, ok: true });
+      expect(uncached.probe).not.toHaveProperty('reusedFrom');
+    }, 300_000);
+
     it('with --require-probe, fails an arm64 set here at the Probe state and switches nothing', async () => {
       // Prepare
       const dir = join(out, 'require-probe');
