@@ -55,7 +55,8 @@ export class DependencyProbe extends Construct {
         'lambda-deps probe functions: write their logs (and mount the EFS access point); nothing else',
     });
     this.grantRuntime(props);
-    const code = new Asset(this, 'Code', { path: PROBE_RUNTIME_DIR });
+    // probe.py only (the folder also holds its copy as a TypeScript string for bundles).
+    const code = new Asset(this, 'Code', { path: PROBE_RUNTIME_DIR, exclude: ['*.ts'] });
     // CreateFunction reads the zip with the caller's permissions: this one object, nothing else.
     props.probeStep.addToRolePolicy(
       new PolicyStatement({
