@@ -689,14 +689,8 @@ async function recordOutcome(
       : null;
     report = stored ?? summary;
     if (stored?.manifest) {
-      // The probe ran inside the delivery step, between publishing and switching.
-      const probe = (stored.delivery as { probe?: BuildManifest['probe'] } | null)?.probe;
-      manifest = {
-        ...stored.manifest,
-        ...(probe ? { probe } : {}),
-        execution: record,
-        delivery: stored.delivery,
-      };
+      // The Report step already put the Probe's result into the manifest it stored.
+      manifest = { ...stored.manifest, execution: record, delivery: stored.delivery };
       await copyArtifactsOut(adapters.store, stored.manifest, outDir);
     }
   } else {

@@ -226,8 +226,8 @@ function checkLine(pc: Colors, check: CheckLine): string {
       `${count.unit === 'ms' ? formatDuration(count.value) : formatCount(count.value)} ${count.label}`,
   );
   const detail = check.status === 'ok' && counts.length > 0 ? counts.join(', ') : check.text;
-  if (check.note) return `  ${mark} ${check.title.toLowerCase()}: ${detail} ${pc.dim(`(${check.note})`)}\n`;
-  return `  ${mark} ${check.title.toLowerCase()}: ${detail}\n`;
+  const note = check.note ? ` ${pc.dim(`(${check.note})`)}` : '';
+  return `  ${mark} ${check.title.toLowerCase()}: ${detail}${note}\n`;
 }
 
 function printFailure(

@@ -51,12 +51,27 @@ export { layerNameFor } from '../core/deliver/layers.ts';
 export const LICENSE_INFO =
   'Third-party Python packages under their own licenses; each one is in its *.dist-info folder inside the layer.';
 
-interface LayersContext {
-  readonly manifest: BuildManifest;
-  readonly runtime: string;
+/** The names a set's layers are delivered under. */
+interface SetNames {
   readonly parameterName: string;
   /** Two executions of the same lock may both publish: one does, the other uses its record. */
   readonly recordKey: string;
+}
+
+interface LayersContext extends SetNames {
+  readonly manifest: BuildManifest;
+  readonly runtime: string;
+}
+
+function setNames(
+  input: z.output<typeof deliveryInputSchema>,
+  settings: StepDependencies['settings'],
+): SetNames {
+  const { measure } = input;
+  return {
+    parameterName: `${settings.ssmParameterPrefix}${measure.name}/layers`,
+    recordKey: `${measure.artifactPrefix}delivery/layers-${measure.name}.json`,
+  };
 }
 
 async function layersContext(
@@ -79,12 +94,7 @@ async function layersContext(
       hint: 'The build chose the layers route but packed nothing; look at the build log.',
     });
   }
-  return {
-    manifest,
-    runtime,
-    parameterName: `${settings.ssmParameterPrefix}${measure.name}/layers`,
-    recordKey: `${measure.artifactPrefix}delivery/layers-${measure.name}.json`,
-  };
+  return { manifest, runtime, ...setNames(input, settings) };
 }
 
 async function publishLayersStep(
@@ -92,8 +102,10 @@ async function publishLayersStep(
   dependencies: StepDependencies,
   logger: Logger,
 ): Promise<LayersDelivery> {
+  // The switch works from the publish phase's record: the manifest was checked then.
+  if (input.phase === 'switch')
+    return switchLayers(input, dependencies, setNames(input, dependencies.settings), logger);
   const context = await layersContext(input, dependencies);
-  if (input.phase === 'switch') return switchLayers(input, dependencies, context, logger);
   const outcome = await runOnce(
     dependencies.adapters.store,
     {
@@ -210,7 +222,7 @@ async function grantLayerPermissions(
 async function switchLayers(
   input: z.output<typeof deliveryInputSchema>,
   { settings, adapters }: StepDependencies,
-  { parameterName, recordKey }: LayersContext,
+  { parameterName, recordKey }: SetNames,
   logger: Logger,
 ): Promise<LayersDelivery> {
   const { measure } = input;

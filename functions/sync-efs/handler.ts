@@ -90,21 +90,14 @@ async function switchEfs(
 ): Promise<EfsDelivery> {
   const { measure } = input;
   const probe = probePassedBeforeSwitch(input);
-  const options = {
+  const { removed, ...paths } = await switchToVersion({
     mountRoot: adapters.fileSystem.mountRoot,
     setName: measure.name,
     lockHash: measure.lockHash,
     keep: settings.keepEfsVersions,
     functionMountPath: settings.efsMountPath,
-  };
-  const removed = await switchToVersion(options);
-  const staged = {
-    versionDir: join(options.mountRoot, measure.name, measure.lockHash),
-    currentPath: join(options.mountRoot, measure.name, 'current'),
-    pythonPath: posix.join(settings.efsMountPath, measure.name, measure.lockHash),
-    currentPythonPath: posix.join(settings.efsMountPath, measure.name, 'current'),
-    reused: (input.delivery as { reused?: unknown } | undefined)?.reused === true,
-  };
+  });
+  const staged = { ...paths, reused: (input.delivery as { reused?: unknown } | undefined)?.reused === true };
   logger.info('EFS tree switched', { currentPath: staged.currentPath, removed });
   return { ...efsDelivery(staged, inside, removed, await adapters.fileSystem.describe(), true), probe };
 }

@@ -165,9 +165,18 @@ export async function probeLocally(
   request: ProbeRequest,
   options: LocalProbeOptions = {},
 ): Promise<ProbeResult> {
+  const found = await findTargetInterpreter(request.target, options.pythonExecutable);
+  if ('reason' in found) return probeNotRun(request.target, found.reason, 'local');
+  return probeWith(found.executable, request, options);
+}
+
+/** The probe with an interpreter already found to be the target's. */
+async function probeWith(
+  executable: string,
+  request: ProbeRequest,
+  options: LocalProbeOptions,
+): Promise<ProbeResult> {
   const { target } = request;
-  const found = await findTargetInterpreter(target, options.pythonExecutable);
-  if ('reason' in found) return probeNotRun(target, found.reason, 'local');
   const scratch = await mkdtemp(join(tmpdir(), 'lambda-deps-probe-'));
   try {
     // A folder Lambda would look in but the artifact lacks is simply not there (nothing to bind).
@@ -177,16 +186,13 @@ export async function probeLocally(
       request.modules.length > 0
         ? request.modules
         : (await installedDistributions(paths)).flatMap((distribution) => distribution.modules);
-    const cell = await openSandbox(found.executable, await interpreterPrefix(found.executable), [
+    const cell = await openSandbox(executable, await interpreterPrefix(executable), [
       ...paths,
       dirname(PROBE_SCRIPT),
     ]);
-    const output = await runProbeScript(
-      cell,
-      found.executable,
-      modules,
-      options.timeoutMs ?? 120_000,
-    ).finally(() => cell.dispose());
+    const output = await runProbeScript(cell, executable, modules, options.timeoutMs ?? 120_000).finally(() =>
+      cell.dispose(),
+    );
     const { isolation } = cell;
     if ('crashed' in output) {
       const modules = output.module
@@ -256,11 +262,11 @@ export class LocalProbeRunner implements ProbeRunner {
 
   async probe(request: ProbeRequest): Promise<ProbeResult> {
     const { store } = this.options;
-    const found = await findTargetInterpreter(request.target, this.options.pythonExecutable);
     if (!store || !request.reuse || !isImmutable(request.artifact))
       return probeLocally(request, this.options);
+    const found = await findTargetInterpreter(request.target, this.options.pythonExecutable);
+    if ('reason' in found) return probeNotRun(request.target, found.reason, 'local');
     // (An empty module list means every module the artifact holds: as fixed as the artifact.)
-    if ('reason' in found) return probeLocally(request, this.options);
     const key = await reuseKey(request, found.executable);
     const earlier = (await store.exists(key))
       ? (JSON.parse((await store.getBytes(key)).toString('utf8')) as ProbeResult & { probedAt?: string })
@@ -269,7 +275,7 @@ export class LocalProbeRunner implements ProbeRunner {
       const { probedAt, ...result } = earlier;
       return { ...result, reusedFrom: probedAt };
     }
-    const result = await probeLocally(request, this.options);
+    const result = await probeWith(found.executable, request, this.options);
     if (result.ran && result.ok)
       await store.putBytes(
         key,

@@ -224,6 +224,20 @@ function checkedOptions(
   return { keep, functionMountPath };
 }
 
+/** Where a set's version lives, here and as the functions mount it (everything but `reused`). */
+function versionPaths(
+  options: Pick<SyncVersionedTreeOptions, 'mountRoot' | 'setName' | 'lockHash'>,
+  functionMountPath: string,
+): Omit<StagedVersion, 'reused'> {
+  const setDir = join(options.mountRoot, options.setName);
+  return {
+    versionDir: join(setDir, options.lockHash),
+    currentPath: join(setDir, CURRENT),
+    pythonPath: posix.join(functionMountPath, options.setName, options.lockHash),
+    currentPythonPath: posix.join(functionMountPath, options.setName, CURRENT),
+  };
+}
+
 /** Unpacks the tar into a staging folder that this sync provably still owns, then marks it complete. */
 async function unpackStaging(options: SyncVersionedTreeOptions, setDir: string): Promise<string> {
   const staging = join(setDir, `.staging-${options.lockHash}-${suffix()}`);
@@ -296,10 +310,10 @@ async function moveIntoPlace(
  * nothing: the Probe imports it from there before switchToVersion points `current` at it.
  */
 export async function stageVersionedTree(options: SyncVersionedTreeOptions): Promise<StagedVersion> {
-  const { functionMountPath } = checkedOptions(options);
+  const paths = versionPaths(options, checkedOptions(options).functionMountPath);
+  const { versionDir } = paths;
   const step = options.onStep ?? ((): void => undefined);
   const setDir = join(options.mountRoot, options.setName);
-  const versionDir = join(setDir, options.lockHash);
   await mkdir(setDir, { recursive: true });
 
   await cleanLeftovers(setDir, await readCurrent(setDir));
@@ -314,13 +328,7 @@ export async function stageVersionedTree(options: SyncVersionedTreeOptions): Pro
     await moveIntoPlace(options.setName, setDir, staging, versionDir);
     step('renamed');
   }
-  return {
-    versionDir,
-    currentPath: join(setDir, CURRENT),
-    pythonPath: posix.join(functionMountPath, options.setName, options.lockHash),
-    currentPythonPath: posix.join(functionMountPath, options.setName, CURRENT),
-    reused,
-  };
+  return { ...paths, reused };
 }
 
 export type SwitchToVersionOptions = Pick<
@@ -330,10 +338,12 @@ export type SwitchToVersionOptions = Pick<
 
 /**
  * Points `<setName>/current` at a staged, complete version and removes the old versions beyond
- * `keep` (never the one `current` names). Returns the names removed.
+ * `keep` (never the one `current` names). Returns the version's paths and the names removed.
  */
-export async function switchToVersion(options: SwitchToVersionOptions): Promise<string[]> {
-  const { keep } = checkedOptions(options);
+export async function switchToVersion(
+  options: SwitchToVersionOptions,
+): Promise<Omit<StagedVersion, 'reused'> & { removed: string[] }> {
+  const { keep, functionMountPath } = checkedOptions(options);
   const step = options.onStep ?? ((): void => undefined);
   const setDir = join(options.mountRoot, options.setName);
   if (!(await isComplete(join(setDir, options.lockHash)))) {
@@ -356,7 +366,7 @@ export async function switchToVersion(options: SwitchToVersionOptions): Promise<
     removed.push(version.name);
   }
   step('pruned');
-  return removed;
+  return { ...versionPaths(options, functionMountPath), removed };
 }
 
 /**
@@ -371,7 +381,7 @@ export async function syncVersionedTree(options: SyncVersionedTreeOptions): Prom
   // The version is complete and in place, but nothing reads it yet: a failure here leaves
   // `current` where it was.
   if (options.beforeSwitch) await options.beforeSwitch(staged.versionDir);
-  const removed = await switchToVersion(options);
+  const { removed } = await switchToVersion(options);
   return { ...staged, removed };
 }
 

@@ -8,14 +8,12 @@ import { join } from 'node:path';
 import { writeTreeTar } from '../../pack/tree-archive.ts';
 import {
   canonicalJson,
-  DOCKER_LAYER_GZIP,
-  DOCKER_MANIFEST,
   OCI_LAYER_GZIP,
   sha256Digest,
   type ImageConfig,
   type ImageManifest,
 } from './image-layout.ts';
-import type { ImageReference } from './push-image.ts';
+import { stackConfig, stackManifest, type ImageReference } from './push-image.ts';
 import { RegistryClient, RegistryError } from './registry-client.ts';
 
 export interface PushProbeImageOptions {
@@ -63,23 +61,21 @@ export async function pushProbeImage(
   const scratch = await mkdtemp(join(tmpdir(), 'lambda-deps-probe-image-'));
   try {
     const layer = await probeLayer(scratch, options.probeSource);
-    const probeConfig: ImageConfig = {
-      ...config,
-      rootfs: { type: 'layers', diff_ids: [...config.rootfs.diff_ids, layer.diffId] },
-      history: [...(config.history ?? []), { created_by: 'lambda-deps: probe.py in /var/task (probe only)' }],
-    };
-    const configBytes = canonicalJson(probeConfig);
-    const configDescriptor = {
-      ...manifest.config,
-      digest: sha256Digest(configBytes),
-      size: configBytes.length,
-    };
-    const layerType = fetched.mediaType === DOCKER_MANIFEST ? DOCKER_LAYER_GZIP : OCI_LAYER_GZIP;
-    const probeManifest: ImageManifest = {
-      ...manifest,
-      config: configDescriptor,
-      layers: [...manifest.layers, { mediaType: layerType, digest: layer.digest, size: layer.size }],
-    };
+    // The probe layer stacked on the set image the way the set's layer was stacked on its base.
+    const configBytes = canonicalJson(
+      stackConfig(config, {
+        ...config,
+        config: {},
+        rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+        history: [{ created_by: 'lambda-deps: probe.py in /var/task (probe only)' }],
+      }),
+    );
+    const configDescriptor = { digest: sha256Digest(configBytes), size: configBytes.length };
+    const probeManifest = stackManifest({ ...manifest, mediaType: fetched.mediaType }, configDescriptor, {
+      mediaType: OCI_LAYER_GZIP,
+      digest: layer.digest,
+      size: layer.size,
+    });
     await client.uploadBlob(repository, layer, { kind: 'file', path: layer.path });
     await client.uploadBlob(repository, configDescriptor, { kind: 'bytes', bytes: configBytes });
     const digest = await client.putManifest(
