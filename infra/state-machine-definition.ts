@@ -3,7 +3,11 @@
 // holds it as a CloudFormation expression (Fn::Join of strings, Refs and GetAtts); each
 // reference becomes a stable placeholder (an ARN for functions and other resources, the
 // logical id for a CodeBuild project name), and `resources` maps each placeholder back.
-import { HANDLER_ENTRY_METADATA } from './constructs/lambda-defaults.ts';
+// No CDK import here: the local twin reads these names on every run, and aws-cdk-lib takes half a
+// second to load.
+
+/** Template metadata key on each function: its handler entry, relative to the repository root. */
+export const HANDLER_ENTRY_METADATA = 'lambda-deps:entry';
 
 /** Account, region and partition the placeholders use. */
 export const PLACEHOLDER_ACCOUNT = '123456789012';

@@ -208,8 +208,8 @@ type HandlerFactory = (
 
 interface TaskBinding {
   readonly kind: 'lambda' | 'codebuild';
-  /** Lambda tasks: the handler module's factory. */
-  readonly createHandler: HandlerFactory | null;
+  /** Lambda tasks: loads the handler module's factory (on the state's first run, once). */
+  readonly loadHandler: (() => Promise<HandlerFactory>) | null;
   readonly step: string;
   /** The function or project in the template (its role is what the twin enforces). */
   readonly logicalId: string | null;
@@ -276,6 +276,26 @@ export async function loadPipelineParts(
   return { parts, source: 'synthesized' };
 }
 
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let loaded: Promise<T> | undefined;
+  return () => (loaded ??= load());
+}
+
+/**
+ * A handler module is imported when its state first runs: a rebuild never pays for the image or
+ * EFS handlers, and a run never for the routes it does not take.
+ */
+async function importHandlerFactory(
+  entry: string,
+  moduleUrl: string,
+  state: string,
+): Promise<HandlerFactory> {
+  const module = (await import(moduleUrl)) as { createHandler?: HandlerFactory };
+  if (typeof module.createHandler !== 'function')
+    throw new InputError(`${entry} exports no createHandler, so state ${state} cannot run locally.`);
+  return module.createHandler;
+}
+
 /** Binds each Task state to what serves it: the handler module's factory, or the local build. */
 async function bindTasks(parts: CachedPipelineParts): Promise<Record<string, TaskBinding>> {
   const states = (parts.definition.States ?? {}) as Record<string, Record<string, unknown>>;
@@ -284,7 +304,7 @@ async function bindTasks(parts: CachedPipelineParts): Promise<Record<string, Tas
     if (target.kind === 'codebuild') {
       tasks[name] = {
         kind: 'codebuild',
-        createHandler: null,
+        loadHandler: null,
         step: 'build',
         logicalId: target.logicalId,
         invokeIntegration: false,
@@ -296,13 +316,10 @@ async function bindTasks(parts: CachedPipelineParts): Promise<Record<string, Tas
         hint: 'Every Task must be a lambda-deps handler (with its entry metadata) or the CodeBuild build.',
       });
     }
-    const module = (await import(target.moduleUrl)) as { createHandler?: HandlerFactory };
-    if (typeof module.createHandler !== 'function') {
-      throw new InputError(`${target.entry} exports no createHandler, so state ${name} cannot run locally.`);
-    }
+    const { entry, moduleUrl } = target;
     tasks[name] = {
       kind: 'lambda',
-      createHandler: module.createHandler,
+      loadHandler: once(() => importHandlerFactory(entry, moduleUrl, name)),
       step: basename(dirname(target.entry)),
       logicalId: target.logicalId,
       invokeIntegration: String(states[name]?.Resource ?? '').includes(':states:::lambda:invoke'),
@@ -587,16 +604,19 @@ function taskOverrides(
       twin && binding.logicalId
         ? { ...dependencies, adapters: twin.adaptersFor(stateName, binding.logicalId, adapters) }
         : dependencies;
+    const { loadHandler } = binding;
+    if (!loadHandler) continue;
     // Locally `${VAR}` expands from the user's own environment, as pip does; in AWS only from an allow-list.
-    const handler = binding.createHandler?.(() => stateDependencies, silentLogger(binding.step), {
-      variables: options.variables ?? process.env,
-    });
-    if (!handler) continue;
+    const handler = once(async () =>
+      (await loadHandler())(() => stateDependencies, silentLogger(binding.step), {
+        variables: options.variables ?? process.env,
+      }),
+    );
     overrides[stateName] = async (payload) => {
       const event = binding.invokeIntegration ? (payload as { Payload?: unknown }).Payload : payload;
       try {
         if (twin && binding.logicalId) await twin.beforeInvoke(stateName, binding.logicalId);
-        const result = await handler(event);
+        const result = await (await handler())(event);
         twin?.checkStatePayload(stateName, result);
         return binding.invokeIntegration
           ? { Payload: result, StatusCode: 200, ExecutedVersion: '$LATEST' }

@@ -16,6 +16,7 @@ import type { FunctionProps } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { HANDLER_ENTRY_METADATA } from '../state-machine-definition.ts';
 
 /** The nearest folder above `from` that holds a package.json: the repository or the installed package. */
 export function findPackageRoot(from: string): string {
@@ -87,8 +88,7 @@ export function handlerModuleUrl(entry: string): string {
 /** Context key that turns bundling off for a whole app: `cdk synth -c lambda-deps:skip-bundling=true`. */
 export const SKIP_BUNDLING_CONTEXT = 'lambda-deps:skip-bundling';
 
-/** Template metadata key on each function: its handler entry, relative to the repository root. */
-export const HANDLER_ENTRY_METADATA = 'lambda-deps:entry';
+export { HANDLER_ENTRY_METADATA };
 
 /** Runtime of every lambda-deps function (the brief pins Node 22; esbuild targets the same). */
 export const FUNCTION_RUNTIME = Runtime.NODEJS_22_X;

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
-import pLimit from 'p-limit';
+import { eachSettled } from '../shared/each-settled.ts';
 import { IntegrityError, UnsafeArchiveError } from '../shared/errors.ts';
 import { sha256Hex, sha256OfFile } from '../shared/hash.ts';
 import { canonicalizeName } from '../shared/names.ts';
@@ -247,34 +247,6 @@ interface CheckedContents {
 
 /** Entries kept in memory after the check: metadata and scripts, which later phases read or rewrite. */
 const MAX_HELD_ENTRY_BYTES = 64 * 1024 ** 2;
-
-/**
- * Run `work` on every item, `concurrency` at a time; after the first failure start no more, wait
- * for the running ones (the wheel is closed only when no read is left), then throw that failure.
- */
-async function eachSettled<T>(
-  items: readonly T[],
-  concurrency: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  const limit = pLimit(concurrency);
-  let failed = false;
-  const outcomes = await Promise.allSettled(
-    items.map((item) =>
-      limit(async () => {
-        if (failed) return;
-        try {
-          await work(item);
-        } catch (error) {
-          failed = true;
-          throw error;
-        }
-      }),
-    ),
-  );
-  const failure = outcomes.find((outcome) => outcome.status === 'rejected');
-  if (failure) throw failure.reason;
-}
 
 /** Streams the wheel and compares its sha256 with the lock's, before anything else reads it. */
 async function checkLockedHash(wheelPath: string, locked: LockedPackage): Promise<void> {

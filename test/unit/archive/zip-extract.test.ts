@@ -57,4 +57,105 @@ describe('extractZip', () => {
     await expect(extracting).rejects.toThrow(/over 200:1/);
     expect(await readdir(destination)).toEqual([]);
   });
+
+  // Small entries are inflated in one piece and big ones streamed: each path refuses the same lies
+  // and leaves no file behind.
+  const lies = [
+    { size: 'small', bytes: 4096, declared: 1024, message: /unpacks to more than the 1024 bytes/ },
+    { size: 'small', bytes: 4096, declared: 8192, message: /unpacks to 4096 bytes, the directory says 8192/ },
+    {
+      size: 'big',
+      bytes: 6 * 1024 ** 2,
+      declared: 5 * 1024 ** 2,
+      message: /unpacks to more than the 5242880 bytes/,
+    },
+    {
+      size: 'big',
+      bytes: 6 * 1024 ** 2,
+      declared: 7 * 1024 ** 2,
+      message: /unpacks to 6291456 bytes, the directory says 7340032/,
+    },
+  ];
+  it.each(lies)(
+    'refuses a $size entry of $bytes bytes that declares $declared, writing nothing',
+    async (lie) => {
+      // Prepare
+      const content = Buffer.from(Array.from({ length: lie.bytes }, (_, index) => (index * 7919) % 251));
+      const path = join(work, `lie-${lie.size}-${lie.declared}.zip`);
+      const raw = {
+        method: 8,
+        crc32: crc32(content),
+        uncompressedSize: lie.declared,
+        data: deflateRawSync(content),
+      };
+      await writeDeterministicZip(path, [{ name: 'python/lie.bin', kind: 'raw', executable: false, raw }]);
+      const destination = await mkdtemp(join(work, 'lie-'));
+
+      // Act
+      const extracting = extractZip(path, destination, { limits: { ratioFloorBytes: 64 * 1024 ** 2 } });
+
+      // Assess
+      await expect(extracting).rejects.toThrow(lie.message);
+      expect(await readdir(destination, { recursive: true })).toEqual(['python']);
+    },
+  );
+
+  it.each([
+    { size: 'small', bytes: 4096 },
+    { size: 'big', bytes: 6 * 1024 ** 2 },
+  ])('refuses a $size entry with a wrong CRC-32 or a truncated deflate stream', async ({ bytes }) => {
+    // Prepare
+    const content = Buffer.from(Array.from({ length: bytes }, (_, index) => (index * 31) % 253));
+    const data = deflateRawSync(content);
+    const badCrc = join(work, `crc-${bytes}.zip`);
+    const raw = { method: 8, crc32: (crc32(content) + 1) >>> 0, uncompressedSize: bytes, data };
+    await writeDeterministicZip(badCrc, [{ name: 'a.bin', kind: 'raw', executable: false, raw }]);
+    const truncated = join(work, `cut-${bytes}.zip`);
+    const cut = { ...raw, crc32: crc32(content), data: data.subarray(0, data.length >> 1) };
+    await writeDeterministicZip(truncated, [{ name: 'a.bin', kind: 'raw', executable: false, raw: cut }]);
+
+    // Act
+    const failure = (path: string) =>
+      mkdtemp(join(work, 'bad-')).then((into) =>
+        extractZip(path, into).then(
+          () => null,
+          (error: unknown) => error,
+        ),
+      );
+    const crcFails = await failure(badCrc);
+    const cutFails = await failure(truncated);
+
+    // Assess
+    expect(crcFails).toBeInstanceOf(UnsafeArchiveError);
+    expect(String(crcFails)).toMatch(/fails its CRC-32 check/);
+    expect(cutFails).toBeInstanceOf(UnsafeArchiveError);
+    expect(String(cutFails)).toMatch(/does not inflate|unpacks to \d+ bytes, the directory says/);
+  });
+
+  it('with replaceExisting, lets a later layer replace an earlier file, as Lambda does in /opt', async () => {
+    // Prepare
+    const first = join(work, 'first.zip');
+    const second = join(work, 'second.zip');
+    const file = (content: string) => ({
+      kind: 'content' as const,
+      executable: false,
+      content: Buffer.from(content),
+    });
+    await writeDeterministicZip(first, [
+      { name: 'python/a.py', ...file('A = 1\n') },
+      { name: 'python/b.py', ...file('B') },
+    ]);
+    await writeDeterministicZip(second, [{ name: 'python/a.py', ...file('A = 2\n') }]);
+    const destination = await mkdtemp(join(work, 'layers-'));
+
+    // Act
+    await extractZip(first, destination, { replaceExisting: true });
+    const again = await extractZip(second, destination).catch((error: unknown) => error);
+    await extractZip(second, destination, { replaceExisting: true });
+
+    // Assess
+    expect(String(again)).toMatch(/EEXIST/);
+    expect(await readFile(join(destination, 'python', 'a.py'), 'utf8')).toBe('A = 2\n');
+    expect(await readFile(join(destination, 'python', 'b.py'), 'utf8')).toBe('B');
+  });
 });
