@@ -26,7 +26,7 @@ import { installSet, type InstalledEntry } from './install-set.ts';
 import { NO_ARTIFACTS, packArtifacts, type PackedArtifacts } from './pack-artifacts.ts';
 import { postProcess } from './post-process.ts';
 import { DEFAULT_SLIM_POLICY, NO_SLIM_POLICY, slimPolicyKey, type SlimPolicy } from './slim-policy.ts';
-import { checkLayersMatchTree } from '../pack/packed-tree-check.ts';
+import { checkLayersMatchTree, zipDigests } from '../pack/packed-tree-check.ts';
 import { deliverOutputs } from '../pack/output-folder.ts';
 import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 import { readCachedBuild, storeInCache } from './build-cache.ts';
@@ -168,17 +168,23 @@ async function checkAndPack(
       warn: context.warn,
     }),
   );
+  // The zips never change once written: their digests are taken while the smoke import runs.
+  const layerDigests = packing.then((artifacts) =>
+    artifacts.layers.length > 0
+      ? zipDigests(artifacts.layers.map((layer) => join(input.staging, layer.file)))
+      : null,
+  );
   // allSettled: the tree is removed once the build leaves, so nothing may still be running.
-  const settled = await Promise.allSettled([verifying, smoking, packing]);
+  const settled = await Promise.allSettled([verifying, smoking, packing, layerDigests]);
   for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
-  const [verification, smoke, packed] = [await verifying, await smoking, await packing];
-  // What ships must be what was verified and imported, byte for byte.
-  if (packed.layers.length > 0)
-    await checkLayersMatchTree(
-      treeDir,
-      packed.layers.map((layer) => join(input.staging, layer.file)),
-      [RUNTIME_DIR],
-    );
+  const [verification, smoke, packed, digests] = [
+    await verifying,
+    await smoking,
+    await packing,
+    await layerDigests,
+  ];
+  // What ships must be what was verified and imported, byte for byte (the tree is read now).
+  if (digests) await checkLayersMatchTree(treeDir, digests, [RUNTIME_DIR]);
   for (const finding of verification.warnings)
     context.warn(`${finding.package ?? '?'} ${finding.file ?? ''}: ${finding.message}`);
   let artifacts: PackedArtifacts = packed;

@@ -243,7 +243,15 @@ interface WheelContext {
 interface CheckedContents {
   readonly digests: ReadonlyMap<ZipEntry, string>;
   readonly kept: ReadonlyMap<ZipEntry, Buffer>;
+  /** Small entries that will be written, as the check inflated them (so they are not inflated twice). */
+  readonly inflated: Map<ZipEntry, Buffer>;
 }
+
+/** Per wheel, at most this many inflated bytes wait between the check and the write. */
+const HELD_FOR_WRITE_BYTES = 32 * 1024 ** 2;
+
+/** Entries up to this size may wait inflated; bigger ones are streamed again when written. */
+const HELD_FOR_WRITE_ENTRY_BYTES = 1024 ** 2;
 
 /** Entries kept in memory after the check: metadata and scripts, which later phases read or rewrite. */
 const MAX_HELD_ENTRY_BYTES = 64 * 1024 ** 2;
@@ -511,6 +519,9 @@ async function checkContents(
   const scripts = new Set(planned.filter((plan) => plan.script).map((plan) => plan.entry));
   const digests = new Map<ZipEntry, string>();
   const kept = new Map<ZipEntry, Buffer>();
+  const inflated = new Map<ZipEntry, Buffer>();
+  const written = new Set(planned.filter((plan) => plan.destination && !plan.rule).map((plan) => plan.entry));
+  let heldForWrite = 0;
   await eachSettled(files, 4, async (entry) => {
     const listed = unsigned.has(entry.name) ? undefined : record.get(entry.name);
     const [algorithm = 'sha256', expected = ''] = listed ? listed.hash.split('=', 2) : [];
@@ -526,10 +537,16 @@ async function checkContents(
         packageName,
       );
     const chunks: Buffer[] = [];
+    const keepForWrite =
+      !hold &&
+      written.has(entry) &&
+      entry.uncompressedSize <= HELD_FOR_WRITE_ENTRY_BYTES &&
+      heldForWrite + entry.uncompressedSize <= HELD_FOR_WRITE_BYTES;
+    if (keepForWrite) heldForWrite += entry.uncompressedSize;
     await inflateEntry(context.zip, entry, (chunk) => {
       hash.update(chunk);
       if (ours !== hash) ours.update(chunk);
-      if (hold) chunks.push(chunk);
+      if (hold || keepForWrite) chunks.push(chunk);
     });
     const ourDigest = ours.digest('base64url');
     const digest = ours === hash ? ourDigest : hash.digest('base64url');
@@ -550,9 +567,11 @@ async function checkContents(
         packageName,
       );
     digests.set(entry, `sha256=${ourDigest}`);
-    if (hold) kept.set(entry, Buffer.concat(chunks));
+    const content = hold || chunks.length > 0 ? Buffer.concat(chunks) : null;
+    if (hold && content) kept.set(entry, content);
+    else if (content) inflated.set(entry, content);
   });
-  return { digests, kept };
+  return { digests, kept, inflated };
 }
 
 function wheelSource(context: WheelContext, entry: ZipEntry): InstalledFile['source'] {
@@ -727,6 +746,7 @@ async function writeFiles(
   treeDir: string,
   kept: readonly InstalledFile[],
   skip: ReadonlySet<string>,
+  inflated: Map<ZipEntry, Buffer>,
   onFileWritten: (bytes: number) => void = () => undefined,
 ): Promise<void> {
   const { wheel, packageName } = context;
@@ -754,8 +774,11 @@ async function writeFiles(
     const source = file.source;
     const entry = source.kind === 'wheel' ? byPath.get(source.dataOffset) : undefined;
     const mode = file.executable ? 0o755 : 0o644;
+    // Bytes the check already inflated (and matched against RECORD) are written as they are.
+    const checkedBytes = source.kind === 'generated' ? source.content : entry && inflated.get(entry);
+    if (entry) inflated.delete(entry);
     const write = async (): Promise<void> => {
-      if (source.kind === 'generated') await writeFile(target, source.content, { flag: 'wx', mode });
+      if (checkedBytes) await writeFile(target, checkedBytes, { flag: 'wx', mode });
       else if (entry) await writeEntryTo(context.zip, entry, target, mode);
     };
     const expected = async (): Promise<string> => {
@@ -811,7 +834,7 @@ export async function installWheel(options: InstallWheelOptions): Promise<Instal
       ? claimPaths(options.claims, resolve(options.treeDir), kept, digests, wheel, packageName)
       : new Set<string>();
     if (options.writeTree ?? true)
-      await writeFiles(context, options.treeDir, kept, skip, options.onFileWritten);
+      await writeFiles(context, options.treeDir, kept, skip, checked.inflated, options.onFileWritten);
     const topLevelEntry = context.byName.get(`${distInfo}/top_level.txt`);
     return {
       name: canonicalizeName(locked.name),

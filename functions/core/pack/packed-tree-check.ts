@@ -5,23 +5,31 @@
 import { readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { createHash } from 'node:crypto';
+import { eachSettled } from '../shared/each-settled.ts';
 import { IntegrityError } from '../shared/errors.ts';
 import { sha256OfFile } from '../shared/hash.ts';
-import { inflateEntry, openZip } from './zip-reader.ts';
+import { inflateEntry, openZip, type ZipEntry } from './zip-reader.ts';
+
+/** Files hashed at once: their reads overlap the hashing of the ones already read. */
+const HASH_CONCURRENCY = 8;
 
 /** sha256 of every file below `root` by `/`-separated path, leaving out the top-level folders in `exclude`. */
 export async function treeDigests(
   root: string,
   exclude: readonly string[] = [],
 ): Promise<Map<string, string>> {
-  const digests = new Map<string, string>();
+  const paths: string[] = [];
   for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
     if (entry.isDirectory()) continue;
     const path = relative(root, join(entry.parentPath, entry.name)).split(sep).join('/');
-    if (exclude.some((folder) => path.startsWith(`${folder}/`))) continue;
-    digests.set(path, await sha256OfFile(join(root, path)));
+    if (!exclude.some((folder) => path.startsWith(`${folder}/`))) paths.push(path);
   }
-  return digests;
+  const found = new Map<string, string>();
+  await eachSettled(paths, HASH_CONCURRENCY, async (path) => {
+    found.set(path, await sha256OfFile(join(root, path)));
+  });
+  // In the tree's own order, whichever read finished first.
+  return new Map(paths.map((path) => [path, found.get(path) ?? '']));
 }
 
 /** sha256 of every file in the zips (a path in two zips must carry the same bytes in both). */
@@ -32,34 +40,41 @@ export async function zipDigests(
   const clashes: string[] = [];
   for (const path of zips) {
     const zip = await openZip(path, { name: path });
+    const ofThisZip = new Map<ZipEntry, string>();
     try {
-      for (const entry of zip.entries) {
-        if (entry.name.endsWith('/')) continue;
+      const files = zip.entries.filter((entry) => !entry.name.endsWith('/'));
+      await eachSettled(files, HASH_CONCURRENCY, async (entry) => {
         const hash = createHash('sha256');
         await inflateEntry(zip, entry, (chunk) => void hash.update(chunk));
-        const digest = hash.digest('hex');
-        const known = digests.get(entry.name);
-        if (known !== undefined && known !== digest) clashes.push(entry.name);
-        digests.set(entry.name, digest);
-      }
+        ofThisZip.set(entry, hash.digest('hex'));
+      });
     } finally {
       await zip.close();
+    }
+    for (const [entry, digest] of ofThisZip) {
+      const known = digests.get(entry.name);
+      if (known !== undefined && known !== digest) clashes.push(entry.name);
+      digests.set(entry.name, digest);
     }
   }
   return { digests, clashes };
 }
 
+export type LayerDigests = Awaited<ReturnType<typeof zipDigests>>;
+
 /**
- * Throw unless the layers unzip to exactly the tree (files and bytes).
+ * Throw unless the layers unzip to exactly the tree (files and bytes). `zips` may be the
+ * zips' digests taken earlier (they never change once written), so that work can overlap the
+ * smoke import; the tree is always read now, after everything that ran against it.
  * @example await checkLayersMatchTree('/dev/shm/tree', ['out/layers/layer-numpy.zip'], ['runtime-provided']);
  */
 export async function checkLayersMatchTree(
   treeDir: string,
-  zips: readonly string[],
+  zips: readonly string[] | LayerDigests,
   exclude: readonly string[] = [],
 ): Promise<void> {
   const tree = await treeDigests(treeDir, exclude);
-  const { digests: packed, clashes } = await zipDigests(zips);
+  const { digests: packed, clashes } = Array.isArray(zips) ? await zipDigests(zips) : (zips as LayerDigests);
   const differ = [...packed]
     .filter(([path, digest]) => tree.has(path) && tree.get(path) !== digest)
     .map(([path]) => path);
