@@ -31,6 +31,9 @@ import { extractZip } from '../../core/pack/zip-reader.ts';
 import type { ProbeRunner } from '../probe-port.ts';
 import type { ObjectStore } from '../ports.ts';
 import { sha256Hex } from '../../core/shared/hash.ts';
+import { atInterrupt } from '../../core/shared/interrupt-cleanup.ts';
+import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../core/shared/types.ts';
+import { ramScratchWithRoom } from '../../core/build/tree-files.ts';
 
 /**
  * The probe's Python source: the same file the AWS probe function runs. Found beside the source
@@ -177,7 +180,9 @@ async function probeWith(
   options: LocalProbeOptions,
 ): Promise<ProbeResult> {
   const { target } = request;
-  const scratch = await mkdtemp(join(tmpdir(), 'lambda-deps-probe-'));
+  const scratch = await mkdtemp(join(await probeScratchRoot(request.artifact), 'lambda-deps-probe-'));
+  // Ctrl-C must not leave an unpacked artifact behind (in /dev/shm it holds memory).
+  const forgetScratch = atInterrupt(() => rm(scratch, { recursive: true, force: true }));
   try {
     // A folder Lambda would look in but the artifact lacks is simply not there (nothing to bind).
     const paths = (await materialize(request, scratch, options.store)).filter((path) => existsSync(path));
@@ -228,8 +233,19 @@ async function probeWith(
       isolation,
     };
   } finally {
+    forgetScratch();
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * Layers unpack into RAM (/dev/shm) when it has room for twice the most Lambda ever unzips:
+ * thousands of small files that live for one import are what a disk does slowest. Images and
+ * everything else unpack beside the other temporary files.
+ */
+async function probeScratchRoot(artifact: ProbeRequest['artifact']): Promise<string> {
+  const ram = artifact.kind === 'layers' ? await ramScratchWithRoom(2 * LAMBDA_UNZIPPED_LIMIT_BYTES) : null;
+  return ram ?? tmpdir();
 }
 
 /** Layer versions and EFS versions never change once made; an image only when named by digest. */

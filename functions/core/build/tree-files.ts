@@ -16,12 +16,15 @@ export const RUNTIME_DIR = 'runtime-provided';
  * what a disk does slowest. null (use the cache's disk) when there is no such folder or room.
  */
 export async function fastScratchDir(lock: Lock): Promise<string | null> {
+  const needed = lock.packages.reduce((sum, entry) => sum + Math.max(entry.unzippedSize, entry.size * 4), 0);
+  return ramScratchWithRoom(needed * 2);
+}
+
+/** /dev/shm when it has `bytes` free, else null. */
+export async function ramScratchWithRoom(bytes: number): Promise<string | null> {
   const candidate = '/dev/shm';
   const info = await statfs(candidate).catch(() => null);
-  if (!info) return null;
-  const needed =
-    lock.packages.reduce((sum, entry) => sum + Math.max(entry.unzippedSize, entry.size * 4), 0) * 2;
-  return info.bavail * info.bsize > needed ? candidate : null;
+  return info && info.bavail * info.bsize > bytes ? candidate : null;
 }
 
 /** sha256 (hex) of a file, for tests and the CLI. */
