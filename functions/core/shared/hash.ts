@@ -22,7 +22,8 @@ export async function sha256OfFile(path: string): Promise<string> {
   try {
     const stats = await handle.stat();
     // (A device or a pipe reports no size: it streams, as any big file does.)
-    if (stats.isFile() && stats.size <= WHOLE_FILE_BYTES) return hash.update(await handle.readFile()).digest('hex');
+    if (stats.isFile() && stats.size <= WHOLE_FILE_BYTES)
+      return hash.update(await handle.readFile()).digest('hex');
     for await (const chunk of handle.createReadStream({ highWaterMark: WHOLE_FILE_BYTES, autoClose: false }))
       hash.update(chunk as Buffer);
     return hash.digest('hex');

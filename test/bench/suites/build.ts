@@ -226,7 +226,7 @@ async function benchSet(
       },
       {
         set,
-        tool: 'lambda-deps build (fresh caches; goal ≤ 0.25 × anchor)',
+        tool: 'lambda-deps build --no-pipeline (fresh caches; goal ≤ 0.1 × anchor)',
         timesMs: freshRuns,
         anchor: false,
         peakRssKb: freshRss,

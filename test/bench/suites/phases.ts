@@ -1,0 +1,131 @@
+// Bench suite for `npm run bench`: how a build's cost grows with the set. One fresh build
+// (`lambda-deps build --no-pipeline`, empty caches) of three sets of growing size (a small web
+// set, the seed set, torch), and per phase the seconds the manifest recorded with the rate they
+// come to: MB/s of the bytes the phase handles and files/s, so a reader sees what scales with
+// bytes and what with file count. Verify, smoke import and pack run at the same time, so their
+// seconds overlap; `total` is the build's own wall time, and the row's wall time the process's.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BuildManifest } from '../../../functions/core/shared/types.ts';
+import { formatBytes } from '../../../functions/core/shared/units.ts';
+import { localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
+import { selectedSets, timeProcess, type BenchRow, type BenchSuite } from '../bench-row.ts';
+
+const SETS: Record<string, string[]> = {
+  web: ['requests', 'boto3'],
+  seed: ['boto3', 'numpy', 'pandas', 'requests', 'scipy'],
+  torch: ['torch'],
+};
+
+const repository = join(import.meta.dirname, '..', '..', '..');
+
+function indexArguments(indexes: LocalIndexes): string[] {
+  const [main, ...extra] = indexes.indexUrls;
+  return [
+    ...(main ? ['--index-url', main] : ['--no-index']),
+    ...extra.flatMap((url) => ['--extra-index-url', url]),
+    ...indexes.findLinks.flatMap((location) => ['--find-links', location]),
+  ];
+}
+
+/** MB/s (10^6 bytes, as disks and networks are rated) of `bytes` over `ms`. */
+function rate(bytes: number, ms: number): string {
+  return ms > 0 ? `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s` : '–';
+}
+
+function perSecond(count: number, ms: number, unit: string): string {
+  return ms > 0 ? `${Math.round(count / (ms / 1000)).toLocaleString('en-US')} ${unit}/s` : '–';
+}
+
+/** One row per phase the manifest timed, with what that phase's rate is made of. */
+function phaseRows(
+  set: string,
+  manifest: BuildManifest,
+  wallMs: number,
+  peakRssKb: number | null,
+): BenchRow[] {
+  const timings = manifest.timings as Record<string, number | undefined>;
+  const { wheels, installed, slimmed } = manifest.sizes;
+  const files = manifest.verification.filesChecked ?? 0;
+  const modules = manifest.smokeImport.ran ? manifest.smokeImport.modules : 0;
+  const phases: { phase: string; result: (ms: number) => string }[] = [
+    { phase: 'download', result: (ms) => `${formatBytes(wheels)} of wheels, ${rate(wheels, ms)}` },
+    {
+      phase: 'install',
+      result: (ms) =>
+        `${formatBytes(installed)} checked and unpacked, ${formatBytes(slimmed)} kept: ${rate(installed, ms)}, ${perSecond(files, ms, 'files')}`,
+    },
+    {
+      phase: 'verify',
+      result: (ms) => `${files.toLocaleString('en-US')} files: ${perSecond(files, ms, 'files')}`,
+    },
+    { phase: 'smokeImport', result: (ms) => `${modules} modules (${perSecond(modules, ms, 'modules')})` },
+    {
+      phase: 'pack',
+      result: (ms) => `${formatBytes(slimmed)} into ${manifest.strategy}: ${rate(slimmed, ms)}`,
+    },
+    {
+      phase: 'total',
+      result: (ms) => `${rate(slimmed, ms)} of what ships, ${perSecond(files, ms, 'files')}`,
+    },
+  ];
+  const rows: BenchRow[] = phases
+    .filter(({ phase }) => typeof timings[phase] === 'number')
+    .map(({ phase, result }) => ({
+      set,
+      tool: `phase: ${phase}`,
+      timesMs: [timings[phase] as number],
+      result: result(timings[phase] as number),
+    }));
+  rows.push({
+    set,
+    tool: 'whole process (lambda-deps build --no-pipeline, fresh caches)',
+    timesMs: [Math.round(wallMs)],
+    result: `${manifest.strategy}; ${formatBytes(slimmed)} ships`,
+    ...(peakRssKb === null ? {} : { peakRssKb: [peakRssKb] }),
+  });
+  return rows;
+}
+
+async function benchSet(name: string, packages: string[], indexes: LocalIndexes): Promise<BenchRow[]> {
+  const work = await mkdtemp(join(tmpdir(), `lambda-deps-bench-phases-${name}-`));
+  try {
+    const requirements = join(work, 'requirements.txt');
+    await writeFile(requirements, `${packages.join('\n')}\n`);
+    const outDir = join(work, 'out');
+    const run = await timeProcess(process.execPath, [
+      join(repository, 'bin', 'lambda-deps'),
+      'build',
+      requirements,
+      '--runtime',
+      'python3.11',
+      '--arch',
+      'x86_64',
+      '--no-pipeline',
+      '--out',
+      outDir,
+      '--cache-dir',
+      join(work, 'cache'),
+      '--json',
+      ...indexArguments(indexes),
+    ]);
+    const manifest = JSON.parse(await readFile(join(outDir, 'manifest.json'), 'utf8')) as BuildManifest;
+    const set = `${name}: ${packages.join(' ')} (${manifest.lock.packages.length} packages, ${formatBytes(manifest.sizes.installed)} installed)`;
+    return phaseRows(set, manifest, run.ms, run.peakRssKb);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export const suite: BenchSuite = {
+  name: 'phases: where a fresh build spends its time, by set size (one run each; verify, smoke import and pack overlap)',
+  async run(): Promise<BenchRow[]> {
+    const indexes = localIndexes();
+    if (!indexes) return [];
+    const rows: BenchRow[] = [];
+    for (const [name, packages] of selectedSets(SETS))
+      rows.push(...(await benchSet(name, packages, indexes)));
+    return rows;
+  },
+};
