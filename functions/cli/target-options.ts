@@ -4,7 +4,8 @@
 import { Option, type Command } from 'commander';
 import { InputError } from '../core/shared/errors.ts';
 import { customTarget, lambdaTarget } from '../core/shared/targets.ts';
-import { parseDeliveryPolicy, type DeliveryPolicy } from '../core/route/delivery-policy.ts';
+import type { DeliveryPolicy } from '../core/route/delivery-policy.ts';
+import { defaultDeliveryPolicy, onlyDefaults } from '../core/route/policy-defaults.ts';
 import type { Strategy, Target } from '../core/shared/types.ts';
 
 export interface TargetFlags {
@@ -121,8 +122,12 @@ export interface PolicyFlags {
   readonly requireProbe?: boolean;
 }
 
-/** The delivery policy the flags describe (the defaults for what they leave out); an InputError for a bad value. */
-export function policyFromFlags(flags: PolicyFlags): DeliveryPolicy {
+/**
+ * The delivery policy the flags describe (the defaults for what they leave out); an InputError
+ * for a bad value. Flags that only repeat the defaults (commander fills in every `--no-x`) need
+ * no schema, so the common run never loads one.
+ */
+export async function policyFromFlags(flags: PolicyFlags): Promise<DeliveryPolicy> {
   const given = {
     forceStrategy: flags.strategy && flags.strategy !== 'auto' ? flags.strategy : undefined,
     existingLayers: flags.existingLayers,
@@ -140,6 +145,8 @@ export function policyFromFlags(flags: PolicyFlags): DeliveryPolicy {
     requireProbe: flags.requireProbe,
   };
   const defined = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
+  if (onlyDefaults(defined)) return defaultDeliveryPolicy();
+  const { parseDeliveryPolicy } = await import('../core/route/delivery-policy.ts');
   return parseDeliveryPolicy(defined, 'The options');
 }
 

@@ -9,7 +9,7 @@ import { buildDependencySet, type BuildEvent } from '../../core/build/build.ts';
 import { PROGRESS_LINES_VARIABLE, progressLineOf } from '../../core/build/build-events.ts';
 import { InputError } from '../../core/shared/errors.ts';
 import { detectInputFormat } from '../../core/inputs/input-format.ts';
-import { parseLock } from '../../core/resolve/lock.ts';
+import { parseLock } from '../../core/resolve/lock-reader.ts';
 import { renderSizeReport } from '../../core/report/size-report.ts';
 import { writeReportPage } from '../../core/report/report-page-file.ts';
 import {
@@ -276,7 +276,9 @@ export function createBuildCommand(): Command {
     .action(async (input: string, options: BuildOptions, command: Command) => {
       const globals = command.optsWithGlobals<{ color?: boolean }>();
       const cacheDir = options.cacheDir ?? defaultCacheDir();
-      const policy = options.policyFile ? await readPolicyFile(options.policyFile) : policyFromFlags(options);
+      const policy = options.policyFile
+        ? await readPolicyFile(options.policyFile)
+        : await policyFromFlags(options);
       const lock = await readLockIfAny(input);
       if (!lock && options.pipeline && (options.extra.length > 0 || options.group.length > 0)) {
         throw new InputError('--extra and --group are not carried through the pipeline.', {

@@ -5,7 +5,6 @@ import { writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { renderSizeReport } from '../../core/report/size-report.ts';
 import {
   addIndexOptions,
   addRouteOptions,
@@ -195,7 +194,7 @@ export function createMeasureCommand(): Command {
           target,
           cliIndexOptions: indexOptionsOf(options),
           cacheDir: options.cacheDir ?? defaultCacheDir(),
-          policy: policyFromFlags(options),
+          policy: await policyFromFlags(options),
           extras: options.extra,
           groups: options.group,
           onEvent: (event) => {
@@ -208,7 +207,10 @@ export function createMeasureCommand(): Command {
         progress.done(`resolved and measured ${result.packages.length} packages`);
         for (const warning of result.warnings ?? []) process.stderr.write(`warning: ${warning}\n`);
         if (options.lockOut) await writeFile(options.lockOut, serializeLock(lock));
-        if (options.report) await writeFile(options.report, renderSizeReport({ kind: 'measure', result }));
+        if (options.report) {
+          const { renderSizeReport } = await import('../../core/report/size-report.ts');
+          await writeFile(options.report, renderSizeReport({ kind: 'measure', result }));
+        }
         if (options.json) process.stdout.write(measureJson(result));
         else printReport(result, shouldUseColor(process.stdout, { color: globals.color !== false }));
       } catch (error) {

@@ -28,7 +28,8 @@ import type {
 } from '../shared/types.ts';
 import { isRuntimeProvided } from '../build/slim-policy.ts';
 import { chooseRoute } from '../route/choose-route.ts';
-import { parseDeliveryPolicy, type DeliveryPolicy } from '../route/delivery-policy.ts';
+import type { DeliveryPolicy } from '../route/delivery-policy.ts';
+import { defaultDeliveryPolicy } from '../route/policy-defaults.ts';
 
 /** The route for measured packages: what the runtime provides is left out when the policy says so. */
 export function verdictFor(
@@ -75,7 +76,7 @@ export async function measureDependencySet(input: {
     lockHash: input.lockHash ?? lockHash(lock),
     packages,
     totals,
-    verdict: verdictFor(packages, input.policy ?? parseDeliveryPolicy(), lock.target),
+    verdict: verdictFor(packages, input.policy ?? defaultDeliveryPolicy(), lock.target),
     problems: [],
   };
 }
@@ -212,7 +213,7 @@ export async function measureRequirements(
   input: MeasureRequirementsInput,
 ): Promise<{ lock: Lock; lockHash: string; result: MeasureResult }> {
   const environment = input.environment ?? process.env;
-  const policy = input.policy ?? parseDeliveryPolicy();
+  const policy = input.policy ?? defaultDeliveryPolicy();
   const { warnings, emit } = collectWarnings(input.onEvent);
   emit({ type: 'step', step: 'reading', detail: input.requirementsPath });
   const read = await readInput(input, environment, policy, emit);

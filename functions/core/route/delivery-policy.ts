@@ -3,70 +3,56 @@
 // permission and the cache. CLI flags, the console's execution input and the construct's
 // defaults all parse into it; Measure passes it to Build as a stored JSON object, never as
 // shell text; its hash (of the fields that change the bytes) is part of every artifact key.
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InputError } from '../shared/errors.ts';
 import { LAMBDA_MAX_LAYERS, LAMBDA_UNZIPPED_LIMIT_BYTES } from '../shared/types.ts';
+import { DEFAULT_DELIVERY_POLICY as DEFAULTS } from './policy-defaults.ts';
 
-export const DEFAULT_RESERVE_BYTES = 5 * 1024 * 1024;
-export const DEFAULT_KEEP_FREE_LAYERS = 1;
+export * from './policy-defaults.ts';
 
 export const deliveryPolicySchema = z.strictObject({
   /** Apply the slimming rules (tests, caches, docs…). `--no-slim` turns them off. */
-  slim: z.boolean().default(true),
+  slim: z.boolean().default(DEFAULTS.slim),
   /** Add `.pyc` compiled by the target's Python. */
-  precompile: z.boolean().default(false),
+  precompile: z.boolean().default(DEFAULTS.precompile),
   /** Strip symbols from extension modules (never `*.libs`). */
-  stripSymbols: z.boolean().default(false),
+  stripSymbols: z.boolean().default(DEFAULTS.stripSymbols),
   /** Leave out boto3, botocore and their dependencies (the runtime has them). */
-  excludeRuntimeProvided: z.boolean().default(false),
+  excludeRuntimeProvided: z.boolean().default(DEFAULTS.excludeRuntimeProvided),
   /** Layers the function already uses. */
   existingLayers: z
     .number()
     .int()
     .min(0)
     .max(LAMBDA_MAX_LAYERS - 1)
-    .default(0),
+    .default(DEFAULTS.existingLayers),
   /** Layer slots left free for layers the function adds later (one is still used when nothing else is left). */
-  keepFreeLayers: z.number().int().min(0).max(LAMBDA_MAX_LAYERS).default(DEFAULT_KEEP_FREE_LAYERS),
+  keepFreeLayers: z.number().int().min(0).max(LAMBDA_MAX_LAYERS).default(DEFAULTS.keepFreeLayers),
   /** Unzipped bytes kept free for the function's own code. */
   reserveBytesForFunctionCode: z
     .number()
     .int()
     .nonnegative()
     .max(LAMBDA_UNZIPPED_LIMIT_BYTES - 1)
-    .default(DEFAULT_RESERVE_BYTES),
+    .default(DEFAULTS.reserveBytesForFunctionCode),
   /** Take this route whatever the size (an error when the set cannot fit it); absent: decided by size. */
   forceStrategy: z.enum(['layers', 'image', 'efs']).optional(),
   /** Allow pre-releases everywhere. */
-  pre: z.boolean().default(false),
+  pre: z.boolean().default(DEFAULTS.pre),
   /** Ignore package indexes (find-links only). */
-  noIndex: z.boolean().default(false),
+  noIndex: z.boolean().default(DEFAULTS.noIndex),
   /** Build sdist-only packages with pip on the build machine. */
-  allowLocalSdistBuild: z.boolean().default(false),
+  allowLocalSdistBuild: z.boolean().default(DEFAULTS.allowLocalSdistBuild),
   /** Reuse a cached build of the same lock and policy. */
-  cache: z.boolean().default(true),
+  cache: z.boolean().default(DEFAULTS.cache),
   /** A probe that cannot run here (arm64 on x86_64, a Python this machine lacks) fails the run. */
-  requireProbe: z.boolean().default(false),
+  requireProbe: z.boolean().default(DEFAULTS.requireProbe),
 });
 
 /** A complete policy (every default filled in). */
 export type DeliveryPolicy = z.output<typeof deliveryPolicySchema>;
 /** What a caller may give: any subset of the fields. */
 export type DeliveryPolicyInput = z.input<typeof deliveryPolicySchema>;
-
-/** Fields that change what is built, hence the artifact key; the rest change how it is found or run. */
-const BUILD_FIELDS = [
-  'slim',
-  'precompile',
-  'stripSymbols',
-  'excludeRuntimeProvided',
-  'existingLayers',
-  'keepFreeLayers',
-  'reserveBytesForFunctionCode',
-  'forceStrategy',
-  'allowLocalSdistBuild',
-] as const satisfies readonly (keyof DeliveryPolicy)[];
 
 /**
  * The policy from any subset of its fields; an InputError naming the field and the file (or
@@ -82,20 +68,4 @@ export function parseDeliveryPolicy(value: unknown = {}, origin = 'the delivery 
   throw new InputError(`${origin} is not valid: ${issues.join('; ')}.`, {
     hint: `Valid fields: ${Object.keys(deliveryPolicySchema.shape).join(', ')}.`,
   });
-}
-
-/** sha256 (hex) of the fields that change the artifacts, in a fixed order. */
-export function deliveryPolicyHash(policy: DeliveryPolicy): string {
-  const fields = Object.fromEntries(BUILD_FIELDS.map((field) => [field, policy[field] ?? null]));
-  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
-}
-
-/** The key artifacts are stored under: one per lock and policy. */
-export function artifactKeyOf(lockHash: string, policy: DeliveryPolicy): string {
-  return artifactKeyFromHashes(lockHash, deliveryPolicyHash(policy));
-}
-
-/** The artifact key from the two hashes (as a manifest records them). */
-export function artifactKeyFromHashes(lockHash: string, policyHash: string): string {
-  return createHash('sha256').update(`${lockHash}\0${policyHash}`).digest('hex');
 }

@@ -17,7 +17,7 @@
 // Layers are published from S3, so the 50 MB zipped limit of direct uploads does not apply.
 import { createHash } from 'node:crypto';
 import { LAMBDA_MAX_LAYERS, LAMBDA_UNZIPPED_LIMIT_BYTES } from '../shared/types.ts';
-import { DEFAULT_KEEP_FREE_LAYERS, DEFAULT_RESERVE_BYTES } from './delivery-policy.ts';
+import { DEFAULT_KEEP_FREE_LAYERS, DEFAULT_RESERVE_BYTES } from './policy-defaults.ts';
 
 export interface PackableItem {
   /** PEP 503 name. */

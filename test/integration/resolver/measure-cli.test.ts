@@ -5,7 +5,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lockHash, parseLock } from '../../../functions/core/resolve/lock.ts';
+import { lockHash } from '../../../functions/core/resolve/lock.ts';
+import { parseLock } from '../../../functions/core/resolve/lock-reader.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 
 const BIN = resolve('bin/lambda-deps');

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertLocationShape } from '../../../functions/core/index/locations.ts';
 import { readPipConfiguration, resolveIndexOptions } from '../../../functions/core/inputs/pip-config.ts';
 import { readRequirementsFile } from '../../../functions/core/inputs/requirements-file.ts';
-import { parseLock, serializeLock } from '../../../functions/core/resolve/lock.ts';
+import { serializeLock } from '../../../functions/core/resolve/lock.ts';
+import { parseLock } from '../../../functions/core/resolve/lock-reader.ts';
 import { InputError } from '../../../functions/core/shared/errors.ts';
 import type { Lock } from '../../../functions/core/shared/types.ts';
 

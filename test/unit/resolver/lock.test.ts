@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../functions/core/shared/errors.ts';
-import { lockHash, parseLock, serializeLock } from '../../../functions/core/resolve/lock.ts';
+import { lockHash, serializeLock } from '../../../functions/core/resolve/lock.ts';
+import { parseLock } from '../../../functions/core/resolve/lock-reader.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import type { Lock, LockedPackage } from '../../../functions/core/shared/types.ts';
 import { recordReliability } from '../../support/reliability-log.ts';

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { InputError } from '../../shared/errors.ts';
 import { createPackageIndex } from '../../index/index-client.ts';
 import type { IndexEvent } from '../../index/index-client.ts';
-import { lockHash, parseLock } from '../../resolve/lock.ts';
+import { lockHash } from '../../resolve/lock.ts';
 import { describeTarget } from '../../shared/targets.ts';
 import type { Lock, MeasureResult, RequirementSet, Target } from '../../shared/types.ts';
 import { detectInputFormat, lockBeside, type InputFormat } from '../input-format.ts';
@@ -189,6 +189,8 @@ export async function readDependencyInput(
   let warnings: readonly string[] = [];
   if (file.format === 'lambda-deps-lock') {
     noSelectionFor(file.path, request, 'a lambda-deps lock');
+    // (The lock reader, and zod with it, loads only when a lock is what was given.)
+    const { parseLock } = await import('../../resolve/lock-reader.ts');
     lock = parseLock(file.text, file.path);
     checkLockTarget(lock, target, file.path);
   } else {
