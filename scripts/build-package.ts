@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
+import { lazyStepFunctionsImports } from './bundle/step-functions-lazy-imports.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
@@ -25,8 +26,9 @@ const REQUIRE_BANNER =
 
 /**
  * Left out of the CLI bundle and loaded from node_modules when a command needs them: the CDK
- * (the local pipeline synthesizes in-process; it has data files and a plugin system of its own),
- * the local Step Functions runner, and the TypeScript tools. The CodeBuild step (store, build of
+ * (the local pipeline synthesizes in-process; it has data files and a plugin system of its own)
+ * and the TypeScript tools. (The local Step Functions runner is bundled, so that its validator
+ * and AWS client load only if called: scripts/bundle/step-functions-lazy-imports.ts.) The CodeBuild step (store, build of
  * a lock) never loads them.
  */
 const CLI_EXTERNALS = [
@@ -34,7 +36,6 @@ const CLI_EXTERNALS = [
   'aws-cdk-lib/*',
   'constructs',
   'cdk-nag',
-  'aws-local-stepfunctions',
   'tsx',
   'esbuild',
   // The twin's IAM evaluator reads its service data from files beside its own modules: it must
@@ -122,7 +123,7 @@ function cliBuild(): BuildOptions {
     external: CLI_EXTERNALS,
     banner: { js: REQUIRE_BANNER },
     metafile: true,
-    plugins: [bundleLazyRequires, englishZodLocales],
+    plugins: [bundleLazyRequires, englishZodLocales, lazyStepFunctionsImports],
     logLevel: 'warning',
   };
 }
@@ -132,6 +133,8 @@ function sourceInputs(metafiles: Metafile[]): string[] {
   const files = new Set<string>();
   for (const metafile of metafiles) {
     for (const input of Object.keys(metafile.inputs)) {
+      // A plugin's virtual module (`namespace:path`) is no file to watch.
+      if (/^[a-z-]+:/.test(input)) continue;
       const file = relative(ROOT, resolve(process.cwd(), input));
       if (!file.startsWith('..') && !file.split('/').includes('node_modules')) files.add(file);
     }
