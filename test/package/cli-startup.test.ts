@@ -164,6 +164,36 @@ async function cpuSeconds(args: readonly string[]): Promise<number> {
 }
 
 describe('the bundle bin/lambda-deps prefers', () => {
+  const inputsFile = join(REPOSITORY, 'dist', 'bundle-inputs.json');
+  const hasInputs = (() => {
+    try {
+      statSync(inputsFile);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  it.skipIf(!hasInputs)(
+    `lists only real files as its inputs, or bin would always fall back to the TypeScript source${hasInputs ? '' : ' (skipped: no dist/bundle-inputs.json; run `npm run prepare`)'}`,
+    () => {
+      // Prepare
+      const { inputs } = JSON.parse(readFileSync(inputsFile, 'utf8')) as { inputs: string[] };
+
+      // Act
+      const missing = inputs.filter((input) => {
+        try {
+          return !statSync(join(REPOSITORY, input)).isFile();
+        } catch {
+          return true;
+        }
+      });
+
+      // Assess
+      expect(inputs.length).toBeGreaterThan(50);
+      expect(missing).toEqual([]);
+    },
+  );
+
   it.skipIf(!bundleCurrent)(
     `spends under 0.1 s of CPU beyond a bare node start-up on --version and --help (median of 5)${bundleCurrent ? '' : ' (skipped: no current dist/cli)'}`,
     async () => {
