@@ -12,10 +12,14 @@ import { formatBytes } from '../../../functions/core/shared/units.ts';
 import { localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
 import { selectedSets, timeProcess, type BenchRow, type BenchSuite } from '../bench-row.ts';
 
-const SETS: Record<string, string[]> = {
-  web: ['requests', 'boto3'],
-  seed: ['boto3', 'numpy', 'pandas', 'requests', 'scipy'],
-  torch: ['torch'],
+/** Each set with its target: the on-disk torch wheel is manylinux_2_28, past python3.11's AL2 (glibc 2.26). */
+const SETS: Record<string, { packages: string[]; target: string[] }> = {
+  web: { packages: ['requests', 'boto3'], target: ['--runtime', 'python3.11', '--arch', 'x86_64'] },
+  seed: {
+    packages: ['boto3', 'numpy', 'pandas', 'requests', 'scipy'],
+    target: ['--runtime', 'python3.11', '--arch', 'x86_64'],
+  },
+  torch: { packages: ['torch'], target: ['--python', '3.11', '--glibc', '2.28', '--arch', 'x86_64'] },
 };
 
 const repository = join(import.meta.dirname, '..', '..', '..');
@@ -88,7 +92,11 @@ function phaseRows(
   return rows;
 }
 
-async function benchSet(name: string, packages: string[], indexes: LocalIndexes): Promise<BenchRow[]> {
+async function benchSet(
+  name: string,
+  { packages, target }: { packages: string[]; target: string[] },
+  indexes: LocalIndexes,
+): Promise<BenchRow[]> {
   const work = await mkdtemp(join(tmpdir(), `lambda-deps-bench-phases-${name}-`));
   try {
     const requirements = join(work, 'requirements.txt');
@@ -98,10 +106,7 @@ async function benchSet(name: string, packages: string[], indexes: LocalIndexes)
       join(repository, 'bin', 'lambda-deps'),
       'build',
       requirements,
-      '--runtime',
-      'python3.11',
-      '--arch',
-      'x86_64',
+      ...target,
       '--no-pipeline',
       '--out',
       outDir,
@@ -111,7 +116,7 @@ async function benchSet(name: string, packages: string[], indexes: LocalIndexes)
       ...indexArguments(indexes),
     ]);
     const manifest = JSON.parse(await readFile(join(outDir, 'manifest.json'), 'utf8')) as BuildManifest;
-    const set = `${name}: ${packages.join(' ')} (${manifest.lock.packages.length} packages, ${formatBytes(manifest.sizes.installed)} installed)`;
+    const set = `${name}: ${packages.join(' ')} (${target.filter((word) => !word.startsWith('--')).join(' ')}; ${manifest.lock.packages.length} packages, ${formatBytes(manifest.sizes.installed)} installed)`;
     return phaseRows(set, manifest, run.ms, run.peakRssKb);
   } finally {
     await rm(work, { recursive: true, force: true });
