@@ -43,3 +43,16 @@ export function localIndexes(): LocalIndexes | null {
 
 export const NO_LOCAL_INDEXES_REASON =
   'no package index is configured for pip on this machine (pip config list names none), so there are no real wheels to test against';
+
+/**
+ * The indexes as the flags both lambda-deps and pip take (`--index-url`, `--extra-index-url`,
+ * `--find-links`), so a benchmark gives both tools the same sources.
+ */
+export function indexFlags(indexes: LocalIndexes): string[] {
+  const [first, ...extra] = indexes.indexUrls;
+  return [
+    ...(first ? ['--index-url', first] : ['--no-index']),
+    ...extra.flatMap((url) => ['--extra-index-url', url]),
+    ...indexes.findLinks.flatMap((location) => ['--find-links', location]),
+  ];
+}

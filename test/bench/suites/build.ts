@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { serializeLock } from '../../../functions/core/resolve/lock.ts';
 import type { BuildManifest } from '../../../functions/core/shared/types.ts';
 import { formatBytes } from '../../../functions/core/shared/units.ts';
-import { localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
+import { indexFlags, localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
 import {
   anchorPython,
   runCount,
@@ -29,15 +29,6 @@ const SETS: Record<string, string[]> = {
 };
 
 const repository = join(import.meta.dirname, '..', '..', '..');
-
-function pipIndexArguments(indexes: LocalIndexes): string[] {
-  const [main, ...extra] = indexes.indexUrls;
-  return [
-    ...(main ? ['--index-url', main] : ['--no-index']),
-    ...extra.flatMap((url) => ['--extra-index-url', url]),
-    ...indexes.findLinks.flatMap((location) => ['--find-links', location]),
-  ];
-}
 
 /** Bytes of every regular file below a folder (`du -sb` without the directory blocks). */
 async function treeBytes(root: string): Promise<number> {
@@ -63,7 +54,7 @@ function buildDefaultPath(requirements: string, outDir: string, cacheDir: string
     '--cache-dir',
     cacheDir,
     '--json',
-    ...pipIndexArguments(indexes),
+    ...indexFlags(indexes),
   ]);
 }
 
@@ -149,7 +140,7 @@ async function benchSet(
         '--cache-dir',
         join(work, `cache-${run}`),
         '--json',
-        ...pipIndexArguments(indexes),
+        ...indexFlags(indexes),
       ]);
       freshRuns.push(Math.round(ms));
       if (peakRssKb !== null) freshRss.push(peakRssKb);
@@ -201,7 +192,7 @@ async function benchSet(
         '--python-version',
         pythonFullVersion(lambdaTarget('python3.11', 'x86_64')),
         '--only-binary=:all:',
-        ...pipIndexArguments(indexes),
+        ...indexFlags(indexes),
         ...packages,
       ]);
       const zip = await timeProcess('zip', ['-q', '-r', join(work, `anchor-${run}`, 'layer.zip'), 'python'], {

@@ -12,7 +12,7 @@ import {
   pythonFullVersion,
 } from '../../../functions/core/shared/targets.ts';
 import { formatBytes } from '../../../functions/core/shared/units.ts';
-import { localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
+import { indexFlags, localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
 import {
   anchorPython,
   runCount,
@@ -33,15 +33,6 @@ const SETS: Record<string, string[]> = {
   'pandas scipy': ['pandas', 'scipy'],
   'bcrypt pillow pydantic[email]': ['bcrypt', 'pillow', 'pydantic[email]'],
 };
-
-function indexArguments(indexes: LocalIndexes): string[] {
-  const [first, ...extra] = indexes.indexUrls;
-  return [
-    ...(first ? ['--index-url', first] : ['--no-index']),
-    ...extra.flatMap((url) => ['--extra-index-url', url]),
-    ...indexes.findLinks.flatMap((location) => ['--find-links', location]),
-  ];
-}
 
 // PIP_* variables would add indexes (or PyPI) behind the flags' back: both tools run without them.
 const CLEAN_ENV = {
@@ -74,7 +65,7 @@ async function benchSet(
     '--json',
     '--cache-dir',
     cacheDir,
-    ...indexArguments(indexes),
+    ...indexFlags(indexes),
   ];
   const summary = (stdout: string): string => {
     const document = JSON.parse(stdout) as { packages: unknown[]; totals: { unzippedSize: number } };
@@ -102,7 +93,7 @@ async function benchSet(
         '--implementation',
         'cp',
         '--only-binary=:all:',
-        ...indexArguments(indexes),
+        ...indexFlags(indexes),
         '-r',
         requirements,
       ],

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuildManifest } from '../../../functions/core/shared/types.ts';
 import { formatBytes } from '../../../functions/core/shared/units.ts';
-import { localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
+import { indexFlags, localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
 import { selectedSets, timeProcess, type BenchRow, type BenchSuite } from '../bench-row.ts';
 
 /** Each set with its target: the on-disk torch wheel is manylinux_2_28, past python3.11's AL2 (glibc 2.26). */
@@ -23,15 +23,6 @@ const SETS: Record<string, { packages: string[]; target: string[] }> = {
 };
 
 const repository = join(import.meta.dirname, '..', '..', '..');
-
-function indexArguments(indexes: LocalIndexes): string[] {
-  const [main, ...extra] = indexes.indexUrls;
-  return [
-    ...(main ? ['--index-url', main] : ['--no-index']),
-    ...extra.flatMap((url) => ['--extra-index-url', url]),
-    ...indexes.findLinks.flatMap((location) => ['--find-links', location]),
-  ];
-}
 
 /** MB/s (10^6 bytes, as disks and networks are rated) of `bytes` over `ms`. */
 function rate(bytes: number, ms: number): string {
@@ -113,7 +104,7 @@ async function benchSet(
       '--cache-dir',
       join(work, 'cache'),
       '--json',
-      ...indexArguments(indexes),
+      ...indexFlags(indexes),
     ]);
     const manifest = JSON.parse(await readFile(join(outDir, 'manifest.json'), 'utf8')) as BuildManifest;
     const set = `${name}: ${packages.join(' ')} (${target.filter((word) => !word.startsWith('--')).join(' ')}; ${manifest.lock.packages.length} packages, ${formatBytes(manifest.sizes.installed)} installed)`;

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { canonicalizeName } from '../../../functions/core/shared/names.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import type { Lock, LockedPackage } from '../../../functions/core/shared/types.ts';
-import type { LocalIndexes } from '../../support/pip-indexes.ts';
+import { indexFlags, type LocalIndexes } from '../../support/pip-indexes.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -18,16 +18,6 @@ interface PipReport {
     metadata: { name: string; version: string };
     download_info: { url: string; archive_info?: { hashes?: { sha256?: string } } };
   }[];
-}
-
-/** pip's own index arguments for the configured indexes (the first is the main index: no pypi.org). */
-export function pipIndexArguments(indexes: LocalIndexes): string[] {
-  const [main, ...extra] = indexes.indexUrls;
-  return [
-    ...(main ? ['--index-url', main] : ['--no-index']),
-    ...extra.flatMap((url) => ['--extra-index-url', url]),
-    ...indexes.findLinks.flatMap((location) => ['--find-links', location]),
-  ];
 }
 
 /** pip's cross-platform flags for a Lambda runtime on x86_64 (AWS's own recipe). */
@@ -65,7 +55,7 @@ export async function lockFromPip(
       '--target',
       join(workDir, 'pip-dry-run'),
       ...pipPlatformArguments(pythonVersion),
-      ...pipIndexArguments(indexes),
+      ...indexFlags(indexes),
       ...requirements,
     ],
     { maxBuffer: 16 * 1024 * 1024 },

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDependencySet } from '../../../functions/core/build/build.ts';
 import type { BuildManifest, Lock, PackageIndex } from '../../../functions/core/shared/types.ts';
 import { LAMBDA_MAX_LAYERS, LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../../functions/core/shared/types.ts';
-import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
-import { lockFromPip, pipIndexArguments, pipPlatformArguments } from './pip-report-lock.ts';
+import { indexFlags, localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
+import { lockFromPip, pipPlatformArguments } from './pip-report-lock.ts';
 
 const execFileAsync = promisify(execFile);
 const indexes = localIndexes();
@@ -49,7 +49,7 @@ describe.skipIf(indexes === null)(
           '--target',
           join(work, 'pip-target'),
           ...pipPlatformArguments('3.11'),
-          ...pipIndexArguments(indexes),
+          ...indexFlags(indexes),
           ...SET,
         ],
         { maxBuffer: 16 * 1024 * 1024 },

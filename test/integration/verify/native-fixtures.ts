@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { localIndexes } from '../../support/pip-indexes.ts';
+import { indexFlags, localIndexes } from '../../support/pip-indexes.ts';
 
 export const execFileAsync = promisify(execFile);
 
@@ -68,12 +68,7 @@ export async function indexFiles(project: string): Promise<string[]> {
 /** pip's index options for the on-disk indexes: the first index replaces PyPI, which is unreachable here. */
 export function pipIndexArguments(): string[] {
   const indexes = localIndexes();
-  if (!indexes) return [];
-  const [first, ...rest] = indexes.indexUrls;
-  const args: string[] = first ? ['--index-url', first] : ['--no-index'];
-  for (const url of rest) args.push('--extra-index-url', url);
-  for (const folder of indexes.findLinks) args.push('--find-links', folder);
-  return args;
+  return indexes ? indexFlags(indexes) : [];
 }
 
 /**
