@@ -208,7 +208,7 @@ type HandlerFactory = (
 
 interface TaskBinding {
   readonly kind: 'lambda' | 'codebuild';
-  /** Lambda tasks: loads the handler module's factory (on the state's first run, once). */
+  /** Lambda tasks: loads the handler module's factory (when the state first runs). */
   readonly loadHandler: (() => Promise<HandlerFactory>) | null;
   readonly step: string;
   /** The function or project in the template (its role is what the twin enforces). */
@@ -297,7 +297,7 @@ async function importHandlerFactory(
 }
 
 /** Binds each Task state to what serves it: the handler module's factory, or the local build. */
-async function bindTasks(parts: CachedPipelineParts): Promise<Record<string, TaskBinding>> {
+function bindTasks(parts: CachedPipelineParts): Record<string, TaskBinding> {
   const states = (parts.definition.States ?? {}) as Record<string, Record<string, unknown>>;
   const tasks: Record<string, TaskBinding> = {};
   for (const [name, target] of Object.entries(parts.targets)) {
@@ -319,7 +319,7 @@ async function bindTasks(parts: CachedPipelineParts): Promise<Record<string, Tas
     const { entry, moduleUrl } = target;
     tasks[name] = {
       kind: 'lambda',
-      loadHandler: once(() => importHandlerFactory(entry, moduleUrl, name)),
+      loadHandler: () => importHandlerFactory(entry, moduleUrl, name),
       step: basename(dirname(target.entry)),
       logicalId: target.logicalId,
       invokeIntegration: String(states[name]?.Resource ?? '').includes(':states:::lambda:invoke'),
@@ -344,7 +344,7 @@ export function loadPipelineDefinition(
   const definitionPromise = (async () => {
     const { parts, source } = await loadPipelineParts(functionsToUpdate, props.cacheDir);
     assertLocallyRunnable(parts.definition);
-    const tasks = await bindTasks(parts);
+    const tasks = bindTasks(parts);
     return { definition: parts.definition, template: parts.template, tasks, source };
   })();
   definitions.set(cacheKey, definitionPromise);

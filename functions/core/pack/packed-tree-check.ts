@@ -63,18 +63,18 @@ export async function zipDigests(
 export type LayerDigests = Awaited<ReturnType<typeof zipDigests>>;
 
 /**
- * Throw unless the layers unzip to exactly the tree (files and bytes). `zips` may be the
- * zips' digests taken earlier (they never change once written), so that work can overlap the
- * smoke import; the tree is always read now, after everything that ran against it.
- * @example await checkLayersMatchTree('/dev/shm/tree', ['out/layers/layer-numpy.zip'], ['runtime-provided']);
+ * Throw unless the layers unzip to exactly the tree (files and bytes). The zips' digests may be
+ * taken early (a zip never changes once written), so that work overlaps the smoke import; the
+ * tree is read now, after everything that ran against it.
+ * @example await checkLayersMatchTree('/dev/shm/tree', await zipDigests(['out/layers/layer-numpy.zip']), ['runtime-provided']);
  */
 export async function checkLayersMatchTree(
   treeDir: string,
-  zips: readonly string[] | LayerDigests,
+  layers: LayerDigests,
   exclude: readonly string[] = [],
 ): Promise<void> {
   const tree = await treeDigests(treeDir, exclude);
-  const { digests: packed, clashes } = Array.isArray(zips) ? await zipDigests(zips) : (zips as LayerDigests);
+  const { digests: packed, clashes } = layers;
   const differ = [...packed]
     .filter(([path, digest]) => tree.has(path) && tree.get(path) !== digest)
     .map(([path]) => path);

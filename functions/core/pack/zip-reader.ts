@@ -242,8 +242,9 @@ export async function openZip(
 }
 
 /**
- * Entries up to this size are read in one piece and inflated on libuv's thread pool (no stream
- * per entry, and two cores busy when several entries are in flight); bigger ones stream.
+ * Entries up to this size are read and inflated in one piece (no stream per entry); those above
+ * SYNC_INFLATE_BYTES on libuv's thread pool, so two cores are busy when several are in flight.
+ * Bigger entries stream.
  */
 const WHOLE_ENTRY_BYTES = 4 * 1024 ** 2;
 

@@ -55,7 +55,7 @@ describe('checkLayersMatchTree', () => {
     const layers = [await zip({ 'python/a/__init__.py': 'A = 1\n' }), await zip({ 'python/b.py': '' })];
 
     // Act
-    const checking = checkLayersMatchTree(root, layers, ['runtime-provided']);
+    const checking = checkLayersMatchTree(root, await zipDigests(layers), ['runtime-provided']);
 
     // Assess
     await expect(checking).resolves.toBeUndefined();
@@ -67,7 +67,7 @@ describe('checkLayersMatchTree', () => {
     const layers = [await zip({ 'python/shared2/__init__.py': 'WHO = "two"\n', 'python/only-zip.py': '' })];
 
     // Act
-    const checking = checkLayersMatchTree(root, layers);
+    const checking = checkLayersMatchTree(root, await zipDigests(layers));
 
     // Assess
     await expect(checking).rejects.toThrow(IntegrityError);
