@@ -19,6 +19,7 @@ import {
   type StepDependenciesProvider,
 } from '../adapters/aws/aws-adapters.ts';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.ts';
+import { readSecretVariables, type SecretReader } from '../adapters/aws/secret-variables.ts';
 import type { ObjectStore } from '../adapters/ports.ts';
 import {
   parseRequirementsBundle,
@@ -86,6 +87,16 @@ export function measureOptionsFromEnvironment(
     openBucket: (bucket) => new S3ObjectStore(bucket),
     defaultPolicy: parseDeliveryPolicy(policy, 'LAMBDA_DEPS_DEFAULT_POLICY'),
   };
+}
+
+/** The environment's options plus the allowed variables kept in Secrets Manager (read once). */
+export async function measureOptionsInLambda(
+  environment: Readonly<Record<string, string | undefined>> = process.env,
+  read?: SecretReader,
+): Promise<MeasureHandlerOptions> {
+  const options = measureOptionsFromEnvironment(environment);
+  const secrets = await readSecretVariables(environment, read);
+  return { ...options, variables: { ...options.variables, ...secrets } };
 }
 
 function setNameFrom(key: string): string {
@@ -276,8 +287,8 @@ export function createHandler(
     {
       step: 'measure',
       inputSchema: measureInputSchema,
-      run: (input, dependencies, log) =>
-        measureStep(input, dependencies, log, (resolved ??= measureOptionsFromEnvironment())),
+      run: async (input, dependencies, log) =>
+        measureStep(input, dependencies, log, (resolved ??= await measureOptionsInLambda())),
     },
     provide,
     logger,

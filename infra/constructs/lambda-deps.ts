@@ -15,10 +15,13 @@ import { FileSystem as LambdaFileSystem } from 'aws-cdk-lib/aws-lambda';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { IConstruct } from 'constructs';
 import type { Architecture } from '../../functions/core/shared/types.ts';
+import { parseDeliveryPolicy } from '../../functions/core/route/delivery-policy.ts';
+import type { DeliveryPolicyInput } from '../../functions/core/route/delivery-policy.ts';
 import { ARTIFACT_KEYS, DependencyArtifactBucket } from './dependency-artifact-bucket.ts';
 import { DependencyBuildProject } from './dependency-build-project.ts';
 import { DependencyEfsStore, EFS_MOUNT_PATH } from './dependency-efs-store.ts';
@@ -41,7 +44,28 @@ export interface LambdaDepsRoutes {
   readonly image?: boolean;
 }
 
+/**
+ * A value `${NAME}` may expand to in an uploaded requirements file: a plain value, or a Secrets
+ * Manager secret (its SecretString), read by Measure at start-up and never put in its environment.
+ */
+export type AllowedVariable = string | ISecret;
+
 export interface LambdaDepsProps {
+  /**
+   * The delivery policy of runs that give none (S3 uploads; a console input's `policy` replaces
+   * it), e.g. `{ excludeRuntimeProvided: true, keepFreeLayers: 2 }`. Checked at synth against
+   * the same schema as the CLI's flags.
+   * @default the policy's defaults (as `lambda-deps build` with no policy flags)
+   */
+  readonly defaultPolicy?: DeliveryPolicyInput;
+  /**
+   * The only variables `${NAME}` in an uploaded requirements file may expand to (in AWS nothing
+   * expands from the functions' environment, which holds the pipeline's credentials), e.g.
+   * `{ PRIVATE_INDEX_TOKEN: Secret.fromSecretNameV2(this, 'Token', 'pypi-token') }`. Measure may
+   * read exactly these secrets (secretsmanager:GetSecretValue on each, nothing else).
+   * @default {} (no variable expands)
+   */
+  readonly allowedVariables?: Readonly<Record<string, AllowedVariable>>;
   /**
    * Which routes to deploy, e.g. `{ layers: true, efs: false, image: false }`: no VPC or EFS
    * without `efs`, no ECR repository without `image`. A set whose measured route is not deployed
@@ -243,7 +267,7 @@ export class LambdaDeps extends Construct {
       : undefined;
     const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
 
-    const environment: Record<string, string> = {
+    const environment: Record<(typeof PIPELINE_SETTINGS)[number], string> = {
       ARTIFACT_BUCKET: this.bucket.bucketName,
       SSM_PARAMETER_PREFIX: this.layerParameterPrefix,
       EVENT_BUS_NAME: eventBus.eventBusName,
@@ -290,6 +314,7 @@ export class LambdaDeps extends Construct {
       memorySize: 2048,
       extra: { ephemeralStorageSize: Size.gibibytes(10) },
     });
+    this.configureMeasure(measure, props);
     const readBuildManifest = stepFunction(
       'readBuildManifest',
       'reads the build manifest and picks the route',
@@ -388,6 +413,53 @@ export class LambdaDeps extends Construct {
     this.startExecutionFunction = trigger.startExecutionFunction;
 
     this.acknowledgeReviewedFindings();
+  }
+
+  /**
+   * Measure's share of the props: the default policy of S3-triggered runs, and the variables
+   * `${NAME}` may expand to. Plain values are environment variables; a secret is read at start-up
+   * through Parameter Store's Secrets Manager reference, so its value is in no template or
+   * environment, and Measure may read exactly those secrets.
+   */
+  private configureMeasure(measure: LambdaFunction, props: LambdaDepsProps): void {
+    measure.addEnvironment(
+      'LAMBDA_DEPS_DEFAULT_POLICY',
+      JSON.stringify(parseDeliveryPolicy(props.defaultPolicy ?? {}, 'LambdaDeps defaultPolicy')),
+    );
+    const variables = Object.entries(props.allowedVariables ?? {});
+    measure.addEnvironment('LAMBDA_DEPS_ALLOWED_VARIABLES', variables.map(([name]) => name).join(','));
+    const secrets: Record<string, string> = {};
+    for (const [name, value] of variables) {
+      if (typeof value === 'string') measure.addEnvironment(name, value);
+      else secrets[name] = value.secretName;
+    }
+    const secretValues = variables.flatMap(([, value]) => (typeof value === 'string' ? [] : [value]));
+    measure.addEnvironment('LAMBDA_DEPS_SECRET_VARIABLES', JSON.stringify(secrets));
+    if (secretValues.length === 0) return;
+    const stack = Stack.of(this);
+    attachScopedPolicy(measure, 'AllowedSecrets', {
+      role: measure.role,
+      statements: [
+        new PolicyStatement({
+          actions: ['secretsmanager:GetSecretValue'],
+          // A secret imported by name has a partial ARN: the six characters Secrets Manager adds.
+          resources: secretValues.map((secret) => secret.secretFullArn ?? `${secret.secretArn}-??????`),
+        }),
+        new PolicyStatement({
+          actions: ['ssm:GetParameter'],
+          resources: secretValues.map((secret) =>
+            stack.formatArn({
+              service: 'ssm',
+              resource: 'parameter',
+              resourceName: `aws/reference/secretsmanager/${secret.secretName}`,
+            }),
+          ),
+        }),
+      ],
+      reason:
+        'Only the secrets the stack owner listed in allowedVariables, through their Parameter Store reference.',
+    });
+    for (const secret of secretValues) secret.encryptionKey?.grantDecrypt(measure);
   }
 
   /** The default artifact bucket, and the acknowledgement of the notification handler it brings. */
@@ -613,6 +685,7 @@ function validateProps(layerNamePrefix: string, ssmParameterPrefix: string, prop
     if (!/^[a-zA-Z0-9_-]{1,64}$/.test(name))
       problems.push(`functionsToUpdate: "${name}" is not a function name`);
   }
+  problems.push(...allowedVariableProblems(props.allowedVariables ?? {}));
   for (const [name, keep] of [
     ['keepEfsVersions', props.keepEfsVersions],
     ['keepLayerVersions', props.keepLayerVersions],
@@ -622,4 +695,45 @@ function validateProps(layerNamePrefix: string, ssmParameterPrefix: string, prop
     }
   }
   if (problems.length > 0) throw new Error(`LambdaDeps: invalid props: ${problems.join('; ')}.`);
+}
+
+/** The pipeline's settings, in every step function's environment. */
+const PIPELINE_SETTINGS = [
+  'ARTIFACT_BUCKET',
+  'SSM_PARAMETER_PREFIX',
+  'EVENT_BUS_NAME',
+  'LAYER_NAME_PREFIX',
+  'LAYER_PRINCIPALS',
+  'LAYER_ORGANIZATION_ID',
+  'FUNCTIONS_TO_UPDATE',
+  'EFS_MOUNT_PATH',
+  'EFS_ACCESS_POINT_ARN',
+  'EFS_FILE_SYSTEM_ID',
+  'KEEP_EFS_VERSIONS',
+  'KEEP_LAYER_VERSIONS',
+  'ECR_REPOSITORY_URI',
+  'ECR_REPOSITORY_NAME',
+  'BASE_IMAGE_REPOSITORY',
+  'CUSTOM_BASE_IMAGE',
+  'DEFAULT_RUNTIME',
+  'DEFAULT_ARCHITECTURE',
+  'INDEX_URL',
+  'EXTRA_INDEX_URLS',
+] as const;
+
+/** Names the construct, Lambda or Node.js already give a meaning to in Measure's environment. */
+const RESERVED_VARIABLE = /^(AWS_|LAMBDA_|POWERTOOLS_|NODE_|_)|^(PATH|LANG|TZ|HOME|LD_LIBRARY_PATH)$/;
+
+function allowedVariableProblems(variables: Readonly<Record<string, AllowedVariable>>): string[] {
+  return Object.keys(variables).flatMap((name) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name))
+      return [
+        `allowedVariables: "${name}" is not a variable name (letters, digits and _, as \${NAME} takes)`,
+      ];
+    if (RESERVED_VARIABLE.test(name) || (PIPELINE_SETTINGS as readonly string[]).includes(name))
+      return [
+        `allowedVariables: "${name}" is reserved (AWS_*, LAMBDA_*, the pipeline's own settings); pick another name`,
+      ];
+    return [];
+  });
 }

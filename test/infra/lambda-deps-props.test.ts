@@ -12,6 +12,7 @@ import { TagMutability } from 'aws-cdk-lib/aws-ecr';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LambdaDeps } from '../../infra/constructs/lambda-deps.ts';
 import type { LambdaDepsProps } from '../../infra/constructs/lambda-deps.ts';
@@ -68,6 +69,12 @@ beforeAll(() => {
     transientRetryAttempts: 5,
     logRetention: RetentionDays.ONE_WEEK,
     removalPolicy: RemovalPolicy.DESTROY,
+    customBaseImage: 'registry.example.com/al2-python:3.11@sha256:' + 'a'.repeat(64),
+    defaultPolicy: { excludeRuntimeProvided: true, keepFreeLayers: 2 },
+    allowedVariables: {
+      PRIVATE_INDEX_TOKEN: Secret.fromSecretNameV2(stack, 'Token', 'acme/pypi-token'),
+      INDEX_HOST: 'pypi.example.com',
+    },
   }));
 });
 
@@ -355,11 +362,112 @@ describe('LambdaDeps props', () => {
     });
   });
 
+  describe('defaultPolicy', () => {
+    it("defaults to the policy's defaults, set on the measure step", () => {
+      // Act
+      const policy = JSON.parse(String(variable(defaults, MEASURE, 'LAMBDA_DEPS_DEFAULT_POLICY'))) as Record<
+        string,
+        unknown
+      >;
+
+      // Assess
+      expect(policy).toMatchObject({
+        slim: true,
+        excludeRuntimeProvided: false,
+        keepFreeLayers: 1,
+        cache: true,
+      });
+    });
+    it('passes a set policy, completed with the defaults, to the measure step only', () => {
+      // Act
+      const policy = JSON.parse(String(variable(custom, MEASURE, 'LAMBDA_DEPS_DEFAULT_POLICY'))) as Record<
+        string,
+        unknown
+      >;
+
+      // Assess
+      expect(policy).toMatchObject({ excludeRuntimeProvided: true, keepFreeLayers: 2, slim: true });
+      expect(variable(custom, PUBLISH, 'LAMBDA_DEPS_DEFAULT_POLICY')).toBeUndefined();
+    });
+    it.each<[string, LambdaDepsProps['defaultPolicy'], RegExp]>([
+      ['an unknown field', { slimm: false } as never, /defaultPolicy is not valid: .*slimm/],
+      ['a wrong type', { keepFreeLayers: 'two' } as never, /defaultPolicy is not valid: keepFreeLayers/],
+      ['an unknown strategy', { forceStrategy: 'zip' } as never, /defaultPolicy is not valid: forceStrategy/],
+    ])('rejects %s at synth, naming the prop and the field', (_case, defaultPolicy, message) => {
+      // Act & Assess
+      expect(() => synthesizeConstruct(() => ({ defaultPolicy }))).toThrow(message);
+    });
+  });
+
+  describe('allowedVariables', () => {
+    it('default to none: nothing expands and measure reads no secret', () => {
+      // Act & Assess
+      expect(variable(defaults, MEASURE, 'LAMBDA_DEPS_ALLOWED_VARIABLES')).toBe('');
+      expect(variable(defaults, MEASURE, 'LAMBDA_DEPS_SECRET_VARIABLES')).toBe('{}');
+      expect(policyText(defaults)).not.toContain('secretsmanager:');
+    });
+    it('allow the set names: plain values in the environment, secrets by name only', () => {
+      // Act & Assess
+      expect(variable(custom, MEASURE, 'LAMBDA_DEPS_ALLOWED_VARIABLES')).toBe(
+        'PRIVATE_INDEX_TOKEN,INDEX_HOST',
+      );
+      expect(variable(custom, MEASURE, 'INDEX_HOST')).toBe('pypi.example.com');
+      expect(variable(custom, MEASURE, 'PRIVATE_INDEX_TOKEN')).toBeUndefined();
+      expect(JSON.parse(String(variable(custom, MEASURE, 'LAMBDA_DEPS_SECRET_VARIABLES')))).toEqual({
+        PRIVATE_INDEX_TOKEN: 'acme/pypi-token',
+      });
+      expect(variable(custom, PUBLISH, 'INDEX_HOST')).toBeUndefined();
+    });
+    it.each<[string, string]>([
+      ['a name with a dash', 'INDEX-TOKEN'],
+      ['an AWS_ name', 'AWS_SECRET_ACCESS_KEY'],
+      ['a pipeline setting', 'ARTIFACT_BUCKET'],
+      ['a LAMBDA_ name', 'LAMBDA_DEPS_DEFAULT_POLICY'],
+    ])('rejects %s at synth', (_case, name) => {
+      // Act & Assess
+      expect(() => synthesizeConstruct(() => ({ allowedVariables: { [name]: 'x' } }))).toThrow(
+        new RegExp(`allowedVariables: "${name}"`),
+      );
+    });
+  });
+
+  describe('customBaseImage', () => {
+    it('defaults to none, so PushImage refuses custom targets', () => {
+      // Act & Assess
+      expect(variable(defaults, 'functions/push-image/handler.ts', 'CUSTOM_BASE_IMAGE')).toBe('');
+    });
+    it('reaches PushImage when set', () => {
+      // Act & Assess
+      expect(variable(custom, 'functions/push-image/handler.ts', 'CUSTOM_BASE_IMAGE')).toBe(
+        'registry.example.com/al2-python:3.11@sha256:' + 'a'.repeat(64),
+      );
+    });
+  });
+
   describe('vpc', () => {
     it('defaults to a new isolated VPC with flow logs', () => {
       // Act & Assess
       expect(resourcesOfType(defaults, 'AWS::EC2::VPC')).toHaveLength(1);
       expect(resourcesOfType(defaults, 'AWS::EC2::FlowLog')).toHaveLength(1);
+    });
+    it("picks the isolated subnets of a user's VPC when vpcSubnetType is not set", () => {
+      // Prepare & Act: a VPC with public, egress and isolated subnets
+      const json = synthesizeConstruct((stack) => ({
+        vpc: new Vpc(stack, 'MixedVpc', {
+          maxAzs: 2,
+          subnetConfiguration: [
+            { name: 'public', subnetType: SubnetType.PUBLIC },
+            { name: 'egress', subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+            { name: 'isolated', subnetType: SubnetType.PRIVATE_ISOLATED },
+          ],
+        }),
+      }));
+
+      // Assess
+      const syncEfs = json.Resources[functionIdForEntry(json, 'functions/sync-efs/handler.ts')]?.Properties;
+      const subnets = JSON.stringify((syncEfs?.VpcConfig as { SubnetIds?: unknown } | undefined)?.SubnetIds);
+      expect(subnets).toMatch(/MixedVpcisolatedSubnet1/);
+      expect(subnets).not.toMatch(/egressSubnet|publicSubnet/);
     });
     it("uses the user's VPC and subnets when given, creating none", () => {
       // Prepare & Act

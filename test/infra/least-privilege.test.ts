@@ -1,7 +1,11 @@
 // Least privilege, checked by walking every IAM policy in the template: no `*` action on a `*`
 // resource, every `Resource: "*"` statement in a short reviewed list, and each step's role
 // limited to what its step does.
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LambdaDeps, STEP_ENTRIES } from '../../infra/constructs/lambda-deps.ts';
 import { functionIdForEntry, resourcesOfType, synthesizeApp } from './synthesized-app.ts';
 import type { SynthesizedApp, TemplateJson } from './synthesized-app.ts';
 
@@ -361,5 +365,44 @@ describe('step permissions', () => {
 
     // Assess
     expect(writers).toEqual([]);
+  });
+});
+
+describe('allowed variables from Secrets Manager', () => {
+  it('let measure read exactly the listed secrets, and no other step any secret', () => {
+    // Prepare: one secret of this stack, one imported by name
+    const app = new App({ builtinCloudFormationValidation: false });
+    const stack = new Stack(app, 'SecretsStack');
+    const owned = new Secret(stack, 'OwnedToken');
+    new LambdaDeps(stack, 'Deps', {
+      skipBundling: true,
+      allowedVariables: {
+        OWNED_TOKEN: owned,
+        IMPORTED_TOKEN: Secret.fromSecretNameV2(stack, 'Imported', 'acme/pypi-token'),
+        PLAIN: 'not a secret',
+      },
+    });
+
+    // Act
+    const json = Template.fromStack(stack).toJSON() as TemplateJson;
+    const secretStatements = (entry: string): Statement[] =>
+      statementsOfFunction(json, entry).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('secretsmanager:')),
+      );
+
+    // Assess
+    const measure = secretStatements(STEP_ENTRIES.measure);
+    expect(measure.flatMap(actionsOf)).toEqual(['secretsmanager:GetSecretValue']);
+    const resources = JSON.stringify(measure.map((statement) => statement.Resource));
+    expect(resources).toContain(`"Ref":"${stack.getLogicalId(owned.node.defaultChild as never)}"`);
+    expect(resources).toContain(':secret:acme/pypi-token-??????');
+    expect(resources).not.toMatch(/secret:\*|"\*"/);
+    expect([measure.flatMap((statement) => [statement.Resource].flat())].flat()).toHaveLength(2);
+    for (const entry of Object.values(STEP_ENTRIES).filter((entry) => entry !== STEP_ENTRIES.measure)) {
+      if (
+        Object.values(json.Resources).some((resource) => resource.Metadata?.['lambda-deps:entry'] === entry)
+      )
+        expect(secretStatements(entry)).toEqual([]);
+    }
   });
 });
