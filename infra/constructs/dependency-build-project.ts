@@ -1,7 +1,7 @@
-// The CodeBuild project behind the Build state: it runs `buildspecs/build.yml` from a source
-// asset holding just what `bin/lambda-deps` needs (bin/, functions/, buildspecs/, the package
-// files), on Amazon Linux 2023, unprivileged (images are assembled over the registry API, never
-// with Docker). The state machine picks the compute size per build (ComputeTypeOverride); the
+// The CodeBuild project behind the Build state: it runs `buildspecs/build.yml` (or build-al2.yml)
+// from a source asset holding just what `bin/lambda-deps` needs (bin/, functions/, buildspecs/,
+// the package files), on the image the state machine picks per set (BUILD_HOSTS), unprivileged
+// (images are assembled over the registry API, never with Docker). The state machine picks the compute size per build (ComputeTypeOverride); the
 // project's own size is only the fallback.
 import { Duration, IgnoreMode, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import {
@@ -26,6 +26,19 @@ import { grantObjectPrefixes, renderForNag } from './scoped-policy.ts';
 
 /** The buildspec, relative to the source root (the build engineer owns the file). */
 export const BUILDSPEC_PATH = 'buildspecs/build.yml';
+
+/** The buildspec of python3.10/3.11 sets on x86_64, run on AL2_BUILD_IMAGES (see its header). */
+export const AL2_BUILDSPEC_PATH = 'buildspecs/build-al2.yml';
+
+/**
+ * AWS SAM's build images of the runtimes that run on Amazon Linux 2 (glibc 2.26): each is built
+ * FROM the Lambda Python base image of its version, so what is compiled there links against the
+ * function's own glibc and CPython (see BUILD_HOSTS in dependency-state-machine.ts for the choice).
+ */
+export const AL2_BUILD_IMAGES = {
+  'python3.10': 'public.ecr.aws/sam/build-python3.10:latest',
+  'python3.11': 'public.ecr.aws/sam/build-python3.11:latest',
+} as const;
 
 /** CodeBuild's Amazon Linux 2023 images (Python 3.9–3.14), per architecture. */
 export const BUILD_IMAGES = {

@@ -26,7 +26,12 @@ import type { RetryProps } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { TaskInput } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { BUILD_IMAGES } from './dependency-build-project.ts';
+import {
+  AL2_BUILD_IMAGES,
+  AL2_BUILDSPEC_PATH,
+  BUILD_IMAGES,
+  BUILDSPEC_PATH,
+} from './dependency-build-project.ts';
 
 /**
  * The Lambda-served steps, by their handler folder under `functions/`. A delivery step left out
@@ -56,6 +61,8 @@ export const STATE_NAMES = [
   'BuildHost',
   'OnX86_64',
   'OnArm64',
+  'OnX86_64Python310',
+  'OnX86_64Python311',
   'Build',
   'ReadBuildManifest',
   'Route',
@@ -79,11 +86,39 @@ export const STATE_NAMES = [
  */
 export const SYNC_RETRIED_ERRORS = ['ConcurrentSyncError'];
 
-/** CodeBuild's environment type and Amazon Linux 2023 image per architecture (ImageOverride). */
+/**
+ * Where a set is built, per target CPU and OS (ImageOverride, BuildspecOverride). python3.12 and
+ * later run on Amazon Linux 2023: CodeBuild's own AL2023 images. python3.10 and 3.11 run on
+ * Amazon Linux 2 (glibc 2.26), so a native sdist built on AL2023 (glibc 2.34) may not load there:
+ * on x86_64 they build on AWS SAM's build image of the runtime, built FROM the Lambda Python base
+ * image (the function's own OS, CPython and libraries, plus gcc). CodeBuild's AL2 images are not
+ * used: they offer Node.js 16 at most and no python3.10/3.11 on aarch64. arm64 sets of 3.10/3.11
+ * stay on AL2023 because no Node.js 22 build runs on glibc 2.26 for aarch64; there a native sdist
+ * is refused by the glibc check of the built wheel (its message names the symbol), and wheels
+ * (manylinux) are unaffected.
+ */
 export const BUILD_HOSTS = {
-  x86_64: { environmentType: 'LINUX_CONTAINER', image: BUILD_IMAGES.x86_64 },
-  arm64: { environmentType: 'ARM_CONTAINER', image: BUILD_IMAGES.arm64 },
+  x86_64: { environmentType: 'LINUX_CONTAINER', image: BUILD_IMAGES.x86_64, buildspec: BUILDSPEC_PATH },
+  arm64: { environmentType: 'ARM_CONTAINER', image: BUILD_IMAGES.arm64, buildspec: BUILDSPEC_PATH },
+  'x86_64-python3.10': {
+    environmentType: 'LINUX_CONTAINER',
+    image: AL2_BUILD_IMAGES['python3.10'],
+    buildspec: AL2_BUILDSPEC_PATH,
+  },
+  'x86_64-python3.11': {
+    environmentType: 'LINUX_CONTAINER',
+    image: AL2_BUILD_IMAGES['python3.11'],
+    buildspec: AL2_BUILDSPEC_PATH,
+  },
 } as const;
+
+/** The state that selects each build host (a Pass state, named in the execution history). */
+export const BUILD_HOST_STATES: Readonly<Record<keyof typeof BUILD_HOSTS, string>> = {
+  x86_64: 'OnX86_64',
+  arm64: 'OnArm64',
+  'x86_64-python3.10': 'OnX86_64Python310',
+  'x86_64-python3.11': 'OnX86_64Python311',
+};
 
 /** Errors worth another try: the Lambda service's own, and the handlers' `TransientError`. */
 export const TRANSIENT_LAMBDA_ERRORS = [
@@ -228,6 +263,9 @@ export class DependencyStateMachine extends Construct {
           // Built, verified and smoke-imported on the set's own CPU (BuildHost).
           'EnvironmentTypeOverride.$': '$.buildHost.environmentType',
           'ImageOverride.$': '$.buildHost.image',
+          // The SAM images are public, not CodeBuild curated: CodeBuild pulls them with its own credentials.
+          ImagePullCredentialsTypeOverride: 'CODEBUILD',
+          'BuildspecOverride.$': '$.buildHost.buildspec',
           EnvironmentVariablesOverride: Object.entries(BUILD_INPUTS).map(([name, path]) => ({
             Name: name,
             Type: 'PLAINTEXT',
@@ -254,18 +292,27 @@ export class DependencyStateMachine extends Construct {
     build.next(readBuildManifest);
     readBuildManifest.next(route);
 
-    const buildOn = (name: string, architecture: keyof typeof BUILD_HOSTS): Pass => {
+    const buildOn = (host: keyof typeof BUILD_HOSTS): Pass => {
+      const name = BUILD_HOST_STATES[host];
       const pass = new Pass(this, name, {
         stateName: name,
-        result: Result.fromObject({ ...BUILD_HOSTS[architecture] }),
+        result: Result.fromObject({ ...BUILD_HOSTS[host] }),
         resultPath: '$.buildHost',
       });
       pass.next(build);
       return pass;
     };
+    // A custom target (python + glibc) has no runtime: it builds on AL2023 like 3.12+.
+    const onRuntime = (runtime: string): Condition =>
+      Condition.and(
+        Condition.isPresent('$.measure.runtime'),
+        Condition.stringEquals('$.measure.runtime', runtime),
+      );
     const buildHost = new Choice(this, 'BuildHost', { stateName: 'BuildHost' })
-      .when(Condition.stringEquals('$.measure.architecture', 'arm64'), buildOn('OnArm64', 'arm64'))
-      .otherwise(buildOn('OnX86_64', 'x86_64'));
+      .when(Condition.stringEquals('$.measure.architecture', 'arm64'), buildOn('arm64'))
+      .when(onRuntime('python3.10'), buildOn('x86_64-python3.10'))
+      .when(onRuntime('python3.11'), buildOn('x86_64-python3.11'))
+      .otherwise(buildOn('x86_64'));
 
     // A lock built before skips only the build: every delivery brings the set (by name) to
     // what was asked, so a second set name or a rollback to an earlier file is delivered too.

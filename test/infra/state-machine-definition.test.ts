@@ -217,20 +217,49 @@ describe('the synthesized state machine', () => {
     });
   });
 
-  it("chooses the build host by the set's architecture", () => {
+  it("chooses the build host by the set's architecture, and Amazon Linux 2 for python3.10/3.11 on x86_64", () => {
     // Act & Assess
+    const onRuntime = (runtime: string, next: string): unknown => ({
+      And: [
+        { Variable: '$.measure.runtime', IsPresent: true },
+        { Variable: '$.measure.runtime', StringEquals: runtime },
+      ],
+      Next: next,
+    });
     expect(states.BuildHost).toEqual({
       Type: 'Choice',
-      Choices: [{ Variable: '$.measure.architecture', StringEquals: 'arm64', Next: 'OnArm64' }],
+      Choices: [
+        { Variable: '$.measure.architecture', StringEquals: 'arm64', Next: 'OnArm64' },
+        onRuntime('python3.10', 'OnX86_64Python310'),
+        onRuntime('python3.11', 'OnX86_64Python311'),
+      ],
       Default: 'OnX86_64',
     });
     expect(states.OnArm64).toMatchObject({
       Type: 'Pass',
-      Result: { environmentType: 'ARM_CONTAINER' },
+      Result: { environmentType: 'ARM_CONTAINER', buildspec: 'buildspecs/build.yml' },
       ResultPath: '$.buildHost',
       Next: 'Build',
     });
-    expect(states.OnX86_64).toMatchObject({ Result: { environmentType: 'LINUX_CONTAINER' }, Next: 'Build' });
+    expect(states.OnX86_64).toMatchObject({
+      Result: { environmentType: 'LINUX_CONTAINER', image: 'aws/codebuild/amazonlinux-x86_64-standard:5.0' },
+      Next: 'Build',
+    });
+    for (const [state, version] of [
+      ['OnX86_64Python310', '3.10'],
+      ['OnX86_64Python311', '3.11'],
+    ] as const) {
+      expect(states[state]).toMatchObject({
+        Type: 'Pass',
+        Result: {
+          environmentType: 'LINUX_CONTAINER',
+          image: `public.ecr.aws/sam/build-python${version}:latest`,
+          buildspec: 'buildspecs/build-al2.yml',
+        },
+        ResultPath: '$.buildHost',
+        Next: 'Build',
+      });
+    }
   });
 
   it('retries ConcurrentSyncError on SyncEfs', () => {
@@ -256,6 +285,8 @@ describe('the synthesized state machine', () => {
       'ComputeTypeOverride.$': '$.measure.computeType',
       'EnvironmentTypeOverride.$': '$.buildHost.environmentType',
       'ImageOverride.$': '$.buildHost.image',
+      ImagePullCredentialsTypeOverride: 'CODEBUILD',
+      'BuildspecOverride.$': '$.buildHost.buildspec',
       EnvironmentVariablesOverride: [
         { Name: 'LOCK_KEY', Type: 'PLAINTEXT', 'Value.$': '$.measure.lockKey' },
         { Name: 'ARTIFACT_PREFIX', Type: 'PLAINTEXT', 'Value.$': '$.measure.artifactPrefix' },

@@ -239,20 +239,44 @@ describe('the synthesized state machine, run locally', () => {
   });
 
   it.each([
-    ['arm64', 'ARM_CONTAINER', 'aws/codebuild/amazonlinux-aarch64-standard:3.0'],
-    ['x86_64', 'LINUX_CONTAINER', 'aws/codebuild/amazonlinux-x86_64-standard:5.0'],
-  ])('builds a %s set on a host of that architecture', async (architecture, environmentType, image) => {
-    // Prepare
-    const { handlers, received } = stubs({ Measure: () => measureResult({ architecture }) });
+    ['arm64', 'python3.12', 'ARM_CONTAINER', 'aws/codebuild/amazonlinux-aarch64-standard:3.0', 'build.yml'],
+    ['x86_64', 'python3.12', 'LINUX_CONTAINER', 'aws/codebuild/amazonlinux-x86_64-standard:5.0', 'build.yml'],
+    ['x86_64', 'python3.13', 'LINUX_CONTAINER', 'aws/codebuild/amazonlinux-x86_64-standard:5.0', 'build.yml'],
+    [
+      'x86_64',
+      'python3.10',
+      'LINUX_CONTAINER',
+      'public.ecr.aws/sam/build-python3.10:latest',
+      'build-al2.yml',
+    ],
+    [
+      'x86_64',
+      'python3.11',
+      'LINUX_CONTAINER',
+      'public.ecr.aws/sam/build-python3.11:latest',
+      'build-al2.yml',
+    ],
+    ['arm64', 'python3.11', 'ARM_CONTAINER', 'aws/codebuild/amazonlinux-aarch64-standard:3.0', 'build.yml'],
+    ['x86_64', undefined, 'LINUX_CONTAINER', 'aws/codebuild/amazonlinux-x86_64-standard:5.0', 'build.yml'],
+  ])(
+    'builds a %s set of %s on the image of its OS (%s, %s)',
+    async (architecture, runtime, environmentType, image, buildspec) => {
+      // Prepare: a custom target (python + glibc) has no runtime
+      const { handlers, received } = stubs({ Measure: () => measureResult({ architecture, runtime }) });
 
-    // Act
-    const { error } = await run(S3_EVENT, handlers);
+      // Act
+      const { error } = await run(S3_EVENT, handlers);
 
-    // Assess
-    expect(error).toBeNull();
-    const build = received.find(([name]) => name === 'Build')?.[1];
-    expect(build).toMatchObject({ EnvironmentTypeOverride: environmentType, ImageOverride: image });
-  });
+      // Assess
+      expect(error).toBeNull();
+      const build = received.find(([name]) => name === 'Build')?.[1];
+      expect(build).toMatchObject({
+        EnvironmentTypeOverride: environmentType,
+        ImageOverride: image,
+        BuildspecOverride: `buildspecs/${buildspec}`,
+      });
+    },
+  );
 
   it('retries a sync that met a concurrent sync of the same set, as its message promises', async () => {
     // Prepare

@@ -90,7 +90,8 @@ describe('runPipelineLocally (the synthesized state machine, run here)', () => {
         'Measure',
         'IsCached',
         'BuildHost',
-        process.arch === 'arm64' ? 'OnArm64' : 'OnX86_64',
+        // python3.11 on x86_64 builds on the Amazon Linux 2 image (BUILD_HOSTS).
+        process.arch === 'arm64' ? 'OnArm64' : 'OnX86_64Python311',
         'Build',
         'ReadBuildManifest',
         'Route',
