@@ -9,8 +9,15 @@ export type { CreateLambdaDepsAppOptions } from './app.ts';
 export { FUNCTION_RUNTIME, SKIP_BUNDLING_CONTEXT } from './constructs/lambda-defaults.ts';
 export {
   DEFAULT_SSM_PARAMETER_PREFIX,
+  dependencySetFileSystem,
+  dependencySetImageCode,
+  dependencySetImageUri,
   dependencySetLayerArns,
+  efsPythonPathParameterName,
+  imageParameterName,
   layersParameterName,
+  useDependencySetEfs,
   useDependencySetLayers,
 } from './dependency-set-wiring.ts';
-export type { DependencySetReference } from './dependency-set-wiring.ts';
+export type { DependencySetImageOptions, DependencySetReference } from './dependency-set-wiring.ts';
+export type { AllowedVariable } from './constructs/lambda-deps.ts';

@@ -1,11 +1,21 @@
-// An app of your own that uses lambda-deps: the pipeline (layers only), and a Python function that gets every
-// layer of the set "web-api" once that set has been delivered (upload
+// An app of your own that uses lambda-deps. Stack ExampleApp: the pipeline (layers only), and a Python
+// function that gets every layer of the set "web-api" once that set has been delivered (upload
 // examples/web-api/requirements.txt to s3://<ArtifactBucketName>/requirements/web-api/).
+// Stack ExampleAppEfsAndImage: every route, a function importing the set "ml" from its EFS tree,
+// and a function running the image of the set "jobs" (deploy it once those sets are delivered).
 import { join } from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
-import { Architecture, Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, Code, Function as LambdaFunction, Handler, Runtime } from 'aws-cdk-lib/aws-lambda';
+import type { IConstruct } from 'constructs';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { LambdaDeps, useDependencySetLayers, type LambdaDepsProps } from 'lambda-deps';
+import {
+  dependencySetFileSystem,
+  dependencySetImageCode,
+  LambdaDeps,
+  useDependencySetEfs,
+  useDependencySetLayers,
+  type LambdaDepsProps,
+} from 'lambda-deps';
 
 const app = new App();
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
@@ -29,14 +39,49 @@ const api = new LambdaFunction(stack, 'Api', {
 });
 useDependencySetLayers(api, { set: 'web-api', from: deps });
 
-// cdk-nag runs as a validation plugin: a reviewed finding is acknowledged where it arises.
-Validations.of(api).acknowledge({
-  id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-  reason: 'The example function only writes its logs.',
+acknowledgeExampleFindings(api);
+
+// Every route: the EFS tree and the image of a set, each wired in two statements.
+const full = new Stack(app, 'ExampleAppEfsAndImage');
+const allRoutes = new LambdaDeps(full, 'Deps', {
+  defaultRuntime: 'python3.12',
+  defaultArchitecture: 'arm64',
 });
-Validations.of(api).acknowledge({
-  id: 'AwsSolutions-L1',
+const worker = new LambdaFunction(full, 'Worker', {
+  runtime: Runtime.PYTHON_3_12,
+  architecture: Architecture.ARM_64,
+  handler: 'app.handler',
+  code: Code.fromAsset(join(__dirname, '..', 'handler')),
+  vpc: allRoutes.vpc,
+  filesystem: dependencySetFileSystem(allRoutes),
+});
+useDependencySetEfs(worker, { set: 'ml', from: allRoutes });
+const job = new LambdaFunction(full, 'Job', {
+  runtime: Runtime.FROM_IMAGE,
+  handler: Handler.FROM_IMAGE,
+  architecture: Architecture.ARM_64,
+  // The handler is a module of the set itself (the image holds the set on the Lambda Python base).
+  code: dependencySetImageCode(full, { set: 'jobs', from: allRoutes }, { cmd: ['jobs.handler'] }),
+});
+acknowledgeExampleFindings(worker, job);
+Validations.of(worker).acknowledge({
+  id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
   reason:
-    'Pinned to python3.12 on purpose: the set is resolved, verified and smoke-imported for that runtime.',
+    'The worker runs in the VPC to mount EFS; this AWS-maintained policy only manages its network interfaces.',
 });
+
+// cdk-nag runs as a validation plugin: a reviewed finding is acknowledged where it arises.
+function acknowledgeExampleFindings(...functions: IConstruct[]): void {
+  for (const fn of functions) {
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      reason: 'The example function only writes its logs.',
+    });
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'Pinned to python3.12 on purpose: the set is resolved, verified and smoke-imported for that runtime.',
+    });
+  }
+}
 app.synth();

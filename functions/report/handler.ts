@@ -152,6 +152,7 @@ async function reportSuccess(
     `${adapters.store.location}/${reportKey}`,
     `Report of the latest delivered lambda-deps set ${measure.name}`,
   );
+  await putWiringParameters(adapters.parameters, `${settings.ssmParameterPrefix}${measure.name}`, delivery);
   await adapters.events.putEvent('Dependency Set Ready', {
     name: measure.name,
     lockHash: measure.lockHash,
@@ -162,6 +163,26 @@ async function reportSuccess(
   });
   const { manifest: _omitted, ...small } = report;
   return { ...small, ok: true };
+}
+
+/**
+ * What a user's own stack reads at deploy time (infra/dependency-set-wiring.ts): the EFS version
+ * folder's PYTHONPATH and the image URI with its digest, written once the set is probed and ready.
+ */
+async function putWiringParameters(
+  parameters: StepDependencies['adapters']['parameters'],
+  prefix: string,
+  delivery: Record<string, unknown> | null,
+): Promise<void> {
+  if (delivery?.strategy === 'efs' && typeof delivery.pythonPath === 'string')
+    await parameters.put(`${prefix}/efs-python-path`, delivery.pythonPath, 'PYTHONPATH of the set on EFS');
+  const imageUri = delivery?.strategy === 'image' ? delivery.imageUri : undefined;
+  // A local OCI layout (`oci:…`) is nothing a function can run.
+  if (typeof imageUri === 'string' && !imageUri.startsWith('oci:')) {
+    const digest = typeof delivery?.digest === 'string' ? delivery.digest : '';
+    const pinned = imageUri.includes('@') || !digest ? imageUri : `${imageUri}@${digest}`;
+    await parameters.put(`${prefix}/image`, pinned, 'Image URI (with digest) of the set');
+  }
 }
 
 /**
