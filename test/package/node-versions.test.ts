@@ -19,6 +19,32 @@ const indexes = localIndexes();
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+describe('the supported Node.js versions', () => {
+  it('are the ones the README names, and package.json engines admits each of them', () => {
+    // Prepare
+    const readme = readFileSync(join(REPOSITORY, 'README.md'), 'utf8');
+    const engines = (
+      JSON.parse(readFileSync(join(REPOSITORY, 'package.json'), 'utf8')) as {
+        engines: { node: string };
+      }
+    ).engines.node;
+    const statement = /- \*\*Node\.js\*\*: supported are ([^\n]+(?:\n {2}[^\n]+)*)/.exec(readme)?.[1] ?? '';
+
+    // Act: the lowest version engines admits on each supported line
+    const floors = engines
+      .split('||')
+      .map((range) => /(\d+)\.(\d+)\.\d+/.exec(range)?.slice(1, 3).map(Number));
+
+    // Assess
+    expect(statement).toContain(`\`${engines}\``);
+    for (const line of SUPPORTED_LINES) {
+      expect(statement).toMatch(new RegExp(`Node\\.js ${line}\\b|and ${line}:`));
+      expect(floors.some((floor) => floor !== undefined && floor[0]! <= line)).toBe(true);
+    }
+    expect(engines).toContain('>=22.12.0');
+  });
+});
+
 interface Run {
   readonly code: number;
   readonly stdout: string;
