@@ -9,9 +9,14 @@
 import { CfnParameter, Token } from 'aws-cdk-lib';
 import type { IRepository } from 'aws-cdk-lib/aws-ecr';
 import type { AccessPoint } from 'aws-cdk-lib/aws-efs';
-import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Code, FileSystem as LambdaFileSystem } from 'aws-cdk-lib/aws-lambda';
-import type { CfnFunction, CodeConfig, Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import type {
+  CfnFunction,
+  CodeConfig,
+  FileSystemConfig,
+  Function as LambdaFunction,
+} from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import { EFS_MOUNT_PATH } from './constructs/dependency-efs-store.ts';
 
@@ -102,7 +107,8 @@ function deployTimeString(scope: Construct, name: string, description: string): 
 
 /**
  * The file system a function needs for a set's EFS tree: the stack's access point mounted where
- * the pipeline's paths point (`/mnt/deps`). Give it as `filesystem`, with `vpc: deps.vpc`.
+ * the pipeline's paths point (`/mnt/deps`), read-only (ClientMount on this file system through
+ * this access point, no ClientWrite). Give it as `filesystem`, with `vpc: deps.vpc`.
  */
 export function dependencySetFileSystem(deps: { readonly accessPoint?: AccessPoint }): LambdaFileSystem {
   if (!deps.accessPoint) {
@@ -110,7 +116,29 @@ export function dependencySetFileSystem(deps: { readonly accessPoint?: AccessPoi
       'lambda-deps: this LambdaDeps has no EFS route (routes.efs is false): there is no tree to mount.',
     );
   }
-  return LambdaFileSystem.fromEfsAccessPoint(deps.accessPoint, EFS_MOUNT_PATH);
+  const accessPoint = deps.accessPoint;
+  // Not LambdaFileSystem.fromEfsAccessPoint: that grants ClientWrite too, and a reader of the set
+  // must not be able to change the tree the pipeline verified.
+  return new ReadOnlyFileSystem({
+    localMountPath: EFS_MOUNT_PATH,
+    arn: accessPoint.accessPointArn,
+    dependency: [accessPoint.fileSystem.mountTargetsAvailable],
+    connections: accessPoint.fileSystem.connections,
+    policies: [
+      new PolicyStatement({
+        actions: ['elasticfilesystem:ClientMount'],
+        resources: [accessPoint.fileSystem.fileSystemArn],
+        conditions: { StringEquals: { 'elasticfilesystem:AccessPointArn': accessPoint.accessPointArn } },
+      }),
+    ],
+  });
+}
+
+/** A Lambda file system from a config of ours (the base class's constructor is protected). */
+class ReadOnlyFileSystem extends LambdaFileSystem {
+  constructor(config: FileSystemConfig) {
+    super(config);
+  }
 }
 
 /**

@@ -69,6 +69,29 @@ describe('wiring a function to a set', () => {
     );
   });
 
+  it('lets the function mount the tree read-only: ClientMount on the file system through the access point', () => {
+    // Prepare
+    const role = (userFunction('Worker').Properties?.Role as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+    const statements = Object.values(json.Resources)
+      .filter((resource) => resource.Type === 'AWS::IAM::Policy')
+      .filter((resource) => JSON.stringify(resource.Properties?.Roles).includes(`"Ref":"${role}"`))
+      .flatMap(
+        (resource) =>
+          (resource.Properties?.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement,
+      );
+
+    // Act
+    const efs = statements.filter((statement) =>
+      JSON.stringify(statement.Action).includes('elasticfilesystem:'),
+    );
+
+    // Assess
+    expect(efs).toHaveLength(1);
+    expect(efs[0]?.Action).toBe('elasticfilesystem:ClientMount');
+    expect(efs[0]?.Resource).not.toBe('*');
+    expect(JSON.stringify(efs[0]?.Condition)).toContain('elasticfilesystem:AccessPointArn');
+  });
+
   it('runs the image of the set pinned to the digest in SSM, and lets Lambda pull from the repository', () => {
     // Act
     const job = userFunction('Job').Properties ?? {};

@@ -3,8 +3,9 @@
 // installed next to aws-cdk-lib and constructs, then `tsc` and `node dist/app.js` synthesizing
 // examples/cdk-app/app.ts with cdk-nag's checks. The repository's own node_modules stand in for the
 // registry for aws-cdk-lib, constructs, cdk-nag and typescript (linked, as `file:` dependencies);
-// everything else comes from npm's cache (`--prefer-offline`). esbuild is deleted from the app
-// before synth: the package's functions must arrive prebuilt.
+// everything else comes from npm's cache (`--prefer-offline`), ts-node from the registry too. esbuild
+// is deleted from the app before synth: the package's functions must arrive prebuilt. The same
+// tarball also serves a TypeScript ESM app and a global install (`npm i -g --prefix`).
 import { execFile } from 'node:child_process';
 import {
   cpSync,
@@ -106,6 +107,8 @@ beforeAll(async () => {
       linkedDependency('cdk-nag'),
       linkedDependency('typescript'),
       linkedDependency('@types/node'),
+      // cdk init's own runner (`npx ts-node --prefer-ts-exts bin/app.ts`).
+      'ts-node@10.9.2',
     ],
     { cwd: app, timeoutMs: 240_000 },
   );
@@ -197,7 +200,105 @@ describe('the packed package in a fresh CommonJS CDK app', () => {
     );
     expect(layerParameter?.[1].Type).toBe('AWS::SSM::Parameter::Value<List<String>>');
     expect(python?.Properties.Layers).toEqual({ Ref: layerParameter?.[0] });
+
+    // The second stack: a function on a set's EFS tree, one on a set's image, each from SSM.
+    const full = JSON.parse(
+      readFileSync(join(outdir, 'ExampleAppEfsAndImage.template.json'), 'utf8'),
+    ) as typeof template;
+    const parameterRef = (name: string): unknown => ({
+      Ref: Object.entries(full.Parameters).find(([, parameter]) => parameter.Default === name)?.[0],
+    });
+    const fullFunctions = Object.values(full.Resources).filter(
+      (resource) => resource.Type === 'AWS::Lambda::Function',
+    );
+    const worker = fullFunctions.find((resource) => resource.Properties.Runtime === 'python3.12');
+    expect(
+      (worker?.Properties.Environment as { Variables: Record<string, unknown> }).Variables.PYTHONPATH,
+    ).toEqual(parameterRef('/lambda-deps/ml/efs-python-path'));
+    expect(worker?.Properties.FileSystemConfigs).toEqual([
+      expect.objectContaining({ LocalMountPath: '/mnt/deps' }),
+    ]);
+    const job = fullFunctions.find((resource) => resource.Properties.PackageType === 'Image');
+    expect(job?.Properties.Code).toEqual({ ImageUri: parameterRef('/lambda-deps/jobs/image') });
   });
+
+  it('synthesizes the same app through ts-node, as cdk init runs it', async () => {
+    // Act
+    const synth = await run(
+      process.execPath,
+      [join(app, 'node_modules', 'ts-node', 'dist', 'bin.js'), '--prefer-ts-exts', join(app, 'app.ts')],
+      { cwd: app, env: { CDK_OUTDIR: join(work, 'ts-node.out') } },
+    );
+
+    // Assess
+    expectSuccess(synth, 'ts-node app.ts');
+    expect(existsSync(join(work, 'ts-node.out', 'ExampleApp.template.json'))).toBe(true);
+  }, 180_000);
+
+  it('compiles and synthesizes a TypeScript ES module app', async () => {
+    // Prepare
+    writeFileSync(
+      join(app, 'esm-app.mts'),
+      [
+        "import { App, Stack } from 'aws-cdk-lib';",
+        "import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';",
+        "import { LambdaDeps, useDependencySetLayers, type LambdaDepsProps } from 'lambda-deps';",
+        'const app = new App();',
+        "const stack = new Stack(app, 'EsmApp');",
+        'const props: LambdaDepsProps = { routes: { layers: true, efs: false, image: false } };',
+        "const deps = new LambdaDeps(stack, 'Deps', props);",
+        "const fn = new LambdaFunction(stack, 'Fn', { runtime: Runtime.PYTHON_3_12, handler: 'app.handler', code: Code.fromInline('x = 1') });",
+        "useDependencySetLayers(fn, { set: 'web-api', from: deps });",
+        'app.synth();',
+      ].join('\n'),
+    );
+    const tsc = join(app, 'node_modules', 'typescript', 'bin', 'tsc');
+    const flags = [
+      '--module',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--strict',
+      '--skipLibCheck',
+      '--types',
+      'node',
+    ];
+
+    // Act
+    const compiled = await run(process.execPath, [tsc, ...flags, '--outDir', 'dist-esm', 'esm-app.mts'], {
+      cwd: app,
+    });
+    expectSuccess(compiled, 'tsc esm-app.mts');
+    const synth = await run(process.execPath, [join(app, 'dist-esm', 'esm-app.mjs')], {
+      cwd: app,
+      env: { CDK_OUTDIR: join(work, 'esm.out') },
+    });
+
+    // Assess
+    expectSuccess(synth, 'node dist-esm/esm-app.mjs');
+    expect(readFileSync(join(app, 'dist-esm', 'esm-app.mjs'), 'utf8')).toMatch(/from 'lambda-deps'/);
+    const template = readFileSync(join(work, 'esm.out', 'EsmApp.template.json'), 'utf8');
+    expect(template).toContain('/lambda-deps/web-api/layers');
+  }, 180_000);
+
+  it('installs globally from the tarball (npm i -g), and the CLI on that PATH answers --version', async () => {
+    // Prepare
+    const prefix = join(work, 'global');
+
+    // Act
+    const install = await run(
+      'npm',
+      ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball],
+      { cwd: work, timeoutMs: 240_000 },
+    );
+    expectSuccess(install, 'npm i -g');
+    const version = await run(join(prefix, 'bin', 'lambda-deps'), ['--version'], { cwd: work });
+
+    // Assess
+    expectSuccess(version, 'lambda-deps --version (global)');
+    expect(version.stdout.trim()).toBe(VERSION);
+    expect(version.stderr).toBe('');
+  }, 300_000);
 
   it('fails the same synth on a cdk-nag finding, so the clean result above means something', async () => {
     // Prepare: the same plugin, one unencrypted queue without TLS enforcement.
