@@ -3,7 +3,7 @@
 // examples/web-api/requirements.txt to s3://<ArtifactBucketName>/requirements/web-api/).
 // Stack ExampleAppEfsAndImage: every route, a function importing the set "ml" from its EFS tree,
 // and a function running the image of the set "jobs" (deploy it once those sets are delivered).
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Architecture, Code, Function as LambdaFunction, Handler, Runtime } from 'aws-cdk-lib/aws-lambda';
 import type { IConstruct } from 'constructs';
@@ -17,6 +17,8 @@ import {
   type LambdaDepsProps,
 } from 'lambda-deps';
 
+// dist/app.js (tsc, then node) or app.ts itself (ts-node): the handler folder is beside app.ts.
+const appRoot = basename(__dirname) === 'dist' ? join(__dirname, '..') : __dirname;
 const app = new App();
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
 const stack = new Stack(app, 'ExampleApp');
@@ -35,7 +37,7 @@ const api = new LambdaFunction(stack, 'Api', {
   runtime: Runtime.PYTHON_3_12,
   architecture: Architecture.ARM_64,
   handler: 'app.handler',
-  code: Code.fromAsset(join(__dirname, '..', 'handler')),
+  code: Code.fromAsset(join(appRoot, 'handler')),
 });
 useDependencySetLayers(api, { set: 'web-api', from: deps });
 
@@ -51,7 +53,7 @@ const worker = new LambdaFunction(full, 'Worker', {
   runtime: Runtime.PYTHON_3_12,
   architecture: Architecture.ARM_64,
   handler: 'app.handler',
-  code: Code.fromAsset(join(__dirname, '..', 'handler')),
+  code: Code.fromAsset(join(appRoot, 'handler')),
   vpc: allRoutes.vpc,
   filesystem: dependencySetFileSystem(allRoutes),
 });
