@@ -20,6 +20,7 @@ import { EXECUTION_NAME } from '../../pipeline-state.ts';
 import { IamEvaluator } from './iam-evaluator.ts';
 import { readTemplatePolicies, type TemplateShape } from './template-policies.ts';
 import { ServiceLimitError, SERVICE_LIMITS } from './service-limits.ts';
+import { layersAfterUpdate } from '../local/local-layer-registry.ts';
 
 /** One call a local run made, and the policy statement that allowed it. */
 export interface AwsCall {
@@ -192,14 +193,7 @@ export class AwsTwin {
       getBytes: async (key) => (await check('s3:GetObject', object(key)), local.getBytes(key)),
       getToFile: async (key, path) => (await check('s3:GetObject', object(key)), local.getToFile(key, path)),
       putBytes: async (key, body, contentType) => {
-        const size = Buffer.byteLength(body);
-        if (size > SERVICE_LIMITS.s3SinglePutBytes) {
-          throw new ServiceLimitError(
-            'EntityTooLarge',
-            `PutObject of ${size} bytes to ${key}.`,
-            'Use a multipart upload.',
-          );
-        }
+        SERVICE_LIMITS.checkSinglePut(key, Buffer.byteLength(body));
         await check('s3:PutObject', object(key));
         return local.putBytes(key, body, contentType);
       },
@@ -238,9 +232,14 @@ export class AwsTwin {
         const functionArn = `arn:aws:lambda:${AT}:function:${request.functionName}`;
         await check('lambda:GetFunctionConfiguration', functionArn);
         await check('lambda:UpdateFunctionConfiguration', functionArn);
-        const result = await local.updateFunctionLayers(request);
-        SERVICE_LIMITS.checkFunctionLayers(request.functionName, result.layers);
-        return result;
+        // Lambda refuses the whole update: nothing changes before both limits are checked.
+        const after = layersAfterUpdate(
+          (await local.getFunctionLayers?.(request.functionName)) ?? [],
+          request,
+        );
+        SERVICE_LIMITS.checkFunctionLayers(request.functionName, after);
+        await checkUnzippedSize(local, request.functionName, after);
+        return local.updateFunctionLayers(request);
       },
     };
     const getLayerVersion = local.getLayerVersion?.bind(local);
@@ -361,6 +360,18 @@ export class AwsTwin {
       },
     };
   }
+}
+
+/** The function's code plus every layer it would list, unzipped, against Lambda's 250 MB. */
+async function checkUnzippedSize(
+  local: LayerRegistry,
+  functionName: string,
+  layers: readonly string[],
+): Promise<void> {
+  if (!local.unzippedBytes) return;
+  const layerBytes = await Promise.all(layers.map(async (arn) => (await local.unzippedBytes?.(arn)) ?? 0));
+  const codeBytes = (await local.functionCodeBytes?.(functionName)) ?? 0;
+  SERVICE_LIMITS.checkUnzippedSize(functionName, codeBytes, layerBytes);
 }
 
 type Check = (action: string, resource: string, context?: Record<string, string>) => Promise<void>;
