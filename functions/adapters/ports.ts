@@ -151,6 +151,14 @@ export type ImageDestination =
 /** ECR in AWS (GetAuthorizationToken); a registry URL or an OCI layout folder locally. */
 export interface ImageRegistry {
   destination(tag: string): Promise<ImageDestination>;
+  /**
+   * Stores an OCI layout under `tag` (a `layout` destination): one single-architecture image,
+   * and an immutable tag (the same digest again is accepted, another is refused).
+   */
+  putLayout?(
+    tag: string,
+    layoutDir: string,
+  ): Promise<{ readonly layoutDir: string; readonly digest: string }>;
 }
 
 /** A build as the build service reports it: where it failed and where its log is. */

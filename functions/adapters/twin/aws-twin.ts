@@ -358,6 +358,8 @@ export class AwsTwin {
         }
         return local.destination(tag);
       },
+      // The layout folder stands in for the repository the destination's checks already covered.
+      ...(local.putLayout ? { putLayout: local.putLayout.bind(local) } : {}),
     };
   }
 }
