@@ -2,7 +2,7 @@
 // immutable (the same image again succeeds, another image is refused and the first stays) and
 // Lambda takes a single-architecture image, never a manifest list or an index of several.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDependencyImageLayout, OCI_INDEX } from '../../../functions/core/deliver/oci/image-layout.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
@@ -121,5 +121,17 @@ describe('the local image registry', () => {
     }));
     // Act / Assess
     await expect(pushImage()).rejects.toThrow(/InvalidParameterValueException.*not a manifest list or index/);
+  });
+
+  it("tags the image in the form the README's deploy section gives", async () => {
+    // Prepare
+    const readme = await readFile(resolve(import.meta.dirname, '../../../README.md'), 'utf8');
+    const form = /tagged\s+`<set>-<first (\d+) hex characters of the lock hash>`/.exec(readme);
+    await storeImageBuild('VALUE = 1\n');
+    // Act
+    const pushed = await pushImage();
+    // Assess
+    expect(form, 'README: the Image bullet of the deploy section names the tag form').not.toBeNull();
+    expect(pushed.tag).toBe(`web-${LOCK_HASH.slice(0, Number(form?.[1]))}`);
   });
 });
