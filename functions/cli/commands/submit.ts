@@ -199,6 +199,22 @@ function phaseLine(stream: ProgressStream): BuildPhaseFollower['onPhase'] {
   };
 }
 
+/** Most bytes of execution input StartExecution takes (the bundle rides inside it). */
+const MAX_EXECUTION_INPUT_BYTES = 256 * 1024;
+
+/** A bundle too large for inline input: refused here, before StartExecution would refuse it. */
+function refuseOversizedInline(requirementsPath: string, text: string): void {
+  // The console input wraps the bundle's JSON in a string: its escapes count too.
+  const bytes = Buffer.byteLength(JSON.stringify(text));
+  if (bytes <= MAX_EXECUTION_INPUT_BYTES - 1024) return;
+  throw new InputError(
+    `${requirementsPath} and its includes make ${bytes} bytes of execution input; StartExecution takes at most ${MAX_EXECUTION_INPUT_BYTES}.`,
+    {
+      hint: 'Drop --runtime, --arch and --name: the file is then uploaded to the bucket, which has no such limit.',
+    },
+  );
+}
+
 /** Uploads (or starts inline), then follows the execution unless `wait` is false. */
 export async function submitRequirements(
   options: SubmitOptions,
@@ -211,6 +227,7 @@ export async function submitRequirements(
   let executionArn: string;
   if (options.runtime || options.arch || options.name) {
     // A target or name cannot ride on an S3 event: start the execution with the console input.
+    refuseOversizedInline(options.requirementsPath, text);
     const response = await clients.sfn.send(
       new StartExecutionCommand({
         stateMachineArn: pipeline.stateMachineArn,

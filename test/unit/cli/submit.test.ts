@@ -431,4 +431,22 @@ describe('submit', () => {
     ]);
     expect(codeBuildMock.commandCalls(BatchGetBuildsCommand).length).toBeGreaterThanOrEqual(3);
   });
+
+  it('refuses inline input past the 256 KB StartExecution takes, before starting anything', async () => {
+    // Prepare
+    const comments = Array.from({ length: 2000 }, (_, index) => `# note ${index} ${'x'.repeat(200)}`);
+    await writeFile(requirementsPath, `requests==2.31.0\n${comments.join('\n')}\n`);
+
+    // Act
+    const attempt = submitRequirements(
+      { requirementsPath, stack: 'LambdaDeps', runtime: 'python3.12', wait: false },
+      clients(),
+      collect().stream,
+    );
+
+    // Assess
+    await expect(attempt).rejects.toMatchObject({ exitCode: 2 });
+    await expect(attempt).rejects.toThrow(/bytes of execution input; StartExecution takes at most 262144/);
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
 });
