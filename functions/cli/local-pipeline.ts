@@ -754,6 +754,7 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     outDir,
     efsRoot: options.efsRoot ?? null,
     registry: options.registry ?? null,
+    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
   });
   // The input first: a bad requirements file is an InputError before anything is synthesized.
   const input = options.event ?? (await consoleInputFor(options, adapters.store));
