@@ -224,7 +224,13 @@ async function measureStep(
       ...(settings.indexUrl ? { indexUrl: settings.indexUrl } : {}),
       extraIndexUrls: [...settings.extraIndexUrls],
       findLinks: [...settings.findLinks],
+      // pip's format controls travel in the policy (`--only-binary` etc. on the CLI, `policy` in the console).
+      ...(request.policy.onlyBinary.length > 0 ? { onlyBinary: [...request.policy.onlyBinary] } : {}),
+      ...(request.policy.noBinary.length > 0 ? { noBinary: [...request.policy.noBinary] } : {}),
+      ...(request.policy.preferBinary ? { preferBinary: true } : {}),
     },
+    extras: request.policy.extras,
+    groups: request.policy.groups,
     variables: { ...(options.variables ?? {}) },
     variablesFrom: 'the variables the stack allows (LAMBDA_DEPS_ALLOWED_VARIABLES)',
     cacheDir: settings.cacheDir,

@@ -39,10 +39,6 @@ import {
 import { defaultCacheDir } from './measure.ts';
 
 interface BuildOptions extends PolicyFlags {
-  /** pip's format options (target-options.ts addIndexOptions). */
-  onlyBinary?: string[];
-  noBinary?: string[];
-  preferBinary?: boolean;
   runtime?: string;
   arch?: string;
   python?: string;
@@ -52,8 +48,6 @@ interface BuildOptions extends PolicyFlags {
   extraIndexUrl: string[];
   findLinks: string[];
   index: boolean;
-  extra: string[];
-  group: string[];
   strategy: 'auto' | Strategy;
   slim: boolean;
   cache: boolean;
@@ -280,22 +274,6 @@ export function createBuildCommand(): Command {
         ? await readPolicyFile(options.policyFile)
         : await policyFromFlags(options);
       const lock = await readLockIfAny(input);
-      if (!lock && options.pipeline && (options.extra.length > 0 || options.group.length > 0)) {
-        throw new InputError('--extra and --group are not carried through the pipeline.', {
-          hint: 'Add --no-pipeline to build them in this process.',
-        });
-      }
-      const formatFlags =
-        (options.onlyBinary?.length ?? 0) + (options.noBinary?.length ?? 0) + (options.preferBinary ? 1 : 0);
-      // Refused rather than dropped: the pipeline's policy does not carry pip's format controls yet.
-      if (!lock && options.pipeline && formatFlags > 0) {
-        throw new InputError(
-          '--only-binary, --no-binary and --prefer-binary are not carried through the pipeline.',
-          {
-            hint: 'Add --no-pipeline to build with them in this process.',
-          },
-        );
-      }
       if (!lock && options.pipeline) {
         process.exitCode = await buildThroughPipeline(input, options, policy, cacheDir);
         return;
@@ -358,12 +336,12 @@ async function lockToBuild(
       ...(options.indexUrl !== undefined ? { indexUrl: options.indexUrl } : {}),
       ...(options.extraIndexUrl.length > 0 ? { extraIndexUrls: options.extraIndexUrl } : {}),
       ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
-      ...formatOptionsOf(options),
+      ...formatOptionsOf(policy),
     },
     policy,
     cacheDir,
-    extras: options.extra,
-    groups: options.group,
+    extras: policy.extras,
+    groups: policy.groups,
   });
   return measured.lock;
 }
