@@ -31,7 +31,7 @@ import { collectRequirementsBundle } from '../core/inputs/requirements-file.ts';
 import { singleFileBundle, type RequirementsBundle } from '../core/inputs/requirements-bundle.ts';
 import { parseDeliveryPolicy, type DeliveryPolicyInput } from '../core/route/delivery-policy.ts';
 import { artifactKeyFromHashes } from '../core/route/delivery-policy.ts';
-import { detectInputFormat, isGenericInputName, lockBeside } from '../core/inputs/input-format.ts';
+import { companionsOf, detectInputFormat, isGenericInputName } from '../core/inputs/input-format.ts';
 import { InputError } from '../core/shared/errors.ts';
 import type { BuildManifest, Strategy } from '../core/shared/types.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
@@ -492,8 +492,15 @@ export async function bundleFor(requirementsPath: string): Promise<RequirementsB
   const text = await readFile(path, 'utf8').catch((error: unknown) => {
     throw new InputError(`Cannot read ${requirementsPath}.`, { cause: error, hint: 'Check the path.' });
   });
-  // pyproject.toml, Pipfile and locks are one file each: they include nothing.
-  if (detectInputFormat(path, text) !== 'requirements') return singleFileBundle(path, text);
+  // pyproject.toml, Pipfile and locks include nothing, but travel with the lock or pyproject
+  // beside them (companionsOf), so Measure reads the project as it is read here.
+  const format = detectInputFormat(path, text);
+  if (format !== 'requirements') {
+    const bundle = singleFileBundle(path, text);
+    for (const companion of companionsOf(path, format))
+      bundle.files[companion] = await readFile(companion, 'utf8');
+    return bundle;
+  }
   const { bundle, set } = await collectRequirementsBundle(path);
   if (set.requirements.length === 0) {
     throw new InputError(`${bundle.root} names no requirements: nothing to deliver.`, {
@@ -511,8 +518,7 @@ async function consoleInputFor(
 ): Promise<Record<string, unknown>> {
   if (!options.requirementsPath)
     throw new InputError('Give a requirements file (or an event) to run the pipeline on.');
-  // A pyproject.toml or Pipfile with its lock beside it: the lock is what the Measure step must read.
-  const uploaded = lockBeside(options.requirementsPath) ?? options.requirementsPath;
+  const uploaded = options.requirementsPath;
   const bundle = await bundleFor(uploaded);
   const text = JSON.stringify(bundle);
   const digest = sha256Hex(text).slice(0, 12);

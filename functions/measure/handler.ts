@@ -25,7 +25,7 @@ import {
   singleFileBundle,
   type RequirementsBundle,
 } from '../core/inputs/requirements-bundle.ts';
-import { detectInputFormat, isGenericInputName } from '../core/inputs/input-format.ts';
+import { COMPANION_NAMES, detectInputFormat, isGenericInputName } from '../core/inputs/input-format.ts';
 import { serializeLock } from '../core/resolve/lock.ts';
 import { measureRequirements, type MeasureRequirementsInput } from '../core/measure/measure.ts';
 import { artifactKeyOf, parseDeliveryPolicy, type DeliveryPolicy } from '../core/route/delivery-policy.ts';
@@ -188,8 +188,31 @@ async function readBundle(store: ObjectStore, key: string): Promise<Requirements
 }
 
 /**
+ * The scratch name of each file of a project's bundle (the root and the lock or pyproject.toml
+ * that travel with it): one folder, as beside each other on the client. Only the root's own name
+ * and the companions' names (COMPANION_NAMES) are taken, each once, so no key reaches elsewhere.
+ */
+function scratchNames(bundle: RequirementsBundle): Map<string, string> {
+  const names = new Map<string, string>([[bundle.root, basename(bundle.root)]]);
+  for (const key of Object.keys(bundle.files)) {
+    if (key === bundle.root) continue;
+    const name = basename(key);
+    if (!COMPANION_NAMES.includes(name) || [...names.values()].includes(name)) {
+      throw new InputError(
+        `The bundle for ${bundle.root} holds ${key}, which is not a lock or pyproject.toml beside it.`,
+        {
+          hint: 'Bundles are written by lambda-deps; upload the lock file or pyproject.toml itself instead.',
+        },
+      );
+    }
+    names.set(key, name);
+  }
+  return names;
+}
+
+/**
  * Measure the bundle: a requirements file is read from the bundle alone; any other format
- * (pyproject.toml, a lock) is one file, read from a scratch copy under its own name.
+ * (pyproject.toml, a lock) is read from a scratch folder holding it and the files beside it.
  */
 async function measureBundle(
   bundle: RequirementsBundle,
@@ -199,11 +222,11 @@ async function measureBundle(
   if (detectInputFormat(bundle.root, text) === 'requirements') {
     return measureRequirements({ ...input, requirementsPath: bundle.root, bundle });
   }
+  const names = scratchNames(bundle);
   const workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-measure-'));
   try {
-    const path = join(workDir, basename(bundle.root));
-    await writeFile(path, text);
-    return await measureRequirements({ ...input, requirementsPath: path });
+    for (const [key, name] of names) await writeFile(join(workDir, name), bundle.files[key] ?? '');
+    return await measureRequirements({ ...input, requirementsPath: join(workDir, basename(bundle.root)) });
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }

@@ -170,6 +170,30 @@ export function exportHint(): string {
 }
 
 /** The lock beside a pyproject.toml or Pipfile, which the project's tool keeps in step with it; else null. */
+/**
+ * The files that must travel with `path` for it to be read as it is here: the lock beside a
+ * pyproject.toml or Pipfile, and the pyproject.toml beside a uv.lock or poetry.lock (its groups,
+ * extras and direct dependencies choose what the lock installs). Only files that exist.
+ */
+export function companionsOf(path: string, format: InputFormat): string[] {
+  if (format === 'pyproject' || format === 'Pipfile') {
+    const lock = lockBeside(path);
+    return lock ? [lock] : [];
+  }
+  if (format !== 'uv.lock' && format !== 'poetry.lock') return [];
+  const pyproject = join(dirname(path), 'pyproject.toml');
+  return existsSync(pyproject) ? [pyproject] : [];
+}
+
+/** The names a file travelling with another may have (companionsOf), for readers of a bundle. */
+export const COMPANION_NAMES: readonly string[] = [
+  'pyproject.toml',
+  'uv.lock',
+  'poetry.lock',
+  'pylock.toml',
+  'Pipfile.lock',
+];
+
 export function lockBeside(path: string): string | null {
   const name = basename(path);
   const folder = dirname(path);
