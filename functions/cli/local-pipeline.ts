@@ -36,6 +36,7 @@ import { InputError } from '../core/shared/errors.ts';
 import type { BuildManifest, Strategy } from '../core/shared/types.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
 import { keys } from '../pipeline-state.ts';
+import { deliverStoredArtifacts } from './artifacts-out.ts';
 import {
   definitionSourcesKey,
   readCachedDefinition,
@@ -542,7 +543,8 @@ async function consoleInputFor(
 /**
  * Copies the artifacts the manifest names from the store into `outDir` at the manifest's own
  * paths (`layers/layer-<id>.zip`, `efs/site-packages.tar`, `image/…`), so the default path
- * and `--no-pipeline` leave the same layout and every file the manifest names exists there.
+ * and `--no-pipeline` leave the same layout and every file the manifest names exists there;
+ * as --no-pipeline does, only over files lambda-deps wrote, and complete before any is replaced.
  */
 async function copyArtifactsOut(
   store: LeasingObjectStore,
@@ -556,11 +558,7 @@ async function copyArtifactsOut(
     const imageKeys = await store.list(`${prefix}${manifest.image.layout}/`);
     files.push(...imageKeys.map((key) => key.slice(prefix.length)));
   }
-  for (const file of files) {
-    const target = join(outDir, ...file.split('/'));
-    await mkdir(dirname(target), { recursive: true });
-    await store.getToFile(`${prefix}${file}`, target);
-  }
+  await deliverStoredArtifacts(store, prefix, files, outDir);
 }
 
 /**
