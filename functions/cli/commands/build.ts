@@ -57,6 +57,7 @@ interface BuildOptions extends PolicyFlags {
   cacheDir?: string;
   pipeline: boolean;
   registry?: string;
+  baseImage?: string;
   efsRoot?: string;
   name?: string;
   verbose?: boolean;
@@ -165,6 +166,7 @@ async function buildThroughPipeline(
       ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
       ...(options.pythonExecutable !== undefined ? { pythonExecutable: options.pythonExecutable } : {}),
       ...(options.registry !== undefined ? { registry: options.registry } : {}),
+      ...(options.baseImage !== undefined ? { baseImage: options.baseImage } : {}),
       ...(options.efsRoot !== undefined ? { efsRoot: options.efsRoot } : {}),
       ...(options.name !== undefined ? { name: options.name } : {}),
       ...(options.json ? { json: true } : {}),
@@ -239,6 +241,10 @@ export function createBuildCommand(): Command {
       'pipeline: push images to this registry (e.g. http://127.0.0.1:5000) instead of an OCI layout folder',
     )
     .option(
+      '--base-image <ref>',
+      'pipeline: the base of the image for a custom --python/--glibc target (host/repository:tag or @sha256:…), pushed with --registry; its libc.so.6 must be at least --glibc',
+    )
+    .option(
       '--efs-root <dir>',
       'pipeline: the folder standing in for the EFS access point (default <out>/efs)',
     )
@@ -274,6 +280,7 @@ export function createBuildCommand(): Command {
         ? await readPolicyFile(options.policyFile)
         : await policyFromFlags(options);
       const lock = await readLockIfAny(input);
+      if (options.baseImage !== undefined) await checkBaseImageFlag(options, lock);
       if (!lock && options.pipeline) {
         process.exitCode = await buildThroughPipeline(input, options, policy, cacheDir);
         return;
@@ -308,6 +315,27 @@ export function createBuildCommand(): Command {
         throw error;
       }
     });
+}
+
+/** `--base-image` names the base of a custom target's pushed image: refused where it would be ignored. */
+async function checkBaseImageFlag(options: BuildOptions, lock: Lock | null): Promise<void> {
+  const refuse = (why: string, hint: string): never => {
+    throw new InputError(`--base-image ${why}.`, { hint });
+  };
+  if (lock || !options.pipeline)
+    refuse('needs the pipeline', 'Build the requirements file through the pipeline (drop --no-pipeline).');
+  if (options.python === undefined)
+    refuse(
+      'is for a custom target; a Lambda runtime takes its own image as the base',
+      'Give --python X.Y --glibc X.Y with it, or drop --base-image.',
+    );
+  if (options.registry === undefined)
+    refuse(
+      'needs --registry: without one the image is an OCI layout of the dependency layer alone',
+      'Add --registry http://127.0.0.1:5000 (or your registry).',
+    );
+  const { parseImageReference } = await import('../../core/deliver/oci/base-image.ts');
+  parseImageReference(options.baseImage ?? '');
 }
 
 /** The lock to build: the one given, or the requirements measured here with the policy's index switches. */

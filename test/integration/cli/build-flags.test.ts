@@ -13,6 +13,16 @@ import { loadPipelineDefinition } from '../../../functions/cli/local-pipeline.ts
 import type { BuildManifest, MeasureResult } from '../../../functions/core/shared/types.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import { makeTinyWheel } from '../../support/loopback-index.ts';
+import { parseImageReference } from '../../../functions/core/deliver/oci/base-image.ts';
+import type { ImageManifest } from '../../../functions/core/deliver/oci/image-layout.ts';
+import { RegistryClient } from '../../../functions/core/deliver/oci/registry-client.ts';
+import {
+  NO_REGISTRY_REASON,
+  registryAvailable,
+  startRegistry,
+  type LocalRegistry,
+} from '../oci/local-registry.ts';
+import { pushSyntheticBase } from './synthetic-base.ts';
 import { writeSdist } from '../sdist/sdist-projects.ts';
 
 const indexes = localIndexes();
@@ -40,6 +50,8 @@ interface BuildRow {
   readonly run: keyof typeof BUILD_RUNS;
   /** Options the pipeline alone honours (their help says "pipeline:"): checked on that path only. */
   readonly pipelineOnly?: boolean;
+  /** Runs only where docker-registry can be started on 127.0.0.1. */
+  readonly needsRegistry?: boolean;
   /** Why the effect cannot be observed here, when it cannot (the check then looks at the policy the build followed). */
   readonly note?: string;
   readonly check: (context: CheckContext) => void | Promise<void>;
@@ -48,6 +60,14 @@ interface BuildRow {
 let root = '';
 let cacheDir = '';
 let findLinksDir = '';
+let registry: LocalRegistry | null = null;
+let baseLayerDigest = '';
+const NO_REGISTRY = !registryAvailable();
+
+/** The image the pipeline pushed, as its delivery names it. */
+function deliveredImage(run: Outcome): string {
+  return (run.manifest as { delivery?: { imageUri?: string } }).delivery?.imageUri ?? 'none';
+}
 let formatsDir = '';
 const python = '/nonexistent/python3.11';
 
@@ -116,6 +136,24 @@ const BUILD_RUNS = {
       '--prefer-binary',
       '--find-links',
       formatsDir,
+      ...indexFlags(),
+    ],
+  },
+  // A custom target's image pushed to a registry on 127.0.0.1, on a base the user names (pipeline only).
+  image: {
+    set: 'pure',
+    flags: () => [
+      '--json',
+      '--python',
+      '3.11',
+      '--glibc',
+      '2.34',
+      '--strategy',
+      'image',
+      '--registry',
+      registry?.url ?? 'no-registry',
+      '--base-image',
+      `${registry?.host ?? 'no-registry'}/base/custom:glibc-2.34`,
       ...indexFlags(),
     ],
   },
@@ -304,10 +342,23 @@ const BUILD_ROWS: Record<string, BuildRow> = {
       ]),
   },
   '--registry': {
-    run: 'baseline',
+    run: 'image',
     pipelineOnly: true,
-    note: 'pushing needs a registry; the image route through one is in test/integration/pipeline/delivery-routes.test.ts',
-    check: ({ run }) => expect(run.manifest.image).toBeNull(),
+    needsRegistry: true,
+    check: ({ run }) => expect(deliveredImage(run)).toContain(`${registry?.host ?? '?'}/`),
+  },
+  '--base-image': {
+    run: 'image',
+    pipelineOnly: true,
+    needsRegistry: true,
+    // The pushed image's first layer is the named base's (whose libc.so.6 was checked against 2.34).
+    check: async ({ run }) => {
+      const reference = parseImageReference(deliveredImage(run));
+      const client = new RegistryClient({ registryUrl: registry?.url ?? '' });
+      const pushed = (await client.getManifest(reference.repository, reference.reference))
+        .json as ImageManifest;
+      expect(pushed.layers[0]?.digest).toBe(baseLayerDigest);
+    },
   },
   '--efs-root': {
     run: 'offline',
@@ -386,7 +437,8 @@ async function runBuild(path: BuildPath, name: keyof typeof BUILD_RUNS): Promise
   const out = join(root, path, folder);
   const requirements =
     spec.set === 'project' ? join(root, 'project', 'pyproject.toml') : join(root, `${spec.set}.txt`);
-  const target = name === 'offline' ? [] : ['--runtime', 'python3.11', '--arch', 'x86_64'];
+  const target =
+    name === 'offline' || name === 'image' ? [] : ['--runtime', 'python3.11', '--arch', 'x86_64'];
   const args = [requirements, ...target, '--out', out, '--cache-dir', cacheDir, ...spec.flags()];
   const { stdout, exitCode } = await runCommand(
     createBuildCommand(),
@@ -423,6 +475,10 @@ beforeAll(async () => {
       await copyFile(new URL(entry.url), join(findLinksDir, entry.filename));
   }
   await writeFormatPackages();
+  if (!NO_REGISTRY) {
+    registry = await startRegistry(root, join(root, 'registry'));
+    baseLayerDigest = await pushSyntheticBase(registry.url, root, 'glibc-2.34', '2.34');
+  }
   await loadPipelineDefinition();
 }, 120_000);
 /** Tiny packages whose pick each of --pre, --only-binary, --no-binary and --prefer-binary changes. */
@@ -457,6 +513,7 @@ async function writeFormatPackages(): Promise<void> {
 }
 
 afterAll(async () => {
+  await registry?.stop();
   if (root) await rm(root, { recursive: true, force: true });
 });
 
@@ -503,12 +560,19 @@ describe.each(PATHS)('build through %s', (path) => {
   beforeAll(async () => {
     if (SKIP) return;
     for (const name of Object.keys(BUILD_RUNS) as (keyof typeof BUILD_RUNS)[]) {
+      // The image run names pipeline-only options (refused by --no-pipeline) and needs a registry.
+      if (name === 'image' && (path !== 'pipeline' || NO_REGISTRY)) continue;
       outcomes[path][name] = await runBuild(path, name);
     }
   }, 240_000);
 
-  const rows = Object.entries(BUILD_ROWS).filter(([, row]) => path === 'pipeline' || !row.pipelineOnly);
-  it.skipIf(SKIP).each(rows)(`honours %s${WHY}`, async (_name, row) => {
+  const rows = Object.entries(BUILD_ROWS).filter(
+    ([, row]) => (path === 'pipeline' || !row.pipelineOnly) && !row.needsRegistry,
+  );
+  const registryRows = Object.entries(BUILD_ROWS).filter(
+    ([, row]) => path === 'pipeline' && row.needsRegistry,
+  );
+  const honours = async (row: BuildRow) => {
     // Prepare
     const run = outcomes[path][row.run];
     const baseline = outcomes[path].baseline;
@@ -517,7 +581,12 @@ describe.each(PATHS)('build through %s', (path) => {
     // Act & Assess
     expect(run.exitCode).toBe(0);
     await row.check({ run, baseline, path });
-  });
+  };
+  it.skipIf(SKIP).each(rows)(`honours %s${WHY}`, (_name, row) => honours(row));
+  it.skipIf(SKIP || NO_REGISTRY).each(registryRows)(
+    `honours %s${WHY}${NO_REGISTRY ? ` (skipped: ${NO_REGISTRY_REASON})` : ''}`,
+    (_name, row) => honours(row),
+  );
 
   it.skipIf(SKIP)(`writes every layer file the manifest names under --out${WHY}`, async () => {
     for (const outcome of Object.values(outcomes[path])) {
