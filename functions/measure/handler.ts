@@ -25,7 +25,12 @@ import {
   singleFileBundle,
   type RequirementsBundle,
 } from '../core/inputs/requirements-bundle.ts';
-import { COMPANION_NAMES, detectInputFormat, isGenericInputName } from '../core/inputs/input-format.ts';
+import {
+  COMPANION_NAMES,
+  companionNamesOf,
+  detectInputFormat,
+  isGenericInputName,
+} from '../core/inputs/input-format.ts';
 import { serializeLock } from '../core/resolve/lock.ts';
 import { measureRequirements, type MeasureRequirementsInput } from '../core/measure/measure.ts';
 import { artifactKeyOf, parseDeliveryPolicy, type DeliveryPolicy } from '../core/route/delivery-policy.ts';
@@ -184,7 +189,26 @@ async function readBundle(store: ObjectStore, key: string): Promise<Requirements
   const text = bytes.toString('utf8');
   // A requirements file never starts with "{": this one is a bundle.
   if (text.trimStart().startsWith('{')) return parseRequirementsBundle(text, key);
-  return singleFileBundle(key, text);
+  return withStoredCompanions(store, key, text);
+}
+
+/**
+ * A plain upload and the file beside it in the bucket that it is read with (companionNamesOf):
+ * a pyproject.toml uploaded next to its uv.lock is that project, as on the user's machine.
+ */
+async function withStoredCompanions(
+  store: ObjectStore,
+  key: string,
+  text: string,
+): Promise<RequirementsBundle> {
+  const bundle = singleFileBundle(key, text);
+  const folder = key.slice(0, key.lastIndexOf('/') + 1);
+  for (const name of companionNamesOf(detectInputFormat(key, text))) {
+    if (!(await store.exists(`${folder}${name}`))) continue;
+    bundle.files[`${folder}${name}`] = (await store.getBytes(`${folder}${name}`)).toString('utf8');
+    break;
+  }
+  return bundle;
 }
 
 /**

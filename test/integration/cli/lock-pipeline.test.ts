@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localAdapters } from '../../../functions/adapters/local/local-adapters.ts';
+import { LOCAL_BUCKET, runPipelineLocally } from '../../../functions/cli/local-pipeline.ts';
 import type { BuildManifest, Lock } from '../../../functions/core/shared/types.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import { EXPECTED, UV_DEV_GROUP_PINS } from '../../unit/inputs/locks/expected-pins.ts';
@@ -128,6 +130,56 @@ describe.skipIf(indexes === null)(`lock files through the default build path${WH
       },
     );
   }
+
+  it(
+    'reads an uploaded poetry.lock with the pyproject.toml uploaded beside it',
+    { timeout: 300_000 },
+    async () => {
+      // Prepare: both files under one folder of the bucket, the lock without groups (Poetry < 2.1),
+      // so only the pyproject beside it says what the project installs.
+      const outDir = join(workDir, 'upload');
+      const store = localAdapters({ outDir }).store;
+      const lock = await readFile(join(FIXTURES, 'poetry/poetry.lock'), 'utf8');
+      await store.putBytes(
+        'requirements/poetry-upload/pyproject.toml',
+        await readFile(join(FIXTURES, 'poetry/pyproject.toml'), 'utf8'),
+        'text/plain',
+      );
+      await store.putBytes(
+        'requirements/poetry-upload/poetry.lock',
+        lock.replace(/^groups = .*\n/gm, '').replace('lock-version = "2.1"', 'lock-version = "2.0"'),
+        'text/plain',
+      );
+      const [indexUrl, ...extraIndexUrls] = indexes?.indexUrls ?? [];
+
+      // Act: the event EventBridge sends for the lock's upload.
+      const run = await runPipelineLocally({
+        outDir,
+        runtime: 'python3.11',
+        arch: 'x86_64',
+        ...(indexUrl ? { indexUrl } : {}),
+        extraIndexUrls,
+        findLinks: indexes?.findLinks ?? [],
+        cacheDir: join(workDir, 'cache'),
+        event: {
+          version: '0',
+          source: 'aws.s3',
+          'detail-type': 'Object Created',
+          detail: {
+            bucket: { name: LOCAL_BUCKET },
+            object: { key: 'requirements/poetry-upload/poetry.lock', etag: 'e1' },
+            reason: 'PutObject',
+          },
+        },
+      });
+
+      // Assess
+      expect(run.status, JSON.stringify(run.report)).toBe('SUCCEEDED');
+      expect(pins(run.manifest?.lock ?? ({ packages: [] } as unknown as Lock))).toEqual(
+        [...(EXPECTED['poetry.lock']?.pins ?? [])].sort(),
+      );
+    },
+  );
 
   it('sends a Pipfile with the Pipfile.lock beside it', { timeout: 300_000 }, async () => {
     // Act
