@@ -8,7 +8,7 @@
 //   build-manifest.ts  the manifest
 // Everything is cached by content (build-cache.ts): the same lock and policy never build twice;
 // a rebuild copies (or reflinks) the checked cached artifacts into the output folder.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockHash } from '../resolve/lock.ts';
@@ -20,6 +20,7 @@ import {
   type DeliveryPolicyInput,
 } from '../route/delivery-policy.ts';
 import type { BuildManifest, Lock, PackageIndex } from '../shared/types.ts';
+import { sha256Hex } from '../shared/hash.ts';
 import { createBuildContext, type BuildContext, type BuildEvent } from './build-events.ts';
 import { assembleManifest, warnAboutRuntimeProvided } from './build-manifest.ts';
 import { installSet, type InstalledEntry } from './install-set.ts';
@@ -72,16 +73,14 @@ export function slimPolicyOf(policy: DeliveryPolicy): SlimPolicy {
 
 /** The cache key of a build: the artifact key (lock and policy), the rules' text, the format and the shebang. */
 export function buildCacheKey(lock: Lock, policy: DeliveryPolicy, interpreter?: string): string {
-  return createHash('sha256')
-    .update(
-      JSON.stringify({
-        format: BUILD_FORMAT_VERSION,
-        artifacts: artifactKeyOf(lockHash(lock), policy),
-        slim: slimPolicyKey(slimPolicyOf(policy)),
-        interpreter: interpreter ?? lambdaInterpreter(lock.target.pythonVersion),
-      }),
-    )
-    .digest('hex');
+  return sha256Hex(
+    JSON.stringify({
+      format: BUILD_FORMAT_VERSION,
+      artifacts: artifactKeyOf(lockHash(lock), policy),
+      slim: slimPolicyKey(slimPolicyOf(policy)),
+      interpreter: interpreter ?? lambdaInterpreter(lock.target.pythonVersion),
+    }),
+  );
 }
 
 /** The scratch folders of one build (the cache's disk for staging, RAM for the tree when it fits), always removed. */
