@@ -41,7 +41,10 @@ export interface WheelReader {
 type OpenedWheel = { source: ByteSource; tail: Buffer; tailStart: number };
 
 /**
- * Reads wheels' directories and entries, locally or by Range.
+ * Reads wheels' directories and entries, locally or by Range. Kept as one closure (about 150
+ * lines) on purpose: its inner functions share the per-client memo of opened wheels and the set
+ * of origins that ignore Range (learned once, then a whole download is used); split out, each
+ * would take both as arguments. The inflate-and-CRC step is pack/zip-reader.ts's.
  * @example const wheels = createWheelReader(context, downloads); await wheels.wheelDirectory(file);
  */
 export function createWheelReader(context: IndexContext, downloads: DownloadCache): WheelReader {
