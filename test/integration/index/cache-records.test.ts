@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPackageIndex } from '../../../functions/core/index/index-client.ts';
+import { measureRequirements } from '../../../functions/core/measure/measure.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import type { IndexEvent } from '../../../functions/core/index/index-client.ts';
 import type { DistributionFile } from '../../../functions/core/shared/types.ts';
 import { makeTinyWheel } from '../../support/loopback-index.ts';
@@ -185,5 +187,30 @@ describe('the index client’s on-disk records', () => {
         .filter((event) => event.type === 'cache-hit')
         .map((event) => event.type === 'cache-hit' && event.kind),
     ).toEqual(['size', 'metadata']);
+  });
+
+  it('turns a discarded record into a warning of measure, which still measures the set', async () => {
+    // Prepare
+    const requirementsPath = join(work, 'requirements.txt');
+    await writeFile(requirementsPath, `-i ${indexUrl}\ntidy-cache==1.0\n`);
+    const cacheDir = await mkdtemp(join(work, 'cache-measure-'));
+    const input = {
+      requirementsPath,
+      target: lambdaTarget('python3.11', 'x86_64'),
+      environment: { PIP_CONFIG_FILE: '/dev/null' },
+      cacheDir,
+    };
+    await measureRequirements(input);
+    const sizes = join(cacheDir, 'sizes');
+    for (const name of await readdir(sizes)) await writeFile(join(sizes, name), '{"size": -1}');
+
+    // Act
+    const { result } = await measureRequirements(input);
+
+    // Assess
+    expect(result.totals.size).toBe(wheel.bytes.length);
+    expect(result.warnings).toEqual([
+      expect.stringMatching(/the cached size record .* was discarded: size: .*read again/),
+    ]);
   });
 });
