@@ -1,8 +1,8 @@
 // The Probe's contract: what it is asked to import from which artifact, and what it found.
 // The same shapes serve the AWS probe (a short-lived function on the real runtime) and the
 // local twin (the artifact unpacked as Lambda would, imported with the target's Python).
-import { createHash } from 'node:crypto';
 import { isRuntimeProvided } from '../build/slim-policy.ts';
+import { sha256Hex } from '../shared/hash.ts';
 import type { BuildManifest, Lock, ProbeResult, Target } from '../shared/types.ts';
 
 /** What ships, as the Probe receives it: the published layers, the staged EFS version or the image. */
@@ -110,6 +110,6 @@ export function describeProbe(result: ProbeResult): string {
 
 /** The probe function's name: at most 64 characters, unique per probe id (the execution and set). */
 export function probeFunctionName(prefix: string, probeId: string): string {
-  const digest = createHash('sha256').update(probeId).digest('hex').slice(0, 16);
+  const digest = sha256Hex(probeId).slice(0, 16);
   return `${prefix.slice(0, 64 - 17)}-${digest}`;
 }
