@@ -152,7 +152,8 @@ describe('the packed package in a fresh CommonJS CDK app', () => {
     // Assess
     expectSuccess(compiled, 'tsc');
     expect(readFileSync(join(app, 'dist', 'app.js'), 'utf8')).toContain('require("lambda-deps")');
-  });
+    // tsc type-checks all of aws-cdk-lib: about 35 s alone, more on a loaded machine.
+  }, 180_000);
 
   it('synthesizes with node, without esbuild, Docker or a lock file, cdk-nag clean, the function on the set’s layers', async () => {
     // Prepare
