@@ -17,6 +17,7 @@ import type { ResolverEvent } from '../resolve/resolver.ts';
 import { describeTarget } from '../shared/targets.ts';
 import type {
   DistributionFile,
+  IndexOptions,
   Lock,
   MeasuredPackage,
   MeasureResult,
@@ -190,6 +191,14 @@ async function constraintsOf(
   return constraints;
 }
 
+/** The set's indexes as the build cell's pip takes them: where sdists get their build requirements. */
+function indexLocationsOf(options: IndexOptions): { indexUrls: string[]; findLinks: string[] } {
+  return {
+    indexUrls: [...(options.indexUrl ? [options.indexUrl] : []), ...options.extraIndexUrls],
+    findLinks: [...options.findLinks],
+  };
+}
+
 /** Warnings for index hosts left out (their hosts do not resolve), gathered from the index events. */
 function collectWarnings(onEvent: ((event: MeasureEvent) => void) | undefined) {
   const warnings: string[] = [];
@@ -248,6 +257,7 @@ export async function measureRequirements(
         (input.cliIndexOptions?.preferBinary ?? false) || (set.fileIndexOptions.preferBinary ?? false),
       ),
       onEvent: emit,
+      buildIndexes: indexLocationsOf(resolved.options),
       searched: [
         ...(resolved.options.indexUrl ? [resolved.options.indexUrl] : []),
         ...resolved.options.extraIndexUrls,
