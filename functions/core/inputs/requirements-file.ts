@@ -603,15 +603,24 @@ function parseMappedRequirement(text: string, at: (offset: number) => SourceLoca
   }
 }
 
+/** PEP 440's comparison operators: the parser names the one it read. */
+const COMPARISON_OPERATORS = new Set(['===', '==', '!=', '~=', '<=', '>=', '<', '>']);
+
 /**
  * A parse error without the text it quotes from the line (` in requirement "…"`, or a quoted
  * part of it): the line may not be a requirement at all (a secret, an environment dump), and
- * the location already says where to look.
+ * the location already says where to look. What was read is named by its kind instead: the
+ * comparison operator, or the text at that column. The parser's own punctuation (`"@"`, `";"`,
+ * `")"`) is its vocabulary, not the line's, and stays.
  */
 function withoutQuotedLine(message: string, line: string): string {
-  return message
-    .replace(/ in requirement ".*"( at column \d+)?$/s, '')
-    .replace(/"([^"]*)"/g, (quoted, inner: string) => (inner !== '' && line.includes(inner) ? 'it' : quoted));
+  const unquoted = message.replace(/ in requirement ".*"( at column \d+)?$/s, '');
+  const named = unquoted.replace(/"([^"]*)"/g, (quoted, inner: string) => {
+    if (inner === '' || !line.includes(inner) || /^[@;()[\],]$/.test(inner)) return quoted;
+    return COMPARISON_OPERATORS.has(inner) ? 'the comparison operator' : 'the text at that column';
+  });
+  // `the text at that column is not …` starts a sentence.
+  return named.replace(/^the text/, 'The text');
 }
 
 /** pip accepts a bare URL to a wheel (`https://host/name-1.0-py3-none-any.whl`); the name comes from the filename. */
