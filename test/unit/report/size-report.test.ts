@@ -364,7 +364,7 @@ describe('a failed build', () => {
     expect(text).toContain(
       'Fix Publish the wheel to an index the pipeline can reach, or build locally with --no-pipeline.',
     );
-    expect(text).not.toContain('States.TaskFailed:');
+    expect(text).not.toContain('States.TaskFailed');
     expect(text).not.toContain('BUILD FAILED: got');
   });
 });
