@@ -176,5 +176,43 @@ describe.skipIf(noIndexes || noPython311)(
         [join(work, 'sdists'), ...(indexes?.findLinks ?? [])].sort(),
       );
     }, 300_000);
+
+    it("resolves an sdist with PKG-INFO 2.1 by its backend's metadata, pulling in what only pyproject.toml names", async () => {
+      // Prepare: PKG-INFO 2.1 names no dependencies (PEP 643: unreliable); pyproject.toml names six.
+      const folder = join(work, 'old-pkg-info');
+      await writeSdist(
+        {
+          name: 'st-old',
+          version: '1.0',
+          module: 'st_old',
+          files: {
+            'pyproject.toml':
+              '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "st-old"\nversion = "1.0"\ndependencies = ["six"]\n',
+            'st_old/__init__.py': 'VALUE = 1\n',
+          },
+        },
+        folder,
+        '2.1',
+      );
+      const requirements = join(work, 'requirements-old.txt');
+      await writeFile(requirements, 'st-old\n');
+      const lockPath = join(work, 'old.lock.json');
+
+      // Act
+      const result = await lambdaDeps(
+        'measure',
+        requirements,
+        ...['--runtime', 'python3.11', '--arch', 'x86_64', '-f', folder],
+        ...['--cache-dir', join(work, 'cache'), '--lock-out', lockPath],
+      );
+
+      // Assess
+      expect(result.code, result.stderr).toBe(0);
+      const lock = JSON.parse(await readFile(lockPath, 'utf8')) as {
+        packages: { name: string; requiredBy: string[] }[];
+      };
+      expect(lock.packages.map((locked) => locked.name)).toEqual(['six', 'st-old']);
+      expect(lock.packages.find((locked) => locked.name === 'six')?.requiredBy).toEqual(['st-old']);
+    }, 300_000);
   },
 );
