@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSdistForTarget } from '../../../functions/core/sdist/index.ts';
+import { buildSdistForTarget, readSdistMetadata } from '../../../functions/core/sdist/index.ts';
 import { sha256OfFile } from '../../../functions/core/shared/hash.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { findTargetInterpreter } from '../../../functions/core/verify/index.ts';
@@ -160,6 +160,40 @@ describe('building a hostile sdist', () => {
             ? 'nothing'
             : `escaped: ${escaped.map(([name]) => name).join(', ')}`,
       });
+    },
+    180_000,
+  );
+
+  it.skipIf(skipped !== null)(
+    `contains the same setup.py while it only says its metadata (PKG-INFO 2.1: prepare_metadata_for_build_wheel)${skipped ? ` (skipped: ${skipped})` : ''}`,
+    async () => {
+      // Prepare: what escapes would leave behind is looked for outside the cell.
+      const canary = `canary-${createHash('sha256').update(String(Math.random())).digest('hex').slice(0, 16)}`;
+      const tmpTarget = join(tmpdir(), `lambda-deps-sdist-metadata-escaped-${process.pid}-${Date.now()}`);
+      const hostTarget = join(work, 'planted-by-metadata.txt');
+      const config = {
+        runnerPid: process.pid,
+        credentials: join(work, 'credentials'),
+        tmpTarget,
+        hostTarget,
+        port,
+        canary,
+      };
+      const sdistPath = await writeSdist(hostileProject(config), join(work, 'sdist-metadata'), '2.1');
+      const before = connections;
+
+      // Act
+      const metadata = await readSdistMetadata(sdistPath, 'hostile_sdist-1.0.tar.gz', 'hostile-sdist', {
+        target,
+        indexUrls: indexes?.indexUrls ?? [],
+        findLinks: indexes?.findLinks ?? [],
+      });
+
+      // Assess: setup.py ran (the metadata is its), and nothing it tried reached the host.
+      expect(metadata).toMatchObject({ name: 'hostile-sdist', version: '1.0' });
+      expect(await stat(tmpTarget).catch(() => null)).toBeNull();
+      expect(await stat(hostTarget).catch(() => null)).toBeNull();
+      expect(connections).toBe(before);
     },
     180_000,
   );
