@@ -39,10 +39,6 @@ import {
 import { defaultCacheDir } from './measure.ts';
 
 interface BuildOptions extends PolicyFlags {
-  /** pip's format options (target-options.ts addIndexOptions). */
-  onlyBinary?: string[];
-  noBinary?: string[];
-  preferBinary?: boolean;
   runtime?: string;
   arch?: string;
   python?: string;
@@ -52,8 +48,6 @@ interface BuildOptions extends PolicyFlags {
   extraIndexUrl: string[];
   findLinks: string[];
   index: boolean;
-  extra: string[];
-  group: string[];
   strategy: 'auto' | Strategy;
   slim: boolean;
   cache: boolean;
@@ -63,6 +57,7 @@ interface BuildOptions extends PolicyFlags {
   cacheDir?: string;
   pipeline: boolean;
   registry?: string;
+  baseImage?: string;
   efsRoot?: string;
   name?: string;
   verbose?: boolean;
@@ -171,6 +166,7 @@ async function buildThroughPipeline(
       ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
       ...(options.pythonExecutable !== undefined ? { pythonExecutable: options.pythonExecutable } : {}),
       ...(options.registry !== undefined ? { registry: options.registry } : {}),
+      ...(options.baseImage !== undefined ? { baseImage: options.baseImage } : {}),
       ...(options.efsRoot !== undefined ? { efsRoot: options.efsRoot } : {}),
       ...(options.name !== undefined ? { name: options.name } : {}),
       ...(options.json ? { json: true } : {}),
@@ -245,6 +241,10 @@ export function createBuildCommand(): Command {
       'pipeline: push images to this registry (e.g. http://127.0.0.1:5000) instead of an OCI layout folder',
     )
     .option(
+      '--base-image <ref>',
+      'pipeline: the base of the image for a custom --python/--glibc target (host/repository:tag or @sha256:…), pushed with --registry; its libc.so.6 must be at least --glibc',
+    )
+    .option(
       '--efs-root <dir>',
       'pipeline: the folder standing in for the EFS access point (default <out>/efs)',
     )
@@ -280,22 +280,7 @@ export function createBuildCommand(): Command {
         ? await readPolicyFile(options.policyFile)
         : await policyFromFlags(options);
       const lock = await readLockIfAny(input);
-      if (!lock && options.pipeline && (options.extra.length > 0 || options.group.length > 0)) {
-        throw new InputError('--extra and --group are not carried through the pipeline.', {
-          hint: 'Add --no-pipeline to build them in this process.',
-        });
-      }
-      const formatFlags =
-        (options.onlyBinary?.length ?? 0) + (options.noBinary?.length ?? 0) + (options.preferBinary ? 1 : 0);
-      // Refused rather than dropped: the pipeline's policy does not carry pip's format controls yet.
-      if (!lock && options.pipeline && formatFlags > 0) {
-        throw new InputError(
-          '--only-binary, --no-binary and --prefer-binary are not carried through the pipeline.',
-          {
-            hint: 'Add --no-pipeline to build with them in this process.',
-          },
-        );
-      }
+      if (options.baseImage !== undefined) await checkBaseImageFlag(options, lock);
       if (!lock && options.pipeline) {
         process.exitCode = await buildThroughPipeline(input, options, policy, cacheDir);
         return;
@@ -349,6 +334,27 @@ export function createBuildCommand(): Command {
     });
 }
 
+/** `--base-image` names the base of a custom target's pushed image: refused where it would be ignored. */
+async function checkBaseImageFlag(options: BuildOptions, lock: Lock | null): Promise<void> {
+  const refuse = (why: string, hint: string): never => {
+    throw new InputError(`--base-image ${why}.`, { hint });
+  };
+  if (lock || !options.pipeline)
+    refuse('needs the pipeline', 'Build the requirements file through the pipeline (drop --no-pipeline).');
+  if (options.python === undefined)
+    refuse(
+      'is for a custom target; a Lambda runtime takes its own image as the base',
+      'Give --python X.Y --glibc X.Y with it, or drop --base-image.',
+    );
+  if (options.registry === undefined)
+    refuse(
+      'needs --registry: without one the image is an OCI layout of the dependency layer alone',
+      'Add --registry http://127.0.0.1:5000 (or your registry).',
+    );
+  const { parseImageReference } = await import('../../core/deliver/oci/base-image.ts');
+  parseImageReference(options.baseImage ?? '');
+}
+
 /** The lock to build: the one given, or the requirements measured here with the policy's index switches. */
 async function lockToBuild(
   input: string,
@@ -375,12 +381,12 @@ async function lockToBuild(
       ...(options.indexUrl !== undefined ? { indexUrl: options.indexUrl } : {}),
       ...(options.extraIndexUrl.length > 0 ? { extraIndexUrls: options.extraIndexUrl } : {}),
       ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
-      ...formatOptionsOf(options),
+      ...formatOptionsOf(policy),
     },
     policy,
     cacheDir,
-    extras: options.extra,
-    groups: options.group,
+    extras: policy.extras,
+    groups: policy.groups,
   });
   return measured.lock;
 }
