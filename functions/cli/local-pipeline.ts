@@ -20,7 +20,7 @@ import {
 import type { RunBuildspecResult } from '../adapters/local/local-build-runner.ts';
 import type { LeasingObjectStore } from '../adapters/ports.ts';
 import type { AwsCall } from '../adapters/twin/aws-twin.ts';
-import { createTwin, withBuildChecks } from '../adapters/twin/local-run.ts';
+import { createTwin, guardStatePayloads, withBuildChecks } from '../adapters/twin/local-run.ts';
 import { runOnce } from '../adapters/store-lease.ts';
 import {
   parseProgressLine,
@@ -628,6 +628,7 @@ function taskOverrides(
     overrides[stateName] = async (payload) => {
       const event = binding.invokeIntegration ? (payload as { Payload?: unknown }).Payload : payload;
       try {
+        await twin?.assertPayloadsWithinLimits();
         if (twin && binding.logicalId) await twin.beforeInvoke(stateName, binding.logicalId);
         const result = await (await handler())(event);
         twin?.checkStatePayload(stateName, result);
@@ -766,6 +767,7 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     outDir,
     efsRoot: options.efsRoot ?? null,
     registry: options.registry ?? null,
+    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
   });
   // The input first: a bad requirements file is an InputError before anything is synthesized.
   const { input, secrets } = options.event
@@ -800,6 +802,7 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       .replace(/[-:.TZ]/g, '')
       .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
   const twin = createTwin(options, template, dependencies.settings.artifactBucket, executionName);
+  twin?.checkExecutionInput(input);
 
   // The definition is the synthesized one, checked with asl-validator by the infra tests; its
   // JSON-schema validation here would cost every local run about 80 ms.
@@ -824,11 +827,9 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       },
     } as never,
   });
-  const followed = followStates(
-    execution.eventLogs as unknown as ExecutionEvents,
-    startedAt,
-    options.onState,
-  );
+  // Step Functions' 256 KB between states, on every state's input and output (the twin's rule).
+  const guarded = guardStatePayloads(twin, execution.eventLogs, () => execution.abort());
+  const followed = followStates(guarded as unknown as ExecutionEvents, startedAt, options.onState);
 
   let status: 'SUCCEEDED' | 'FAILED' = 'SUCCEEDED';
   let output: Record<string, unknown> = {};
@@ -845,6 +846,8 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     };
   }
   await followed.done;
+  const breach = twin?.payloadBreach;
+  if (breach) [status, failure] = ['FAILED', { error: breach.name, cause: breach.message }];
   const endedAt = Date.now();
   followed.finishOpen(status === 'FAILED' ? 'failed' : 'succeeded', endedAt);
   const record: ExecutionRecord = {

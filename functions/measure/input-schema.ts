@@ -1,4 +1,4 @@
-// What an execution may start with: the console input of design.md, or an EventBridge
+// What an execution may start with: the console input (README.md), or an EventBridge
 // `Object Created` event for an upload under `requirements/`, each wrapped by the state
 // machine's NormalizeInput as `{ source, input }`. Unknown console fields are refused by
 // name, so a typo (`runtim`) is not silently ignored.

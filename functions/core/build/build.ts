@@ -8,7 +8,7 @@
 //   build-manifest.ts  the manifest
 // Everything is cached by content (build-cache.ts): the same lock and policy never build twice;
 // a rebuild copies (or reflinks) the checked cached artifacts into the output folder.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockHash } from '../resolve/lock.ts';
@@ -20,13 +20,16 @@ import {
   type DeliveryPolicyInput,
 } from '../route/delivery-policy.ts';
 import type { BuildManifest, Lock, PackageIndex } from '../shared/types.ts';
+import { sha256Hex } from '../shared/hash.ts';
 import { createBuildContext, type BuildContext, type BuildEvent } from './build-events.ts';
 import { assembleManifest, warnAboutRuntimeProvided } from './build-manifest.ts';
 import { installSet, type InstalledEntry } from './install-set.ts';
 import { NO_ARTIFACTS, packArtifacts, type PackedArtifacts } from './pack-artifacts.ts';
+import { LAMBDA_TASK_ROOT } from '../deliver/oci/image-layout.ts';
 import { postProcess } from './post-process.ts';
 import { DEFAULT_SLIM_POLICY, NO_SLIM_POLICY, slimPolicyKey, type SlimPolicy } from './slim-policy.ts';
-import { checkLayersMatchTree, zipDigests } from '../pack/packed-tree-check.ts';
+import { checkPackedMatchesTree, imageDigests, tarDigests, zipDigests } from '../pack/packed-tree-check.ts';
+import type { LayerDigests } from '../pack/packed-tree-check.ts';
 import { deliverOutputs } from '../pack/output-folder.ts';
 import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 import { readCachedBuild, storeInCache } from './build-cache.ts';
@@ -70,16 +73,14 @@ export function slimPolicyOf(policy: DeliveryPolicy): SlimPolicy {
 
 /** The cache key of a build: the artifact key (lock and policy), the rules' text, the format and the shebang. */
 export function buildCacheKey(lock: Lock, policy: DeliveryPolicy, interpreter?: string): string {
-  return createHash('sha256')
-    .update(
-      JSON.stringify({
-        format: BUILD_FORMAT_VERSION,
-        artifacts: artifactKeyOf(lockHash(lock), policy),
-        slim: slimPolicyKey(slimPolicyOf(policy)),
-        interpreter: interpreter ?? lambdaInterpreter(lock.target.pythonVersion),
-      }),
-    )
-    .digest('hex');
+  return sha256Hex(
+    JSON.stringify({
+      format: BUILD_FORMAT_VERSION,
+      artifacts: artifactKeyOf(lockHash(lock), policy),
+      slim: slimPolicyKey(slimPolicyOf(policy)),
+      interpreter: interpreter ?? lambdaInterpreter(lock.target.pythonVersion),
+    }),
+  );
 }
 
 /** The scratch folders of one build (the cache's disk for staging, RAM for the tree when it fits), always removed. */
@@ -118,6 +119,27 @@ function routeOf(packed: readonly InstalledPackage[], policy: DeliveryPolicy, lo
     lock.target,
   );
   return { ...route, reason: `${route.reason} (after slimming)` };
+}
+
+/** The digests of whatever was packed (layer zips, the EFS tar or the image's layers), by tree path. */
+async function packedDigests(
+  artifacts: PackedArtifacts,
+  staging: string,
+): Promise<{ digests: LayerDigests; what: 'layers' | 'EFS tree' | 'image' } | null> {
+  if (artifacts.layers.length > 0) {
+    const zips = artifacts.layers.map((layer) => join(staging, layer.file));
+    return { digests: await zipDigests(zips), what: 'layers' };
+  }
+  // The EFS tree and the image hold the site folder alone (no bin/ scripts): named from its root.
+  if (artifacts.efs) {
+    const placement = { prefix: artifacts.efs.pythonPath, treePrefix: '' };
+    return { digests: await tarDigests(join(staging, artifacts.efs.tree), placement), what: 'EFS tree' };
+  }
+  if (artifacts.image) {
+    const placement = { prefix: LAMBDA_TASK_ROOT.slice(1), treePrefix: '' };
+    return { digests: await imageDigests(join(staging, artifacts.image.layout), placement), what: 'image' };
+  }
+  return null;
 }
 
 /** Verify, smoke-import and pack at once; what fails the checks is thrown away, never published. */
@@ -168,12 +190,8 @@ async function checkAndPack(
       warn: context.warn,
     }),
   );
-  // The zips never change once written: their digests are taken while the smoke import runs.
-  const layerDigests = packing.then((artifacts) =>
-    artifacts.layers.length > 0
-      ? zipDigests(artifacts.layers.map((layer) => join(input.staging, layer.file)))
-      : null,
-  );
+  // The artifacts never change once written: their digests are taken while the smoke import runs.
+  const layerDigests = packing.then((artifacts) => packedDigests(artifacts, input.staging));
   // allSettled: the tree is removed once the build leaves, so nothing may still be running.
   const settled = await Promise.allSettled([verifying, smoking, packing, layerDigests]);
   for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
@@ -184,7 +202,8 @@ async function checkAndPack(
     await layerDigests,
   ];
   // What ships must be what was verified and imported, byte for byte (the tree is read now).
-  if (digests) await checkLayersMatchTree(treeDir, digests, [RUNTIME_DIR]);
+  if (digests?.what === 'layers') await checkPackedMatchesTree(treeDir, digests.digests, [RUNTIME_DIR]);
+  else if (digests) await checkPackedMatchesTree(join(treeDir, SITE_DIR), digests.digests, [], digests.what);
   for (const finding of verification.warnings)
     context.warn(`${finding.package ?? '?'} ${finding.file ?? ''}: ${finding.message}`);
   let artifacts: PackedArtifacts = packed;

@@ -1,6 +1,5 @@
-// Deliver: putting packed artifacts where Lambda reads them (the EFS tree, OCI images).
+// Deliver: putting packed artifacts where Lambda reads them (layer versions, the EFS tree, OCI images).
 export * from './efs-tree.ts';
-export * from './oci/image-layout.ts';
-export * from './oci/push-image.ts';
-export * from './oci/probe-image.ts';
-export * from './oci/registry-client.ts';
+export * from './layer-delivery.ts';
+export * from './layers.ts';
+export * from './oci/index.ts';

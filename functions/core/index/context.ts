@@ -1,10 +1,11 @@
 // What the parts of the index client share: the transport, the cache folder, limits, the event
 // sink and the rule for which file: URLs may be read; plus small helpers (memoised promises,
 // atomic cache writes).
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { z } from 'zod';
 import { InputError } from '../shared/errors.ts';
 import type { IndexEvent } from './events.ts';
 import type { Transport } from './transport.ts';
@@ -48,10 +49,6 @@ export function memo<T>(map: Map<string, Promise<T>>, key: string, make: () => P
   return created;
 }
 
-export function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 export async function writeFileAtomically(path: string, data: string | Buffer): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
@@ -64,11 +61,52 @@ export async function writeFileAtomically(path: string, data: string | Buffer): 
   }
 }
 
-/** A cache record, or null when it is missing or unreadable (it is then rebuilt). */
-export async function readJson<T>(path: string): Promise<T | null> {
+/** Which on-disk record a {@link readCacheRecord} call reads, as its warning event names it. */
+export type CacheRecordKind = 'size' | 'metadata' | 'verification';
+
+/**
+ * A cache record checked against its schema (and `accept`, for what a schema cannot say, such as
+ * "the size the index listed"), or null when it is missing. A record that is unreadable, not JSON
+ * or fails the check is deleted and reported as a `cache-discarded` event, so the caller reads the
+ * value again from its source: the cache is this machine's disk, not a source of truth.
+ * @example const sizes = await readCacheRecord(context, path, 'size', wheelSizeSchema);
+ */
+export async function readCacheRecord<S extends z.ZodType>(
+  context: Pick<IndexContext, 'emit'>,
+  path: string,
+  kind: CacheRecordKind,
+  schema: S,
+  accept: (record: z.infer<S>) => string | null = () => null,
+): Promise<z.infer<S> | null> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch {
-    return null;
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    return discard(context, path, kind, `it cannot be read (${(error as Error).message})`);
   }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return discard(context, path, kind, 'it is not JSON');
+  }
+  const checked = schema.safeParse(parsed);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    return discard(context, path, kind, `${issue?.path.join('.') || 'the record'}: ${issue?.message}`);
+  }
+  const refused = accept(checked.data);
+  return refused === null ? checked.data : discard(context, path, kind, refused);
+}
+
+async function discard(
+  context: Pick<IndexContext, 'emit'>,
+  path: string,
+  kind: CacheRecordKind,
+  reason: string,
+): Promise<null> {
+  await rm(path, { force: true });
+  context.emit({ type: 'cache-discarded', kind, path, reason });
+  return null;
 }

@@ -8,7 +8,9 @@ import { basename, dirname, join } from 'node:path';
 import { IndexUnreachableError, InputError, IntegrityError, LambdaDepsError } from '../shared/errors.ts';
 import type { DistributionFile } from '../shared/types.ts';
 import pLimit from 'p-limit';
-import { memo, readJson, sha256Hex, writeFileAtomically } from './context.ts';
+import { z } from 'zod';
+import { sha256Hex } from '../shared/hash.ts';
+import { memo, readCacheRecord, writeFileAtomically } from './context.ts';
 import type { IndexContext } from './context.ts';
 import { hashRegularFile } from './local-files.ts';
 import { projectOfFilename } from './simple-pages.ts';
@@ -36,6 +38,13 @@ export function integrityError(file: DistributionFile, actual: string, what = 'f
   );
 }
 
+/** What a local-hash record must hold to be served (a changed file is caught by size and mtime). */
+const localHashSchema = z.object({
+  size: z.number().int().nonnegative(),
+  mtimeMs: z.number().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
 /**
  * The download cache of one index client.
  * @example const downloads = createDownloadCache(context); await downloads.download(file);
@@ -51,7 +60,7 @@ export function createDownloadCache(context: IndexContext): DownloadCache {
     return memo(localHashes, path, async () => {
       const info = await stat(path);
       const record = join(cacheDir, 'local-hashes', `${sha256Hex(path)}.json`);
-      const cached = await readJson<{ size: number; mtimeMs: number; sha256: string }>(record);
+      const cached = await readCacheRecord(context, record, 'verification', localHashSchema);
       if (cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs) {
         emit({ type: 'cache-hit', kind: 'verification', key: path });
         return cached.sha256;

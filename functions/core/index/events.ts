@@ -19,6 +19,13 @@ export type IndexEvent =
       readonly kind: 'size' | 'metadata' | 'download' | 'verification';
       readonly key: string;
     }
+  /** A cache record that failed its check was deleted; its value is read again from the source. */
+  | {
+      readonly type: 'cache-discarded';
+      readonly kind: 'size' | 'metadata' | 'verification';
+      readonly path: string;
+      readonly reason: string;
+    }
   | { readonly type: 'range-unsupported'; readonly origin: string }
   /** An index whose host does not exist was left out, as pip does when other indexes remain. */
   | { readonly type: 'index-skipped'; readonly index: string; readonly reason: string };

@@ -60,7 +60,10 @@ export interface IndexLocations {
 }
 
 /**
- * The lister of one index client.
+ * The lister of one index client. Kept as one closure (about 160 lines) on purpose: its inner
+ * functions share the per-client memo maps, the seen-URL set and the index/find-links locations,
+ * so each page is fetched once per client; as top-level functions they would take all of that
+ * as arguments.
  * @example const listing = createListing(context, { indexUrls, findLinks }); await listing.listFiles('six');
  */
 export function createListing(

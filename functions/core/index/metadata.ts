@@ -6,7 +6,9 @@ import { isVersion, versionsEqual } from '../shared/pep440.ts';
 import { IntegrityError, ResolutionError, UnsafeArchiveError } from '../shared/errors.ts';
 import type { CoreMetadata, DistributionFile } from '../shared/types.ts';
 import { parseCoreMetadata } from './core-metadata.ts';
-import { memo, readJson, sha256Hex, writeFileAtomically } from './context.ts';
+import { z } from 'zod';
+import { sha256Hex } from '../shared/hash.ts';
+import { memo, readCacheRecord, writeFileAtomically } from './context.ts';
 import type { IndexContext } from './context.ts';
 import { integrityError } from './download-cache.ts';
 import { readRegularFile } from './local-files.ts';
@@ -14,12 +16,26 @@ import type { WheelReader } from './remote-wheel.ts';
 import { normalizeName, projectOfFilename } from './simple-pages.ts';
 import { readBody } from './transport.ts';
 
-function assertMetadataMatchesFilename(file: DistributionFile, metadata: CoreMetadata): void {
-  if (!file.filename.endsWith('.whl')) return;
+/** What a metadata record must hold to be served. */
+const coreMetadataSchema = z.object({
+  name: z.string().min(1),
+  version: z.string().min(1),
+  requiresDist: z.array(z.string()),
+  requiresPython: z.string().nullable(),
+  providesExtra: z.array(z.string()),
+});
+
+function metadataMatchesFilename(file: DistributionFile, metadata: CoreMetadata): boolean {
+  if (!file.filename.endsWith('.whl')) return true;
   const [name = '', version = ''] = file.filename.split('-');
   const sameVersion = (a: string, b: string): boolean =>
     isVersion(a) && isVersion(b) ? versionsEqual(a, b) : a.toLowerCase() === b.toLowerCase();
-  if (normalizeName(metadata.name) !== normalizeName(name) || !sameVersion(metadata.version, version)) {
+  return normalizeName(metadata.name) === normalizeName(name) && sameVersion(metadata.version, version);
+}
+
+function assertMetadataMatchesFilename(file: DistributionFile, metadata: CoreMetadata): void {
+  if (!metadataMatchesFilename(file, metadata)) {
+    const [name = ''] = file.filename.split('-');
     throw new IntegrityError(
       `${file.filename}: its metadata says ${metadata.name} ${metadata.version}, which is not the file's name and version.`,
       {
@@ -92,7 +108,11 @@ export function createMetadataReader(
     const key = file.sha256 ?? file.url;
     return memo(byKey, key, async () => {
       const record = file.sha256 ? join(context.cacheDir, 'metadata', `${file.sha256}.json`) : null;
-      const cached = record ? await readJson<CoreMetadata>(record) : null;
+      const cached = record
+        ? await readCacheRecord(context, record, 'metadata', coreMetadataSchema, (metadata) =>
+            metadataMatchesFilename(file, metadata) ? null : `it names ${metadata.name} ${metadata.version}`,
+          )
+        : null;
       if (cached) {
         context.emit({ type: 'cache-hit', kind: 'metadata', key });
         return cached;

@@ -2,16 +2,16 @@
 // the tail by HTTP Range (which usually holds the central directory and METADATA), then single
 // entries as needed. A server that ignores Range gets the file downloaded once, verified, and
 // read locally from then on.
-import { crc32, inflateRawSync } from 'node:zlib';
 import { IndexUnreachableError, IntegrityError, UnsafeArchiveError } from '../shared/errors.ts';
 import type { DistributionFile } from '../shared/types.ts';
+import { inflateBuffer } from '../pack/zip-reader.ts';
 import { memo } from './context.ts';
 import type { IndexContext } from './context.ts';
 import type { DownloadCache } from './download-cache.ts';
 import { localSource } from './local-files.ts';
 import type { ByteSource } from './local-files.ts';
 import { projectOfFilename } from './simple-pages.ts';
-import { describeFault, header, readBody, TransientError } from './transport.ts';
+import { header, readBody, TransientError } from './transport.ts';
 import {
   localDataOffset,
   locateCentralDirectory,
@@ -41,7 +41,10 @@ export interface WheelReader {
 type OpenedWheel = { source: ByteSource; tail: Buffer; tailStart: number };
 
 /**
- * Reads wheels' directories and entries, locally or by Range.
+ * Reads wheels' directories and entries, locally or by Range. Kept as one closure (about 150
+ * lines) on purpose: its inner functions share the per-client memo of opened wheels and the set
+ * of origins that ignore Range (learned once, then a whole download is used); split out, each
+ * would take both as arguments. The inflate-and-CRC step is pack/zip-reader.ts's.
  * @example const wheels = createWheelReader(context, downloads); await wheels.wheelDirectory(file);
  */
 export function createWheelReader(context: IndexContext, downloads: DownloadCache): WheelReader {
@@ -185,40 +188,9 @@ export function createWheelReader(context: IndexContext, downloads: DownloadCach
     }
     if (dataEnd > bytes.length)
       bytes = await slice(entry.localHeaderOffset, entry.localHeaderOffset + dataEnd);
-    const data = inflateEntry(file, entry, bytes.subarray(dataOffset, dataEnd));
-    if (data.length !== entry.uncompressedSize || crc32(data) !== entry.crc32) {
-      throw new UnsafeArchiveError(
-        `${file.filename}: "${entry.name}" does not match its size or CRC-32 in the directory.`,
-        {
-          hint: 'The archive is corrupt; download it again, and if it persists report it to whoever publishes it.',
-        },
-      );
-    }
-    return data;
+    const origin = { name: file.filename, packageName: projectOfFilename(file.filename) ?? file.filename };
+    return inflateBuffer(origin, entry, bytes.subarray(dataOffset, dataEnd));
   }
 
   return { wheelDirectory, readEntry };
-}
-
-/** Stored or deflated bytes of one entry, inflated no further than its declared size. */
-function inflateEntry(file: DistributionFile, entry: ZipEntry, compressed: Buffer): Buffer {
-  if (entry.method === 0) return compressed;
-  if (entry.method !== 8) {
-    throw new UnsafeArchiveError(
-      `${file.filename}: "${entry.name}" uses compression method ${entry.method}.`,
-      {
-        hint: 'Wheels use stored or deflate entries only; the archive is not a standard wheel.',
-      },
-    );
-  }
-  try {
-    return inflateRawSync(compressed, { maxOutputLength: entry.uncompressedSize + 1 });
-  } catch (error) {
-    throw new UnsafeArchiveError(
-      `${file.filename}: "${entry.name}" does not inflate (${describeFault(error)}).`,
-      {
-        cause: error,
-      },
-    );
-  }
 }

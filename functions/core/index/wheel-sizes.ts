@@ -5,12 +5,36 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IntegrityError, ResolutionError } from '../shared/errors.ts';
 import type { DistributionFile, WheelSize } from '../shared/types.ts';
-import { readJson, sha256Hex, writeFileAtomically } from './context.ts';
+import { z } from 'zod';
+import { sha256Hex } from '../shared/hash.ts';
+import { readCacheRecord, writeFileAtomically } from './context.ts';
 import type { IndexContext } from './context.ts';
 import type { DownloadCache } from './download-cache.ts';
 import type { WheelReader } from './remote-wheel.ts';
 import { projectOfFilename } from './simple-pages.ts';
 import { unzippedSize } from './zip-directory.ts';
+
+const byteCount = z.number().int().nonnegative();
+
+/** What a size record must hold to be served. */
+const wheelSizeSchema = z.object({
+  size: byteCount,
+  unzippedSize: byteCount,
+  entryCount: byteCount,
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+});
+
+/** Why a well-formed size record is still not this file's, or null when it is. */
+function recordMismatch(file: DistributionFile, record: WheelSize): string | null {
+  if (file.size !== null && record.size !== file.size)
+    return `it says ${record.size} bytes, but ${file.source} lists ${file.size}`;
+  if (file.sha256 && record.sha256 && record.sha256 !== file.sha256)
+    return 'it names another sha256 than its file';
+  return null;
+}
 
 /**
  * The wheel measurer of one index client.
@@ -47,7 +71,11 @@ export function createWheelSizes(
       );
     }
     const record = await recordPath(file);
-    const cached = record ? await readJson<WheelSize>(record) : null;
+    const cached = record
+      ? await readCacheRecord(context, record, 'size', wheelSizeSchema, (sizes) =>
+          recordMismatch(file, sizes),
+        )
+      : null;
     if (cached) {
       context.emit({ type: 'cache-hit', kind: 'size', key: file.sha256 ?? file.url });
       return cached;

@@ -190,13 +190,18 @@ async function constraintsOf(
   return constraints;
 }
 
-/** Warnings for index hosts left out (their hosts do not resolve), gathered from the index events. */
+/** Warnings for index hosts left out (their hosts do not resolve) and cache records discarded, from the index events. */
 function collectWarnings(onEvent: ((event: MeasureEvent) => void) | undefined) {
   const warnings: string[] = [];
   const emit = (event: MeasureEvent): void => {
     if (event.type === 'index-skipped') {
       warnings.push(
         `${event.index} was left out: its host does not resolve (${event.reason}); the other indexes were used, as pip does. Pass --index-url to name the index you mean.`,
+      );
+    }
+    if (event.type === 'cache-discarded') {
+      warnings.push(
+        `the cached ${event.kind} record ${event.path} was discarded: ${event.reason}; it was read again from its source.`,
       );
     }
     onEvent?.(event);

@@ -1,10 +1,17 @@
-// One tree, one truth: layer zips are written from the wheels' raw bytes (fast), not from the
-// installed tree that was verified and smoke-imported. This check closes the gap: every file of
-// the unzipped layers must be a file of the tree with the same sha256, and every file of the
-// tree must be in a layer. Anything else is an error naming the files, and nothing ships.
+// One tree, one truth: layer zips are written from the wheels' raw bytes (fast), and the EFS tar
+// and image layers by other code than the one that verified and smoke-imported the tree. This
+// check closes the gap for all three: every file of the packed artifact must be a file of the
+// tree with the same sha256, and every file of the tree must be in it. Anything else is an error
+// naming the files, and nothing ships.
+import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { blobPath, readLayoutImage } from '../deliver/oci/image-layout.ts';
 import { eachSettled } from '../shared/each-settled.ts';
 import { IntegrityError } from '../shared/errors.ts';
 import { sha256OfFile } from '../shared/hash.ts';
@@ -62,35 +69,113 @@ export async function zipDigests(
 
 export type LayerDigests = Awaited<ReturnType<typeof zipDigests>>;
 
+/** Where a tar's files sit: below `prefix` in the tar, below `treePrefix` in the tree ('' for its root). */
+export interface TarPlacement {
+  readonly prefix: string;
+  readonly treePrefix: string;
+}
+
 /**
- * Throw unless the layers unzip to exactly the tree (files and bytes). The zips' digests may be
+ * sha256 of every file and link in a tar (gzip or not, by its first bytes), by the tree path it
+ * stands for. A link is named by its target, so it matches no file of the tree (wheels carry no
+ * links); a file outside `prefix` keeps its tar path, so it matches nothing either.
+ * @example await tarDigests('out/efs/site-packages.tar', { prefix: 'site-packages', treePrefix: 'python' })
+ */
+export async function tarDigests(path: string, placement: TarPlacement): Promise<LayerDigests> {
+  const digests = new Map<string, string>();
+  const clashes: string[] = [];
+  const extract = tar.extract();
+  const treePath = (name: string): string => {
+    const clean = name.replace(/^\.?\/+/, '');
+    const inside = clean.startsWith(`${placement.prefix}/`);
+    const rest = clean.slice(placement.prefix.length + 1);
+    if (!inside) return clean;
+    return placement.treePrefix ? `${placement.treePrefix}/${rest}` : rest;
+  };
+  extract.on('entry', (header, stream, next) => {
+    const hash = createHash('sha256');
+    stream.on('data', (chunk) => void hash.update(chunk as Buffer));
+    stream.on('end', () => {
+      if (header.type !== 'directory') {
+        const name = treePath(header.name);
+        const digest = header.type === 'file' ? hash.digest('hex') : `${header.type} -> ${header.linkname}`;
+        if (digests.has(name)) clashes.push(name);
+        digests.set(name, digest);
+      }
+      next();
+    });
+    stream.resume();
+  });
+  const source = createReadStream(path);
+  const head = await readHead(path);
+  const gzip = head[0] === 0x1f && head[1] === 0x8b;
+  await (gzip ? pipeline(source, createGunzip(), extract) : pipeline(source, extract));
+  return { digests, clashes };
+}
+
+async function readHead(path: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of createReadStream(path, { start: 0, end: 1 }) as Readable)
+    chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** sha256 of every file of an OCI layout's image, its layers laid over one another in order. */
+export async function imageDigests(layoutDir: string, placement: TarPlacement): Promise<LayerDigests> {
+  const image = await readLayoutImage(layoutDir);
+  const digests = new Map<string, string>();
+  for (const layer of image.manifest.layers) {
+    const blob = blobPath(layoutDir, layer.digest);
+    if (`sha256:${await sha256OfFile(blob)}` !== layer.digest)
+      return { digests, clashes: [`the layer blob ${layer.digest}`] };
+    for (const [path, digest] of (await tarDigests(blob, placement)).digests) digests.set(path, digest);
+  }
+  return { digests, clashes: [] };
+}
+
+/**
+ * Throw unless the packed artifact holds exactly the tree (files and bytes). The zips' digests may be
  * taken early (a zip never changes once written), so that work overlaps the smoke import; the
  * tree is read now, after everything that ran against it.
- * @example await checkLayersMatchTree('/dev/shm/tree', await zipDigests(['out/layers/layer-numpy.zip']), ['runtime-provided']);
+ * @example await checkPackedMatchesTree('/dev/shm/tree', await zipDigests(['out/layers/layer-numpy.zip']), ['runtime-provided']);
  */
-export async function checkLayersMatchTree(
+export async function checkPackedMatchesTree(
   treeDir: string,
-  layers: LayerDigests,
+  packedDigests: LayerDigests,
   exclude: readonly string[] = [],
+  what: 'layers' | 'EFS tree' | 'image' = 'layers',
 ): Promise<void> {
   const tree = await treeDigests(treeDir, exclude);
-  const { digests: packed, clashes } = layers;
+  const { digests: packed, clashes } = packedDigests;
   const differ = [...packed]
     .filter(([path, digest]) => tree.has(path) && tree.get(path) !== digest)
     .map(([path]) => path);
   const extra = [...packed.keys()].filter((path) => !tree.has(path));
   const missing = [...tree.keys()].filter((path) => !packed.has(path));
+  const within = what === 'layers' ? 'a layer' : `the ${what}`;
   const problems = [
-    ...clashes.map((path) => `${path} differs between layers`),
+    ...clashes.map(
+      (path) => `${path} differs between ${what === 'layers' ? 'layers' : `entries of the ${what}`}`,
+    ),
     ...differ.map((path) => `${path} differs from the verified tree`),
-    ...extra.map((path) => `${path} is in a layer but not in the verified tree`),
-    ...missing.map((path) => `${path} is in the verified tree but in no layer`),
+    ...extra.map((path) => `${path} is in ${within} but not in the verified tree`),
+    ...missing.map(
+      (path) =>
+        `${path} is in the verified tree but ${what === 'layers' ? 'in no layer' : `not in the ${what}`}`,
+    ),
   ];
   if (problems.length > 0)
     throw new IntegrityError(
-      `The layers are not the tree that was verified and imported: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''}.`,
+      `The ${what} ${what === 'layers' ? 'are' : 'is'} not the tree that was verified and imported: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''}.`,
       {
         hint: 'This is a bug in lambda-deps (or two packages installing one path); nothing was published. Report it with the lock.',
       },
     );
 }
+
+/** The layer check by its first name. */
+export const checkLayersMatchTree = (
+  treeDir: string,
+  layers: LayerDigests,
+  exclude: readonly string[] = [],
+): Promise<void> => checkPackedMatchesTree(treeDir, layers, exclude, 'layers');

@@ -322,6 +322,29 @@ async function inflateStreaming(
   return { size, crc };
 }
 
+function assertKnownMethod(origin: ZipOrigin, entry: ZipEntry): void {
+  if (entry.method !== 0 && entry.method !== 8)
+    throw unsafe(
+      origin,
+      entry.name,
+      `uses compression method ${entry.method}.`,
+      'Only stored (0) and deflate (8) are read.',
+    );
+}
+
+/** The check every inflated entry passes: its declared size and CRC-32. */
+function assertInflatedAsDeclared(origin: ZipOrigin, entry: ZipEntry, size: number, crc: number): void {
+  if (size !== entry.uncompressedSize)
+    throw unsafe(
+      origin,
+      entry.name,
+      `unpacks to ${size} bytes, the directory says ${entry.uncompressedSize}.`,
+      LIES,
+    );
+  if (crc >>> 0 !== entry.crc32 >>> 0)
+    throw unsafe(origin, entry.name, 'fails its CRC-32 check.', 'The archive is corrupt; download it again.');
+}
+
 /**
  * The one inflate-and-CRC routine: gives an entry's bytes to `visit` (small entries in one
  * chunk, big ones streamed), and throws when it inflates past its declared size, short of it,
@@ -333,13 +356,7 @@ export async function inflateEntry(
   visit: (chunk: Buffer) => void | Promise<void>,
 ): Promise<void> {
   const { origin } = zip;
-  if (entry.method !== 0 && entry.method !== 8)
-    throw unsafe(
-      origin,
-      entry.name,
-      `uses compression method ${entry.method}.`,
-      'Only stored (0) and deflate (8) are read.',
-    );
+  assertKnownMethod(origin, entry);
   let size = 0;
   let crc = 0;
   if (
@@ -354,15 +371,28 @@ export async function inflateEntry(
   } else if (entry.compressedSize > 0) {
     ({ size, crc } = await inflateStreaming(zip, entry, visit));
   }
-  if (size !== entry.uncompressedSize)
-    throw unsafe(
-      origin,
-      entry.name,
-      `unpacks to ${size} bytes, the directory says ${entry.uncompressedSize}.`,
-      LIES,
-    );
-  if (crc >>> 0 !== entry.crc32 >>> 0)
-    throw unsafe(origin, entry.name, 'fails its CRC-32 check.', 'The archive is corrupt; download it again.');
+  assertInflatedAsDeclared(origin, entry, size, crc);
+}
+
+/**
+ * The same routine for compressed bytes already in memory (an entry a Range request fetched):
+ * inflated no further than one byte past the declared size, then checked as inflateEntry checks.
+ * @example const metadata = inflateBuffer({ name: 'numpy-2.2.6-….whl' }, entry, bytes.subarray(start, end));
+ */
+export function inflateBuffer(origin: ZipOrigin, entry: ZipEntry, compressed: Buffer): Buffer {
+  assertKnownMethod(origin, entry);
+  let data = compressed;
+  if (entry.method === 8) {
+    try {
+      data = inflateRawSync(compressed, { maxOutputLength: Math.max(1, entry.uncompressedSize + 1) });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooBig(origin, entry);
+      throw doesNotInflate(origin, entry, error);
+    }
+  }
+  if (data.length > entry.uncompressedSize) throw tooBig(origin, entry);
+  assertInflatedAsDeclared(origin, entry, data.length, crc32(data));
+  return data;
 }
 
 /** An entry's whole content (for small files: metadata, scripts, symlink targets). */

@@ -4,10 +4,9 @@
 // the set it picks is the one `pip install --platform … --dry-run` picks, except that markers are
 // evaluated for the target (pypa/pip#10050); sdists are chosen as pip chooses them (after wheels). Failures are explained as
 // pip's ResolutionImpossible is (errors.ts). This file wires them together and builds the lock.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import pLimit from 'p-limit';
 import { InputError, IntegrityError } from '../shared/errors.ts';
+import { sha256OfFile } from '../shared/hash.ts';
 import { parseSpecifierSet, parseVersion, specifiersContain } from '../shared/pep440.ts';
 import { describeTarget, pythonFullVersion } from '../shared/targets.ts';
 import type { Lock, LockedPackage, PackageIndex, Requirement, Target } from '../shared/types.ts';
@@ -53,16 +52,6 @@ interface LockContext {
   readonly hashCheckingMode: boolean;
   readonly rounds: number;
   readonly emit: (event: ResolverEvent) => void;
-}
-
-function sha256Hex(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }
 
 /** The project's own requires-python must admit the target's Python, or nothing is resolved. */
@@ -173,7 +162,7 @@ async function buildLock(provider: PipProvider, state: PipState, context: LockCo
         }>);
         const sha256 =
           candidate.file.sha256?.toLowerCase() ??
-          (await sha256Hex(await provider.index.download(candidate.file)));
+          (await sha256OfFile(await provider.index.download(candidate.file)));
         return {
           name: candidate.name,
           version: candidate.version,
@@ -210,7 +199,7 @@ async function checkHashes(
     }
     const actual =
       candidate.file.sha256?.toLowerCase() ??
-      (await sha256Hex(await provider.index.download(candidate.file)));
+      (await sha256OfFile(await provider.index.download(candidate.file)));
     if (hashes.size === 0) {
       missing.push(`${candidate.name}==${candidate.version} --hash=sha256:${actual}`);
       continue;

@@ -37,6 +37,14 @@ export interface ProbeResult {
    * same immutable layer versions, EFS version or image layout, modules and interpreter), its time.
    */
   readonly reusedFrom?: string;
+  /**
+   * Locally, for a build that left out the runtime's own packages: which packages stood in for
+   * Lambda's /var/runtime (after the artifact on sys.path), at the lock's versions.
+   */
+  readonly runtimeStandIn?: {
+    readonly packages: readonly { readonly name: string; readonly version: string }[];
+    readonly note: string;
+  };
   /** Locally: what the cell it ran in kept from the package code (Lambda is its own cell). */
   readonly isolation?: {
     readonly uid: boolean;

@@ -284,6 +284,14 @@ function highestWithPrefix(names: Iterable<string>, prefix: string): string | nu
  */
 const GLIBC_MARKER_VERSIONS: Readonly<Record<string, string>> = { GLIBC_ABI_DT_RELR: '2.36' };
 
+/**
+ * The facts verify needs of one ELF file (machine, interpreter, needed libraries, glibc symbol
+ * versions, defects). Kept as one function on purpose: it walks the file as the loader does
+ * (header, then segments, then sections, then the dynamic table through them), and every later
+ * step reads the offsets, word size and byte order the earlier ones checked. Split into pieces,
+ * each would take and re-check that whole state; read top to bottom, each check sits next to
+ * the read it guards.
+ */
 function parseElf(source: ByteSource, name: string): ElfFacts | null {
   const ident = source.read(0, Math.min(16, source.size));
   if (!ident || ident.length < 4 || ident.readUInt32BE(0) !== ELF_MAGIC) return null;

@@ -2,12 +2,13 @@
 // unchanged lock through the CLI, process start included) against the anchor AWS documents,
 // `pip install --platform … --only-binary=:all: --target DIR` (pip 26, the pip-oracle venv) followed by `zip -r`, on the same
 // sets and the same on-disk indexes. Goals: a fresh build in at most a quarter of the anchor's
-// wall time; a rebuild under one second.
+// wall time; a rebuild under one second. Every set also checks that `lambda-deps measure` and the
+// build agree on the route and the layer count (the row says which, and a disagreement fails the suite).
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serializeLock } from '../../../functions/core/resolve/lock.ts';
-import type { BuildManifest } from '../../../functions/core/shared/types.ts';
+import type { BuildManifest, MeasureResult } from '../../../functions/core/shared/types.ts';
 import { formatBytes } from '../../../functions/core/shared/units.ts';
 import { indexFlags, localIndexes, type LocalIndexes } from '../../support/pip-indexes.ts';
 import {
@@ -103,6 +104,52 @@ async function benchDefaultPath(
   ];
 }
 
+/** What measure and build each said about a set's route, and whether they agree. */
+export function routeAgreement(
+  verdict: MeasureResult['verdict'],
+  manifest: Pick<BuildManifest, 'strategy' | 'layers'>,
+): { agrees: boolean; text: string } {
+  const built = `${manifest.strategy}${manifest.strategy === 'layers' ? `, ${manifest.layers.length} layer(s)` : ''}`;
+  if (!verdict) return { agrees: false, text: `DISAGREE: measure gave no verdict; build made ${built}` };
+  const measured = `${verdict.strategy}${verdict.strategy === 'layers' ? `, ${verdict.layerCount} layer(s)` : ''}`;
+  const agrees = measured === built;
+  return {
+    agrees,
+    text: agrees ? `agree: ${built}` : `DISAGREE: measure says ${measured}; build made ${built}`,
+  };
+}
+
+/** `lambda-deps measure FILE --json` with the build's flags, against the build's manifest. */
+async function benchAgreement(
+  requirements: string,
+  cacheDir: string,
+  manifest: BuildManifest,
+  indexes: LocalIndexes,
+): Promise<Omit<BenchRow, 'set'>> {
+  const measured = await timeProcess(process.execPath, [
+    join(repository, 'bin', 'lambda-deps'),
+    'measure',
+    requirements,
+    '--runtime',
+    'python3.11',
+    '--arch',
+    'x86_64',
+    '--cache-dir',
+    cacheDir,
+    '--json',
+    ...indexFlags(indexes),
+  ]);
+  const { verdict } = JSON.parse(measured.stdout) as MeasureResult;
+  const { agrees, text } = routeAgreement(verdict, manifest);
+  if (!agrees) throw new Error(`measure and build disagree on ${requirements}: ${text}`);
+  return {
+    tool: 'lambda-deps measure FILE, warm caches (route and layer count against the build)',
+    timesMs: [Math.round(measured.ms)],
+    result: `measure and build ${text}`,
+    ...(measured.peakRssKb !== null ? { peakRssKb: [measured.peakRssKb] } : {}),
+  };
+}
+
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((left, right) => left - right);
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
@@ -169,6 +216,7 @@ async function benchSet(
       rebuilds.push(Math.round(ms));
       if (peakRssKb !== null) rebuildRss.push(peakRssKb);
     }
+    const agreement = await benchAgreement(requirements, cacheDir, manifest, indexes);
     const defaultPath = await benchDefaultPath(work, requirements, packages, indexes);
 
     // The anchor: pip --platform --target, then zip -r (one zip, as the AWS docs do it).
@@ -231,6 +279,7 @@ async function benchSet(
         anchor: false,
         peakRssKb: rebuildRss,
       },
+      { ...agreement, set },
       ...defaultPath.map((row) => ({ ...row, set })),
     ];
   } finally {

@@ -108,6 +108,9 @@ const BUILD_RUNS = {
       ...indexFlags(),
     ],
   },
+  // The runtime's own packages left out, with this machine's interpreter: the smoke import and, on
+  // the pipeline, the Probe import six, which only the runtime (/var/runtime in Lambda) provides.
+  runtime: { set: 'pure', flags: () => ['--json', '--exclude-runtime-provided', ...indexFlags()] },
   // pip's format controls, on a folder where each changes the pick: flagbin and flagpref have a
   // 1.0 wheel and a 2.0 sdist, flagsrc a 1.0 wheel and a 1.0 sdist.
   binary: {
@@ -263,10 +266,22 @@ const BUILD_ROWS: Record<string, BuildRow> = {
     check: ({ run }) => expect(run.manifest.reason).toContain('minus 100 MiB kept for function code'),
   },
   '--exclude-runtime-provided': {
-    run: 'budget',
-    check: ({ run }) => {
+    run: 'runtime',
+    check: ({ run, path }) => {
       expect(run.manifest.layers.flatMap((layer) => layer.packages)).toEqual(['idna']);
       expect(run.manifest.slimming.rules.map((rule) => rule.rule)).toContain('runtime-provided');
+      expect(run.manifest.smokeImport).toMatchObject({ ran: true, ok: true });
+      expect(run.manifest.smokeImport.moduleNames).toContain('six');
+      if (path !== 'pipeline') return;
+      // The Probe imported six as Lambda would: from the runtime's packages, after the layers,
+      // stood in for by the lock's six (said so: its version is the lock's, not the runtime's).
+      const six = run.manifest.lock.packages.find((entry) => entry.name === 'six');
+      expect(run.manifest.probe).toMatchObject({
+        ran: true,
+        ok: true,
+        runtimeStandIn: { packages: [{ name: 'six', version: six?.version }] },
+      });
+      expect(run.manifest.probe?.modules.find((module) => module.module === 'six')?.ok).toBe(true);
     },
   },
   '--no-slim': {
@@ -439,8 +454,11 @@ async function runBuild(path: BuildPath, name: keyof typeof BUILD_RUNS): Promise
     // --require-probe is refused without the pipeline (no probe runs there; local-probe.test.ts).
     path === 'pipeline' ? args : [...args.filter((arg) => arg !== '--require-probe'), '--no-pipeline'],
   );
-  const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as BuildManifest;
-  return { out, stdout, exitCode, manifest };
+  const text = await readFile(join(out, 'manifest.json'), 'utf8').catch(() => null);
+  // A run that stops before delivering (a failed probe) writes none: say which, and how it ended.
+  if (text === null)
+    throw new Error(`the ${name} build through ${path} wrote no manifest (exit ${exitCode})`);
+  return { out, stdout, exitCode, manifest: JSON.parse(text) as BuildManifest };
 }
 
 beforeAll(async () => {
@@ -593,7 +611,7 @@ describe.each(PATHS)('build through %s', (path) => {
 
 describe('both paths', () => {
   it.skipIf(SKIP)(`deliver the same artifacts for the same flags${WHY}`, () => {
-    for (const name of ['baseline', 'budget', 'offline', 'binary', 'project'] as const) {
+    for (const name of ['baseline', 'budget', 'runtime', 'offline', 'binary', 'project'] as const) {
       const [pipeline, direct] = [outcomes.pipeline[name]?.manifest, outcomes['no-pipeline'][name]?.manifest];
       expect(pipeline?.layers.map((layer) => [layer.file, layer.sha256])).toEqual(
         direct?.layers.map((layer) => [layer.file, layer.sha256]),

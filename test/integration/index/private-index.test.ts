@@ -248,4 +248,78 @@ describe('a private index that requires Basic auth', () => {
       lost: hits.length === 0 ? 'nothing' : `${hits.length} outputs held the password`,
     });
   }, 240_000);
+
+  it('writes a netrc password into no output file, cache file, stdout or stderr', async () => {
+    // Prepare: the index URL carries no credentials; only the netrc names them.
+    const requirements = join(workDir, 'netrc-requirements.txt');
+    await writeFile(requirements, `-i ${server.origin}/simple/\ncanarypkg==1.0\n`);
+    const netrcFile = join(workDir, 'cli-netrc');
+    await writeFile(netrcFile, `machine 127.0.0.1\n  login ${USER}\n  password ${CANARY}\n`);
+    const outDir = join(workDir, 'out-netrc');
+    const cacheDir = join(workDir, 'cli-cache-netrc');
+    await mkdir(outDir, { recursive: true });
+    const env = { PIP_CONFIG_FILE: '/dev/null', NETRC: netrcFile };
+    const common = ['--runtime', 'python3.11', '--arch', 'x86_64', '--cache-dir', cacheDir];
+    const seenBefore = server.requests.length;
+
+    // Act
+    const measured = await run(
+      [
+        'measure',
+        requirements,
+        ...common,
+        '--json',
+        '--lock-out',
+        join(outDir, 'set.lock.json'),
+        '--report',
+        join(outDir, 'report.html'),
+      ],
+      env,
+    );
+    const pipeline = await run(
+      ['build', requirements, ...common, '--json', '--out', join(outDir, 'pipeline')],
+      env,
+    );
+    const built = await run(
+      ['build', requirements, ...common, '--no-pipeline', '--json', '--out', join(outDir, 'build')],
+      env,
+    );
+    await writeFile(netrcFile, `machine 127.0.0.1\n  login ${USER}\n  password ${CANARY}x\n`);
+    const refused = await run(
+      ['measure', requirements, ...common.slice(0, -1), `${cacheDir}-refused`, '--json'],
+      env,
+    );
+
+    // Assess
+    expect(measured.code, measured.stderr).toBe(0);
+    expect(pipeline.code, pipeline.stderr).toBe(0);
+    expect(built.code, built.stderr).toBe(0);
+    expect(refused.code).not.toBe(0);
+    const authorized = server.requests.slice(seenBefore).filter((request) => request.authorization !== null);
+    expect(authorized.length).toBeGreaterThan(0);
+    // Nothing is left out here: the requirements file holds no password, so the store may not either.
+    const outputs = [
+      ...[measured, pipeline, built, refused].flatMap((result, position) => [
+        { path: `run ${position} stdout`, text: result.stdout },
+        { path: `run ${position} stderr`, text: result.stderr },
+      ]),
+      ...(await filesBelow(outDir)),
+      ...(await filesBelow(cacheDir)),
+      ...(await filesBelow(`${cacheDir}-refused`).catch(() => [])),
+    ];
+    const hits = outputs.filter((output) => output.text.includes(CANARY));
+    expect(outputs.filter((output) => output.path.includes('/store/requirements/')).length).toBeGreaterThan(
+      0,
+    );
+    expect(outputs.length).toBeGreaterThan(10);
+    expect(hits.map((hit) => hit.path)).toEqual([]);
+    recordReliability({
+      area: 'secret canary',
+      experiment: `netrc canary password grepped in ${outputs.length} outputs (lock, reports, manifests, store, cache, stdout, stderr): hits ${hits.length}`,
+      cases: outputs.length,
+      faultsInjected: 1,
+      runs: 4,
+      lost: hits.length === 0 ? 'nothing' : `${hits.length} outputs held the password`,
+    });
+  }, 240_000);
 });

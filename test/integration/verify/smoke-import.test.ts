@@ -162,6 +162,50 @@ describe('smokeImport', () => {
     },
   );
 
+  it.skipIf(noInterpreter !== null)(
+    `is not ok with 0 modules imported when the artifact holds importable files${skipNote(noInterpreter)}`,
+    async () => {
+      // Prepare: a distribution that names no module (its RECORD lists data only), beside
+      // importable files no distribution claims.
+      const site = join(work, 'unclaimed');
+      await mkdir(join(site, 'orphan_pkg'), { recursive: true });
+      await mkdir(join(site, 'share-data'), { recursive: true });
+      await writeFile(join(site, 'orphan_pkg', '__init__.py'), 'VALUE = 1\n');
+      await writeFile(join(site, 'share-data', 'table.csv'), 'x,y\n');
+      await writeDistInfo(site, 'data-only', '1.0', ['share-data/table.csv']);
+
+      // Act
+      const result = await smokeImport({ roots: [site], target, timeoutMs: 10_000 });
+
+      // Assess
+      expect(result.modules).toBe(0);
+      expect(result.ok).toBe(false);
+      expect(result.failures).toEqual([
+        expect.objectContaining({
+          module: '(none)',
+          error: expect.stringMatching(/no module was found to import/),
+        }),
+      ]);
+    },
+  );
+
+  it.skipIf(noInterpreter !== null)(
+    `is ok with 0 modules imported when the artifact holds nothing importable${skipNote(noInterpreter)}`,
+    async () => {
+      // Prepare
+      const site = join(work, 'data-only');
+      await mkdir(join(site, 'share-data'), { recursive: true });
+      await writeFile(join(site, 'share-data', 'table.csv'), 'x,y\n');
+      await writeDistInfo(site, 'data-only', '1.0', ['share-data/table.csv']);
+
+      // Act
+      const result = await smokeImport({ roots: [site], target, timeoutMs: 10_000 });
+
+      // Assess
+      expect(result).toMatchObject({ ran: true, ok: true, modules: 0, failures: [] });
+    },
+  );
+
   it('says plainly why it did not run when no interpreter fits the target', async () => {
     // Prepare
     const arm = lambdaTarget('python3.11', 'arm64');

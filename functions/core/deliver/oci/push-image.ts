@@ -175,6 +175,10 @@ function checkArchitecture(config: ImageConfig, target: Target, where: string): 
 
 /**
  * Push the dependency image (on a base, or alone) to a registry; idempotent and resumable.
+ * It runs past 150 lines on purpose: it is the push's order of operations written as one
+ * sequence (base manifest and checks, blobs mounted or uploaded, config and manifest last, so a
+ * tag never names an incomplete image), and its steps share the clients, the progress events
+ * and the retry tuning; split apart, the order that makes the push safe would be spread out.
  *
  * @example
  *   await pushLambdaImage({
