@@ -216,10 +216,6 @@ export function createBuildCommand(): Command {
       '--strip-symbols',
       'strip symbols from extension modules, never *.libs (needs python3.X here to prove they still load)',
     )
-    .option(
-      '--allow-local-sdist-build',
-      'build sdist-only packages with pip wheel here (valid only if this machine matches the target)',
-    )
     .addOption(
       new Option(
         '--python-executable <path>',

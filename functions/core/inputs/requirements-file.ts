@@ -9,6 +9,7 @@ import { dirname, isAbsolute, posix, resolve } from 'node:path';
 import { assertLocationShape } from '../index/locations.ts';
 import { versionsEqual } from '../shared/pep440.ts';
 import { InputError } from '../shared/errors.ts';
+import { registerSecret } from '../shared/redact.ts';
 import { canonicalizeName, isValidProjectName } from '../shared/names.ts';
 import { parseRequirement } from './pep508.ts';
 import { assertIndexAllowed } from './pip-config.ts';
@@ -452,6 +453,12 @@ function withoutComment(line: MappedText): MappedText {
   return (comment ? line.slice(0, comment.index) : line).trim();
 }
 
+/** Whether the text at `offset` belongs to a URL (its whitespace-free word has a `://`). */
+function insideUrl(text: string, offset: number): boolean {
+  const word = `${text.slice(0, offset).split(/\s/).pop() ?? ''}${text.slice(offset).split(/\s/)[0] ?? ''}`;
+  return word.includes('://');
+}
+
 function expandVariables(line: MappedText, file: string, state: ReadState): MappedText {
   const environment = state.environment;
   const parts: MappedText[] = [];
@@ -480,6 +487,7 @@ function expandVariables(line: MappedText, file: string, state: ReadState): Mapp
         },
       );
     }
+    if (insideUrl(line.text, match.index)) registerSecret(value);
     parts.push(line.slice(last, match.index));
     parts.push(MappedText.fixed(value, line.locate(match.index)));
     last = match.index + match[0].length;
