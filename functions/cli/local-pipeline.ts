@@ -28,7 +28,11 @@ import {
   type BuildProgressEvent,
 } from '../core/build/build-events.ts';
 import { collectRequirementsBundle } from '../core/inputs/requirements-file.ts';
-import { singleFileBundle, type RequirementsBundle } from '../core/inputs/requirements-bundle.ts';
+import {
+  singleFileBundle,
+  withoutUrlCredentials,
+  type RequirementsBundle,
+} from '../core/inputs/requirements-bundle.ts';
 import { parseDeliveryPolicy, type DeliveryPolicyInput } from '../core/route/delivery-policy.ts';
 import { artifactKeyFromHashes } from '../core/route/delivery-policy.ts';
 import { companionsOf, detectInputFormat, isGenericInputName } from '../core/inputs/input-format.ts';
@@ -512,15 +516,19 @@ export async function bundleFor(requirementsPath: string): Promise<RequirementsB
   return bundle;
 }
 
-/** The console input for a local file: its bundle goes into the store under `requirements/`. */
+/**
+ * The console input for a local file: its bundle goes into the store under `requirements/`,
+ * without the credentials written in its URLs; those come back as variables Measure is given in
+ * memory (`secrets`), so the private index still answers.
+ */
 async function consoleInputFor(
   options: LocalPipelineOptions,
   store: LeasingObjectStore,
-): Promise<Record<string, unknown>> {
+): Promise<{ input: Record<string, unknown>; secrets: Record<string, string> }> {
   if (!options.requirementsPath)
     throw new InputError('Give a requirements file (or an event) to run the pipeline on.');
   const uploaded = options.requirementsPath;
-  const bundle = await bundleFor(uploaded);
+  const { bundle, variables: secrets } = withoutUrlCredentials(await bundleFor(uploaded));
   const text = JSON.stringify(bundle);
   const digest = sha256Hex(text).slice(0, 12);
   const key = `requirements/${digest}/${basename(uploaded).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}.bundle.json`;
@@ -529,7 +537,7 @@ async function consoleInputFor(
     ...(options.policy ?? {}),
     ...(options.strategy && options.strategy !== 'auto' ? { forceStrategy: options.strategy } : {}),
   });
-  return {
+  const input = {
     requirements: { bucket: options.bucket ?? LOCAL_BUCKET, key },
     ...(options.python && options.glibc
       ? { python: options.python, glibc: options.glibc }
@@ -538,6 +546,7 @@ async function consoleInputFor(
     name: options.name ?? defaultSetName(options.requirementsPath),
     policy,
   };
+  return { input, secrets };
 }
 
 /**
@@ -761,7 +770,9 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
   });
   // The input first: a bad requirements file is an InputError before anything is synthesized.
-  const input = options.event ?? (await consoleInputFor(options, adapters.store));
+  const { input, secrets } = options.event
+    ? { input: options.event, secrets: {} }
+    : await consoleInputFor(options, adapters.store);
   const { StateMachine } = await import('aws-local-stepfunctions');
   const { definition, template, tasks } = await loadPipelineDefinition({
     functionsToUpdate: options.functionsToUpdate ?? [],
@@ -799,7 +810,13 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
   const startedAt = Date.now();
   const execution = machine.run(input as never, {
     overrides: {
-      taskResourceLocalHandlers: taskOverrides(tasks, dependencies, adapters, options, twin) as never,
+      taskResourceLocalHandlers: taskOverrides(
+        tasks,
+        dependencies,
+        adapters,
+        { ...options, variables: { ...(options.variables ?? process.env), ...secrets } },
+        twin,
+      ) as never,
     },
     context: {
       Execution: {

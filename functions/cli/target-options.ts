@@ -118,7 +118,6 @@ export interface PolicyFlags {
   readonly precompile?: boolean;
   readonly stripSymbols?: boolean;
   readonly excludeRuntimeProvided?: boolean;
-  readonly allowLocalSdistBuild?: boolean;
   readonly cache?: boolean;
   readonly pre?: boolean;
   readonly index?: boolean;
@@ -152,7 +151,6 @@ export async function policyFromFlags(flags: PolicyFlags): Promise<DeliveryPolic
     precompile: flags.precompile,
     stripSymbols: flags.stripSymbols,
     excludeRuntimeProvided: flags.excludeRuntimeProvided,
-    allowLocalSdistBuild: flags.allowLocalSdistBuild,
     cache: flags.cache,
     pre: flags.pre,
     noIndex: flags.index === undefined ? undefined : !flags.index,

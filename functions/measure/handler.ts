@@ -35,7 +35,7 @@ import {
 import { serializeLock } from '../core/resolve/lock.ts';
 import { measureRequirements, type MeasureRequirementsInput } from '../core/measure/measure.ts';
 import { artifactKeyOf, parseDeliveryPolicy, type DeliveryPolicy } from '../core/route/delivery-policy.ts';
-import { InputError } from '../core/shared/errors.ts';
+import { InputError, LambdaDepsError } from '../core/shared/errors.ts';
 import { customTarget, lambdaTarget } from '../core/shared/targets.ts';
 import type { Target } from '../core/shared/types.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
@@ -246,6 +246,28 @@ function scratchNames(bundle: RequirementsBundle): Map<string, string> {
 }
 
 /**
+ * The error with each scratch path replaced by the user's own (the bundle's key for it), so an
+ * error in a lock names the file the user wrote, as errors in requirements files do.
+ */
+function namingUserFiles(error: unknown, userPaths: ReadonlyMap<string, string>): unknown {
+  if (!(error instanceof Error)) return error;
+  const rename = (text: string): string => {
+    let renamed = text;
+    for (const [scratch, user] of userPaths) renamed = renamed.split(scratch).join(user);
+    return renamed;
+  };
+  // The fields are read-only for callers; the error is rewritten here before anyone sees it.
+  const writable = error as { message: string; stack?: string; hint?: string | null; location?: unknown };
+  writable.message = rename(error.message);
+  if (error.stack) writable.stack = rename(error.stack);
+  if (error instanceof LambdaDepsError) {
+    if (error.hint) writable.hint = rename(error.hint);
+    if (error.location) writable.location = { ...error.location, file: rename(error.location.file) };
+  }
+  return error;
+}
+
+/**
  * Measure the bundle: a requirements file is read from the bundle alone; any other format
  * (pyproject.toml, a lock) is read from a scratch folder holding it and the files beside it.
  */
@@ -262,6 +284,8 @@ async function measureBundle(
   try {
     for (const [key, name] of names) await writeFile(join(workDir, name), bundle.files[key] ?? '');
     return await measureRequirements({ ...input, requirementsPath: join(workDir, basename(bundle.root)) });
+  } catch (error) {
+    throw namingUserFiles(error, new Map([...names].map(([key, name]) => [join(workDir, name), key])));
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }

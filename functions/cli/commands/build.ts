@@ -11,7 +11,7 @@ import { InputError } from '../../core/shared/errors.ts';
 import { detectInputFormat } from '../../core/inputs/input-format.ts';
 import { parseLock } from '../../core/resolve/lock-reader.ts';
 import { renderSizeReport } from '../../core/report/size-report.ts';
-import { writeReportPage } from '../../core/report/report-page-file.ts';
+import { writeFailedRunPage, writeReportPage } from '../../core/report/report-page-file.ts';
 import {
   addIndexOptions,
   addRouteOptions,
@@ -216,10 +216,6 @@ export function createBuildCommand(): Command {
       '--strip-symbols',
       'strip symbols from extension modules, never *.libs (needs python3.X here to prove they still load)',
     )
-    .option(
-      '--allow-local-sdist-build',
-      'build sdist-only packages with pip wheel here (valid only if this machine matches the target)',
-    )
     .addOption(
       new Option(
         '--python-executable <path>',
@@ -296,9 +292,17 @@ export function createBuildCommand(): Command {
         );
       }
       const progress = createStepProgress({ quiet: options.json ?? false, color: globals.color !== false });
+      // Which step a failure happened in, for its page (Measure until the lock is there).
+      const reached = { step: lock ? 'Build' : 'Measure' };
       try {
-        const manifest = await buildInProcess(input, lock, options, policy, cacheDir, (label) =>
-          progress.step(label),
+        const manifest = await buildInProcess(
+          input,
+          lock,
+          options,
+          policy,
+          cacheDir,
+          (label) => progress.step(label),
+          reached,
         );
         progress.done();
         await writeFile(join(options.out, 'report.html'), renderSizeReport({ kind: 'build', manifest }));
@@ -312,6 +316,15 @@ export function createBuildCommand(): Command {
         if (!isPublishable(manifest)) process.exitCode = 1;
       } catch (error) {
         progress.fail();
+        // A failed run gets its page too, as through the pipeline.
+        const page = await writeFailedRunPage(
+          options.out,
+          { step: reached.step, error },
+          {
+            requirementsPath: input,
+          },
+        ).catch(() => null);
+        if (page && !options.json) process.stderr.write(`report: ${page}\n`);
         throw error;
       }
     });
@@ -382,9 +395,11 @@ async function buildInProcess(
   policy: DeliveryPolicy,
   cacheDir: string,
   step: (label: string) => void,
+  reached: { step: string } = { step: 'Build' },
 ): Promise<BuildManifest> {
   if (!given) step('resolving and measuring');
   const lock = await lockToBuild(input, given, options, policy, cacheDir);
+  reached.step = 'Build';
   // Locked files carry absolute URLs: the index only downloads (sha256-checked, cached). It is
   // made on first use, so a cache hit never loads the HTTP client.
   const opened: { index: ClosablePackageIndex | null } = { index: null };

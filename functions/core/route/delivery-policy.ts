@@ -55,8 +55,6 @@ export const deliveryPolicySchema = z.strictObject({
   pre: z.boolean().default(DEFAULTS.pre),
   /** Ignore package indexes (find-links only). */
   noIndex: z.boolean().default(DEFAULTS.noIndex),
-  /** Build sdist-only packages with pip on the build machine. */
-  allowLocalSdistBuild: z.boolean().default(DEFAULTS.allowLocalSdistBuild),
   /** Reuse a cached build of the same lock and policy. */
   cache: z.boolean().default(DEFAULTS.cache),
   /** A probe that cannot run here (arm64 on x86_64, a Python this machine lacks) fails the run. */

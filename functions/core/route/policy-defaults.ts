@@ -20,7 +20,6 @@ export const DEFAULT_DELIVERY_POLICY = Object.freeze({
   reserveBytesForFunctionCode: DEFAULT_RESERVE_BYTES,
   pre: false,
   noIndex: false,
-  allowLocalSdistBuild: false,
   cache: true,
   requireProbe: false,
   // What Measure resolves (pyproject/lock groups and pip's format controls): they change the
@@ -63,7 +62,6 @@ const BUILD_FIELDS = [
   'keepFreeLayers',
   'reserveBytesForFunctionCode',
   'forceStrategy',
-  'allowLocalSdistBuild',
 ] as const satisfies readonly (keyof DeliveryPolicy)[];
 
 /** sha256 (hex) of the fields that change the artifacts, in a fixed order. */

@@ -223,6 +223,17 @@ export interface Lock {
   readonly target: Target;
   /** Sorted by name. */
   readonly packages: readonly LockedPackage[];
+  /**
+   * The indexes and find-links the set was resolved from (credentials stripped): where an sdist's
+   * build requirements come from at build time. Not part of the lock hash.
+   */
+  readonly buildIndexes?: BuildIndexes;
+}
+
+/** Where an sdist's build environment gets its build requirements. */
+export interface BuildIndexes {
+  readonly indexUrls: readonly string[];
+  readonly findLinks: readonly string[];
 }
 
 /** Where a dependency set should go. */
@@ -260,6 +271,8 @@ export interface BuiltFromSdist {
   readonly glibcNeeded: string | null;
   /** The build ran in the smoke import's cell (verify/sandbox.ts); false: this machine could not isolate it. */
   readonly sandboxed: boolean;
+  /** Where its build requirements came from (credentials stripped). */
+  readonly buildIndexes?: BuildIndexes;
 }
 
 export interface BuildManifest {

@@ -96,7 +96,6 @@ const BUILD_RUNS = {
       '--reserve-mb',
       '100',
       '--exclude-runtime-provided',
-      '--allow-local-sdist-build',
       '--no-slim',
       '--precompile',
       '--strip-symbols',
@@ -312,11 +311,6 @@ const BUILD_ROWS: Record<string, BuildRow> = {
       expect(run.manifest.smokeImport.ran).toBe(false);
       expect(run.manifest.smokeImport.reason).toContain(python);
     },
-  },
-  '--allow-local-sdist-build': {
-    run: 'budget',
-    note: 'its effect needs an sdist-only package, which the on-disk indexes do not hold (the refusal without it is in test/unit/build/build.test.ts)',
-    check: ({ run }) => expect(run.manifest.policy?.allowLocalSdistBuild).toBe(true),
   },
   '--extra': {
     run: 'project',

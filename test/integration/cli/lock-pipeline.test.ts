@@ -188,4 +188,47 @@ describe.skipIf(indexes === null)(`lock files through the default build path${WH
     // Assess
     expect(pins(manifest.lock)).toEqual([...(EXPECTED['Pipfile.lock']?.pins ?? [])].sort());
   });
+
+  it(
+    "names the user's poetry.lock, not a temporary copy, when Measure refuses it",
+    { timeout: 300_000 },
+    async () => {
+      // Prepare: a package entry without its version.
+      const project = join(workDir, 'broken-poetry');
+      await mkdir(project, { recursive: true });
+      const lock = join(project, 'poetry.lock');
+      await writeFile(
+        lock,
+        '[[package]]\nname = "six"\nfiles = []\n\n[metadata]\nlock-version = "2.0"\npython-versions = ">=3.9"\ncontent-hash = "0"\n',
+      );
+
+      // Act
+      const failed = await execFileAsync(
+        'bin/lambda-deps',
+        [
+          'build',
+          lock,
+          '--runtime',
+          'python3.11',
+          '--arch',
+          'x86_64',
+          '--out',
+          join(project, 'out'),
+          ...indexArgs(),
+        ],
+        { maxBuffer: 16 * 1024 * 1024, timeout: 280_000, env: { ...process.env, NO_COLOR: '1' } },
+      ).then(
+        () => null,
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+
+      // Assess
+      expect(failed?.code).toBe(2);
+      const said = `${failed?.stdout ?? ''}${failed?.stderr ?? ''}`;
+      expect(said).toContain(lock);
+      expect(said).not.toMatch(/lambda-deps-measure-/);
+      const report = await readFile(join(project, 'out', 'report.json'), 'utf8');
+      expect(report).not.toMatch(/lambda-deps-measure-/);
+    },
+  );
 });

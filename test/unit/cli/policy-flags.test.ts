@@ -115,7 +115,6 @@ describe('the artifact key', () => {
     keepFreeLayers: { keepFreeLayers: 2 },
     reserveBytesForFunctionCode: { reserveBytesForFunctionCode: 1 },
     forceStrategy: { forceStrategy: 'efs' },
-    allowLocalSdistBuild: { allowLocalSdistBuild: true },
   };
 
   it.each(Object.entries(changed))('differs when the policy changes %s', (_field, change) => {
