@@ -768,6 +768,8 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     efsRoot: options.efsRoot ?? null,
     registry: options.registry ?? null,
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+    // The Probe imports with the interpreter the user named for the smoke import, as Build does.
+    ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
   });
   // The input first: a bad requirements file is an InputError before anything is synthesized.
   const { input, secrets } = options.event

@@ -104,13 +104,15 @@ const BUILD_RUNS = {
       '--name',
       'flag-set',
       '--verbose',
-      '--require-probe',
       ...indexFlags(),
     ],
   },
   // The runtime's own packages left out, with this machine's interpreter: the smoke import and, on
   // the pipeline, the Probe import six, which only the runtime (/var/runtime in Lambda) provides.
-  runtime: { set: 'pure', flags: () => ['--json', '--exclude-runtime-provided', ...indexFlags()] },
+  runtime: {
+    set: 'pure',
+    flags: () => ['--json', '--exclude-runtime-provided', '--require-probe', ...indexFlags()],
+  },
   // pip's format controls, on a folder where each changes the pick: flagbin and flagpref have a
   // 1.0 wheel and a 2.0 sdist, flagsrc a 1.0 wheel and a 1.0 sdist.
   binary: {
@@ -307,9 +309,14 @@ const BUILD_ROWS: Record<string, BuildRow> = {
   },
   '--python-executable': {
     run: 'budget',
-    check: ({ run }) => {
+    // The Build's smoke import and, on the pipeline, the Probe both use the named interpreter.
+    check: ({ path, run }) => {
       expect(run.manifest.smokeImport.ran).toBe(false);
       expect(run.manifest.smokeImport.reason).toContain(python);
+      if (path !== 'pipeline') return;
+      const probe = (run.manifest as { probe?: { ran?: boolean; reason?: string } }).probe;
+      expect(probe).toMatchObject({ ran: false });
+      expect(probe?.reason).toContain(python);
     },
   },
   '--extra': {
@@ -381,7 +388,7 @@ const BUILD_ROWS: Record<string, BuildRow> = {
       expect(JSON.stringify((run.manifest as { delivery?: unknown }).delivery)).toContain('flag-set'),
   },
   '--require-probe': {
-    run: 'budget',
+    run: 'runtime',
     pipelineOnly: true,
     note: 'a probe that cannot run (arm64 here) then fails the run: test/integration/probe/local-probe.test.ts',
     check: ({ run }) =>
