@@ -49,6 +49,19 @@ export function hostNotFound(error: unknown): boolean {
   return cause !== undefined && cause !== error && hostNotFound(cause);
 }
 
+/** What to do when a host cannot be reached; a lock's own hosts can be replaced by a mirror. */
+export const UNREACHABLE_HOST_HINT =
+  "If a lock file names this host (its sources or its file URLs), look its files up on a reachable mirror instead with -i/--index-url URL or -f/--find-links FOLDER (the lock's hashes are still checked), or lock again against a reachable index. Otherwise check the network, proxy and index URLs (pip config list).";
+
+/** The typed error for a URL whose host name does not resolve, keeping the fault as its cause. */
+export function unreachableHost(url: string, error: unknown): IndexUnreachableError {
+  const host = URL.canParse(url) ? new URL(url).hostname : url;
+  return new IndexUnreachableError(
+    `${host} cannot be reached: its name does not resolve (${describeFault(error)}), for ${redactUrl(url)}.`,
+    { hint: UNREACHABLE_HOST_HINT, cause: error },
+  );
+}
+
 export function describeFault(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
@@ -269,6 +282,7 @@ export function createTransport(options: TransportOptions): Transport {
       try {
         return await limit(() => exchange(url, indexName, init, consume));
       } catch (error) {
+        if (!(error instanceof LambdaDepsError) && hostNotFound(error)) throw unreachableHost(url, error);
         if (!isTransient(error)) throw error;
         lastFault = describeFault(error);
       }
