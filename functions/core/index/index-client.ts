@@ -17,7 +17,7 @@ import { createMetadataReader } from './metadata.ts';
 import type { Netrc } from './netrc.ts';
 import { createWheelReader } from './remote-wheel.ts';
 import { projectOfFilename } from './simple-pages.ts';
-import { createTransport, hostNotFound } from './transport.ts';
+import { createTransport, DEADLINE_VARIABLES, hostNotFound } from './transport.ts';
 import { createWheelSizes } from './wheel-sizes.ts';
 import type { ZipLimits } from './zip-directory.ts';
 
@@ -142,11 +142,11 @@ export function createPackageIndex(options: PackageIndexOptions): ClosablePackag
     timeoutMs: options.timeoutMs ?? 30_000,
     requestDeadlineMs: bound(
       options.requestDeadlineMs,
-      'LAMBDA_DEPS_REQUEST_DEADLINE_MS',
+      DEADLINE_VARIABLES['request deadline'],
       environment,
       600_000,
     ),
-    runDeadlineMs: bound(options.runDeadlineMs, 'LAMBDA_DEPS_RUN_DEADLINE_MS', environment, 3_600_000),
+    runDeadlineMs: bound(options.runDeadlineMs, DEADLINE_VARIABLES['run deadline'], environment, 3_600_000),
     userAgent: options.userAgent ?? 'lambda-deps',
     concurrency: options.concurrency ?? 16,
     connectionsPerOrigin: options.connectionsPerOrigin ?? 6,

@@ -180,11 +180,21 @@ export interface Transport {
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-function deadlineError(url: string, what: string, ms: number): IndexUnreachableError {
+/** The environment variables a CLI user sets to raise each deadline (read in index-client.ts). */
+export const DEADLINE_VARIABLES = {
+  'request deadline': 'LAMBDA_DEPS_REQUEST_DEADLINE_MS',
+  'run deadline': 'LAMBDA_DEPS_RUN_DEADLINE_MS',
+} as const;
+
+function deadlineError(
+  url: string,
+  what: keyof typeof DEADLINE_VARIABLES,
+  ms: number,
+): IndexUnreachableError {
   return new IndexUnreachableError(
     `${redactUrl(url)} gave no complete answer within the ${what} of ${ms} ms.`,
     {
-      hint: 'The server is too slow or sends data in a trickle. Retry later, use another index, or raise the deadline (requestDeadlineMs / runDeadlineMs).',
+      hint: `The server is too slow or sends data in a trickle. Retry later, use another index, or raise the ${what}: set ${DEADLINE_VARIABLES[what]} to more than ${ms} (milliseconds) in the environment.`,
     },
   );
 }

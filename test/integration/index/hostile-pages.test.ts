@@ -159,6 +159,9 @@ describe('the index client against hostile and mistaken locations', () => {
     expect((run.outcome as Error).message).toMatch(
       /\/drip\/hostilepkg\/ gave no complete answer within the request deadline of 1500 ms/,
     );
+    // The hint names what a CLI user can set, not the API option.
+    expect((run.outcome as LambdaDepsError).hint).toMatch(/LAMBDA_DEPS_REQUEST_DEADLINE_MS/);
+    expect((run.outcome as LambdaDepsError).hint).not.toMatch(/requestDeadlineMs/);
     expect(run.ms).toBeLessThan(4_000);
     recordReliability({
       area: 'index bounds',
@@ -199,6 +202,8 @@ describe('the index client against hostile and mistaken locations', () => {
 
     // Assess
     expect((run.outcome as Error).message).toMatch(/within the run deadline of 1000 ms/);
+    expect((run.outcome as LambdaDepsError).hint).toMatch(/LAMBDA_DEPS_RUN_DEADLINE_MS/);
+    expect((run.outcome as LambdaDepsError).hint).not.toMatch(/runDeadlineMs/);
     expect(run.ms).toBeLessThan(3_000);
   });
 
