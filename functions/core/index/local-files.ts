@@ -78,11 +78,12 @@ export async function openRegularFile(
 }
 
 /**
- * The whole of a small regular file, refused when larger than `maxBytes`.
+ * The whole of a small regular file, refused when larger than `maxBytes` (or, given `filename`,
+ * when its real name is not that).
  * @example await readRegularFile('/srv/simple/six/index.html', 64 * 1024 * 1024)
  */
-export async function readRegularFile(path: string, maxBytes: number): Promise<Buffer> {
-  const { handle, size } = await openRegularFile(path);
+export async function readRegularFile(path: string, maxBytes: number, filename?: string): Promise<Buffer> {
+  const { handle, size } = await openRegularFile(path, filename);
   try {
     if (size > maxBytes) {
       throw new InputError(`${path} is ${size} bytes, more than the ${maxBytes}-byte limit for a page.`, {

@@ -385,6 +385,39 @@ describe('the index client against hostile and mistaken locations', () => {
     );
   });
 
+  it('reads no PEP 658 metadata file of a file:// index that links to another file, and prints no hash of it', async () => {
+    // Prepare: an index page advertising metadata whose .metadata file links to a secret.
+    const root = join(workDir, 'metadata-index');
+    const page = join(root, 'hostilepkg');
+    await mkdir(page, { recursive: true });
+    await writeFile(join(page, wheel.filename), wheel.bytes);
+    const secret = join(workDir, 'metadata-secret');
+    await writeFile(secret, 'Metadata-Version: 2.1\nName: hostilepkg\nVersion: 6.6.6\n');
+    await symlink(secret, join(page, `${wheel.filename}.metadata`));
+    const claimed = 'b'.repeat(64);
+    await writeFile(
+      join(page, 'index.html'),
+      `<a href="${wheel.filename}#sha256=${wheel.sha256}" data-dist-info-metadata="sha256=${claimed}">${wheel.filename}</a>`,
+    );
+    const index = createPackageIndex({
+      indexUrl: pathToFileURL(root).href,
+      extraIndexUrls: [],
+      findLinks: [],
+      pre: false,
+      cacheDir: join(workDir, 'cache'),
+      netrc: null,
+    });
+
+    // Act
+    const [file] = await index.listFiles('hostilepkg');
+    const metadata = await index.fetchMetadata(file!);
+    await index.close();
+
+    // Assess: the wheel's own METADATA is read, not the linked file (which says 6.6.6).
+    expect(file?.metadataUrl).toMatch(/\.metadata$/);
+    expect(metadata.version).toBe('1.0');
+  });
+
   it.each([
     ['a missing slash', 'http:/127.0.0.1/simple/'],
     ['a misspelt scheme', 'htps://127.0.0.1/simple/'],
