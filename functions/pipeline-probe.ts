@@ -4,7 +4,13 @@
 // probe passed. In AWS the probe is a function on the target's real runtime; locally the twin
 // unpacks what ships as Lambda would.
 import type { PipelineAdapters } from './adapters/ports.ts';
-import { describeProbe, type ProbeArtifact, type ProbeResult } from './core/probe/index.ts';
+import {
+  describeProbe,
+  runtimeStandInOf,
+  type ProbeArtifact,
+  type RuntimeStandIn,
+  type ProbeResult,
+} from './core/probe/index.ts';
 import { LambdaDepsError } from './core/shared/errors.ts';
 import type { BuildManifest } from './core/shared/types.ts';
 
@@ -25,6 +31,12 @@ export interface ProbeBeforeSwitchInput {
   readonly reuse?: boolean;
 }
 
+/** The runtime's packages the build left out, for a local probe to put where /var/runtime is. */
+function withStandIn(manifest: BuildManifest): { runtimeStandIn?: RuntimeStandIn } {
+  const runtimeStandIn = runtimeStandInOf(manifest);
+  return runtimeStandIn ? { runtimeStandIn } : {};
+}
+
 /**
  * Probe the published artifact; throws ProbeFailedError (naming the module and how it failed)
  * when an import fails, or when the probe could not run and `requireProbe` is set.
@@ -33,7 +45,13 @@ export async function probeBeforeSwitch(input: ProbeBeforeSwitchInput): Promise<
   const { manifest } = input;
   const modules = manifest.smokeImport.moduleNames ?? [];
   const result = await input.adapters.probe.probe(
-    { target: manifest.target, modules, artifact: input.artifact, reuse: input.reuse ?? false },
+    {
+      target: manifest.target,
+      modules,
+      artifact: input.artifact,
+      reuse: input.reuse ?? false,
+      ...withStandIn(manifest),
+    },
     input.probeId,
   );
   if (result.ran && !result.ok) {

@@ -87,6 +87,10 @@ export interface LayerRegistry {
   deleteLayerVersion?(request: { readonly layerName: string; readonly version: number }): Promise<void>;
   /** The layer version ARNs a function lists now. */
   getFunctionLayers?(functionName: string): Promise<readonly string[]>;
+  /** How many bytes a version's zip unpacks to (the twin's 250 MB check); null when it is gone. */
+  unzippedBytes?(layerVersionArn: string): Promise<number | null>;
+  /** How many bytes a function's own code unpacks to (part of the same 250 MB). */
+  functionCodeBytes?(functionName: string): Promise<number>;
   /** One version and its description (the content hash lives there); null when it is gone. */
   getLayerVersion?(
     layerVersionArn: string,
@@ -147,6 +151,14 @@ export type ImageDestination =
 /** ECR in AWS (GetAuthorizationToken); a registry URL or an OCI layout folder locally. */
 export interface ImageRegistry {
   destination(tag: string): Promise<ImageDestination>;
+  /**
+   * Stores an OCI layout under `tag` (a `layout` destination): one single-architecture image,
+   * and an immutable tag (the same digest again is accepted, another is refused).
+   */
+  putLayout?(
+    tag: string,
+    layoutDir: string,
+  ): Promise<{ readonly layoutDir: string; readonly digest: string }>;
 }
 
 /** A build as the build service reports it: where it failed and where its log is. */

@@ -20,7 +20,7 @@ import {
 import type { RunBuildspecResult } from '../adapters/local/local-build-runner.ts';
 import type { LeasingObjectStore } from '../adapters/ports.ts';
 import type { AwsCall } from '../adapters/twin/aws-twin.ts';
-import { createTwin, withBuildChecks } from '../adapters/twin/local-run.ts';
+import { createTwin, guardStatePayloads, withBuildChecks } from '../adapters/twin/local-run.ts';
 import { runOnce } from '../adapters/store-lease.ts';
 import {
   parseProgressLine,
@@ -28,14 +28,19 @@ import {
   type BuildProgressEvent,
 } from '../core/build/build-events.ts';
 import { collectRequirementsBundle } from '../core/inputs/requirements-file.ts';
-import { singleFileBundle, type RequirementsBundle } from '../core/inputs/requirements-bundle.ts';
+import {
+  singleFileBundle,
+  withoutUrlCredentials,
+  type RequirementsBundle,
+} from '../core/inputs/requirements-bundle.ts';
 import { parseDeliveryPolicy, type DeliveryPolicyInput } from '../core/route/delivery-policy.ts';
 import { artifactKeyFromHashes } from '../core/route/delivery-policy.ts';
-import { detectInputFormat, isGenericInputName, lockBeside } from '../core/inputs/input-format.ts';
+import { companionsOf, detectInputFormat, isGenericInputName } from '../core/inputs/input-format.ts';
 import { InputError } from '../core/shared/errors.ts';
 import type { BuildManifest, Strategy } from '../core/shared/types.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
 import { keys } from '../pipeline-state.ts';
+import { deliverStoredArtifacts } from './artifacts-out.ts';
 import {
   definitionSourcesKey,
   readCachedDefinition,
@@ -492,8 +497,15 @@ export async function bundleFor(requirementsPath: string): Promise<RequirementsB
   const text = await readFile(path, 'utf8').catch((error: unknown) => {
     throw new InputError(`Cannot read ${requirementsPath}.`, { cause: error, hint: 'Check the path.' });
   });
-  // pyproject.toml, Pipfile and locks are one file each: they include nothing.
-  if (detectInputFormat(path, text) !== 'requirements') return singleFileBundle(path, text);
+  // pyproject.toml, Pipfile and locks include nothing, but travel with the lock or pyproject
+  // beside them (companionsOf), so Measure reads the project as it is read here.
+  const format = detectInputFormat(path, text);
+  if (format !== 'requirements') {
+    const bundle = singleFileBundle(path, text);
+    for (const companion of companionsOf(path, format))
+      bundle.files[companion] = await readFile(companion, 'utf8');
+    return bundle;
+  }
   const { bundle, set } = await collectRequirementsBundle(path);
   if (set.requirements.length === 0) {
     throw new InputError(`${bundle.root} names no requirements: nothing to deliver.`, {
@@ -504,16 +516,19 @@ export async function bundleFor(requirementsPath: string): Promise<RequirementsB
   return bundle;
 }
 
-/** The console input for a local file: its bundle goes into the store under `requirements/`. */
+/**
+ * The console input for a local file: its bundle goes into the store under `requirements/`,
+ * without the credentials written in its URLs; those come back as variables Measure is given in
+ * memory (`secrets`), so the private index still answers.
+ */
 async function consoleInputFor(
   options: LocalPipelineOptions,
   store: LeasingObjectStore,
-): Promise<Record<string, unknown>> {
+): Promise<{ input: Record<string, unknown>; secrets: Record<string, string> }> {
   if (!options.requirementsPath)
     throw new InputError('Give a requirements file (or an event) to run the pipeline on.');
-  // A pyproject.toml or Pipfile with its lock beside it: the lock is what the Measure step must read.
-  const uploaded = lockBeside(options.requirementsPath) ?? options.requirementsPath;
-  const bundle = await bundleFor(uploaded);
+  const uploaded = options.requirementsPath;
+  const { bundle, variables: secrets } = withoutUrlCredentials(await bundleFor(uploaded));
   const text = JSON.stringify(bundle);
   const digest = sha256Hex(text).slice(0, 12);
   const key = `requirements/${digest}/${basename(uploaded).replace(/[^a-zA-Z0-9._-]+/g, '-') || 'requirements.txt'}.bundle.json`;
@@ -522,7 +537,7 @@ async function consoleInputFor(
     ...(options.policy ?? {}),
     ...(options.strategy && options.strategy !== 'auto' ? { forceStrategy: options.strategy } : {}),
   });
-  return {
+  const input = {
     requirements: { bucket: options.bucket ?? LOCAL_BUCKET, key },
     ...(options.python && options.glibc
       ? { python: options.python, glibc: options.glibc }
@@ -531,12 +546,14 @@ async function consoleInputFor(
     name: options.name ?? defaultSetName(options.requirementsPath),
     policy,
   };
+  return { input, secrets };
 }
 
 /**
  * Copies the artifacts the manifest names from the store into `outDir` at the manifest's own
  * paths (`layers/layer-<id>.zip`, `efs/site-packages.tar`, `image/…`), so the default path
- * and `--no-pipeline` leave the same layout and every file the manifest names exists there.
+ * and `--no-pipeline` leave the same layout and every file the manifest names exists there;
+ * as --no-pipeline does, only over files lambda-deps wrote, and complete before any is replaced.
  */
 async function copyArtifactsOut(
   store: LeasingObjectStore,
@@ -550,11 +567,7 @@ async function copyArtifactsOut(
     const imageKeys = await store.list(`${prefix}${manifest.image.layout}/`);
     files.push(...imageKeys.map((key) => key.slice(prefix.length)));
   }
-  for (const file of files) {
-    const target = join(outDir, ...file.split('/'));
-    await mkdir(dirname(target), { recursive: true });
-    await store.getToFile(`${prefix}${file}`, target);
-  }
+  await deliverStoredArtifacts(store, prefix, files, outDir);
 }
 
 /**
@@ -615,6 +628,7 @@ function taskOverrides(
     overrides[stateName] = async (payload) => {
       const event = binding.invokeIntegration ? (payload as { Payload?: unknown }).Payload : payload;
       try {
+        await twin?.assertPayloadsWithinLimits();
         if (twin && binding.logicalId) await twin.beforeInvoke(stateName, binding.logicalId);
         const result = await (await handler())(event);
         twin?.checkStatePayload(stateName, result);
@@ -753,9 +767,12 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     outDir,
     efsRoot: options.efsRoot ?? null,
     registry: options.registry ?? null,
+    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
   });
   // The input first: a bad requirements file is an InputError before anything is synthesized.
-  const input = options.event ?? (await consoleInputFor(options, adapters.store));
+  const { input, secrets } = options.event
+    ? { input: options.event, secrets: {} }
+    : await consoleInputFor(options, adapters.store);
   const { StateMachine } = await import('aws-local-stepfunctions');
   const { definition, template, tasks } = await loadPipelineDefinition({
     functionsToUpdate: options.functionsToUpdate ?? [],
@@ -785,6 +802,7 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       .replace(/[-:.TZ]/g, '')
       .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
   const twin = createTwin(options, template, dependencies.settings.artifactBucket, executionName);
+  twin?.checkExecutionInput(input);
 
   // The definition is the synthesized one, checked with asl-validator by the infra tests; its
   // JSON-schema validation here would cost every local run about 80 ms.
@@ -792,7 +810,13 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
   const startedAt = Date.now();
   const execution = machine.run(input as never, {
     overrides: {
-      taskResourceLocalHandlers: taskOverrides(tasks, dependencies, adapters, options, twin) as never,
+      taskResourceLocalHandlers: taskOverrides(
+        tasks,
+        dependencies,
+        adapters,
+        { ...options, variables: { ...(options.variables ?? process.env), ...secrets } },
+        twin,
+      ) as never,
     },
     context: {
       Execution: {
@@ -803,11 +827,9 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       },
     } as never,
   });
-  const followed = followStates(
-    execution.eventLogs as unknown as ExecutionEvents,
-    startedAt,
-    options.onState,
-  );
+  // Step Functions' 256 KB between states, on every state's input and output (the twin's rule).
+  const guarded = guardStatePayloads(twin, execution.eventLogs, () => execution.abort());
+  const followed = followStates(guarded as unknown as ExecutionEvents, startedAt, options.onState);
 
   let status: 'SUCCEEDED' | 'FAILED' = 'SUCCEEDED';
   let output: Record<string, unknown> = {};
@@ -824,6 +846,8 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     };
   }
   await followed.done;
+  const breach = twin?.payloadBreach;
+  if (breach) [status, failure] = ['FAILED', { error: breach.name, cause: breach.message }];
   const endedAt = Date.now();
   followed.finishOpen(status === 'FAILED' ? 'failed' : 'succeeded', endedAt);
   const record: ExecutionRecord = {

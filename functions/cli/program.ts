@@ -109,8 +109,11 @@ export async function createProgram(argv: readonly string[] = process.argv): Pro
   if (wanted) program.addCommand(await wanted.load());
   else for (const entry of COMMANDS) program.addCommand(placeholderCommand(entry));
   // Subcommands share the error handling below: usage mistakes become exit code 2.
+  // and each command's own mistakes (an unknown option) point at that command's --help.
   const override = (command: Command): void => {
     command.exitOverride();
+    if (command !== program)
+      command.showHelpAfterError(`(run lambda-deps ${command.name()} --help for usage)`);
     command.commands.forEach(override);
   };
   override(program);

@@ -92,15 +92,18 @@ export function addIndexOptions(command: Command): Command {
     .option('--prefer-binary', 'prefer an older wheel over a newer sdist');
 }
 
-/** pip's format options as given on the command line, for the index options (pip-config.ts). */
+/** pip's format options as given on the command line (or carried by the policy), for the index options (pip-config.ts). */
 export function formatOptionsOf(options: {
   readonly onlyBinary?: readonly string[];
   readonly noBinary?: readonly string[];
+  /** commander's slot for `--no-binary` (a `--no-` option is stored without the prefix). */
+  readonly binary?: readonly string[] | boolean;
   readonly preferBinary?: boolean;
 }): { onlyBinary?: string[]; noBinary?: string[]; preferBinary?: boolean } {
+  const noBinary = options.noBinary ?? (Array.isArray(options.binary) ? options.binary : []);
   return {
     ...(options.onlyBinary?.length ? { onlyBinary: [...options.onlyBinary] } : {}),
-    ...(options.noBinary?.length ? { noBinary: [...options.noBinary] } : {}),
+    ...(noBinary.length ? { noBinary: [...noBinary] } : {}),
     ...(options.preferBinary ? { preferBinary: true } : {}),
   };
 }
@@ -115,12 +118,22 @@ export interface PolicyFlags {
   readonly precompile?: boolean;
   readonly stripSymbols?: boolean;
   readonly excludeRuntimeProvided?: boolean;
-  readonly allowLocalSdistBuild?: boolean;
   readonly cache?: boolean;
   readonly pre?: boolean;
   readonly index?: boolean;
   readonly requireProbe?: boolean;
+  /** What Measure resolves: `--extra`, `--group` and pip's format controls. */
+  readonly extra?: readonly string[];
+  readonly group?: readonly string[];
+  readonly onlyBinary?: readonly string[];
+  /** `--no-binary` values: commander stores a `--no-` option without the prefix. */
+  readonly binary?: readonly string[] | boolean;
+  readonly preferBinary?: boolean;
 }
+
+/** A repeatable option's values, or undefined when none were given (the default). */
+const listOrNone = (values: readonly string[] | undefined): string[] | undefined =>
+  values && values.length > 0 ? [...values] : undefined;
 
 /**
  * The delivery policy the flags describe (the defaults for what they leave out); an InputError
@@ -138,11 +151,15 @@ export async function policyFromFlags(flags: PolicyFlags): Promise<DeliveryPolic
     precompile: flags.precompile,
     stripSymbols: flags.stripSymbols,
     excludeRuntimeProvided: flags.excludeRuntimeProvided,
-    allowLocalSdistBuild: flags.allowLocalSdistBuild,
     cache: flags.cache,
     pre: flags.pre,
     noIndex: flags.index === undefined ? undefined : !flags.index,
     requireProbe: flags.requireProbe,
+    extras: listOrNone(flags.extra),
+    groups: listOrNone(flags.group),
+    onlyBinary: listOrNone(flags.onlyBinary),
+    noBinary: listOrNone(formatOptionsOf(flags).noBinary),
+    preferBinary: flags.preferBinary,
   };
   const defined = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
   if (onlyDefaults(defined)) return defaultDeliveryPolicy();

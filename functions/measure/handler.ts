@@ -25,11 +25,16 @@ import {
   singleFileBundle,
   type RequirementsBundle,
 } from '../core/inputs/requirements-bundle.ts';
-import { detectInputFormat, isGenericInputName } from '../core/inputs/input-format.ts';
+import {
+  COMPANION_NAMES,
+  companionNamesOf,
+  detectInputFormat,
+  isGenericInputName,
+} from '../core/inputs/input-format.ts';
 import { serializeLock } from '../core/resolve/lock.ts';
 import { measureRequirements, type MeasureRequirementsInput } from '../core/measure/measure.ts';
 import { artifactKeyOf, parseDeliveryPolicy, type DeliveryPolicy } from '../core/route/delivery-policy.ts';
-import { InputError } from '../core/shared/errors.ts';
+import { InputError, LambdaDepsError } from '../core/shared/errors.ts';
 import { customTarget, lambdaTarget } from '../core/shared/targets.ts';
 import type { Target } from '../core/shared/types.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
@@ -184,12 +189,76 @@ async function readBundle(store: ObjectStore, key: string): Promise<Requirements
   const text = bytes.toString('utf8');
   // A requirements file never starts with "{": this one is a bundle.
   if (text.trimStart().startsWith('{')) return parseRequirementsBundle(text, key);
-  return singleFileBundle(key, text);
+  return withStoredCompanions(store, key, text);
+}
+
+/**
+ * A plain upload and the file beside it in the bucket that it is read with (companionNamesOf):
+ * a pyproject.toml uploaded next to its uv.lock is that project, as on the user's machine.
+ */
+async function withStoredCompanions(
+  store: ObjectStore,
+  key: string,
+  text: string,
+): Promise<RequirementsBundle> {
+  const bundle = singleFileBundle(key, text);
+  const folder = key.slice(0, key.lastIndexOf('/') + 1);
+  for (const name of companionNamesOf(detectInputFormat(key, text))) {
+    if (!(await store.exists(`${folder}${name}`))) continue;
+    bundle.files[`${folder}${name}`] = (await store.getBytes(`${folder}${name}`)).toString('utf8');
+    break;
+  }
+  return bundle;
+}
+
+/**
+ * The scratch name of each file of a project's bundle (the root and the lock or pyproject.toml
+ * that travel with it): one folder, as beside each other on the client. Only the root's own name
+ * and the companions' names (COMPANION_NAMES) are taken, each once, so no key reaches elsewhere.
+ */
+function scratchNames(bundle: RequirementsBundle): Map<string, string> {
+  const names = new Map<string, string>([[bundle.root, basename(bundle.root)]]);
+  for (const key of Object.keys(bundle.files)) {
+    if (key === bundle.root) continue;
+    const name = basename(key);
+    if (!COMPANION_NAMES.includes(name) || [...names.values()].includes(name)) {
+      throw new InputError(
+        `The bundle for ${bundle.root} holds ${key}, which is not a lock or pyproject.toml beside it.`,
+        {
+          hint: 'Bundles are written by lambda-deps; upload the lock file or pyproject.toml itself instead.',
+        },
+      );
+    }
+    names.set(key, name);
+  }
+  return names;
+}
+
+/**
+ * The error with each scratch path replaced by the user's own (the bundle's key for it), so an
+ * error in a lock names the file the user wrote, as errors in requirements files do.
+ */
+function namingUserFiles(error: unknown, userPaths: ReadonlyMap<string, string>): unknown {
+  if (!(error instanceof Error)) return error;
+  const rename = (text: string): string => {
+    let renamed = text;
+    for (const [scratch, user] of userPaths) renamed = renamed.split(scratch).join(user);
+    return renamed;
+  };
+  // The fields are read-only for callers; the error is rewritten here before anyone sees it.
+  const writable = error as { message: string; stack?: string; hint?: string | null; location?: unknown };
+  writable.message = rename(error.message);
+  if (error.stack) writable.stack = rename(error.stack);
+  if (error instanceof LambdaDepsError) {
+    if (error.hint) writable.hint = rename(error.hint);
+    if (error.location) writable.location = { ...error.location, file: rename(error.location.file) };
+  }
+  return error;
 }
 
 /**
  * Measure the bundle: a requirements file is read from the bundle alone; any other format
- * (pyproject.toml, a lock) is one file, read from a scratch copy under its own name.
+ * (pyproject.toml, a lock) is read from a scratch folder holding it and the files beside it.
  */
 async function measureBundle(
   bundle: RequirementsBundle,
@@ -199,11 +268,13 @@ async function measureBundle(
   if (detectInputFormat(bundle.root, text) === 'requirements') {
     return measureRequirements({ ...input, requirementsPath: bundle.root, bundle });
   }
+  const names = scratchNames(bundle);
   const workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-measure-'));
   try {
-    const path = join(workDir, basename(bundle.root));
-    await writeFile(path, text);
-    return await measureRequirements({ ...input, requirementsPath: path });
+    for (const [key, name] of names) await writeFile(join(workDir, name), bundle.files[key] ?? '');
+    return await measureRequirements({ ...input, requirementsPath: join(workDir, basename(bundle.root)) });
+  } catch (error) {
+    throw namingUserFiles(error, new Map([...names].map(([key, name]) => [join(workDir, name), key])));
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
@@ -224,7 +295,13 @@ async function measureStep(
       ...(settings.indexUrl ? { indexUrl: settings.indexUrl } : {}),
       extraIndexUrls: [...settings.extraIndexUrls],
       findLinks: [...settings.findLinks],
+      // pip's format controls travel in the policy (`--only-binary` etc. on the CLI, `policy` in the console).
+      ...(request.policy.onlyBinary.length > 0 ? { onlyBinary: [...request.policy.onlyBinary] } : {}),
+      ...(request.policy.noBinary.length > 0 ? { noBinary: [...request.policy.noBinary] } : {}),
+      ...(request.policy.preferBinary ? { preferBinary: true } : {}),
     },
+    extras: request.policy.extras,
+    groups: request.policy.groups,
     variables: { ...(options.variables ?? {}) },
     variablesFrom: 'the variables the stack allows (LAMBDA_DEPS_ALLOWED_VARIABLES)',
     cacheDir: settings.cacheDir,

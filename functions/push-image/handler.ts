@@ -2,7 +2,7 @@
 // single-architecture manifest plus the dependency layer, over the registry HTTP API with
 // an ECR token (no Docker). Blobs already in the repository are not sent again, and the tag
 // is written last. Locally the destination is a registry URL or an OCI layout folder.
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -71,8 +71,9 @@ async function pushImageStep(
     const destination = await adapters.images.destination(tag);
     if (destination.kind === 'layout') {
       // No registry: the OCI layout itself is the deliverable (skopeo/crane can push it later).
-      await rm(destination.layoutDir, { recursive: true, force: true });
-      await cp(layoutDir, destination.layoutDir, { recursive: true });
+      // The local registry keeps ECR's rules there: immutable tags, single-architecture images.
+      if (!adapters.images.putLayout) throw new Error('This image registry stores no layout folders.');
+      await adapters.images.putLayout(tag, layoutDir);
       const digest = manifest.image?.digest ?? '';
       return {
         strategy: 'image',

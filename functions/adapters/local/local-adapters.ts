@@ -23,6 +23,8 @@ export interface LocalAdapterOptions {
   readonly repository?: string;
   /** The interpreter the probe uses instead of python3.X from PATH. */
   readonly pythonExecutable?: string | null;
+  /** The download cache the probe reads the lock's files from; default `<outDir>/cache`, as the settings'. */
+  readonly cacheDir?: string;
 }
 
 /** Where each local adapter keeps its files. */
@@ -42,7 +44,11 @@ export function localAdapters(options: LocalAdapterOptions): PipelineAdapters {
   const paths = localPaths(options.outDir, options.efsRoot);
   const store = new FolderObjectStore(paths.store);
   return {
-    probe: new LocalProbeRunner({ store, pythonExecutable: options.pythonExecutable ?? null }),
+    probe: new LocalProbeRunner({
+      store,
+      pythonExecutable: options.pythonExecutable ?? null,
+      cacheDir: resolve(options.cacheDir ?? join(options.outDir, 'cache')),
+    }),
     store,
     layers: new LocalLayerRegistry(paths.layers, store),
     parameters: new LocalParameterStore(paths.parameters),

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Architecture } from '../../core/shared/types.ts';
 import type { LayerRegistry, ObjectStore, PublishedLayerVersion } from '../ports.ts';
 import { updateJsonFile } from './locked-json-file.ts';
+import { openZip } from '../../core/pack/zip-reader.ts';
 
 export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_REGION = 'local';
@@ -29,10 +30,21 @@ export interface LocalLayerVersionsFile {
   layers: Record<string, LocalLayerVersionRecord[]>;
   /** Function name → the layer version ARNs it was pointed at. */
   functions: Record<string, string[]>;
+  /** Function name → its code's unzipped size in bytes (absent: 0). */
+  functionCode?: Record<string, number>;
 }
 
 export function localLayerArn(layerName: string): string {
   return `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:layer:${layerName}`;
+}
+
+/** A function's layers after an update: its others kept in front, the named ones replaced. */
+export function layersAfterUpdate(
+  current: readonly string[],
+  request: Pick<Parameters<LayerRegistry['updateFunctionLayers']>[0], 'layerVersionArns' | 'replaceNames'>,
+): string[] {
+  const kept = current.filter((arn) => !request.replaceNames.includes(arn.split(':')[6] ?? ''));
+  return [...kept, ...request.layerVersionArns];
 }
 
 export class LocalLayerRegistry implements LayerRegistry {
@@ -126,10 +138,7 @@ export class LocalLayerRegistry implements LayerRegistry {
     request: Parameters<LayerRegistry['updateFunctionLayers']>[0],
   ): Promise<{ layers: string[] }> {
     return this.update((file) => {
-      const kept = (file.functions[request.functionName] ?? []).filter(
-        (arn) => !request.replaceNames.includes(arn.split(':')[6] ?? ''),
-      );
-      const layers = [...kept, ...request.layerVersionArns];
+      const layers = layersAfterUpdate(file.functions[request.functionName] ?? [], request);
       file.functions[request.functionName] = layers;
       return { layers };
     });
@@ -154,6 +163,33 @@ export class LocalLayerRegistry implements LayerRegistry {
       if (!record) return;
       await rm(record.file, { force: true });
       file.layers[request.layerName] = versions.filter((entry) => entry.version !== request.version);
+    });
+  }
+
+  /** The sum of the version's zip entries' declared sizes (read from its central directory). */
+  async unzippedBytes(layerVersionArn: string): Promise<number | null> {
+    const [layerName = '', version] = layerVersionArn.split(':').slice(6, 8);
+    const file = await this.update((versions) => versions);
+    const record = file.layers[layerName]?.find((entry) => entry.version === Number(version));
+    if (!record) return null;
+    const zip = await openZip(record.file, { name: `${layerName}:${version}` });
+    try {
+      return zip.entries.reduce((sum, entry) => sum + entry.uncompressedSize, 0);
+    } finally {
+      await zip.close();
+    }
+  }
+
+  /** Locally a function is a name; its code size is what `setFunctionCodeBytes` recorded (0 if none). */
+  async functionCodeBytes(functionName: string): Promise<number> {
+    const file = await this.update((versions) => versions);
+    return file.functionCode?.[functionName] ?? 0;
+  }
+
+  /** Records a local function's unzipped code size, as a deployed function would have it. */
+  async setFunctionCodeBytes(functionName: string, bytes: number): Promise<void> {
+    await this.update((file) => {
+      (file.functionCode ??= {})[functionName] = bytes;
     });
   }
 

@@ -2,7 +2,8 @@
 // order under a fresh /opt-like folder, the EFS version through its PYTHONPATH, the image's
 // layers into a root filesystem) and runs the very probe.py the AWS probe function runs, with an
 // interpreter of the target's exact Python version and architecture, `-I -S`, and only the
-// artifact's folders on sys.path. When this machine cannot run the target, it says so.
+// artifact's folders on sys.path (then, for a set built without the runtime's own packages,
+// those packages where Lambda's /var/runtime is). When this machine cannot run the target, it says so.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import {
   imageSysPath,
   layerSysPath,
   probeNotRun,
+  standInNote,
   type ProbedModule,
   type ProbeRequest,
   type ProbeResult,
@@ -51,6 +53,8 @@ export interface LocalProbeOptions {
   readonly store?: ObjectStore;
   /** An interpreter to use instead of `python3.X` from PATH (it must still be the target's version). */
   readonly pythonExecutable?: string | null;
+  /** Where the lock's files are downloaded to and read from (the build's cache); default a temporary folder. */
+  readonly cacheDir?: string;
   /** The whole import, all modules; default 120 s. */
   readonly timeoutMs?: number;
 }
@@ -191,14 +195,17 @@ async function probeWith(
       request.modules.length > 0
         ? request.modules
         : (await installedDistributions(paths)).flatMap((distribution) => distribution.modules);
+    const runtime = await runtimeStandInPath(request, scratch, executable, options);
     const cell = await openSandbox(executable, await interpreterPrefix(executable), [
       ...paths,
+      ...runtime,
       dirname(PROBE_SCRIPT),
     ]);
     const output = await runProbeScript(cell, executable, modules, options.timeoutMs ?? 120_000).finally(() =>
       cell.dispose(),
     );
     const { isolation } = cell;
+    const standIn = request.runtimeStandIn ? { runtimeStandIn: standInNote(request.runtimeStandIn) } : {};
     if ('crashed' in output) {
       const modules = output.module
         ? [{ module: output.module, ok: false, error: output.crashed, ms: 0 }]
@@ -214,6 +221,7 @@ async function probeWith(
         reason: output.crashed,
         where: 'local',
         isolation,
+        ...standIn,
       };
     }
     const failed = output.modules.filter((module) => !module.ok);
@@ -231,11 +239,28 @@ async function probeWith(
         : {}),
       where: 'local',
       isolation,
+      ...standIn,
     };
   } finally {
     forgetScratch();
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * The folder standing in for Lambda's /var/runtime (after the artifact's), when the build left
+ * the runtime's own packages out; loaded only then (it brings the installer).
+ */
+async function runtimeStandInPath(
+  request: ProbeRequest,
+  scratch: string,
+  executable: string,
+  options: LocalProbeOptions,
+): Promise<string[]> {
+  if (!request.runtimeStandIn) return [];
+  const { installRuntimeStandIn } = await import('./runtime-stand-in.ts');
+  const cacheDir = options.cacheDir ?? join(scratch, 'cache');
+  return [await installRuntimeStandIn(request.runtimeStandIn, scratch, cacheDir, executable)];
 }
 
 /**
@@ -263,7 +288,12 @@ function isImmutable(artifact: ProbeRequest['artifact']): boolean {
  */
 async function reuseKey(request: ProbeRequest, executable: string): Promise<string> {
   const { size, mtimeMs } = await stat(executable);
-  const identity = { target: request.target, modules: request.modules, artifact: request.artifact };
+  const identity = {
+    target: request.target,
+    modules: request.modules,
+    artifact: request.artifact,
+    ...(request.runtimeStandIn ? { runtimeStandIn: request.runtimeStandIn.lock.packages } : {}),
+  };
   // (`reuse` itself is not part of what was probed.)
   return `probes/${sha256Hex(JSON.stringify({ identity, interpreter: { executable, size, mtimeMs } }))}.json`;
 }

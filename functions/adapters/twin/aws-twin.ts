@@ -5,6 +5,7 @@
 // EventBridge's 256 KB entry, Step Functions' execution names and 256 KB between states).
 // Every allowed call is recorded with the statement that allowed it: the least-privilege proof.
 import type {
+  BuildService,
   EventBus,
   FileSystemTree,
   ImageRegistry,
@@ -20,6 +21,7 @@ import { EXECUTION_NAME } from '../../pipeline-state.ts';
 import { IamEvaluator } from './iam-evaluator.ts';
 import { readTemplatePolicies, type TemplateShape } from './template-policies.ts';
 import { ServiceLimitError, SERVICE_LIMITS } from './service-limits.ts';
+import { layersAfterUpdate } from '../local/local-layer-registry.ts';
 
 /** One call a local run made, and the policy statement that allowed it. */
 export interface AwsCall {
@@ -35,6 +37,9 @@ interface TwinNames {
   readonly fileSystemId: string | null;
   readonly accessPointId: string | null;
   readonly repository: string | null;
+  /** The state machine whose role invokes each task, and the build project it starts. */
+  readonly stateMachine: string | null;
+  readonly buildProject: string | null;
   /** The Probe step's function prefix and the role it passes, from the template (null: no probe). */
   readonly probe: { readonly functionNamePrefix: string; readonly roleArn: string } | null;
 }
@@ -99,6 +104,8 @@ export class AwsTwin {
         fileSystemId: firstOfType(shape, 'AWS::EFS::FileSystem'),
         accessPointId: firstOfType(shape, 'AWS::EFS::AccessPoint'),
         repository: firstOfType(shape, 'AWS::ECR::Repository'),
+        stateMachine: firstOfType(shape, 'AWS::StepFunctions::StateMachine'),
+        buildProject: firstOfType(shape, 'AWS::CodeBuild::Project'),
         probe: probeSettingsOf(shape),
       },
       shape,
@@ -124,6 +131,30 @@ export class AwsTwin {
         'InvalidName',
         `Execution name "${name}" is not one Step Functions accepts.`,
         '1–80 characters without whitespace or <>{}[]?*"#%\\^|~`$&,;:/.',
+      );
+    }
+  }
+
+  /** The first state input or output over 256 KB the engine's event log showed (see guardStatePayloads). */
+  payloadBreach: ServiceLimitError | null = null;
+
+  /**
+   * Lets the event log catch up with the engine (it reports a state's exit after the next state
+   * started), then refuses to run a task after a state over 256 KB: AWS stops there.
+   */
+  async assertPayloadsWithinLimits(): Promise<void> {
+    await new Promise((done) => setImmediate(done));
+    if (this.payloadBreach) throw this.payloadBreach;
+  }
+
+  /** StartExecution takes at most 256 KB of input. */
+  checkExecutionInput(input: unknown): void {
+    const bytes = Buffer.byteLength(JSON.stringify(input ?? null));
+    if (bytes > SERVICE_LIMITS.stepFunctionsPayloadBytes) {
+      throw new ServiceLimitError(
+        'ValidationException',
+        `The execution input is ${bytes} bytes; StartExecution takes at most ${SERVICE_LIMITS.stepFunctionsPayloadBytes}.`,
+        'Upload the requirements file to the bucket instead of passing it inline.',
       );
     }
   }
@@ -155,7 +186,36 @@ export class AwsTwin {
       events: this.events(local.events, check),
       fileSystem: this.fileSystem(local.fileSystem, check),
       images: this.images(local.images, check),
+      builds: this.builds(local.builds, check),
     };
+  }
+
+  private projectArn(project: string | null): string {
+    return `arn:aws:codebuild:${AT}:project/${project ?? 'none'}`;
+  }
+
+  /** The failure report reads a build from CodeBuild (locally there is none: the runner said it all). */
+  private builds(local: BuildService | undefined, check: Check): BuildService {
+    return {
+      describeBuild: async (buildId) => {
+        await check('codebuild:BatchGetBuilds', this.projectArn(this.names.buildProject));
+        return local ? local.describeBuild(buildId) : null;
+      },
+    };
+  }
+
+  /**
+   * What the state machine's role does for a `.sync` build: start it, poll it, and manage the
+   * EventBridge rule Step Functions uses to learn that it ended.
+   */
+  async startBuild(state: string, project: string): Promise<void> {
+    const machine = this.names.stateMachine;
+    if (!machine) return;
+    for (const action of ['codebuild:StartBuild', 'codebuild:BatchGetBuilds'])
+      await this.call(state, machine, action, this.projectArn(project));
+    const rule = `arn:aws:events:${AT}:rule/StepFunctionsGetEventForCodeBuildStartBuildRule`;
+    for (const action of ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'])
+      await this.call(state, machine, action, rule);
   }
 
   /**
@@ -192,14 +252,7 @@ export class AwsTwin {
       getBytes: async (key) => (await check('s3:GetObject', object(key)), local.getBytes(key)),
       getToFile: async (key, path) => (await check('s3:GetObject', object(key)), local.getToFile(key, path)),
       putBytes: async (key, body, contentType) => {
-        const size = Buffer.byteLength(body);
-        if (size > SERVICE_LIMITS.s3SinglePutBytes) {
-          throw new ServiceLimitError(
-            'EntityTooLarge',
-            `PutObject of ${size} bytes to ${key}.`,
-            'Use a multipart upload.',
-          );
-        }
+        SERVICE_LIMITS.checkSinglePut(key, Buffer.byteLength(body));
         await check('s3:PutObject', object(key));
         return local.putBytes(key, body, contentType);
       },
@@ -238,9 +291,14 @@ export class AwsTwin {
         const functionArn = `arn:aws:lambda:${AT}:function:${request.functionName}`;
         await check('lambda:GetFunctionConfiguration', functionArn);
         await check('lambda:UpdateFunctionConfiguration', functionArn);
-        const result = await local.updateFunctionLayers(request);
-        SERVICE_LIMITS.checkFunctionLayers(request.functionName, result.layers);
-        return result;
+        // Lambda refuses the whole update: nothing changes before both limits are checked.
+        const after = layersAfterUpdate(
+          (await local.getFunctionLayers?.(request.functionName)) ?? [],
+          request,
+        );
+        SERVICE_LIMITS.checkFunctionLayers(request.functionName, after);
+        await checkUnzippedSize(local, request.functionName, after);
+        return local.updateFunctionLayers(request);
       },
     };
     const getLayerVersion = local.getLayerVersion?.bind(local);
@@ -325,10 +383,19 @@ export class AwsTwin {
   }
 
   /**
-   * What Lambda checks before a handler runs: a function with an EFS file system config mounts
+   * What Step Functions and Lambda check before a handler runs: the state machine's role may
+   * invoke the function, and a function with an EFS file system config mounts
    * it (ClientMount, and ClientWrite for a writable mount) through its access point at init.
    */
   async beforeInvoke(state: string, principal: string): Promise<void> {
+    // The state machine's role invokes the task's function first.
+    if (this.names.stateMachine)
+      await this.call(
+        state,
+        this.names.stateMachine,
+        'lambda:InvokeFunction',
+        `arn:aws:lambda:${AT}:function:${principal}`,
+      );
     if (!this.mountingFunctions.has(principal)) return;
     const { fileSystemArn, accessPointArn } = this.efsArns();
     const context = { 'elasticfilesystem:AccessPointArn': accessPointArn };
@@ -359,8 +426,22 @@ export class AwsTwin {
         }
         return local.destination(tag);
       },
+      // The layout folder stands in for the repository the destination's checks already covered.
+      ...(local.putLayout ? { putLayout: local.putLayout.bind(local) } : {}),
     };
   }
+}
+
+/** The function's code plus every layer it would list, unzipped, against Lambda's 250 MB. */
+async function checkUnzippedSize(
+  local: LayerRegistry,
+  functionName: string,
+  layers: readonly string[],
+): Promise<void> {
+  if (!local.unzippedBytes) return;
+  const layerBytes = await Promise.all(layers.map(async (arn) => (await local.unzippedBytes?.(arn)) ?? 0));
+  const codeBytes = (await local.functionCodeBytes?.(functionName)) ?? 0;
+  SERVICE_LIMITS.checkUnzippedSize(functionName, codeBytes, layerBytes);
 }
 
 type Check = (action: string, resource: string, context?: Record<string, string>) => Promise<void>;

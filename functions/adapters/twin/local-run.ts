@@ -1,8 +1,9 @@
 // The twin's wiring into the local pipeline run: one twin per execution, built from the
-// synthesized template (optionally edited by a test), and the Build state's checks around the
-// local buildspec runner.
+// synthesized template (optionally edited by a test), the Build state's checks around the
+// local buildspec runner, and Step Functions' 256 KB on every state's input and output.
 import type { LeasingObjectStore } from '../ports.ts';
 import { AwsTwin, checkBuildCalls } from './aws-twin.ts';
+import type { ServiceLimitError } from './service-limits.ts';
 
 /** A twin for one execution, or null when the run asked not to enforce AWS's rules. */
 export function createTwin(
@@ -39,12 +40,16 @@ export async function withBuildChecks<T>(
   build: () => Promise<T>,
 ): Promise<T> {
   if (!twin || !projectLogicalId) return build();
+  await twin.assertPayloadsWithinLimits();
+  await twin.startBuild(state, projectLogicalId);
   const variables = Object.fromEntries(
     ((payload as BuildPayload).EnvironmentVariablesOverride ?? []).map((item) => [item.Name, item.Value]),
   );
   const prefix = variables.ARTIFACT_PREFIX ?? '';
   const before = new Set(prefix ? await store.list(prefix) : []);
   const result = await build();
+  // The .sync result lands in the state like a Lambda's, under the same 256 KB.
+  twin.checkStatePayload(state, result);
   const written = prefix ? (await store.list(prefix)).filter((key) => !before.has(key)) : [];
   // The local lease is the runner's own bookkeeping; CodeBuild has no such object.
   const objects = written.filter((key) => !key.endsWith('/.build-lease'));
@@ -55,4 +60,42 @@ export async function withBuildChecks<T>(
     written: objects,
   });
   return result;
+}
+
+interface EngineEvent {
+  readonly type: string;
+  readonly state?: { readonly name: string; readonly input?: unknown; readonly output?: unknown };
+}
+
+/**
+ * Watches the engine's event log for a state whose input or output (after ResultPath and
+ * OutputPath: what the next state gets) is over Step Functions' 256 KB, records it on the twin
+ * and aborts the run. In AWS that is States.DataLimitExceeded, a terminal error that no
+ * States.ALL catch handles.
+ */
+export function guardStatePayloads<Event extends EngineEvent>(
+  twin: AwsTwin | null,
+  events: AsyncIterable<Event>,
+  abort: () => void,
+): AsyncIterable<Event> {
+  if (!twin) return events;
+  const check = (event: Event): void => {
+    if (!event.state) return;
+    if (event.type === 'StateEntered')
+      twin.checkStatePayload(`${event.state.name} (input)`, event.state.input);
+    if (event.type === 'StateExited') twin.checkStatePayload(event.state.name, event.state.output);
+  };
+  return (async function* watched(): AsyncGenerator<Event> {
+    for await (const event of events) {
+      if (!twin.payloadBreach) {
+        try {
+          check(event);
+        } catch (error) {
+          twin.payloadBreach = error as ServiceLimitError;
+          abort();
+        }
+      }
+      yield event;
+    }
+  })();
 }

@@ -1,6 +1,7 @@
 // The service limits the local twin enforces, as AWS documents them: what a folder on a laptop
 // would accept and AWS would refuse.
 import { LambdaDepsError } from '../../core/shared/errors.ts';
+import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../core/shared/types.ts';
 import type { LayerRegistry } from '../ports.ts';
 
 /** AWS's answer to a request past one of its limits, named as the service names the error. */
@@ -24,6 +25,18 @@ export const SERVICE_LIMITS = {
   eventEntryBytes: 256 * 1024,
   /** Lambda: at most 5 layers on a function. */
   layersPerFunction: 5,
+  /** Lambda: function code and all its layers unzipped, at most 250 MB (262,144,000 bytes). */
+  unzippedFunctionBytes: LAMBDA_UNZIPPED_LIMIT_BYTES,
+
+  checkSinglePut(key: string, bytes: number): void {
+    if (bytes > SERVICE_LIMITS.s3SinglePutBytes) {
+      throw new ServiceLimitError(
+        'EntityTooLarge',
+        `PutObject of ${bytes} bytes to ${key}; one PUT carries at most ${SERVICE_LIMITS.s3SinglePutBytes}.`,
+        'Use a multipart upload.',
+      );
+    }
+  },
 
   checkLayerRequest(request: Parameters<LayerRegistry['publishLayerVersion']>[0]): void {
     if (!LAYER_NAME.test(request.layerName)) {
@@ -55,6 +68,18 @@ export const SERVICE_LIMITS = {
         'InvalidParameterValueException',
         `${functionName} would have ${layers.length} layers; a function takes at most 5.`,
         'Lower the layer count (--existing-layers) or use the image route.',
+      );
+    }
+  },
+
+  /** `codeBytes` of the function's own code plus each layer's unzipped size. */
+  checkUnzippedSize(functionName: string, codeBytes: number, layerBytes: readonly number[]): void {
+    const total = layerBytes.reduce((sum, bytes) => sum + bytes, codeBytes);
+    if (total > SERVICE_LIMITS.unzippedFunctionBytes) {
+      throw new ServiceLimitError(
+        'InvalidParameterValueException',
+        `${functionName} would unzip to ${total} bytes (code ${codeBytes} + layers ${layerBytes.join(' + ')}); Lambda allows ${SERVICE_LIMITS.unzippedFunctionBytes} with all its layers.`,
+        'Keep more room for function code (reserveBytesForFunctionCode) or use the EFS or image route.',
       );
     }
   },

@@ -37,7 +37,7 @@ export interface NamedPolicy {
 export interface TemplatePolicies {
   /** Role logical id → the identity policies attached to it. */
   readonly policiesByRole: ReadonlyMap<string, readonly NamedPolicy[]>;
-  /** Function or project logical id → the logical id of the role it runs as. */
+  /** Function, project or state machine logical id → the logical id of the role it runs as. */
   readonly roleOf: ReadonlyMap<string, string>;
   /** The ARN a role has in the twin's account. */
   roleArn(roleLogicalId: string): string;
@@ -140,6 +140,13 @@ export function resolveTemplateValue(
   return Object.fromEntries(entries.map(([name, item]) => [name, again(item)]));
 }
 
+/** The property naming the role each kind of principal runs as. */
+const ROLE_PROPERTY: Readonly<Record<string, string>> = {
+  'AWS::Lambda::Function': 'Role',
+  'AWS::CodeBuild::Project': 'ServiceRole',
+  'AWS::StepFunctions::StateMachine': 'RoleArn',
+};
+
 function roleIdOf(value: unknown): string | null {
   const record = value as { Ref?: unknown; 'Fn::GetAtt'?: unknown } | undefined;
   if (typeof record?.Ref === 'string') return record.Ref;
@@ -172,10 +179,8 @@ export function readTemplatePolicies(template: object, options: ResolveOptions =
         const roleId = roleIdOf(role);
         if (roleId) add(roleId, { name: id, document: resolvedDocument(properties.PolicyDocument) });
       }
-    } else if (resource.Type === 'AWS::Lambda::Function' || resource.Type === 'AWS::CodeBuild::Project') {
-      const roleId = roleIdOf(
-        resource.Type === 'AWS::Lambda::Function' ? properties.Role : properties.ServiceRole,
-      );
+    } else if (resource.Type in ROLE_PROPERTY) {
+      const roleId = roleIdOf(properties[ROLE_PROPERTY[resource.Type] ?? '']);
       if (roleId) roleOf.set(id, roleId);
     }
   }

@@ -11,7 +11,7 @@ import { InputError } from '../../core/shared/errors.ts';
 import { detectInputFormat } from '../../core/inputs/input-format.ts';
 import { parseLock } from '../../core/resolve/lock-reader.ts';
 import { renderSizeReport } from '../../core/report/size-report.ts';
-import { writeReportPage } from '../../core/report/report-page-file.ts';
+import { writeFailedRunPage, writeReportPage } from '../../core/report/report-page-file.ts';
 import {
   addIndexOptions,
   addRouteOptions,
@@ -39,10 +39,6 @@ import {
 import { defaultCacheDir } from './measure.ts';
 
 interface BuildOptions extends PolicyFlags {
-  /** pip's format options (target-options.ts addIndexOptions). */
-  onlyBinary?: string[];
-  noBinary?: string[];
-  preferBinary?: boolean;
   runtime?: string;
   arch?: string;
   python?: string;
@@ -52,8 +48,6 @@ interface BuildOptions extends PolicyFlags {
   extraIndexUrl: string[];
   findLinks: string[];
   index: boolean;
-  extra: string[];
-  group: string[];
   strategy: 'auto' | Strategy;
   slim: boolean;
   cache: boolean;
@@ -63,6 +57,7 @@ interface BuildOptions extends PolicyFlags {
   cacheDir?: string;
   pipeline: boolean;
   registry?: string;
+  baseImage?: string;
   efsRoot?: string;
   name?: string;
   verbose?: boolean;
@@ -171,6 +166,7 @@ async function buildThroughPipeline(
       ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
       ...(options.pythonExecutable !== undefined ? { pythonExecutable: options.pythonExecutable } : {}),
       ...(options.registry !== undefined ? { registry: options.registry } : {}),
+      ...(options.baseImage !== undefined ? { baseImage: options.baseImage } : {}),
       ...(options.efsRoot !== undefined ? { efsRoot: options.efsRoot } : {}),
       ...(options.name !== undefined ? { name: options.name } : {}),
       ...(options.json ? { json: true } : {}),
@@ -220,10 +216,6 @@ export function createBuildCommand(): Command {
       '--strip-symbols',
       'strip symbols from extension modules, never *.libs (needs python3.X here to prove they still load)',
     )
-    .option(
-      '--allow-local-sdist-build',
-      'build sdist-only packages with pip wheel here (valid only if this machine matches the target)',
-    )
     .addOption(
       new Option(
         '--python-executable <path>',
@@ -243,6 +235,10 @@ export function createBuildCommand(): Command {
     .option(
       '--registry <url>',
       'pipeline: push images to this registry (e.g. http://127.0.0.1:5000) instead of an OCI layout folder',
+    )
+    .option(
+      '--base-image <ref>',
+      'pipeline: the base of the image for a custom --python/--glibc target (host/repository:tag or @sha256:…), pushed with --registry; its libc.so.6 must be at least --glibc',
     )
     .option(
       '--efs-root <dir>',
@@ -280,22 +276,7 @@ export function createBuildCommand(): Command {
         ? await readPolicyFile(options.policyFile)
         : await policyFromFlags(options);
       const lock = await readLockIfAny(input);
-      if (!lock && options.pipeline && (options.extra.length > 0 || options.group.length > 0)) {
-        throw new InputError('--extra and --group are not carried through the pipeline.', {
-          hint: 'Add --no-pipeline to build them in this process.',
-        });
-      }
-      const formatFlags =
-        (options.onlyBinary?.length ?? 0) + (options.noBinary?.length ?? 0) + (options.preferBinary ? 1 : 0);
-      // Refused rather than dropped: the pipeline's policy does not carry pip's format controls yet.
-      if (!lock && options.pipeline && formatFlags > 0) {
-        throw new InputError(
-          '--only-binary, --no-binary and --prefer-binary are not carried through the pipeline.',
-          {
-            hint: 'Add --no-pipeline to build with them in this process.',
-          },
-        );
-      }
+      if (options.baseImage !== undefined) await checkBaseImageFlag(options, lock);
       if (!lock && options.pipeline) {
         process.exitCode = await buildThroughPipeline(input, options, policy, cacheDir);
         return;
@@ -311,9 +292,17 @@ export function createBuildCommand(): Command {
         );
       }
       const progress = createStepProgress({ quiet: options.json ?? false, color: globals.color !== false });
+      // Which step a failure happened in, for its page (Measure until the lock is there).
+      const reached = { step: lock ? 'Build' : 'Measure' };
       try {
-        const manifest = await buildInProcess(input, lock, options, policy, cacheDir, (label) =>
-          progress.step(label),
+        const manifest = await buildInProcess(
+          input,
+          lock,
+          options,
+          policy,
+          cacheDir,
+          (label) => progress.step(label),
+          reached,
         );
         progress.done();
         await writeFile(join(options.out, 'report.html'), renderSizeReport({ kind: 'build', manifest }));
@@ -327,9 +316,39 @@ export function createBuildCommand(): Command {
         if (!isPublishable(manifest)) process.exitCode = 1;
       } catch (error) {
         progress.fail();
+        // A failed run gets its page too, as through the pipeline.
+        const page = await writeFailedRunPage(
+          options.out,
+          { step: reached.step, error },
+          {
+            requirementsPath: input,
+          },
+        ).catch(() => null);
+        if (page && !options.json) process.stderr.write(`report: ${page}\n`);
         throw error;
       }
     });
+}
+
+/** `--base-image` names the base of a custom target's pushed image: refused where it would be ignored. */
+async function checkBaseImageFlag(options: BuildOptions, lock: Lock | null): Promise<void> {
+  const refuse = (why: string, hint: string): never => {
+    throw new InputError(`--base-image ${why}.`, { hint });
+  };
+  if (lock || !options.pipeline)
+    refuse('needs the pipeline', 'Build the requirements file through the pipeline (drop --no-pipeline).');
+  if (options.python === undefined)
+    refuse(
+      'is for a custom target; a Lambda runtime takes its own image as the base',
+      'Give --python X.Y --glibc X.Y with it, or drop --base-image.',
+    );
+  if (options.registry === undefined)
+    refuse(
+      'needs --registry: without one the image is an OCI layout of the dependency layer alone',
+      'Add --registry http://127.0.0.1:5000 (or your registry).',
+    );
+  const { parseImageReference } = await import('../../core/deliver/oci/base-image.ts');
+  parseImageReference(options.baseImage ?? '');
 }
 
 /** The lock to build: the one given, or the requirements measured here with the policy's index switches. */
@@ -358,12 +377,12 @@ async function lockToBuild(
       ...(options.indexUrl !== undefined ? { indexUrl: options.indexUrl } : {}),
       ...(options.extraIndexUrl.length > 0 ? { extraIndexUrls: options.extraIndexUrl } : {}),
       ...(options.findLinks.length > 0 ? { findLinks: options.findLinks } : {}),
-      ...formatOptionsOf(options),
+      ...formatOptionsOf(policy),
     },
     policy,
     cacheDir,
-    extras: options.extra,
-    groups: options.group,
+    extras: policy.extras,
+    groups: policy.groups,
   });
   return measured.lock;
 }
@@ -376,9 +395,11 @@ async function buildInProcess(
   policy: DeliveryPolicy,
   cacheDir: string,
   step: (label: string) => void,
+  reached: { step: string } = { step: 'Build' },
 ): Promise<BuildManifest> {
   if (!given) step('resolving and measuring');
   const lock = await lockToBuild(input, given, options, policy, cacheDir);
+  reached.step = 'Build';
   // Locked files carry absolute URLs: the index only downloads (sha256-checked, cached). It is
   // made on first use, so a cache hit never loads the HTTP client.
   const opened: { index: ClosablePackageIndex | null } = { index: null };

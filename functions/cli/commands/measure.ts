@@ -33,7 +33,8 @@ import {
 interface MeasureOptions extends PolicyFlags {
   /** pip's format options (target-options.ts addIndexOptions). */
   onlyBinary?: string[];
-  noBinary?: string[];
+  /** `--no-binary` (commander drops the `no` prefix). */
+  binary?: string[];
   preferBinary?: boolean;
   runtime?: string;
   arch: string;

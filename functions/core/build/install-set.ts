@@ -8,7 +8,15 @@ import type { DeliveryPolicy } from '../route/delivery-policy.ts';
 import { readPipConfiguration, resolveIndexOptions } from '../inputs/pip-config.ts';
 import { buildSdistForTarget } from '../sdist/sdist-builder.ts';
 import { sha256OfFile } from '../shared/hash.ts';
-import type { BuiltFromSdist, DistributionFile, Lock, LockedPackage, PackageIndex } from '../shared/types.ts';
+import { stripCredentials } from '../shared/redact.ts';
+import type {
+  BuildIndexes,
+  BuiltFromSdist,
+  DistributionFile,
+  Lock,
+  LockedPackage,
+  PackageIndex,
+} from '../shared/types.ts';
 import type { BuildContext } from './build-events.ts';
 import { isRuntimeProvided, type SlimPolicy } from './slim-policy.ts';
 import { RUNTIME_DIR, SITE_DIR } from './tree-files.ts';
@@ -50,11 +58,36 @@ export function distributionFileOf(locked: LockedPackage): DistributionFile {
   };
 }
 
-/** pip's configured indexes (the ones `measure` resolved from), for an sdist's build requirements. */
-async function configuredIndexes(): Promise<{ indexUrls: string[]; findLinks: string[] }> {
+/** pip's configured indexes here (with their credentials). */
+async function configuredIndexes(): Promise<BuildIndexes> {
   const resolved = resolveIndexOptions({ environment: process.env, config: await readPipConfiguration() });
   const { indexUrl, extraIndexUrls, findLinks } = resolved.options;
   return { indexUrls: [...(indexUrl ? [indexUrl] : []), ...extraIndexUrls], findLinks: [...findLinks] };
+}
+
+/**
+ * The indexes an sdist's build requirements come from: the ones the set was resolved from (the
+ * lock records them without credentials; a configured index with the same address lends its
+ * credentials back), or pip's configuration for a lock that records none.
+ */
+async function buildIndexesFor(lock: Lock): Promise<{ used: BuildIndexes; recorded: BuildIndexes }> {
+  const configured = await configuredIndexes();
+  if (!lock.buildIndexes) {
+    const recorded = {
+      indexUrls: configured.indexUrls.map(stripCredentials),
+      findLinks: configured.findLinks.map(stripCredentials),
+    };
+    return { used: configured, recorded };
+  }
+  const withCredentials = new Map(
+    [...configured.indexUrls, ...configured.findLinks].map((url) => [stripCredentials(url), url]),
+  );
+  const lend = (url: string): string => withCredentials.get(url) ?? url;
+  const recorded = lock.buildIndexes;
+  return {
+    used: { indexUrls: recorded.indexUrls.map(lend), findLinks: recorded.findLinks.map(lend) },
+    recorded,
+  };
 }
 
 /**
@@ -67,13 +100,14 @@ async function wheelFor(
   options: InstallSetOptions,
 ): Promise<{ wheelPath: string; wheelLock: LockedPackage; builtFromSdist?: BuiltFromSdist }> {
   if (locked.filename.endsWith('.whl')) return { wheelPath: path, wheelLock: locked };
+  const { used, recorded } = await buildIndexesFor(options.lock);
   const built = await buildSdistForTarget({
     sdistPath: path,
     sha256: locked.sha256,
     name: locked.name,
     version: locked.version,
     target: options.lock.target,
-    ...(await configuredIndexes()),
+    ...used,
     outDir: await mkdtemp(join(options.scratch, 'sdist-')),
     cacheDir: options.cacheDir ?? null,
     pythonExecutable: options.pythonExecutable ?? null,
@@ -82,7 +116,15 @@ async function wheelFor(
   return {
     wheelPath: built.wheelPath,
     wheelLock: { ...locked, filename: wheel, sha256: await sha256OfFile(built.wheelPath) },
-    builtFromSdist: { name: locked.name, sdist: locked.filename, wheel, backend, glibcNeeded, sandboxed },
+    builtFromSdist: {
+      name: locked.name,
+      sdist: locked.filename,
+      wheel,
+      backend,
+      glibcNeeded,
+      sandboxed,
+      buildIndexes: recorded,
+    },
   };
 }
 

@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { z } from 'zod';
 import { InputError } from '../shared/errors.ts';
+import type { RecordCheck } from './cache-records.ts';
 import type { IndexEvent } from './events.ts';
 import type { Transport } from './transport.ts';
 import type { ZipLimits } from './zip-directory.ts';
@@ -65,19 +65,19 @@ export async function writeFileAtomically(path: string, data: string | Buffer): 
 export type CacheRecordKind = 'size' | 'metadata' | 'verification';
 
 /**
- * A cache record checked against its schema (and `accept`, for what a schema cannot say, such as
+ * A cache record checked for its shape (and `accept`, for what a shape cannot say, such as
  * "the size the index listed"), or null when it is missing. A record that is unreadable, not JSON
  * or fails the check is deleted and reported as a `cache-discarded` event, so the caller reads the
  * value again from its source: the cache is this machine's disk, not a source of truth.
- * @example const sizes = await readCacheRecord(context, path, 'size', wheelSizeSchema);
+ * @example const sizes = await readCacheRecord(context, path, 'size', checkWheelSize);
  */
-export async function readCacheRecord<S extends z.ZodType>(
+export async function readCacheRecord<T>(
   context: Pick<IndexContext, 'emit'>,
   path: string,
   kind: CacheRecordKind,
-  schema: S,
-  accept: (record: z.infer<S>) => string | null = () => null,
-): Promise<z.infer<S> | null> {
+  check: RecordCheck<T>,
+  accept: (record: T) => string | null = () => null,
+): Promise<T | null> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -91,13 +91,10 @@ export async function readCacheRecord<S extends z.ZodType>(
   } catch {
     return discard(context, path, kind, 'it is not JSON');
   }
-  const checked = schema.safeParse(parsed);
-  if (!checked.success) {
-    const issue = checked.error.issues[0];
-    return discard(context, path, kind, `${issue?.path.join('.') || 'the record'}: ${issue?.message}`);
-  }
-  const refused = accept(checked.data);
-  return refused === null ? checked.data : discard(context, path, kind, refused);
+  const checked = check(parsed);
+  if (typeof checked === 'string') return discard(context, path, kind, checked);
+  const refused = accept(checked);
+  return refused === null ? checked : discard(context, path, kind, refused);
 }
 
 async function discard(

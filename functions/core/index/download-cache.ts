@@ -8,8 +8,8 @@ import { basename, dirname, join } from 'node:path';
 import { IndexUnreachableError, InputError, IntegrityError, LambdaDepsError } from '../shared/errors.ts';
 import type { DistributionFile } from '../shared/types.ts';
 import pLimit from 'p-limit';
-import { z } from 'zod';
 import { sha256Hex } from '../shared/hash.ts';
+import { recordOf } from './cache-records.ts';
 import { memo, readCacheRecord, writeFileAtomically } from './context.ts';
 import type { IndexContext } from './context.ts';
 import { hashRegularFile, openRegularFile } from './local-files.ts';
@@ -39,10 +39,10 @@ export function integrityError(file: DistributionFile, actual: string, what = 'f
 }
 
 /** What a local-hash record must hold to be served (a changed file is caught by size and mtime). */
-const localHashSchema = z.object({
-  size: z.number().int().nonnegative(),
-  mtimeMs: z.number().nonnegative(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+const checkLocalHash = recordOf<{ size: number; mtimeMs: number; sha256: string }>({
+  size: 'count',
+  mtimeMs: 'time',
+  sha256: 'sha256',
 });
 
 /**
@@ -62,7 +62,7 @@ export function createDownloadCache(context: IndexContext): DownloadCache {
       const { handle, ...info } = await openRegularFile(path, filename);
       await handle.close();
       const record = join(cacheDir, 'local-hashes', `${sha256Hex(path)}.json`);
-      const cached = await readCacheRecord(context, record, 'verification', localHashSchema);
+      const cached = await readCacheRecord(context, record, 'verification', checkLocalHash);
       if (cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs) {
         emit({ type: 'cache-hit', kind: 'verification', key: path });
         return cached.sha256;

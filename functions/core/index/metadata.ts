@@ -6,8 +6,8 @@ import { isVersion, versionsEqual } from '../shared/pep440.ts';
 import { IntegrityError, ResolutionError, UnsafeArchiveError } from '../shared/errors.ts';
 import type { CoreMetadata, DistributionFile } from '../shared/types.ts';
 import { parseCoreMetadata } from './core-metadata.ts';
-import { z } from 'zod';
 import { sha256Hex } from '../shared/hash.ts';
+import { recordOf } from './cache-records.ts';
 import { memo, readCacheRecord, writeFileAtomically } from './context.ts';
 import type { IndexContext } from './context.ts';
 import { integrityError } from './download-cache.ts';
@@ -17,12 +17,12 @@ import { normalizeName, projectOfFilename } from './simple-pages.ts';
 import { readBody } from './transport.ts';
 
 /** What a metadata record must hold to be served. */
-const coreMetadataSchema = z.object({
-  name: z.string().min(1),
-  version: z.string().min(1),
-  requiresDist: z.array(z.string()),
-  requiresPython: z.string().nullable(),
-  providesExtra: z.array(z.string()),
+const checkCoreMetadata = recordOf<CoreMetadata>({
+  name: 'text',
+  version: 'text',
+  requiresDist: 'texts',
+  requiresPython: 'text|null',
+  providesExtra: 'texts',
 });
 
 function metadataMatchesFilename(file: DistributionFile, metadata: CoreMetadata): boolean {
@@ -114,7 +114,7 @@ export function createMetadataReader(
     return memo(byKey, key, async () => {
       const record = file.sha256 ? join(context.cacheDir, 'metadata', `${file.sha256}.json`) : null;
       const cached = record
-        ? await readCacheRecord(context, record, 'metadata', coreMetadataSchema, (metadata) =>
+        ? await readCacheRecord(context, record, 'metadata', checkCoreMetadata, (metadata) =>
             metadataMatchesFilename(file, metadata) ? null : `it names ${metadata.name} ${metadata.version}`,
           )
         : null;

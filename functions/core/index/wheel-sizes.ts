@@ -5,8 +5,8 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IntegrityError, ResolutionError } from '../shared/errors.ts';
 import type { DistributionFile, WheelSize } from '../shared/types.ts';
-import { z } from 'zod';
 import { sha256Hex } from '../shared/hash.ts';
+import { recordOf } from './cache-records.ts';
 import { readCacheRecord, writeFileAtomically } from './context.ts';
 import type { IndexContext } from './context.ts';
 import type { DownloadCache } from './download-cache.ts';
@@ -14,17 +14,12 @@ import type { WheelReader } from './remote-wheel.ts';
 import { projectOfFilename } from './simple-pages.ts';
 import { unzippedSize } from './zip-directory.ts';
 
-const byteCount = z.number().int().nonnegative();
-
 /** What a size record must hold to be served. */
-const wheelSizeSchema = z.object({
-  size: byteCount,
-  unzippedSize: byteCount,
-  entryCount: byteCount,
-  sha256: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/)
-    .optional(),
+const checkWheelSize = recordOf<WheelSize>({
+  size: 'count',
+  unzippedSize: 'count',
+  entryCount: 'count',
+  sha256: 'sha256?',
 });
 
 /** Why a well-formed size record is still not this file's, or null when it is. */
@@ -72,9 +67,7 @@ export function createWheelSizes(
     }
     const record = await recordPath(file);
     const cached = record
-      ? await readCacheRecord(context, record, 'size', wheelSizeSchema, (sizes) =>
-          recordMismatch(file, sizes),
-        )
+      ? await readCacheRecord(context, record, 'size', checkWheelSize, (sizes) => recordMismatch(file, sizes))
       : null;
     if (cached) {
       context.emit({ type: 'cache-hit', kind: 'size', key: file.sha256 ?? file.url });

@@ -170,6 +170,36 @@ export function exportHint(): string {
 }
 
 /** The lock beside a pyproject.toml or Pipfile, which the project's tool keeps in step with it; else null. */
+/**
+ * The names of the files that must travel with a file of `format` for it to be read as it is
+ * beside them, in the order they are looked for (only the first found travels): the lock beside a pyproject.toml (the first
+ * found) or Pipfile, and the pyproject.toml beside a uv.lock or poetry.lock (its groups, extras
+ * and direct dependencies choose what the lock installs).
+ */
+export function companionNamesOf(format: InputFormat): readonly string[] {
+  if (format === 'pyproject') return ['uv.lock', 'poetry.lock', 'pylock.toml'];
+  if (format === 'Pipfile') return ['Pipfile.lock'];
+  if (format === 'uv.lock' || format === 'poetry.lock') return ['pyproject.toml'];
+  return [];
+}
+
+/** The companions (companionNamesOf) of the file at `path` that exist beside it. */
+export function companionsOf(path: string, format: InputFormat): string[] {
+  const found = companionNamesOf(format)
+    .map((name) => join(dirname(path), name))
+    .find((candidate) => existsSync(candidate));
+  return found ? [found] : [];
+}
+
+/** The names a file travelling with another may have (companionsOf), for readers of a bundle. */
+export const COMPANION_NAMES: readonly string[] = [
+  'pyproject.toml',
+  'uv.lock',
+  'poetry.lock',
+  'pylock.toml',
+  'Pipfile.lock',
+];
+
 export function lockBeside(path: string): string | null {
   const name = basename(path);
   const folder = dirname(path);

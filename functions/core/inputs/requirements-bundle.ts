@@ -61,3 +61,43 @@ export function parseRequirementsBundle(text: string, origin: string): Requireme
   }
   return parsed.data;
 }
+
+/** `scheme://userinfo@` in a requirements file's text (an index or find-links URL with credentials). */
+const URL_USERINFO = /\b([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^\s/?#@'"<>]+)@/g;
+
+/** The name of the n-th variable that carries a credential taken out of a bundle. */
+function credentialVariable(n: number): string {
+  return `LAMBDA_DEPS_URL_CREDENTIAL_${n}`;
+}
+
+/**
+ * The bundle with every password (or lone token) in a URL's userinfo replaced by a `${VAR}`
+ * reference, and the variables that give them back. The bundle is stored; the variables are
+ * handed to Measure in memory only, so no stored copy of the input holds a secret. Userinfo that
+ * already is a `${VAR}` reference is left as it is.
+ * @example withoutUrlCredentials(bundle) // files: '-i https://me:${LAMBDA_DEPS_URL_CREDENTIAL_1}@host/simple/'
+ */
+export function withoutUrlCredentials(bundle: RequirementsBundle): {
+  bundle: RequirementsBundle;
+  variables: Record<string, string>;
+} {
+  const variables: Record<string, string> = {};
+  const hide = (secret: string): string => {
+    const name = credentialVariable(Object.keys(variables).length + 1);
+    variables[name] = secret;
+    return `\${${name}}`;
+  };
+  const files = Object.fromEntries(
+    Object.entries(bundle.files).map(([name, text]) => [
+      name,
+      text.replace(URL_USERINFO, (whole, scheme: string, userinfo: string) => {
+        if (userinfo.includes('${')) return whole;
+        const colon = userinfo.indexOf(':');
+        if (colon < 0) return `${scheme}${hide(userinfo)}@`;
+        if (colon === userinfo.length - 1) return whole;
+        return `${scheme}${userinfo.slice(0, colon + 1)}${hide(userinfo.slice(colon + 1))}@`;
+      }),
+    ]),
+  );
+  return { bundle: { ...bundle, files }, variables };
+}

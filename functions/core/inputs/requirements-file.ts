@@ -9,6 +9,7 @@ import { dirname, isAbsolute, posix, resolve } from 'node:path';
 import { assertLocationShape } from '../index/locations.ts';
 import { versionsEqual } from '../shared/pep440.ts';
 import { InputError } from '../shared/errors.ts';
+import { registerSecret } from '../shared/redact.ts';
 import { canonicalizeName, isValidProjectName } from '../shared/names.ts';
 import { parseRequirement } from './pep508.ts';
 import { assertIndexAllowed } from './pip-config.ts';
@@ -452,6 +453,12 @@ function withoutComment(line: MappedText): MappedText {
   return (comment ? line.slice(0, comment.index) : line).trim();
 }
 
+/** Whether the text at `offset` belongs to a URL (its whitespace-free word has a `://`). */
+function insideUrl(text: string, offset: number): boolean {
+  const word = `${text.slice(0, offset).split(/\s/).pop() ?? ''}${text.slice(offset).split(/\s/)[0] ?? ''}`;
+  return word.includes('://');
+}
+
 function expandVariables(line: MappedText, file: string, state: ReadState): MappedText {
   const environment = state.environment;
   const parts: MappedText[] = [];
@@ -480,6 +487,7 @@ function expandVariables(line: MappedText, file: string, state: ReadState): Mapp
         },
       );
     }
+    if (insideUrl(line.text, match.index)) registerSecret(value);
     parts.push(line.slice(last, match.index));
     parts.push(MappedText.fixed(value, line.locate(match.index)));
     last = match.index + match[0].length;
@@ -603,15 +611,24 @@ function parseMappedRequirement(text: string, at: (offset: number) => SourceLoca
   }
 }
 
+/** PEP 440's comparison operators: the parser names the one it read. */
+const COMPARISON_OPERATORS = new Set(['===', '==', '!=', '~=', '<=', '>=', '<', '>']);
+
 /**
  * A parse error without the text it quotes from the line (` in requirement "…"`, or a quoted
  * part of it): the line may not be a requirement at all (a secret, an environment dump), and
- * the location already says where to look.
+ * the location already says where to look. What was read is named by its kind instead: the
+ * comparison operator, or the text at that column. The parser's own punctuation (`"@"`, `";"`,
+ * `")"`) is its vocabulary, not the line's, and stays.
  */
 function withoutQuotedLine(message: string, line: string): string {
-  return message
-    .replace(/ in requirement ".*"( at column \d+)?$/s, '')
-    .replace(/"([^"]*)"/g, (quoted, inner: string) => (inner !== '' && line.includes(inner) ? 'it' : quoted));
+  const unquoted = message.replace(/ in requirement ".*"( at column \d+)?$/s, '');
+  const named = unquoted.replace(/"([^"]*)"/g, (quoted, inner: string) => {
+    if (inner === '' || !line.includes(inner) || /^[@;()[\],]$/.test(inner)) return quoted;
+    return COMPARISON_OPERATORS.has(inner) ? 'the comparison operator' : 'the text at that column';
+  });
+  // `the text at that column is not …` starts a sentence.
+  return named.replace(/^the text/, 'The text');
 }
 
 /** pip accepts a bare URL to a wheel (`https://host/name-1.0-py3-none-any.whl`); the name comes from the filename. */

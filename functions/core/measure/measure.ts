@@ -14,9 +14,12 @@ import type { RequirementsBundle } from '../inputs/requirements-bundle.ts';
 import { resolveDependencySet } from '../resolve/resolver.ts';
 import { formatControlOf, type FormatOption } from '../resolve/format-control.ts';
 import type { ResolverEvent } from '../resolve/resolver.ts';
+import { stripCredentials } from '../shared/redact.ts';
 import { describeTarget } from '../shared/targets.ts';
 import type {
+  BuildIndexes,
   DistributionFile,
+  IndexOptions,
   Lock,
   MeasuredPackage,
   MeasureResult,
@@ -190,6 +193,22 @@ async function constraintsOf(
   return constraints;
 }
 
+/** The set's indexes as the build cell's pip takes them: where sdists get their build requirements. */
+function indexLocationsOf(options: IndexOptions): BuildIndexes {
+  return {
+    indexUrls: [...(options.indexUrl ? [options.indexUrl] : []), ...options.extraIndexUrls],
+    findLinks: [...options.findLinks],
+  };
+}
+
+/** What the lock keeps of them: no credentials (the build takes those from pip's configuration again). */
+function withoutCredentials(indexes: BuildIndexes): BuildIndexes {
+  return {
+    indexUrls: indexes.indexUrls.map(stripCredentials),
+    findLinks: indexes.findLinks.map(stripCredentials),
+  };
+}
+
 /** Warnings for index hosts left out (their hosts do not resolve) and cache records discarded, from the index events. */
 function collectWarnings(onEvent: ((event: MeasureEvent) => void) | undefined) {
   const warnings: string[] = [];
@@ -236,7 +255,8 @@ export async function measureRequirements(
   const index = createPackageIndex({ ...resolved.options, pre, cacheDir: input.cacheDir, onEvent: emit });
   try {
     emit({ type: 'step', step: 'resolving', detail: describeTarget(input.target) });
-    const lock = await resolveDependencySet({
+    const buildIndexes = indexLocationsOf(resolved.options);
+    const resolvedLock = await resolveDependencySet({
       requirements: set.requirements,
       constraints,
       target: input.target,
@@ -253,6 +273,7 @@ export async function measureRequirements(
         (input.cliIndexOptions?.preferBinary ?? false) || (set.fileIndexOptions.preferBinary ?? false),
       ),
       onEvent: emit,
+      buildIndexes,
       searched: [
         ...(resolved.options.indexUrl ? [resolved.options.indexUrl] : []),
         ...resolved.options.extraIndexUrls,
@@ -261,6 +282,7 @@ export async function measureRequirements(
       warnings,
       projectRequiresPython: set.projectRequiresPython ?? null,
     });
+    const lock: Lock = { ...resolvedLock, buildIndexes: withoutCredentials(buildIndexes) };
     emit({ type: 'step', step: 'measuring', detail: `${lock.packages.length} packages` });
     for (const sdist of lock.packages.filter((locked) => locked.tag === 'sdist'))
       warnings.push(

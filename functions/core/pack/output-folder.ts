@@ -38,7 +38,7 @@ export async function ownedOutputs(outDir: string): Promise<Set<string>> {
   return new Set(parsed.success ? parsed.data.files : []);
 }
 
-async function writeOwnership(outDir: string, files: Iterable<string>): Promise<void> {
+export async function writeOwnership(outDir: string, files: Iterable<string>): Promise<void> {
   const list = [...new Set(files)].sort();
   await writeFileAtomic(
     join(outDir, OWNERSHIP_FILE),

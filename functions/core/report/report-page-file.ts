@@ -74,3 +74,36 @@ export async function writeReportPage(
   await writeFile(path, html);
   return path;
 }
+
+/**
+ * report.json and report.html for a run that failed in this process (`build --no-pipeline`), in
+ * the pipeline's failure record's shape: the step, the reason (the error's message and hint, as
+ * the CLI prints them) and what it concerns. Returns the page's path.
+ */
+export async function writeFailedRunPage(
+  outDir: string,
+  failure: { readonly step: string; readonly error: unknown },
+  options: { readonly requirementsPath?: string } = {},
+): Promise<string> {
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const { describeError } = await import('../shared/errors.ts');
+  const error = failure.error;
+  const report = {
+    status: 'FAILED',
+    reason: describeError(error),
+    errorType: error instanceof Error ? error.name : 'Error',
+    packageName:
+      error && typeof error === 'object' && 'packageName' in error && typeof error.packageName === 'string'
+        ? error.packageName
+        : null,
+    failedStep: failure.step,
+    name: null,
+    lockHash: null,
+    executionName: null,
+    published: [],
+    reportKey: null,
+  };
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  return writeReportPage(outDir, { manifest: null, report }, options);
+}

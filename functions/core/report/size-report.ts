@@ -380,7 +380,8 @@ function renderFailurePage(failure: Readonly<Record<string, unknown>>, requireme
     'lambda-deps report: failed',
     header(
       `${escapeHtml(name)}: failed at ${escapeHtml(facts.step)}`,
-      `Nothing was delivered. ${escapeHtml(facts.errorType)}.`,
+      // The error type is for logs (`States.TaskFailed`, `ResolutionError`); the card below says what happened.
+      'Nothing was delivered.',
     ) +
       `<section class="card failed" aria-labelledby="failure-heading"><h2 id="failure-heading" style="margin:0"><span data-testid="failed-step">${escapeHtml(facts.step)}</span> failed</h2>${where}<p data-testid="failure-message">${escapeHtml(facts.message)}</p>${fix}${published}</section>` +
       nextStepList(

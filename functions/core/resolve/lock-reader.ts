@@ -30,7 +30,13 @@ function buildLockSchema() {
     tag: z.string().min(1),
     requiredBy: z.array(z.string()),
   });
-  return z.object({ lockVersion: z.literal(1), target, packages: z.array(lockedPackage) });
+  const buildIndexes = z.object({ indexUrls: z.array(z.string()), findLinks: z.array(z.string()) });
+  return z.object({
+    lockVersion: z.literal(1),
+    target,
+    packages: z.array(lockedPackage),
+    buildIndexes: buildIndexes.optional(),
+  });
 }
 
 let lockSchema: ReturnType<typeof buildLockSchema> | null = null;

@@ -69,6 +69,11 @@ export interface ProviderInput {
   readonly pre?: boolean;
   /** `--only-binary`, `--no-binary`, `--prefer-binary`; pip's default (sdists allowed) when absent. */
   readonly formatControl?: FormatControl;
+  /**
+   * The indexes and find-links the set is resolved from: where an sdist's build backend gets its
+   * build requirements when its PKG-INFO is not reliable (PEP 643). Absent: such sdists are refused.
+   */
+  readonly buildIndexes?: { readonly indexUrls: readonly string[]; readonly findLinks: readonly string[] };
 }
 
 export interface Constraint {
@@ -316,7 +321,12 @@ export class PipProvider implements SearchProvider<ResolverRequirement, Candidat
           this.index
             .download(file)
             .then(async (path) =>
-              (await import('../sdist/sdist-metadata.ts')).readSdistMetadata(path, file.filename, name),
+              (await import('../sdist/sdist-metadata.ts')).readSdistMetadata(
+                path,
+                file.filename,
+                name,
+                this.input.buildIndexes ? { target: this.target, ...this.input.buildIndexes } : undefined,
+              ),
             );
       // Prefetched metadata may never be awaited; keep its failure from becoming unhandled.
       metadata.catch(() => undefined);

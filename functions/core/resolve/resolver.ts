@@ -14,7 +14,7 @@ import { PYTHON_IDENTIFIER, ROOT, type Candidate, type FileCandidate, type PipSt
 import { ResolutionImpossible, ResolutionTooDeep } from './criteria.ts';
 import type { FormatControl } from './format-control.ts';
 import { ConflictExplainer, type ExplainContext } from './errors.ts';
-import { PipProvider } from './provider.ts';
+import { PipProvider, type ProviderInput } from './provider.ts';
 import { eventReporter, type ResolverEvent } from './reporter.ts';
 import { Resolution } from './search.ts';
 
@@ -34,6 +34,8 @@ export interface ResolveInput extends ExplainContext {
    * sizes 0, unknown until it is built).
    */
   readonly formatControl?: FormatControl;
+  /** Where an sdist's backend gets its build requirements when PKG-INFO is not reliable (provider.ts). */
+  readonly buildIndexes?: ProviderInput['buildIndexes'];
   /** pip's hash-checking mode: every chosen file's sha256 must be among its requirement's `--hash` values. */
   readonly hashCheckingMode?: boolean;
   /** The project's own `requires-python` (pyproject.toml or a lock) and the file that says it. */

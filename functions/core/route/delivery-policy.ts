@@ -10,6 +10,20 @@ import { DEFAULT_DELIVERY_POLICY as DEFAULTS } from './policy-defaults.ts';
 
 export * from './policy-defaults.ts';
 
+const MAX_LIST = 64;
+/** An extra or group name (PEP 685 / PEP 735 names, before normalization). */
+const GROUP_NAME = z
+  .string()
+  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$/, 'a group name such as "dev"');
+/** A format-control value as pip takes it. */
+const FORMAT_VALUE = z
+  .string()
+  .regex(
+    /^(?::all:|:none:|[A-Za-z0-9][A-Za-z0-9._-]*(?:,[A-Za-z0-9][A-Za-z0-9._-]*)*)$/,
+    '":all:", ":none:" or package names',
+  )
+  .max(4096);
+
 export const deliveryPolicySchema = z.strictObject({
   /** Apply the slimming rules (tests, caches, docs…). `--no-slim` turns them off. */
   slim: z.boolean().default(DEFAULTS.slim),
@@ -41,12 +55,20 @@ export const deliveryPolicySchema = z.strictObject({
   pre: z.boolean().default(DEFAULTS.pre),
   /** Ignore package indexes (find-links only). */
   noIndex: z.boolean().default(DEFAULTS.noIndex),
-  /** Build sdist-only packages with pip on the build machine. */
-  allowLocalSdistBuild: z.boolean().default(DEFAULTS.allowLocalSdistBuild),
   /** Reuse a cached build of the same lock and policy. */
   cache: z.boolean().default(DEFAULTS.cache),
   /** A probe that cannot run here (arm64 on x86_64, a Python this machine lacks) fails the run. */
   requireProbe: z.boolean().default(DEFAULTS.requireProbe),
+  /** pyproject.toml or lock optional-dependency groups (`--extra`). */
+  extras: z.array(GROUP_NAME).max(MAX_LIST).default([]),
+  /** PEP 735 dependency groups, a lock's groups or Pipfile categories (`--group`). */
+  groups: z.array(GROUP_NAME).max(MAX_LIST).default([]),
+  /** pip's `--only-binary`: `:all:`, `:none:` or comma-separated names. */
+  onlyBinary: z.array(FORMAT_VALUE).max(MAX_LIST).default([]),
+  /** pip's `--no-binary`, as `onlyBinary`. */
+  noBinary: z.array(FORMAT_VALUE).max(MAX_LIST).default([]),
+  /** pip's `--prefer-binary`: an older wheel over a newer sdist. */
+  preferBinary: z.boolean().default(DEFAULTS.preferBinary),
 });
 
 /** A complete policy (every default filled in). */

@@ -20,20 +20,36 @@ export const DEFAULT_DELIVERY_POLICY = Object.freeze({
   reserveBytesForFunctionCode: DEFAULT_RESERVE_BYTES,
   pre: false,
   noIndex: false,
-  allowLocalSdistBuild: false,
   cache: true,
   requireProbe: false,
+  // What Measure resolves (pyproject/lock groups and pip's format controls): they change the
+  // lock, whose hash is already half of the artifact key, so they are not among BUILD_FIELDS.
+  extras: Object.freeze([]) as readonly string[],
+  groups: Object.freeze([]) as readonly string[],
+  onlyBinary: Object.freeze([]) as readonly string[],
+  noBinary: Object.freeze([]) as readonly string[],
+  preferBinary: false,
 });
+
+const LIST_FIELDS = ['extras', 'groups', 'onlyBinary', 'noBinary'] as const;
 
 /** A fresh copy of the defaults. @example defaultDeliveryPolicy().slim // true */
 export function defaultDeliveryPolicy(): DeliveryPolicy {
-  return { ...DEFAULT_DELIVERY_POLICY };
+  return {
+    ...DEFAULT_DELIVERY_POLICY,
+    ...Object.fromEntries(LIST_FIELDS.map((field) => [field, []])),
+  } as DeliveryPolicy;
 }
 
 /** Whether `fields` only repeats defaults (so there is nothing to validate). */
 export function onlyDefaults(fields: Readonly<Record<string, unknown>>): boolean {
   const defaults = DEFAULT_DELIVERY_POLICY as Readonly<Record<string, unknown>>;
-  return Object.entries(fields).every(([field, value]) => field in defaults && defaults[field] === value);
+  return Object.entries(fields).every(
+    ([field, value]) =>
+      field in defaults &&
+      (defaults[field] === value ||
+        ((LIST_FIELDS as readonly string[]).includes(field) && Array.isArray(value) && value.length === 0)),
+  );
 }
 
 /** Fields that change what is built, hence the artifact key; the rest change how it is found or run. */
@@ -46,7 +62,6 @@ const BUILD_FIELDS = [
   'keepFreeLayers',
   'reserveBytesForFunctionCode',
   'forceStrategy',
-  'allowLocalSdistBuild',
 ] as const satisfies readonly (keyof DeliveryPolicy)[];
 
 /** sha256 (hex) of the fields that change the artifacts, in a fixed order. */

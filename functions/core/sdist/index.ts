@@ -3,3 +3,4 @@ export * from './build-system.ts';
 export * from './built-wheel-check.ts';
 export * from './sdist-builder.ts';
 export * from './sdist-metadata.ts';
+export * from './sdist-prepare-metadata.ts';

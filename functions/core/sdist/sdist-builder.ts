@@ -57,13 +57,19 @@ export interface BuiltSdistWheel {
   readonly sandboxed: boolean;
 }
 
+/** What running pip on an sdist in the build cell needs to know. */
+export type CellBuildOptions = Pick<
+  BuildSdistOptions,
+  'name' | 'version' | 'indexUrls' | 'findLinks' | 'timeoutMs'
+>;
+
 /** This machine's architecture in Lambda's words. */
 export function hostArchitecture(): Architecture {
   return arch() === 'arm64' ? 'arm64' : 'x86_64';
 }
 
 function failure(
-  options: BuildSdistOptions,
+  options: Pick<BuildSdistOptions, 'name' | 'version'>,
   message: string,
   hint: string,
   cause?: unknown,
@@ -75,9 +81,18 @@ function failure(
   });
 }
 
-/** pip's arguments: its own frontend and isolation, our indexes only (`--isolated` ignores the host's config). */
-function pipWheelArguments(options: BuildSdistOptions, wheelDir: string): string[] {
+/** The indexes pip's build environment may use: ours only (`--isolated` ignores the host's config). */
+export function pipIndexArguments(options: Pick<BuildSdistOptions, 'indexUrls' | 'findLinks'>): string[] {
   const [first, ...extra] = options.indexUrls;
+  return [
+    ...(first ? ['--index-url', first] : ['--no-index']),
+    ...extra.flatMap((url) => ['--extra-index-url', url]),
+    ...options.findLinks.flatMap((folder) => ['--find-links', folder]),
+  ];
+}
+
+/** pip's arguments: its own frontend and isolation, our indexes only. */
+function pipWheelArguments(options: CellBuildOptions, wheelDir: string): string[] {
   return [
     'wheel',
     '--isolated',
@@ -86,9 +101,7 @@ function pipWheelArguments(options: BuildSdistOptions, wheelDir: string): string
     '--disable-pip-version-check',
     '--wheel-dir',
     wheelDir,
-    ...(first ? ['--index-url', first] : ['--no-index']),
-    ...extra.flatMap((url) => ['--extra-index-url', url]),
-    ...options.findLinks.flatMap((folder) => ['--find-links', folder]),
+    ...pipIndexArguments(options),
   ];
 }
 
@@ -115,26 +128,17 @@ const isRemote = (url: string): boolean => /^https?:/i.test(url);
  * local indexes and find-links only.
  */
 async function prefetchBuildRequirements(
-  options: BuildSdistOptions,
+  options: CellBuildOptions,
   python: string,
   requires: readonly string[],
   folder: string,
-): Promise<BuildSdistOptions> {
+): Promise<CellBuildOptions> {
   if (requires.length === 0 || !options.indexUrls.some(isRemote)) return options;
   const args = ['-m', 'pip', 'download', '--only-binary', ':all:', '--dest', folder];
-  const [first, ...extra] = options.indexUrls;
   try {
     await execFileAsync(
       python,
-      [
-        ...args,
-        '--isolated',
-        '--disable-pip-version-check',
-        ...(first ? ['--index-url', first] : ['--no-index']),
-        ...extra.flatMap((url) => ['--extra-index-url', url]),
-        ...options.findLinks.flatMap((link) => ['--find-links', link]),
-        ...requires,
-      ],
+      [...args, '--isolated', '--disable-pip-version-check', ...pipIndexArguments(options), ...requires],
       {
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: folder, LANG: 'C.UTF-8' },
         timeout: 10 * 60 * 1000,
@@ -156,7 +160,10 @@ async function prefetchBuildRequirements(
 }
 
 /** Unpack the sdist (refusing anything unsafe) and return its one top folder. */
-async function unpackSdist(options: BuildSdistOptions, scratch: string): Promise<string> {
+export async function unpackSdist(
+  options: Pick<BuildSdistOptions, 'sdistPath' | 'name' | 'version'>,
+  scratch: string,
+): Promise<string> {
   if (!/\.tar\.gz$/.test(options.sdistPath))
     throw failure(
       options,
@@ -175,16 +182,31 @@ async function unpackSdist(options: BuildSdistOptions, scratch: string): Promise
   return join(unpacked, top[0].name);
 }
 
-async function runPipWheel(
-  given: BuildSdistOptions,
+/** What one pip run in the build cell does: its arguments, and what it leaves in the cell's HOME. */
+export interface CellPipRun<T> {
+  /** pip's arguments (the source folder is appended), given the options the cell uses and its HOME. */
+  readonly pipArguments: (options: CellBuildOptions, home: string) => string[];
+  /** Read the result out of the cell's HOME before the cell is removed. */
+  readonly collect: (home: string) => Promise<T>;
+  /** What failed, for the error (`building its sdist`). */
+  readonly doing: string;
+}
+
+/**
+ * Run pip on an unpacked sdist in the smoke import's cell (no network, host read-only, no
+ * credentials, nobody's uid), with its build requirements prefetched as wheels when the index is
+ * remote. Returns what `run.collect` read, and whether the cell was fully isolated.
+ */
+export async function runPipInCell<T>(
+  given: CellBuildOptions,
   interpreter: { executable: string; prefix: string },
   source: { dir: string; requires: readonly string[] },
   scratch: string,
-): Promise<{ wheelPath: string; sandboxed: boolean }> {
+  run: CellPipRun<T>,
+): Promise<{ result: T; sandboxed: boolean }> {
   const sourceDir = source.dir;
   const prefetched = join(scratch, 'build-requirements');
   await mkdir(prefetched, { recursive: true, mode: 0o755 });
-  // The same cell as the smoke import: no network, host read-only, no credentials, nobody's uid.
   const cell = await openSandbox(interpreter.executable, interpreter.prefix, [sourceDir, prefetched]);
   try {
     const options = cell.isolation.network
@@ -194,13 +216,12 @@ async function runPipWheel(
       options === given
         ? options
         : { ...options, findLinks: [...given.findLinks, cell.roots[1] ?? prefetched] };
-    const cellWheels = join(cell.home, 'wheel');
     const { file, argv, env } = cell.command(interpreter.executable, [
       '-I',
       '-c',
       CELL_BUILD,
       cell.roots[0] ?? sourceDir,
-      ...pipWheelArguments(cellOptions, cellWheels),
+      ...run.pipArguments(cellOptions, cell.home),
     ]);
     try {
       await execFileAsync(file, argv, {
@@ -213,25 +234,42 @@ async function runPipWheel(
       const last = output.trim().split('\n').slice(-3).join(' | ');
       throw failure(
         options,
-        `building its sdist failed${last ? `: ${last}` : ''}.`,
+        `${run.doing} failed${last ? `: ${last}` : ''}.`,
         'The build needs its compilers and headers: build in AWS (CodeBuild on the target OS), or pin a version that ships a wheel.',
         error,
       );
     }
-    const built = (await readdir(cellWheels).catch(() => [] as string[])).filter((name) =>
-      name.endsWith('.whl'),
-    );
-    if (built.length !== 1 || !built[0])
-      throw failure(options, `the build made ${built.length} wheels.`, 'Pin a version that ships a wheel.');
-    // Out of the cell before it is removed.
-    const wheelDir = join(scratch, 'wheel');
-    await mkdir(wheelDir, { recursive: true });
-    await copyFile(join(cellWheels, built[0]), join(wheelDir, built[0]));
     const { network, filesystem, environment } = cell.isolation;
-    return { wheelPath: join(wheelDir, built[0]), sandboxed: network && filesystem && environment };
+    return { result: await run.collect(cell.home), sandboxed: network && filesystem && environment };
   } finally {
     await cell.dispose();
   }
+}
+
+async function runPipWheel(
+  given: BuildSdistOptions,
+  interpreter: { executable: string; prefix: string },
+  source: { dir: string; requires: readonly string[] },
+  scratch: string,
+): Promise<{ wheelPath: string; sandboxed: boolean }> {
+  const { result, sandboxed } = await runPipInCell(given, interpreter, source, scratch, {
+    doing: 'building its sdist',
+    pipArguments: (options, home) => pipWheelArguments(options, join(home, 'wheel')),
+    collect: async (home) => {
+      const cellWheels = join(home, 'wheel');
+      const built = (await readdir(cellWheels).catch(() => [] as string[])).filter((name) =>
+        name.endsWith('.whl'),
+      );
+      if (built.length !== 1 || !built[0])
+        throw failure(given, `the build made ${built.length} wheels.`, 'Pin a version that ships a wheel.');
+      // Out of the cell before it is removed.
+      const wheelDir = join(scratch, 'wheel');
+      await mkdir(wheelDir, { recursive: true });
+      await copyFile(join(cellWheels, built[0]), join(wheelDir, built[0]));
+      return join(wheelDir, built[0]);
+    },
+  });
+  return { wheelPath: result, sandboxed };
 }
 
 function cacheKey(options: BuildSdistOptions, backend: string, pythonVersion: string): string {

@@ -1,8 +1,8 @@
 // The core metadata an sdist declares, read from its PKG-INFO without running anything: used by
 // the resolver only where PEP 643 makes it reliable (Metadata-Version 2.2 or later, and neither
-// Requires-Dist nor Requires-Python marked Dynamic). Otherwise pip would run the backend's
-// prepare_metadata_for_build_wheel; lambda-deps refuses at resolve time instead (it runs no sdist
-// code before the build), naming the package and what to do.
+// Requires-Dist nor Requires-Python marked Dynamic). Otherwise, as pip does, the backend's
+// prepare_metadata_for_build_wheel says, run in the build's cell (sdist-prepare-metadata.ts);
+// without the build's indexes to run it with, the resolver refuses, naming the package.
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
@@ -10,6 +10,7 @@ import tar from 'tar-stream';
 import { parseCoreMetadata } from '../index/core-metadata.ts';
 import { ResolutionError } from '../shared/errors.ts';
 import type { CoreMetadata } from '../shared/types.ts';
+import { prepareSdistMetadata, type PrepareMetadataOptions } from './sdist-prepare-metadata.ts';
 
 const MAX_PKG_INFO_BYTES = 1024 * 1024;
 
@@ -55,11 +56,17 @@ export function pkgInfoUnreliability(text: string): string | null {
 }
 
 /**
- * The sdist's metadata from PKG-INFO, or a ResolutionError naming the package when PKG-INFO is
- * missing or not reliable.
- * @example await readSdistMetadata('/cache/purepkg-1.0.tar.gz', 'purepkg-1.0.tar.gz', 'purepkg')
+ * The sdist's metadata from PKG-INFO; from its backend's prepare_metadata_for_build_wheel when
+ * PKG-INFO is missing or not reliable and `prepare` says where the backend may run; else a
+ * ResolutionError naming the package.
+ * @example await readSdistMetadata('/cache/purepkg-1.0.tar.gz', 'purepkg-1.0.tar.gz', 'purepkg', { target, indexUrls, findLinks })
  */
-export async function readSdistMetadata(path: string, filename: string, name: string): Promise<CoreMetadata> {
+export async function readSdistMetadata(
+  path: string,
+  filename: string,
+  name: string,
+  prepare?: PrepareMetadataOptions,
+): Promise<CoreMetadata> {
   const refuse = (why: string): ResolutionError =>
     new ResolutionError(
       `${filename}: ${why}, so its dependencies are only known after running its build backend.`,
@@ -72,8 +79,8 @@ export async function readSdistMetadata(path: string, filename: string, name: st
     );
   if (!/\.tar\.gz$/i.test(filename)) throw refuse('is not a .tar.gz sdist (PEP 625)');
   const text = await readPkgInfo(path);
-  if (text === null) throw refuse('has no PKG-INFO');
-  const unreliable = pkgInfoUnreliability(text);
-  if (unreliable) throw refuse(unreliable);
+  const unreliable = text === null ? 'has no PKG-INFO' : pkgInfoUnreliability(text);
+  if (unreliable && prepare) return prepareSdistMetadata(path, filename, name, prepare);
+  if (unreliable || text === null) throw refuse(unreliable ?? 'has no PKG-INFO');
   return parseCoreMetadata(text, `${filename}/PKG-INFO`);
 }

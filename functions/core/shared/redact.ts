@@ -11,12 +11,37 @@ function maskUserinfo(userinfo: string): string {
   return `${userinfo.slice(0, colon)}:****`;
 }
 
+/** Values this process must never write out (a `${VAR}` expanded into a URL), longest first. */
+const registeredSecrets: string[] = [];
+
+/** Shorter values would mask ordinary words and numbers in every message. */
+const MIN_SECRET_LENGTH = 6;
+
+/**
+ * Masks `value` as `****` wherever redactText runs from now on in this process: a token a
+ * requirements file's `${VAR}` put into a URL's path is as secret as a password.
+ * @example registerSecret(process.env.INDEX_TOKEN ?? '')
+ */
+export function registerSecret(value: string): void {
+  if (value.length < MIN_SECRET_LENGTH || registeredSecrets.includes(value)) return;
+  registeredSecrets.push(value);
+  registeredSecrets.sort((left, right) => right.length - left.length);
+}
+
+function maskRegisteredSecrets(text: string): string {
+  let masked = text;
+  for (const secret of registeredSecrets) masked = masked.split(secret).join('****');
+  return masked;
+}
+
 /**
  * A URL with its password (or lone token user name) replaced by `****`.
  * @example redactUrl('https://me:s3cret@pypi.example/simple/') // 'https://me:****@pypi.example/simple/'
  */
 export function redactUrl(url: string): string {
-  return redactText(url);
+  // Userinfo only: a lock keeps the URLs Build downloads from, so a registered path token stays
+  // (messages and errors mask it through redactText).
+  return maskUserinfoIn(url);
 }
 
 /**
@@ -24,6 +49,10 @@ export function redactUrl(url: string): string {
  * @example redactText('GET https://me:s3cret@host/x failed') // 'GET https://me:****@host/x failed'
  */
 export function redactText(text: string): string {
+  return maskUserinfoIn(maskRegisteredSecrets(text));
+}
+
+function maskUserinfoIn(text: string): string {
   if (!text.includes('@')) return text;
   return text.replace(USERINFO, (_whole, scheme: string, userinfo: string) =>
     userinfo === '' ? `${scheme}@` : `${scheme}${maskUserinfo(userinfo)}@`,

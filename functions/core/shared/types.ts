@@ -37,6 +37,14 @@ export interface ProbeResult {
    * same immutable layer versions, EFS version or image layout, modules and interpreter), its time.
    */
   readonly reusedFrom?: string;
+  /**
+   * Locally, for a build that left out the runtime's own packages: which packages stood in for
+   * Lambda's /var/runtime (after the artifact on sys.path), at the lock's versions.
+   */
+  readonly runtimeStandIn?: {
+    readonly packages: readonly { readonly name: string; readonly version: string }[];
+    readonly note: string;
+  };
   /** Locally: what the cell it ran in kept from the package code (Lambda is its own cell). */
   readonly isolation?: {
     readonly uid: boolean;
@@ -215,6 +223,17 @@ export interface Lock {
   readonly target: Target;
   /** Sorted by name. */
   readonly packages: readonly LockedPackage[];
+  /**
+   * The indexes and find-links the set was resolved from (credentials stripped): where an sdist's
+   * build requirements come from at build time. Not part of the lock hash.
+   */
+  readonly buildIndexes?: BuildIndexes;
+}
+
+/** Where an sdist's build environment gets its build requirements. */
+export interface BuildIndexes {
+  readonly indexUrls: readonly string[];
+  readonly findLinks: readonly string[];
 }
 
 /** Where a dependency set should go. */
@@ -252,6 +271,8 @@ export interface BuiltFromSdist {
   readonly glibcNeeded: string | null;
   /** The build ran in the smoke import's cell (verify/sandbox.ts); false: this machine could not isolate it. */
   readonly sandboxed: boolean;
+  /** Where its build requirements came from (credentials stripped). */
+  readonly buildIndexes?: BuildIndexes;
 }
 
 export interface BuildManifest {

@@ -12,6 +12,18 @@ import { createMeasureCommand } from '../../../functions/cli/commands/measure.ts
 import { loadPipelineDefinition } from '../../../functions/cli/local-pipeline.ts';
 import type { BuildManifest, MeasureResult } from '../../../functions/core/shared/types.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
+import { makeTinyWheel } from '../../support/loopback-index.ts';
+import { parseImageReference } from '../../../functions/core/deliver/oci/base-image.ts';
+import type { ImageManifest } from '../../../functions/core/deliver/oci/image-layout.ts';
+import { RegistryClient } from '../../../functions/core/deliver/oci/registry-client.ts';
+import {
+  NO_REGISTRY_REASON,
+  registryAvailable,
+  startRegistry,
+  type LocalRegistry,
+} from '../oci/local-registry.ts';
+import { pushSyntheticBase } from './synthetic-base.ts';
+import { writeSdist } from '../sdist/sdist-projects.ts';
 
 const indexes = localIndexes();
 const SKIP = indexes === null;
@@ -38,8 +50,8 @@ interface BuildRow {
   readonly run: keyof typeof BUILD_RUNS;
   /** Options the pipeline alone honours (their help says "pipeline:"): checked on that path only. */
   readonly pipelineOnly?: boolean;
-  /** Options the pipeline refuses with exit 2 (checked on --no-pipeline only). */
-  readonly directOnly?: boolean;
+  /** Runs only where docker-registry can be started on 127.0.0.1. */
+  readonly needsRegistry?: boolean;
   /** Why the effect cannot be observed here, when it cannot (the check then looks at the policy the build followed). */
   readonly note?: string;
   readonly check: (context: CheckContext) => void | Promise<void>;
@@ -48,6 +60,15 @@ interface BuildRow {
 let root = '';
 let cacheDir = '';
 let findLinksDir = '';
+let registry: LocalRegistry | null = null;
+let baseLayerDigest = '';
+const NO_REGISTRY = !registryAvailable();
+
+/** The image the pipeline pushed, as its delivery names it. */
+function deliveredImage(run: Outcome): string {
+  return (run.manifest as { delivery?: { imageUri?: string } }).delivery?.imageUri ?? 'none';
+}
+let formatsDir = '';
 const python = '/nonexistent/python3.11';
 
 function indexFlags(): string[] {
@@ -75,7 +96,6 @@ const BUILD_RUNS = {
       '--reserve-mb',
       '100',
       '--exclude-runtime-provided',
-      '--allow-local-sdist-build',
       '--no-slim',
       '--precompile',
       '--strip-symbols',
@@ -88,22 +108,60 @@ const BUILD_RUNS = {
       ...indexFlags(),
     ],
   },
-  // pip's format controls (the sdist issue): wheels only for every package.
+  // The runtime's own packages left out, with this machine's interpreter: the smoke import and, on
+  // the pipeline, the Probe import six, which only the runtime (/var/runtime in Lambda) provides.
+  runtime: { set: 'pure', flags: () => ['--json', '--exclude-runtime-provided', ...indexFlags()] },
+  // pip's format controls, on a folder where each changes the pick: flagbin and flagpref have a
+  // 1.0 wheel and a 2.0 sdist, flagsrc a 1.0 wheel and a 1.0 sdist.
   binary: {
-    set: 'pure',
+    set: 'formats',
     flags: () => [
       '--json',
       '--only-binary',
-      ':all:',
+      'flagbin',
       '--no-binary',
-      ':none:',
+      'flagsrc',
+      '--find-links',
+      formatsDir,
+      ...indexFlags(),
+    ],
+  },
+  // A pyproject.toml with an extra and a PEP 735 group; --prefer-binary picks flagpref's older wheel.
+  project: {
+    set: 'project',
+    flags: () => [
+      '--json',
+      '--extra',
+      'more',
+      '--group',
+      'dev',
       '--prefer-binary',
+      '--find-links',
+      formatsDir,
+      ...indexFlags(),
+    ],
+  },
+  // A custom target's image pushed to a registry on 127.0.0.1, on a base the user names (pipeline only).
+  image: {
+    set: 'pure',
+    flags: () => [
+      '--json',
+      '--python',
+      '3.11',
+      '--glibc',
+      '2.34',
+      '--strategy',
+      'image',
+      '--registry',
+      registry?.url ?? 'no-registry',
+      '--base-image',
+      `${registry?.host ?? 'no-registry'}/base/custom:glibc-2.34`,
       ...indexFlags(),
     ],
   },
   // A custom target from a find-links folder alone, delivered to EFS.
   offline: {
-    set: 'pure',
+    set: 'offline',
     flags: () => [
       '--no-index',
       '--find-links',
@@ -122,7 +180,19 @@ const BUILD_RUNS = {
   },
 } as const;
 
-const SETS = { pure: 'six\nidna\n' } as const;
+const SETS = {
+  pure: 'six\nidna\n',
+  offline: 'six\nidna\nflagpre\n',
+  formats: 'six\nflagbin\nflagsrc\n',
+} as const;
+const PROJECT =
+  '[project]\nname = "flags"\nversion = "1"\ndependencies = ["six", "flagpref"]\n[project.optional-dependencies]\nmore = ["idna"]\n[dependency-groups]\ndev = ["attrs"]\n';
+
+/** The version a lock pins for a package, and the kind of file. */
+function pinOf(manifest: BuildManifest, name: string): string {
+  const entry = manifest.lock.packages.find((locked) => locked.name === name);
+  return entry ? `${entry.version} ${entry.tag === 'sdist' ? 'sdist' : 'wheel'}` : 'absent';
+}
 
 const BUILD_ROWS: Record<string, BuildRow> = {
   '--out': {
@@ -166,8 +236,8 @@ const BUILD_ROWS: Record<string, BuildRow> = {
   },
   '--pre': {
     run: 'offline',
-    note: 'the on-disk indexes hold no small set with a pre-release next to a final release',
-    check: ({ run }) => expect(run.manifest.policy?.pre).toBe(true),
+    // flagpre has 1.0 and 2.0b1 in the find-links folder: only --pre lets 2.0b1 win.
+    check: ({ run }) => expect(pinOf(run.manifest, 'flagpre')).toBe('2.0b1 wheel'),
   },
   '--strategy': {
     run: 'offline',
@@ -196,10 +266,22 @@ const BUILD_ROWS: Record<string, BuildRow> = {
     check: ({ run }) => expect(run.manifest.reason).toContain('minus 100 MiB kept for function code'),
   },
   '--exclude-runtime-provided': {
-    run: 'budget',
-    check: ({ run }) => {
+    run: 'runtime',
+    check: ({ run, path }) => {
       expect(run.manifest.layers.flatMap((layer) => layer.packages)).toEqual(['idna']);
       expect(run.manifest.slimming.rules.map((rule) => rule.rule)).toContain('runtime-provided');
+      expect(run.manifest.smokeImport).toMatchObject({ ran: true, ok: true });
+      expect(run.manifest.smokeImport.moduleNames).toContain('six');
+      if (path !== 'pipeline') return;
+      // The Probe imported six as Lambda would: from the runtime's packages, after the layers,
+      // stood in for by the lock's six (said so: its version is the lock's, not the runtime's).
+      const six = run.manifest.lock.packages.find((entry) => entry.name === 'six');
+      expect(run.manifest.probe).toMatchObject({
+        ran: true,
+        ok: true,
+        runtimeStandIn: { packages: [{ name: 'six', version: six?.version }] },
+      });
+      expect(run.manifest.probe?.modules.find((module) => module.module === 'six')?.ok).toBe(true);
     },
   },
   '--no-slim': {
@@ -230,43 +312,35 @@ const BUILD_ROWS: Record<string, BuildRow> = {
       expect(run.manifest.smokeImport.reason).toContain(python);
     },
   },
-  '--allow-local-sdist-build': {
-    run: 'budget',
-    note: 'its effect needs an sdist-only package, which the on-disk indexes do not hold (the refusal without it is in test/unit/build/build.test.ts)',
-    check: ({ run }) => expect(run.manifest.policy?.allowLocalSdistBuild).toBe(true),
-  },
   '--extra': {
-    run: 'baseline',
-    directOnly: true,
-    note: 'the pipeline refuses --extra and --group (exit 2) rather than drop them; measure covers their effect',
-    check: ({ run }) => expect(run.manifest.lock.packages.length).toBe(2),
+    run: 'project',
+    // idna is only in the "more" extra.
+    check: ({ run }) => {
+      expect(pinOf(run.manifest, 'idna')).not.toBe('absent');
+      expect(run.manifest.policy?.extras).toEqual(['more']);
+    },
   },
   '--group': {
-    run: 'baseline',
-    directOnly: true,
-    note: 'as --extra',
-    check: ({ run }) => expect(run.manifest.lock.packages.length).toBe(2),
+    run: 'project',
+    check: ({ run }) => expect(pinOf(run.manifest, 'attrs')).not.toBe('absent'),
   },
   '--only-binary': {
     run: 'binary',
-    directOnly: true,
-    note: 'the pipeline refuses pip format controls (exit 2) rather than drop them; test/integration/sdist covers their effect on sdists',
-    check: ({ run }) =>
-      expect(run.manifest.lock.packages.every((entry) => entry.filename.endsWith('.whl'))).toBe(true),
+    // Without it, flagbin's newer sdist (2.0) would win.
+    check: ({ run }) => expect(pinOf(run.manifest, 'flagbin')).toBe('1.0 wheel'),
   },
   '--no-binary': {
     run: 'binary',
-    directOnly: true,
-    note: 'as --only-binary; :none: keeps every package free to use wheels',
-    check: ({ run }) =>
-      expect(run.manifest.lock.packages.map((entry) => entry.name).sort()).toEqual(['idna', 'six']),
+    // Without it, flagsrc's wheel would be installed; with it the sdist is built.
+    check: ({ run }) => {
+      expect(pinOf(run.manifest, 'flagsrc')).toBe('1.0 sdist');
+      expect(run.manifest.builtFromSdist?.map((built) => built.name)).toEqual(['flagsrc']);
+    },
   },
   '--prefer-binary': {
-    run: 'binary',
-    directOnly: true,
-    note: 'as --only-binary',
-    check: ({ run }) =>
-      expect(run.manifest.lock.packages.every((entry) => entry.filename.endsWith('.whl'))).toBe(true),
+    run: 'project',
+    // Without it, flagpref's newer sdist (2.0) would win.
+    check: ({ run }) => expect(pinOf(run.manifest, 'flagpref')).toBe('1.0 wheel'),
   },
   '--no-pipeline': {
     run: 'baseline',
@@ -277,15 +351,28 @@ const BUILD_ROWS: Record<string, BuildRow> = {
       ]),
   },
   '--registry': {
-    run: 'baseline',
+    run: 'image',
     pipelineOnly: true,
-    note: 'pushing needs a registry; the image route through one is in test/integration/pipeline/delivery-routes.test.ts',
-    check: ({ run }) => expect(run.manifest.image).toBeNull(),
+    needsRegistry: true,
+    check: ({ run }) => expect(deliveredImage(run)).toContain(`${registry?.host ?? '?'}/`),
+  },
+  '--base-image': {
+    run: 'image',
+    pipelineOnly: true,
+    needsRegistry: true,
+    // The pushed image's first layer is the named base's (whose libc.so.6 was checked against 2.34).
+    check: async ({ run }) => {
+      const reference = parseImageReference(deliveredImage(run));
+      const client = new RegistryClient({ registryUrl: registry?.url ?? '' });
+      const pushed = (await client.getManifest(reference.repository, reference.reference))
+        .json as ImageManifest;
+      expect(pushed.layers[0]?.digest).toBe(baseLayerDigest);
+    },
   },
   '--efs-root': {
     run: 'offline',
     pipelineOnly: true,
-    check: async () => expect((await stat(join(root, 'efs-root', 'pure'))).isDirectory()).toBe(true),
+    check: async () => expect((await stat(join(root, 'efs-root', 'offline'))).isDirectory()).toBe(true),
   },
   '--name': {
     run: 'budget',
@@ -357,16 +444,21 @@ async function runBuild(path: BuildPath, name: keyof typeof BUILD_RUNS): Promise
   const spec = BUILD_RUNS[name];
   const folder = name === 'again' || name === 'fresh' ? 'baseline' : name;
   const out = join(root, path, folder);
-  const requirements = join(root, `${spec.set}.txt`);
-  const target = name === 'offline' ? [] : ['--runtime', 'python3.11', '--arch', 'x86_64'];
+  const requirements =
+    spec.set === 'project' ? join(root, 'project', 'pyproject.toml') : join(root, `${spec.set}.txt`);
+  const target =
+    name === 'offline' || name === 'image' ? [] : ['--runtime', 'python3.11', '--arch', 'x86_64'];
   const args = [requirements, ...target, '--out', out, '--cache-dir', cacheDir, ...spec.flags()];
   const { stdout, exitCode } = await runCommand(
     createBuildCommand(),
     // --require-probe is refused without the pipeline (no probe runs there; local-probe.test.ts).
     path === 'pipeline' ? args : [...args.filter((arg) => arg !== '--require-probe'), '--no-pipeline'],
   );
-  const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as BuildManifest;
-  return { out, stdout, exitCode, manifest };
+  const text = await readFile(join(out, 'manifest.json'), 'utf8').catch(() => null);
+  // A run that stops before delivering (a failed probe) writes none: say which, and how it ended.
+  if (text === null)
+    throw new Error(`the ${name} build through ${path} wrote no manifest (exit ${exitCode})`);
+  return { out, stdout, exitCode, manifest: JSON.parse(text) as BuildManifest };
 }
 
 beforeAll(async () => {
@@ -394,9 +486,46 @@ beforeAll(async () => {
     if (entry.url.startsWith('file://'))
       await copyFile(new URL(entry.url), join(findLinksDir, entry.filename));
   }
+  await writeFormatPackages();
+  if (!NO_REGISTRY) {
+    registry = await startRegistry(root, join(root, 'registry'));
+    baseLayerDigest = await pushSyntheticBase(registry.url, root, 'glibc-2.34', '2.34');
+  }
   await loadPipelineDefinition();
 }, 120_000);
+/** Tiny packages whose pick each of --pre, --only-binary, --no-binary and --prefer-binary changes. */
+async function writeFormatPackages(): Promise<void> {
+  for (const version of ['1.0', '2.0b1']) {
+    const wheel = await makeTinyWheel('flagpre', version);
+    await writeFile(join(findLinksDir, wheel.filename), wheel.bytes);
+  }
+  formatsDir = join(root, 'formats');
+  await mkdir(formatsDir);
+  for (const [name, sdistVersion] of [
+    ['flagbin', '2.0'],
+    ['flagpref', '2.0'],
+    ['flagsrc', '1.0'],
+  ] as const) {
+    const wheel = await makeTinyWheel(name, '1.0');
+    await writeFile(join(formatsDir, wheel.filename), wheel.bytes);
+    const project = {
+      name,
+      version: sdistVersion,
+      module: name,
+      files: {
+        'pyproject.toml': `[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "${name}"\nversion = "${sdistVersion}"\n`,
+        [`${name}/__init__.py`]: `VERSION = "${sdistVersion}"\n`,
+      },
+    };
+    const sdist = await writeSdist(project, join(root, `made-${name}`), '2.2');
+    await copyFile(sdist, join(formatsDir, `${name}-${sdistVersion}.tar.gz`));
+  }
+  await mkdir(join(root, 'project'));
+  await writeFile(join(root, 'project', 'pyproject.toml'), PROJECT);
+}
+
 afterAll(async () => {
+  await registry?.stop();
   if (root) await rm(root, { recursive: true, force: true });
 });
 
@@ -443,26 +572,19 @@ describe.each(PATHS)('build through %s', (path) => {
   beforeAll(async () => {
     if (SKIP) return;
     for (const name of Object.keys(BUILD_RUNS) as (keyof typeof BUILD_RUNS)[]) {
-      // The pipeline refuses pip's format controls (tested below); only the direct path builds them.
-      if (path === 'pipeline' && name === 'binary') continue;
+      // The image run names pipeline-only options (refused by --no-pipeline) and needs a registry.
+      if (name === 'image' && (path !== 'pipeline' || NO_REGISTRY)) continue;
       outcomes[path][name] = await runBuild(path, name);
     }
   }, 240_000);
 
-  it.skipIf(SKIP || path !== 'pipeline')(
-    `refuses --only-binary, --no-binary and --prefer-binary rather than drop them${WHY}`,
-    async () => {
-      // Act
-      const refused = runBuild(path, 'binary');
-      // Assess
-      await expect(refused).rejects.toThrow(/not carried through the pipeline/);
-    },
+  const rows = Object.entries(BUILD_ROWS).filter(
+    ([, row]) => (path === 'pipeline' || !row.pipelineOnly) && !row.needsRegistry,
   );
-
-  const rows = Object.entries(BUILD_ROWS).filter(([, row]) =>
-    path === 'pipeline' ? !row.directOnly : !row.pipelineOnly,
+  const registryRows = Object.entries(BUILD_ROWS).filter(
+    ([, row]) => path === 'pipeline' && row.needsRegistry,
   );
-  it.skipIf(SKIP).each(rows)(`honours %s${WHY}`, async (_name, row) => {
+  const honours = async (row: BuildRow) => {
     // Prepare
     const run = outcomes[path][row.run];
     const baseline = outcomes[path].baseline;
@@ -471,7 +593,12 @@ describe.each(PATHS)('build through %s', (path) => {
     // Act & Assess
     expect(run.exitCode).toBe(0);
     await row.check({ run, baseline, path });
-  });
+  };
+  it.skipIf(SKIP).each(rows)(`honours %s${WHY}`, (_name, row) => honours(row));
+  it.skipIf(SKIP || NO_REGISTRY).each(registryRows)(
+    `honours %s${WHY}${NO_REGISTRY ? ` (skipped: ${NO_REGISTRY_REASON})` : ''}`,
+    (_name, row) => honours(row),
+  );
 
   it.skipIf(SKIP)(`writes every layer file the manifest names under --out${WHY}`, async () => {
     for (const outcome of Object.values(outcomes[path])) {
@@ -484,7 +611,7 @@ describe.each(PATHS)('build through %s', (path) => {
 
 describe('both paths', () => {
   it.skipIf(SKIP)(`deliver the same artifacts for the same flags${WHY}`, () => {
-    for (const name of ['baseline', 'budget', 'offline'] as const) {
+    for (const name of ['baseline', 'budget', 'runtime', 'offline', 'binary', 'project'] as const) {
       const [pipeline, direct] = [outcomes.pipeline[name]?.manifest, outcomes['no-pipeline'][name]?.manifest];
       expect(pipeline?.layers.map((layer) => [layer.file, layer.sha256])).toEqual(
         direct?.layers.map((layer) => [layer.file, layer.sha256]),
@@ -500,6 +627,12 @@ describe('both paths', () => {
 interface MeasureRow {
   readonly run: keyof typeof MEASURE_RUNS;
   readonly check: (result: MeasureResult & { lockPath: string; reportPath: string }) => void | Promise<void>;
+}
+
+/** As pinOf, for a measured set. */
+function measuredPin(result: MeasureResult, name: string): string {
+  const entry = result.packages.find((measured) => measured.name === name);
+  return entry ? `${entry.version} ${entry.filename.endsWith('.whl') ? 'wheel' : 'sdist'}` : 'absent';
 }
 
 const MEASURE_RUNS = {
@@ -523,15 +656,16 @@ const MEASURE_RUNS = {
     ],
   },
   binary: {
-    set: 'pure.txt',
+    set: 'formats.txt',
     flags: () => [
       '--runtime',
       'python3.11',
       '--only-binary',
-      ':all:',
+      'flagbin',
       '--no-binary',
-      ':none:',
-      '--prefer-binary',
+      'flagsrc',
+      '--find-links',
+      formatsDir,
       ...indexFlags(),
     ],
   },
@@ -551,6 +685,9 @@ const MEASURE_RUNS = {
       '--no-index',
       '--find-links',
       findLinksDir,
+      '--find-links',
+      formatsDir,
+      '--prefer-binary',
       '--pre',
     ],
   },
@@ -566,9 +703,15 @@ const MEASURE_ROWS: Record<string, MeasureRow> = {
     run: 'baseline',
     check: (result) => expect(result.packages.map((entry) => entry.name).sort()).toEqual(['idna', 'six']),
   },
-  '--find-links': { run: 'custom', check: (result) => expect(result.packages.length).toBe(3) },
+  '--find-links': {
+    run: 'custom',
+    check: (result) => expect(result.packages.map((entry) => entry.name)).toContain('flagpref'),
+  },
   '--no-index': { run: 'custom', check: (result) => expect(result.warnings ?? []).toEqual([]) },
-  '--pre': { run: 'custom', check: (result) => expect(result.verdict).not.toBeNull() },
+  '--pre': {
+    run: 'custom',
+    check: (result) => expect(measuredPin(result, 'flagpre')).toBe('2.0b1 wheel'),
+  },
   '--group': {
     run: 'custom',
     check: (result) => expect(result.packages.map((entry) => entry.name)).toContain('attrs'),
@@ -580,12 +723,15 @@ const MEASURE_ROWS: Record<string, MeasureRow> = {
   '--strategy': { run: 'custom', check: (result) => expect(result.verdict?.strategy).toBe('image') },
   '--only-binary': {
     run: 'binary',
-    check: (result) => expect(result.packages.every((entry) => entry.filename.endsWith('.whl'))).toBe(true),
+    check: (result) => expect(measuredPin(result, 'flagbin')).toBe('1.0 wheel'),
   },
-  '--no-binary': { run: 'binary', check: (result) => expect(result.packages.length).toBe(2) },
-  '--prefer-binary': {
+  '--no-binary': {
     run: 'binary',
-    check: (result) => expect(result.packages.every((entry) => entry.filename.endsWith('.whl'))).toBe(true),
+    check: (result) => expect(measuredPin(result, 'flagsrc')).toBe('1.0 sdist'),
+  },
+  '--prefer-binary': {
+    run: 'custom',
+    check: (result) => expect(measuredPin(result, 'flagpref')).toBe('1.0 wheel'),
   },
   '--existing-layers': {
     run: 'budget',
@@ -632,7 +778,7 @@ describe('measure', () => {
     await mkdir(join(root, 'pyproject'));
     await writeFile(
       join(root, 'pyproject', 'pyproject.toml'),
-      '[project]\nname = "flags"\nversion = "1"\ndependencies = ["six"]\n[project.optional-dependencies]\nmore = ["idna"]\n[dependency-groups]\ndev = ["attrs"]\n',
+      '[project]\nname = "flags"\nversion = "1"\ndependencies = ["six", "flagpre", "flagpref"]\n[project.optional-dependencies]\nmore = ["idna"]\n[dependency-groups]\ndev = ["attrs"]\n',
     );
     for (const [name, spec] of Object.entries(MEASURE_RUNS)) {
       const lockPath = join(root, `${name}.lock.json`);

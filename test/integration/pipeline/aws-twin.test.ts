@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localAdapters, LOCAL_BUCKET } from '../../../functions/adapters/local/local-adapters.ts';
+import { AwsTwin } from '../../../functions/adapters/twin/aws-twin.ts';
 import {
   loadPipelineDefinition,
   runPipelineLocally,
@@ -56,6 +57,22 @@ function withoutGrant(action: string, resource = ''): (template: Template) => Te
         const kept = [statement.Resource].flat().filter((item) => !JSON.stringify(item).includes(resource));
         return kept.length > 0 && resource !== '' ? [{ ...statement, Resource: kept }] : [];
       });
+    }
+    return template;
+  };
+}
+
+/** The template with the statements granting `action` taken from the policies of roles named `role…`. */
+function withoutRoleGrant(role: string, action: string): (template: Template) => Template {
+  return (template) => {
+    const resources = (template.Resources ?? {}) as Record<string, { Type: string; Properties?: Template }>;
+    for (const policy of Object.values(resources)) {
+      if (policy.Type !== 'AWS::IAM::Policy' || !JSON.stringify(policy.Properties?.Roles).includes(role))
+        continue;
+      const document = policy.Properties?.PolicyDocument as { Statement: Statement[] };
+      document.Statement = document.Statement.filter(
+        (statement) => ![statement.Action].flat().includes(action),
+      );
     }
     return template;
   };
@@ -142,6 +159,11 @@ describe('the local twin', () => {
       expect(actions('inline')).toContain('Measure s3:PutObject');
       expect(actions('upload')).toContain('Measure s3:GetObject');
       expect(actions('layers')).toContain('Build s3:PutObject');
+      // The state machine's own role: it invokes each task and starts and polls the .sync build.
+      expect(actions('layers')).toContain('Measure lambda:InvokeFunction');
+      expect(actions('layers')).toContain('PublishLayers lambda:InvokeFunction');
+      expect(actions('layers')).toContain('Build codebuild:StartBuild');
+      expect(actions('layers')).toContain('Build codebuild:BatchGetBuilds');
       expect(results.layers?.manifest?.execution.awsCalls).toEqual(results.layers?.execution.awsCalls);
     },
     600_000,
@@ -199,4 +221,76 @@ describe('the local twin', () => {
     },
     600_000,
   );
+
+  it.skipIf(skipReason !== null)(
+    `fails with AccessDenied when the state machine may not invoke a task or start the build${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+    async () => {
+      // Prepare
+      const cases = [
+        {
+          name: 'invoke',
+          edit: withoutGrant('lambda:InvokeFunction', 'MeasureFunction'),
+          denied: 'lambda:InvokeFunction',
+        },
+        {
+          name: 'build',
+          edit: withoutRoleGrant('StateMachineRole', 'codebuild:StartBuild'),
+          denied: 'codebuild:StartBuild',
+        },
+      ];
+
+      // Act
+      const runs: { name: string; denied: string; run: LocalPipelineResult }[] = [];
+      for (const { name, edit, denied } of cases) {
+        const outDir = join(root, `machine-${name}`);
+        const options = {
+          ...common(`machine-${name}`),
+          outDir,
+          editTemplate: edit,
+          strategy: 'layers' as const,
+        };
+        runs.push({
+          name,
+          denied,
+          run: await runPipelineLocally({ ...options, requirementsPath: await requirements(`m-${name}`) }),
+        });
+      }
+
+      // Assess
+      for (const { name, denied, run } of runs) {
+        expect(run.status, name).toBe('FAILED');
+        expect(reasonOf(run), name).toMatch(
+          new RegExp(`AccessDenied.*StateMachineRole.*not authorized to perform: ${denied} `),
+        );
+      }
+    },
+    600_000,
+  );
+
+  it("checks the failure report's BatchGetBuilds against the report role, and refuses it without the grant", async () => {
+    // Prepare
+    const { template, tasks } = await loadPipelineDefinition();
+    const reportFunction = tasks.ReportFailure?.logicalId ?? '';
+    const local = localAdapters({ outDir: join(root, 'report-builds') });
+    const allowed = AwsTwin.fromTemplate(template, LOCAL_BUCKET);
+    const edited = withoutRoleGrant('ReportFunction', 'codebuild:BatchGetBuilds')(structuredClone(template));
+    const denied = AwsTwin.fromTemplate(edited, LOCAL_BUCKET);
+
+    // Act
+    const described = await allowed
+      .adaptersFor('ReportFailure', reportFunction, local)
+      .builds?.describeBuild('p:1');
+    const refused = denied.adaptersFor('ReportFailure', reportFunction, local).builds?.describeBuild('p:1');
+
+    // Assess
+    expect(described).toBeNull();
+    expect(allowed.calls).toEqual([
+      expect.objectContaining({
+        state: 'ReportFailure',
+        action: 'codebuild:BatchGetBuilds',
+        resource: expect.stringMatching(/:project\/LambdaDepsBuildProject/),
+      }),
+    ]);
+    await expect(refused).rejects.toThrow(/AccessDenied|not authorized to perform: codebuild:BatchGetBuilds/);
+  }, 180_000);
 });

@@ -241,6 +241,57 @@ async function freePort(): Promise<number> {
   });
 }
 
+describe('an image set re-delivered, run locally', () => {
+  it.skipIf(efsSkipReason !== null)(
+    `leaves the asked tag present after A, B, A and under a second set name, the same image each time A is asked${efsSkipReason ? ` (skipped: ${efsSkipReason})` : ''}`,
+    async () => {
+      // Prepare
+      const outDir = join(root, 'image-rollback-out');
+      const a = join(root, 'image-rollback-a.txt');
+      const b = join(root, 'image-rollback-b.txt');
+      await writeFile(a, 'six\n');
+      await writeFile(b, 'six\nidna\n');
+      const common = {
+        outDir,
+        runtime: 'python3.11',
+        arch: ARCH,
+        strategy: 'image' as const,
+        ...indexOptions(),
+      };
+      const indexDigest = async (tag: string): Promise<string | undefined> =>
+        (
+          JSON.parse(await readFile(join(outDir, 'images', tag, 'index.json'), 'utf8')) as {
+            manifests: { digest: string }[];
+          }
+        ).manifests[0]?.digest;
+
+      // Act
+      const runs = [];
+      for (const file of [a, b, a])
+        runs.push(await runPipelineLocally({ ...common, name: 'img', requirementsPath: file }));
+      const second = await runPipelineLocally({ ...common, name: 'img2', requirementsPath: a });
+
+      // Assess
+      for (const run of [...runs, second]) expect(run.status, JSON.stringify(run.report)).toBe('SUCCEEDED');
+      type Delivered = { delivery: { tag: string; digest: string } };
+      const [first, , rolledBack] = runs.map((run) => (run.report as Delivered).delivery);
+      const lockA = runs[0]?.manifest?.lockHash ?? '';
+      expect(runs[1]?.manifest?.lockHash).not.toBe(lockA);
+      // The tag form the README's deploy section gives: <set>-<first 12 hex of the lock hash>.
+      expect(rolledBack?.tag).toBe(`img-${lockA.slice(0, 12)}`);
+      expect(rolledBack?.digest).toBe(first?.digest);
+      expect(await indexDigest(`img-${lockA.slice(0, 12)}`)).toBe(first?.digest);
+      expect(runs[2]?.execution.states.map((state) => state.name)).not.toContain('Build');
+      const other = (second.report as Delivered).delivery;
+      expect(other).toEqual(
+        expect.objectContaining({ tag: `img2-${lockA.slice(0, 12)}`, digest: first?.digest }),
+      );
+      expect(await indexDigest(other.tag)).toBe(first?.digest);
+    },
+    600_000,
+  );
+});
+
 describe('the image branch, run locally', () => {
   let registry: ChildProcess | null = null;
   let registryUrl = '';

@@ -11,6 +11,8 @@ import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeLocally } from '../../../functions/adapters/local/local-probe-runner.ts';
 import { extractTreeTar } from '../../../functions/core/pack/index.ts';
+import { describeProbe, runtimeStandInOf } from '../../../functions/core/probe/index.ts';
+import type { BuildManifest } from '../../../functions/core/shared/types.ts';
 import { extractZip } from '../../../functions/core/pack/zip-reader.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
@@ -329,5 +331,94 @@ describe.skipIf(noWheels)(
       expect(refused.code).toBe(2);
       expect(refused.stderr).toContain('--require-probe needs the pipeline');
     }, 120_000);
+  },
+);
+
+describe.skipIf(noWheels)(
+  `the local probe of a set built without the runtime's own packages (skipped without real wheels: ${NO_LOCAL_INDEXES_REASON})`,
+  () => {
+    let out = '';
+    let manifest: BuildManifest | null = null;
+    beforeAll(async () => {
+      if (!(await hasInterpreter('3.11'))) return;
+      out = await mkdtemp(join(tmpdir(), 'lambda-deps-probe-runtime-'));
+      // html5lib imports six, which Lambda's runtime provides (/var/runtime) and the build leaves out.
+      await writeFile(join(out, 'requirements.txt'), 'six\nhtml5lib\n');
+      await run(
+        BIN,
+        [
+          'build',
+          join(out, 'requirements.txt'),
+          '--runtime',
+          'python3.11',
+          '--arch',
+          'x86_64',
+          '--exclude-runtime-provided',
+          '--no-pipeline',
+          '--out',
+          join(out, 'out'),
+        ],
+        { timeout: 120_000 },
+      );
+      manifest = JSON.parse(await readFile(join(out, 'out', 'manifest.json'), 'utf8')) as BuildManifest;
+    }, 150_000);
+    afterAll(() => (out ? rm(out, { recursive: true, force: true }) : undefined));
+
+    /** The probe the Probe state asks for: the set's modules from its layers, with the stand-ins. */
+    function requestFor(built: BuildManifest, zips: readonly string[], modules?: readonly string[]) {
+      return {
+        target: built.target,
+        modules: modules ?? built.smokeImport.moduleNames ?? [],
+        artifact: { kind: 'layers' as const, zips },
+      };
+    }
+
+    it("imports six from the stand-in for /var/runtime (the lock's six), and says so", async (context) => {
+      if (!manifest) return context.skip('no python3.11 on this machine');
+      // Prepare
+      const zips = manifest.layers.map((layer) => join(out, 'out', layer.file));
+      const standIn = runtimeStandInOf(manifest);
+      const six = manifest.lock.packages.find((entry) => entry.name === 'six');
+      // Act
+      const without = await probeLocally(requestFor(manifest, zips));
+      const probe = await probeLocally({
+        ...requestFor(manifest, zips),
+        ...(standIn ? { runtimeStandIn: standIn } : {}),
+      });
+      // Assess: six is nowhere in what ships; as in Lambda, it comes from the runtime.
+      expect(manifest.layers.flatMap((layer) => layer.packages)).not.toContain('six');
+      expect(without.modules.find((module) => module.module === 'html5lib')?.error).toContain(
+        "No module named 'six'",
+      );
+      expect(probe).toMatchObject({ ran: true, ok: true });
+      expect(probe.modules.map((module) => module.module)).toEqual(
+        expect.arrayContaining(['html5lib', 'six']),
+      );
+      expect(probe.runtimeStandIn?.packages).toEqual([{ name: 'six', version: six?.version }]);
+      expect(probe.runtimeStandIn?.note).toContain('not confirmed');
+      expect(describeProbe(probe)).toContain(`stood in for by the lock's six ${six?.version ?? ''}`);
+    });
+
+    it('puts the stand-in after the artifact, as /var/runtime comes after the layers', async (context) => {
+      if (!manifest) return context.skip('no python3.11 on this machine');
+      // Prepare: a layer shipping its own six, which must win over the runtime's.
+      const layer = join(out, 'own-six.zip');
+      const archive = new yazl.ZipFile();
+      archive.addBuffer(Buffer.from('raise ImportError("the layer\'s own six")\n'), 'python/six.py');
+      archive.end();
+      const chunks: Buffer[] = [];
+      for await (const chunk of archive.outputStream) chunks.push(chunk as Buffer);
+      await writeFile(layer, Buffer.concat(chunks));
+      const standIn = runtimeStandInOf(manifest);
+      // Act
+      const probe = await probeLocally({
+        ...requestFor(manifest, [layer], ['six']),
+        ...(standIn ? { runtimeStandIn: standIn } : {}),
+      });
+      // Assess
+      expect(standIn).toBeDefined();
+      expect(probe.modules[0]).toMatchObject({ module: 'six', ok: false });
+      expect(probe.modules[0]?.error).toContain("the layer's own six");
+    });
   },
 );

@@ -1,5 +1,6 @@
 // The report page checked as a person would see it: real local pipeline runs (layers, EFS,
-// image, and one that fails in Measure), each report.html opened in Debian's Chromium at phone
+// image, one refused before the pipeline, one that fails inside Measure and one inside Build),
+// each report.html opened in Debian's Chromium at phone
 // and desktop width, its numbers compared with the manifest beside it, screenshots kept in
 // test-results/ (and, with UPDATE_DOCS=1, the README's docs/size-report.png refreshed).
 import { execFile } from 'node:child_process';
@@ -19,6 +20,7 @@ import {
   serveWheelhouse,
   type WheelhouseServer,
 } from '../../support/wheelhouse.ts';
+import { STATX_EXTENSION, writeSdist } from '../sdist/sdist-projects.ts';
 import { lowContrastText, shownNumbers, tileFills, treemapLabels, valueAt } from './report-page-checks.ts';
 
 const execFileAsync = promisify(execFile);
@@ -52,7 +54,11 @@ async function serveLocalIndexes(): Promise<WheelhouseServer[]> {
   return Promise.all(folders.map((folder) => serveWheelhouse(folder)));
 }
 
-type RunName = 'layers' | 'efs' | 'image' | 'failed';
+type RunName = 'layers' | 'efs' | 'image' | 'failed' | 'measure-failed' | 'build-failed';
+
+/** Runs that fail: refused before the pipeline, unsatisfiable in Measure, a binary refused in Build. */
+const FAILED_RUNS: readonly RunName[] = ['failed', 'measure-failed', 'build-failed'];
+const isFailed = (name: RunName): boolean => FAILED_RUNS.includes(name);
 
 interface Run {
   readonly out: string;
@@ -68,6 +74,15 @@ const RUNS: Record<RunName, { requirements: string; flags: string[] }> = {
   efs: { requirements: 'examples/web-api/requirements.txt', flags: ['--strategy', 'efs'] },
   image: { requirements: 'examples/web-api/requirements.txt', flags: ['--strategy', 'image'] },
   failed: { requirements: 'bad-requirements.txt', flags: [] },
+  'measure-failed': { requirements: 'unsatisfiable-requirements.txt', flags: [] },
+  // Its one package is an sdist in a find-links folder: a C extension calling statx (GLIBC_2.28).
+  'build-failed': { requirements: 'sdist-requirements.txt', flags: ['-f', 'sdists'] },
+};
+
+/** What each failed run's page must say, in the user's words. */
+const FAILURES: Partial<Record<RunName, { step: string; message: RegExp }>> = {
+  'measure-failed': { step: 'Measure', message: /numpy==0\.0\.1: no version matches/ },
+  'build-failed': { step: 'Build', message: /statx needs GLIBC_2\.28; python3\.11 runs on Amazon Linux 2/ },
 };
 
 /** Index flags for the served indexes, plus one whose host cannot exist (RFC 2606), which is left out with a warning. */
@@ -83,18 +98,20 @@ function indexFlags(servers: readonly WheelhouseServer[]): string[] {
 
 async function build(workDir: string, name: RunName, indexes: readonly string[]): Promise<Run> {
   const out = join(workDir, name);
-  const requirements = name === 'failed' ? join(workDir, RUNS.failed.requirements) : RUNS[name].requirements;
+  const requirements = isFailed(name) ? join(workDir, RUNS[name].requirements) : RUNS[name].requirements;
   const argv = ['build', requirements, '--runtime', 'python3.11', '--arch', 'x86_64', '--out', out];
-  const flags = [...RUNS[name].flags, ...indexes, '--cache-dir', join(workDir, 'cache')];
+  // A folder a failed run names (`-f sdists`) is the work folder's.
+  const own = RUNS[name].flags.map((flag) => (flag === 'sdists' ? join(workDir, flag) : flag));
+  const flags = [...own, ...indexes, '--cache-dir', join(workDir, 'cache')];
   // PIP_CONFIG_FILE=/dev/null: only the served indexes, not pip's file: ones.
   const run = await execFileAsync('bin/lambda-deps', [...argv, ...flags], {
     maxBuffer: 64 * 1024 * 1024,
     env: { ...process.env, NO_COLOR: '1', PIP_CONFIG_FILE: '/dev/null' },
   }).catch((error: { stdout?: string; stderr?: string; code?: number }) => {
-    if (name !== 'failed') throw error;
+    if (!isFailed(name)) throw error;
     return { stdout: error.stdout ?? '', stderr: error.stderr ?? '' };
   });
-  const file = name === 'failed' ? 'report.json' : 'manifest.json';
+  const file = isFailed(name) ? 'report.json' : 'manifest.json';
   const record = JSON.parse(await readFile(join(out, file), 'utf8')) as Record<string, unknown>;
   return { out, record, output: `${run.stdout}${run.stderr}`, requirements };
 }
@@ -142,6 +159,9 @@ describe.skipIf(skipReason !== null)(
     beforeAll(async () => {
       workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-report-'));
       await writeFile(join(workDir, RUNS.failed.requirements), 'requests\nnumpy>=\n');
+      await writeFile(join(workDir, RUNS['measure-failed'].requirements), 'requests\nnumpy==0.0.1\n');
+      await writeFile(join(workDir, RUNS['build-failed'].requirements), 'statx-ext\n');
+      await writeSdist(STATX_EXTENSION, join(workDir, 'sdists'), '2.2');
       // One after another: they share the download cache, and the machine is shared.
       servers = await serveLocalIndexes();
       for (const name of Object.keys(RUNS) as RunName[])
@@ -178,9 +198,9 @@ describe.skipIf(skipReason !== null)(
           expect(requests).toEqual([]);
           // Every number shown is the manifest's, written in binary units.
           const numbers = await shownNumbers(page);
-          // A failed run's page shows numbers only for states that ran; this one's input was refused
-          // before the pipeline started, so it may show none, and what it shows must still match.
-          if (name !== 'failed') expect(numbers.length).toBeGreaterThan(20);
+          // A failed run's page shows numbers only for states that ran (none when its input was
+          // refused before the pipeline started), and what it shows must still match.
+          if (!isFailed(name)) expect(numbers.length).toBeGreaterThan(20);
           for (const number of numbers) {
             expect({ field: number.field, value: number.value }).toEqual({
               field: number.field,
@@ -202,6 +222,15 @@ describe.skipIf(skipReason !== null)(
           // The next steps carry the values to copy.
           const copies = (await page.locator('pre.copy').allInnerTexts()).join('\n');
           for (const value of expectedNextValues(name, run.record)) expect(copies).toContain(value);
+          // The route and why, as the manifest says; a failed run says which step failed instead.
+          if (isFailed(name))
+            expect(await page.getByTestId('failed-step').innerText()).toBe(run.record.failedStep);
+          else {
+            expect(await page.getByTestId('strategy').innerText()).toBe(run.record.strategy);
+            expect(await page.locator('section[aria-labelledby="route-heading"]').innerText()).toContain(
+              String(run.record.reason),
+            );
+          }
           // Text is readable.
           expect(await lowContrastText(page)).toEqual([]);
           await page.close();
@@ -236,32 +265,34 @@ describe.skipIf(skipReason !== null)(
       }
     }
 
-    it('reaches the treemap tiles by keyboard and marks the focused one', async () => {
-      // Prepare
-      const run = runs.get('layers');
-      if (!run) throw new Error('the layers run did not happen');
-      const { page } = await openPage(browser, run, 1280);
+    for (const width of WIDTHS) {
+      it(`reaches the treemap tiles by keyboard at ${width} px and marks the focused one`, async () => {
+        // Prepare
+        const run = runs.get('layers');
+        if (!run) throw new Error('the layers run did not happen');
+        const { page } = await openPage(browser, run, width);
 
-      // Act: Tab from the top of the page until a tile has focus (bounded).
-      let focused: string | null = null;
-      for (let press = 0; press < 40 && focused === null; press++) {
-        await page.keyboard.press('Tab');
-        focused = await page.evaluate(
-          () => document.activeElement?.closest('a.tile')?.getAttribute('data-package') ?? null,
+        // Act: Tab from the top of the page until a tile has focus (bounded).
+        let focused: string | null = null;
+        for (let press = 0; press < 40 && focused === null; press++) {
+          await page.keyboard.press('Tab');
+          focused = await page.evaluate(
+            () => document.activeElement?.closest('a.tile')?.getAttribute('data-package') ?? null,
+          );
+        }
+
+        // Assess
+        expect(focused).not.toBeNull();
+        const stroke = await page.evaluate(
+          () => getComputedStyle(document.activeElement?.querySelector('rect.box') as Element).strokeWidth,
         );
-      }
-
-      // Assess
-      expect(focused).not.toBeNull();
-      const stroke = await page.evaluate(
-        () => getComputedStyle(document.activeElement?.querySelector('rect.box') as Element).strokeWidth,
-      );
-      expect(stroke).toBe('4px');
-      expect(await page.locator('a.tile:focus').getAttribute('aria-label')).toMatch(
-        /\d+(\.\d)? (KiB|MiB|GiB)/,
-      );
-      await page.close();
-    });
+        expect(stroke).toBe('4px');
+        expect(await page.locator('a.tile:focus').getAttribute('aria-label')).toMatch(
+          /\d+(\.\d)? (KiB|MiB|GiB)/,
+        );
+        await page.close();
+      });
+    }
 
     it('states each route against its own budget', async () => {
       const texts = new Map<RunName, string>();
@@ -294,8 +325,17 @@ describe.skipIf(skipReason !== null)(
       expect(verification.symbolVersionsChecked).toBeGreaterThan(10);
       const { page } = await openPage(browser, run, 1280);
       const probe = page.locator('[data-check="probe"]');
-      const probed = run.record.probe as { ran?: boolean; ok?: boolean } | undefined;
-      if (!probed?.ran) {
+      const probed = run.record.probe as { ran?: boolean; ok?: boolean; modules?: unknown[] } | undefined;
+      if (probed?.ran) {
+        // It ran: its outcome, where, and how many modules it imported, as the manifest says.
+        expect(await probe.getAttribute('data-status')).toBe(probed.ok ? 'ok' : 'failed');
+        expect(await probe.innerText()).toMatch(
+          probed.ok ? /imported from the artifact on (the Lambda runtime|a local copy)/ : /modules failed/,
+        );
+        expect(await probe.locator('[data-field="probe.modules.length"]').innerText()).toBe(
+          String(probed.modules?.length ?? 0),
+        );
+      } else {
         expect(await probe.getAttribute('data-status')).toBe('skipped');
         expect(await probe.innerText()).toContain('not probed: ');
       }
@@ -335,11 +375,44 @@ describe.skipIf(skipReason !== null)(
       // Assess
       expect(await page.getByTestId('failed-step').innerText()).toBe(run.record.failedStep);
       expect(await page.getByTestId('failure-location').innerText()).toBe(`${run.requirements}:2:8`);
+      // What was expected, without quoting the line (it may not be a requirement at all).
+      const message = await page.getByTestId('failure-message').innerText();
+      expect(message).toContain('Expected a version after the comparison operator');
+      expect(message).not.toContain('numpy>=');
       const hint = await page.getByTestId('failure-hint').innerText();
       expect(run.output).toContain(hint);
       expect(await page.locator('body').innerText()).not.toContain('lambda-deps-measure-');
       await page.close();
     });
+
+    for (const [name, failure] of Object.entries(FAILURES) as [
+      RunName,
+      { step: string; message: RegExp },
+    ][]) {
+      for (const width of WIDTHS) {
+        it(`gives the run that failed inside ${failure.step} a page at ${width} px with the step, the reason and the CLI's fix`, async () => {
+          // Prepare
+          const run = runs.get(name);
+          if (!run) throw new Error(`the ${name} run did not happen`);
+          const { page } = await openPage(browser, run, width);
+
+          // Assess: the step that failed, in the user's words, with the hint the CLI printed.
+          expect(run.record.failedStep).toBe(failure.step);
+          expect(await page.getByTestId('failed-step').innerText()).toBe(failure.step);
+          const message = await page.getByTestId('failure-message').innerText();
+          expect(message).toMatch(failure.message);
+          // The page wraps lines as prose; the CLI printed the same words.
+          expect(run.output).toContain(message.slice(0, 60));
+          const hint = await page.getByTestId('failure-hint').innerText();
+          expect(hint.length).toBeGreaterThan(10);
+          expect(run.output).toContain(hint);
+          // None of the state's internals: no error type, no temp copy, no store URL.
+          const body = await page.locator('body').innerText();
+          expect(body).not.toMatch(/States\.TaskFailed|lambda-deps-measure-|\/store\/locks\//);
+          await page.close();
+        });
+      }
+    }
 
     it('keeps the first screen of the layers report as the README picture', async () => {
       const run = runs.get('layers');

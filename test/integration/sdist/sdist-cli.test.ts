@@ -19,14 +19,28 @@ const noIndexes = localIndexes() === null;
 const noPython311 = 'reason' in (await findTargetInterpreter(lambdaTarget('python3.11', 'x86_64')));
 let work = '';
 
-async function lambdaDeps(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function lambdaDepsWith(
+  env: NodeJS.ProcessEnv,
+  args: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(cli, args, { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout, stderr } = await run(cli, args, { env, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };
     return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
   }
+}
+
+const lambdaDeps = (...args: string[]): ReturnType<typeof lambdaDepsWith> =>
+  lambdaDepsWith(process.env, args);
+
+/** This environment without pip's configuration: only the command line names an index. */
+function withoutPipConfig(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PIP_CONFIG_FILE: '/dev/null' };
+  for (const key of Object.keys(env))
+    if (/^PIP_(INDEX_URL|EXTRA_INDEX_URL|FIND_LINKS|NO_INDEX)$/.test(key)) delete env[key];
+  return env;
 }
 
 const targetArgs = (): string[] => [
@@ -129,6 +143,76 @@ describe.skipIf(noIndexes || noPython311)(
       const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as BuildManifest;
       expect(manifest.smokeImport).toMatchObject({ ran: true, ok: true, modules: 3 });
       expect(manifest.builtFromSdist?.map((built) => built.name).sort()).toEqual(['oldsym-ext', 'st-pure']);
+    }, 300_000);
+
+    it('gets the build backend from an index named only on the command line, and records it in the manifest', async () => {
+      // Prepare: pip's configuration is gone, so the build can only use the indexes the set came from.
+      const indexes = localIndexes();
+      const [first, ...extra] = indexes?.indexUrls ?? [];
+      const requirements = join(work, 'requirements-pure.txt');
+      await writeFile(requirements, 'st-pure\n');
+      const out = join(work, 'out-cli-index');
+
+      // Act
+      const result = await lambdaDepsWith(withoutPipConfig(), [
+        'build',
+        requirements,
+        ...['--runtime', 'python3.11', '--arch', 'x86_64', '--out', out],
+        ...['--cache-dir', join(work, 'cache-cli-index'), '-f', join(work, 'sdists')],
+        ...(first ? ['-i', first] : ['--no-index']),
+        ...extra.flatMap((url) => ['--extra-index-url', url]),
+        ...(indexes?.findLinks ?? []).flatMap((folder) => ['-f', folder]),
+      ]);
+
+      // Assess
+      expect(result.code, result.stderr).toBe(0);
+      const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as BuildManifest;
+      expect(manifest.builtFromSdist).toEqual([
+        expect.objectContaining({ name: 'st-pure', backend: 'setuptools.build_meta' }),
+      ]);
+      const recorded = manifest.builtFromSdist?.[0]?.buildIndexes;
+      expect(recorded?.indexUrls).toEqual(indexes?.indexUrls);
+      expect([...(recorded?.findLinks ?? [])].sort()).toEqual(
+        [join(work, 'sdists'), ...(indexes?.findLinks ?? [])].sort(),
+      );
+    }, 300_000);
+
+    it("resolves an sdist with PKG-INFO 2.1 by its backend's metadata, pulling in what only pyproject.toml names", async () => {
+      // Prepare: PKG-INFO 2.1 names no dependencies (PEP 643: unreliable); pyproject.toml names six.
+      const folder = join(work, 'old-pkg-info');
+      await writeSdist(
+        {
+          name: 'st-old',
+          version: '1.0',
+          module: 'st_old',
+          files: {
+            'pyproject.toml':
+              '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "st-old"\nversion = "1.0"\ndependencies = ["six"]\n',
+            'st_old/__init__.py': 'VALUE = 1\n',
+          },
+        },
+        folder,
+        '2.1',
+      );
+      const requirements = join(work, 'requirements-old.txt');
+      await writeFile(requirements, 'st-old\n');
+      const lockPath = join(work, 'old.lock.json');
+
+      // Act
+      const result = await lambdaDeps(
+        'measure',
+        requirements,
+        ...['--runtime', 'python3.11', '--arch', 'x86_64', '-f', folder],
+        ...['--cache-dir', join(work, 'cache'), '--lock-out', lockPath],
+      );
+
+      // Assess
+      expect(result.code, result.stderr).toBe(0);
+      const lock = JSON.parse(await readFile(lockPath, 'utf8')) as {
+        packages: { name: string; requiredBy: string[] }[];
+      };
+      expect(lock.packages.map((locked) => locked.name)).toEqual(['six', 'st-old']);
+      expect(lock.packages.find((locked) => locked.name === 'six')?.requiredBy).toEqual(['st-old']);
     }, 300_000);
   },
 );

@@ -2,9 +2,12 @@
 // extensions, one using only old glibc symbols and one calling statx (GLIBC_2.28). Written as
 // real .tar.gz sdists (one top folder, PKG-INFO) with Python's own tarfile module.
 import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { localIndexes } from '../../support/pip-indexes.ts';
 
 const run = promisify(execFile);
 
@@ -13,6 +16,10 @@ export interface SdistProject {
   readonly version: string;
   readonly module: string;
   readonly files: Readonly<Record<string, string>>;
+  /** The distribution that provides its build backend (what the build environment installs). */
+  readonly backendDistribution?: string;
+  /** The backend it names in [build-system]. */
+  readonly backend?: string;
 }
 
 const setuptools = (name: string, module: string, extra = ''): Record<string, string> => ({
@@ -24,12 +31,16 @@ export const PURE_PROJECTS: readonly SdistProject[] = [
     name: 'st-pure',
     version: '1.0',
     module: 'st_pure',
+    backendDistribution: 'setuptools',
+    backend: 'setuptools.build_meta',
     files: { ...setuptools('st-pure', 'st_pure'), 'st_pure/__init__.py': 'VALUE = "setuptools"\n' },
   },
   {
     name: 'flit-pure',
     version: '1.0',
     module: 'flit_pure',
+    backendDistribution: 'flit-core',
+    backend: 'flit_core.buildapi',
     files: {
       'pyproject.toml':
         '[build-system]\nrequires = ["flit_core>=3.2"]\nbuild-backend = "flit_core.buildapi"\n\n[project]\nname = "flit-pure"\nversion = "1.0"\ndescription = "A flit project."\n',
@@ -40,13 +51,60 @@ export const PURE_PROJECTS: readonly SdistProject[] = [
     name: 'hatch-pure',
     version: '1.0',
     module: 'hatch_pure',
+    backendDistribution: 'hatchling',
+    backend: 'hatchling.build',
     files: {
       'pyproject.toml':
         '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n\n[project]\nname = "hatch-pure"\nversion = "1.0"\n',
       'hatch_pure/__init__.py': 'VALUE = "hatchling"\n',
     },
   },
+  {
+    name: 'poetry-pure',
+    version: '1.0',
+    module: 'poetry_pure',
+    backendDistribution: 'poetry-core',
+    backend: 'poetry.core.masonry.api',
+    files: {
+      'pyproject.toml':
+        '[build-system]\nrequires = ["poetry-core>=2"]\nbuild-backend = "poetry.core.masonry.api"\n\n[project]\nname = "poetry-pure"\nversion = "1.0"\ndescription = "A poetry project."\n',
+      'poetry_pure/__init__.py': 'VALUE = "poetry-core"\n',
+    },
+  },
+  {
+    name: 'pdm-pure',
+    version: '1.0',
+    module: 'pdm_pure',
+    backendDistribution: 'pdm-backend',
+    backend: 'pdm.backend',
+    files: {
+      'pyproject.toml':
+        '[build-system]\nrequires = ["pdm-backend"]\nbuild-backend = "pdm.backend"\n\n[project]\nname = "pdm-pure"\nversion = "1.0"\n',
+      'src/pdm_pure/__init__.py': 'VALUE = "pdm-backend"\n',
+    },
+  },
 ];
+
+/**
+ * Why `distribution` cannot be installed from the indexes pip is configured with here, or null
+ * when one of them (a file:// index or a find-links folder) offers it.
+ */
+export function missingFromLocalIndexes(distribution: string): string | null {
+  const indexes = localIndexes();
+  if (!indexes) return 'pip is configured with no index here';
+  const project = distribution.toLowerCase().replace(/[-_.]+/g, '-');
+  const filePrefix = `${project.replace(/-/g, '_')}-`;
+  const inIndex = indexes.indexUrls.some(
+    (url) => url.startsWith('file:') && existsSync(join(fileURLToPath(url), project)),
+  );
+  const inFolder = indexes.findLinks.some(
+    (folder) =>
+      existsSync(folder) &&
+      readdirSync(folder).some((name) => name.toLowerCase().replace(/[-.]/g, '_').startsWith(filePrefix)),
+  );
+  if (inIndex || inFolder) return null;
+  return `${distribution} is on none of pip's configured indexes (${[...indexes.indexUrls, ...indexes.findLinks].join(', ')})`;
+}
 
 const extension = (name: string, module: string, body: string): SdistProject => ({
   name,

@@ -140,6 +140,46 @@ describe('measure handler input', () => {
     await expect(attempt).rejects.toThrow(/requirements\/web\.txt could not be read from file:\/\//);
   });
 
+  it('refuses a project bundle holding a file that is not a lock or pyproject.toml beside it', async () => {
+    // Prepare: a hand-made bundle whose extra key would be written outside the scratch folder.
+    const handler = createHandler(() => fixture.dependencies, silentLogger('test'));
+    const bundle = {
+      format: 'lambda-deps-requirements-bundle/1',
+      root: '/p/pyproject.toml',
+      files: { '/p/pyproject.toml': '[project]\nname = "p"\nversion = "1"\n', '/p/../../etc/cron.d/x': 'x' },
+    };
+    const key = 'requirements/p/pyproject.toml.bundle.json';
+    await fixture.dependencies.adapters.store.putBytes(key, JSON.stringify(bundle), 'application/json');
+
+    // Act
+    const attempt = handler({
+      source: 'console',
+      input: { requirements: { bucket: 'lambda-deps-local', key }, runtime: 'python3.11' },
+    });
+
+    // Assess
+    await expect(attempt).rejects.toThrow(
+      /holds \/p\/\.\.\/\.\.\/etc\/cron\.d\/x, which is not a lock or pyproject\.toml/,
+    );
+  });
+
+  it('accepts a policy that carries what Measure resolves (extras, groups, format controls)', () => {
+    // Act
+    const parsed = consoleInputSchema.safeParse({
+      ...GOOD,
+      policy: {
+        extras: ['aws'],
+        groups: ['dev'],
+        onlyBinary: [':all:'],
+        noBinary: ['psycopg2'],
+        preferBinary: true,
+      },
+    });
+
+    // Assess
+    expect(parsed.success).toBe(true);
+  });
+
   it('accepts the documented console input', () => {
     // Act
     const parsed = consoleInputSchema.safeParse({

@@ -9,6 +9,11 @@ import {
   collectRequirementsBundle,
   readRequirementsFile,
 } from '../../../functions/core/inputs/requirements-file.ts';
+import {
+  singleFileBundle,
+  withoutUrlCredentials,
+} from '../../../functions/core/inputs/requirements-bundle.ts';
+import { redactText } from '../../../functions/core/shared/redact.ts';
 import { execFileSync } from 'node:child_process';
 
 const HASH_A = '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824';
@@ -428,5 +433,48 @@ describe('readRequirementsFile', () => {
       expect(message).not.toBe('accepted');
       expect(message).not.toContain(secret);
     }
+  });
+});
+
+describe('credentials in the pipeline bundle', () => {
+  it('takes passwords and lone tokens out of URLs into variables that give them back', () => {
+    // Prepare
+    const bundle = singleFileBundle(
+      '/p/requirements.txt',
+      '-i https://alice:s3cret-pw@host/simple/\n--extra-index-url https://tok3n-value@other/simple/\n' +
+        '-f https://bob:${PW}@third/links/\nx==1\n',
+    );
+
+    // Act
+    const { bundle: stored, variables } = withoutUrlCredentials(bundle);
+
+    // Assess
+    const text = stored.files['/p/requirements.txt'] ?? '';
+    expect(text).not.toContain('s3cret-pw');
+    expect(text).not.toContain('tok3n-value');
+    expect(text).toContain('https://bob:${PW}@third/links/');
+    expect(Object.values(variables).sort()).toEqual(['s3cret-pw', 'tok3n-value']);
+    const restored = text.replace(
+      /\$\{(LAMBDA_DEPS_URL_CREDENTIAL_\d+)\}/g,
+      (_whole, name: string) => variables[name] ?? '',
+    );
+    expect(restored).toBe(bundle.files['/p/requirements.txt']);
+  });
+
+  it('masks a ${VAR} value expanded into a URL in every later message, but not one outside a URL', async () => {
+    // Prepare
+    const bundle = singleFileBundle('/p/r.txt', '-i https://host/${IDX_TOKEN}/simple/\nx==${X_VERSION}\n');
+
+    // Act
+    await readRequirementsFile('/p/r.txt', {
+      bundle,
+      environment: { IDX_TOKEN: 'path-token-81f3', X_VERSION: '1.0.12345' },
+    });
+
+    // Assess
+    expect(redactText('GET https://host/path-token-81f3/simple/x/ failed')).toBe(
+      'GET https://host/****/simple/x/ failed',
+    );
+    expect(redactText('x==1.0.12345')).toBe('x==1.0.12345');
   });
 });

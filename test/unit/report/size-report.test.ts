@@ -16,6 +16,8 @@ import {
   type MeasureResult,
 } from '../../../functions/core/shared/types.ts';
 import { formatBytes } from '../../../functions/core/shared/units.ts';
+import { readRequirementsFile } from '../../../functions/core/inputs/requirements-file.ts';
+import { describeError } from '../../../functions/core/shared/errors.ts';
 import { bigImageRun, efsRun, imageRun, layersRun, notProbed, probed } from './report-fixtures.ts';
 import { layersManifest, measureFailure } from './real-run-manifests.ts';
 
@@ -279,6 +281,46 @@ describe('a failed run', () => {
   });
 });
 
+describe('a requirements line refused before the pipeline', () => {
+  /** The page of a run whose requirements file holds `lines`, as the CLI writes it (pipeline-build.ts). */
+  async function pageFor(lines: string): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'lambda-deps-refused-line-'));
+    const file = join(dir, 'requirements.txt');
+    await writeFile(file, lines);
+    try {
+      const error = await readRequirementsFile(file).then(
+        () => new Error('the file was accepted'),
+        (refused: unknown) => refused as Error,
+      );
+      const report = {
+        status: 'FAILED',
+        reason: describeError(error),
+        errorType: error.name,
+        failedStep: 'Input',
+      };
+      return visibleText(renderSizeReport({ kind: 'failed', failure: report, requirementsPath: file }));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('says what was expected after an operator without quoting the line', async () => {
+    const text = await pageFor('requests\nnumpy>=\n');
+
+    expect(text).toMatch(/requirements\.txt:2:8/);
+    expect(text).toContain('Expected a version after the comparison operator');
+    expect(text).not.toMatch(/after it\b/);
+  });
+
+  it('names the part of the line that is wrong without quoting a line that is not a requirement', async () => {
+    const text = await pageFor('six\nAWS_SECRET=abcd1234secret and more\n');
+
+    expect(text).toMatch(/requirements\.txt:2:\d+/);
+    expect(text).not.toContain('abcd1234secret');
+    expect(text).not.toMatch(/found it\b|\bit is not/);
+  });
+});
+
 describe('layer files', () => {
   it('names the zip the local pipeline published, as it is on disk', async () => {
     // Prepare
@@ -322,7 +364,7 @@ describe('a failed build', () => {
     expect(text).toContain(
       'Fix Publish the wheel to an index the pipeline can reach, or build locally with --no-pipeline.',
     );
-    expect(text).not.toContain('States.TaskFailed:');
+    expect(text).not.toContain('States.TaskFailed');
     expect(text).not.toContain('BUILD FAILED: got');
   });
 });

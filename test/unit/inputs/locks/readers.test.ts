@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { detectInputFormat } from '../../../../functions/core/inputs/input-format.ts';
+import { companionsOf, detectInputFormat } from '../../../../functions/core/inputs/input-format.ts';
 import { readPipfileLock } from '../../../../functions/core/inputs/locks/pipfile.ts';
 import { checkRequiresPython } from '../../../../functions/core/inputs/locks/pinned-set.ts';
 import { poetryConstraintToPep440 } from '../../../../functions/core/inputs/locks/poetry.ts';
@@ -355,6 +355,21 @@ describe('inputs beside their locks', () => {
     expect(pipenv.format).toBe('Pipfile.lock');
     expect(pipenv.path.endsWith('Pipfile.lock')).toBe(true);
     expect(uv.format).toBe('uv.lock');
+  });
+
+  it('reads the poetry.lock beside a Poetry pyproject.toml, and the pyproject beside a named poetry.lock', async () => {
+    // Act
+    const poetry = await readInputFile('test/fixtures/locks/poetry/pyproject.toml');
+    const companions = companionsOf('test/fixtures/locks/poetry/poetry.lock', 'poetry.lock');
+
+    // Assess
+    expect(poetry.format).toBe('poetry.lock');
+    expect(poetry.path.endsWith('poetry/poetry.lock')).toBe(true);
+    expect(companions).toEqual(['test/fixtures/locks/poetry/pyproject.toml']);
+    expect(companionsOf('test/fixtures/locks/poetry/pyproject.toml', 'pyproject')).toEqual([
+      'test/fixtures/locks/poetry/poetry.lock',
+    ]);
+    expect(companionsOf('test/fixtures/locks/pylock/pylock.toml', 'pylock.toml')).toEqual([]);
   });
 
   it('explains a pin that has only a source distribution', async () => {

@@ -17,6 +17,7 @@ import { lockHash } from '../../../../functions/core/resolve/lock.ts';
 import { lambdaTarget } from '../../../../functions/core/shared/targets.ts';
 import type { BuildManifest, Lock } from '../../../../functions/core/shared/types.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../../support/pip-indexes.ts';
+import { EXPECTED, UV_DEV_GROUP_PINS } from './expected-pins.ts';
 
 const execFileAsync = promisify(execFile);
 const FIXTURES = resolve('test/fixtures/locks');
@@ -39,70 +40,6 @@ function cliIndexOptions() {
 }
 
 const pins = (lock: Lock): string[] => lock.packages.map((entry) => `${entry.name}==${entry.version}`).sort();
-
-const EXPECTED: Record<string, { path: string; groups: string[]; pins: string[] }> = {
-  'uv.lock': {
-    path: 'uv/uv.lock',
-    groups: [],
-    pins: [
-      'annotated-doc==0.0.5',
-      'annotated-types==0.8.0',
-      'anyio==4.15.1',
-      'click==8.5.0',
-      'fastapi==0.142.2',
-      'idna==3.20',
-      'opentelemetry-api==1.45.0',
-      'pydantic-core==2.46.5',
-      'pydantic==2.13.5',
-      'starlette==1.7.0',
-      'typing-extensions==4.16.0',
-      'typing-inspection==0.4.4',
-    ],
-  },
-  'poetry.lock': {
-    path: 'poetry/poetry.lock',
-    groups: [],
-    pins: [
-      'boto3==1.43.107',
-      'botocore==1.43.107',
-      'certifi==2026.7.22',
-      'charset-normalizer==3.5.2',
-      'idna==3.20',
-      'jmespath==1.1.0',
-      'python-dateutil==2.9.0.post0',
-      'requests==2.34.2',
-      's3transfer==0.19.2',
-      'six==1.17.0',
-      'urllib3==2.8.0',
-    ],
-  },
-  'Pipfile.lock': {
-    path: 'pipenv/Pipfile.lock',
-    groups: [],
-    pins: [
-      'boto3==1.43.107',
-      'botocore==1.43.107',
-      'certifi==2026.7.22',
-      'jmespath==1.1.0',
-      'python-dateutil==2.9.0.post0',
-      'python-dotenv==1.2.4',
-      's3transfer==0.19.2',
-      'six==1.17.0',
-      'urllib3==2.8.0',
-    ],
-  },
-  'pylock.toml': {
-    path: 'pylock/pylock.toml',
-    groups: [],
-    pins: [
-      'certifi==2026.7.22',
-      'charset-normalizer==3.5.2',
-      'idna==3.20',
-      'requests==2.34.2',
-      'urllib3==2.8.0',
-    ],
-  },
-};
 
 async function buildWithCli(input: string, out: string, extra: string[] = []): Promise<BuildManifest> {
   const { stdout } = await execFileAsync(
@@ -163,16 +100,7 @@ describe.skipIf(indexes === null)(
       });
 
       // Assess
-      expect(pins(lock)).toEqual(
-        [
-          ...(EXPECTED['uv.lock']?.pins ?? []),
-          'iniconfig==2.3.0',
-          'packaging==26.3',
-          'pluggy==1.6.0',
-          'pygments==2.21.0',
-          'pytest==9.1.1',
-        ].sort(),
-      );
+      expect(pins(lock)).toEqual([...(EXPECTED['uv.lock']?.pins ?? []), ...UV_DEV_GROUP_PINS].sort());
       expect(pins(lock)).not.toContain('colorama==0.4.6');
     });
 

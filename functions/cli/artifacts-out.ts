@@ -1,0 +1,91 @@
+// The default path's `--out`: the artifacts the manifest names, copied from the pipeline's store
+// to the manifest's own paths, with the rules --no-pipeline keeps (core/pack/output-folder.ts).
+// lambda-deps replaces only files its ownership list names, and refuses, before touching
+// anything, a path it would replace that someone else wrote. Every file is copied into a folder
+// beside the old ones first; only when all are complete are they renamed into place (each
+// rename undone if a later one fails), so a failure mid-copy leaves the previous outputs whole.
+// Files are swapped one by one, not whole folders as --no-pipeline does: layers/ and efs/ of the
+// default path also hold the local twin's published versions and EFS stand-in.
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { ObjectStore } from '../adapters/ports.ts';
+import { ownedOutputs, writeOwnership } from '../core/pack/output-folder.ts';
+import { renameCounted } from '../core/shared/atomic-write.ts';
+import { InputError } from '../core/shared/errors.ts';
+
+const INCOMING_PREFIX = '.lambda-deps-incoming-';
+const REPLACED_PREFIX = '.lambda-deps-replaced-';
+
+const exists = (path: string): Promise<boolean> =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+const pathOf = (root: string, file: string): string => join(root, ...file.split('/'));
+
+/** Refuse when a path the copy would replace holds a file lambda-deps did not write. */
+async function refuseForeign(outDir: string, files: readonly string[], owned: ReadonlySet<string>) {
+  for (const file of files) {
+    if (owned.has(file) || !(await exists(pathOf(outDir, file)))) continue;
+    throw new InputError(
+      `${pathOf(outDir, file)} was not written by lambda-deps, and a build would replace it.`,
+      {
+        hint: 'lambda-deps deletes nothing it did not create. Move that file away, or build into another --out folder.',
+      },
+    );
+  }
+}
+
+/** Rename each staged file into place, the old one aside; undone in reverse when a rename fails. */
+async function swapFiles(outDir: string, incoming: string, files: readonly string[]): Promise<void> {
+  const replaced = await mkdtemp(join(outDir, REPLACED_PREFIX));
+  const undo: (() => Promise<void>)[] = [];
+  const move = async (from: string, to: string): Promise<void> => {
+    await mkdir(dirname(to), { recursive: true });
+    await renameCounted(from, to);
+    undo.push(() => renameCounted(to, from));
+  };
+  try {
+    for (const file of files) {
+      if (await exists(pathOf(outDir, file))) await move(pathOf(outDir, file), pathOf(replaced, file));
+      await move(pathOf(incoming, file), pathOf(outDir, file));
+    }
+  } catch (error) {
+    for (const step of undo.reverse()) await step().catch(() => undefined);
+    throw error;
+  } finally {
+    await rm(replaced, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Copy `files` (paths relative to `prefix` in the store, as the manifest names them) into
+ * `outDir`, complete before any is swapped in; earlier outputs of ours that this run does not
+ * deliver are removed afterwards, foreign files are never touched.
+ * @example await deliverStoredArtifacts(store, 'artifacts/<key>/', ['layers/layer-1.zip'], 'out');
+ */
+export async function deliverStoredArtifacts(
+  store: Pick<ObjectStore, 'getToFile'>,
+  prefix: string,
+  files: readonly string[],
+  outDir: string,
+): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const owned = await ownedOutputs(outDir);
+  await refuseForeign(outDir, files, owned);
+  const incoming = await mkdtemp(join(outDir, INCOMING_PREFIX));
+  try {
+    for (const file of files) {
+      await mkdir(dirname(pathOf(incoming, file)), { recursive: true });
+      await store.getToFile(`${prefix}${file}`, pathOf(incoming, file));
+    }
+    // Old and new are both ours while they swap, so a run killed now leaves nothing foreign.
+    await writeOwnership(outDir, [...owned, ...files]);
+    await swapFiles(outDir, incoming, files);
+    const stale = [...owned].filter((file) => !files.includes(file));
+    for (const file of stale) await rm(pathOf(outDir, file), { force: true });
+    await writeOwnership(outDir, files);
+  } finally {
+    await rm(incoming, { recursive: true, force: true });
+  }
+}

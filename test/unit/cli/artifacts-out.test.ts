@@ -1,0 +1,105 @@
+// The default path's --out: only files lambda-deps wrote are replaced, a path someone else wrote
+// is refused before anything is touched, and a copy that fails half-way leaves the previous
+// outputs whole (artifacts-out.ts, the rules of core/pack/output-folder.ts).
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { deliverStoredArtifacts } from '../../../functions/cli/artifacts-out.ts';
+
+const PREFIX = 'artifacts/k/';
+let out = '';
+
+/** A store holding `contents` under PREFIX; `failOn` makes fetching that file fail. */
+function storeOf(contents: Record<string, string>, failOn?: string) {
+  return {
+    getToFile: async (key: string, path: string) => {
+      const file = key.slice(PREFIX.length);
+      if (file === failOn) throw new Error(`injected: ${file} could not be read`);
+      await writeFile(path, contents[file] ?? '');
+    },
+  };
+}
+
+beforeEach(async () => {
+  out = await mkdtemp(join(tmpdir(), 'lambda-deps-out-'));
+});
+afterEach(() => rm(out, { recursive: true, force: true }));
+
+describe('delivering the pipeline’s artifacts into --out', () => {
+  it('refuses to replace a file it did not write, and leaves it as it was', async () => {
+    // Prepare
+    await mkdir(join(out, 'layers'));
+    await writeFile(join(out, 'layers', 'layer-1.zip'), 'the user’s own');
+
+    // Act
+    const attempt = deliverStoredArtifacts(
+      storeOf({ 'layers/layer-1.zip': 'ours' }),
+      PREFIX,
+      ['layers/layer-1.zip'],
+      out,
+    );
+
+    // Assess
+    await expect(attempt).rejects.toThrow(/layer-1\.zip was not written by lambda-deps/);
+    expect(await readFile(join(out, 'layers', 'layer-1.zip'), 'utf8')).toBe('the user’s own');
+  });
+
+  it('replaces its own earlier outputs, removes the ones this run does not deliver, and keeps foreign files', async () => {
+    // Prepare: an earlier run's two layers, and the user's files beside them.
+    const first = { 'layers/layer-1.zip': 'v1 one', 'layers/layer-2.zip': 'v1 two' };
+    await deliverStoredArtifacts(storeOf(first), PREFIX, Object.keys(first), out);
+    await writeFile(join(out, 'layers', 'notes.txt'), 'mine');
+    await writeFile(join(out, 'README'), 'mine too');
+
+    // Act
+    await deliverStoredArtifacts(
+      storeOf({ 'layers/layer-1.zip': 'v2 one' }),
+      PREFIX,
+      ['layers/layer-1.zip'],
+      out,
+    );
+
+    // Assess
+    expect(await readFile(join(out, 'layers', 'layer-1.zip'), 'utf8')).toBe('v2 one');
+    expect((await readdir(join(out, 'layers'))).sort()).toEqual(['layer-1.zip', 'notes.txt']);
+    expect(await readFile(join(out, 'README'), 'utf8')).toBe('mine too');
+  });
+
+  it('leaves the previous outputs whole when the copy fails half-way', async () => {
+    // Prepare
+    const files = ['layers/layer-1.zip', 'layers/layer-2.zip', 'efs/site-packages.tar'];
+    await deliverStoredArtifacts(
+      storeOf({
+        'layers/layer-1.zip': 'v1 one',
+        'layers/layer-2.zip': 'v1 two',
+        'efs/site-packages.tar': 'v1 tar',
+      }),
+      PREFIX,
+      files,
+      out,
+    );
+    const second = storeOf(
+      { 'layers/layer-1.zip': 'v2 one', 'layers/layer-2.zip': 'v2 two', 'efs/site-packages.tar': 'v2 tar' },
+      'layers/layer-2.zip',
+    );
+
+    // Act
+    const attempt = deliverStoredArtifacts(second, PREFIX, files, out);
+
+    // Assess
+    await expect(attempt).rejects.toThrow(/injected/);
+    expect(await readFile(join(out, 'layers', 'layer-1.zip'), 'utf8')).toBe('v1 one');
+    expect(await readFile(join(out, 'layers', 'layer-2.zip'), 'utf8')).toBe('v1 two');
+    expect(await readFile(join(out, 'efs', 'site-packages.tar'), 'utf8')).toBe('v1 tar');
+    expect((await readdir(out)).filter((name) => name.startsWith('.lambda-deps-incoming-'))).toEqual([]);
+    // The next run is free: the failed one left its ownership list as it found it.
+    await deliverStoredArtifacts(
+      storeOf({ 'layers/layer-1.zip': 'v3' }),
+      PREFIX,
+      ['layers/layer-1.zip'],
+      out,
+    );
+    expect(await readFile(join(out, 'layers', 'layer-1.zip'), 'utf8')).toBe('v3');
+  });
+});
