@@ -12,7 +12,7 @@ import { sha256Hex } from '../shared/hash.ts';
 import { recordOf } from './cache-records.ts';
 import { memo, readCacheRecord, writeFileAtomically } from './context.ts';
 import type { IndexContext } from './context.ts';
-import { hashRegularFile } from './local-files.ts';
+import { hashRegularFile, openRegularFile } from './local-files.ts';
 import { projectOfFilename } from './simple-pages.ts';
 import { describeFault, drainBody } from './transport.ts';
 import type { HttpResponse } from './transport.ts';
@@ -22,8 +22,8 @@ export interface DownloadCache {
   download(file: DistributionFile): Promise<string>;
   /** Streams a 200 response for `file` into the cache; returns the cached path. */
   saveToCache(file: DistributionFile, response: HttpResponse): Promise<string>;
-  /** sha256 of a local file (cached on disk by path, size and mtime). */
-  localSha256(path: string): Promise<string>;
+  /** sha256 of the local distribution file `filename` at `path` (cached by path, size and mtime). */
+  localSha256(path: string, filename: string): Promise<string>;
 }
 
 export function integrityError(file: DistributionFile, actual: string, what = 'file'): IntegrityError {
@@ -56,16 +56,18 @@ export function createDownloadCache(context: IndexContext): DownloadCache {
   const downloads = new Map<string, Promise<string>>();
   const localHashes = new Map<string, Promise<string>>();
 
-  function localSha256(path: string): Promise<string> {
+  function localSha256(path: string, filename: string): Promise<string> {
     return memo(localHashes, path, async () => {
-      const info = await stat(path);
+      // Checked before the cache is consulted: a link swapped to a secret gets no cached answer either.
+      const { handle, ...info } = await openRegularFile(path, filename);
+      await handle.close();
       const record = join(cacheDir, 'local-hashes', `${sha256Hex(path)}.json`);
       const cached = await readCacheRecord(context, record, 'verification', checkLocalHash);
       if (cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs) {
         emit({ type: 'cache-hit', kind: 'verification', key: path });
         return cached.sha256;
       }
-      const { sha256, size } = await hashLimit(() => hashRegularFile(path));
+      const { sha256, size } = await hashLimit(() => hashRegularFile(path, filename));
       await writeFileAtomically(record, JSON.stringify({ size, mtimeMs: info.mtimeMs, sha256 }));
       return sha256;
     });
@@ -148,7 +150,7 @@ export function createDownloadCache(context: IndexContext): DownloadCache {
     if (!file.url.startsWith('file:'))
       return memo(downloads, file.sha256 ?? file.url, () => downloadHttp(file));
     const path = context.localPath(file.url);
-    const actual = await localSha256(path).catch((error: unknown) => {
+    const actual = await localSha256(path, basename(file.filename)).catch((error: unknown) => {
       if (error instanceof LambdaDepsError) throw error;
       throw new InputError(`${file.filename}: cannot read ${path} (${describeFault(error)}).`, {
         packageName: projectOfFilename(file.filename),

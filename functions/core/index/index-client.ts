@@ -3,8 +3,8 @@
 // listing across indexes and find-links, lazy remote wheels (Range), core metadata, exact wheel
 // sizes and the download cache, each in its own module; this file wires them for one run.
 import { resolve as resolvePath } from 'node:path';
-import { InputError } from '../shared/errors.ts';
-import type { IndexOptions, PackageIndex } from '../shared/types.ts';
+import { IndexUnreachableError, InputError } from '../shared/errors.ts';
+import type { DistributionFile, IndexOptions, PackageIndex } from '../shared/types.ts';
 import { fileUrlPath } from './context.ts';
 import type { IndexContext } from './context.ts';
 import { createCredentialStore } from './credentials.ts';
@@ -16,7 +16,8 @@ import { assertLocationShape, assertLocationsAllowed } from './locations.ts';
 import { createMetadataReader } from './metadata.ts';
 import type { Netrc } from './netrc.ts';
 import { createWheelReader } from './remote-wheel.ts';
-import { createTransport } from './transport.ts';
+import { projectOfFilename } from './simple-pages.ts';
+import { createTransport, DEADLINE_VARIABLES, hostNotFound } from './transport.ts';
 import { createWheelSizes } from './wheel-sizes.ts';
 import type { ZipLimits } from './zip-directory.ts';
 
@@ -86,6 +87,32 @@ function bound(
 }
 
 /**
+ * `call`, with an unreachable host's error prefixed by the package (and file) it was for, so the
+ * user learns which of a lock's files could not be fetched, not only which host.
+ */
+function naming<A, R>(
+  subject: (arg: A) => { packageName: string; label: string | null },
+  call: (arg: A) => Promise<R>,
+): (arg: A) => Promise<R> {
+  return (arg) =>
+    call(arg).catch((error: unknown) => {
+      if (!(error instanceof IndexUnreachableError) || !hostNotFound(error)) throw error;
+      const { packageName, label } = subject(arg);
+      // The package itself is printed before the message (describeError), so only the file is added.
+      throw new IndexUnreachableError(label ? `${label}: ${error.message}` : error.message, {
+        packageName,
+        hint: error.hint,
+        cause: error.cause,
+      });
+    });
+}
+
+const forFile = (file: DistributionFile): { packageName: string; label: string } => ({
+  packageName: projectOfFilename(file.filename) ?? file.filename,
+  label: file.filename,
+});
+
+/**
  * Creates the index client for a set of indexes and find-links locations.
  * @example
  * const index = createPackageIndex({ indexUrl: 'https://pypi.org/simple/', extraIndexUrls: [], findLinks: [], pre: false, cacheDir });
@@ -115,11 +142,11 @@ export function createPackageIndex(options: PackageIndexOptions): ClosablePackag
     timeoutMs: options.timeoutMs ?? 30_000,
     requestDeadlineMs: bound(
       options.requestDeadlineMs,
-      'LAMBDA_DEPS_REQUEST_DEADLINE_MS',
+      DEADLINE_VARIABLES['request deadline'],
       environment,
       600_000,
     ),
-    runDeadlineMs: bound(options.runDeadlineMs, 'LAMBDA_DEPS_RUN_DEADLINE_MS', environment, 3_600_000),
+    runDeadlineMs: bound(options.runDeadlineMs, DEADLINE_VARIABLES['run deadline'], environment, 3_600_000),
     userAgent: options.userAgent ?? 'lambda-deps',
     concurrency: options.concurrency ?? 16,
     connectionsPerOrigin: options.connectionsPerOrigin ?? 6,
@@ -140,10 +167,10 @@ export function createPackageIndex(options: PackageIndexOptions): ClosablePackag
   const { fetchMetadata } = createMetadataReader(context, wheels);
   const { measureWheel } = createWheelSizes(context, wheels, downloads);
   return {
-    listFiles,
-    fetchMetadata,
-    measureWheel,
-    download: downloads.download,
+    listFiles: naming((name: string) => ({ packageName: name, label: null }), listFiles),
+    fetchMetadata: naming(forFile, fetchMetadata),
+    measureWheel: naming(forFile, measureWheel),
+    download: naming(forFile, downloads.download),
     close: () => transport.close(),
   };
 }

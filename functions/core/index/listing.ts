@@ -144,7 +144,7 @@ export function createListing(
     } catch (error) {
       if (!otherSources || !hostNotFound(error)) throw error;
       if (!skippedIndexes.has(indexUrl)) {
-        const reason = describeFault(error);
+        const reason = describeFault((error as Error).cause ?? error);
         skippedIndexes.set(indexUrl, reason);
         context.emit({ type: 'index-skipped', index: redactUrl(indexUrl), reason });
       }

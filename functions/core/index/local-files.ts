@@ -1,11 +1,15 @@
 // Reading files that file: URLs name (file:// index pages, find-links folders, wheels): only
-// regular files, never anything under /proc, /dev or /sys (after following links), never a FIFO
+// regular files, never anything under a system folder such as /etc, /proc or /dev (after
+// following links), a distribution only from a file whose real name is that distribution's
+// filename (so a wheel-named link to a secret is refused before a byte is hashed), never a FIFO
 // or device (opened non-blocking and checked on the open handle, so a swap after the check does
 // not help), and never more bytes than the file had when opened, so `file:///dev/zero` or a
 // growing file cannot make a hash or a read run forever.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, realpath } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename } from 'node:path';
 import type { FileHandle } from 'node:fs/promises';
 import { InputError, UnsafeArchiveError } from '../shared/errors.ts';
 
@@ -15,10 +19,19 @@ export interface ByteSource {
   read(start: number, end: number): Promise<Buffer>;
 }
 
-const PSEUDO_FILESYSTEMS = ['/proc', '/dev', '/sys'];
+/** Where the host keeps its configuration, secrets and pseudo-files; no distribution lives there. */
+const SYSTEM_FOLDERS = ['/etc', '/proc', '/sys', '/dev', '/run', '/boot', '/root', '/var/run', '/var/log'];
+const PSEUDO_FILESYSTEMS = new Set(['/proc', '/sys', '/dev']);
 
-function insidePseudoFilesystem(path: string): boolean {
-  return PSEUDO_FILESYSTEMS.some((root) => path === root || path.startsWith(`${root}/`));
+function within(path: string, root: string): boolean {
+  return path === root || path.startsWith(`${root}/`);
+}
+
+/** The system folder a real path lies under, if any; the user's own home (root's is /root) is theirs. */
+function systemFolderOf(real: string): string | undefined {
+  const home = homedir();
+  if (home !== '/' && within(real, home)) return undefined;
+  return SYSTEM_FOLDERS.find((root) => within(real, root));
 }
 
 function refuse(path: string, why: string): InputError {
@@ -27,10 +40,31 @@ function refuse(path: string, why: string): InputError {
   });
 }
 
-/** Opens a regular file for reading; InputError for anything else. */
-export async function openRegularFile(path: string): Promise<{ handle: FileHandle; size: number }> {
+/**
+ * The real path behind `path`, refused when it lies under a system folder or, for a distribution,
+ * when its own name is not `filename`.
+ */
+async function checkedRealPath(path: string, filename?: string): Promise<string> {
   const real = await realpath(path);
-  if (insidePseudoFilesystem(real)) throw refuse(path, `resolves to ${real}, a system pseudo-file`);
+  const folder = systemFolderOf(real);
+  if (folder && PSEUDO_FILESYSTEMS.has(folder))
+    throw refuse(path, `resolves to ${real}, a system pseudo-file`);
+  if (folder) throw refuse(path, `resolves to ${real}, under a system folder (${folder})`);
+  if (filename !== undefined && basename(real) !== filename) {
+    throw refuse(path, `resolves to ${real}, not a file named ${filename}`);
+  }
+  return real;
+}
+
+/**
+ * Opens a regular file for reading; InputError for anything else. `filename`, for a distribution,
+ * is the name its real path must end in.
+ */
+export async function openRegularFile(
+  path: string,
+  filename?: string,
+): Promise<{ handle: FileHandle; size: number; mtimeMs: number }> {
+  const real = await checkedRealPath(path, filename);
   const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   const info = await handle.stat().catch(async (error: unknown) => {
     await handle.close();
@@ -40,15 +74,16 @@ export async function openRegularFile(path: string): Promise<{ handle: FileHandl
     await handle.close();
     throw refuse(path, 'is not a regular file');
   }
-  return { handle, size: info.size };
+  return { handle, size: info.size, mtimeMs: info.mtimeMs };
 }
 
 /**
- * The whole of a small regular file, refused when larger than `maxBytes`.
+ * The whole of a small regular file, refused when larger than `maxBytes` (or, given `filename`,
+ * when its real name is not that).
  * @example await readRegularFile('/srv/simple/six/index.html', 64 * 1024 * 1024)
  */
-export async function readRegularFile(path: string, maxBytes: number): Promise<Buffer> {
-  const { handle, size } = await openRegularFile(path);
+export async function readRegularFile(path: string, maxBytes: number, filename?: string): Promise<Buffer> {
+  const { handle, size } = await openRegularFile(path, filename);
   try {
     if (size > maxBytes) {
       throw new InputError(`${path} is ${size} bytes, more than the ${maxBytes}-byte limit for a page.`, {
@@ -63,9 +98,12 @@ export async function readRegularFile(path: string, maxBytes: number): Promise<B
   }
 }
 
-/** sha256 of a regular file, reading exactly the size it had when opened. */
-export async function hashRegularFile(path: string): Promise<{ sha256: string; size: number }> {
-  const { handle, size } = await openRegularFile(path);
+/** sha256 of the distribution file `filename` at `path`, reading exactly the size it had when opened. */
+export async function hashRegularFile(
+  path: string,
+  filename: string,
+): Promise<{ sha256: string; size: number }> {
+  const { handle, size } = await openRegularFile(path, filename);
   try {
     const hash = createHash('sha256');
     const buffer = Buffer.alloc(1024 * 1024);
@@ -82,14 +120,14 @@ export async function hashRegularFile(path: string): Promise<{ sha256: string; s
   }
 }
 
-/** Random access to a regular local file (a wheel). */
-export async function localSource(path: string): Promise<ByteSource> {
-  const { handle, size } = await openRegularFile(path);
+/** Random access to the local distribution file `filename` (a wheel) at `path`. */
+export async function localSource(path: string, filename: string): Promise<ByteSource> {
+  const { handle, size } = await openRegularFile(path, filename);
   await handle.close();
   return {
     size,
     async read(start, end) {
-      const { handle: reader } = await openRegularFile(path);
+      const { handle: reader } = await openRegularFile(path, filename);
       try {
         const buffer = Buffer.alloc(end - start);
         const { bytesRead } = await reader.read(buffer, 0, buffer.length, start);

@@ -60,7 +60,12 @@ export function createMetadataReader(
     const url = file.metadataUrl;
     if (!url) return null;
     const bytes = url.startsWith('file:')
-      ? await readRegularFile(context.localPath(url), context.maxPageBytes).catch(() => null)
+      ? await readRegularFile(
+          context.localPath(url),
+          context.maxPageBytes,
+          // A PEP 658 file is the wheel's name plus `.metadata`: a link to anything else is not read.
+          `${file.filename}.metadata`,
+        ).catch(() => null)
       : await context.transport.send(url, file.source, {}, async (response) => {
           if (response.statusCode !== 200) {
             await response.body.dump();

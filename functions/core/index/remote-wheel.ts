@@ -2,6 +2,7 @@
 // the tail by HTTP Range (which usually holds the central directory and METADATA), then single
 // entries as needed. A server that ignores Range gets the file downloaded once, verified, and
 // read locally from then on.
+import { basename } from 'node:path';
 import { IndexUnreachableError, IntegrityError, UnsafeArchiveError } from '../shared/errors.ts';
 import type { DistributionFile } from '../shared/types.ts';
 import { inflateBuffer } from '../pack/zip-reader.ts';
@@ -122,22 +123,24 @@ export function createWheelReader(context: IndexContext, downloads: DownloadCach
     );
   }
 
-  async function openLocal(path: string): Promise<OpenedWheel> {
-    const source = await localSource(path);
+  async function openLocal(path: string, filename: string): Promise<OpenedWheel> {
+    const source = await localSource(path, filename);
     const tailStart = Math.max(0, source.size - TAIL_BYTES);
     return { source, tail: await source.read(tailStart, source.size), tailStart };
   }
 
   async function openWheel(file: DistributionFile): Promise<OpenedWheel> {
-    if (file.url.startsWith('file:')) return openLocal(context.localPath(file.url));
+    if (file.url.startsWith('file:')) return openLocal(context.localPath(file.url), file.filename);
     const origin = new URL(file.url).origin;
     const size = noRangeOrigins.has(origin) ? null : await remoteSize(file);
-    if (size === null || noRangeOrigins.has(origin)) return openLocal(await downloads.download(file));
+    if (size === null || noRangeOrigins.has(origin))
+      return openLocal(await downloads.download(file), basename(file.filename));
     const tailStart = Math.max(0, size - TAIL_BYTES);
     // A wheel no bigger than the tail is fetched whole and verified, so download() is free later.
-    if (tailStart === 0 && file.sha256) return openLocal(await downloads.download(file));
+    if (tailStart === 0 && file.sha256)
+      return openLocal(await downloads.download(file), basename(file.filename));
     const tail = await readRange(file, size, tailStart, size);
-    if (!Buffer.isBuffer(tail)) return openLocal(tail.downloaded);
+    if (!Buffer.isBuffer(tail)) return openLocal(tail.downloaded, basename(file.filename));
     let downloaded: Promise<ByteSource> | null = null;
     const source: ByteSource = {
       size,
@@ -145,7 +148,7 @@ export function createWheelReader(context: IndexContext, downloads: DownloadCach
         if (downloaded) return (await downloaded).read(start, end);
         const bytes = await readRange(file, size, start, end);
         if (Buffer.isBuffer(bytes)) return bytes;
-        downloaded = localSource(bytes.downloaded);
+        downloaded = localSource(bytes.downloaded, basename(file.filename));
         return (await downloaded).read(start, end);
       },
     };

@@ -49,6 +49,19 @@ export function hostNotFound(error: unknown): boolean {
   return cause !== undefined && cause !== error && hostNotFound(cause);
 }
 
+/** What to do when a host cannot be reached; a lock's own hosts can be replaced by a mirror. */
+export const UNREACHABLE_HOST_HINT =
+  "If a lock file names this host (its sources or its file URLs), look its files up on a reachable mirror instead with -i/--index-url URL or -f/--find-links FOLDER (the lock's hashes are still checked), or lock again against a reachable index. Otherwise check the network, proxy and index URLs (pip config list).";
+
+/** The typed error for a URL whose host name does not resolve, keeping the fault as its cause. */
+export function unreachableHost(url: string, error: unknown): IndexUnreachableError {
+  const host = URL.canParse(url) ? new URL(url).hostname : url;
+  return new IndexUnreachableError(
+    `${host} cannot be reached: its name does not resolve (${describeFault(error)}), for ${redactUrl(url)}.`,
+    { hint: UNREACHABLE_HOST_HINT, cause: error },
+  );
+}
+
 export function describeFault(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
@@ -167,11 +180,21 @@ export interface Transport {
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-function deadlineError(url: string, what: string, ms: number): IndexUnreachableError {
+/** The environment variables a CLI user sets to raise each deadline (read in index-client.ts). */
+export const DEADLINE_VARIABLES = {
+  'request deadline': 'LAMBDA_DEPS_REQUEST_DEADLINE_MS',
+  'run deadline': 'LAMBDA_DEPS_RUN_DEADLINE_MS',
+} as const;
+
+function deadlineError(
+  url: string,
+  what: keyof typeof DEADLINE_VARIABLES,
+  ms: number,
+): IndexUnreachableError {
   return new IndexUnreachableError(
     `${redactUrl(url)} gave no complete answer within the ${what} of ${ms} ms.`,
     {
-      hint: 'The server is too slow or sends data in a trickle. Retry later, use another index, or raise the deadline (requestDeadlineMs / runDeadlineMs).',
+      hint: `The server is too slow or sends data in a trickle. Retry later, use another index, or raise the ${what}: set ${DEADLINE_VARIABLES[what]} to more than ${ms} (milliseconds) in the environment.`,
     },
   );
 }
@@ -269,6 +292,7 @@ export function createTransport(options: TransportOptions): Transport {
       try {
         return await limit(() => exchange(url, indexName, init, consume));
       } catch (error) {
+        if (!(error instanceof LambdaDepsError) && hostNotFound(error)) throw unreachableHost(url, error);
         if (!isTransient(error)) throw error;
         lastFault = describeFault(error);
       }

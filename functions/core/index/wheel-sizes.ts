@@ -86,7 +86,9 @@ export function createWheelSizes(
     // Local files listed without a hash (find-links folders) get one here, so a lock can name it.
     const sha256 =
       file.sha256 ??
-      (file.url.startsWith('file:') ? await downloads.localSha256(context.localPath(file.url)) : null);
+      (file.url.startsWith('file:')
+        ? await downloads.localSha256(context.localPath(file.url), file.filename)
+        : null);
     const sizes: WheelSize = {
       size: wheel.size,
       unzippedSize: unzippedSize(wheel.entries),

@@ -3,7 +3,8 @@
 // files, file: URLs naming devices and pseudo-files, misspelt URLs and missing folders. Each must
 // end quickly with a clear error; time and peak memory are recorded.
 import { execFile } from 'node:child_process';
-import { mkdtemp, mkdir, rm, symlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -158,6 +159,9 @@ describe('the index client against hostile and mistaken locations', () => {
     expect((run.outcome as Error).message).toMatch(
       /\/drip\/hostilepkg\/ gave no complete answer within the request deadline of 1500 ms/,
     );
+    // The hint names what a CLI user can set, not the API option.
+    expect((run.outcome as LambdaDepsError).hint).toMatch(/LAMBDA_DEPS_REQUEST_DEADLINE_MS/);
+    expect((run.outcome as LambdaDepsError).hint).not.toMatch(/requestDeadlineMs/);
     expect(run.ms).toBeLessThan(4_000);
     recordReliability({
       area: 'index bounds',
@@ -198,6 +202,8 @@ describe('the index client against hostile and mistaken locations', () => {
 
     // Assess
     expect((run.outcome as Error).message).toMatch(/within the run deadline of 1000 ms/);
+    expect((run.outcome as LambdaDepsError).hint).toMatch(/LAMBDA_DEPS_RUN_DEADLINE_MS/);
+    expect((run.outcome as LambdaDepsError).hint).not.toMatch(/runDeadlineMs/);
     expect(run.ms).toBeLessThan(3_000);
   });
 
@@ -329,6 +335,87 @@ describe('the index client against hostile and mistaken locations', () => {
       runs: 1,
       lost: 'nothing',
     });
+  });
+
+  it('refuses a wheel-named link to a file under /etc or to a file of another name, and prints no hash of it', async () => {
+    // Prepare: links named like wheels, to /etc/hostname and to a secret file outside any system root.
+    const folder = join(workDir, 'linked-find-links');
+    await mkdir(folder, { recursive: true });
+    const secret = join(workDir, 'credentials');
+    await writeFile(secret, 'aws_secret_access_key = canary\n');
+    await symlink('/etc/hostname', join(folder, 'etcpkg-1.0-py3-none-any.whl'));
+    await symlink(secret, join(folder, 'secretpkg-1.0-py3-none-any.whl'));
+    const index = createPackageIndex({
+      indexUrl: null,
+      extraIndexUrls: [],
+      findLinks: [folder],
+      pre: false,
+      cacheDir: join(workDir, 'cache'),
+      netrc: null,
+    });
+    const claimed = 'a'.repeat(64);
+    const targets = ['etcpkg', 'secretpkg'].map((name) => ({
+      ...localFile(join(folder, `${name}-1.0-py3-none-any.whl`), `${name}-1.0-py3-none-any.whl`),
+      sha256: claimed,
+    }));
+    const secretHash = createHash('sha256')
+      .update(await readFile(secret))
+      .digest('hex');
+
+    // Act
+    const errors = await Promise.all(
+      [...targets.map((file) => index.download(file)), index.measureWheel(targets[1]!)].map((attempt) =>
+        within<unknown>(5_000, attempt).then(
+          () => null,
+          (error: unknown) => error,
+        ),
+      ),
+    );
+    await index.close();
+
+    // Assess
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(InputError);
+      expect((error as Error).message).not.toContain(secretHash);
+      expect((error as Error).message).not.toMatch(/has sha256/);
+    }
+    expect((errors[0] as Error).message).toMatch(/resolves to \/etc\/hostname, under a system folder/);
+    expect((errors[1] as Error).message).toMatch(
+      /resolves to .*credentials, not a file named secretpkg-1\.0-py3-none-any\.whl/,
+    );
+  });
+
+  it('reads no PEP 658 metadata file of a file:// index that links to another file, and prints no hash of it', async () => {
+    // Prepare: an index page advertising metadata whose .metadata file links to a secret.
+    const root = join(workDir, 'metadata-index');
+    const page = join(root, 'hostilepkg');
+    await mkdir(page, { recursive: true });
+    await writeFile(join(page, wheel.filename), wheel.bytes);
+    const secret = join(workDir, 'metadata-secret');
+    await writeFile(secret, 'Metadata-Version: 2.1\nName: hostilepkg\nVersion: 6.6.6\n');
+    await symlink(secret, join(page, `${wheel.filename}.metadata`));
+    const claimed = 'b'.repeat(64);
+    await writeFile(
+      join(page, 'index.html'),
+      `<a href="${wheel.filename}#sha256=${wheel.sha256}" data-dist-info-metadata="sha256=${claimed}">${wheel.filename}</a>`,
+    );
+    const index = createPackageIndex({
+      indexUrl: pathToFileURL(root).href,
+      extraIndexUrls: [],
+      findLinks: [],
+      pre: false,
+      cacheDir: join(workDir, 'cache'),
+      netrc: null,
+    });
+
+    // Act
+    const [file] = await index.listFiles('hostilepkg');
+    const metadata = await index.fetchMetadata(file!);
+    await index.close();
+
+    // Assess: the wheel's own METADATA is read, not the linked file (which says 6.6.6).
+    expect(file?.metadataUrl).toMatch(/\.metadata$/);
+    expect(metadata.version).toBe('1.0');
   });
 
   it.each([
