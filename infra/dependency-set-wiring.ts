@@ -54,18 +54,27 @@ export function layersParameterName(reference: DependencySetReference): string {
  */
 export function dependencySetLayerArns(scope: Construct, reference: DependencySetReference): string[] {
   const name = layersParameterName(reference);
-  // One parameter per SSM name and scope: wiring several functions to a set reuses it.
-  const id = `LambdaDepsLayers${name.replaceAll('/', '_')}`;
-  const existing = scope.node.tryFindChild(id);
-  const parameter =
-    existing instanceof CfnParameter
-      ? existing
-      : new CfnParameter(scope, id, {
-          type: 'AWS::SSM::Parameter::Value<List<String>>',
-          default: name,
-          description: `lambda-deps: layer version ARNs of the set ${reference.set} (SSM ${name})`,
-        });
+  const parameter = ssmParameter(scope, `LambdaDepsLayers${name.replaceAll('/', '_')}`, {
+    type: 'AWS::SSM::Parameter::Value<List<String>>',
+    name,
+    description: `lambda-deps: layer version ARNs of the set ${reference.set} (SSM ${name})`,
+  });
   return Token.asList(parameter.value);
+}
+
+/** A CloudFormation parameter read from SSM, one per id and scope: wiring several functions to a set reuses it. */
+function ssmParameter(
+  scope: Construct,
+  id: string,
+  options: { readonly type: string; readonly name: string; readonly description: string },
+): CfnParameter {
+  const existing = scope.node.tryFindChild(id);
+  if (existing instanceof CfnParameter) return existing;
+  return new CfnParameter(scope, id, {
+    type: options.type,
+    default: options.name,
+    description: options.description,
+  });
 }
 
 /**
@@ -93,16 +102,8 @@ export function imageParameterName(reference: DependencySetReference): string {
 /** A deploy-time string read from SSM (one CloudFormation parameter per name and scope). */
 function deployTimeString(scope: Construct, name: string, description: string): string {
   const id = `LambdaDeps${name.replaceAll('/', '_')}`;
-  const existing = scope.node.tryFindChild(id);
-  const parameter =
-    existing instanceof CfnParameter
-      ? existing
-      : new CfnParameter(scope, id, {
-          type: 'AWS::SSM::Parameter::Value<String>',
-          default: name,
-          description,
-        });
-  return parameter.valueAsString;
+  return ssmParameter(scope, id, { type: 'AWS::SSM::Parameter::Value<String>', name, description })
+    .valueAsString;
 }
 
 /**

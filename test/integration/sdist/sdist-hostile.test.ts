@@ -4,9 +4,7 @@
 // outside its folder (host /tmp and the test's folder), and open a socket to a loopback server.
 // The build runs in the smoke import's cell, so each attempt must fail as it does there; setup.py
 // writes what happened into the wheel it builds, which the test reads.
-import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -17,6 +15,7 @@ import { sha256OfFile } from '../../../functions/core/shared/hash.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { findTargetInterpreter } from '../../../functions/core/verify/index.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
+import { newCanary, startConnectionCounter, type ConnectionCounter } from '../../support/escape-witness.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 import { writeSdist, type SdistProject } from './sdist-projects.ts';
 
@@ -81,22 +80,14 @@ function hostileProject(config: object): SdistProject {
 }
 
 let work = '';
-let server: Server;
-let port = 0;
-let connections = 0;
+let counter: ConnectionCounter;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'lambda-deps-hostile-sdist-'));
-  server = createServer((socket) => {
-    connections++;
-    socket.destroy();
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const address = server.address();
-  port = typeof address === 'object' && address ? address.port : 0;
+  counter = await startConnectionCounter();
 });
 afterAll(async () => {
-  await new Promise((done) => server.close(done));
+  await counter.close();
   await rm(work, { recursive: true, force: true });
 });
 
@@ -105,13 +96,20 @@ describe('building a hostile sdist', () => {
     `contains every escape its setup.py tries, as the smoke import does${skipped ? ` (skipped: ${skipped})` : ''}`,
     async () => {
       // Prepare
-      const canary = `canary-${createHash('sha256').update(String(Math.random())).digest('hex').slice(0, 16)}`;
+      const canary = newCanary();
       process.env.LAMBDA_DEPS_TEST_CANARY = canary;
       const credentials = join(work, 'credentials');
       await writeFile(credentials, `aws_secret_access_key = ${canary}\n`, { mode: 0o600 });
       const tmpTarget = join(tmpdir(), `lambda-deps-sdist-escaped-${process.pid}-${Date.now()}`);
       const hostTarget = join(work, 'planted.txt');
-      const config = { runnerPid: process.pid, credentials, tmpTarget, hostTarget, port, canary };
+      const config = {
+        runnerPid: process.pid,
+        credentials,
+        tmpTarget,
+        hostTarget,
+        port: counter.port,
+        canary,
+      };
       const sdistPath = await writeSdist(hostileProject(config), join(work, 'sdist'), '2.2');
       await chmod(work, 0o700);
 
@@ -146,7 +144,7 @@ describe('building a hostile sdist', () => {
       });
       expect(await stat(tmpTarget).catch(() => null)).toBeNull();
       expect(await stat(hostTarget).catch(() => null)).toBeNull();
-      expect(connections).toBe(0);
+      expect(counter.connections()).toBe(0);
       const escaped = Object.entries(facts).filter(([, value]) => value === 'succeeded' || value === true);
       recordReliability({
         area: 'sdist build',
@@ -156,7 +154,7 @@ describe('building a hostile sdist', () => {
         faultsInjected: 7,
         runs: 1,
         lost:
-          escaped.length === 0 && connections === 0
+          escaped.length === 0 && counter.connections() === 0
             ? 'nothing'
             : `escaped: ${escaped.map(([name]) => name).join(', ')}`,
       });
@@ -168,7 +166,7 @@ describe('building a hostile sdist', () => {
     `contains the same setup.py while it only says its metadata (PKG-INFO 2.1: prepare_metadata_for_build_wheel)${skipped ? ` (skipped: ${skipped})` : ''}`,
     async () => {
       // Prepare: what escapes would leave behind is looked for outside the cell.
-      const canary = `canary-${createHash('sha256').update(String(Math.random())).digest('hex').slice(0, 16)}`;
+      const canary = newCanary();
       const tmpTarget = join(tmpdir(), `lambda-deps-sdist-metadata-escaped-${process.pid}-${Date.now()}`);
       const hostTarget = join(work, 'planted-by-metadata.txt');
       const config = {
@@ -176,11 +174,11 @@ describe('building a hostile sdist', () => {
         credentials: join(work, 'credentials'),
         tmpTarget,
         hostTarget,
-        port,
+        port: counter.port,
         canary,
       };
       const sdistPath = await writeSdist(hostileProject(config), join(work, 'sdist-metadata'), '2.1');
-      const before = connections;
+      const before = counter.connections();
 
       // Act
       const metadata = await readSdistMetadata(sdistPath, 'hostile_sdist-1.0.tar.gz', 'hostile-sdist', {
@@ -193,7 +191,7 @@ describe('building a hostile sdist', () => {
       expect(metadata).toMatchObject({ name: 'hostile-sdist', version: '1.0' });
       expect(await stat(tmpTarget).catch(() => null)).toBeNull();
       expect(await stat(hostTarget).catch(() => null)).toBeNull();
-      expect(connections).toBe(before);
+      expect(counter.connections()).toBe(before);
     },
     180_000,
   );

@@ -6,7 +6,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +14,7 @@ import { installWheel, lambdaInterpreter } from '../../../functions/core/build/w
 import { DEFAULT_SLIM_POLICY } from '../../../functions/core/build/slim-policy.ts';
 import { findTargetInterpreter, smokeImport } from '../../../functions/core/verify/smoke-import.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import { newCanary, startConnectionCounter, type ConnectionCounter } from '../../support/escape-witness.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
 
 const execFileAsync = promisify(execFile);
@@ -71,22 +71,14 @@ with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as archive:
 }
 
 let work = '';
-let server: Server;
-let port = 0;
-let connections = 0;
+let counter: ConnectionCounter;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'lambda-deps-hostile-'));
-  server = createServer((socket) => {
-    connections++;
-    socket.destroy();
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const address = server.address();
-  port = typeof address === 'object' && address ? address.port : 0;
+  counter = await startConnectionCounter();
 });
 afterAll(async () => {
-  await new Promise((done) => server.close(done));
+  await counter.close();
   await rm(work, { recursive: true, force: true });
 });
 
@@ -95,12 +87,12 @@ describe('the smoke import of a hostile wheel', () => {
     `contains every escape the package code tries, and says how${skipNote}`,
     async () => {
       // Prepare
-      const canary = `canary-${createHash('sha256').update(String(Math.random())).digest('hex').slice(0, 16)}`;
+      const canary = newCanary();
       process.env.LAMBDA_DEPS_TEST_CANARY = canary;
       const credentials = join(work, 'credentials');
       await writeFile(credentials, `aws_secret_access_key = ${canary}\n`, { mode: 0o600 });
       const tmpTarget = join(tmpdir(), `lambda-deps-escaped-${process.pid}-${Date.now()}`);
-      const config = { runnerPid: process.pid, credentials, tmpTarget, port, canary };
+      const config = { runnerPid: process.pid, credentials, tmpTarget, port: counter.port, canary };
       const wheelPath = await writeHostileWheel(work, config);
       const bytes = await readFile(wheelPath);
       const treeDir = join(work, 'tree');
@@ -148,7 +140,7 @@ describe('the smoke import of a hostile wheel', () => {
       });
       expect(await stat(tmpTarget).catch(() => null)).toBeNull();
       expect(await stat(join(treeDir, 'python', 'hostile', 'planted.py')).catch(() => null)).toBeNull();
-      expect(connections).toBe(0);
+      expect(counter.connections()).toBe(0);
       const escaped = Object.entries(facts).filter(
         ([name, value]) => name !== 'writeScratch' && (value === 'succeeded' || value === true),
       );
@@ -160,7 +152,7 @@ describe('the smoke import of a hostile wheel', () => {
         faultsInjected: 7,
         runs: 1,
         lost:
-          escaped.length === 0 && connections === 0
+          escaped.length === 0 && counter.connections() === 0
             ? 'nothing'
             : `escaped: ${escaped.map(([name]) => name).join(', ')}`,
       });

@@ -12,25 +12,15 @@ import { AwsTwin } from '../../../functions/adapters/twin/aws-twin.ts';
 import { createTwin } from '../../../functions/adapters/twin/local-run.ts';
 import { SERVICE_LIMITS } from '../../../functions/adapters/twin/service-limits.ts';
 import { writeDeterministicZip } from '../../../functions/core/pack/deterministic-zip.ts';
+import { allowAllTemplate } from './allow-all-template.ts';
 
 /** One function whose role may do anything: only the service limits can refuse a call. */
-const TEMPLATE = {
-  Resources: {
-    ArtifactsBucket: { Type: 'AWS::S3::Bucket' },
-    StepRole: { Type: 'AWS::IAM::Role' },
-    StepPolicy: {
-      Type: 'AWS::IAM::Policy',
-      Properties: {
-        Roles: [{ Ref: 'StepRole' }],
-        PolicyDocument: { Statement: [{ Sid: 'All', Effect: 'Allow', Action: '*', Resource: '*' }] },
-      },
-    },
-    StepFunction: {
-      Type: 'AWS::Lambda::Function',
-      Properties: { Role: { 'Fn::GetAtt': ['StepRole', 'Arn'] } },
-    },
+const TEMPLATE = allowAllTemplate({
+  StepFunction: {
+    Type: 'AWS::Lambda::Function',
+    Properties: { Role: { 'Fn::GetAtt': ['StepRole', 'Arn'] } },
   },
-};
+});
 
 let root: string;
 let local: ReturnType<typeof localAdapters>;

@@ -10,24 +10,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { localAdapters } from '../../../functions/adapters/local/local-adapters.ts';
 import { AwsTwin } from '../../../functions/adapters/twin/aws-twin.ts';
 import { guardStatePayloads, withBuildChecks } from '../../../functions/adapters/twin/local-run.ts';
+import { allowAllTemplate } from './allow-all-template.ts';
 
-const TEMPLATE = {
-  Resources: {
-    ArtifactsBucket: { Type: 'AWS::S3::Bucket' },
-    StepRole: { Type: 'AWS::IAM::Role' },
-    StepPolicy: {
-      Type: 'AWS::IAM::Policy',
-      Properties: {
-        Roles: [{ Ref: 'StepRole' }],
-        PolicyDocument: { Statement: [{ Sid: 'All', Effect: 'Allow', Action: '*', Resource: '*' }] },
-      },
-    },
-    BuildProject: {
-      Type: 'AWS::CodeBuild::Project',
-      Properties: { ServiceRole: { 'Fn::GetAtt': ['StepRole', 'Arn'] } },
-    },
+const TEMPLATE = allowAllTemplate({
+  BuildProject: {
+    Type: 'AWS::CodeBuild::Project',
+    Properties: { ServiceRole: { 'Fn::GetAtt': ['StepRole', 'Arn'] } },
   },
-};
+});
 
 const twin = (): AwsTwin => AwsTwin.fromTemplate(TEMPLATE, 'lambda-deps-local');
 const KB = 1024;
