@@ -51,6 +51,15 @@ interface Run {
   readonly stderr: string;
 }
 
+/**
+ * This process's environment without colours: NO_COLOR, and no FORCE_COLOR (CI sets it), since
+ * Node 22 and later warn on stderr when both are set, and stderr must hold no warning.
+ */
+function plainEnvironment(): NodeJS.ProcessEnv {
+  const { FORCE_COLOR: _forced, ...rest } = process.env;
+  return { ...rest, NO_COLOR: '1' };
+}
+
 function run(
   file: string,
   args: readonly string[],
@@ -61,7 +70,7 @@ function run(
     execFile(
       file,
       [...args],
-      { cwd: work, env: { ...process.env, NO_COLOR: '1', ...env }, timeout, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: work, env: { ...plainEnvironment(), ...env }, timeout, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         done({ code, stdout, stderr });
