@@ -6,6 +6,11 @@ export default defineConfig({
   test: {
     globalSetup: ['test/support/reliability-table.ts'],
     testTimeout: 60_000,
+    // Vitest runs one file at a time on two cores (cores - 1). Most integration files spend their
+    // time waiting on subprocesses, loopback servers and timers, so two at once roughly halve the
+    // suite's wall time on CI's 2-core machine; the tests use their own folders, ports and caches.
+    maxWorkers: 2,
+    minWorkers: 1,
     hookTimeout: 120_000,
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
