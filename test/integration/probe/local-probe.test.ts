@@ -21,6 +21,8 @@ import { findTargetInterpreter } from '../../../functions/core/verify/index.ts';
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'lambda-deps');
 const noWheels = localIndexes() === null;
+/** Said in a suite's name only when it is skipped. */
+const SKIP_NOTE = noWheels ? ` (skipped without real wheels: ${NO_LOCAL_INDEXES_REASON})` : '';
 const py312 = lambdaTarget('python3.12', 'x86_64');
 const py311 = lambdaTarget('python3.11', 'x86_64');
 let work = '';
@@ -65,7 +67,7 @@ async function rezipUnder(zip: string, from: string, to: string, destination: st
   await writeFile(destination, Buffer.concat(chunks));
 }
 
-describe.skipIf(noWheels)(`probeLocally (skipped without real wheels: ${NO_LOCAL_INDEXES_REASON})`, () => {
+describe.skipIf(noWheels)(`probeLocally${SKIP_NOTE}`, () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'lambda-deps-probe-test-'));
     // bcrypt is an abi3 extension (native code for any CPython ≥ 3.8), idna pure Python.
@@ -180,162 +182,159 @@ describe.skipIf(noWheels)(`probeLocally (skipped without real wheels: ${NO_LOCAL
   });
 });
 
-describe.skipIf(noWheels)(
-  `the Probe on the user's path (skipped without real wheels: ${NO_LOCAL_INDEXES_REASON})`,
-  () => {
-    let out = '';
-    beforeAll(async () => {
-      out = await mkdtemp(join(tmpdir(), 'lambda-deps-probe-cli-'));
-      await writeFile(join(out, 'requirements.txt'), 'bcrypt\nidna\n');
-      await writeFile(join(out, 'pure.txt'), 'idna\n');
-    });
-    afterAll(() => rm(out, { recursive: true, force: true }));
+describe.skipIf(noWheels)(`the Probe on the user's path${SKIP_NOTE}`, () => {
+  let out = '';
+  beforeAll(async () => {
+    out = await mkdtemp(join(tmpdir(), 'lambda-deps-probe-cli-'));
+    await writeFile(join(out, 'requirements.txt'), 'bcrypt\nidna\n');
+    await writeFile(join(out, 'pure.txt'), 'idna\n');
+  });
+  afterAll(() => rm(out, { recursive: true, force: true }));
 
-    async function build(
-      file: string,
-      args: string[],
-    ): Promise<{
-      probe?: { ran: boolean; ok: boolean; python: string | null; reason?: string; modules: unknown[] };
-    }> {
-      const dir = join(out, args.join('-').replace(/[^a-z0-9]+/gi, '-'));
-      await run(BIN, ['build', join(out, file), ...args, '--out', dir], { timeout: 300_000 }).catch(
-        () => undefined,
-      );
-      return JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as never;
-    }
+  async function build(
+    file: string,
+    args: string[],
+  ): Promise<{
+    probe?: { ran: boolean; ok: boolean; python: string | null; reason?: string; modules: unknown[] };
+  }> {
+    const dir = join(out, args.join('-').replace(/[^a-z0-9]+/gi, '-'));
+    await run(BIN, ['build', join(out, file), ...args, '--out', dir], { timeout: 300_000 }).catch(
+      () => undefined,
+    );
+    return JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as never;
+  }
 
-    it.each([['layers'], ['efs']])(
-      'probes the %s route from what ships with the target Python before switching it in',
-      async (strategy) => {
-        // Act
-        const manifest = await build('requirements.txt', [
+  it.each([['layers'], ['efs']])(
+    'probes the %s route from what ships with the target Python before switching it in',
+    async (strategy) => {
+      // Act
+      const manifest = await build('requirements.txt', [
+        '--runtime',
+        'python3.11',
+        '--arch',
+        'x86_64',
+        '--strategy',
+        strategy,
+      ]);
+      // Assess
+      expect(manifest.probe).toMatchObject({ ran: true, ok: true, from: 'artifact', where: 'local' });
+      expect(manifest.probe?.python).toMatch(/^3\.11\.\d+$/);
+      expect(manifest.probe?.modules.length).toBeGreaterThanOrEqual(2);
+    },
+    300_000,
+  );
+
+  it('says an arm64 set was not probed here, and why, instead of counting it as ok', async () => {
+    // Act
+    const manifest = await build('pure.txt', ['--runtime', 'python3.12', '--arch', 'arm64']);
+    // Assess
+    expect(manifest.probe).toMatchObject({ ran: false, ok: false });
+    expect(manifest.probe?.reason).toMatch(/aarch64/);
+  }, 300_000);
+
+  it('reuses its passed probe when the identical artifact is delivered again, and probes again with --no-cache', async () => {
+    // Prepare: three deliveries into one output folder (one store), as a user rebuilding would.
+    const dir = join(out, 'reuse');
+    const deliver = async (extra: string[] = []): Promise<{ probe?: Record<string, unknown> }> => {
+      await run(
+        BIN,
+        [
+          'build',
+          join(out, 'pure.txt'),
           '--runtime',
           'python3.11',
           '--arch',
           'x86_64',
-          '--strategy',
-          strategy,
-        ]);
-        // Assess
-        expect(manifest.probe).toMatchObject({ ran: true, ok: true, from: 'artifact', where: 'local' });
-        expect(manifest.probe?.python).toMatch(/^3\.11\.\d+$/);
-        expect(manifest.probe?.modules.length).toBeGreaterThanOrEqual(2);
-      },
-      300_000,
-    );
-
-    it('says an arm64 set was not probed here, and why, instead of counting it as ok', async () => {
-      // Act
-      const manifest = await build('pure.txt', ['--runtime', 'python3.12', '--arch', 'arm64']);
-      // Assess
-      expect(manifest.probe).toMatchObject({ ran: false, ok: false });
-      expect(manifest.probe?.reason).toMatch(/aarch64/);
-    }, 300_000);
-
-    it('reuses its passed probe when the identical artifact is delivered again, and probes again with --no-cache', async () => {
-      // Prepare: three deliveries into one output folder (one store), as a user rebuilding would.
-      const dir = join(out, 'reuse');
-      const deliver = async (extra: string[] = []): Promise<{ probe?: Record<string, unknown> }> => {
-        await run(
-          BIN,
-          [
-            'build',
-            join(out, 'pure.txt'),
-            '--runtime',
-            'python3.11',
-            '--arch',
-            'x86_64',
-            ...extra,
-            '--out',
-            dir,
-          ],
-          { timeout: 300_000 },
-        );
-        return JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as never;
-      };
-      const first = await deliver();
-
-      // Act
-      const again = await deliver();
-      const uncached = await deliver(['--no-cache']);
-
-      // Assess
-      expect(first.probe).toMatchObject({ ran: true, ok: true });
-      expect(first.probe).not.toHaveProperty('reusedFrom');
-      expect(again.probe).toMatchObject({ ran: true, ok: true, modules: first.probe?.modules });
-      expect(again.probe?.reusedFrom).toMatch(/^\d{4}-\d\d-\d\dT/);
-      expect(uncached.probe).toMatchObject({ ran: true, ok: true });
-      expect(uncached.probe).not.toHaveProperty('reusedFrom');
-    }, 300_000);
-
-    it('with --require-probe, fails an arm64 set here at the Probe state and switches nothing', async () => {
-      // Prepare
-      const dir = join(out, 'require-probe');
-
-      // Act
-      const failed = await run(
-        BIN,
-        [
-          'build',
-          join(out, 'pure.txt'),
-          '--runtime',
-          'python3.12',
-          '--arch',
-          'arm64',
-          '--require-probe',
+          ...extra,
           '--out',
           dir,
         ],
-        { timeout: 300_000, env: { ...process.env, NO_COLOR: '1' } },
-      ).then(
-        () => ({ code: 0, stderr: '', stdout: '' }),
-        (error: { code: number; stderr: string; stdout: string }) => error,
+        { timeout: 300_000 },
       );
-      const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as {
-        failedStep?: string;
-        reason?: string;
-        published?: string[];
-      };
-      const parameters = JSON.parse(
-        await readFile(join(dir, 'parameters.json'), 'utf8').catch(() => '{}'),
-      ) as Record<string, unknown>;
+      return JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as never;
+    };
+    const first = await deliver();
 
-      // Assess
-      expect(failed.code).toBe(1);
-      expect(`${failed.stdout}${failed.stderr}`).toContain('Probe failed');
-      expect(report.failedStep).toBe('Probe');
-      expect(report.reason).toMatch(/not probed: .*aarch64.*--require-probe/);
-      // The layer versions exist (published), but nothing names them: no parameter was written.
-      expect(report.published?.length).toBeGreaterThan(0);
-      expect(Object.keys(parameters).filter((name) => name.endsWith('/layers'))).toEqual([]);
-    }, 300_000);
+    // Act
+    const again = await deliver();
+    const uncached = await deliver(['--no-cache']);
 
-    it('refuses --require-probe where no probe runs (--no-pipeline), with exit 2', async () => {
-      const refused = await run(
-        BIN,
-        [
-          'build',
-          join(out, 'pure.txt'),
-          '--runtime',
-          'python3.12',
-          '--no-pipeline',
-          '--require-probe',
-          '--out',
-          join(out, 'np'),
-        ],
-        { timeout: 120_000 },
-      ).then(
-        () => ({ code: 0, stderr: '' }),
-        (error: { code: number; stderr: string }) => error,
-      );
-      expect(refused.code).toBe(2);
-      expect(refused.stderr).toContain('--require-probe needs the pipeline');
-    }, 120_000);
-  },
-);
+    // Assess
+    expect(first.probe).toMatchObject({ ran: true, ok: true });
+    expect(first.probe).not.toHaveProperty('reusedFrom');
+    expect(again.probe).toMatchObject({ ran: true, ok: true, modules: first.probe?.modules });
+    expect(again.probe?.reusedFrom).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(uncached.probe).toMatchObject({ ran: true, ok: true });
+    expect(uncached.probe).not.toHaveProperty('reusedFrom');
+  }, 300_000);
+
+  it('with --require-probe, fails an arm64 set here at the Probe state and switches nothing', async () => {
+    // Prepare
+    const dir = join(out, 'require-probe');
+
+    // Act
+    const failed = await run(
+      BIN,
+      [
+        'build',
+        join(out, 'pure.txt'),
+        '--runtime',
+        'python3.12',
+        '--arch',
+        'arm64',
+        '--require-probe',
+        '--out',
+        dir,
+      ],
+      { timeout: 300_000, env: { ...process.env, NO_COLOR: '1' } },
+    ).then(
+      () => ({ code: 0, stderr: '', stdout: '' }),
+      (error: { code: number; stderr: string; stdout: string }) => error,
+    );
+    const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as {
+      failedStep?: string;
+      reason?: string;
+      published?: string[];
+    };
+    const parameters = JSON.parse(
+      await readFile(join(dir, 'parameters.json'), 'utf8').catch(() => '{}'),
+    ) as Record<string, unknown>;
+
+    // Assess
+    expect(failed.code).toBe(1);
+    expect(`${failed.stdout}${failed.stderr}`).toContain('Probe failed');
+    expect(report.failedStep).toBe('Probe');
+    expect(report.reason).toMatch(/not probed: .*aarch64.*--require-probe/);
+    // The layer versions exist (published), but nothing names them: no parameter was written.
+    expect(report.published?.length).toBeGreaterThan(0);
+    expect(Object.keys(parameters).filter((name) => name.endsWith('/layers'))).toEqual([]);
+  }, 300_000);
+
+  it('refuses --require-probe where no probe runs (--no-pipeline), with exit 2', async () => {
+    const refused = await run(
+      BIN,
+      [
+        'build',
+        join(out, 'pure.txt'),
+        '--runtime',
+        'python3.12',
+        '--no-pipeline',
+        '--require-probe',
+        '--out',
+        join(out, 'np'),
+      ],
+      { timeout: 120_000 },
+    ).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--require-probe needs the pipeline');
+  }, 120_000);
+});
 
 describe.skipIf(noWheels)(
-  `the local probe of a set built without the runtime's own packages (skipped without real wheels: ${NO_LOCAL_INDEXES_REASON})`,
+  `the local probe of a set built without the runtime's own packages${SKIP_NOTE}`,
   () => {
     let out = '';
     let manifest: BuildManifest | null = null;

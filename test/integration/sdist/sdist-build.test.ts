@@ -72,7 +72,7 @@ const noPython311 = 'reason' in (await findTargetInterpreter(py311));
 const noPython312 = 'reason' in (await findTargetInterpreter(py312));
 
 describe.skipIf(indexes === null)(
-  `buildSdistForTarget (skipped without real wheels: ${NO_LOCAL_INDEXES_REASON})`,
+  `buildSdistForTarget${indexes === null ? ` (skipped: ${NO_LOCAL_INDEXES_REASON})` : ''}`,
   () => {
     beforeAll(async () => {
       work = await mkdtemp(join(tmpdir(), 'lambda-deps-sdist-test-'));

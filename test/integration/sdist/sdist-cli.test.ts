@@ -56,7 +56,7 @@ const targetArgs = (): string[] => [
 ];
 
 describe.skipIf(noIndexes || noPython311)(
-  `lambda-deps with sdist-only packages (skipped without real wheels or python3.11: ${NO_LOCAL_INDEXES_REASON})`,
+  `lambda-deps with sdist-only packages${noIndexes ? ` (skipped: ${NO_LOCAL_INDEXES_REASON})` : noPython311 ? ' (skipped: no python3.11 interpreter here)' : ''}`,
   () => {
     beforeAll(async () => {
       // Prepare: sdists with PKG-INFO 2.2 (reliable per PEP 643) and one real wheel (six).

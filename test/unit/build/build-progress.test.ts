@@ -131,7 +131,7 @@ describe('a build reports what it wrote and imported', () => {
   });
 
   it.skipIf(!hasPython311())(
-    'ends install with the files and bytes the layer holds and the smoke import with every module (skipped without python3.11)',
+    `ends install with the files and bytes the layer holds and the smoke import with every module${hasPython311() ? '' : ' (skipped without python3.11)'}`,
     async () => {
       // Prepare
       const events: BuildEvent[] = [];

@@ -196,7 +196,7 @@ describe('buildDependencySet', () => {
   });
 
   it.skipIf(!hasPython311())(
-    'precompiles hash-checked .pyc for the target when asked, deterministically (skipped: no python3.11 on PATH)',
+    `precompiles hash-checked .pyc for the target when asked, deterministically${hasPython311() ? '' : ' (skipped: no python3.11 on PATH)'}`,
     async () => {
       // Prepare
       const lock = lockOf([await wheels.locked('demo-1.0-py3-none-any.whl')]);

@@ -99,7 +99,7 @@ describe('PKG-INFO as resolver metadata (PEP 643)', () => {
   });
 
   it.skipIf(indexes === null || noPython311)(
-    `asks the backend (prepare_metadata_for_build_wheel, in the build cell) when PKG-INFO is 2.1 (skipped without real wheels or python3.11: ${NO_LOCAL_INDEXES_REASON})`,
+    `asks the backend (prepare_metadata_for_build_wheel, in the build cell) when PKG-INFO is 2.1${indexes === null ? ` (skipped: ${NO_LOCAL_INDEXES_REASON})` : noPython311 ? ' (skipped without python3.11)' : ''}`,
     async () => {
       // Prepare: PKG-INFO 2.1 lists no dependencies; only the backend knows them.
       const path = await writeSdist(DYNAMIC_PROJECT, join(work, 'dynamic'), '2.1');
@@ -119,7 +119,7 @@ describe('PKG-INFO as resolver metadata (PEP 643)', () => {
   );
 
   it.skipIf(noPython311)(
-    'refuses, naming the file, when the backend cannot get its build requirements (skipped without python3.11)',
+    `refuses, naming the file, when the backend cannot get its build requirements${noPython311 ? ' (skipped without python3.11)' : ''}`,
     async () => {
       const path = await writeSdist(DYNAMIC_PROJECT, join(work, 'no-index'), '2.1');
 
@@ -143,7 +143,7 @@ describe('PKG-INFO as resolver metadata (PEP 643)', () => {
   );
 
   it.skipIf(noPython311)(
-    'builds the wheel for its metadata, as pip does, when the backend has no prepare_metadata hook (skipped without python3.11)',
+    `builds the wheel for its metadata, as pip does, when the backend has no prepare_metadata hook${noPython311 ? ' (skipped without python3.11)' : ''}`,
     async () => {
       const path = await writeSdist(NO_HOOK_PROJECT, join(work, 'no-hook'), '2.1');
 
