@@ -172,6 +172,8 @@ describe.skipIf(skipReason !== null)(
 
     afterAll(async () => {
       await browser?.close();
+      // The index servers are child processes: left running, they outlive the test run.
+      await Promise.all(servers.map((server) => server.close()));
       if (workDir) await rm(workDir, { recursive: true, force: true });
     });
 
