@@ -48,6 +48,39 @@ async function filesBelow(folder: string): Promise<{ path: string; text: string 
   return found;
 }
 
+/** measure (with a lock and a report), the default build and a --no-pipeline build of one file. */
+async function runEveryCommand(
+  requirements: string,
+  common: readonly string[],
+  outDir: string,
+  env: Record<string, string>,
+): Promise<{ measured: Run; pipeline: Run; built: Run }> {
+  const lockAndReport = [
+    '--lock-out',
+    join(outDir, 'set.lock.json'),
+    '--report',
+    join(outDir, 'report.html'),
+  ];
+  const measured = await run(['measure', requirements, ...common, '--json', ...lockAndReport], env);
+  const pipeline = await run(
+    ['build', requirements, ...common, '--json', '--out', join(outDir, 'pipeline')],
+    env,
+  );
+  const built = await run(
+    ['build', requirements, ...common, '--no-pipeline', '--json', '--out', join(outDir, 'build')],
+    env,
+  );
+  return { measured, pipeline, built };
+}
+
+/** What the runs printed, as outputs to grep: each one's stdout and stderr. */
+function printedBy(results: readonly Run[]): { path: string; text: string }[] {
+  return results.flatMap((result, position) => [
+    { path: `run ${position} stdout`, text: result.stdout },
+    { path: `run ${position} stderr`, text: result.stderr },
+  ]);
+}
+
 describe('a private index that requires Basic auth', () => {
   let wheel: TinyWheel;
   let server: LoopbackIndex;
@@ -197,27 +230,7 @@ describe('a private index that requires Basic auth', () => {
     const common = ['--runtime', 'python3.11', '--arch', 'x86_64', '--cache-dir', join(workDir, 'cli-cache')];
 
     // Act
-    const measured = await run(
-      [
-        'measure',
-        requirements,
-        ...common,
-        '--json',
-        '--lock-out',
-        join(outDir, 'set.lock.json'),
-        '--report',
-        join(outDir, 'report.html'),
-      ],
-      env,
-    );
-    const pipeline = await run(
-      ['build', requirements, ...common, '--json', '--out', join(outDir, 'pipeline')],
-      env,
-    );
-    const built = await run(
-      ['build', requirements, ...common, '--no-pipeline', '--json', '--out', join(outDir, 'build')],
-      env,
-    );
+    const { measured, pipeline, built } = await runEveryCommand(requirements, common, outDir, env);
     const failed = await run(['measure', requirements.replace('requirements', 'missing'), ...common], env);
     await writeFile(requirements, `-i ${indexUrl.replace(CANARY, `${CANARY}x`)}\ncanarypkg==1.0\n`);
     const refused = await run(['measure', requirements, ...common, '--json'], env);
@@ -228,10 +241,7 @@ describe('a private index that requires Basic auth', () => {
     expect(pipeline.code, pipeline.stderr).toBe(0);
     expect(refused.code).not.toBe(0);
     const outputs = [
-      ...[measured, pipeline, built, failed, refused].flatMap((result, position) => [
-        { path: `run ${position} stdout`, text: result.stdout },
-        { path: `run ${position} stderr`, text: result.stderr },
-      ]),
+      ...printedBy([measured, pipeline, built, failed, refused]),
       // The store too: its input bundle (store/requirements/) holds the file without the password.
       ...(await filesBelow(outDir)),
     ];
@@ -263,27 +273,7 @@ describe('a private index that requires Basic auth', () => {
     const seenBefore = server.requests.length;
 
     // Act
-    const measured = await run(
-      [
-        'measure',
-        requirements,
-        ...common,
-        '--json',
-        '--lock-out',
-        join(outDir, 'set.lock.json'),
-        '--report',
-        join(outDir, 'report.html'),
-      ],
-      env,
-    );
-    const pipeline = await run(
-      ['build', requirements, ...common, '--json', '--out', join(outDir, 'pipeline')],
-      env,
-    );
-    const built = await run(
-      ['build', requirements, ...common, '--no-pipeline', '--json', '--out', join(outDir, 'build')],
-      env,
-    );
+    const { measured, pipeline, built } = await runEveryCommand(requirements, common, outDir, env);
     await writeFile(netrcFile, `machine 127.0.0.1\n  login ${USER}\n  password ${CANARY}x\n`);
     const refused = await run(
       ['measure', requirements, ...common.slice(0, -1), `${cacheDir}-refused`, '--json'],
@@ -299,10 +289,7 @@ describe('a private index that requires Basic auth', () => {
     expect(authorized.length).toBeGreaterThan(0);
     // Nothing is left out here: the requirements file holds no password, so the store may not either.
     const outputs = [
-      ...[measured, pipeline, built, refused].flatMap((result, position) => [
-        { path: `run ${position} stdout`, text: result.stdout },
-        { path: `run ${position} stderr`, text: result.stderr },
-      ]),
+      ...printedBy([measured, pipeline, built, refused]),
       ...(await filesBelow(outDir)),
       ...(await filesBelow(cacheDir)),
       ...(await filesBelow(`${cacheDir}-refused`).catch(() => [])),
