@@ -2,9 +2,9 @@
 // smoke-imported, as the layer zips must: every file hashed against the tree. A tar packed from
 // anything else (a tampered entry) is refused, and a build whose tar was tampered with ships
 // nothing.
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildDependencySet } from '../../../functions/core/build/build.ts';
@@ -19,6 +19,7 @@ import type * as TreeArchive from '../../../functions/core/pack/tree-archive.ts'
 import { IntegrityError } from '../../../functions/core/shared/errors.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { writeTinyWheel } from '../build/tiny-wheels.ts';
+import { writeTree } from './write-tree.ts';
 
 /** When set, the next EFS tar the build writes gets this file's bytes changed after packing. */
 const tamper = vi.hoisted(() => ({ path: null as string | null }));
@@ -51,14 +52,7 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function tree(files: Record<string, string>): Promise<string> {
-  const root = await mkdtemp(join(work, 'tree-'));
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), content);
-  }
-  return root;
-}
+const tree = (files: Record<string, string>): Promise<string> => writeTree(work, files);
 
 const FILES = {
   'python/a/__init__.py': 'A = 1\n',

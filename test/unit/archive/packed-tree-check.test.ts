@@ -1,9 +1,9 @@
 // The layers must unzip to exactly the tree that was verified and smoke-imported: the check
 // hashes every unzipped file against the tree and names every difference; and a real build of
 // two distributions sharing a path (same bytes) passes it end to end.
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDependencySet } from '../../../functions/core/build/build.ts';
@@ -12,6 +12,7 @@ import { checkLayersMatchTree, zipDigests } from '../../../functions/core/pack/p
 import { IntegrityError } from '../../../functions/core/shared/errors.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { writeTinyWheel } from '../build/tiny-wheels.ts';
+import { writeTree } from './write-tree.ts';
 
 let work = '';
 beforeAll(async () => {
@@ -21,14 +22,7 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function tree(files: Record<string, string>): Promise<string> {
-  const root = await mkdtemp(join(work, 'tree-'));
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), content);
-  }
-  return root;
-}
+const tree = (files: Record<string, string>): Promise<string> => writeTree(work, files);
 
 async function zip(files: Record<string, string>): Promise<string> {
   const path = join(await mkdtemp(join(work, 'zip-')), 'layer.zip');
