@@ -8,7 +8,7 @@ import type { DeliveryPolicy } from '../route/delivery-policy.ts';
 import { readPipConfiguration, resolveIndexOptions } from '../inputs/pip-config.ts';
 import { buildSdistForTarget } from '../sdist/sdist-builder.ts';
 import { sha256OfFile } from '../shared/hash.ts';
-import { redactText, stripCredentials } from '../shared/redact.ts';
+import { recordableUrl, stripCredentials } from '../shared/redact.ts';
 import type {
   BuildIndexes,
   BuiltFromSdist,
@@ -81,7 +81,7 @@ async function buildIndexesFor(lock: Lock): Promise<{ used: BuildIndexes; record
   }
   // Keyed as the lock records them: without userinfo, and with this process's registered secrets masked.
   const withCredentials = new Map(
-    [...configured.indexUrls, ...configured.findLinks].map((url) => [redactText(stripCredentials(url)), url]),
+    [...configured.indexUrls, ...configured.findLinks].map((url) => [recordableUrl(url), url]),
   );
   const lend = (url: string): string => withCredentials.get(url) ?? url;
   const recorded = lock.buildIndexes;

@@ -72,3 +72,12 @@ export function stripCredentials(url: string): string {
   parsed.password = '';
   return parsed.href;
 }
+
+/**
+ * A URL as a lock may record it: no userinfo, and this process's registered secrets (a `${VAR}`
+ * token in the path) masked, so the lock that lands in the store and reports holds neither.
+ * @example recordableUrl('https://me:pw@host/simple/') // 'https://host/simple/'
+ */
+export function recordableUrl(url: string): string {
+  return redactText(stripCredentials(url));
+}
