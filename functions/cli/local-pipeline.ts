@@ -49,6 +49,7 @@ import {
   type CachedTaskTarget,
 } from './pipeline-definition-cache.ts';
 import type { DeliveryReport, FailureReport } from '../report/handler.ts';
+import { functionTimeoutSeconds, withinFunctionTimeout, withLambdaTaskTimeouts } from './lambda-timeouts.ts';
 
 const REPOSITORY_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BUILDSPEC_PATH = join(REPOSITORY_ROOT, 'buildspecs', 'build.yml');
@@ -587,6 +588,18 @@ export function defaultSetName(requirementsPath: string): string {
 
 type TaskOverrides = Record<string, (payload: unknown) => Promise<unknown>>;
 
+/** Each Lambda Task state's function Timeout in seconds, from the template the run enforces. */
+function lambdaTaskTimeouts(
+  tasks: PipelineDefinition['tasks'],
+  template: Record<string, unknown>,
+): Record<string, number> {
+  const timeouts: Record<string, number> = {};
+  for (const [stateName, binding] of Object.entries(tasks))
+    if (binding.kind === 'lambda' && binding.logicalId)
+      timeouts[stateName] = functionTimeoutSeconds(template, binding.logicalId);
+  return timeouts;
+}
+
 /** What serves each Task state locally: the handler module's factory, or the local build runner. */
 function taskOverrides(
   tasks: PipelineDefinition['tasks'],
@@ -594,6 +607,7 @@ function taskOverrides(
   adapters: ReturnType<typeof localAdapters>,
   options: LocalPipelineOptions,
   twin: ReturnType<typeof createTwin>,
+  timeouts: Readonly<Record<string, number>>,
 ): TaskOverrides {
   const overrides: TaskOverrides = {};
   for (const [stateName, binding] of Object.entries(tasks)) {
@@ -630,7 +644,8 @@ function taskOverrides(
       try {
         await twin?.assertPayloadsWithinLimits();
         if (twin && binding.logicalId) await twin.beforeInvoke(stateName, binding.logicalId);
-        const result = await (await handler())(event);
+        const invoke = await handler();
+        const result = await withinFunctionTimeout(timeouts[stateName] ?? 3, () => invoke(event));
         twin?.checkStatePayload(stateName, result);
         return binding.invokeIntegration
           ? { Payload: result, StatusCode: 200, ExecutedVersion: '$LATEST' }
@@ -805,10 +820,13 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
   const twin = createTwin(options, template, dependencies.settings.artifactBucket, executionName);
   twin?.checkExecutionInput(input);
+  const timeouts = lambdaTaskTimeouts(tasks, options.editTemplate?.(structuredClone(template)) ?? template);
 
   // The definition is the synthesized one, checked with asl-validator by the infra tests; its
   // JSON-schema validation here would cost every local run about 80 ms.
-  const machine = new StateMachine(definition as never, { validationOptions: { noValidate: true } });
+  const machine = new StateMachine(withLambdaTaskTimeouts(definition, timeouts) as never, {
+    validationOptions: { noValidate: true },
+  });
   const startedAt = Date.now();
   const execution = machine.run(input as never, {
     overrides: {
@@ -818,6 +836,7 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
         adapters,
         { ...options, variables: { ...(options.variables ?? process.env), ...secrets } },
         twin,
+        timeouts,
       ) as never,
     },
     context: {

@@ -3,6 +3,8 @@
 // allowed it; removing a route's key grant from the template makes that route fail with
 // AccessDenied, as it would in AWS.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -293,4 +295,38 @@ describe('the local twin', () => {
     ]);
     await expect(refused).rejects.toThrow(/AccessDenied|not authorized to perform: codebuild:BatchGetBuilds/);
   }, 180_000);
+  it('fails a step that outlasts its function’s Timeout with Lambda’s error, as in AWS', async () => {
+    // Prepare: an index that answers after 5 s, and the Measure function's Timeout cut to 1 s.
+    const server = createServer((_request, response) => {
+      const timer = setTimeout(() => response.writeHead(404).end(), 5_000);
+      response.on('close', () => clearTimeout(timer));
+    });
+    await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+    const { port } = server.address() as AddressInfo;
+    const withMeasureTimeout = (template: Template): Template => {
+      const resources = template.Resources as Record<string, { Type: string; Properties: Template }>;
+      for (const [id, resource] of Object.entries(resources))
+        if (resource.Type === 'AWS::Lambda::Function' && id.includes('MeasureFunction'))
+          resource.Properties.Timeout = 1;
+      return template;
+    };
+
+    // Act
+    const startedAt = Date.now();
+    const run = await runPipelineLocally({
+      ...common('timeout'),
+      indexUrl: `http://127.0.0.1:${port}/simple`,
+      extraIndexUrls: [],
+      findLinks: [],
+      outDir: join(root, 'timeout'),
+      requirementsPath: await requirements('timeout'),
+      editTemplate: withMeasureTimeout,
+    }).finally(() => server.closeAllConnections());
+    server.close();
+
+    // Assess
+    expect(run.status).toBe('FAILED');
+    expect(reasonOf(run)).toMatch(/Sandbox\.Timedout|Task timed out after 1\.00 seconds/);
+    expect(Date.now() - startedAt).toBeLessThan(4_500);
+  }, 60_000);
 });
