@@ -3,6 +3,7 @@
 //   so a consumer's synth needs no esbuild, Docker or lock file (infra/constructs/lambda-defaults.ts);
 // - dist/cli/: the CLI bundle (code-split, one chunk per command) that bin/lambda-deps runs, also
 //   the CodeBuild source of a consumer's stack, so it carries every dependency the build step uses;
+//   dist/cli/handlers/<step>.mjs are the handlers as the local pipeline loads them (sharing its chunks);
 // - dist/bundle-inputs.json: the source files the bundles were made from, for bin's staleness check;
 // - dist/infra/** and dist/functions/**: the library (the construct, the core API) compiled by tsc,
 //   with .d.ts files.
@@ -110,7 +111,14 @@ function handlerBuild(entry: string): BuildOptions {
 
 function cliBuild(): BuildOptions {
   return {
-    entryPoints: { main: join(ROOT, 'functions/cli/main.ts') },
+    // The handlers too: the local pipeline serves each Task from them, so a run compiles the code
+    // they share with the CLI (core, zod, the SDK clients' glue) once, not once per handler bundle.
+    entryPoints: {
+      main: join(ROOT, 'functions/cli/main.ts'),
+      ...Object.fromEntries(
+        handlerEntries().map((entry) => [`handlers/${entry.split('/')[1] ?? entry}`, join(ROOT, entry)]),
+      ),
+    },
     outdir: join(DIST, 'cli'),
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -158,12 +166,13 @@ function isCurrent(stamp: string, inputs: readonly string[]): boolean {
   return inputs.every((input) => (modified(join(ROOT, input)) ?? Number.POSITIVE_INFINITY) <= builtAt);
 }
 
-/** The bundles' recorded inputs (and this script), so `npm pack` right after `npm ci` does not bundle twice. */
+/** The bundles' recorded inputs (and this script and its esbuild plugins), so `npm pack` right after `npm ci` does not bundle twice. */
 function bundlesAreCurrent(): boolean {
   const stamp = join(DIST, 'bundle-inputs.json');
   try {
     const { inputs } = JSON.parse(readFileSync(stamp, 'utf8')) as { inputs: string[] };
-    return isCurrent(stamp, [...inputs, 'scripts/build-package.ts', 'package.json']);
+    const plugins = readdirSync(join(ROOT, 'scripts', 'bundle')).map((file) => `scripts/bundle/${file}`);
+    return isCurrent(stamp, [...inputs, ...plugins, 'scripts/build-package.ts', 'package.json']);
   } catch {
     return false;
   }

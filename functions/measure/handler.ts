@@ -13,13 +13,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import {
-  awsDependenciesWhenInLambda,
-  type StepDependencies,
-  type StepDependenciesProvider,
-} from '../adapters/aws/aws-adapters.ts';
-import { S3ObjectStore } from '../adapters/aws/s3-object-store.ts';
-import { readSecretVariables, type SecretReader } from '../adapters/aws/secret-variables.ts';
+import type { StepDependencies, StepDependenciesProvider } from '../adapters/aws/aws-adapters.ts';
+import { awsDependenciesWhenInLambda } from '../adapters/aws/lambda-dependencies.ts';
 import type { ObjectStore } from '../adapters/ports.ts';
 import {
   parseRequirementsBundle,
@@ -63,45 +58,6 @@ interface MeasureRequest {
   readonly target: Target;
   readonly name: string;
   readonly policy: DeliveryPolicy;
-}
-
-function namesFrom(value: string | undefined): string[] {
-  return (value ?? '')
-    .split(',')
-    .map((name) => name.trim())
-    .filter((name) => name !== '');
-}
-
-/** The options from this function's environment: only the allowed variables are copied. */
-export function measureOptionsFromEnvironment(
-  environment: Readonly<Record<string, string | undefined>> = process.env,
-): MeasureHandlerOptions {
-  const allowed = namesFrom(environment.LAMBDA_DEPS_ALLOWED_VARIABLES);
-  const policyText = environment.LAMBDA_DEPS_DEFAULT_POLICY;
-  let policy: unknown = {};
-  if (policyText) {
-    try {
-      policy = JSON.parse(policyText);
-    } catch {
-      throw new InputError('LAMBDA_DEPS_DEFAULT_POLICY is not JSON.', { hint: 'Check the construct props.' });
-    }
-  }
-  return {
-    variables: Object.fromEntries(allowed.map((name) => [name, environment[name]])),
-    requirementsBuckets: namesFrom(environment.LAMBDA_DEPS_REQUIREMENTS_BUCKETS),
-    openBucket: (bucket) => new S3ObjectStore(bucket),
-    defaultPolicy: parseDeliveryPolicy(policy, 'LAMBDA_DEPS_DEFAULT_POLICY'),
-  };
-}
-
-/** The environment's options plus the allowed variables kept in Secrets Manager (read once). */
-export async function measureOptionsInLambda(
-  environment: Readonly<Record<string, string | undefined>> = process.env,
-  read?: SecretReader,
-): Promise<MeasureHandlerOptions> {
-  const options = measureOptionsFromEnvironment(environment);
-  const secrets = await readSecretVariables(environment, read);
-  return { ...options, variables: { ...options.variables, ...secrets } };
 }
 
 function setNameFrom(key: string): string {
@@ -365,11 +321,16 @@ export function createHandler(
       step: 'measure',
       inputSchema: measureInputSchema,
       run: async (input, dependencies, log) =>
-        measureStep(input, dependencies, log, (resolved ??= await measureOptionsInLambda())),
+        measureStep(input, dependencies, log, (resolved ??= await optionsInLambda())),
     },
     provide,
     logger,
   );
 }
 
-export const handler = createHandler(awsDependenciesWhenInLambda());
+/** Loaded on the first run in Lambda only: it brings the S3 and SSM clients. */
+async function optionsInLambda(): Promise<MeasureHandlerOptions> {
+  return (await import('./lambda-options.ts')).measureOptionsInLambda();
+}
+
+export const handler = createHandler(await awsDependenciesWhenInLambda());

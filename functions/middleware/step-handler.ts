@@ -96,7 +96,7 @@ export function createStepHandler<Schema extends z.ZodType, Output>(
     .use(injectLambdaContext(logger))
     .use(stateMachineErrors(logger))
     .use(zodValidation(definition.inputSchema, definition.step))
-    .handler(async (event) => definition.run(event as z.output<Schema>, provide(), logger));
+    .handler(async (event) => definition.run(event as z.output<Schema>, await provide(), logger));
   return (event, context) =>
     wrapped(event, context ?? { ...FALLBACK_CONTEXT, functionName: definition.step });
 }

@@ -5,11 +5,8 @@
 // artifact exactly as Lambda would and imports it with the target's Python.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { z } from 'zod';
-import {
-  awsDependenciesWhenInLambda,
-  type StepDependencies,
-  type StepDependenciesProvider,
-} from '../adapters/aws/aws-adapters.ts';
+import type { StepDependencies, StepDependenciesProvider } from '../adapters/aws/aws-adapters.ts';
+import { awsDependenciesWhenInLambda } from '../adapters/aws/lambda-dependencies.ts';
 import { describeProbe, type ProbeArtifact, type ProbeResult } from '../core/probe/index.ts';
 import { parseDeliveryPolicy } from '../core/route/delivery-policy.ts';
 import { InputError } from '../core/shared/errors.ts';
@@ -120,4 +117,4 @@ export function createHandler(provide: StepDependenciesProvider, logger?: Logger
   );
 }
 
-export const handler = createHandler(awsDependenciesWhenInLambda());
+export const handler = createHandler(await awsDependenciesWhenInLambda());

@@ -6,11 +6,8 @@
 // no function and names what was published.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { z } from 'zod';
-import {
-  awsDependenciesWhenInLambda,
-  type StepDependencies,
-  type StepDependenciesProvider,
-} from '../adapters/aws/aws-adapters.ts';
+import type { StepDependencies, StepDependenciesProvider } from '../adapters/aws/aws-adapters.ts';
+import { awsDependenciesWhenInLambda } from '../adapters/aws/lambda-dependencies.ts';
 import { runOnce } from '../adapters/store-lease.ts';
 import { publishLayerSet, switchLayerSet, type LayerSet } from '../core/deliver/layer-delivery.ts';
 import { readLayersRecord, type DeliveredLayer } from '../core/deliver/layers.ts';
@@ -138,4 +135,4 @@ export function createHandler(provide: StepDependenciesProvider, logger?: Logger
   );
 }
 
-export const handler = createHandler(awsDependenciesWhenInLambda(['LAYER_NAME_PREFIX']));
+export const handler = createHandler(await awsDependenciesWhenInLambda(['LAYER_NAME_PREFIX']));

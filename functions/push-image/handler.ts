@@ -7,11 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { z } from 'zod';
-import {
-  awsDependenciesWhenInLambda,
-  type StepDependencies,
-  type StepDependenciesProvider,
-} from '../adapters/aws/aws-adapters.ts';
+import type { StepDependencies, StepDependenciesProvider } from '../adapters/aws/aws-adapters.ts';
+import { awsDependenciesWhenInLambda } from '../adapters/aws/lambda-dependencies.ts';
 import { pushLambdaImage, type ImageReference } from '../core/deliver/oci/push-image.ts';
 import { chooseBaseImage, parseImageReference } from '../core/deliver/oci/base-image.ts';
 import { pushProbeImage } from '../core/deliver/oci/probe-image.ts';
@@ -134,4 +131,4 @@ export function createHandler(provide: StepDependenciesProvider, logger?: Logger
   );
 }
 
-export const handler = createHandler(awsDependenciesWhenInLambda(['ECR_REPOSITORY_URI']));
+export const handler = createHandler(await awsDependenciesWhenInLambda(['ECR_REPOSITORY_URI']));

@@ -2,11 +2,8 @@
 // whose verification or smoke import failed stops here, so nothing wrong is ever published.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import {
-  awsDependenciesWhenInLambda,
-  type StepDependencies,
-  type StepDependenciesProvider,
-} from '../adapters/aws/aws-adapters.ts';
+import type { StepDependencies, StepDependenciesProvider } from '../adapters/aws/aws-adapters.ts';
+import { awsDependenciesWhenInLambda } from '../adapters/aws/lambda-dependencies.ts';
 import { isPublishable } from '../core/route/choose-route.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { BuildRejectedError } from '../pipeline-errors.ts';
@@ -72,4 +69,4 @@ export function createHandler(provide: StepDependenciesProvider, logger?: Logger
   );
 }
 
-export const handler = createHandler(awsDependenciesWhenInLambda());
+export const handler = createHandler(await awsDependenciesWhenInLambda());

@@ -6,11 +6,8 @@
 // `{ reason }` for the Fail state's CausePath.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import {
-  awsDependenciesWhenInLambda,
-  type StepDependencies,
-  type StepDependenciesProvider,
-} from '../adapters/aws/aws-adapters.ts';
+import type { StepDependencies, StepDependenciesProvider } from '../adapters/aws/aws-adapters.ts';
+import { awsDependenciesWhenInLambda } from '../adapters/aws/lambda-dependencies.ts';
 import type { BuildManifest } from '../core/shared/types.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import {
@@ -321,4 +318,4 @@ export function createHandler(provide: StepDependenciesProvider, logger?: Logger
   return createStepHandler({ step: 'report', inputSchema, run: reportStep }, provide, logger);
 }
 
-export const handler = createHandler(awsDependenciesWhenInLambda());
+export const handler = createHandler(await awsDependenciesWhenInLambda());

@@ -8,11 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { z } from 'zod';
-import {
-  awsDependenciesWhenInLambda,
-  type StepDependencies,
-  type StepDependenciesProvider,
-} from '../adapters/aws/aws-adapters.ts';
+import type { StepDependencies, StepDependenciesProvider } from '../adapters/aws/aws-adapters.ts';
+import { awsDependenciesWhenInLambda } from '../adapters/aws/lambda-dependencies.ts';
 import type { FileSystemMount } from '../adapters/ports.ts';
 import { stageVersionedTree, switchToVersion } from '../core/deliver/efs-tree.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
@@ -132,4 +129,4 @@ export function createHandler(provide: StepDependenciesProvider, logger?: Logger
   );
 }
 
-export const handler = createHandler(awsDependenciesWhenInLambda(['EFS_MOUNT_PATH']));
+export const handler = createHandler(await awsDependenciesWhenInLambda(['EFS_MOUNT_PATH']));

@@ -14,8 +14,11 @@ const SHIMS: Record<string, string> = {
   const validator = require('asl-validator');
   return (validator.default ?? validator)(definition, options);
 }`,
+  // A name esbuild cannot read: a bundled client would be a chunk imported (so parsed) at every
+  // start even though it runs only on a call; from node_modules it costs nothing until then.
   '@aws-sdk/client-lambda': `let sdk;
-const load = () => (sdk ??= require('@aws-sdk/client-lambda'));
+const name = ['@aws-sdk', 'client-lambda'].join('/');
+const load = () => (sdk ??= require(name));
 export class LambdaClient { constructor(config) { return new (load().LambdaClient)(config); } }
 export class InvokeCommand { constructor(input) { return new (load().InvokeCommand)(input); } }`,
   '@aws-sdk/credential-providers': `export function fromCognitoIdentityPool(options) {

@@ -1,6 +1,6 @@
 // The AWS side of every port, built once per Lambda container from the contract's
-// environment variables. Built lazily so that importing a handler (as the local pipeline
-// does) never reads AWS settings or creates an SDK client.
+// environment variables. Handlers import it only inside Lambda (lambda-dependencies.ts), so that
+// importing a handler (as the local pipeline does) never reads AWS settings or loads the SDK.
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { EFSClient } from '@aws-sdk/client-efs';
@@ -29,7 +29,7 @@ export interface StepDependencies {
 }
 
 /** Builds the dependencies on first use; the same object for every later invocation. */
-export type StepDependenciesProvider = () => StepDependencies;
+export type StepDependenciesProvider = () => StepDependencies | Promise<StepDependencies>;
 
 /** AWS adapters from the environment, with the clients made once. */
 export function awsDependencies(
@@ -64,20 +64,6 @@ export function awsDependencies(
           },
     },
   };
-}
-
-/**
- * The provider a handler module exports its `handler` with. Inside Lambda the settings are
- * read at once (a missing variable fails the cold start, naming it); elsewhere only on the
- * first call, which the local pipeline never makes because it injects local adapters.
- */
-export function awsDependenciesWhenInLambda(
-  required: readonly EnvironmentVariableName[] = [],
-): StepDependenciesProvider {
-  let built: StepDependencies | undefined;
-  const provide = (): StepDependencies => (built ??= awsDependencies(process.env, required));
-  if (process.env.AWS_LAMBDA_FUNCTION_NAME) provide();
-  return provide;
 }
 
 /**

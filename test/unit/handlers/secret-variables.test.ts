@@ -7,7 +7,7 @@ import {
   parameterStoreSecretReader,
   secretVariableNames,
 } from '../../../functions/adapters/aws/secret-variables.ts';
-import { measureOptionsInLambda } from '../../../functions/measure/handler.ts';
+import { measureOptionsInLambda } from '../../../functions/measure/lambda-options.ts';
 
 const ssm = mockClient(SSMClient);
 afterEach(() => ssm.reset());
