@@ -4,7 +4,9 @@
 // - dist/cli/: the CLI bundle (code-split, one chunk per command) that bin/lambda-deps runs, also
 //   the CodeBuild source of a consumer's stack, so it carries every dependency the build step uses;
 //   dist/cli/handlers/<step>.mjs are the handlers as the local pipeline loads them (sharing its chunks);
-// - dist/bundle-inputs.json: the source files the bundles were made from, for bin's staleness check;
+// - dist/bundle-inputs.json: the source files the bundles were made from, for bin's staleness check,
+//   and a digest of the bundles;
+// - dist/pipeline-definition/: the state machine synthesized by that bundle, so a first local run skips the synth;
 // - dist/infra/** and dist/functions/**: the library (the construct, the core API) compiled by tsc,
 //   with .d.ts files.
 // `--bundles` makes the first three (the `prepare` script, so `npm ci` leaves a fast CLI behind),
@@ -12,7 +14,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createHash } from 'node:crypto';
 import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 import { lazyStepFunctionsImports } from './bundle/step-functions-lazy-imports.ts';
 
@@ -115,6 +118,8 @@ function cliBuild(): BuildOptions {
     // they share with the CLI (core, zod, the SDK clients' glue) once, not once per handler bundle.
     entryPoints: {
       main: join(ROOT, 'functions/cli/main.ts'),
+      // Its own entry so the bundle build can synthesize the shipped definition with it.
+      'local-pipeline': join(ROOT, 'functions/cli/local-pipeline.ts'),
       ...Object.fromEntries(
         handlerEntries().map((entry) => [`handlers/${entry.split('/')[1] ?? entry}`, join(ROOT, entry)]),
       ),
@@ -189,6 +194,30 @@ function libraryInputs(): string[] {
   return files;
 }
 
+/** sha256 over every file the bundles wrote (the local pipeline keys its synth cache by it). */
+function bundleDigest(metafiles: Metafile[]): string {
+  const hash = createHash('sha256');
+  const outputs = metafiles.flatMap((metafile) => Object.keys(metafile.outputs)).sort();
+  for (const output of outputs) {
+    hash.update(`${relative(ROOT, resolve(process.cwd(), output))}\n`);
+    hash.update(readFileSync(resolve(process.cwd(), output)));
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * The synthesized state machine, made by the bundled CLI itself and kept in
+ * dist/pipeline-definition/ under the key the bundle computes: a first local run with an empty
+ * cache then skips the synth (about 1.5 s). Made after bundle-inputs.json is written: the key is
+ * derived from that file.
+ */
+function shipPipelineDefinition(): void {
+  rmSync(join(DIST, 'pipeline-definition'), { recursive: true, force: true });
+  const module = pathToFileURL(join(DIST, 'cli', 'local-pipeline.mjs')).href;
+  const script = `const { loadPipelineParts } = await import(${JSON.stringify(module)}); await loadPipelineParts([], ${JSON.stringify(DIST)});`;
+  execFileSync(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit', cwd: ROOT });
+}
+
 async function buildBundles(): Promise<void> {
   rmSync(join(DIST, 'assets'), { recursive: true, force: true });
   rmSync(join(DIST, 'cli'), { recursive: true, force: true });
@@ -196,11 +225,10 @@ async function buildBundles(): Promise<void> {
     [cliBuild(), ...handlerEntries().map(handlerBuild)].map((options) => build(options)),
   );
   const metafiles = results.flatMap((result) => (result.metafile ? [result.metafile] : []));
+  const stamp = { inputs: sourceInputs(metafiles), bundleDigest: bundleDigest(metafiles) };
   // Written last: bin/lambda-deps treats the bundles as current only when this file is newer than every input.
-  writeFileSync(
-    join(DIST, 'bundle-inputs.json'),
-    `${JSON.stringify({ inputs: sourceInputs(metafiles) }, null, 1)}\n`,
-  );
+  writeFileSync(join(DIST, 'bundle-inputs.json'), `${JSON.stringify(stamp, null, 1)}\n`);
+  shipPipelineDefinition();
 }
 
 function compileLibrary(): void {

@@ -47,7 +47,9 @@ import {
   writeCachedDefinition,
   type CachedPipelineParts,
   type CachedTaskTarget,
+  type DefinitionSources,
 } from './pipeline-definition-cache.ts';
+import { handlerModuleUrl, RUNNING_FROM_SOURCE } from '../../infra/constructs/handler-modules.ts';
 import type { DeliveryReport, FailureReport } from '../report/handler.ts';
 import { functionTimeoutSeconds, withinFunctionTimeout, withLambdaTaskTimeouts } from './lambda-timeouts.ts';
 
@@ -228,17 +230,17 @@ export interface PipelineDefinition {
   /** The synthesized template (the twin reads its roles and limits). */
   readonly template: Record<string, unknown>;
   readonly tasks: Readonly<Record<string, TaskBinding>>;
-  /** Whether this process synthesized the app or read it from the on-disk cache. */
-  readonly source: 'cache' | 'synthesized';
+  /** Whether this process synthesized the app, or read it from the on-disk cache or the package. */
+  readonly source: DefinitionSource;
 }
+
+type DefinitionSource = 'cache' | 'shipped' | 'synthesized';
 
 const definitions = new Map<string, Promise<PipelineDefinition>>();
 
 /** Synthesizes the CDK app (without bundling or cdk-nag: that is the infra tests' job). */
 async function synthesizeParts(functionsToUpdate: readonly string[]): Promise<CachedPipelineParts> {
   const { createLambdaDepsApp } = await import('../../infra/app.ts');
-  // The source under tsx, the prebuilt bundle from the compiled CLI (the installed package has no .ts).
-  const { handlerModuleUrl } = await import('../../infra/constructs/lambda-defaults.ts');
   const { extractStateMachineDefinition, describeTaskStates } =
     await import('../../infra/state-machine-definition.ts');
   const outdir = await mkdtemp(join(tmpdir(), 'lambda-deps-synth-'));
@@ -252,10 +254,8 @@ async function synthesizeParts(functionsToUpdate: readonly string[]): Promise<Ca
     const template = app.synth().getStackByName(stack.stackName).template as Record<string, unknown>;
     const { definition } = extractStateMachineDefinition(template);
     const targets: Record<string, CachedTaskTarget> = {};
-    for (const [name, target] of Object.entries(describeTaskStates(template))) {
-      const moduleUrl = target.kind === 'lambda' && target.entry ? handlerModuleUrl(target.entry) : null;
-      targets[name] = { ...target, moduleUrl };
-    }
+    for (const [name, { kind, logicalId, entry }] of Object.entries(describeTaskStates(template)))
+      targets[name] = { kind, logicalId, entry };
     return { definition, template, targets };
   } finally {
     await rm(outdir, { recursive: true, force: true });
@@ -266,20 +266,40 @@ async function synthesizeParts(functionsToUpdate: readonly string[]): Promise<Ca
 export async function loadPipelineParts(
   functionsToUpdate: readonly string[],
   cacheDir: string | undefined,
-): Promise<{ parts: CachedPipelineParts; source: 'cache' | 'synthesized' }> {
+): Promise<{ parts: CachedPipelineParts; source: DefinitionSource }> {
   if (!cacheDir) return { parts: await synthesizeParts(functionsToUpdate), source: 'synthesized' };
-  const key = await definitionSourcesKey({
-    root: REPOSITORY_ROOT,
-    folders: [join(REPOSITORY_ROOT, 'infra')],
-    handlerFolders: [join(REPOSITORY_ROOT, 'functions')],
-    files: [join(REPOSITORY_ROOT, 'package.json'), fileURLToPath(import.meta.url)],
-    options: { functionsToUpdate },
-  });
+  const key = await definitionSourcesKey(definitionSources(functionsToUpdate));
   const cached = await readCachedDefinition(cacheDir, key);
   if (cached) return { parts: cached, source: 'cache' };
+  const shipped = await readCachedDefinition(SHIPPED_DEFINITION_DIR, key, { keep: true });
+  if (shipped) return { parts: shipped, source: 'shipped' };
   const parts = await synthesizeParts(functionsToUpdate);
   await writeCachedDefinition(cacheDir, key, parts);
   return { parts, source: 'synthesized' };
+}
+
+/** Holds `pipeline-definition/`: the entry the bundle build synthesized (for no functions to update). */
+const SHIPPED_DEFINITION_DIR = join(REPOSITORY_ROOT, 'dist');
+
+/**
+ * What the synth depends on. From source: the infra folder, the handlers and this module. From the
+ * bundle: the bundle itself, by the digest the bundle build wrote (bin runs the source instead
+ * whenever a source is newer than the bundle).
+ */
+function definitionSources(functionsToUpdate: readonly string[]): DefinitionSources {
+  const options = { functionsToUpdate };
+  const packageJson = join(REPOSITORY_ROOT, 'package.json');
+  if (!RUNNING_FROM_SOURCE) {
+    const bundle = join(REPOSITORY_ROOT, 'dist', 'bundle-inputs.json');
+    return { root: REPOSITORY_ROOT, folders: [], handlerFolders: [], files: [packageJson, bundle], options };
+  }
+  return {
+    root: REPOSITORY_ROOT,
+    folders: [join(REPOSITORY_ROOT, 'infra')],
+    handlerFolders: [join(REPOSITORY_ROOT, 'functions')],
+    files: [packageJson, fileURLToPath(import.meta.url)],
+    options,
+  };
 }
 
 function once<T>(load: () => Promise<T>): () => Promise<T> {
@@ -317,12 +337,13 @@ function bindTasks(parts: CachedPipelineParts): Record<string, TaskBinding> {
       };
       continue;
     }
-    if (target.kind !== 'lambda' || !target.entry || !target.moduleUrl) {
+    if (target.kind !== 'lambda' || !target.entry) {
       throw new InputError(`Task state ${name} is served by something the local pipeline cannot run.`, {
         hint: 'Every Task must be a lambda-deps handler (with its entry metadata) or the CodeBuild build.',
       });
     }
-    const { entry, moduleUrl } = target;
+    const { entry } = target;
+    const moduleUrl = handlerModuleUrl(entry);
     tasks[name] = {
       kind: 'lambda',
       loadHandler: () => importHandlerFactory(entry, moduleUrl, name),

@@ -1,5 +1,7 @@
 // The on-disk cache of the synthesized state machine: synthesizing the CDK app costs about two
 // seconds of every local run, yet its result only changes when the sources that define it do.
+// The package ships one entry (dist/pipeline-definition/, made with the bundles), so even a
+// first run with an empty cache skips the synth.
 // An entry is keyed by a sha256 of those sources and the synth options, and checked on read
 // (schema, key, digest of its body); anything that does not check out is deleted and synthesized again.
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -8,15 +10,16 @@ import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '../core/shared/hash.ts';
 
 /** Bumped whenever the entry's shape changes, so an old entry is never read as a new one. */
-export const DEFINITION_CACHE_SCHEMA = 1;
+export const DEFINITION_CACHE_SCHEMA = 2;
 
-/** One Task state's target as the synth described it, with the module that serves it locally. */
+/**
+ * One Task state's target as the synth described it. No absolute path is kept (the module that
+ * serves an entry is found when the run binds it), so an entry holds wherever the package is.
+ */
 export interface CachedTaskTarget {
   readonly kind: 'lambda' | 'codebuild' | 'other';
   readonly logicalId: string | null;
   readonly entry: string | null;
-  /** `file://` URL of the handler module (source or prebuilt bundle); null for non-Lambda tasks. */
-  readonly moduleUrl: string | null;
 }
 
 /** What a synth yields that the local pipeline needs (plain JSON). */
@@ -27,7 +30,7 @@ export interface CachedPipelineParts {
 }
 
 export interface DefinitionSources {
-  /** The repository (or installed package) root: paths in the key are relative to it. */
+  /** The repository (or installed package) root: paths in the key are relative to it (it is not itself part of the key). */
   readonly root: string;
   /** Folders whose every file defines the template (infra/). Missing folders count as empty. */
   readonly folders: readonly string[];
@@ -47,18 +50,14 @@ async function filesUnder(folder: string, keep: (name: string) => boolean): Prom
     .sort();
 }
 
-/** sha256 over the schema, the root, the options and every source file's path and content. */
+/** sha256 over the schema, the options and every source file's path (from the root) and content. */
 export async function definitionSourcesKey(sources: DefinitionSources): Promise<string> {
   const paths: string[] = [];
   for (const folder of sources.folders) paths.push(...(await filesUnder(folder, () => true)));
   for (const folder of sources.handlerFolders)
     paths.push(...(await filesUnder(folder, (name) => name === 'handler.ts')));
   paths.push(...sources.files);
-  const parts = [
-    `schema ${DEFINITION_CACHE_SCHEMA}`,
-    `root ${sources.root}`,
-    JSON.stringify(sources.options),
-  ];
+  const parts = [`schema ${DEFINITION_CACHE_SCHEMA}`, JSON.stringify(sources.options)];
   for (const path of paths) {
     // A missing file hashes as absent: it appearing later changes the key.
     const content = await readFile(path).catch(() => null);
@@ -82,10 +81,14 @@ function isParts(value: unknown): value is CachedPipelineParts {
   );
 }
 
-/** The cached parts for `key`, or null (a corrupt or foreign entry is deleted). */
+/**
+ * The cached parts for `key`, or null (a corrupt or foreign entry is deleted, unless `keep`: the
+ * entry shipped in the package is read-only).
+ */
 export async function readCachedDefinition(
   cacheDir: string,
   key: string,
+  { keep = false }: { readonly keep?: boolean } = {},
 ): Promise<CachedPipelineParts | null> {
   const path = entryPath(cacheDir, key);
   const text = await readFile(path, 'utf8').catch(() => null);
@@ -102,7 +105,7 @@ export async function readCachedDefinition(
   } catch {
     // Not JSON: discarded below like any entry that fails its checks.
   }
-  await rm(path, { force: true });
+  if (!keep) await rm(path, { force: true });
   return null;
 }
 

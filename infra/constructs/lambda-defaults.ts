@@ -6,9 +6,7 @@
 // bundled from source at synth; running from the published package (compiled JavaScript), the
 // bundles made at `prepack` (dist/assets/<step>/index.mjs) are used as they are, so a consumer's
 // synth needs neither esbuild nor Docker nor this repository's lock file.
-import { existsSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { CfnResource } from 'aws-cdk-lib';
 import { Architecture, Code, Function as LambdaFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -17,46 +15,17 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { HANDLER_ENTRY_METADATA } from '../state-machine-definition.ts';
+import { prebuiltAssetDir, REPOSITORY_ROOT, RUNNING_FROM_SOURCE } from './handler-modules.ts';
 
-/** The nearest folder above `from` that holds a package.json: the repository or the installed package. */
-export function findPackageRoot(from: string): string {
-  for (let dir = from, depth = 0; depth < 8; dir = dirname(dir), depth++) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) break;
-  }
-  throw new Error(`lambda-deps: no package.json above ${from}; the package is incomplete, reinstall it.`);
-}
-
-/**
- * The repository root, or the installed package's root. Found by walking up rather than by a
- * fixed `../..`, because this module also runs from dist/ and from inside the CLI bundle.
- */
-export const REPOSITORY_ROOT = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
-
-/**
- * Whether this module runs as TypeScript source (tsx, vitest): then functions are bundled from
- * source. Compiled JavaScript (the published package, the CLI bundle) uses the prebuilt assets.
- */
-export const RUNNING_FROM_SOURCE = import.meta.url.endsWith('.ts');
-
-/** Where `prepack` puts the prebuilt handler bundles, one folder per step. */
-export const PREBUILT_ASSETS_DIR = join(REPOSITORY_ROOT, 'dist', 'assets');
-
-/** The step's asset folder name: `functions/measure/handler.ts` → `measure`. */
-export function stepNameOfEntry(entry: string): string {
-  return basename(dirname(entry));
-}
-
-/** The prebuilt bundle folder of a handler entry (holds index.mjs and its source map). */
-export function prebuiltAssetDir(entry: string): string {
-  const dir = join(PREBUILT_ASSETS_DIR, stepNameOfEntry(entry));
-  if (!existsSync(join(dir, 'index.mjs'))) {
-    throw new Error(
-      `lambda-deps: the prebuilt bundle ${join(dir, 'index.mjs')} is missing; the package was packed without \`npm run build:package\`, reinstall it.`,
-    );
-  }
-  return dir;
-}
+export {
+  findPackageRoot,
+  handlerModuleUrl,
+  PREBUILT_ASSETS_DIR,
+  prebuiltAssetDir,
+  REPOSITORY_ROOT,
+  RUNNING_FROM_SOURCE,
+  stepNameOfEntry,
+} from './handler-modules.ts';
 
 /**
  * What the CodeBuild source asset keeps of the installed package (git-ignore syntax): the CLI
@@ -73,19 +42,6 @@ export const PREBUILT_BUILD_SOURCE_EXCLUDES: readonly string[] = [
   '!/dist/cli/',
   '!/dist/bundle-inputs.json',
 ];
-
-/**
- * The module the local pipeline imports for a handler entry (it calls its `createHandler`):
- * the TypeScript source when running from source, else the CLI bundle's handler (or the Lambda asset).
- */
-export function handlerModuleUrl(entry: string): string {
-  if (RUNNING_FROM_SOURCE) return pathToFileURL(join(REPOSITORY_ROOT, entry)).href;
-  // The CLI bundle's copy shares its chunks with the CLI already loaded; a Lambda asset bundles
-  // everything again (about 0.5–1.4 MB each to compile on every local run).
-  const shared = join(REPOSITORY_ROOT, 'dist', 'cli', 'handlers', `${stepNameOfEntry(entry)}.mjs`);
-  const file = existsSync(shared) ? shared : join(prebuiltAssetDir(entry), 'index.mjs');
-  return pathToFileURL(file).href;
-}
 
 /** Context key that turns bundling off for a whole app: `cdk synth -c lambda-deps:skip-bundling=true`. */
 export const SKIP_BUNDLING_CONTEXT = 'lambda-deps:skip-bundling';

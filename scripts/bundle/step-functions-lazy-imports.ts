@@ -4,25 +4,35 @@
 // passes `noValidate` and serves every Task from a local handler), and loading them is about a
 // quarter of a second of each run. Were one ever called, the real package loads and runs then,
 // resolved from aws-local-stepfunctions' own folder (its nested asl-validator, not the hoisted one).
+// Each name is one esbuild cannot read: bundled, the package would sit in chunks the runner
+// imports (so parses, about 1 MB) at every start even though it runs only on a call; left in
+// node_modules it costs nothing until then.
 import { dirname } from 'node:path';
 import type { Plugin } from 'esbuild';
 
 const NAMESPACE = 'lazy-step-functions-import';
 
+/**
+ * Loads a package as the runner itself would, from aws-local-stepfunctions' own folder, by a name
+ * esbuild cannot read (so it stays out of the bundle).
+ */
+const FROM_RUNNER = `const { createRequire } = require('node:module');
+const fromRunner = (parts) => createRequire(require.resolve(['aws-local', 'stepfunctions'].join('-')))(parts.join('/'));`;
+
 const SHIMS: Record<string, string> = {
-  'asl-validator': `export default function aslValidator(definition, options) {
-  const validator = require('asl-validator');
+  'asl-validator': `${FROM_RUNNER}
+export default function aslValidator(definition, options) {
+  const validator = fromRunner(['asl-validator']);
   return (validator.default ?? validator)(definition, options);
 }`,
-  // A name esbuild cannot read: a bundled client would be a chunk imported (so parsed) at every
-  // start even though it runs only on a call; from node_modules it costs nothing until then.
-  '@aws-sdk/client-lambda': `let sdk;
-const name = ['@aws-sdk', 'client-lambda'].join('/');
-const load = () => (sdk ??= require(name));
+  '@aws-sdk/client-lambda': `${FROM_RUNNER}
+let sdk;
+const load = () => (sdk ??= fromRunner(['@aws-sdk', 'client-lambda']));
 export class LambdaClient { constructor(config) { return new (load().LambdaClient)(config); } }
 export class InvokeCommand { constructor(input) { return new (load().InvokeCommand)(input); } }`,
-  '@aws-sdk/credential-providers': `export function fromCognitoIdentityPool(options) {
-  return require('@aws-sdk/credential-providers').fromCognitoIdentityPool(options);
+  '@aws-sdk/credential-providers': `${FROM_RUNNER}
+export function fromCognitoIdentityPool(options) {
+  return fromRunner(['@aws-sdk', 'credential-providers']).fromCognitoIdentityPool(options);
 }`,
 };
 

@@ -4,10 +4,12 @@
 // a resolve hook (record-module-loads.mjs); both the TypeScript source (tsx) and the bundle
 // (dist/cli, made by `npm ci`'s prepare script) are checked.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { indexFlags, localIndexes, NO_LOCAL_INDEXES_REASON } from '../support/pip-indexes.ts';
 
 const REPOSITORY = resolve(import.meta.dirname, '..', '..');
 const BIN = join(REPOSITORY, 'bin', 'lambda-deps');
@@ -214,5 +216,66 @@ describe('the bundle bin/lambda-deps prefers', () => {
       expect(median(version) - median(bare)).toBeLessThan(0.1);
       expect(median(help) - median(bare)).toBeLessThan(0.1);
     },
+  );
+});
+
+/**
+ * The npm packages whose code the loaded modules hold: a bundle chunk's source map names the
+ * files it was made of (the SDK is bundled into chunks, so URLs alone would not show it).
+ */
+function packagesIn(loaded: readonly string[]): string[] {
+  const names = new Set<string>();
+  for (const url of loaded) {
+    if (!url.startsWith('file:')) continue;
+    const file = fileURLToPath(url);
+    const sources = existsSync(`${file}.map`)
+      ? (JSON.parse(readFileSync(`${file}.map`, 'utf8')) as { sources: string[] }).sources
+      : [file];
+    for (const source of sources) {
+      const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(source);
+      if (match?.[1]) names.add(match[1]);
+    }
+  }
+  return [...names].sort();
+}
+
+describe('a first local build from the bundle', () => {
+  const indexes = localIndexes();
+  const why = !bundleCurrent
+    ? ' (skipped: no current dist/cli)'
+    : indexes === null
+      ? ` (skipped: ${NO_LOCAL_INDEXES_REASON})`
+      : '';
+  it.skipIf(why !== '')(
+    `runs the shipped state machine with an empty cache, loading neither the CDK nor the AWS SDK${why}`,
+    async () => {
+      // Prepare
+      const folder = mkdtempSync(join(work, 'first-build-'));
+      writeFileSync(join(folder, 'requirements.txt'), 'six\n');
+      const cacheDir = join(folder, 'cache');
+      const args = ['build', join(folder, 'requirements.txt'), '--runtime', 'python3.11', '--arch'];
+      args.push(process.arch === 'arm64' ? 'arm64' : 'x86_64', '--out', join(folder, 'out'));
+      args.push(
+        '--cache-dir',
+        cacheDir,
+        '--json',
+        ...indexFlags(indexes ?? { indexUrls: [], findLinks: [] }),
+      );
+
+      // Act
+      const run = await launch(args, 'bundle');
+
+      // Assess
+      expect(run.code, run.stderr).toBe(0);
+      expect((JSON.parse(run.stdout) as { delivery?: { strategy?: string } }).delivery?.strategy).toBe(
+        'layers',
+      );
+      // Nothing was synthesized: the cache holds no definition and the CDK never loaded.
+      expect(existsSync(join(cacheDir, 'pipeline-definition'))).toBe(false);
+      expect(run.loaded.filter((url) => url.includes('/aws-cdk-lib/'))).toEqual([]);
+      expect(packagesIn(run.loaded).filter((name) => /^@aws-sdk\/client-|^@smithy\//.test(name))).toEqual([]);
+      expect(packagesIn(run.loaded)).toContain('commander');
+    },
+    120_000,
   );
 });

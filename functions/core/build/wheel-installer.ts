@@ -248,10 +248,10 @@ interface CheckedContents {
 }
 
 /** Per wheel, at most this many inflated bytes wait between the check and the write. */
-const HELD_FOR_WRITE_BYTES = 32 * 1024 ** 2;
+const HELD_FOR_WRITE_BYTES = 96 * 1024 ** 2;
 
 /** Entries up to this size may wait inflated; bigger ones are streamed again when written. */
-const HELD_FOR_WRITE_ENTRY_BYTES = 1024 ** 2;
+const HELD_FOR_WRITE_ENTRY_BYTES = 48 * 1024 ** 2;
 
 /** Entries kept in memory after the check: metadata and scripts, which later phases read or rewrite. */
 const MAX_HELD_ENTRY_BYTES = 64 * 1024 ** 2;
