@@ -1,7 +1,8 @@
 // The embedded default: the deployed state machine, run on this machine. The CDK app is
 // synthesized in-process, its ASL taken from the template and run by aws-local-stepfunctions;
-// each Lambda Task is served by the same handler module as in AWS (its `createHandler`, given
-// local adapters), and the CodeBuild Task by the local buildspec runner on the same
+// each Lambda Task is served by the same handler source as in AWS (its `createHandler`, given
+// local adapters; from the CLI bundle, that bundle's build of the handler, which shares its
+// chunks), and the CodeBuild Task by the local buildspec runner on the same
 // buildspecs/build.yml. There is no second pipeline to drift from the first.
 import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '../core/shared/hash.ts';

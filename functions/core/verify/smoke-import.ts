@@ -9,6 +9,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { chown, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { ImportQueue, requiredDistributions } from './import-queue.ts';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { wheelMachine } from '../shared/targets.ts';
@@ -24,7 +25,7 @@ export interface SmokeImportOptions {
   readonly target: Target;
   /** An interpreter to use instead of `python3.X` from PATH. */
   readonly pythonExecutable?: string | null;
-  /** Per process (one distribution); default 60 s. */
+  /** Longest one module's import may take; default 60 s. */
   readonly timeoutMs?: number;
   /** Import exactly these modules instead of every distribution's top-level modules. */
   readonly modules?: readonly string[];
@@ -136,6 +137,8 @@ export async function findTargetInterpreter(
 export interface InstalledDistribution {
   readonly name: string;
   readonly modules: string[];
+  /** The distributions its METADATA requires (unconditionally), as written there. */
+  readonly requires: string[];
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -199,7 +202,7 @@ export async function installedDistributions(roots: readonly string[]): Promise<
         const top = module.split('.')[0] ?? module;
         if (await presentIn(root, top, files)) modules.push(module);
       }
-      distributions.push({ name, modules });
+      distributions.push({ name, modules, requires: requiredDistributions(metadata) });
     }
   }
   return distributions;
@@ -207,8 +210,9 @@ export async function installedDistributions(roots: readonly string[]): Promise<
 
 /**
  * The bootstrap each process runs. sys.path becomes exactly the roots plus the interpreter's
- * own standard library (-S already kept site-packages out). Imports print to stderr so that
- * stdout carries only our marked lines: `start` before each import, `done` with the result.
+ * own standard library (-S already kept site-packages out). It imports each module named on a
+ * line of stdin (JSON), until stdin ends. Imports print to stderr so that stdout carries only
+ * our marked lines: `start` before each import, `done` with the result.
  */
 const BOOTSTRAP = String.raw`
 import json, sys, traceback, importlib
@@ -216,7 +220,11 @@ request = json.loads(sys.argv[1])
 sys.path[:] = request["roots"] + [p for p in sys.path if p and "site-packages" not in p and "dist-packages" not in p]
 out = sys.stdout
 sys.stdout = sys.stderr
-for name in request["modules"]:
+while True:
+    line = sys.stdin.readline()
+    if not line:
+        break
+    name = json.loads(line)
     out.write("@@start " + json.dumps(name) + "\n"); out.flush()
     try:
         importlib.import_module(name)
@@ -234,44 +242,73 @@ for name in request["modules"]:
     out.write("@@done " + json.dumps({"module": name, "error": error}) + "\n"); out.flush()
 `;
 
-interface ProcessOutcome {
-  readonly results: { module: string; error: string | null }[];
-  /** The module that was being imported when the process died or hung. */
-  readonly interrupted: { module: string; error: string } | null;
-}
+type ImportResult = { module: string; error: string | null };
 
 interface ImportRun {
   readonly interpreter: string;
   /** The cell the code runs in; its roots are the artifact's folders as the code sees them. */
   readonly cell: Sandbox;
+  /** Longest one import may take. */
   readonly timeoutMs: number;
   /** Compiled bytecode goes here (in the cell's scratch), never into the artifact (which must stay as built). */
   readonly pycachePrefix: string;
   /** Called as each import ends (or is pinned on a crash or hang). */
   readonly onImported: () => void;
+  readonly queue: ImportQueue;
 }
 
-function runImports(run: ImportRun, modules: readonly string[]): Promise<ProcessOutcome> {
-  const { interpreter, cell, timeoutMs } = run;
+/**
+ * One interpreter importing what the queue hands it, starting with `first`, until the queue is
+ * empty (stdin is then closed) or the interpreter dies or hangs (the module it was on is then
+ * pinned with the reason, and `crashed` says a new process must carry on).
+ */
+function importProcess(
+  run: ImportRun,
+  first: { module: string; unit: string },
+): Promise<{ results: ImportResult[]; crashed: boolean }> {
+  const { interpreter, cell, timeoutMs, queue } = run;
   const args = ['-I', '-S', '-X', `pycache_prefix=${run.pycachePrefix}`, '-c', BOOTSTRAP];
-  const { file, argv, env } = cell.command(interpreter, [
-    ...args,
-    JSON.stringify({ roots: cell.roots, modules }),
-  ]);
+  const { file, argv, env } = cell.command(interpreter, [...args, JSON.stringify({ roots: cell.roots })]);
   return new Promise((resolve) => {
-    const child = spawn(file, argv, { cwd: cell.home, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, argv, { cwd: cell.home, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.on('error', () => undefined); // a dead interpreter is reported on close
     let pending = '';
     let stderr = '';
     let timedOut = false;
-    const results: { module: string; error: string | null }[] = [];
-    let current: string | null = null;
+    let timer: NodeJS.Timeout | undefined;
+    const results: ImportResult[] = [];
+    let current: { module: string; unit: string } | null = first;
+    let started = false;
+    let closed = false;
+    // Set while waiting for the queue's next module (other processes may be importing its requirements).
+    let taking: Promise<void> | null = null;
+    const send = (next: { module: string; unit: string } | null): void => {
+      // The interpreter exited while the queue was deciding: the module goes back for a new process.
+      if (closed) return void (next && queue.release(next));
+      current = next;
+      started = false;
+      clearTimeout(timer);
+      if (!next) return void child.stdin.end();
+      timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, timeoutMs);
+      child.stdin.write(`${JSON.stringify(next.module)}\n`);
+    };
     // The marked lines are read as they come, so that each finished import is reported at once.
     const readLine = (line: string): void => {
-      if (line.startsWith('@@start ')) current = JSON.parse(line.slice(8)) as string;
-      else if (line.startsWith('@@done ')) {
-        results.push(JSON.parse(line.slice(7)) as { module: string; error: string | null });
+      if (line.startsWith('@@start ')) started = true;
+      else if (line.startsWith('@@done ') && current) {
+        results.push(JSON.parse(line.slice(7)) as ImportResult);
+        const { unit } = current;
         current = null;
+        clearTimeout(timer);
         run.onImported();
+        queue.finish(unit);
+        taking = queue.take().then((next) => {
+          taking = null;
+          send(next);
+        });
       }
     };
     child.stdout.on('data', (chunk: Buffer) => {
@@ -283,49 +320,39 @@ function runImports(run: ImportRun, modules: readonly string[]): Promise<Process
       // Keep the tail only: a noisy import must not hold megabytes.
       stderr = (stderr + chunk.toString()).slice(-4096);
     });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       readLine(pending);
-      let interrupted: ProcessOutcome['interrupted'] = null;
-      if (current !== null) {
-        const lastLine = stderr.trim().split('\n').pop() ?? '';
-        interrupted = {
-          module: current,
-          error: timedOut
-            ? `the import did not finish within ${Math.round(timeoutMs / 1000)} s`
-            : `the interpreter died while importing it (${signal ?? `exit ${String(code)}`})${lastLine ? `: ${lastLine}` : ''}`,
-        };
-      } else if (results.length < modules.length) {
-        const lastLine = stderr.trim().split('\n').pop() ?? '';
-        interrupted = {
-          module: modules[results.length] ?? '?',
-          error: `the interpreter did not start the import (${signal ?? `exit ${String(code)}`})${lastLine ? `: ${lastLine}` : ''}`,
-        };
-      }
-      resolve({ results, interrupted });
+      closed = true;
+      // An exit between two imports: whatever the queue hands out next goes to a new process.
+      if (taking) return void taking.then(() => resolve({ results, crashed: true }));
+      const interrupted = current;
+      if (!interrupted) return resolve({ results, crashed: false });
+      const lastLine = stderr.trim().split('\n').pop() ?? '';
+      const how = `${signal ?? `exit ${String(code)}`})${lastLine ? `: ${lastLine}` : ''}`;
+      results.push({
+        module: interrupted.module,
+        error: timedOut
+          ? `the import did not finish within ${Math.round(timeoutMs / 1000)} s`
+          : started
+            ? `the interpreter died while importing it (${how}`
+            : `the interpreter did not start the import (${how}`,
+      });
+      run.onImported();
+      queue.finish(interrupted.unit);
+      resolve({ results, crashed: true });
     });
+    send(first);
   });
 }
 
-/** Import `modules` of one distribution; after a crash or hang, carry on with the rest in a new process. */
-async function importAll(
-  run: ImportRun,
-  modules: readonly string[],
-): Promise<{ module: string; error: string | null }[]> {
-  const results: { module: string; error: string | null }[] = [];
-  let remaining = [...modules];
-  while (remaining.length > 0) {
-    const outcome = await runImports(run, remaining);
+/** One of the parallel importers: after a crash or hang it carries on in a new process. */
+async function importWorker(run: ImportRun): Promise<ImportResult[]> {
+  const results: ImportResult[] = [];
+  for (let next = await run.queue.take(); next; next = await run.queue.take()) {
+    const outcome = await importProcess(run, next);
     results.push(...outcome.results);
-    if (!outcome.interrupted) break;
-    results.push(outcome.interrupted);
-    run.onImported();
-    const done = new Set(results.map((result) => result.module));
-    remaining = remaining.filter((module) => !done.has(module));
+    if (!outcome.crashed) break;
   }
   return results;
 }
@@ -346,16 +373,20 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
   const groups: InstalledDistribution[] = options.modules
     ? await attributeModules(options.modules, roots)
     : (await installedDistributions(roots)).filter((distribution) => distribution.modules.length > 0);
-  // A few long-lived processes instead of one per distribution: numpy is then imported (and its
-  // bytecode compiled) once per process rather than once per dependent package. A crash or hang
-  // still costs only the module it happened in (importAll carries on in a new process).
+  // A few long-lived processes instead of one per distribution, sharing one bytecode cache and
+  // fed requirements first (import-queue.ts): numpy is compiled once, not once per dependent
+  // package. A crash or hang still costs only the module it happened in (a new process carries on).
   const owners = new Map<string, string>();
   for (const group of groups)
     for (const module of group.modules) if (!owners.has(module)) owners.set(module, group.name);
   const allModules = [...owners.keys()];
   const processes = Math.max(1, Math.min(availableParallelism(), allModules.length));
-  const chunks = Array.from({ length: processes }, (_, index) =>
-    allModules.filter((_, position) => position % processes === index),
+  const queue = new ImportQueue(
+    groups.map((group) => ({
+      name: group.name,
+      modules: group.modules.filter((module) => owners.get(module) === group.name),
+      requires: group.requires,
+    })),
   );
   const cell = await openSandbox(found.executable, found.prefix, roots);
   const forgetCell = atInterrupt(() => cell.dispose());
@@ -366,8 +397,9 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
   let imported = 0;
   const onImported = (): void => options.onProgress?.(++imported, allModules.length);
   options.onProgress?.(0, allModules.length);
-  const run: ImportRun = { interpreter: found.executable, cell, timeoutMs, pycachePrefix, onImported };
-  const outcomes = await Promise.all(chunks.map((chunk) => importAll(run, chunk))).finally(() => {
+  const run: ImportRun = { interpreter: found.executable, cell, timeoutMs, pycachePrefix, onImported, queue };
+  const workers = Array.from({ length: processes }, () => importWorker(run));
+  const outcomes = await Promise.all(workers).finally(() => {
     forgetCell();
     return cell.dispose();
   });
@@ -406,7 +438,9 @@ async function attributeModules(
   roots: readonly string[],
 ): Promise<InstalledDistribution[]> {
   const owners = new Map<string, string>();
+  const requires = new Map<string, string[]>();
   for (const distribution of await installedDistributions(roots)) {
+    requires.set(distribution.name, distribution.requires);
     for (const module of distribution.modules) owners.set(module.split('.')[0] ?? module, distribution.name);
   }
   const groups = new Map<string, string[]>();
@@ -414,7 +448,11 @@ async function attributeModules(
     const owner = owners.get(module.split('.')[0] ?? module) ?? '?';
     groups.set(owner, [...(groups.get(owner) ?? []), module]);
   }
-  return [...groups].map(([name, grouped]) => ({ name, modules: grouped }));
+  return [...groups].map(([name, grouped]) => ({
+    name,
+    modules: grouped,
+    requires: requires.get(name) ?? [],
+  }));
 }
 
 /** Does any root hold a top-level `.py`/`.so` file or a package folder with `__init__.py`? */
