@@ -58,6 +58,13 @@ export interface ImageConfig {
   [key: string]: unknown;
 }
 
+/**
+ * The dependency layer's gzip level. Level 1 against zlib's default 6, on torch's 447 MiB lib
+ * folder here: 7.9 s and 142 MB against 22.6 s and 124 MB. The layer is compressed on every
+ * image build and uploaded once, in-region; 14 % more bytes cost far less than 15 s of one core.
+ */
+export const IMAGE_LAYER_GZIP_LEVEL = 1;
+
 export interface CreateDependencyImageLayoutOptions {
   /** The installed dependencies (what goes on sys.path). */
   readonly treeDir: string;
@@ -66,7 +73,7 @@ export interface CreateDependencyImageLayoutOptions {
   readonly target: Target;
   /** Where the tree lands in the image: `/var/task` (on sys.path in Lambda images) or e.g. `/opt/python`. */
   readonly installPrefix: string;
-  /** gzip level for the layer, 1 (fast) to 9 (small). Default 6. */
+  /** gzip level for the layer, 1 (fast) to 9 (small). Default {@link IMAGE_LAYER_GZIP_LEVEL}. */
   readonly gzipLevel?: number;
   /** Name of the image inside the layout (`oci:DIR:NAME`). Default `latest`. */
   readonly referenceName?: string;
@@ -167,7 +174,7 @@ export async function createDependencyImageLayout(
     const layer = await writeTreeTar(options.treeDir, layerFile, {
       prefix,
       gzip: true,
-      ...(options.gzipLevel !== undefined ? { gzipLevel: options.gzipLevel } : {}),
+      gzipLevel: options.gzipLevel ?? IMAGE_LAYER_GZIP_LEVEL,
     });
     const diffId = layer.diffId ?? '';
     await rename(layerFile, blobPath(layoutDir, layer.sha256));
