@@ -9,12 +9,12 @@
 import { execFile, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { chown, mkdir, readdir, readFile, stat } from 'node:fs/promises';
-import { ImportQueue, requiredDistributions } from './import-queue.ts';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { wheelMachine } from '../shared/targets.ts';
 import type { Target } from '../shared/types.ts';
 import { atInterrupt } from '../shared/interrupt-cleanup.ts';
+import { ImportQueue, requiredDistributions } from './import-queue.ts';
 import { openSandbox, SANDBOX_UID, type Sandbox, type SandboxIsolation } from './sandbox.ts';
 
 const execFileAsync = promisify(execFile);
