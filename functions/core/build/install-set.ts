@@ -8,7 +8,7 @@ import type { DeliveryPolicy } from '../route/delivery-policy.ts';
 import { readPipConfiguration, resolveIndexOptions } from '../inputs/pip-config.ts';
 import { buildSdistForTarget } from '../sdist/sdist-builder.ts';
 import { sha256OfFile } from '../shared/hash.ts';
-import { recordableUrl, stripCredentials } from '../shared/redact.ts';
+import { recordableIndexes, recordableUrl } from '../shared/redact.ts';
 import type {
   BuildIndexes,
   BuiltFromSdist,
@@ -72,13 +72,7 @@ async function configuredIndexes(): Promise<BuildIndexes> {
  */
 async function buildIndexesFor(lock: Lock): Promise<{ used: BuildIndexes; recorded: BuildIndexes }> {
   const configured = await configuredIndexes();
-  if (!lock.buildIndexes) {
-    const recorded = {
-      indexUrls: configured.indexUrls.map(stripCredentials),
-      findLinks: configured.findLinks.map(stripCredentials),
-    };
-    return { used: configured, recorded };
-  }
+  if (!lock.buildIndexes) return { used: configured, recorded: recordableIndexes(configured) };
   // Keyed as the lock records them: without userinfo, and with this process's registered secrets masked.
   const withCredentials = new Map(
     [...configured.indexUrls, ...configured.findLinks].map((url) => [recordableUrl(url), url]),

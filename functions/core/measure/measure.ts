@@ -14,7 +14,7 @@ import type { RequirementsBundle } from '../inputs/requirements-bundle.ts';
 import { resolveDependencySet } from '../resolve/resolver.ts';
 import { formatControlOf, type FormatOption } from '../resolve/format-control.ts';
 import type { ResolverEvent } from '../resolve/resolver.ts';
-import { recordableUrl } from '../shared/redact.ts';
+import { recordableIndexes } from '../shared/redact.ts';
 import { describeTarget } from '../shared/targets.ts';
 import type {
   BuildIndexes,
@@ -201,13 +201,6 @@ function indexLocationsOf(options: IndexOptions): BuildIndexes {
   };
 }
 
-/** What the lock keeps of them: no credentials (the build takes those from pip's configuration again). */
-function withoutCredentials(indexes: BuildIndexes): BuildIndexes {
-  // A token a `${VAR}` put into an index's path is as secret as a password: the lock, which lands
-  // in the store, the manifest and the reports, records it masked, never as written.
-  return { indexUrls: indexes.indexUrls.map(recordableUrl), findLinks: indexes.findLinks.map(recordableUrl) };
-}
-
 /** Warnings for index hosts left out (their hosts do not resolve) and cache records discarded, from the index events. */
 function collectWarnings(onEvent: ((event: MeasureEvent) => void) | undefined) {
   const warnings: string[] = [];
@@ -281,7 +274,7 @@ export async function measureRequirements(
       warnings,
       projectRequiresPython: set.projectRequiresPython ?? null,
     });
-    const lock: Lock = { ...resolvedLock, buildIndexes: withoutCredentials(buildIndexes) };
+    const lock: Lock = { ...resolvedLock, buildIndexes: recordableIndexes(buildIndexes) };
     emit({ type: 'step', step: 'measuring', detail: `${lock.packages.length} packages` });
     for (const sdist of lock.packages.filter((locked) => locked.tag === 'sdist'))
       warnings.push(

@@ -1,5 +1,6 @@
 // The one place credentials are taken out of URLs before they reach a lock, manifest, report,
 // event, log or error: `https://user:****@host/…`, as pip's redact_auth_from_url does.
+import type { BuildIndexes } from './types.ts';
 
 /** Matches `scheme://userinfo@` at the start of a URL inside any text. */
 const USERINFO = /\b([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^\s/?#@'"<>]*)@/g;
@@ -80,4 +81,12 @@ export function stripCredentials(url: string): string {
  */
 export function recordableUrl(url: string): string {
   return redactText(stripCredentials(url));
+}
+
+/**
+ * A set's indexes as a lock records them ({@link recordableUrl} on each): the build takes the
+ * credentials from pip's configuration again.
+ */
+export function recordableIndexes(indexes: BuildIndexes): BuildIndexes {
+  return { indexUrls: indexes.indexUrls.map(recordableUrl), findLinks: indexes.findLinks.map(recordableUrl) };
 }
