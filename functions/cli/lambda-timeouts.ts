@@ -6,7 +6,7 @@
 // Lambda's error, and the engine's state timeout is moved out of the way.
 
 /** Lambda's default when a function sets no Timeout. */
-const LAMBDA_DEFAULT_TIMEOUT_SECONDS = 3;
+export const LAMBDA_DEFAULT_TIMEOUT_SECONDS = 3;
 /** Room after the function's Timeout, so the function's own error is the one that ends the Task. */
 const STATE_TIMEOUT_MARGIN_SECONDS = 60;
 

@@ -52,7 +52,12 @@ import {
 } from './pipeline-definition-cache.ts';
 import { handlerModuleUrl, RUNNING_FROM_SOURCE } from '../../infra/constructs/handler-modules.ts';
 import type { DeliveryReport, FailureReport } from '../report/handler.ts';
-import { functionTimeoutSeconds, withinFunctionTimeout, withLambdaTaskTimeouts } from './lambda-timeouts.ts';
+import {
+  functionTimeoutSeconds,
+  LAMBDA_DEFAULT_TIMEOUT_SECONDS,
+  withinFunctionTimeout,
+  withLambdaTaskTimeouts,
+} from './lambda-timeouts.ts';
 
 const REPOSITORY_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BUILDSPEC_PATH = join(REPOSITORY_ROOT, 'buildspecs', 'build.yml');
@@ -667,7 +672,8 @@ function taskOverrides(
         await twin?.assertPayloadsWithinLimits();
         if (twin && binding.logicalId) await twin.beforeInvoke(stateName, binding.logicalId);
         const invoke = await handler();
-        const result = await withinFunctionTimeout(timeouts[stateName] ?? 3, () => invoke(event));
+        const seconds = timeouts[stateName] ?? LAMBDA_DEFAULT_TIMEOUT_SECONDS;
+        const result = await withinFunctionTimeout(seconds, () => invoke(event));
         twin?.checkStatePayload(stateName, result);
         return binding.invokeIntegration
           ? { Payload: result, StatusCode: 200, ExecutedVersion: '$LATEST' }
@@ -840,9 +846,11 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       .toISOString()
       .replace(/[-:.TZ]/g, '')
       .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
-  const twin = createTwin(options, template, dependencies.settings.artifactBucket, executionName);
+  // The template the run enforces (a test may edit it): the twin's roles and limits, the functions' Timeouts.
+  const enforced = options.editTemplate ? options.editTemplate(structuredClone(template)) : template;
+  const twin = createTwin(options, enforced, dependencies.settings.artifactBucket, executionName);
   twin?.checkExecutionInput(input);
-  const timeouts = lambdaTaskTimeouts(tasks, options.editTemplate?.(structuredClone(template)) ?? template);
+  const timeouts = lambdaTaskTimeouts(tasks, enforced);
 
   // The definition is the synthesized one, checked with asl-validator by the infra tests; its
   // JSON-schema validation here would cost every local run about 80 ms.

@@ -1,23 +1,19 @@
 // The twin's wiring into the local pipeline run: one twin per execution, built from the
-// synthesized template (optionally edited by a test), the Build state's checks around the
+// synthesized template (as the run enforces it: a test may have edited it), the Build state's checks around the
 // local buildspec runner, and Step Functions' 256 KB on every state's input and output.
 import type { LeasingObjectStore } from '../ports.ts';
 import { AwsTwin, checkBuildCalls } from './aws-twin.ts';
 import type { ServiceLimitError } from './service-limits.ts';
 
-/** A twin for one execution, or null when the run asked not to enforce AWS's rules. */
+/** A twin for one execution of `template` (as the run enforces it), or null when the run asked not to enforce AWS's rules. */
 export function createTwin(
-  options: {
-    readonly enforceAws?: boolean;
-    readonly editTemplate?: (template: Record<string, unknown>) => Record<string, unknown>;
-  },
+  options: { readonly enforceAws?: boolean },
   template: Record<string, unknown>,
   bucket: string,
   executionName: string,
 ): AwsTwin | null {
   if (options.enforceAws === false) return null;
-  const edited = options.editTemplate ? options.editTemplate(structuredClone(template)) : template;
-  const twin = AwsTwin.fromTemplate(edited, bucket);
+  const twin = AwsTwin.fromTemplate(template, bucket);
   twin.checkExecutionName(executionName);
   return twin;
 }
