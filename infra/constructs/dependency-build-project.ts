@@ -21,7 +21,8 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { Architecture } from '../../functions/core/shared/types.ts';
 import { ARTIFACT_KEYS } from './dependency-artifact-bucket.ts';
-import { PREBUILT_BUILD_SOURCE_EXCLUDES, REPOSITORY_ROOT, RUNNING_FROM_SOURCE } from './lambda-defaults.ts';
+import { REPOSITORY_ROOT, RUNNING_FROM_SOURCE } from './handler-modules.ts';
+import { PREBUILT_BUILD_SOURCE_EXCLUDES } from './lambda-defaults.ts';
 import { grantObjectPrefixes, renderForNag } from './scoped-policy.ts';
 
 /** The buildspec, relative to the source root (the build engineer owns the file). */

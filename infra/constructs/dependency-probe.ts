@@ -11,7 +11,7 @@ import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
-import { REPOSITORY_ROOT } from './lambda-defaults.ts';
+import { REPOSITORY_ROOT } from './handler-modules.ts';
 import { attachScopedPolicy } from './scoped-policy.ts';
 
 /** The folder whose only file is probe.py, the handler every probe function runs. */

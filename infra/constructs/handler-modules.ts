@@ -1,6 +1,6 @@
 // Where the package and its handler code are, without the CDK: the local pipeline needs these
 // paths on every run (also one served from a cached synth, which must not load aws-cdk-lib), and
-// the constructs need them at synth (lambda-defaults.ts re-exports them).
+// the constructs need them at synth.
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';

@@ -17,16 +17,6 @@ import type { Construct } from 'constructs';
 import { HANDLER_ENTRY_METADATA } from '../state-machine-definition.ts';
 import { prebuiltAssetDir, REPOSITORY_ROOT, RUNNING_FROM_SOURCE } from './handler-modules.ts';
 
-export {
-  findPackageRoot,
-  handlerModuleUrl,
-  PREBUILT_ASSETS_DIR,
-  prebuiltAssetDir,
-  REPOSITORY_ROOT,
-  RUNNING_FROM_SOURCE,
-  stepNameOfEntry,
-} from './handler-modules.ts';
-
 /**
  * What the CodeBuild source asset keeps of the installed package (git-ignore syntax): the CLI
  * bundle, its launcher, the buildspec and package.json. The bundle carries its dependencies and

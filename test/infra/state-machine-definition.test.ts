@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPOSITORY_ROOT } from '../../infra/constructs/lambda-defaults.ts';
+import { REPOSITORY_ROOT } from '../../infra/constructs/handler-modules.ts';
 import {
   FAILURE_ERROR,
   STATE_NAMES,
