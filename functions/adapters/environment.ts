@@ -110,6 +110,9 @@ const environmentSchema = z.object({
 
 export type EnvironmentVariableName = keyof typeof environmentSchema.shape;
 
+/** Every variable of the contract (the construct sets them; none may be given another meaning). */
+export const PIPELINE_VARIABLES = Object.keys(environmentSchema.shape) as readonly EnvironmentVariableName[];
+
 /** Variables every function needs; the others are checked by the step that uses them. */
 const ALWAYS_REQUIRED: readonly EnvironmentVariableName[] = [
   'ARTIFACT_BUCKET',

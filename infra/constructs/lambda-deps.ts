@@ -20,6 +20,7 @@ import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { IConstruct } from 'constructs';
 import type { Architecture } from '../../functions/core/shared/types.ts';
+import { PIPELINE_VARIABLES, type EnvironmentVariableName } from '../../functions/adapters/environment.ts';
 import { parseDeliveryPolicy } from '../../functions/core/route/delivery-policy.ts';
 import type { DeliveryPolicyInput } from '../../functions/core/route/delivery-policy.ts';
 import { ARTIFACT_KEYS, DependencyArtifactBucket } from './dependency-artifact-bucket.ts';
@@ -267,7 +268,11 @@ export class LambdaDeps extends Construct {
       : undefined;
     const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
 
-    const environment: Record<(typeof PIPELINE_SETTINGS)[number], string> = {
+    // Every setting of the contract but the two set per function (POWERTOOLS_SERVICE_NAME, REQUIRE_PROBE).
+    const environment: Record<
+      Exclude<EnvironmentVariableName, 'POWERTOOLS_SERVICE_NAME' | 'REQUIRE_PROBE'>,
+      string
+    > = {
       ARTIFACT_BUCKET: this.bucket.bucketName,
       SSM_PARAMETER_PREFIX: this.layerParameterPrefix,
       EVENT_BUS_NAME: eventBus.eventBusName,
@@ -697,30 +702,6 @@ function validateProps(layerNamePrefix: string, ssmParameterPrefix: string, prop
   if (problems.length > 0) throw new Error(`LambdaDeps: invalid props: ${problems.join('; ')}.`);
 }
 
-/** The pipeline's settings, in every step function's environment. */
-const PIPELINE_SETTINGS = [
-  'ARTIFACT_BUCKET',
-  'SSM_PARAMETER_PREFIX',
-  'EVENT_BUS_NAME',
-  'LAYER_NAME_PREFIX',
-  'LAYER_PRINCIPALS',
-  'LAYER_ORGANIZATION_ID',
-  'FUNCTIONS_TO_UPDATE',
-  'EFS_MOUNT_PATH',
-  'EFS_ACCESS_POINT_ARN',
-  'EFS_FILE_SYSTEM_ID',
-  'KEEP_EFS_VERSIONS',
-  'KEEP_LAYER_VERSIONS',
-  'ECR_REPOSITORY_URI',
-  'ECR_REPOSITORY_NAME',
-  'BASE_IMAGE_REPOSITORY',
-  'CUSTOM_BASE_IMAGE',
-  'DEFAULT_RUNTIME',
-  'DEFAULT_ARCHITECTURE',
-  'INDEX_URL',
-  'EXTRA_INDEX_URLS',
-] as const;
-
 /** Names the construct, Lambda or Node.js already give a meaning to in Measure's environment. */
 const RESERVED_VARIABLE = /^(AWS_|LAMBDA_|POWERTOOLS_|NODE_|_)|^(PATH|LANG|TZ|HOME|LD_LIBRARY_PATH)$/;
 
@@ -730,7 +711,7 @@ function allowedVariableProblems(variables: Readonly<Record<string, AllowedVaria
       return [
         `allowedVariables: "${name}" is not a variable name (letters, digits and _, as \${NAME} takes)`,
       ];
-    if (RESERVED_VARIABLE.test(name) || (PIPELINE_SETTINGS as readonly string[]).includes(name))
+    if (RESERVED_VARIABLE.test(name) || (PIPELINE_VARIABLES as readonly string[]).includes(name))
       return [
         `allowedVariables: "${name}" is reserved (AWS_*, LAMBDA_*, the pipeline's own settings); pick another name`,
       ];

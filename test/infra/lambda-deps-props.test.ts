@@ -422,6 +422,7 @@ describe('LambdaDeps props', () => {
       ['a name with a dash', 'INDEX-TOKEN'],
       ['an AWS_ name', 'AWS_SECRET_ACCESS_KEY'],
       ['a pipeline setting', 'ARTIFACT_BUCKET'],
+      ['a setting the construct sets on one function', 'REQUIRE_PROBE'],
       ['a LAMBDA_ name', 'LAMBDA_DEPS_DEFAULT_POLICY'],
     ])('rejects %s at synth', (_case, name) => {
       // Act & Assess
