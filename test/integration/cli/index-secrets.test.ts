@@ -1,38 +1,21 @@
 // A private index's secrets on the default build path: the password written in the index URL and
 // a token the CLI expands from `${VAR}` into the URL's path reach the index, yet neither is kept
 // in the store (the stored input bundle included) nor in any report, manifest, event or output.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTinyWheel, startLoopbackIndex } from '../../support/loopback-index.ts';
 import type { LoopbackIndex } from '../../support/loopback-index.ts';
+import { runCli, type CliRun } from '../../support/run-cli.ts';
 
-const BIN = resolve('bin/lambda-deps');
 const USER = 'alice';
 const PASSWORD = `password-${randomBytes(8).toString('hex')}`;
 const TOKEN = `token-${randomBytes(8).toString('hex')}`;
 
-interface Run {
-  readonly code: number;
-  readonly output: string;
-}
-
-function run(args: readonly string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      BIN,
-      [...args],
-      { env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 16 * 1024 * 1024, timeout: 180_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        done({ code, output: `${stdout}\n${stderr}` });
-      },
-    );
-  });
-}
+const run = (args: readonly string[], env: Record<string, string>): Promise<CliRun> =>
+  runCli(args, { env, timeoutMs: 180_000 });
 
 /** The files below a folder whose bytes hold the text. */
 async function filesHolding(folder: string, text: string): Promise<string[]> {

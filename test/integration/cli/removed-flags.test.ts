@@ -1,25 +1,12 @@
 // Flags that had no effect were removed rather than kept as no-ops (issue 11): a user passing one
 // gets commander's unknown-option error and exit 2, before anything is read or built.
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../../support/run-cli.ts';
 
-const BIN = resolve('bin/lambda-deps');
-
-function run(args: readonly string[]): Promise<{ code: number; stderr: string }> {
-  return new Promise((done) => {
-    execFile(
-      BIN,
-      [...args],
-      { env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 },
-      (error, _out, stderr) => {
-        done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stderr });
-      },
-    );
-  });
-}
+const run = (args: readonly string[]): Promise<CliRun> => runCli(args, { timeoutMs: 60_000 });
 
 describe('a removed flag', () => {
   const out = join(tmpdir(), 'lambda-deps-removed-flag-never-written');

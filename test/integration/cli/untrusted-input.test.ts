@@ -1,10 +1,9 @@
 // The requirements file as hostile input, end to end: `bin/lambda-deps` as a user runs it (exit
 // codes, what it prints, what it writes under --out), the pipeline's bundle with includes taken
 // relative to the including file, and the Measure handler's `${VAR}` allow-list.
-import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPipelineDefinition, runPipelineLocally } from '../../../functions/cli/local-pipeline.ts';
 import { createHandler } from '../../../functions/measure/handler.ts';
@@ -12,32 +11,13 @@ import { measureOptionsFromEnvironment } from '../../../functions/measure/lambda
 import { silentLogger } from '../../../functions/middleware/step-handler.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import { createLocalFixture } from '../../unit/handlers/handler-fixtures.ts';
+import { runCli, type CliRun } from '../../support/run-cli.ts';
 
-const BIN = resolve('bin/lambda-deps');
 const CANARY = 'canary-secret-5b1e0c';
 const indexes = localIndexes();
 
-interface Run {
-  readonly code: number;
-  readonly output: string;
-}
-
-function run(args: readonly string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      BIN,
-      [...args],
-      {
-        env: { ...process.env, NO_COLOR: '1', LAMBDA_DEPS_TEST_CANARY: CANARY },
-        maxBuffer: 16 * 1024 * 1024,
-      },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        done({ code, output: `${stdout}\n${stderr}` });
-      },
-    );
-  });
-}
+const run = (args: readonly string[]): Promise<CliRun> =>
+  runCli(args, { env: { LAMBDA_DEPS_TEST_CANARY: CANARY } });
 
 /** Every file's text under a folder (what a report, an event or a store object could leak). */
 async function textsUnder(folder: string): Promise<string> {

@@ -1,41 +1,23 @@
 // A private index that requires Basic auth, on loopback: reached through credentials in the URL
 // and through netrc, never sending them to another host after a redirect, and a canary password
 // that must appear in none of the outputs (lock, report, manifest, stdout, stderr).
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPackageIndex } from '../../../functions/core/index/index-client.ts';
 import { parseNetrc } from '../../../functions/core/index/netrc.ts';
 import { startLoopbackIndex, makeTinyWheel } from '../../support/loopback-index.ts';
 import type { LoopbackIndex, TinyWheel } from '../../support/loopback-index.ts';
 import { recordReliability } from '../../support/reliability-log.ts';
+import { runCli, type CliRun } from '../../support/run-cli.ts';
 
-const BIN = resolve('bin/lambda-deps');
 const USER = 'builder';
 const CANARY = `canary-${randomBytes(8).toString('hex')}`;
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function run(args: readonly string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      BIN,
-      [...args],
-      { env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 16 * 1024 * 1024, timeout: 120_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        done({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const run = (args: readonly string[], env: Record<string, string>): Promise<CliRun> =>
+  runCli(args, { env, timeoutMs: 120_000 });
 
 /** Every regular file below a folder, with its text. */
 async function filesBelow(folder: string): Promise<{ path: string; text: string }[]> {
@@ -54,7 +36,7 @@ async function runEveryCommand(
   common: readonly string[],
   outDir: string,
   env: Record<string, string>,
-): Promise<{ measured: Run; pipeline: Run; built: Run }> {
+): Promise<{ measured: CliRun; pipeline: CliRun; built: CliRun }> {
   const lockAndReport = [
     '--lock-out',
     join(outDir, 'set.lock.json'),
@@ -74,7 +56,7 @@ async function runEveryCommand(
 }
 
 /** What the runs printed, as outputs to grep: each one's stdout and stderr. */
-function printedBy(results: readonly Run[]): { path: string; text: string }[] {
+function printedBy(results: readonly CliRun[]): { path: string; text: string }[] {
   return results.flatMap((result, position) => [
     { path: `run ${position} stdout`, text: result.stdout },
     { path: `run ${position} stderr`, text: result.stderr },

@@ -1,36 +1,18 @@
 // `bin/lambda-deps measure` as a user runs it: a real process, real wheels from this machine's
 // on-disk indexes, its exit codes, its --json document and its lock file.
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockHash } from '../../../functions/core/resolve/lock.ts';
 import { parseLock } from '../../../functions/core/resolve/lock-reader.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
+import { runCli, type CliRun } from '../../support/run-cli.ts';
 
-const BIN = resolve('bin/lambda-deps');
 const indexes = localIndexes();
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function run(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      BIN,
-      [...args],
-      { env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        done({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const run = (args: readonly string[], env: Record<string, string | undefined> = {}): Promise<CliRun> =>
+  runCli(args, { env });
 
 function indexFlags(): string[] {
   if (!indexes) return [];
