@@ -131,16 +131,17 @@ export function createWheelReader(context: IndexContext, downloads: DownloadCach
 
   async function openWheel(file: DistributionFile): Promise<OpenedWheel> {
     if (file.url.startsWith('file:')) return openLocal(context.localPath(file.url), file.filename);
+    // What the download cache names its copy of the file.
+    const cachedName = basename(file.filename);
     const origin = new URL(file.url).origin;
     const size = noRangeOrigins.has(origin) ? null : await remoteSize(file);
     if (size === null || noRangeOrigins.has(origin))
-      return openLocal(await downloads.download(file), basename(file.filename));
+      return openLocal(await downloads.download(file), cachedName);
     const tailStart = Math.max(0, size - TAIL_BYTES);
     // A wheel no bigger than the tail is fetched whole and verified, so download() is free later.
-    if (tailStart === 0 && file.sha256)
-      return openLocal(await downloads.download(file), basename(file.filename));
+    if (tailStart === 0 && file.sha256) return openLocal(await downloads.download(file), cachedName);
     const tail = await readRange(file, size, tailStart, size);
-    if (!Buffer.isBuffer(tail)) return openLocal(tail.downloaded, basename(file.filename));
+    if (!Buffer.isBuffer(tail)) return openLocal(tail.downloaded, cachedName);
     let downloaded: Promise<ByteSource> | null = null;
     const source: ByteSource = {
       size,
@@ -148,7 +149,7 @@ export function createWheelReader(context: IndexContext, downloads: DownloadCach
         if (downloaded) return (await downloaded).read(start, end);
         const bytes = await readRange(file, size, start, end);
         if (Buffer.isBuffer(bytes)) return bytes;
-        downloaded = localSource(bytes.downloaded, basename(file.filename));
+        downloaded = localSource(bytes.downloaded, cachedName);
         return (await downloaded).read(start, end);
       },
     };
