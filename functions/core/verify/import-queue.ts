@@ -37,7 +37,8 @@ export class ImportQueue {
     }
     // What many others wait for goes first (six and numpy before a leaf like certifi), so the
     // long imports at the end of the chains can start early.
-    const score = (item: Pending): number => this.dependentsOf(item.unit);
+    const dependents = new Map([...this.requires.keys()].map((name) => [name, this.dependentsOf(name)]));
+    const score = (item: Pending): number => dependents.get(item.unit) ?? 0;
     const order = new Map(this.pending.map((item, index) => [item, index]));
     this.pending.sort((a, b) => score(b) - score(a) || (order.get(a) ?? 0) - (order.get(b) ?? 0));
   }
