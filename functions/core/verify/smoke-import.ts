@@ -8,8 +8,9 @@
 // or a hang is pinned on the module being imported and the rest go on in a new process.
 import { execFile, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { chown, mkdir, readdir, readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { access, chown, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { basename, delimiter, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { wheelMachine } from '../shared/targets.ts';
 import type { Target } from '../shared/types.ts';
@@ -72,7 +73,7 @@ const PROBE = [
   'print(json.dumps({"executable": sys.executable, "version": "%d.%d" % sys.version_info[:2], "platform": sysconfig.get_platform(), "prefix": sys.base_prefix}))',
 ].join('\n');
 
-async function probe(command: string): Promise<InterpreterFacts | string> {
+async function runProbe(command: string): Promise<InterpreterFacts | string> {
   try {
     const { stdout } = await execFileAsync(command, ['-I', '-S', '-c', PROBE], { timeout: 20_000 });
     const facts = JSON.parse(stdout.trim().split('\n').pop() ?? '') as InterpreterFacts;
@@ -83,16 +84,89 @@ async function probe(command: string): Promise<InterpreterFacts | string> {
   }
 }
 
+/**
+ * One build asks for the target's interpreter in several steps (install, smoke import, probe):
+ * each file is asked once per process, keyed by its identity so a replaced file is asked again.
+ */
+const factsByFile = new Map<string, Promise<InterpreterFacts | string>>();
+
+async function probe(command: string): Promise<InterpreterFacts | string> {
+  const identity = await stat(command).then(
+    (found) => `${command}\0${found.ino}\0${found.size}\0${found.mtimeMs}`,
+    () => null,
+  );
+  if (identity === null) return runProbe(command);
+  const known = factsByFile.get(identity);
+  if (known) return known;
+  const asked = runProbe(command);
+  factsByFile.set(identity, asked);
+  return asked;
+}
+
+/** The first executable file called `name` on PATH, as a shell would find it; null when none. */
+async function onPath(name: string): Promise<string | null> {
+  for (const folder of (process.env.PATH ?? '').split(delimiter)) {
+    if (!folder) continue;
+    const candidate = join(folder, name);
+    const usable = await access(candidate, constants.X_OK).then(
+      async () => (await stat(candidate)).isFile(),
+      () => false,
+    );
+    if (usable) return candidate;
+  }
+  return null;
+}
+
+/** Newest release first: `3.11.10` before `3.11.9`. */
+function newestFirst(a: string, b: string): number {
+  return b.localeCompare(a, 'en', { numeric: true });
+}
+
+/**
+ * When `path` is a pyenv shim (`<root>/shims/<name>`, a shell script, with `<root>/versions`
+ * beside it), the interpreters of `version` that pyenv installed, newest first; else null.
+ * A shim is three shell scripts deep (about 0.3 s a call) and picks among the same installs: any
+ * of them is the target's Python version, which is all a build needs.
+ */
+async function pyenvInstallsBehindShim(path: string, version: string): Promise<string[] | null> {
+  if (basename(dirname(path)) !== 'shims') return null;
+  const head = await readFile(path).then(
+    (bytes) => bytes.subarray(0, 1024).toString('latin1'),
+    () => '',
+  );
+  if (!head.startsWith('#!') || !head.includes('pyenv')) return null;
+  const versions = join(dirname(dirname(path)), 'versions');
+  const names = await readdir(versions).catch(() => null);
+  if (!names) return null;
+  return names
+    .filter((name) => name.startsWith(`${version}.`))
+    .sort(newestFirst)
+    .map((name) => join(versions, name, 'bin', `python${version}`));
+}
+
 /** Interpreters installed by pyenv but not selected (their shims refuse to run). */
 async function pyenvCandidates(version: string): Promise<string[]> {
   try {
     const { stdout } = await execFileAsync('pyenv', ['root'], { timeout: 10_000 });
     const versions = join(stdout.trim(), 'versions');
-    const names = (await readdir(versions)).filter((name) => name.startsWith(`${version}.`)).sort();
+    const names = (await readdir(versions))
+      .filter((name) => name.startsWith(`${version}.`))
+      .sort(newestFirst);
     return names.map((name) => join(versions, name, 'bin', `python${version}`));
   } catch {
     return [];
   }
+}
+
+/**
+ * Where `python3.X` is looked for first: pyenv's installs behind a pyenv shim (without running
+ * the shim), then the PATH entry itself.
+ */
+async function pathCandidates(version: string): Promise<string[]> {
+  const command = `python${version}`;
+  const found = await onPath(command);
+  const behindShim = found ? await pyenvInstallsBehindShim(found, version) : null;
+  return [...new Set([...(behindShim ?? []), found ?? command])];
 }
 
 /**
@@ -119,13 +193,12 @@ export async function findTargetInterpreter(
     const facts = await check(pythonExecutable);
     if (facts) return facts;
   } else {
-    // pyenv's own installs are asked for only when PATH has no fitting interpreter (`pyenv root` is
-    // a shell script: about 0.1 s of every build and probe otherwise).
-    const first = await check(`python${target.pythonVersion}`);
-    if (first) return first;
-    for (const candidate of await pyenvCandidates(target.pythonVersion)) {
-      const facts = await check(candidate);
-      if (facts) return facts;
+    // pyenv's installs that no shim selects are asked for last: `pyenv root` is a shell script too.
+    for (const candidates of [pathCandidates, pyenvCandidates]) {
+      for (const candidate of await candidates(target.pythonVersion)) {
+        const facts = await check(candidate);
+        if (facts) return facts;
+      }
     }
   }
   return {
