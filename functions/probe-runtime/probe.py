@@ -32,8 +32,12 @@ def _describe(error):
     return text
 
 
-def probe(modules, progress=None):
-    """Import each module; return the per-module results and the whole cold import time."""
+def probe(modules, progress=None, trace=None):
+    """Import each module; return the per-module results and the whole cold import time.
+
+    `trace`, when given (the local twin), is called after each import; what it returns (the files
+    loaded and the names missed since its last call) is added to that module's result.
+    """
     results = []
     started = time.perf_counter()
     for name in modules:
@@ -45,9 +49,10 @@ def probe(modules, progress=None):
             error = None
         except BaseException as exc:  # a module may raise anything, SystemExit included
             error = _describe(exc)
-        results.append(
-            {"module": name, "ok": error is None, "error": error, "ms": round((time.perf_counter() - began) * 1000, 2)}
-        )
+        result = {"module": name, "ok": error is None, "error": error, "ms": round((time.perf_counter() - began) * 1000, 2)}
+        if trace is not None:
+            result["files"], result["missing"] = trace()
+        results.append(result)
     return {
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -66,9 +71,14 @@ def handler(event, _context):
 
 
 def _main():
-    # Local twin: argv[1] is {"paths": [...], "modules": [...]}. Imports print to stderr so that
-    # stdout carries only the marked lines: `@@start` before each import, `@@result` at the end.
+    # Local twin: argv[1] is {"paths": [...], "modules": [...], "watch": "..."}. Imports print to
+    # stderr so that stdout carries only the marked lines: `@@start` before each import, `@@result`
+    # at the end. `watch` is the twin's import watcher (core/verify/import-footprints.ts), which
+    # defines trace(); the AWS function never gets one.
     request = json.loads(sys.argv[1])
+    watch = {}
+    if isinstance(request.get("watch"), str):
+        exec(request["watch"], watch)  # noqa: S102 - the twin's own code, not the artifact's
     sys.path[:] = list(request["paths"]) + [p for p in sys.path if p]
     out = sys.stdout
     sys.stdout = sys.stderr
@@ -77,7 +87,7 @@ def _main():
         out.write("@@start " + json.dumps(name) + "\n")
         out.flush()
 
-    result = probe(request["modules"], progress)
+    result = probe(request["modules"], progress, watch.get("trace"))
     out.write("@@result " + json.dumps(result) + "\n")
     out.flush()
 

@@ -18,7 +18,6 @@ import {
   layerSysPath,
   probeNotRun,
   standInNote,
-  type ProbedModule,
   type ProbeRequest,
   type ProbeResult,
 } from '../../core/probe/index.ts';
@@ -31,6 +30,8 @@ import {
 } from '../../core/verify/index.ts';
 import { extractZip } from '../../core/pack/zip-reader.ts';
 import type { ProbeRunner } from '../probe-port.ts';
+import { IMPORT_WATCH_PY } from '../../core/verify/import-footprints.ts';
+import { mergeProbed, openProbeReuse, type TracedModule } from './probe-footprints.ts';
 import type { ObjectStore } from '../ports.ts';
 import { sha256Hex } from '../../core/shared/hash.ts';
 import { atInterrupt } from '../../core/shared/interrupt-cleanup.ts';
@@ -108,7 +109,7 @@ interface ProbeOutput {
   readonly python: string;
   readonly machine: string;
   readonly importMs: number;
-  readonly modules: ProbedModule[];
+  readonly modules: TracedModule[];
 }
 
 /**
@@ -130,7 +131,7 @@ function runProbeScript(
     '-X',
     `pycache_prefix=${join(cell.home, 'pycache')}`,
     script,
-    JSON.stringify({ paths, modules }),
+    JSON.stringify({ paths, modules, watch: IMPORT_WATCH_PY }),
   ];
   const command = cell.command(interpreter, args);
   return new Promise((done) => {
@@ -196,14 +197,16 @@ async function probeWith(
         ? request.modules
         : (await installedDistributions(paths)).flatMap((distribution) => distribution.modules);
     const runtime = await runtimeStandInPath(request, scratch, executable, options);
+    const folders = [...paths, ...runtime];
     const cell = await openSandbox(executable, await interpreterPrefix(executable), [
-      ...paths,
-      ...runtime,
+      ...folders,
       dirname(PROBE_SCRIPT),
     ]);
-    const output = await runProbeScript(cell, executable, modules, options.timeoutMs ?? 120_000).finally(() =>
-      cell.dispose(),
-    );
+    const { output, reused } = await importWithReuse(
+      { cell, executable, modules, folders, timeoutMs: options.timeoutMs ?? 120_000 },
+      request,
+      options,
+    ).finally(() => cell.dispose());
     const { isolation } = cell;
     const standIn = request.runtimeStandIn ? { runtimeStandIn: standInNote(request.runtimeStandIn) } : {};
     if ('crashed' in output) {
@@ -224,19 +227,18 @@ async function probeWith(
         ...standIn,
       };
     }
-    const failed = output.modules.filter((module) => !module.ok);
+    const probed = mergeProbed(modules, output.modules, reused);
+    const failed = probed.filter((module) => !module.ok);
     return {
       ran: true,
-      ok: failed.length === 0 && output.modules.length > 0,
+      ok: failed.length === 0 && probed.length > 0,
       from: 'artifact',
       python: output.python,
       arch: target.architecture,
-      modules: output.modules,
+      modules: probed,
       importMs: output.importMs,
-      ...(output.modules.length === 0 ? { reason: 'the artifact has no module to import' } : {}),
-      ...(failed.length > 0
-        ? { reason: `${failed.length} of ${output.modules.length} modules did not import` }
-        : {}),
+      ...(probed.length === 0 ? { reason: 'the artifact has no module to import' } : {}),
+      ...(failed.length > 0 ? { reason: `${failed.length} of ${probed.length} modules did not import` } : {}),
       where: 'local',
       isolation,
       ...standIn,
@@ -245,6 +247,33 @@ async function probeWith(
     forgetScratch();
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * Run the probe on the modules no earlier probe's footprint stands for (all of them without the
+ * run's cache, `reuse: false`), and keep the footprints of the passed imports.
+ */
+async function importWithReuse(
+  run: {
+    cell: Sandbox;
+    executable: string;
+    modules: readonly string[];
+    folders: string[];
+    timeoutMs: number;
+  },
+  request: ProbeRequest,
+  options: LocalProbeOptions,
+): Promise<{ output: ProbeOutput | { crashed: string; module: string | null }; reused: Set<string> }> {
+  const reuse =
+    request.reuse && options.cacheDir
+      ? await openProbeReuse(options.cacheDir, run.executable, request.target, run.cell, run.folders)
+      : null;
+  const reused = reuse ? await reuse.reusable(run.modules) : new Set<string>();
+  const toImport = run.modules.filter((module) => !reused.has(module));
+  // With every module reused it still runs (on none): the result names the interpreter it ran.
+  const output = await runProbeScript(run.cell, run.executable, toImport, run.timeoutMs);
+  if (reuse && !('crashed' in output)) await reuse.record(output.modules);
+  return { output, reused };
 }
 
 /**

@@ -142,6 +142,7 @@ export function assembleManifest(input: ManifestInput, totalMs: number): BuildMa
       ...(smoke.reason ? { reason: smoke.reason } : {}),
       ...(smoke.isolation ? { isolation: smoke.isolation } : {}),
       modules: smoke.modules,
+      ...(smoke.reused ? { reused: smoke.reused } : {}),
       ...(smoke.moduleNames ? { moduleNames: [...smoke.moduleNames] } : {}),
       failures: smoke.failures.map((failure) => ({
         module: failure.module,

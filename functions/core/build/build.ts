@@ -151,6 +151,8 @@ async function checkAndPack(
     route: Route;
     treeDir: string;
     staging: string;
+    /** Whether earlier builds' work may be reused (the policy's cache switch). */
+    reuse: boolean;
   },
   options: BuildDependencySetOptions,
   context: BuildContext,
@@ -176,6 +178,8 @@ async function checkAndPack(
       roots: [join(treeDir, SITE_DIR), ...(input.excluded ? [join(treeDir, RUNTIME_DIR, SITE_DIR)] : [])],
       target: lock.target,
       ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
+      // Modules whose earlier import saw exactly these files are not imported again (--no-cache: all are).
+      ...(input.reuse ? { footprints: join(options.cacheDir, 'import-footprints') } : {}),
       onProgress: (modules, ofModules) => context.count('smokeImport', { modules, ofModules }),
     }),
   );
@@ -258,7 +262,11 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     const packed = await postProcess(unpacked, slim, treeDir, lock, options.pythonExecutable, context);
     const route = routeOf(packed, policy, lock);
     const excluded = installed.some((entry) => entry.runtimeProvided);
-    const checked = await checkAndPack({ lock, packed, excluded, route, treeDir, staging }, options, context);
+    const checked = await checkAndPack(
+      { lock, packed, excluded, route, treeDir, staging, reuse: policy.cache },
+      options,
+      context,
+    );
     const input = { lock, policy, installed, packed, strategy: route.strategy, route, context, ...checked };
     warnAboutRuntimeProvided(input);
     const manifest = assembleManifest(input, Math.round(performance.now() - started));

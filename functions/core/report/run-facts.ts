@@ -45,7 +45,14 @@ const probeSchema = z.looseObject({
   importMs: z.number().nullable().optional(),
   reusedFrom: z.string().optional(),
   modules: z
-    .array(z.looseObject({ module: z.string(), ok: z.boolean(), error: z.string().nullable().optional() }))
+    .array(
+      z.looseObject({
+        module: z.string(),
+        ok: z.boolean(),
+        error: z.string().nullable().optional(),
+        reused: z.boolean().optional(),
+      }),
+    )
     .optional(),
 });
 

@@ -11,6 +11,11 @@ export interface ProbedModule {
   /** The traceback's last line, with its innermost cause, when the import failed. */
   readonly error: string | null;
   readonly ms: number;
+  /**
+   * Locally: not imported again, because an earlier probe's import of it loaded exactly these
+   * files from the same folders and missed nothing there now (core/verify/import-footprints.ts).
+   */
+  readonly reused?: true;
 }
 
 /**
@@ -312,6 +317,8 @@ export interface BuildManifest {
     readonly ok: boolean;
     readonly reason?: string;
     readonly modules: number;
+    /** Of them, passed imports an earlier build stands for: every file they loaded is unchanged (core/verify/import-footprints.ts). */
+    readonly reused?: number;
     /** The modules imported: the list the Probe imports again from what ships. */
     readonly moduleNames?: readonly string[];
     readonly failures: readonly { module: string; package: string; error: string }[];

@@ -16,6 +16,15 @@ import { wheelMachine } from '../shared/targets.ts';
 import type { Target } from '../shared/types.ts';
 import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 import { ImportQueue, requiredDistributions } from './import-queue.ts';
+import {
+  footprintHolds,
+  footprintOf,
+  IMPORT_WATCH_PY,
+  ImportFootprintStore,
+  indexTree,
+  type ImportTrace,
+  type TreeIndex,
+} from './import-footprints.ts';
 import { openSandbox, SANDBOX_UID, type Sandbox, type SandboxIsolation } from './sandbox.ts';
 
 const execFileAsync = promisify(execFile);
@@ -32,6 +41,11 @@ export interface SmokeImportOptions {
   readonly modules?: readonly string[];
   /** Called with the modules imported (or attempted) so far, of how many: once at 0, then after each. */
   readonly onProgress?: (modules: number, ofModules: number) => void;
+  /**
+   * A folder of the footprints of earlier passed imports (import-footprints.ts): a module whose
+   * footprint still holds in these roots is not imported again, and each passed import adds its own.
+   */
+  readonly footprints?: string;
 }
 
 export interface SmokeImportFailure {
@@ -49,8 +63,10 @@ export interface SmokeImportResult {
   readonly ok: boolean;
   /** Why it did not run (ran: false). */
   readonly reason?: string;
-  /** Modules imported (or attempted). */
+  /** Modules imported (or attempted), with those reused. */
   readonly modules: number;
+  /** Of them, the passed imports an earlier one stands for (their footprints still hold). */
+  readonly reused?: number;
   /** The modules imported, in the order asked: the list the Probe imports again from what ships. */
   readonly moduleNames?: readonly string[];
   readonly failures: SmokeImportFailure[];
@@ -293,6 +309,7 @@ request = json.loads(sys.argv[1])
 sys.path[:] = request["roots"] + [p for p in sys.path if p and "site-packages" not in p and "dist-packages" not in p]
 out = sys.stdout
 sys.stdout = sys.stderr
+${IMPORT_WATCH_PY}
 while True:
     line = sys.stdin.readline()
     if not line:
@@ -312,10 +329,13 @@ while True:
             root, seen = root.__cause__ or root.__context__, seen + 1
         if root is not exc:
             error += " (caused by " + last_line(root) + ")"
-    out.write("@@done " + json.dumps({"module": name, "error": error}) + "\n"); out.flush()
+    files, missing = trace()
+    out.write("@@done " + json.dumps({"module": name, "error": error, "files": files, "missing": missing}) + "\n"); out.flush()
 `;
 
-type ImportResult = { module: string; error: string | null };
+type ImportResult = { module: string; error: string | null; trace?: ImportTrace };
+/** An @@done line: what the import added to the process's loaded files and missed names. */
+type ImportReport = { module: string; error: string | null; files?: string[]; missing?: string[] };
 
 interface ImportRun {
   readonly interpreter: string;
@@ -328,6 +348,8 @@ interface ImportRun {
   /** Called as each import ends (or is pinned on a crash or hang). */
   readonly onImported: () => void;
   readonly queue: ImportQueue;
+  /** A path as the cell saw it, as it is outside the cell. */
+  readonly outsidePath: (path: string) => string;
 }
 
 /**
@@ -350,6 +372,9 @@ function importProcess(
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
     const results: ImportResult[] = [];
+    // Everything this process loaded and missed so far: a module's footprint includes what came before it.
+    const loaded: string[] = [];
+    const missed: string[] = [];
     let current: { module: string; unit: string } | null = first;
     let started = false;
     let closed = false;
@@ -372,7 +397,11 @@ function importProcess(
     const readLine = (line: string): void => {
       if (line.startsWith('@@start ')) started = true;
       else if (line.startsWith('@@done ') && current) {
-        results.push(JSON.parse(line.slice(7)) as ImportResult);
+        const report = JSON.parse(line.slice(7)) as ImportReport;
+        loaded.push(...(report.files ?? []).map(run.outsidePath));
+        missed.push(...(report.missing ?? []));
+        const trace = { files: [...loaded], missing: [...missed] };
+        results.push({ module: report.module, error: report.error, trace });
         const { unit } = current;
         current = null;
         clearTimeout(timer);
@@ -430,6 +459,114 @@ async function importWorker(run: ImportRun): Promise<ImportResult[]> {
   return results;
 }
 
+/** The modules to import, each with the distribution it belongs to (the first that names it). */
+function moduleOwners(groups: readonly InstalledDistribution[]): Map<string, string> {
+  const owners = new Map<string, string>();
+  for (const group of groups)
+    for (const module of group.modules) if (!owners.has(module)) owners.set(module, group.name);
+  return owners;
+}
+
+/** The footprints that apply to this interpreter, target and cell (import-footprints.ts). */
+async function footprintStore(
+  folder: string,
+  interpreter: InterpreterFacts,
+  target: Target,
+  cell: Sandbox,
+): Promise<ImportFootprintStore> {
+  const { size, mtimeMs } = await stat(interpreter.executable);
+  const { uid, network, filesystem, environment } = cell.isolation;
+  return new ImportFootprintStore(folder, {
+    interpreter: { executable: interpreter.executable, size, mtimeMs },
+    target,
+    isolation: { uid, network, filesystem, environment },
+  });
+}
+
+/** A path as the cell's code saw it, mapped back to the root it stands for. */
+function outsidePathOf(cell: Sandbox, roots: readonly string[]): (path: string) => string {
+  return (path) => {
+    const index = cell.roots.findIndex((root) => path.startsWith(`${root}/`));
+    const inside = cell.roots[index];
+    return inside === undefined ? path : `${roots[index] ?? inside}${path.slice(inside.length)}`;
+  };
+}
+
+/** Import `modules` (each owned by a group) in the cell, one process per core; returns each result. */
+async function importInCell(
+  cell: Sandbox,
+  interpreter: string,
+  plan: { groups: readonly InstalledDistribution[]; owners: Map<string, string>; modules: readonly string[] },
+  options: { roots: readonly string[]; timeoutMs: number; onImported: () => void },
+): Promise<ImportResult[]> {
+  // A few long-lived processes instead of one per distribution, sharing one bytecode cache and
+  // fed requirements first (import-queue.ts): numpy is compiled once, not once per dependent
+  // package. A crash or hang still costs only the module it happened in (a new process carries on).
+  const wanted = new Set(plan.modules);
+  const queue = new ImportQueue(
+    plan.groups.map((group) => ({
+      name: group.name,
+      modules: group.modules.filter((module) => plan.owners.get(module) === group.name && wanted.has(module)),
+      requires: group.requires,
+    })),
+  );
+  const pycachePrefix = join(cell.home, 'pycache');
+  await mkdir(pycachePrefix);
+  // The cell's unprivileged uid owns its scratch.
+  if (cell.isolation.uid) await chown(pycachePrefix, SANDBOX_UID, SANDBOX_UID);
+  const run: ImportRun = {
+    interpreter,
+    cell,
+    timeoutMs: options.timeoutMs,
+    pycachePrefix,
+    onImported: options.onImported,
+    queue,
+    outsidePath: outsidePathOf(cell, options.roots),
+  };
+  const processes = Math.max(1, Math.min(availableParallelism(), plan.modules.length));
+  const outcomes = await Promise.all(Array.from({ length: processes }, () => importWorker(run)));
+  return outcomes.flat();
+}
+
+/** The modules an earlier passed import stands for: one of its footprints holds in this tree. */
+async function reusableModules(
+  store: ImportFootprintStore | null,
+  tree: TreeIndex | null,
+  modules: readonly string[],
+): Promise<Set<string>> {
+  const reusable = new Set<string>();
+  if (!store || !tree) return reusable;
+  for (const module of modules)
+    for (const footprint of await store.read(module))
+      if (await footprintHolds(footprint, tree)) {
+        reusable.add(module);
+        break;
+      }
+  return reusable;
+}
+
+/** The failures among the results, sorted; "0 modules" in a tree that holds importable files is one too. */
+async function failuresOf(
+  results: readonly ImportResult[],
+  owners: Map<string, string>,
+  noneFound: () => Promise<boolean>,
+): Promise<SmokeImportFailure[]> {
+  const failures: SmokeImportFailure[] = results
+    .filter((result) => result.error !== null)
+    .map((result) => ({
+      module: result.module,
+      package: owners.get(result.module) ?? '?',
+      error: result.error ?? '',
+    }));
+  if (await noneFound())
+    failures.push({
+      module: '(none)',
+      package: '?',
+      error: 'no module was found to import, though the artifact holds importable files',
+    });
+  return failures.sort((a, b) => a.package.localeCompare(b.package) || a.module.localeCompare(b.module));
+}
+
 /**
  * Import every top-level module installed in `roots`, in as many processes as there are cores.
  *
@@ -442,67 +579,53 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
   if ('reason' in found) return { ran: false, ok: false, reason: found.reason, modules: 0, failures: [] };
   const roots: string[] = [];
   for (const root of options.roots) if (await exists(root)) roots.push(resolve(root));
-  const timeoutMs = options.timeoutMs ?? 60_000;
   const groups: InstalledDistribution[] = options.modules
     ? await attributeModules(options.modules, roots)
     : (await installedDistributions(roots)).filter((distribution) => distribution.modules.length > 0);
-  // A few long-lived processes instead of one per distribution, sharing one bytecode cache and
-  // fed requirements first (import-queue.ts): numpy is compiled once, not once per dependent
-  // package. A crash or hang still costs only the module it happened in (a new process carries on).
-  const owners = new Map<string, string>();
-  for (const group of groups)
-    for (const module of group.modules) if (!owners.has(module)) owners.set(module, group.name);
+  const owners = moduleOwners(groups);
   const allModules = [...owners.keys()];
-  const processes = Math.max(1, Math.min(availableParallelism(), allModules.length));
-  const queue = new ImportQueue(
-    groups.map((group) => ({
-      name: group.name,
-      modules: group.modules.filter((module) => owners.get(module) === group.name),
-      requires: group.requires,
-    })),
-  );
   const cell = await openSandbox(found.executable, found.prefix, roots);
   const forgetCell = atInterrupt(() => cell.dispose());
-  const pycachePrefix = join(cell.home, 'pycache');
-  await mkdir(pycachePrefix);
-  // The cell's unprivileged uid owns its scratch.
-  if (cell.isolation.uid) await chown(pycachePrefix, SANDBOX_UID, SANDBOX_UID);
-  let imported = 0;
-  const onImported = (): void => options.onProgress?.(++imported, allModules.length);
-  options.onProgress?.(0, allModules.length);
-  const run: ImportRun = { interpreter: found.executable, cell, timeoutMs, pycachePrefix, onImported, queue };
-  const workers = Array.from({ length: processes }, () => importWorker(run));
-  const outcomes = await Promise.all(workers).finally(() => {
+  try {
+    const store = options.footprints
+      ? await footprintStore(options.footprints, found, options.target, cell)
+      : null;
+    const tree = store ? await indexTree(roots) : null;
+    const reused = await reusableModules(store, tree, allModules);
+    let done = reused.size;
+    options.onProgress?.(done, allModules.length);
+    const results = await importInCell(
+      cell,
+      found.executable,
+      { groups, owners, modules: allModules.filter((module) => !reused.has(module)) },
+      {
+        roots,
+        timeoutMs: options.timeoutMs ?? 60_000,
+        onImported: () => options.onProgress?.(++done, allModules.length),
+      },
+    );
+    if (store && tree)
+      for (const result of results)
+        if (result.error === null && result.trace)
+          await store.record(result.module, await footprintOf(result.trace, tree));
+    const modules = results.length + reused.size;
+    const noneFound = async (): Promise<boolean> =>
+      modules === 0 && !options.modules && (await hasImportableFiles(roots));
+    const failures = await failuresOf(results, owners, noneFound);
+    return {
+      ran: true,
+      ok: failures.length === 0,
+      modules,
+      ...(reused.size > 0 ? { reused: reused.size } : {}),
+      moduleNames: allModules,
+      failures,
+      interpreter: found.executable,
+      isolation: cell.isolation,
+    };
+  } finally {
     forgetCell();
-    return cell.dispose();
-  });
-  const failures: SmokeImportFailure[] = [];
-  let modules = 0;
-  for (const result of outcomes.flat()) {
-    modules++;
-    if (result.error !== null)
-      failures.push({
-        module: result.module,
-        package: owners.get(result.module) ?? '?',
-        error: result.error,
-      });
+    await cell.dispose();
   }
-  if (modules === 0 && !options.modules && (await hasImportableFiles(roots)))
-    failures.push({
-      module: '(none)',
-      package: '?',
-      error: 'no module was found to import, though the artifact holds importable files',
-    });
-  failures.sort((a, b) => a.package.localeCompare(b.package) || a.module.localeCompare(b.module));
-  return {
-    ran: true,
-    ok: failures.length === 0,
-    modules,
-    moduleNames: allModules,
-    failures,
-    interpreter: found.executable,
-    isolation: cell.isolation,
-  };
 }
 
 /** Group explicitly requested modules by the distribution that installs them (`?` when none does). */

@@ -1,0 +1,99 @@
+// The local probe's reuse of earlier passed imports (core/verify/import-footprints.ts): a new
+// artifact that differs from one probed before by a package added keeps the other modules'
+// results, since every file they loaded is unchanged, from the same folder, and nothing they
+// looked for and missed has appeared. Unlike the build's tree, an artifact comes out of the
+// pipeline's store, so each distribution a footprint names is first checked against its RECORD.
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ProbedModule, Target } from '../../core/shared/types.ts';
+import {
+  footprintHolds,
+  footprintOf,
+  ImportFootprintStore,
+  indexTree,
+  recordMatchesFiles,
+  type TreeIndex,
+} from '../../core/verify/import-footprints.ts';
+import type { Sandbox } from '../../core/verify/index.ts';
+
+/** A module's result as probe.py gives it to the twin: with what it loaded and missed (cell paths). */
+export type TracedModule = ProbedModule & { files?: string[]; missing?: string[] };
+
+export interface ProbeReuse {
+  /** The modules an earlier probe's footprint stands for. */
+  reusable(modules: readonly string[]): Promise<Set<string>>;
+  /** Keep the footprints of the passed imports of one probe process, in import order. */
+  record(results: readonly TracedModule[]): Promise<void>;
+}
+
+/** A path as the cell's code saw it, mapped back to the folder it stands for. */
+function outsidePath(cell: Sandbox, folders: readonly string[], path: string): string {
+  const index = cell.roots.findIndex((root) => path.startsWith(`${root}/`));
+  const inside = cell.roots[index];
+  return inside === undefined ? path : `${folders[index] ?? inside}${path.slice(inside.length)}`;
+}
+
+/** The reuse of one probe: `folders` are the sys.path folders, in order, as bound into `cell`. */
+export async function openProbeReuse(
+  cacheDir: string,
+  interpreter: string,
+  target: Target,
+  cell: Sandbox,
+  folders: readonly string[],
+): Promise<ProbeReuse> {
+  const { size, mtimeMs } = await stat(interpreter);
+  const { uid, network, filesystem, environment } = cell.isolation;
+  const store = new ImportFootprintStore(join(cacheDir, 'probe-footprints'), {
+    interpreter: { executable: interpreter, size, mtimeMs },
+    target,
+    isolation: { uid, network, filesystem, environment },
+  });
+  const tree: TreeIndex = await indexTree(folders);
+  const checked = new Map<string, Promise<boolean>>();
+  const checkRecord = (distribution: string): Promise<boolean> => {
+    const known = checked.get(distribution) ?? recordMatchesFiles(tree, distribution);
+    checked.set(distribution, known);
+    return known;
+  };
+  return {
+    async reusable(modules) {
+      const reusable = new Set<string>();
+      for (const module of modules)
+        for (const footprint of await store.read(module))
+          if (await footprintHolds(footprint, tree, checkRecord)) {
+            reusable.add(module);
+            break;
+          }
+      return reusable;
+    },
+    async record(results) {
+      // One process imported them in order: each module's footprint holds all that came before it.
+      const files: string[] = [];
+      const missing: string[] = [];
+      for (const result of results) {
+        files.push(...(result.files ?? []).map((path) => outsidePath(cell, folders, path)));
+        missing.push(...(result.missing ?? []));
+        if (result.ok) await store.record(result.module, await footprintOf({ files, missing }, tree));
+      }
+    },
+  };
+}
+
+/**
+ * The probe's module list in the order asked: what was imported now, and the reused ones as
+ * passed imports of 0 ms marked `reused`.
+ */
+export function mergeProbed(
+  modules: readonly string[],
+  imported: readonly TracedModule[],
+  reused: ReadonlySet<string>,
+): ProbedModule[] {
+  const byName = new Map(
+    imported.map(({ files: _files, missing: _missing, ...result }) => [result.module, result]),
+  );
+  return modules.flatMap((module): ProbedModule[] => {
+    const result = byName.get(module);
+    if (result) return [result];
+    return reused.has(module) ? [{ module, ok: true, error: null, ms: 0, reused: true }] : [];
+  });
+}

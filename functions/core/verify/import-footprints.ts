@@ -1,0 +1,299 @@
+// Smoke-import results an earlier build can stand for: with one package added to a set, the
+// other modules need not be imported again. What an import did is decided by what it could
+// see: the files it loaded (Python modules, and the shared libraries mapped into the process)
+// and the names it looked for and did not find (an optional `import attrs`). Each passed
+// import records that as its footprint:
+//   - the distributions owning a loaded file, each by the sha256 of its RECORD (the installer
+//     writes RECORD from content it checked, so RECORD's digest stands for every file's bytes);
+//   - loaded files no RECORD lists, by their own sha256;
+//   - the names looked for and not found;
+//   - the dotted names loaded, each with the root it came from (a file that appears in an
+//     earlier root would shadow it).
+// A later import of the module by the same interpreter, for the same target and isolation, is
+// skipped when one of its footprints still holds: every distribution and file unchanged, and no
+// missing name importable now. A footprint counts everything its process loaded before the
+// module too (imports share a process), which only ever costs reuse. Failed imports are never
+// recorded. What a footprint cannot see: a file read with open() at import time from a
+// distribution none of whose modules or libraries was loaded.
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import pLimit from 'p-limit';
+import { z } from 'zod';
+import { sha256Hex, sha256OfFile } from '../shared/hash.ts';
+
+/** Bumped when what a footprint records changes, so older ones are never trusted. */
+const FOOTPRINT_FORMAT = 1;
+/** Footprints kept per module (newest first): a set switched back and forth stays reusable. */
+const KEPT_PER_MODULE = 4;
+
+const SHA256 = z.string().regex(/^[0-9a-f]{64}$/);
+const footprintSchema = z.object({
+  /** `<root index>:<dist-info folder>` → sha256 of its RECORD. */
+  dists: z.record(z.string(), SHA256),
+  /** `<root index>:<path under the root>` → sha256 of a loaded file no RECORD lists. */
+  files: z.record(z.string(), SHA256),
+  /** Dotted names looked for and not found. */
+  missing: z.array(z.string()),
+  /** `<root index>:<dotted name>` of each module loaded from a root. */
+  found: z.array(z.string()),
+});
+const entrySchema = z.object({
+  module: z.string(),
+  footprints: z.array(footprintSchema).max(KEPT_PER_MODULE),
+});
+
+export type ImportFootprint = z.infer<typeof footprintSchema>;
+
+/** What one import process reported up to a module: real paths it loaded, names it missed. */
+export interface ImportTrace {
+  readonly files: readonly string[];
+  readonly missing: readonly string[];
+}
+
+/** The roots' distributions (by RECORD) and every dotted name their files make importable. */
+export interface TreeIndex {
+  readonly roots: readonly string[];
+  /** The distribution listing an absolute path in its RECORD. */
+  ownerOf(path: string): string | undefined;
+  recordDigest(distribution: string): string | undefined;
+  /** The first root (sys.path order) with a file or folder importable as `name`. */
+  firstProvider(name: string): number | undefined;
+}
+
+/**
+ * Python run before the imports it watches (the smoke import's processes; the local probe).
+ * `Watch`, first on sys.meta_path, asks the finders after it in their order, as the import
+ * system would, and notes each name none of them found (an optional import) and each file they
+ * found (a module whose import then fails is not in sys.modules, but was read). `trace()` returns
+ * what was loaded (modules' files and the shared libraries mapped into the process) and missed
+ * since its last call.
+ */
+export const IMPORT_WATCH_PY = String.raw`
+import sys
+not_found, found, told_files, told_missing = set(), set(), set(), set()
+class Watch:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        for finder in list(sys.meta_path):
+            if finder is Watch or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                if isinstance(spec.origin, str):
+                    found.add(spec.origin)
+                return spec
+        not_found.add(name)
+        return None
+sys.meta_path.insert(0, Watch)
+def loaded_files():
+    files = {f for f in (getattr(m, "__file__", None) for m in list(sys.modules.values())) if isinstance(f, str)}
+    files.update(found)
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split(None, 5)
+                if len(fields) == 6 and fields[5].startswith("/"):
+                    files.add(fields[5].rstrip("\n"))
+    except OSError:
+        pass
+    return files
+def trace():
+    files = loaded_files() - told_files
+    missed = not_found - told_missing
+    told_files.update(files)
+    told_missing.update(missed)
+    return sorted(files), sorted(missed)
+`;
+
+/** A RECORD line's path (CSV: quoted when it holds a comma). */
+export function recordPathOf(line: string): string | undefined {
+  return line.startsWith('"') ? line.slice(1, line.indexOf('"', 1)) : line.split(',')[0];
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The dotted name a path under a root imports as (`a/b/__init__.py` → `a.b`), if any. */
+function dottedNameOf(path: string, isDirectory: boolean): string | null {
+  const parts = path.split(sep);
+  if (!isDirectory) {
+    const file = parts.pop() ?? '';
+    const stem = file.split('.')[0] ?? '';
+    if (!/\.(py|pyc|so)$/.test(file) || parts.includes('__pycache__')) return null;
+    if (stem !== '__init__') parts.push(stem);
+  }
+  return parts.length > 0 && parts.every((part) => IDENTIFIER.test(part)) ? parts.join('.') : null;
+}
+
+async function indexRoot(root: string, index: number, tree: MutableTree): Promise<void> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    const path = relative(root, join(entry.parentPath, entry.name));
+    const name = dottedNameOf(path, entry.isDirectory());
+    if (name && !tree.providers.has(name)) tree.providers.set(name, index);
+    if (!entry.isDirectory() || !entry.name.endsWith('.dist-info') || path.includes(sep)) continue;
+    const record = await readFile(join(root, path, 'RECORD')).catch(() => null);
+    if (!record) continue;
+    const distribution = `${index}:${entry.name}`;
+    tree.digests.set(distribution, sha256Hex(record));
+    for (const line of record.toString('utf8').split(/\r?\n/)) {
+      const listed = recordPathOf(line);
+      if (listed) tree.owners.set(resolve(root, listed), distribution);
+    }
+  }
+}
+
+interface MutableTree {
+  readonly owners: Map<string, string>;
+  readonly digests: Map<string, string>;
+  /** Dotted name → the first root providing it. */
+  readonly providers: Map<string, number>;
+}
+
+/** Index the roots (absolute paths, in sys.path order). */
+export async function indexTree(roots: readonly string[]): Promise<TreeIndex> {
+  const tree: MutableTree = { owners: new Map(), digests: new Map(), providers: new Map() };
+  for (const [index, root] of roots.entries()) await indexRoot(root, index, tree);
+  return {
+    roots,
+    ownerOf: (path) => tree.owners.get(path),
+    recordDigest: (distribution) => tree.digests.get(distribution),
+    firstProvider: (name) => tree.providers.get(name),
+  };
+}
+
+/** The root a path lies under (the deepest, when roots nest) and the path below it; null outside them (the stdlib). */
+function placeOf(roots: readonly string[], path: string): { index: number; below: string } | null {
+  let best: { index: number; below: string } | null = null;
+  roots.forEach((root, index) => {
+    const below = path.startsWith(`${root}${sep}`) ? path.slice(root.length + 1) : null;
+    if (below !== null && (best === null || below.length < best.below.length)) best = { index, below };
+  });
+  return best;
+}
+
+/** The footprint of a trace in the tree it ran on. */
+export async function footprintOf(trace: ImportTrace, tree: TreeIndex): Promise<ImportFootprint> {
+  const dists: Record<string, string> = {};
+  const files: Record<string, string> = {};
+  const found = new Set<string>();
+  for (const path of new Set(trace.files)) {
+    const place = placeOf(tree.roots, path);
+    if (place === null) continue;
+    const name = dottedNameOf(place.below, false);
+    if (name) found.add(`${place.index}:${name}`);
+    const owner = tree.ownerOf(path);
+    const digest = owner ? tree.recordDigest(owner) : undefined;
+    if (owner && digest) dists[owner] = digest;
+    else files[`${place.index}:${place.below}`] = await sha256OfFile(path);
+  }
+  return { dists, files, missing: [...new Set(trace.missing)].sort(), found: [...found].sort() };
+}
+
+/** The file a `<root index>:<path>` names in this tree; null when it would leave its root. */
+function placeIn(tree: TreeIndex, place: string): string | null {
+  const [index, ...rest] = place.split(':');
+  const root = tree.roots[Number(index)];
+  const path = rest.join(':');
+  if (root === undefined || path === '' || path.split(/[\\/]/).includes('..')) return null;
+  return join(root, path);
+}
+
+/**
+ * Whether everything a footprint saw is as it was, from the same roots, and nothing it missed is
+ * there now. `checkRecord`, when given, must also find a distribution's files as its RECORD says
+ * (for a tree this build did not install itself).
+ */
+export async function footprintHolds(
+  footprint: ImportFootprint,
+  tree: TreeIndex,
+  checkRecord?: (distribution: string) => Promise<boolean>,
+): Promise<boolean> {
+  for (const [distribution, digest] of Object.entries(footprint.dists))
+    if (tree.recordDigest(distribution) !== digest) return false;
+  if (footprint.missing.some((name) => tree.firstProvider(name) !== undefined)) return false;
+  for (const place of footprint.found) {
+    const [index, name = ''] = place.split(':');
+    if (tree.firstProvider(name) !== Number(index)) return false;
+  }
+  if (checkRecord)
+    for (const distribution of Object.keys(footprint.dists))
+      if (!(await checkRecord(distribution))) return false;
+  for (const [place, digest] of Object.entries(footprint.files)) {
+    const path = placeIn(tree, place);
+    if (!path || (await sha256OfFile(path).catch(() => null)) !== digest) return false;
+  }
+  return true;
+}
+
+/**
+ * Footprints of passed imports, one file per module under a folder (a cache: a file that does
+ * not parse, or names another module, counts as none). `identity` is what the results also
+ * depend on: the interpreter file, the target, the cell's isolation.
+ */
+export class ImportFootprintStore {
+  constructor(
+    private readonly folder: string,
+    private readonly identity: unknown,
+  ) {}
+
+  private fileOf(module: string): string {
+    const key = sha256Hex(JSON.stringify({ format: FOOTPRINT_FORMAT, identity: this.identity, module }));
+    return join(this.folder, `${key}.json`);
+  }
+
+  async read(module: string): Promise<ImportFootprint[]> {
+    const text = await readFile(this.fileOf(module), 'utf8').catch(() => null);
+    let value: unknown = null;
+    try {
+      value = text === null ? null : JSON.parse(text);
+    } catch {
+      return []; // cut short or garbled
+    }
+    const parsed = entrySchema.safeParse(value);
+    return parsed.success && parsed.data.module === module ? parsed.data.footprints : [];
+  }
+
+  /** Put `footprint` first for the module (temporary file + rename: readers see old or new). */
+  async record(module: string, footprint: ImportFootprint): Promise<void> {
+    const same = (other: ImportFootprint): boolean => JSON.stringify(other) === JSON.stringify(footprint);
+    const kept = (await this.read(module)).filter((other) => !same(other));
+    const footprints = [footprint, ...kept].slice(0, KEPT_PER_MODULE);
+    await mkdir(this.folder, { recursive: true });
+    const path = this.fileOf(module);
+    const partial = `${path}.${randomUUID().slice(0, 8)}.partial`;
+    try {
+      await writeFile(partial, JSON.stringify({ module, footprints }));
+      await rename(partial, path);
+    } finally {
+      await rm(partial, { force: true });
+    }
+  }
+}
+
+/**
+ * Whether a distribution's files are as its RECORD says: every listed file with a sha256 is
+ * there with that digest (RECORD's `sha256=<urlsafe base64>` form). For a tree that was not
+ * installed by this build, such as a probe's unpacked artifact, before its RECORD stands for it.
+ */
+export async function recordMatchesFiles(tree: TreeIndex, distribution: string): Promise<boolean> {
+  const [index, distInfo = ''] = distribution.split(':');
+  const root = tree.roots[Number(index)];
+  if (root === undefined || distInfo.includes('/') || distInfo.startsWith('.')) return false;
+  const record = await readFile(join(root, distInfo, 'RECORD'), 'utf8').catch(() => null);
+  if (record === null) return false;
+  const limit = pLimit(8);
+  const checks = record.split(/\r?\n/).map((line) =>
+    limit(async () => {
+      const path = recordPathOf(line);
+      const hash = /,sha256=([A-Za-z0-9_-]+),\d*$/.exec(line)?.[1];
+      if (!path || !hash) return true; // RECORD itself, or a file listed without a digest
+      const file = resolve(root, path);
+      // Scripts sit beside the site folder (`../bin/x`); nothing a RECORD lists lies further out.
+      if (!file.startsWith(`${dirname(root)}${sep}`)) return false;
+      const digest = await sha256OfFile(file).catch(() => null);
+      return digest !== null && Buffer.from(digest, 'hex').toString('base64url') === hash;
+    }),
+  );
+  return (await Promise.all(checks)).every(Boolean);
+}

@@ -1,0 +1,142 @@
+// The local probe's reuse of earlier passed imports (adapters/local/probe-footprints.ts): layers
+// that differ by a package added keep the other modules' results; a module that looked for the
+// new name, or whose files differ from their RECORD, is imported again. To see which modules
+// were really imported, each needs a flag file outside the artifact (which no footprint sees):
+// once the flag is gone, a module imported again fails and a reused one passes.
+import { createHash } from 'node:crypto';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import yazl from 'yazl';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { probeLocally } from '../../../functions/adapters/local/local-probe-runner.ts';
+import type { ProbeRequest } from '../../../functions/core/probe/index.ts';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import { findTargetInterpreter } from '../../../functions/core/verify/index.ts';
+
+const target = lambdaTarget('python3.11', 'x86_64');
+const interpreter = await findTargetInterpreter(target);
+const noInterpreter = 'reason' in interpreter ? interpreter.reason : null;
+const skipNote = noInterpreter ? ` (skipped: ${noInterpreter})` : '';
+
+const work = await mkdtemp(join(tmpdir(), 'lambda-deps-probe-footprints-'));
+// The probe's cell imports as an unprivileged uid: it must be able to read the flag.
+await chmod(work, 0o755);
+const flag = join(work, 'flag');
+let cacheDir = '';
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+const recordDigest = (content: string): string =>
+  `sha256=${createHash('sha256').update(content).digest('base64url')}`;
+
+type Files = Record<string, string>;
+
+/** A distribution's files as the installer leaves them: METADATA and a RECORD with every digest. */
+function distribution(name: string, files: Files, record: Files = files): Files {
+  const distInfo = `${name}-1.0.dist-info`;
+  const metadata = { [`${distInfo}/METADATA`]: `Metadata-Version: 2.1\nName: ${name}\nVersion: 1.0\n` };
+  const listed = Object.entries({ ...record, ...metadata }).map(
+    ([path, content]) => `${path},${recordDigest(content)},${content.length}`,
+  );
+  return {
+    ...files,
+    ...metadata,
+    [`${distInfo}/RECORD`]: `${[...listed, `${distInfo}/RECORD,,`].join('\n')}\n`,
+  };
+}
+
+/** A layer zip holding the files under python/, as Lambda unpacks them into /opt/python. */
+async function layer(name: string, files: Files): Promise<string> {
+  const archive = new yazl.ZipFile();
+  for (const [path, content] of Object.entries(files))
+    archive.addBuffer(Buffer.from(content), `python/${path}`);
+  archive.end();
+  const chunks: Buffer[] = [];
+  for await (const chunk of archive.outputStream) chunks.push(chunk as Buffer);
+  const path = join(work, `${name}-${Math.random().toString(36).slice(2)}.zip`);
+  await writeFile(path, Buffer.concat(chunks));
+  return path;
+}
+
+const needsFlag = (body = ''): string =>
+  `import os\nassert os.path.exists(${JSON.stringify(flag)}), "no flag"\n${body}\n`;
+
+const base = (value: number): Files =>
+  distribution('base', { 'base/__init__.py': needsFlag(`VALUE = ${value}`) });
+const opt = distribution('opt', {
+  'opt.py': needsFlag('try:\n    import extra\nexcept ImportError:\n    extra = None'),
+});
+
+async function probe(zips: string[], modules: string[], reuse = true) {
+  const request: ProbeRequest = { target, modules, artifact: { kind: 'layers', zips }, reuse };
+  const result = await probeLocally(request, { cacheDir });
+  return {
+    ...result,
+    failed: result.modules.filter((module) => !module.ok).map((module) => module.module),
+    reused: result.modules.filter((module) => module.reused).map((module) => module.module),
+  };
+}
+
+beforeEach(async () => {
+  cacheDir = await mkdtemp(join(work, 'cache-'));
+  await writeFile(flag, '');
+});
+
+describe.skipIf(noInterpreter !== null)(`the local probe's reuse by footprint${skipNote}`, () => {
+  it('imports nothing again from layers whose files are unchanged', async () => {
+    const zips = [await layer('base', base(1)), await layer('opt', opt)];
+    expect((await probe(zips, ['base', 'opt'])).ok).toBe(true);
+    await rm(flag);
+
+    const again = await probe(zips, ['base', 'opt']);
+
+    expect(again).toMatchObject({ ok: true, failed: [], reused: ['base', 'opt'] });
+    expect(again.modules.map((module) => module.module)).toEqual(['base', 'opt']);
+  });
+
+  it('imports again a module that looked for a name a new layer provides', async () => {
+    const zips = [await layer('base', base(1)), await layer('opt', opt)];
+    expect((await probe(zips, ['base', 'opt'])).ok).toBe(true);
+    await rm(flag);
+    const extra = await layer('extra', distribution('extra', { 'extra.py': 'X = 1\n' }));
+
+    const again = await probe([...zips, extra], ['base', 'opt', 'extra']);
+
+    expect(again).toMatchObject({ failed: ['opt'], reused: ['base'] });
+  });
+
+  it('imports again a distribution whose files no longer match its RECORD', async () => {
+    const zips = [await layer('base', base(1)), await layer('opt', opt)];
+    expect((await probe(zips, ['base', 'opt'])).ok).toBe(true);
+    await rm(flag);
+    // Same RECORD (so the same RECORD digest), other bytes: an artifact altered in the store.
+    const original = base(1);
+    const altered = distribution(
+      'base',
+      { 'base/__init__.py': needsFlag('VALUE = 2') },
+      {
+        'base/__init__.py': original['base/__init__.py'] ?? '',
+      },
+    );
+    const [, optZip = ''] = zips;
+
+    const again = await probe([await layer('altered', altered), optZip], ['base', 'opt']);
+
+    // (opt was imported after base in the same process: its footprint holds base too.)
+    expect(again.failed).toContain('base');
+    expect(again.reused).not.toContain('base');
+  });
+
+  it('imports everything when the run may not reuse (--no-cache)', async () => {
+    const zips = [await layer('base', base(1)), await layer('opt', opt)];
+    expect((await probe(zips, ['base', 'opt'])).ok).toBe(true);
+    await rm(flag);
+
+    const again = await probe(zips, ['base', 'opt'], false);
+
+    expect(again).toMatchObject({ failed: ['base', 'opt'], reused: [] });
+  });
+});
