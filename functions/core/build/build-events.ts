@@ -30,7 +30,13 @@ export type BuildProgressEvent =
 /** Progress, for the terminal and the pipeline's logs. */
 export type BuildEvent =
   | BuildProgressEvent
-  | { readonly type: 'package'; readonly name: string; readonly step: 'downloaded' | 'installed' }
+  | {
+      readonly type: 'package';
+      readonly name: string;
+      readonly step: 'downloaded' | 'installed';
+      /** The per-wheel cache entry its files were copied from, instead of installing the wheel again (installed-tree-cache.ts). */
+      readonly reusedFrom?: string;
+    }
   | { readonly type: 'cache-hit'; readonly key: string; readonly from: string }
   | { readonly type: 'warning'; readonly message: string };
 

@@ -20,7 +20,13 @@ import type {
 import type { BuildContext } from './build-events.ts';
 import { isRuntimeProvided, type SlimPolicy } from './slim-policy.ts';
 import { RUNTIME_DIR, SITE_DIR } from './tree-files.ts';
-import { installWheel, type InstalledPackage, type TreeClaims } from './wheel-installer.ts';
+import { installWheelCached, type CachedInstall, type InstalledTreeCache } from './installed-tree-cache.ts';
+import {
+  installWheel,
+  type InstalledPackage,
+  type InstallWheelOptions,
+  type TreeClaims,
+} from './wheel-installer.ts';
 
 export interface InstalledEntry {
   readonly result: InstalledPackage;
@@ -38,7 +44,11 @@ export interface InstallSetOptions {
   readonly treeDir: string;
   /** For sdist builds. */
   readonly scratch: string;
-  /** Where wheels built from sdists are cached (by sdist sha256, backend, interpreter). */
+  /**
+   * Where wheels built from sdists are cached (by sdist sha256, backend, interpreter), and each
+   * wheel's installed files (`installed/`, by wheel sha256 and install options; read only when
+   * `policy.cache` is on).
+   */
   readonly cacheDir?: string;
   readonly interpreter: string;
   readonly pythonExecutable?: string;
@@ -123,6 +133,23 @@ async function wheelFor(
   };
 }
 
+/**
+ * The per-wheel cache of installed trees, or null. `--no-cache` leaves it alone both ways: a
+ * build asked not to trust the cache neither reads it nor pays for copying every wheel into it.
+ */
+function installedTreeCacheOf(options: InstallSetOptions, context: BuildContext): InstalledTreeCache | null {
+  if (!options.cacheDir || !options.policy.cache) return null;
+  return { dir: join(options.cacheDir, 'installed'), warn: context.warn };
+}
+
+async function installOne(
+  options: InstallWheelOptions,
+  cache: InstalledTreeCache | null,
+): Promise<CachedInstall> {
+  if (cache) return installWheelCached(options, cache);
+  return { installed: await installWheel(options), reusedFrom: null };
+}
+
 /** Download (parallel; the index's cache makes the second time free), then install every package into the tree. */
 export async function installSet(
   options: InstallSetOptions,
@@ -145,6 +172,7 @@ export async function installSet(
     ),
   );
   const installLimit = pLimit(4);
+  const cache = installedTreeCacheOf(options, context);
   // Which package wrote each path: two distributions claiming one path with other bytes is an error.
   const claims: TreeClaims = new Map();
   // Live totals, counted as each file is written (the tree is never walked again for them).
@@ -164,17 +192,25 @@ export async function installSet(
             options,
           );
           const runtimeProvided = options.policy.excludeRuntimeProvided && isRuntimeProvided(locked.name);
-          const result = await installWheel({
-            wheelPath,
-            locked: wheelLock,
-            treeDir: runtimeProvided ? join(options.treeDir, RUNTIME_DIR) : options.treeDir,
-            siteDir: SITE_DIR,
-            interpreter: options.interpreter,
-            slim: options.slim,
-            claims,
-            onFileWritten,
+          const { installed: result, reusedFrom } = await installOne(
+            {
+              wheelPath,
+              locked: wheelLock,
+              treeDir: runtimeProvided ? join(options.treeDir, RUNTIME_DIR) : options.treeDir,
+              siteDir: SITE_DIR,
+              interpreter: options.interpreter,
+              slim: options.slim,
+              claims,
+              onFileWritten,
+            },
+            cache,
+          );
+          context.emit({
+            type: 'package',
+            name: locked.name,
+            step: 'installed',
+            ...(reusedFrom ? { reusedFrom } : {}),
           });
-          context.emit({ type: 'package', name: locked.name, step: 'installed' });
           totals.packages++;
           context.count('install', { ...totals });
           return { result, runtimeProvided, ...(builtFromSdist ? { builtFromSdist } : {}) };

@@ -257,7 +257,7 @@ const HELD_FOR_WRITE_ENTRY_BYTES = 48 * 1024 ** 2;
 const MAX_HELD_ENTRY_BYTES = 64 * 1024 ** 2;
 
 /** Streams the wheel and compares its sha256 with the lock's, before anything else reads it. */
-async function checkLockedHash(wheelPath: string, locked: LockedPackage): Promise<void> {
+export async function checkLockedHash(wheelPath: string, locked: LockedPackage): Promise<void> {
   const actual = await sha256OfFile(wheelPath);
   if (actual !== locked.sha256.toLowerCase())
     throw new IntegrityError(`${locked.filename}: sha256 is ${actual}, the lock says ${locked.sha256}.`, {
@@ -688,10 +688,10 @@ function recordOf(
  * written twice). Synchronous, so parallel installs cannot both claim a path.
  * @returns tree-relative paths already present with the same bytes (skip writing them)
  */
-function claimPaths(
+export function claimPaths(
   claims: TreeClaims,
   root: string,
-  kept: readonly InstalledFile[],
+  kept: readonly Pick<InstalledFile, 'path'>[],
   digests: ReadonlyMap<string, string>,
   wheel: string,
   packageName: string,
@@ -721,7 +721,7 @@ function claimPaths(
 }
 
 /** Write one file exclusively; an existing file is accepted only when its bytes are the same. */
-async function writeExclusive(
+export async function writeExclusive(
   target: string,
   write: () => Promise<void>,
   expected: () => Promise<string>,
@@ -740,13 +740,17 @@ async function writeExclusive(
   }
 }
 
-/** Write the kept files into `treeDir`, streaming each wheel entry from the wheel once more. */
+/**
+ * Write the kept files into `treeDir`, streaming each wheel entry from the wheel once more
+ * unless the check kept its bytes (those are also put into `written`).
+ */
 async function writeFiles(
   context: WheelContext,
   treeDir: string,
   kept: readonly InstalledFile[],
   skip: ReadonlySet<string>,
   inflated: Map<ZipEntry, Buffer>,
+  written: Map<string, Buffer>,
   onFileWritten: (bytes: number) => void = () => undefined,
 ): Promise<void> {
   const { wheel, packageName } = context;
@@ -777,6 +781,7 @@ async function writeFiles(
     // Bytes the check already inflated (and matched against RECORD) are written as they are.
     const checkedBytes = source.kind === 'generated' ? source.content : entry && inflated.get(entry);
     if (entry) inflated.delete(entry);
+    if (entry && checkedBytes) written.set(file.path, checkedBytes);
     const write = async (): Promise<void> => {
       if (checkedBytes) await writeFile(target, checkedBytes, { flag: 'wx', mode });
       else if (entry) await writeEntryTo(context.zip, entry, target, mode);
@@ -801,6 +806,26 @@ async function writeFiles(
  *     interpreter: lambdaInterpreter('3.11'), slim: DEFAULT_SLIM_POLICY });
  */
 export async function installWheel(options: InstallWheelOptions): Promise<InstalledPackage> {
+  return (await installWheelWithDigests(options)).installed;
+}
+
+/** A fresh install as the installed-tree cache (installed-tree-cache.ts) stores it. */
+export interface FreshInstall {
+  readonly installed: InstalledPackage;
+  /** Every kept file's RECORD digest (`sha256=…`, of the bytes written), by tree-relative path. */
+  readonly digests: ReadonlyMap<string, string>;
+  /** Kept paths not written, because another distribution claimed them with the same bytes. */
+  readonly skipped: ReadonlySet<string>;
+  /** The bytes of the wheel's files written from memory, by path (bigger ones were streamed from the wheel). */
+  readonly written: ReadonlyMap<string, Buffer>;
+}
+
+/**
+ * {@link installWheel}, also telling what the install checked and skipped, so a cache need not
+ * hash the tree again. What this produces for the same inputs must not change without bumping
+ * INSTALLED_TREE_FORMAT (installed-tree-cache.ts): cached trees would keep the old output.
+ */
+export async function installWheelWithDigests(options: InstallWheelOptions): Promise<FreshInstall> {
   const { wheelPath, locked, interpreter, slim } = options;
   const siteDir = options.siteDir ?? 'python';
   const wheel = locked.filename;
@@ -830,13 +855,22 @@ export async function installWheel(options: InstallWheelOptions): Promise<Instal
     const planned = planEntries(context, slim);
     const checked = await checkContents(context, record, planned);
     const { kept, digests, installedBytes, removed } = assembleFiles(context, planned, checked, interpreter);
+    const written = new Map<string, Buffer>();
     const skip = options.claims
       ? claimPaths(options.claims, resolve(options.treeDir), kept, digests, wheel, packageName)
       : new Set<string>();
     if (options.writeTree ?? true)
-      await writeFiles(context, options.treeDir, kept, skip, checked.inflated, options.onFileWritten);
+      await writeFiles(
+        context,
+        options.treeDir,
+        kept,
+        skip,
+        checked.inflated,
+        written,
+        options.onFileWritten,
+      );
     const topLevelEntry = context.byName.get(`${distInfo}/top_level.txt`);
-    return {
+    const installed: InstalledPackage = {
       name: canonicalizeName(locked.name),
       version: locked.version,
       wheelPath,
@@ -847,6 +881,7 @@ export async function installWheel(options: InstallWheelOptions): Promise<Instal
       removed,
       topLevel: topLevelNames(topLevelEntry ? checked.kept.get(topLevelEntry) : undefined, kept, siteDir),
     };
+    return { installed, digests, skipped: skip, written };
   } finally {
     await zip.close();
   }
