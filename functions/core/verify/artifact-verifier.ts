@@ -2,21 +2,17 @@
 // judged by its magic bytes, and each ELF file must suit the target (machine, glibc and
 // libstdc++ symbol versions, every DT_NEEDED library findable), each CPython extension must
 // carry the target's suffix, and Mach-O or PE files are refused. Each problem names the
-// file, the distribution it came from and what to do. Reads only the headers it needs.
+// file, the distribution it came from and what to do. Reads only the headers it needs: one
+// 4 KiB read per file, and for ELF files the blocks of their dynamic tables (file-inspection.ts).
 // Before any file, the artifact's shape: no symlink pointing outside it, no entry twice, no two
 // names differing only in case, no unsafe name (a zip could write any of these on extraction).
-import { lstat, open, readdir, readFile, readlink } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { lstat, readFile } from 'node:fs/promises';
+import { join, posix, sep } from 'node:path';
 import pLimit from 'p-limit';
 import { openZip, readEntry, unsafeEntryName } from '../pack/zip-reader.ts';
-import {
-  compareDottedVersions,
-  detectBinaryFormat,
-  readElfFacts,
-  readElfFactsFromFile,
-  type BinaryFormat,
-  type ElfFacts,
-} from './elf.ts';
+import { compareDottedVersions, type BinaryFormat, type ElfFacts } from './elf.ts';
+import { eventLoopSlicer, inspectBytes, inspectFile, type FileInspection } from './file-inspection.ts';
 import { InputError } from '../shared/errors.ts';
 import { exceedsCeiling, runtimeLibraries, type RuntimeLibrarySet } from './runtime-libraries.ts';
 import { describeTarget, wheelMachine } from '../shared/targets.ts';
@@ -64,10 +60,9 @@ export interface VerifyArtifactResult {
 /** One file in the artifact, whatever holds it. */
 interface ArtifactEntry {
   readonly path: string;
-  readonly size: number;
   readonly symlink: boolean;
-  head(length: number): Promise<Buffer>;
-  elf(): Promise<ElfFacts | null>;
+  /** Its binary format by its first bytes, and its ELF facts when it is ELF. */
+  inspect(): Promise<FileInspection>;
   text(): Promise<string>;
   /** Drop anything held in memory for this entry. */
   release?(): void;
@@ -124,41 +119,34 @@ function escapingLink(path: string, target: string): Problem | null {
   );
 }
 
-const HEAD_BYTES = 4096;
-
-async function readHead(path: string, length: number): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(length);
-    const { bytesRead } = await handle.read(buffer, 0, length, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
-
+/**
+ * A folder read with synchronous calls between pauses (see file-bytes.ts for why): the listing
+ * gives each entry's type, so files are never stat'ed; inspecting one is an open and a read.
+ */
 async function folderTree(root: string): Promise<ArtifactTree> {
   const entries = new Map<string, ArtifactEntry>();
   const structural: Problem[] = [];
+  const pause = eventLoopSlicer();
   const walk = async (relative: string): Promise<void> => {
+    await pause();
     const absolute = relative === '.' ? root : join(root, relative);
-    const children = await readdir(absolute, { withFileTypes: true });
-    for (const child of children) {
+    for (const child of readdirSync(absolute, { withFileTypes: true })) {
       const path = relative === '.' ? child.name : `${relative}/${child.name}`;
-      const full = join(root, path);
+      // Joined by hand: path.join normalizes every time, and `absolute` is normal already.
+      const full = `${absolute}${sep}${child.name}`;
       if (child.isSymbolicLink()) {
-        const problem = escapingLink(path, await readlink(full));
+        const problem = escapingLink(path, readlinkSync(full));
         if (problem) structural.push(problem);
       }
       if (child.isDirectory()) await walk(path);
       else if (child.isFile() || child.isSymbolicLink()) {
-        const stats = await lstat(full);
         entries.set(path, {
           path,
-          size: stats.size,
           symlink: child.isSymbolicLink(),
-          head: (length) => readHead(full, length),
-          elf: () => readElfFactsFromFile(full, path),
+          inspect: async () => {
+            await pause();
+            return inspectFile(full, path);
+          },
           text: () => readFile(full, 'utf8'),
         });
       }
@@ -169,7 +157,8 @@ async function folderTree(root: string): Promise<ArtifactTree> {
   return {
     entries,
     folders: foldersOf(entries.keys()),
-    concurrency: 16,
+    // Inspection is synchronous: files in parallel would only interleave the same CPU work.
+    concurrency: 1,
     structural,
     close: async () => undefined,
   };
@@ -216,10 +205,8 @@ async function zipTree(path: string): Promise<ArtifactTree> {
       const load = (): Promise<Buffer> => (content ??= readEntry(zip, entry));
       entries.set(name, {
         path: name,
-        size: entry.uncompressedSize,
         symlink: entry.isSymlink,
-        head: async (length) => (await load()).subarray(0, length),
-        elf: async () => readElfFacts(await load(), name),
+        inspect: async () => inspectBytes(await load(), name),
         text: async () => (await load()).toString('utf8'),
         release: () => {
           content = null;
@@ -499,8 +486,7 @@ function findLibrary(
   return { found: false, searched };
 }
 
-async function checkElf(path: string, entry: ArtifactEntry, context: CheckContext): Promise<FileFinding> {
-  const facts = await entry.elf();
+function checkElf(path: string, facts: ElfFacts | null, context: CheckContext): FileFinding {
   const problems: Problem[] = [];
   const warnings: Problem[] = [];
   const assumed: { library: string; source: string }[] = [];
@@ -603,8 +589,7 @@ async function checkElf(path: string, entry: ArtifactEntry, context: CheckContex
 }
 
 async function checkEntry(entry: ArtifactEntry, context: CheckContext): Promise<FileFinding> {
-  const head = await entry.head(Math.min(HEAD_BYTES, entry.size));
-  const format = detectBinaryFormat(head);
+  const { format, elf } = await entry.inspect();
   if (format === 'mach-o' || format === 'mach-o-fat') {
     return { problems: [foreignBinaryProblem(entry.path, format, context)], elf: false, assumed: [] };
   }
@@ -615,7 +600,7 @@ async function checkEntry(entry: ArtifactEntry, context: CheckContext): Promise<
   }
   const suffix = checkExtensionSuffix(entry.path, context);
   const finding: FileFinding =
-    format === 'elf' ? await checkElf(entry.path, entry, context) : { problems: [], elf: false, assumed: [] };
+    format === 'elf' ? checkElf(entry.path, elf, context) : { problems: [], elf: false, assumed: [] };
   if (!suffix) return finding;
   // A suffix naming the wrong machine says the same as the ELF machine check: report it once.
   if (suffix.mismatch === 'platform' && finding.machineMismatch) return finding;

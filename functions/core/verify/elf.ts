@@ -2,10 +2,18 @@
 // machine, type, DT_NEEDED libraries, RPATH/RUNPATH, SONAME and the symbol versions it
 // needs (GLIBC_2.28, GLIBCXX_3.4.21 …). Also tells Mach-O and PE files apart from ELF.
 // Written here rather than taken from npm: the packages found there read headers only,
-// not the dynamic section or DT_VERNEED. Every offset is bounds-checked: a damaged file
-// yields `defects`, never an exception. It reads through a random-access byte source so
-// that a 100 MB library costs a few small reads (see readElfFactsFromFile).
-import { open } from 'node:fs/promises';
+// not the dynamic section or DT_VERNEED. Every offset is bounds-checked and every count
+// capped: a damaged file yields `defects`, never an exception. It reads through a
+// random-access byte source so that a 100 MB library costs a few small reads
+// (see readElfFactsFromFile).
+import {
+  blockSource,
+  MAX_ELF_READ_BYTES,
+  openFileSync,
+  readHeadInto,
+  type OpenFile,
+  type OpenFileFn,
+} from './file-bytes.ts';
 
 /** Which kind of binary a file is, judged by its first bytes. */
 export type BinaryFormat = 'elf' | 'mach-o' | 'mach-o-fat' | 'pe' | null;
@@ -87,7 +95,10 @@ const DT_VERNEEDNUM = 0x6fffffff;
 /** Caps that keep a hostile file from making us loop or allocate without end. */
 const MAX_DYNAMIC_ENTRIES = 65_536;
 const MAX_VERNEED_ENTRIES = 4_096;
+/** Version names over all needs; a real library has a few dozen. */
+const MAX_VERSION_NAMES = 16_384;
 const MAX_STRING_BYTES = 4_096;
+const SHORT_STRING_BYTES = 256;
 
 /**
  * Judge a file by its first bytes (64 are enough for ELF and Mach-O; PE needs the byte at
@@ -128,70 +139,40 @@ export function readElfFacts(buffer: Buffer, name: string): ElfFacts | null {
   return parseElf(bufferSource(buffer), name);
 }
 
-/** Thrown by a partial source when the parser asks for bytes that have not been loaded yet. */
-class MissingBytes {
-  constructor(
-    readonly offset: number,
-    readonly length: number,
-  ) {}
+/**
+ * Parse an ELF file on disk reading only what the parse touches: its first 4 KiB (the headers),
+ * then the 4 KiB blocks of the dynamic segment, the strings it names and the version needs,
+ * whatever the file's size. Null when the file is not ELF.
+ */
+export async function readElfFactsFromFile(
+  path: string,
+  name: string = path,
+  openFile: OpenFileFn = openFileSync,
+): Promise<ElfFacts | null> {
+  const file = openFile(path);
+  try {
+    return elfFactsOfOpenFile(file, readHeadInto(file), name);
+  } finally {
+    file.close();
+  }
 }
 
-const CHUNK = 64 * 1024;
-
 /**
- * Parse an ELF file on disk reading only what the parse touches: the headers, the dynamic
- * segment, the dynamic string table and the version needs (typically 2–4 reads of 64 KiB,
- * whatever the file's size). Null when the file is not ELF.
+ * The facts of an open file whose first bytes (`head`, from readHeadInto) were read already.
+ * A file that would need more than MAX_ELF_READ_BYTES to parse is reported as damaged.
  */
-export async function readElfFactsFromFile(path: string, name: string = path): Promise<ElfFacts | null> {
-  const handle = await open(path, 'r');
-  try {
-    const { size } = await handle.stat();
-    const chunks = new Map<number, Buffer>();
-    const load = async (index: number): Promise<void> => {
-      if (chunks.has(index)) return;
-      const start = index * CHUNK;
-      const length = Math.min(CHUNK, size - start);
-      const buffer = Buffer.alloc(Math.max(0, length));
-      if (length > 0) await handle.read(buffer, 0, length, start);
-      chunks.set(index, buffer);
-    };
-    const source: ByteSource = {
-      size,
-      read(offset, length) {
-        if (offset < 0 || length < 0 || offset + length > size) return null;
-        const first = Math.floor(offset / CHUNK);
-        const last = Math.floor((offset + Math.max(length, 1) - 1) / CHUNK);
-        const parts: Buffer[] = [];
-        for (let index = first; index <= last; index++) {
-          const chunk = chunks.get(index);
-          if (!chunk) throw new MissingBytes(offset, length);
-          parts.push(chunk);
-        }
-        const joined = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-        const start = offset - first * CHUNK;
-        return joined.subarray(start, start + length);
-      },
-    };
-    await load(0);
-    // Each round loads what the previous parse was missing; a sane file needs a handful.
-    for (let round = 0; round < 64; round++) {
-      try {
-        return parseElf(source, name);
-      } catch (error) {
-        if (!(error instanceof MissingBytes)) throw error;
-        const first = Math.floor(error.offset / CHUNK);
-        const last = Math.floor((error.offset + Math.max(error.length, 1) - 1) / CHUNK);
-        for (let index = first; index <= last; index++) await load(index);
-      }
-    }
-    // Only a file whose structures point all over the place gets here: read it whole.
-    const whole = Buffer.alloc(size);
-    await handle.read(whole, 0, size, 0);
-    return readElfFacts(whole, name);
-  } finally {
-    await handle.close();
-  }
+export function elfFactsOfOpenFile(file: OpenFile, head: Buffer, name: string): ElfFacts | null {
+  const source = blockSource(file, head);
+  const facts = parseElf(source, name);
+  if (!facts || !source.exhausted()) return facts;
+  const budget = `${MAX_ELF_READ_BYTES / (1024 * 1024)} MiB`;
+  return {
+    ...facts,
+    defects: [
+      `its dynamic tables are spread over more than ${budget} of the file (a library needs a few KiB); reading stopped there`,
+      ...facts.defects,
+    ],
+  };
 }
 
 interface Reader {
@@ -204,27 +185,43 @@ interface Reader {
   sword(offset: number): number | null;
 }
 
+const TWO_TO_32 = 2 ** 32;
+
+/**
+ * A 64-bit field from its two 32-bit halves, null unless it is a safe integer. No BigInt: this
+ * runs for every address-sized field, and BigInt reads cost several times more. Exact: below
+ * 2^53 the sum is exact, and anything at or above it rounds to at least 2^53 (not safe).
+ */
+function wideValue(bytes: Buffer, little: boolean, signed: boolean): number | null {
+  const low = little ? bytes.readUInt32LE(0) : bytes.readUInt32BE(4);
+  const high = signed
+    ? little
+      ? bytes.readInt32LE(4)
+      : bytes.readInt32BE(0)
+    : little
+      ? bytes.readUInt32LE(4)
+      : bytes.readUInt32BE(0);
+  const value = high * TWO_TO_32 + low;
+  return Number.isSafeInteger(value) ? value : null;
+}
+
 function makeReader(source: ByteSource, is64: boolean, little: boolean): Reader {
   const bytes = (offset: number, length: number): Buffer | null => source.read(offset, length);
+  const u32 = (offset: number): number | null => {
+    const b = bytes(offset, 4);
+    return b ? (little ? b.readUInt32LE(0) : b.readUInt32BE(0)) : null;
+  };
   return {
     u8: (offset) => bytes(offset, 1)?.readUInt8(0) ?? null,
     u16: (offset) => {
       const b = bytes(offset, 2);
       return b ? (little ? b.readUInt16LE(0) : b.readUInt16BE(0)) : null;
     },
-    u32: (offset) => {
-      const b = bytes(offset, 4);
-      return b ? (little ? b.readUInt32LE(0) : b.readUInt32BE(0)) : null;
-    },
+    u32,
     word: (offset) => {
-      if (!is64) {
-        const b = bytes(offset, 4);
-        return b ? (little ? b.readUInt32LE(0) : b.readUInt32BE(0)) : null;
-      }
+      if (!is64) return u32(offset);
       const b = bytes(offset, 8);
-      if (!b) return null;
-      const value = little ? b.readBigUInt64LE(0) : b.readBigUInt64BE(0);
-      return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : null;
+      return b ? wideValue(b, little, false) : null;
     },
     sword: (offset) => {
       if (!is64) {
@@ -232,11 +229,7 @@ function makeReader(source: ByteSource, is64: boolean, little: boolean): Reader 
         return b ? (little ? b.readInt32LE(0) : b.readInt32BE(0)) : null;
       }
       const b = bytes(offset, 8);
-      if (!b) return null;
-      const value = little ? b.readBigInt64LE(0) : b.readBigInt64BE(0);
-      return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
-        ? Number(value)
-        : null;
+      return b ? wideValue(b, little, true) : null;
     },
   };
 }
@@ -278,6 +271,152 @@ function highestWithPrefix(names: Iterable<string>, prefix: string): string | nu
   return best;
 }
 
+/** The section headers an unlinked object is read through, one header at a time. */
+interface SectionTable {
+  /** Section `index`, or null past the table or when its header cannot be read. */
+  at(index: number): Section | null;
+  /** The first SHT_DYNAMIC section (looked up once). */
+  dynamic(): Section | null;
+}
+
+/**
+ * The section header table, or null (with the defect) when it lies outside the file. Headers are
+ * read on demand, never all kept: a table can claim millions of entries (the count in section 0).
+ */
+function openSectionTable(
+  read: Reader,
+  fileSize: number,
+  header: { shoff: number | null; shnum: number; shentsize: number; is64: boolean },
+  defects: string[],
+): SectionTable | null {
+  const { shoff, shnum, shentsize, is64 } = header;
+  if (shnum === 0 || shoff === null || shoff === 0) return null;
+  if (shentsize < (is64 ? 64 : 40)) {
+    defects.push(`section header table is malformed (entry size ${shentsize})`);
+    return null;
+  }
+  if (shoff + shnum * shentsize > fileSize) {
+    defects.push(`section header table runs past the end of the file (${shnum} entries at ${shoff})`);
+    return null;
+  }
+  const at = (index: number): Section | null => {
+    const base = shoff + index * shentsize;
+    const type = index < shnum ? read.u32(base + 4) : null;
+    if (type === null) return null;
+    return {
+      type,
+      offset: read.word(base + (is64 ? 24 : 16)) ?? -1,
+      size: read.word(base + (is64 ? 32 : 20)) ?? -1,
+      link: read.u32(base + (is64 ? 40 : 24)) ?? 0,
+      entsize: read.word(base + (is64 ? 56 : 36)) ?? 0,
+    };
+  };
+  let dynamic: Section | null | undefined;
+  const findDynamic = (): Section | null => {
+    for (let index = 0; index < shnum; index++) {
+      const section = at(index);
+      // Unreadable inside a checked table: the read budget ran out (the source says so).
+      if (section === null) return null;
+      if (section.type === SHT_DYNAMIC) return section;
+    }
+    return null;
+  };
+  return { at, dynamic: () => (dynamic === undefined ? (dynamic = findDynamic()) : dynamic) };
+}
+
+/** The dynamic table's entries up to DT_NULL, at most MAX_DYNAMIC_ENTRIES (a defect says when more were there). */
+function readDynamicEntries(
+  read: Reader,
+  offset: number,
+  available: number,
+  is64: boolean,
+  defects: string[],
+): { tag: number; value: number }[] {
+  const entrySize = is64 ? 16 : 8;
+  const entries: { tag: number; value: number }[] = [];
+  const count = Math.min(available, MAX_DYNAMIC_ENTRIES);
+  let index = 0;
+  for (; index < count; index++) {
+    const at = offset + index * entrySize;
+    const tag = read.sword(at);
+    const value = read.word(at + entrySize / 2);
+    if (tag === null) {
+      defects.push(`dynamic entry ${index} is unreadable`);
+      break;
+    }
+    if (tag === DT_NULL) break;
+    if (value === null) {
+      defects.push(`dynamic entry ${index} (tag ${tag}) holds a value too large to use`);
+      continue;
+    }
+    entries.push({ tag, value });
+  }
+  if (index === count && available > count) {
+    defects.push(
+      `the dynamic section has more than ${MAX_DYNAMIC_ENTRIES} entries before DT_NULL; the rest were not read`,
+    );
+  }
+  return entries;
+}
+
+interface VersionNeed {
+  readonly file: string;
+  readonly versions: string[];
+}
+
+/**
+ * DT_VERNEED from file offset `at`: up to `count` needs, at most MAX_VERSION_NAMES version names
+ * in all (the needs of a hostile file can share one long chain, multiplying it; a defect says so).
+ */
+function readVersionNeeds(
+  read: Reader,
+  at: number,
+  count: number,
+  stringOf: (index: number) => string | null,
+  defects: string[],
+): VersionNeed[] {
+  const needs: VersionNeed[] = [];
+  let names = 0;
+  for (let index = 0; index < Math.min(count, MAX_VERNEED_ENTRIES); index++) {
+    const auxCount = read.u16(at + 2);
+    const fileIndex = read.u32(at + 4);
+    const auxOffset = read.u32(at + 8);
+    const next = read.u32(at + 12);
+    if (auxCount === null || fileIndex === null || auxOffset === null || next === null) {
+      defects.push(`version need ${index} runs past the end of the file`);
+      break;
+    }
+    const file = stringOf(fileIndex) ?? '?';
+    const versions: string[] = [];
+    let auxAt = at + auxOffset;
+    for (let auxIndex = 0; auxIndex < Math.min(auxCount, MAX_VERNEED_ENTRIES); auxIndex++) {
+      if (names++ === MAX_VERSION_NAMES) break;
+      const nameIndex = read.u32(auxAt + 8);
+      const auxNext = read.u32(auxAt + 12);
+      if (nameIndex === null || auxNext === null) {
+        defects.push(`version need ${index} (${file}) has an entry past the end of the file`);
+        break;
+      }
+      const version = stringOf(nameIndex);
+      if (version === null)
+        defects.push(`version need ${index} (${file}) names a version outside the string table`);
+      else versions.push(version);
+      if (auxNext === 0) break;
+      auxAt += auxNext;
+    }
+    needs.push({ file, versions });
+    if (names > MAX_VERSION_NAMES) {
+      defects.push(
+        `more than ${MAX_VERSION_NAMES} version names are needed (a library needs a few dozen); the rest were not read`,
+      );
+      break;
+    }
+    if (next === 0) break;
+    at += next;
+  }
+  return needs;
+}
+
 /**
  * Version names that are not of the form GLIBC_x.y but still need a glibc at least that new.
  * GLIBC_ABI_DT_RELR marks binaries linked with `-z pack-relative-relocs` (glibc 2.36 NEWS).
@@ -286,11 +425,11 @@ const GLIBC_MARKER_VERSIONS: Readonly<Record<string, string>> = { GLIBC_ABI_DT_R
 
 /**
  * The facts verify needs of one ELF file (machine, interpreter, needed libraries, glibc symbol
- * versions, defects). Kept as one function on purpose: it walks the file as the loader does
- * (header, then segments, then sections, then the dynamic table through them), and every later
- * step reads the offsets, word size and byte order the earlier ones checked. Split into pieces,
- * each would take and re-check that whole state; read top to bottom, each check sits next to
- * the read it guards.
+ * versions, defects). It walks the file as the loader does (header, then segments, then
+ * sections, then the dynamic table through them), and every later step reads the offsets, word
+ * size and byte order the earlier ones checked, so most of it stays here, each check next to
+ * the read it guards. Only the loops over tables whose counts come from the file (section
+ * headers, dynamic entries, version needs) are apart, each with its cap.
  */
 function parseElf(source: ByteSource, name: string): ElfFacts | null {
   const ident = source.read(0, Math.min(16, source.size));
@@ -383,28 +522,12 @@ function parseElf(source: ByteSource, name: string): ElfFacts | null {
     }
   }
 
-  const sections: Section[] = [];
-  const readSections = (): void => {
-    if (sections.length > 0 || shnum === 0 || shoff === null || shoff === 0) return;
-    if (shentsize < minShent) {
-      defects.push(`section header table is malformed (entry size ${shentsize})`);
-      return;
-    }
-    if (shoff + shnum * shentsize > source.size) {
-      defects.push(`section header table runs past the end of the file (${shnum} entries at ${shoff})`);
-      return;
-    }
-    for (let index = 0; index < shnum; index++) {
-      const at = shoff + index * shentsize;
-      sections.push({
-        type: read.u32(at + 4) ?? 0,
-        offset: read.word(at + (is64 ? 24 : 16)) ?? -1,
-        size: read.word(at + (is64 ? 32 : 20)) ?? -1,
-        link: read.u32(at + (is64 ? 40 : 24)) ?? 0,
-        entsize: read.word(at + (is64 ? 56 : 36)) ?? 0,
-      });
-    }
-  };
+  // Read only when there are no segments (an unlinked object), and then header by header.
+  let sections: SectionTable | null | undefined;
+  const sectionTable = (): SectionTable | null =>
+    sections === undefined
+      ? (sections = openSectionTable(read, source.size, { shoff, shnum, shentsize, is64 }, defects))
+      : sections;
 
   /** A virtual address inside a loaded segment, as a file offset. */
   const fileOffsetOf = (address: number): number | null => {
@@ -422,10 +545,14 @@ function parseElf(source: ByteSource, name: string): ElfFacts | null {
     const start = tableOffset + index;
     const available = Math.min(MAX_STRING_BYTES, tableSize - index, source.size - start);
     if (available <= 0) return null;
-    const bytes = source.read(start, available);
-    if (!bytes) return null;
-    const end = bytes.indexOf(0);
-    return end < 0 ? null : bytes.toString('latin1', 0, end);
+    // Names are short: a first small read nearly always holds the terminator, sparing a 4 KiB one.
+    for (const length of available > SHORT_STRING_BYTES ? [SHORT_STRING_BYTES, available] : [available]) {
+      const bytes = source.read(start, length);
+      if (!bytes) return null;
+      const end = bytes.indexOf(0);
+      if (end >= 0) return bytes.toString('latin1', 0, end);
+    }
+    return null;
   };
 
   let interpreter: string | null = null;
@@ -447,8 +574,7 @@ function parseElf(source: ByteSource, name: string): ElfFacts | null {
     dynamicOffset = dynamicSegment.offset;
     dynamicSize = dynamicSegment.filesz;
   } else if (segments.length === 0) {
-    readSections();
-    const section = sections.find((candidate) => candidate.type === SHT_DYNAMIC);
+    const section = sectionTable()?.dynamic();
     if (section && section.offset >= 0 && section.size >= 0) {
       dynamicOffset = section.offset;
       dynamicSize = section.size;
@@ -464,23 +590,7 @@ function parseElf(source: ByteSource, name: string): ElfFacts | null {
     );
     dynamicSize = Math.max(0, source.size - dynamicOffset);
   }
-  const entries: { tag: number; value: number }[] = [];
-  const count = Math.min(Math.floor(dynamicSize / entrySize), MAX_DYNAMIC_ENTRIES);
-  for (let index = 0; index < count; index++) {
-    const at = dynamicOffset + index * entrySize;
-    const tag = read.sword(at);
-    const value = read.word(at + entrySize / 2);
-    if (tag === null) {
-      defects.push(`dynamic entry ${index} is unreadable`);
-      break;
-    }
-    if (tag === DT_NULL) break;
-    if (value === null) {
-      defects.push(`dynamic entry ${index} (tag ${tag}) holds a value too large to use`);
-      continue;
-    }
-    entries.push({ tag, value });
-  }
+  const entries = readDynamicEntries(read, dynamicOffset, Math.floor(dynamicSize / entrySize), is64, defects);
   const valueOf = (tag: number): number | undefined => entries.find((entry) => entry.tag === tag)?.value;
 
   const strtabAddress = valueOf(DT_STRTAB);
@@ -490,9 +600,9 @@ function parseElf(source: ByteSource, name: string): ElfFacts | null {
     strtabOffset = segments.length > 0 ? fileOffsetOf(strtabAddress) : null;
     if (strtabOffset === null && segments.length === 0) {
       // An unlinked object: the address is meaningless, the section link names the table.
-      readSections();
-      const dynamicSection = sections.find((candidate) => candidate.type === SHT_DYNAMIC);
-      const linked = dynamicSection ? sections[dynamicSection.link] : undefined;
+      const table = sectionTable();
+      const dynamicSection = table?.dynamic();
+      const linked = dynamicSection ? table?.at(dynamicSection.link) : null;
       if (linked && linked.offset >= 0) strtabOffset = linked.offset;
     }
   }
@@ -525,44 +635,14 @@ function parseElf(source: ByteSource, name: string): ElfFacts | null {
     }
   }
 
-  const versionNeeds: { file: string; versions: string[] }[] = [];
+  let versionNeeds: VersionNeed[] = [];
   const verneedAddress = valueOf(DT_VERNEED);
-  const verneedCount = valueOf(DT_VERNEEDNUM) ?? 0;
   if (verneedAddress !== undefined && strtabOffset !== null) {
-    let at: number | null = segments.length > 0 ? fileOffsetOf(verneedAddress) : null;
-    if (at === null) {
-      defects.push('DT_VERNEED is not inside any loaded segment');
-    }
-    for (let index = 0; at !== null && index < Math.min(verneedCount, MAX_VERNEED_ENTRIES); index++) {
-      const auxCount = read.u16(at + 2);
-      const fileIndex = read.u32(at + 4);
-      const auxOffset = read.u32(at + 8);
-      const next = read.u32(at + 12);
-      if (auxCount === null || fileIndex === null || auxOffset === null || next === null) {
-        defects.push(`version need ${index} runs past the end of the file`);
-        break;
-      }
-      const file = readString(strtabOffset, strtabSize, fileIndex) ?? '?';
-      const versions: string[] = [];
-      let auxAt = at + auxOffset;
-      for (let auxIndex = 0; auxIndex < Math.min(auxCount, MAX_VERNEED_ENTRIES); auxIndex++) {
-        const nameIndex = read.u32(auxAt + 8);
-        const auxNext = read.u32(auxAt + 12);
-        if (nameIndex === null || auxNext === null) {
-          defects.push(`version need ${index} (${file}) has an entry past the end of the file`);
-          break;
-        }
-        const version = readString(strtabOffset, strtabSize, nameIndex);
-        if (version === null)
-          defects.push(`version need ${index} (${file}) names a version outside the string table`);
-        else versions.push(version);
-        if (auxNext === 0) break;
-        auxAt += auxNext;
-      }
-      versionNeeds.push({ file, versions });
-      if (next === 0) break;
-      at += next;
-    }
+    const at: number | null = segments.length > 0 ? fileOffsetOf(verneedAddress) : null;
+    const tableOffset = strtabOffset;
+    const stringOf = (index: number): string | null => readString(tableOffset, strtabSize, index);
+    if (at === null) defects.push('DT_VERNEED is not inside any loaded segment');
+    else versionNeeds = readVersionNeeds(read, at, valueOf(DT_VERNEEDNUM) ?? 0, stringOf, defects);
   }
 
   const allVersions = versionNeeds.flatMap((need) => need.versions);

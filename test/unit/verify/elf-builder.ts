@@ -12,6 +12,10 @@ export interface ElfBlueprint {
   readonly runpath?: string | null;
   /** Version names needed from libc.so.6 (`GLIBC_2.17`, `GLIBC_ABI_DT_RELR`). */
   readonly glibcVersions?: readonly string[];
+  /** Zero bytes between the program headers and the tables, so the tables lie deep in a large file. */
+  readonly tablePadding?: number;
+  /** Verneed entries, all pointing at the one chain of `glibcVersions` (default 1): a hostile multiplier. */
+  readonly versionNeedEntries?: number;
 }
 
 /**
@@ -38,9 +42,11 @@ export function buildElf(blueprint: ElfBlueprint): Buffer {
   const strtab = Buffer.from(`${[...new Set(strings)].join('\0')}\0`, 'latin1');
   const offsetOf = (value: string): number => strtab.indexOf(Buffer.from(`\0${value}\0`, 'latin1')) + 1;
   const phoff = ehsize;
-  const strtabOff = phoff + 2 * phentsize;
+  const strtabOff = phoff + 2 * phentsize + (blueprint.tablePadding ?? 0);
   const verneedOff = strtabOff + strtab.length + ((8 - (strtab.length % 8)) % 8);
-  const verneedSize = versions.length > 0 ? 16 + versions.length * 16 : 0;
+  const needEntries = blueprint.versionNeedEntries ?? 1;
+  const auxOff = verneedOff + needEntries * 16;
+  const verneedSize = versions.length > 0 ? needEntries * 16 + versions.length * 16 : 0;
   const dynOff = verneedOff + verneedSize;
   const dynamic: [number, number][] = [
     ...needed.map((name): [number, number] => [1, offsetOf(name)]),
@@ -49,7 +55,7 @@ export function buildElf(blueprint: ElfBlueprint): Buffer {
     [5, 0x1000 + strtabOff],
     [10, strtab.length],
     ...(versions.length > 0
-      ? [[0x6ffffffe, 0x1000 + verneedOff] as [number, number], [0x6fffffff, 1] as [number, number]]
+      ? [[0x6ffffffe, 0x1000 + verneedOff] as [number, number], [0x6fffffff, needEntries] as [number, number]]
       : []),
     [0, 0],
   ];
@@ -96,13 +102,16 @@ export function buildElf(blueprint: ElfBlueprint): Buffer {
   phdr(1, 2, dynOff, 0x1000 + dynOff, dynamic.length * dynEntry);
   strtab.copy(buffer, strtabOff);
   if (versions.length > 0) {
-    u16(verneedOff, 1);
-    u16(verneedOff + 2, versions.length);
-    u32(verneedOff + 4, offsetOf('libc.so.6'));
-    u32(verneedOff + 8, 16);
-    u32(verneedOff + 12, 0);
+    for (let need = 0; need < needEntries; need++) {
+      const at = verneedOff + need * 16;
+      u16(at, 1);
+      u16(at + 2, versions.length);
+      u32(at + 4, offsetOf('libc.so.6'));
+      u32(at + 8, auxOff - at);
+      u32(at + 12, need === needEntries - 1 ? 0 : 16);
+    }
     versions.forEach((version, index) => {
-      const at = verneedOff + 16 + index * 16;
+      const at = auxOff + index * 16;
       u32(at + 8, offsetOf(version));
       u32(at + 12, index === versions.length - 1 ? 0 : 16);
     });
