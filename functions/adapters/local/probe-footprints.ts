@@ -48,10 +48,11 @@ export async function openProbeReuse(
     target,
     isolation: { uid, network, filesystem, environment },
   });
-  const tree: TreeIndex = await indexTree(folders);
+  // Indexed while the probe imports when no footprint is on record (a first probe waits for nothing).
+  const indexed: Promise<TreeIndex> = indexTree(folders);
   const checked = new Map<string, Promise<boolean>>();
-  const checkRecord = (distribution: string): Promise<boolean> => {
-    const known = checked.get(distribution) ?? recordMatchesFiles(tree, distribution);
+  const checkRecord = async (distribution: string): Promise<boolean> => {
+    const known = checked.get(distribution) ?? recordMatchesFiles(await indexed, distribution);
     checked.set(distribution, known);
     return known;
   };
@@ -60,7 +61,7 @@ export async function openProbeReuse(
       const reusable = new Set<string>();
       for (const module of modules)
         for (const footprint of await store.read(module))
-          if (await footprintHolds(footprint, tree, checkRecord)) {
+          if (await footprintHolds(footprint, await indexed, checkRecord)) {
             reusable.add(module);
             break;
           }
@@ -68,6 +69,7 @@ export async function openProbeReuse(
     },
     async record(results) {
       // One process imported them in order: each module's footprint holds all that came before it.
+      const tree = await indexed;
       const files: string[] = [];
       const missing: string[] = [];
       for (const result of results) {

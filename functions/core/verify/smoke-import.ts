@@ -531,14 +531,17 @@ async function importInCell(
 /** The modules an earlier passed import stands for: one of its footprints holds in this tree. */
 async function reusableModules(
   store: ImportFootprintStore | null,
-  tree: TreeIndex | null,
+  tree: Promise<TreeIndex> | null,
   modules: readonly string[],
 ): Promise<Set<string>> {
   const reusable = new Set<string>();
   if (!store || !tree) return reusable;
-  for (const module of modules)
-    for (const footprint of await store.read(module))
-      if (await footprintHolds(footprint, tree)) {
+  const recorded = await Promise.all(
+    modules.map(async (module) => [module, await store.read(module)] as const),
+  );
+  for (const [module, footprints] of recorded)
+    for (const footprint of footprints)
+      if (await footprintHolds(footprint, await tree)) {
         reusable.add(module);
         break;
       }
@@ -590,7 +593,8 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
     const store = options.footprints
       ? await footprintStore(options.footprints, found, options.target, cell)
       : null;
-    const tree = store ? await indexTree(roots) : null;
+    // Indexed while the imports run when no footprint is on record (a first build waits for nothing).
+    const tree = store ? indexTree(roots) : null;
     const reused = await reusableModules(store, tree, allModules);
     let done = reused.size;
     options.onProgress?.(done, allModules.length);
@@ -604,10 +608,14 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
         onImported: () => options.onProgress?.(++done, allModules.length),
       },
     );
-    if (store && tree)
-      for (const result of results)
-        if (result.error === null && result.trace)
-          await store.record(result.module, await footprintOf(result.trace, tree));
+    if (store && tree) {
+      const index = await tree;
+      await Promise.all(
+        results.map(async ({ module, error, trace }) => {
+          if (error === null && trace) await store.record(module, await footprintOf(trace, index));
+        }),
+      );
+    }
     const modules = results.length + reused.size;
     const noneFound = async (): Promise<boolean> =>
       modules === 0 && !options.modules && (await hasImportableFiles(roots));
