@@ -244,6 +244,20 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     }
   }
   return withScratch(options, async ({ scratch, staging, treeDir }) => {
+    // The per-wheel cache is written while the checks run (they only read the tree); stripping
+    // rewrites installed files, so then each install waits for its entry.
+    const cacheWrites: Promise<void>[] = [];
+    try {
+      return await buildInScratch({ scratch, staging, treeDir }, slim.stripSymbols ? null : cacheWrites);
+    } finally {
+      await Promise.all(cacheWrites);
+    }
+  });
+
+  async function buildInScratch(
+    { scratch, staging, treeDir }: { scratch: string; staging: string; treeDir: string },
+    cacheWrites: Promise<void>[] | null,
+  ): Promise<BuildManifest> {
     const installed: InstalledEntry[] = await installSet(
       {
         lock,
@@ -255,6 +269,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
         interpreter,
         cacheDir: options.cacheDir,
         ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
+        ...(cacheWrites ? { deferCacheWrites: (write: Promise<void>) => void cacheWrites.push(write) } : {}),
       },
       context,
     );
@@ -267,6 +282,8 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
       options,
       context,
     );
+    // Written while the checks ran; awaited before the manifest so that their warnings are in it.
+    await Promise.all(cacheWrites ?? []);
     const input = { lock, policy, installed, packed, strategy: route.strategy, route, context, ...checked };
     warnAboutRuntimeProvided(input);
     const manifest = assembleManifest(input, Math.round(performance.now() - started));
@@ -274,5 +291,5 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     // Only what verified goes into the cache (first writer wins; this run delivers what it built).
     await deliverOutputs(isPublishable(manifest) ? await storeInCache(staging, cached) : staging, outDir);
     return manifest;
-  });
+  }
 }

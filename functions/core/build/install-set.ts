@@ -52,6 +52,8 @@ export interface InstallSetOptions {
   readonly cacheDir?: string;
   readonly interpreter: string;
   readonly pythonExecutable?: string;
+  /** Takes the per-wheel cache's writes, for the caller to await before the tree goes (else each install waits). */
+  readonly deferCacheWrites?: (write: Promise<void>) => void;
 }
 
 export function distributionFileOf(locked: LockedPackage): DistributionFile {
@@ -139,7 +141,11 @@ async function wheelFor(
  */
 function installedTreeCacheOf(options: InstallSetOptions, context: BuildContext): InstalledTreeCache | null {
   if (!options.cacheDir || !options.policy.cache) return null;
-  return { dir: join(options.cacheDir, 'installed'), warn: context.warn };
+  return {
+    dir: join(options.cacheDir, 'installed'),
+    warn: context.warn,
+    ...(options.deferCacheWrites ? { defer: options.deferCacheWrites } : {}),
+  };
 }
 
 async function installOne(

@@ -52,6 +52,12 @@ export interface InstalledTreeCache {
   readonly warn: (message: string) => void;
   /** Bytes of one package kept in memory between the check and the write; the rest is read again. @default HELD_BYTES */
   readonly heldBytes?: number;
+  /**
+   * Takes the writing of a new entry, to be awaited later (before the tree is removed), so that
+   * a first build does not wait for its cache; without it each install waits for its own entry.
+   * The tree's files must stay as installed until then (symbol stripping rewrites them).
+   */
+  readonly defer?: (write: Promise<void>) => void;
 }
 
 export interface CachedInstall {
@@ -148,11 +154,13 @@ export async function installWheelCached(
   const reused = await reuseEntry(folder, options, cache);
   if (reused) return { installed: reused, reusedFrom: folder };
   const fresh = await installWheelWithDigests(options);
-  await storeEntry(folder, options, fresh).catch((error: unknown) =>
+  const storing = storeEntry(folder, options, fresh).catch((error: unknown) =>
     cache.warn(
       `the installed files of ${options.locked.filename} were not cached: ${error instanceof Error ? error.message : String(error)}`,
     ),
   );
+  if (cache.defer) cache.defer(storing);
+  else await storing;
   return { installed: fresh.installed, reusedFrom: null };
 }
 

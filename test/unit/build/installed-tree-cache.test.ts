@@ -274,6 +274,26 @@ async function demoWheel(): Promise<{ path: string; locked: LockedPackage }> {
 }
 
 describe('installWheelCached', () => {
+  it('hands the writing of a new entry to `defer` instead of waiting for it, and the entry is whole once it settles', async () => {
+    // Prepare
+    const demo = await demoWheel();
+    const writes: Promise<void>[] = [];
+    const dir = join(fresh('cache'), 'installed');
+    const cache = { dir, warn: () => undefined, defer: (write: Promise<void>) => void writes.push(write) };
+
+    // Act
+    const first = await installWheelCached(installOptions(demo), cache);
+    await Promise.all(writes);
+    inflated.wheels.length = 0;
+    const again = await installWheelCached(installOptions(demo), { dir, warn: () => undefined });
+
+    // Assess
+    expect(writes).toHaveLength(1);
+    expect(again.reusedFrom).not.toBeNull();
+    expect(inflated.wheels).toEqual([]);
+    expect(again.installed).toEqual(first.installed);
+  });
+
   it('keys an entry by everything that changes the install: another slim policy or interpreter installs afresh', async () => {
     // Prepare
     const demo = await demoWheel();
