@@ -14,7 +14,7 @@ import {
   recordMatchesFiles,
   type TreeIndex,
 } from '../../core/verify/import-footprints.ts';
-import type { Sandbox } from '../../core/verify/index.ts';
+import { outsidePathOf, type Sandbox } from '../../core/verify/index.ts';
 
 /** A module's result as probe.py gives it to the twin: with what it loaded and missed (cell paths). */
 export type TracedModule = ProbedModule & { files?: string[]; missing?: string[] };
@@ -24,13 +24,6 @@ export interface ProbeReuse {
   reusable(modules: readonly string[]): Promise<Set<string>>;
   /** Keep the footprints of the passed imports of one probe process, in import order. */
   record(results: readonly TracedModule[]): Promise<void>;
-}
-
-/** A path as the cell's code saw it, mapped back to the folder it stands for. */
-function outsidePath(cell: Sandbox, folders: readonly string[], path: string): string {
-  const index = cell.roots.findIndex((root) => path.startsWith(`${root}/`));
-  const inside = cell.roots[index];
-  return inside === undefined ? path : `${folders[index] ?? inside}${path.slice(inside.length)}`;
 }
 
 /** The reuse of one probe: `folders` are the sys.path folders, in order, as bound into `cell`. */
@@ -70,10 +63,11 @@ export async function openProbeReuse(
     async record(results) {
       // One process imported them in order: each module's footprint holds all that came before it.
       const tree = await indexed;
+      const outside = outsidePathOf(cell, folders);
       const files: string[] = [];
       const missing: string[] = [];
       for (const result of results) {
-        files.push(...(result.files ?? []).map((path) => outsidePath(cell, folders, path)));
+        files.push(...(result.files ?? []).map(outside));
         missing.push(...(result.missing ?? []));
         if (result.ok) await store.record(result.module, await footprintOf({ files, missing }, tree));
       }

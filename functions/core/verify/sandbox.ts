@@ -49,6 +49,18 @@ export interface Sandbox {
   dispose(): Promise<void>;
 }
 
+/** A path as the cell's code saw it, mapped back to the root (of `roots`, in the cell's order) it stands for. */
+export function outsidePathOf(
+  cell: Pick<Sandbox, 'roots'>,
+  roots: readonly string[],
+): (path: string) => string {
+  return (path) => {
+    const index = cell.roots.findIndex((root) => path.startsWith(`${root}/`));
+    const inside = cell.roots[index];
+    return inside === undefined ? path : `${roots[index] ?? inside}${path.slice(inside.length)}`;
+  };
+}
+
 /**
  * Runs as root inside the new namespaces, before any package code: makes host folders read-only,
  * binds the roots and the interpreter's prefix where the code can reach them, hides the folders

@@ -25,7 +25,7 @@ import {
   type ImportTrace,
   type TreeIndex,
 } from './import-footprints.ts';
-import { openSandbox, SANDBOX_UID, type Sandbox, type SandboxIsolation } from './sandbox.ts';
+import { openSandbox, outsidePathOf, SANDBOX_UID, type Sandbox, type SandboxIsolation } from './sandbox.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -481,15 +481,6 @@ async function footprintStore(
     target,
     isolation: { uid, network, filesystem, environment },
   });
-}
-
-/** A path as the cell's code saw it, mapped back to the root it stands for. */
-function outsidePathOf(cell: Sandbox, roots: readonly string[]): (path: string) => string {
-  return (path) => {
-    const index = cell.roots.findIndex((root) => path.startsWith(`${root}/`));
-    const inside = cell.roots[index];
-    return inside === undefined ? path : `${roots[index] ?? inside}${path.slice(inside.length)}`;
-  };
 }
 
 /** Import `modules` (each owned by a group) in the cell, one process per core; returns each result. */
