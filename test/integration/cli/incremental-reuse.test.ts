@@ -1,0 +1,81 @@
+// One package added, as a user does it: `lambda-deps build` on the default path (the local
+// pipeline), then again with attrs added to the requirements file and the same cache. The
+// unchanged packages' smoke imports and probe imports are reused (their footprints hold) and the
+// output says so; `--no-cache` imports everything again. Real wheels from the on-disk indexes.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import { findTargetInterpreter } from '../../../functions/core/verify/index.ts';
+import { indexFlags, localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
+import { runCli } from '../../support/run-cli.ts';
+
+const indexes = localIndexes();
+const interpreter = await findTargetInterpreter(lambdaTarget('python3.11', 'x86_64'));
+const skipReason = !indexes ? NO_LOCAL_INDEXES_REASON : 'reason' in interpreter ? interpreter.reason : null;
+
+interface RunManifest {
+  smokeImport: { ok: boolean; modules: number; reused?: number };
+  probe?: { ok: boolean; modules: { module: string; ok: boolean; reused?: boolean }[] };
+}
+
+let work = '';
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'lambda-deps-incremental-'));
+  await writeFile(join(work, 'requirements.txt'), 'six\nidna\n');
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+async function build(extra: readonly string[] = []) {
+  const run = await runCli(
+    [
+      'build',
+      join(work, 'requirements.txt'),
+      '--runtime',
+      'python3.11',
+      '--arch',
+      'x86_64',
+      '--out',
+      join(work, 'out'),
+      '--cache-dir',
+      join(work, 'cache'),
+      ...indexFlags(indexes ?? { indexUrls: [], findLinks: [] }),
+      ...extra,
+    ],
+    { timeoutMs: 180_000 },
+  );
+  const manifest = JSON.parse(await readFile(join(work, 'out', 'manifest.json'), 'utf8')) as RunManifest;
+  const reusedInProbe = (manifest.probe?.modules ?? [])
+    .filter((module) => module.reused)
+    .map((module) => module.module);
+  return { run, manifest, reusedInProbe };
+}
+
+describe.skipIf(skipReason !== null)(
+  `build on the default path, one package added${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+  () => {
+    it('reuses the unchanged packages’ imports, says so, and imports all again with --no-cache', async () => {
+      const first = await build();
+      expect(first.run.code, first.run.output).toBe(0);
+      expect(first.manifest.smokeImport.reused).toBeUndefined();
+
+      await writeFile(join(work, 'requirements.txt'), 'six\nidna\nattrs\n');
+      const added = await build();
+
+      expect(added.run.code, added.run.output).toBe(0);
+      expect(added.manifest.smokeImport).toMatchObject({ ok: true, modules: 4, reused: 2 });
+      expect(added.manifest.probe?.ok).toBe(true);
+      expect(added.reusedInProbe.sort()).toEqual(['idna', 'six']);
+      expect(added.run.output).toContain('2 of 4 not imported again');
+
+      const again = await build(['--no-cache']);
+
+      expect(again.run.code, again.run.output).toBe(0);
+      expect(again.manifest.smokeImport.reused).toBeUndefined();
+      expect(again.reusedInProbe).toEqual([]);
+    }, 300_000);
+  },
+);
