@@ -6,7 +6,7 @@
 // those packages where Lambda's /var/runtime is). When this machine cannot run the target, it says so.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +30,7 @@ import {
 } from '../../core/verify/index.ts';
 import { extractZip } from '../../core/pack/zip-reader.ts';
 import type { ProbeRunner } from '../probe-port.ts';
-import { IMPORT_WATCH_PY } from '../../core/verify/import-footprints.ts';
+import { IMPORT_WATCH_PY, interpreterIdentity } from '../../core/verify/import-footprints.ts';
 import { mergeProbed, openProbeReuse, type TracedModule } from './probe-footprints.ts';
 import type { ObjectStore } from '../ports.ts';
 import { sha256Hex } from '../../core/shared/hash.ts';
@@ -316,7 +316,6 @@ function isImmutable(artifact: ProbeRequest['artifact']): boolean {
  * once published), the target, the modules, and the interpreter file itself.
  */
 async function reuseKey(request: ProbeRequest, executable: string): Promise<string> {
-  const { size, mtimeMs } = await stat(executable);
   const identity = {
     target: request.target,
     modules: request.modules,
@@ -324,7 +323,8 @@ async function reuseKey(request: ProbeRequest, executable: string): Promise<stri
     ...(request.runtimeStandIn ? { runtimeStandIn: request.runtimeStandIn.lock.packages } : {}),
   };
   // (`reuse` itself is not part of what was probed.)
-  return `probes/${sha256Hex(JSON.stringify({ identity, interpreter: { executable, size, mtimeMs } }))}.json`;
+  const interpreter = await interpreterIdentity(executable);
+  return `probes/${sha256Hex(JSON.stringify({ identity, interpreter }))}.json`;
 }
 
 /**

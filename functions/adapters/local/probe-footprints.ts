@@ -3,11 +3,9 @@
 // results, since every file they loaded is unchanged, from the same folder, and nothing they
 // looked for and missed has appeared. Unlike the build's tree, an artifact comes out of the
 // pipeline's store, so each distribution a footprint names is first checked against its RECORD.
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProbedModule, Target } from '../../core/shared/types.ts';
 import {
-  footprintHolds,
   footprintOf,
   ImportFootprintStore,
   indexTree,
@@ -34,13 +32,12 @@ export async function openProbeReuse(
   cell: Sandbox,
   folders: readonly string[],
 ): Promise<ProbeReuse> {
-  const { size, mtimeMs } = await stat(interpreter);
-  const { uid, network, filesystem, environment } = cell.isolation;
-  const store = new ImportFootprintStore(join(cacheDir, 'probe-footprints'), {
-    interpreter: { executable: interpreter, size, mtimeMs },
+  const store = await ImportFootprintStore.open(
+    join(cacheDir, 'probe-footprints'),
+    interpreter,
     target,
-    isolation: { uid, network, filesystem, environment },
-  });
+    cell.isolation,
+  );
   // Indexed while the probe imports when no footprint is on record (a first probe waits for nothing).
   const indexed: Promise<TreeIndex> = indexTree(folders);
   const checked = new Map<string, Promise<boolean>>();
@@ -50,16 +47,7 @@ export async function openProbeReuse(
     return known;
   };
   return {
-    async reusable(modules) {
-      const reusable = new Set<string>();
-      for (const module of modules)
-        for (const footprint of await store.read(module))
-          if (await footprintHolds(footprint, await indexed, checkRecord)) {
-            reusable.add(module);
-            break;
-          }
-      return reusable;
-    },
+    reusable: (modules) => store.reusable(modules, indexed, checkRecord),
     async record(results) {
       // One process imported them in order: each module's footprint holds all that came before it.
       const tree = await indexed;

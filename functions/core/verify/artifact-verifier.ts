@@ -283,7 +283,7 @@ export function detectPythonRoots(paths: Iterable<string>): string[] {
 }
 
 /** Split one RECORD line (CSV, paths may be quoted). */
-function recordPath(line: string): string | null {
+export function recordPath(line: string): string | null {
   if (!line.trim()) return null;
   if (!line.startsWith('"')) return line.split(',')[0] ?? null;
   let value = '';

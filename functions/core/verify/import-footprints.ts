@@ -16,11 +16,14 @@
 // recorded. What a footprint cannot see: a file read with open() at import time from a
 // distribution none of whose modules or libraries was loaded.
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import { sha256Hex, sha256OfFile } from '../shared/hash.ts';
+import type { Target } from '../shared/types.ts';
+import { recordPath } from './artifact-verifier.ts';
+import type { SandboxIsolation } from './sandbox.ts';
 
 /** Bumped when what a footprint records changes, so older ones are never trusted. */
 const FOOTPRINT_FORMAT = 1;
@@ -106,11 +109,6 @@ def trace():
     return sorted(files), sorted(missed)
 `;
 
-/** A RECORD line's path (CSV: quoted when it holds a comma). */
-export function recordPathOf(line: string): string | undefined {
-  return line.startsWith('"') ? line.slice(1, line.indexOf('"', 1)) : line.split(',')[0];
-}
-
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The dotted name a path under a root imports as (`a/b/__init__.py` → `a.b`), if any. */
@@ -137,7 +135,7 @@ async function indexRoot(root: string, index: number, tree: MutableTree): Promis
     const distribution = `${index}:${entry.name}`;
     tree.digests.set(distribution, sha256Hex(record));
     for (const line of record.toString('utf8').split(/\r?\n/)) {
-      const listed = recordPathOf(line);
+      const listed = recordPath(line);
       if (listed) tree.owners.set(resolve(root, listed), distribution);
     }
   }
@@ -226,16 +224,57 @@ export async function footprintHolds(
   return true;
 }
 
+/** An interpreter file as results that depend on it are keyed: its path, size and modification time. */
+export async function interpreterIdentity(
+  executable: string,
+): Promise<{ executable: string; size: number; mtimeMs: number }> {
+  const { size, mtimeMs } = await stat(executable);
+  return { executable, size, mtimeMs };
+}
+
 /**
  * Footprints of passed imports, one file per module under a folder (a cache: a file that does
- * not parse, or names another module, counts as none). `identity` is what the results also
- * depend on: the interpreter file, the target, the cell's isolation.
+ * not parse, or names another module, counts as none), for imports by one interpreter file, for
+ * one target, in a cell with one isolation: what the results also depend on.
  */
 export class ImportFootprintStore {
-  constructor(
+  private constructor(
     private readonly folder: string,
     private readonly identity: unknown,
   ) {}
+
+  static async open(
+    folder: string,
+    interpreter: string,
+    target: Target,
+    isolation: SandboxIsolation,
+  ): Promise<ImportFootprintStore> {
+    const { uid, network, filesystem, environment } = isolation;
+    return new ImportFootprintStore(folder, {
+      interpreter: await interpreterIdentity(interpreter),
+      target,
+      isolation: { uid, network, filesystem, environment },
+    });
+  }
+
+  /** The modules one of whose footprints holds in `tree` (footprintHolds, with `checkRecord`). */
+  async reusable(
+    modules: readonly string[],
+    tree: Promise<TreeIndex>,
+    checkRecord?: (distribution: string) => Promise<boolean>,
+  ): Promise<Set<string>> {
+    const recorded = await Promise.all(
+      modules.map(async (module) => [module, await this.read(module)] as const),
+    );
+    const reusable = new Set<string>();
+    for (const [module, footprints] of recorded)
+      for (const footprint of footprints)
+        if (await footprintHolds(footprint, await tree, checkRecord)) {
+          reusable.add(module);
+          break;
+        }
+    return reusable;
+  }
 
   private fileOf(module: string): string {
     const key = sha256Hex(JSON.stringify({ format: FOOTPRINT_FORMAT, identity: this.identity, module }));
@@ -285,7 +324,7 @@ export async function recordMatchesFiles(tree: TreeIndex, distribution: string):
   const limit = pLimit(8);
   const checks = record.split(/\r?\n/).map((line) =>
     limit(async () => {
-      const path = recordPathOf(line);
+      const path = recordPath(line);
       const hash = /,sha256=([A-Za-z0-9_-]+),\d*$/.exec(line)?.[1];
       if (!path || !hash) return true; // RECORD itself, or a file listed without a digest
       const file = resolve(root, path);

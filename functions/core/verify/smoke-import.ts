@@ -16,14 +16,13 @@ import { wheelMachine } from '../shared/targets.ts';
 import type { Target } from '../shared/types.ts';
 import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 import { ImportQueue, requiredDistributions } from './import-queue.ts';
+import { recordPath } from './artifact-verifier.ts';
 import {
-  footprintHolds,
   footprintOf,
   IMPORT_WATCH_PY,
   ImportFootprintStore,
   indexTree,
   type ImportTrace,
-  type TreeIndex,
 } from './import-footprints.ts';
 import { openSandbox, outsidePathOf, SANDBOX_UID, type Sandbox, type SandboxIsolation } from './sandbox.ts';
 
@@ -281,7 +280,7 @@ export async function installedDistributions(roots: readonly string[]): Promise<
       if (candidates.size === 0) {
         const record = await readFile(join(distInfo, 'RECORD'), 'utf8').catch(() => '');
         for (const line of record.split(/\r?\n/)) {
-          const path = line.startsWith('"') ? line.slice(1, line.indexOf('"', 1)) : line.split(',')[0];
+          const path = recordPath(line);
           const module = path ? moduleFromRecordPath(path) : null;
           if (module) candidates.add(module);
         }
@@ -467,22 +466,6 @@ function moduleOwners(groups: readonly InstalledDistribution[]): Map<string, str
   return owners;
 }
 
-/** The footprints that apply to this interpreter, target and cell (import-footprints.ts). */
-async function footprintStore(
-  folder: string,
-  interpreter: InterpreterFacts,
-  target: Target,
-  cell: Sandbox,
-): Promise<ImportFootprintStore> {
-  const { size, mtimeMs } = await stat(interpreter.executable);
-  const { uid, network, filesystem, environment } = cell.isolation;
-  return new ImportFootprintStore(folder, {
-    interpreter: { executable: interpreter.executable, size, mtimeMs },
-    target,
-    isolation: { uid, network, filesystem, environment },
-  });
-}
-
 /** Import `modules` (each owned by a group) in the cell, one process per core; returns each result. */
 async function importInCell(
   cell: Sandbox,
@@ -517,26 +500,6 @@ async function importInCell(
   const processes = Math.max(1, Math.min(availableParallelism(), plan.modules.length));
   const outcomes = await Promise.all(Array.from({ length: processes }, () => importWorker(run)));
   return outcomes.flat();
-}
-
-/** The modules an earlier passed import stands for: one of its footprints holds in this tree. */
-async function reusableModules(
-  store: ImportFootprintStore | null,
-  tree: Promise<TreeIndex> | null,
-  modules: readonly string[],
-): Promise<Set<string>> {
-  const reusable = new Set<string>();
-  if (!store || !tree) return reusable;
-  const recorded = await Promise.all(
-    modules.map(async (module) => [module, await store.read(module)] as const),
-  );
-  for (const [module, footprints] of recorded)
-    for (const footprint of footprints)
-      if (await footprintHolds(footprint, await tree)) {
-        reusable.add(module);
-        break;
-      }
-  return reusable;
 }
 
 /** The failures among the results, sorted; "0 modules" in a tree that holds importable files is one too. */
@@ -582,11 +545,11 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
   const forgetCell = atInterrupt(() => cell.dispose());
   try {
     const store = options.footprints
-      ? await footprintStore(options.footprints, found, options.target, cell)
+      ? await ImportFootprintStore.open(options.footprints, found.executable, options.target, cell.isolation)
       : null;
     // Indexed while the imports run when no footprint is on record (a first build waits for nothing).
     const tree = store ? indexTree(roots) : null;
-    const reused = await reusableModules(store, tree, allModules);
+    const reused = store && tree ? await store.reusable(allModules, tree) : new Set<string>();
     let done = reused.size;
     options.onProgress?.(done, allModules.length);
     const results = await importInCell(
