@@ -6,6 +6,7 @@
 import pLimit from 'p-limit';
 import type { Dispatcher, EnvHttpProxyAgent, request as undiciRequest } from 'undici';
 import { IndexUnreachableError, LambdaDepsError } from '../shared/errors.ts';
+import { loadUndici } from '../shared/lazy-undici.ts';
 import { redactUrl, stripCredentials } from '../shared/redact.ts';
 import type { CredentialStore } from './credentials.ts';
 import type { IndexEvent } from './events.ts';
@@ -205,12 +206,10 @@ function deadlineError(
  */
 export function createTransport(options: TransportOptions): Transport {
   const limit = pLimit(options.concurrency);
-  // undici is loaded on the first request: most runs read file:// indexes and a local cache, and
-  // loading it is about a quarter of the CLI's start-up.
+  // undici is loaded on the first request (lazy-undici.ts).
   let agent: Promise<{ agent: EnvHttpProxyAgent; request: typeof undiciRequest }> | null = null;
   const connect = (): NonNullable<typeof agent> =>
-    // `default` is undici's module.exports both in Node and in the CLI bundle (a CommonJS package).
-    (agent ??= import('undici').then(({ default: undici }) => ({
+    (agent ??= loadUndici().then((undici) => ({
       // Honours HTTP_PROXY / HTTPS_PROXY / NO_PROXY as pip does; without them it connects directly.
       agent: new undici.EnvHttpProxyAgent({
         keepAliveTimeout: 10_000,

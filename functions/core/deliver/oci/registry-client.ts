@@ -9,6 +9,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher, request as undiciRequest } from 'undici';
 import { IntegrityError, LambdaDepsError } from '../../shared/errors.ts';
+import { loadUndici } from '../../shared/lazy-undici.ts';
 import type { Target } from '../../shared/types.ts';
 import {
   DOCKER_MANIFEST,
@@ -21,15 +22,9 @@ import {
   type ImageManifest,
 } from './image-layout.ts';
 
-/**
- * undici (1 MB of JavaScript) is loaded at the first registry request: every local run imports
- * this module through the twin's image registry, and most never push an image.
- */
-let undici: Promise<typeof undiciRequest> | undefined;
+/** undici's request, loaded at the first registry request: every local run imports this module through the twin's image registry. */
 async function request(...args: Parameters<typeof undiciRequest>) {
-  // `default` is undici's module.exports both in Node and in the CLI bundle (a CommonJS package).
-  const send = await (undici ??= import('undici').then(({ default: lib }) => lib.request));
-  return send(...args);
+  return (await loadUndici()).request(...args);
 }
 
 /** A username and password (ECR: `AWS` and the token's password; see ecrRegistryCredentials). */
