@@ -22,9 +22,10 @@ export function shownBytes(bytes: number, field: string | null): string {
  */
 export function formatCount(count: number): string {
   if (!Number.isFinite(count)) return String(count);
-  const [whole = '0', fraction] = String(Math.abs(Number(count.toFixed(3)))).split('.');
+  const rounded = Number(count.toFixed(3));
+  const [whole = '0', fraction] = String(Math.abs(rounded)).split('.');
   const grouped = whole.replace(/\B(?=(\d{3})+$)/g, ',');
-  return `${count < 0 && Number(count.toFixed(3)) !== 0 ? '-' : ''}${grouped}${fraction ? `.${fraction}` : ''}`;
+  return `${rounded < 0 ? '-' : ''}${grouped}${fraction ? `.${fraction}` : ''}`;
 }
 
 export function shownCount(count: number, field: string | null): string {
