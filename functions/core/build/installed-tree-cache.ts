@@ -30,6 +30,7 @@ import {
   claimPaths,
   DEFAULT_WHEEL_LIMITS,
   installWheel,
+  installedPathOf,
   installWheelWithDigests,
   writeExclusive,
   type FreshInstall,
@@ -250,15 +251,6 @@ function checkPaths(description: Description, siteDir: string): void {
     throw new BadEntry(`it has no generated ${record}`);
 }
 
-/** Where installWheel puts a wheel entry (planEntries' rule for installed entries), or null when it installs none. */
-function destinationOf(entryName: string, siteDir: string, distInfo: string): string | null {
-  const dataDir = `${distInfo.slice(0, -'.dist-info'.length)}.data/`;
-  if (!entryName.startsWith(dataDir)) return `${siteDir}/${entryName}`;
-  const [scheme = '', ...rest] = entryName.slice(dataDir.length).split('/');
-  if (scheme === 'purelib' || scheme === 'platlib') return `${siteDir}/${rest.join('/')}`;
-  return scheme === 'scripts' ? `bin/${rest.join('/')}` : null;
-}
-
 /**
  * Every file said to come from the wheel is that wheel's entry for its path, with the offset,
  * sizes, method and CRC the layer packer will copy: the packer reads the wheel, not the entry.
@@ -278,7 +270,7 @@ async function checkWheelSources(description: Description, options: InstallWheel
       const entry = byOffset.get(file.source.dataOffset);
       const same =
         entry !== undefined &&
-        destinationOf(entry.name, siteDir, description.distInfo) === file.path &&
+        installedPathOf(entry.name, siteDir, description.distInfo) === file.path &&
         entry.compressedSize === file.source.compressedSize &&
         entry.method === file.source.method &&
         entry.crc32 === file.source.crc32 &&

@@ -438,6 +438,18 @@ function dataDestination(
   );
 }
 
+/**
+ * Where installWheel puts an entry it installs, tree-relative: `<siteDir>/…`, or `bin/<name>` for
+ * a script; null for `.data` headers and data. (planEntries refuses malformed names first.)
+ */
+export function installedPathOf(entryName: string, siteDir: string, distInfo: string): string | null {
+  const dataDir = `${distInfo.slice(0, -'.dist-info'.length)}.data/`;
+  if (!entryName.startsWith(dataDir)) return `${siteDir}/${entryName}`;
+  const [scheme = '', ...rest] = entryName.slice(dataDir.length).split('/');
+  if (scheme === 'purelib' || scheme === 'platlib') return `${siteDir}/${rest.join('/')}`;
+  return scheme === 'scripts' ? `bin/${rest.join('/')}` : null;
+}
+
 /** Plan where each entry goes (or which rule keeps it out); two entries never share a destination. */
 function planEntries(context: WheelContext, slim: SlimPolicy): PlannedEntry[] {
   const { wheel, packageName, siteDir, distInfo, dataDir, files, unsigned } = context;
@@ -469,11 +481,19 @@ function planEntries(context: WheelContext, slim: SlimPolicy): PlannedEntry[] {
           'Scripts are single files under .data/scripts.',
           packageName,
         );
-      planned.push({ entry, destination: `bin/${name}`, rule: null, script: true });
-    } else if (sitePath === null) {
-      planned.push({ entry, destination: null, rule, script: false });
+      planned.push({
+        entry,
+        destination: installedPathOf(entry.name, siteDir, distInfo),
+        rule: null,
+        script: true,
+      });
     } else {
-      const destination = `${siteDir}/${sitePath}`;
+      const destination = installedPathOf(entry.name, siteDir, distInfo);
+      // (Both are null for `.data` headers and data, which a rule keeps out.)
+      if (sitePath === null || destination === null) {
+        planned.push({ entry, destination: null, rule, script: false });
+        continue;
+      }
       if (generated.has(destination))
         throw unsafe(
           wheel,
