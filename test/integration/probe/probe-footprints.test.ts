@@ -3,7 +3,6 @@
 // new name, or whose files differ from their RECORD, is imported again. To see which modules
 // were really imported, each needs a flag file outside the artifact (which no footprint sees):
 // once the flag is gone, a module imported again fails and a reused one passes.
-import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,11 @@ import { probeLocally } from '../../../functions/adapters/local/local-probe-runn
 import type { ProbeRequest } from '../../../functions/core/probe/index.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { findTargetInterpreter } from '../../../functions/core/verify/index.ts';
+import {
+  distributionFiles,
+  needsFlag as needsFlagFile,
+  type DistributionFiles,
+} from '../../support/installed-distribution.ts';
 
 const target = lambdaTarget('python3.11', 'x86_64');
 const interpreter = await findTargetInterpreter(target);
@@ -29,24 +33,9 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const recordDigest = (content: string): string =>
-  `sha256=${createHash('sha256').update(content).digest('base64url')}`;
-
-type Files = Record<string, string>;
-
-/** A distribution's files as the installer leaves them: METADATA and a RECORD with every digest. */
-function distribution(name: string, files: Files, record: Files = files): Files {
-  const distInfo = `${name}-1.0.dist-info`;
-  const metadata = { [`${distInfo}/METADATA`]: `Metadata-Version: 2.1\nName: ${name}\nVersion: 1.0\n` };
-  const listed = Object.entries({ ...record, ...metadata }).map(
-    ([path, content]) => `${path},${recordDigest(content)},${content.length}`,
-  );
-  return {
-    ...files,
-    ...metadata,
-    [`${distInfo}/RECORD`]: `${[...listed, `${distInfo}/RECORD,,`].join('\n')}\n`,
-  };
-}
+type Files = DistributionFiles;
+const distribution = (name: string, files: Files, record?: Files): Files =>
+  distributionFiles(name, files, record ? { record } : {});
 
 /** A layer zip holding the files under python/, as Lambda unpacks them into /opt/python. */
 async function layer(name: string, files: Files): Promise<string> {
@@ -61,8 +50,7 @@ async function layer(name: string, files: Files): Promise<string> {
   return path;
 }
 
-const needsFlag = (body = ''): string =>
-  `import os\nassert os.path.exists(${JSON.stringify(flag)}), "no flag"\n${body}\n`;
+const needsFlag = (body = ''): string => needsFlagFile(flag, body);
 
 const base = (value: number): Files =>
   distribution('base', { 'base/__init__.py': needsFlag(`VALUE = ${value}`) });

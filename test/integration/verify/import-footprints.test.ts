@@ -3,13 +3,17 @@
 // which modules were really imported, every module here also requires a flag file outside the
 // tree (something a footprint cannot see): once the flag is gone, a module that is imported
 // again fails, and one an earlier import stands for passes.
-import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { findTargetInterpreter, smokeImport } from '../../../functions/core/verify/smoke-import.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
+import {
+  distributionFiles,
+  needsFlag as needsFlagFile,
+  type DistributionFiles,
+} from '../../support/installed-distribution.ts';
 
 const target = lambdaTarget('python3.11', 'x86_64');
 const interpreter = await findTargetInterpreter(target);
@@ -27,29 +31,15 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const recordDigest = (content: string): string =>
-  `sha256=${createHash('sha256').update(content).digest('base64url')}`;
-
-/** A distribution as the installer leaves it: its files, METADATA and a RECORD with every digest. */
-async function writeDistribution(name: string, files: Record<string, string>, requires: string[] = []) {
-  const distInfo = `${name}-1.0.dist-info`;
-  const metadata = [`Metadata-Version: 2.1`, `Name: ${name}`, `Version: 1.0`]
-    .concat(requires.map((requirement) => `Requires-Dist: ${requirement}`))
-    .join('\n');
-  const all: Record<string, string> = { ...files, [`${distInfo}/METADATA`]: `${metadata}\n` };
-  const lines = Object.entries(all).map(
-    ([path, content]) => `${path},${recordDigest(content)},${content.length}`,
-  );
-  all[`${distInfo}/RECORD`] = `${[...lines, `${distInfo}/RECORD,,`].join('\n')}\n`;
-  for (const [path, content] of Object.entries(all)) {
+/** A distribution as the installer leaves it, written into the site folder. */
+async function writeDistribution(name: string, files: DistributionFiles, requires: string[] = []) {
+  for (const [path, content] of Object.entries(distributionFiles(name, files, { requires }))) {
     await mkdir(dirname(join(site, path)), { recursive: true });
     await writeFile(join(site, path), content);
   }
 }
 
-/** Module source that imports only while the flag file exists (the flag is outside any footprint). */
-const needsFlag = (body = ''): string =>
-  `import os\nassert os.path.exists(${JSON.stringify(flag)}), "no flag"\n${body}\n`;
+const needsFlag = (body = ''): string => needsFlagFile(flag, body);
 
 async function run() {
   const result = await smokeImport({ roots: [site], target, footprints });
