@@ -36,6 +36,11 @@ export interface LeasingObjectStore extends ObjectStore {
   /** Writes the object only when no object has that key; true when this call created it. */
   putIfAbsent(key: string, body: Buffer | string): Promise<boolean>;
   delete(key: string): Promise<void>;
+  /**
+   * A token that changes whenever the object's bytes could have (the local folder's file
+   * identity); null for a missing object. Optional: a store without one has every copy redone.
+   */
+  identity?(key: string): Promise<string | null>;
 }
 
 /** One published layer version. */

@@ -4,14 +4,23 @@
 // anything, a path it would replace that someone else wrote. Every file is copied into a folder
 // beside the old ones first; only when all are complete are they renamed into place (each
 // rename undone if a later one fails), so a failure mid-copy leaves the previous outputs whole.
+// A file whose earlier copy is still the store object's bytes is not copied again: the list
+// records both identities when it copies (file-identity.ts), and both unchanged means the same
+// bytes (a rebuild of an unchanged set copied 70 MB of seed-set layers for nothing).
 // Files are swapped one by one, not whole folders as --no-pipeline does: layers/ and efs/ of the
 // default path also hold the local twin's published versions and EFS stand-in.
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ObjectStore } from '../adapters/ports.ts';
-import { ownedOutputs, writeOwnership } from '../core/pack/output-folder.ts';
+import {
+  deliveredCopies,
+  ownedOutputs,
+  writeOwnership,
+  type DeliveredCopy,
+} from '../core/pack/output-folder.ts';
 import { renameCounted } from '../core/shared/atomic-write.ts';
 import { InputError } from '../core/shared/errors.ts';
+import { fileIdentity } from '../core/shared/file-identity.ts';
 
 const INCOMING_PREFIX = '.lambda-deps-incoming-';
 const REPLACED_PREFIX = '.lambda-deps-replaced-';
@@ -38,6 +47,7 @@ async function refuseForeign(outDir: string, files: readonly string[], owned: Re
 
 /** Rename each staged file into place, the old one aside; undone in reverse when a rename fails. */
 async function swapFiles(outDir: string, incoming: string, files: readonly string[]): Promise<void> {
+  if (files.length === 0) return;
   const replaced = await mkdtemp(join(outDir, REPLACED_PREFIX));
   const undo: (() => Promise<void>)[] = [];
   const move = async (from: string, to: string): Promise<void> => {
@@ -58,6 +68,53 @@ async function swapFiles(outDir: string, incoming: string, files: readonly strin
   }
 }
 
+/** The store's side: objects copied to a file, and (when it can tell) an object's identity. */
+export interface ArtifactSource extends Pick<ObjectStore, 'getToFile'> {
+  /** Changes whenever the object's bytes could have; null when unknown (every file is copied). */
+  identity?(key: string): Promise<string | null>;
+}
+
+/** The files whose recorded copy still holds the store object's bytes: both identities unchanged. */
+async function stillDelivered(
+  store: ArtifactSource,
+  prefix: string,
+  files: readonly string[],
+  outDir: string,
+): Promise<Map<string, DeliveredCopy>> {
+  const recorded = await deliveredCopies(outDir);
+  const current = new Map<string, DeliveredCopy>();
+  for (const file of files) {
+    const copy = recorded.get(file);
+    if (!copy || !store.identity) continue;
+    const source = await store.identity(`${prefix}${file}`);
+    if (source === copy.source && (await fileIdentity(pathOf(outDir, file))) === copy.copy)
+      current.set(file, copy);
+  }
+  return current;
+}
+
+/** Copy one object into the staging folder; its source identity when unchanged across the copy. */
+async function stageOne(store: ArtifactSource, key: string, path: string): Promise<string | null> {
+  await mkdir(dirname(path), { recursive: true });
+  const before = (await store.identity?.(key)) ?? null;
+  await store.getToFile(key, path);
+  const after = (await store.identity?.(key)) ?? null;
+  return before !== null && before === after ? before : null;
+}
+
+/** What the list records for the swapped-in copies (identities taken after the rename). */
+async function copiesAfterSwap(
+  outDir: string,
+  sources: ReadonlyMap<string, string | null>,
+): Promise<Map<string, DeliveredCopy>> {
+  const copies = new Map<string, DeliveredCopy>();
+  for (const [file, source] of sources) {
+    const copy = await fileIdentity(pathOf(outDir, file));
+    if (source !== null && copy !== null) copies.set(file, { source, copy });
+  }
+  return copies;
+}
+
 /**
  * Copy `files` (paths relative to `prefix` in the store, as the manifest names them) into
  * `outDir`, complete before any is swapped in; earlier outputs of ours that this run does not
@@ -65,7 +122,7 @@ async function swapFiles(outDir: string, incoming: string, files: readonly strin
  * @example await deliverStoredArtifacts(store, 'artifacts/<key>/', ['layers/layer-1.zip'], 'out');
  */
 export async function deliverStoredArtifacts(
-  store: Pick<ObjectStore, 'getToFile'>,
+  store: ArtifactSource,
   prefix: string,
   files: readonly string[],
   outDir: string,
@@ -73,18 +130,20 @@ export async function deliverStoredArtifacts(
   await mkdir(outDir, { recursive: true });
   const owned = await ownedOutputs(outDir);
   await refuseForeign(outDir, files, owned);
+  const unchanged = await stillDelivered(store, prefix, files, outDir);
+  const changed = files.filter((file) => !unchanged.has(file));
   const incoming = await mkdtemp(join(outDir, INCOMING_PREFIX));
   try {
-    for (const file of files) {
-      await mkdir(dirname(pathOf(incoming, file)), { recursive: true });
-      await store.getToFile(`${prefix}${file}`, pathOf(incoming, file));
-    }
+    const sources = new Map<string, string | null>();
+    for (const file of changed)
+      sources.set(file, await stageOne(store, `${prefix}${file}`, pathOf(incoming, file)));
     // Old and new are both ours while they swap, so a run killed now leaves nothing foreign.
-    await writeOwnership(outDir, [...owned, ...files]);
-    await swapFiles(outDir, incoming, files);
+    await writeOwnership(outDir, [...owned, ...files], unchanged);
+    await swapFiles(outDir, incoming, changed);
     const stale = [...owned].filter((file) => !files.includes(file));
     for (const file of stale) await rm(pathOf(outDir, file), { force: true });
-    await writeOwnership(outDir, files);
+    const copies = new Map([...unchanged, ...(await copiesAfterSwap(outDir, sources))]);
+    await writeOwnership(outDir, files, copies);
   } finally {
     await rm(incoming, { recursive: true, force: true });
   }

@@ -5,6 +5,7 @@ import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile }
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { InputError } from '../../core/shared/errors.ts';
+import { fileIdentity } from '../../core/shared/file-identity.ts';
 import type { LeasingObjectStore, StoredObjectInfo } from '../ports.ts';
 
 /** Rejects keys that could escape the folder. */
@@ -49,6 +50,14 @@ export class FolderObjectStore implements LeasingObjectStore {
   async getToFile(key: string, path: string): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
     await copyFile(this.pathOf(key), path);
+  }
+
+  /**
+   * The object's file identity (core/shared/file-identity.ts), null when it is missing. Objects
+   * are only ever replaced by rename, so an unchanged identity is an unchanged object.
+   */
+  async identity(key: string): Promise<string | null> {
+    return fileIdentity(this.pathOf(key));
   }
 
   private async atomicWrite(key: string, write: (temporary: string) => Promise<void>): Promise<void> {

@@ -18,7 +18,30 @@ export const OUTPUT_NAMES = ['layers', 'efs', 'image', 'manifest.json'] as const
 const INCOMING_PREFIX = '.lambda-deps-incoming-';
 const REPLACED_PREFIX = '.lambda-deps-replaced-';
 
-const ownershipSchema = z.object({ format: z.literal(1), files: z.array(z.string()) });
+/**
+ * `copies` (optional, default path only): for a file copied from the pipeline's store, the
+ * store object's identity and the copy's, both taken when it was written (file-identity.ts).
+ */
+const copySchema = z.object({ source: z.string(), copy: z.string() });
+const ownershipSchema = z.object({
+  format: z.literal(1),
+  files: z.array(z.string()),
+  copies: z.record(z.string(), copySchema).optional(),
+});
+export type DeliveredCopy = z.infer<typeof copySchema>;
+
+async function readOwnership(outDir: string): Promise<z.infer<typeof ownershipSchema> | null> {
+  const text = await readFile(join(outDir, OWNERSHIP_FILE), 'utf8').catch(() => null);
+  if (text === null) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const parsed = ownershipSchema.safeParse(json);
+  return parsed.success ? parsed.data : null;
+}
 
 async function filesBelow(root: string): Promise<string[]> {
   const info = await stat(root).catch(() => null);
@@ -33,17 +56,32 @@ async function filesBelow(root: string): Promise<string[]> {
 
 /** The files lambda-deps owns in `outDir` (relative paths); empty when it never wrote there. */
 export async function ownedOutputs(outDir: string): Promise<Set<string>> {
-  const text = await readFile(join(outDir, OWNERSHIP_FILE), 'utf8').catch(() => null);
-  const parsed = ownershipSchema.safeParse(text === null ? null : JSON.parse(text));
-  return new Set(parsed.success ? parsed.data.files : []);
+  return new Set((await readOwnership(outDir))?.files ?? []);
 }
 
-export async function writeOwnership(outDir: string, files: Iterable<string>): Promise<void> {
+/** The store copies the list records, for the files it still owns. */
+export async function deliveredCopies(outDir: string): Promise<Map<string, DeliveredCopy>> {
+  const ownership = await readOwnership(outDir);
+  const owned = new Set(ownership?.files ?? []);
+  return new Map(Object.entries(ownership?.copies ?? {}).filter(([file]) => owned.has(file)));
+}
+
+export async function writeOwnership(
+  outDir: string,
+  files: Iterable<string>,
+  copies: ReadonlyMap<string, DeliveredCopy> = new Map(),
+): Promise<void> {
   const list = [...new Set(files)].sort();
-  await writeFileAtomic(
-    join(outDir, OWNERSHIP_FILE),
-    `${JSON.stringify({ format: 1, files: list }, null, 2)}\n`,
-  );
+  const recorded = list.flatMap((file) => {
+    const copy = copies.get(file);
+    return copy ? [[file, copy] as const] : [];
+  });
+  const body = {
+    format: 1,
+    files: list,
+    ...(recorded.length ? { copies: Object.fromEntries(recorded) } : {}),
+  };
+  await writeFileAtomic(join(outDir, OWNERSHIP_FILE), `${JSON.stringify(body, null, 2)}\n`);
 }
 
 /** Refuse before touching anything when an output name holds a file lambda-deps did not write. */

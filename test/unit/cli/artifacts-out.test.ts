@@ -5,7 +5,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FolderObjectStore } from '../../../functions/adapters/local/folder-object-store.ts';
 import { deliverStoredArtifacts } from '../../../functions/cli/artifacts-out.ts';
+import { OWNERSHIP_FILE } from '../../../functions/core/pack/output-folder.ts';
 
 const PREFIX = 'artifacts/k/';
 let out = '';
@@ -101,5 +103,112 @@ describe('delivering the pipeline’s artifacts into --out', () => {
       out,
     );
     expect(await readFile(join(out, 'layers', 'layer-1.zip'), 'utf8')).toBe('v3');
+  });
+});
+
+describe('a rebuild that delivers the same store objects again', () => {
+  let storeRoot = '';
+  beforeEach(async () => {
+    storeRoot = await mkdtemp(join(tmpdir(), 'lambda-deps-out-store-'));
+  });
+  afterEach(() => rm(storeRoot, { recursive: true, force: true }));
+
+  /** A folder store holding `contents` under PREFIX, counting the objects it copies out. */
+  async function folderStore(contents: Record<string, string>) {
+    const store = new FolderObjectStore(storeRoot);
+    for (const [file, body] of Object.entries(contents)) await store.putBytes(`${PREFIX}${file}`, body);
+    const copied: string[] = [];
+    return {
+      copied,
+      store,
+      getToFile: async (key: string, path: string) => {
+        copied.push(key.slice(PREFIX.length));
+        await store.getToFile(key, path);
+      },
+      identity: (key: string) => store.identity(key),
+    };
+  }
+  const files = ['layers/layer-1.zip', 'layers/layer-2.zip'];
+  const contents = { 'layers/layer-1.zip': 'layer one', 'layers/layer-2.zip': 'layer two' };
+
+  it('copies nothing when both the store objects and the copies are unchanged', async () => {
+    // Prepare
+    const source = await folderStore(contents);
+    await deliverStoredArtifacts(source, PREFIX, files, out);
+    source.copied.length = 0;
+
+    // Act
+    await deliverStoredArtifacts(source, PREFIX, files, out);
+
+    // Assess
+    expect(source.copied).toEqual([]);
+    expect(await readFile(join(out, 'layers', 'layer-2.zip'), 'utf8')).toBe('layer two');
+    expect((await readdir(out)).filter((name) => name.startsWith('.lambda-deps-'))).toEqual([OWNERSHIP_FILE]);
+  });
+
+  it('copies again a file changed in place in --out, even to the same size', async () => {
+    // Prepare
+    const source = await folderStore(contents);
+    await deliverStoredArtifacts(source, PREFIX, files, out);
+    await writeFile(join(out, 'layers', 'layer-1.zip'), 'layer ONE');
+    source.copied.length = 0;
+
+    // Act
+    await deliverStoredArtifacts(source, PREFIX, files, out);
+
+    // Assess
+    expect(source.copied).toEqual(['layers/layer-1.zip']);
+    expect(await readFile(join(out, 'layers', 'layer-1.zip'), 'utf8')).toBe('layer one');
+  });
+
+  it('copies again an object the store replaced', async () => {
+    // Prepare
+    const source = await folderStore(contents);
+    await deliverStoredArtifacts(source, PREFIX, files, out);
+    await source.store.putBytes(`${PREFIX}layers/layer-2.zip`, 'layer 2!!');
+    source.copied.length = 0;
+
+    // Act
+    await deliverStoredArtifacts(source, PREFIX, files, out);
+
+    // Assess
+    expect(source.copied).toEqual(['layers/layer-2.zip']);
+    expect(await readFile(join(out, 'layers', 'layer-2.zip'), 'utf8')).toBe('layer 2!!');
+  });
+
+  it('copies everything when the recorded identities are garbage or name other files', async () => {
+    // Prepare
+    const source = await folderStore(contents);
+    await deliverStoredArtifacts(source, PREFIX, files, out);
+    const list = JSON.parse(await readFile(join(out, OWNERSHIP_FILE), 'utf8')) as {
+      copies: Record<string, { source: string; copy: string }>;
+    };
+    const first = list.copies['layers/layer-1.zip'];
+    list.copies = {
+      'layers/layer-1.zip': { source: 'made up', copy: first?.copy ?? '' },
+      'layers/layer-2.zip': { source: first?.source ?? '', copy: first?.copy ?? '' },
+    };
+    await writeFile(join(out, OWNERSHIP_FILE), JSON.stringify(list));
+    source.copied.length = 0;
+
+    // Act
+    await deliverStoredArtifacts(source, PREFIX, files, out);
+
+    // Assess
+    expect(source.copied.sort()).toEqual(files);
+  });
+
+  it('copies everything from a store that cannot tell an object’s identity', async () => {
+    // Prepare
+    const source = await folderStore(contents);
+    const blind = { getToFile: source.getToFile };
+    await deliverStoredArtifacts(blind, PREFIX, files, out);
+    source.copied.length = 0;
+
+    // Act
+    await deliverStoredArtifacts(blind, PREFIX, files, out);
+
+    // Assess
+    expect(source.copied.sort()).toEqual(files);
   });
 });
