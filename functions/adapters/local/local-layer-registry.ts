@@ -7,7 +7,7 @@ import { renameCounted } from '../../core/shared/atomic-write.ts';
 import { join } from 'node:path';
 import type { Architecture } from '../../core/shared/types.ts';
 import type { LayerRegistry, ObjectStore, PublishedLayerVersion } from '../ports.ts';
-import { updateJsonFile } from './locked-json-file.ts';
+import { readJsonFile, updateJsonFile } from './locked-json-file.ts';
 import { openZip } from '../../core/pack/zip-reader.ts';
 
 export const LOCAL_ACCOUNT = '000000000000';
@@ -63,6 +63,10 @@ export class LocalLayerRegistry implements LayerRegistry {
       () => ({ layers: {}, functions: {} }),
       change,
     );
+  }
+
+  private read(): Promise<LocalLayerVersionsFile> {
+    return readJsonFile<LocalLayerVersionsFile>(this.versionsPath, () => ({ layers: {}, functions: {} }));
   }
 
   async publishLayerVersion(
@@ -122,7 +126,7 @@ export class LocalLayerRegistry implements LayerRegistry {
   ): Promise<(PublishedLayerVersion & { description: string }) | null> {
     const layerName = layerVersionArn.split(':')[6] ?? '';
     const version = Number(layerVersionArn.split(':')[7]);
-    const file = await this.update((versions) => versions);
+    const file = await this.read();
     const record = file.layers[layerName]?.find((entry) => entry.version === version);
     if (!record) return null;
     return {
@@ -145,7 +149,7 @@ export class LocalLayerRegistry implements LayerRegistry {
   }
 
   async listLayerVersions(layerName: string): Promise<{ version: number; layerVersionArn: string }[]> {
-    const file = await this.update((versions) => versions);
+    const file = await this.read();
     return (file.layers[layerName] ?? []).map(({ version, layerVersionArn }) => ({
       version,
       layerVersionArn,
@@ -169,7 +173,7 @@ export class LocalLayerRegistry implements LayerRegistry {
   /** The sum of the version's zip entries' declared sizes (read from its central directory). */
   async unzippedBytes(layerVersionArn: string): Promise<number | null> {
     const [layerName = '', version] = layerVersionArn.split(':').slice(6, 8);
-    const file = await this.update((versions) => versions);
+    const file = await this.read();
     const record = file.layers[layerName]?.find((entry) => entry.version === Number(version));
     if (!record) return null;
     const zip = await openZip(record.file, { name: `${layerName}:${version}` });
@@ -182,7 +186,7 @@ export class LocalLayerRegistry implements LayerRegistry {
 
   /** Locally a function is a name; its code size is what `setFunctionCodeBytes` recorded (0 if none). */
   async functionCodeBytes(functionName: string): Promise<number> {
-    const file = await this.update((versions) => versions);
+    const file = await this.read();
     return file.functionCode?.[functionName] ?? 0;
   }
 
@@ -194,7 +198,7 @@ export class LocalLayerRegistry implements LayerRegistry {
   }
 
   async getFunctionLayers(functionName: string): Promise<string[]> {
-    const file = await this.update((versions) => versions);
+    const file = await this.read();
     return [...(file.functions[functionName] ?? [])];
   }
 }

@@ -1,6 +1,6 @@
 // SSM parameters on a laptop: one JSON file, name → value, with a version per name as SSM keeps.
 import type { ParameterStore } from '../ports.ts';
-import { updateJsonFile } from './locked-json-file.ts';
+import { readJsonFile, updateJsonFile } from './locked-json-file.ts';
 
 export interface LocalParameter {
   value: string;
@@ -13,11 +13,7 @@ export class LocalParameterStore implements ParameterStore {
   constructor(readonly path: string) {}
 
   async get(name: string): Promise<string | null> {
-    const parameters = await updateJsonFile<Record<string, LocalParameter>, Record<string, LocalParameter>>(
-      this.path,
-      () => ({}),
-      (all) => all,
-    );
+    const parameters = await readJsonFile<Record<string, LocalParameter>>(this.path, () => ({}));
     return parameters[name]?.value ?? null;
   }
 

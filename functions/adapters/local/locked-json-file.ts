@@ -1,6 +1,6 @@
 // A JSON file several local executions (threads or processes) update at once: each update
 // holds an exclusive lock file and replaces the file by rename, so no reader ever sees half
-// of it and no update is lost.
+// of it and no update is lost. A read takes no lock: the file is only ever replaced whole.
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../../core/shared/atomic-write.ts';
@@ -42,4 +42,10 @@ export async function updateJsonFile<T, R>(
   } finally {
     await rm(lockPath, { force: true });
   }
+}
+
+/** The file as the last update left it (or `initial` when absent), without locking or writing. */
+export async function readJsonFile<T>(path: string, initial: () => T): Promise<T> {
+  const text = await readFile(path, 'utf8').catch(() => null);
+  return text === null ? initial() : (JSON.parse(text) as T);
 }
