@@ -26,6 +26,29 @@ function roleOfStep(step: string): string {
 const object = (key: string): string => `arn:aws:s3:::${BUCKET}/${key}`;
 
 describe('evaluated step permissions', () => {
+  it('answer a call asked again as the first time, per role, action and resource', async () => {
+    // Prepare: an object publish-layers may read and the probe step may not write.
+    const record = object(`artifacts/${HASH}/delivery/layers-web.json`);
+    const publish = roleOfStep('publish-layers');
+    const probe = roleOfStep('probe');
+
+    // Act: each call twice, interleaved, so a remembered decision would answer the wrong one.
+    const asked = async () => [
+      await iam.authorize(publish, 's3:GetObject', record).then((call) => call.allowedBy),
+      await iam.authorize(probe, 's3:PutObject', record).catch((error: unknown) => error),
+      await iam
+        .authorize(publish, 's3:PutObject', object(`artifacts/${HASH}/layers/layer-1.zip`))
+        .catch((error: unknown) => error),
+    ];
+    const [first, second] = [await asked(), await asked()];
+
+    // Assess
+    expect(first[0]).toMatch(/\S/);
+    expect(first[1]).toBeInstanceOf(AccessDeniedError);
+    expect(first[2]).toBeInstanceOf(AccessDeniedError);
+    expect(second).toEqual(first);
+  });
+
   it('let publish-layers take, write and drop its lease and write its delivery record', async () => {
     // Prepare
     const role = roleOfStep('publish-layers');

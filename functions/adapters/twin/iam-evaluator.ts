@@ -48,6 +48,12 @@ function sameStatement(a: unknown, b: unknown): boolean {
  * const { allowedBy } = await iam.authorize('PublishLayersRole', 's3:GetObject', 'arn:aws:s3:::b/artifacts/x');
  */
 export class IamEvaluator {
+  /**
+   * Decisions already made, by call: the policies never change for an evaluator, and a run asks
+   * the same (manifest reads, layer listings) up to four times; each simulation costs ~2 ms.
+   */
+  private readonly decisions = new Map<string, Promise<AuthorizedCall>>();
+
   constructor(private readonly policies: TemplatePolicies) {}
 
   /** The role a function or project runs as; throws for one the template does not have. */
@@ -57,11 +63,25 @@ export class IamEvaluator {
     return role;
   }
 
-  async authorize(
+  authorize(
     roleLogicalId: string,
     action: string,
     resource: string,
     context: Record<string, string | string[]> = {},
+  ): Promise<AuthorizedCall> {
+    const call = JSON.stringify([roleLogicalId, action, resource, context]);
+    const known = this.decisions.get(call);
+    if (known) return known;
+    const decided = this.simulate(roleLogicalId, action, resource, context);
+    this.decisions.set(call, decided);
+    return decided;
+  }
+
+  private async simulate(
+    roleLogicalId: string,
+    action: string,
+    resource: string,
+    context: Record<string, string | string[]>,
   ): Promise<AuthorizedCall> {
     const roleArn = this.policies.roleArn(roleLogicalId);
     const policies = this.policies.policiesByRole.get(roleLogicalId) ?? [];
