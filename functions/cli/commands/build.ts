@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { buildDependencySet, type BuildEvent } from '../../core/build/build.ts';
+import type { BuildEvent } from '../../core/build/build.ts';
 import { PROGRESS_LINES_VARIABLE, progressLineOf } from '../../core/build/build-events.ts';
 import { InputError } from '../../core/shared/errors.ts';
 import { detectInputFormat } from '../../core/inputs/input-format.ts';
@@ -419,6 +419,8 @@ async function buildInProcess(
     },
   };
   const progressLines = process.env[PROGRESS_LINES_VARIABLE] === '1';
+  // Loaded here, not at start-up: the default path (the local pipeline) never builds in this process.
+  const { buildDependencySet } = await import('../../core/build/build.ts');
   try {
     return await buildDependencySet({
       lock,
