@@ -24,7 +24,6 @@ import {
 import {
   findTargetInterpreter,
   installedDistributions,
-  interpreterPrefix,
   openSandbox,
   type Sandbox,
 } from '../../core/verify/index.ts';
@@ -173,14 +172,24 @@ export async function probeLocally(
   request: ProbeRequest,
   options: LocalProbeOptions = {},
 ): Promise<ProbeResult> {
-  const found = await findTargetInterpreter(request.target, options.pythonExecutable);
+  const found = await findInterpreter(request, options);
   if ('reason' in found) return probeNotRun(request.target, found.reason, 'local');
-  return probeWith(found.executable, request, options);
+  return probeWith(found, request, options);
+}
+
+/** The target's interpreter; with the run's cache on, its facts may come from an earlier run. */
+function findInterpreter(
+  request: ProbeRequest,
+  options: LocalProbeOptions,
+): ReturnType<typeof findTargetInterpreter> {
+  const factsCacheDir =
+    request.reuse && options.cacheDir ? join(options.cacheDir, 'interpreters') : undefined;
+  return findTargetInterpreter(request.target, options.pythonExecutable, { factsCacheDir });
 }
 
 /** The probe with an interpreter already found to be the target's. */
 async function probeWith(
-  executable: string,
+  { executable, prefix }: { executable: string; prefix: string },
   request: ProbeRequest,
   options: LocalProbeOptions,
 ): Promise<ProbeResult> {
@@ -198,10 +207,8 @@ async function probeWith(
         : (await installedDistributions(paths)).flatMap((distribution) => distribution.modules);
     const runtime = await runtimeStandInPath(request, scratch, executable, options);
     const folders = [...paths, ...runtime];
-    const cell = await openSandbox(executable, await interpreterPrefix(executable), [
-      ...folders,
-      dirname(PROBE_SCRIPT),
-    ]);
+    // (The prefix the interpreter reported when it was found: asking again would start it again.)
+    const cell = await openSandbox(executable, prefix, [...folders, dirname(PROBE_SCRIPT)]);
     const { output, reused } = await importWithReuse(
       { cell, executable, modules, folders, timeoutMs: options.timeoutMs ?? 120_000 },
       request,
@@ -339,7 +346,7 @@ export class LocalProbeRunner implements ProbeRunner {
     const { store } = this.options;
     if (!store || !request.reuse || !isImmutable(request.artifact))
       return probeLocally(request, this.options);
-    const found = await findTargetInterpreter(request.target, this.options.pythonExecutable);
+    const found = await findInterpreter(request, this.options);
     if ('reason' in found) return probeNotRun(request.target, found.reason, 'local');
     // (An empty module list means every module the artifact holds: as fixed as the artifact.)
     const key = await reuseKey(request, found.executable);
@@ -350,7 +357,7 @@ export class LocalProbeRunner implements ProbeRunner {
       const { probedAt, ...result } = earlier;
       return { ...result, reusedFrom: probedAt };
     }
-    const result = await probeWith(found.executable, request, this.options);
+    const result = await probeWith(found, request, this.options);
     if (result.ran && result.ok)
       await store.putBytes(
         key,

@@ -178,8 +178,14 @@ async function checkAndPack(
       roots: [join(treeDir, SITE_DIR), ...(input.excluded ? [join(treeDir, RUNTIME_DIR, SITE_DIR)] : [])],
       target: lock.target,
       ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
-      // Modules whose earlier import saw exactly these files are not imported again (--no-cache: all are).
-      ...(input.reuse ? { footprints: join(options.cacheDir, 'import-footprints') } : {}),
+      // Modules whose earlier import saw exactly these files are not imported again, and the
+      // interpreter's facts come from an earlier run when they still hold (--no-cache: neither).
+      ...(input.reuse
+        ? {
+            footprints: join(options.cacheDir, 'import-footprints'),
+            interpreterFacts: join(options.cacheDir, 'interpreters'),
+          }
+        : {}),
       onProgress: (modules, ofModules) => context.count('smokeImport', { modules, ofModules }),
     }),
   );
@@ -274,7 +280,17 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
       context,
     );
     const unpacked = installed.filter((entry) => !entry.runtimeProvided).map((entry) => entry.result);
-    const packed = await postProcess(unpacked, slim, treeDir, lock, options.pythonExecutable, context);
+    const packed = await postProcess(
+      unpacked,
+      slim,
+      treeDir,
+      lock,
+      {
+        pythonExecutable: options.pythonExecutable,
+        factsCacheDir: policy.cache ? join(options.cacheDir, 'interpreters') : undefined,
+      },
+      context,
+    );
     const route = routeOf(packed, policy, lock);
     const excluded = installed.some((entry) => entry.runtimeProvided);
     const checked = await checkAndPack(

@@ -20,19 +20,25 @@ function totalBytes(packages: readonly InstalledPackage[]): number {
   return packages.reduce((sum, pkg) => sum + pkg.slimmedBytes, 0);
 }
 
+/** Which interpreter to look for, and where earlier runs left interpreters' facts (the run's cache). */
+export interface PostProcessInterpreter {
+  readonly pythonExecutable?: string | undefined;
+  readonly factsCacheDir?: string | undefined;
+}
+
 /** Precompile and strip as the slim policy asks; what cannot be done is a warning, never a silent skip. */
 export async function postProcess(
   packed: InstalledPackage[],
   slim: SlimPolicy,
   treeDir: string,
   lock: Lock,
-  pythonExecutable: string | undefined,
+  wanted: PostProcessInterpreter,
   context: BuildContext,
 ): Promise<InstalledPackage[]> {
   let result = packed;
   if (slim.precompile) {
     const before = totalBytes(result);
-    const compiled = await precompileTree(result, treeDir, lock, pythonExecutable);
+    const compiled = await precompileTree(result, treeDir, lock, wanted);
     if (typeof compiled === 'string') context.warn(`not precompiled: ${compiled}`);
     else {
       result = compiled;
@@ -43,7 +49,7 @@ export async function postProcess(
   }
   if (slim.stripSymbols) {
     const before = totalBytes(result);
-    const stripped = await stripExtensionModules(result, treeDir, lock, pythonExecutable);
+    const stripped = await stripExtensionModules(result, treeDir, lock, wanted);
     if (typeof stripped === 'string') context.warn(`symbols not stripped: ${stripped}`);
     else {
       result = stripped.packages;
@@ -56,6 +62,14 @@ export async function postProcess(
   return result;
 }
 
+/** The target's interpreter, or why there is none (smoke-import.ts loads only when a step needs it). */
+async function targetInterpreter(lock: Lock, wanted: PostProcessInterpreter) {
+  const { findTargetInterpreter } = await import('../verify/smoke-import.ts');
+  return findTargetInterpreter(lock.target, wanted.pythonExecutable ?? null, {
+    factsCacheDir: wanted.factsCacheDir,
+  });
+}
+
 /**
  * Compile every module of the packed packages to hash-checked `.pyc` (deterministic: no
  * timestamps) with an interpreter of the target's exact Python version, and add the files to
@@ -65,10 +79,9 @@ async function precompileTree(
   packed: readonly InstalledPackage[],
   treeDir: string,
   lock: Lock,
-  pythonExecutable: string | undefined,
+  wanted: PostProcessInterpreter,
 ): Promise<InstalledPackage[] | string> {
-  const { findTargetInterpreter } = await import('../verify/smoke-import.ts');
-  const interpreter = await findTargetInterpreter(lock.target, pythonExecutable ?? null);
+  const interpreter = await targetInterpreter(lock, wanted);
   if ('reason' in interpreter) return interpreter.reason;
   const site = join(treeDir, SITE_DIR);
   await execFileAsync(
@@ -159,10 +172,9 @@ async function stripExtensionModules(
   packed: readonly InstalledPackage[],
   treeDir: string,
   lock: Lock,
-  pythonExecutable: string | undefined,
+  wanted: PostProcessInterpreter,
 ): Promise<{ packages: InstalledPackage[]; files: number; failures: string[] } | string> {
-  const { findTargetInterpreter } = await import('../verify/smoke-import.ts');
-  const interpreter = await findTargetInterpreter(lock.target, pythonExecutable ?? null);
+  const interpreter = await targetInterpreter(lock, wanted);
   if ('reason' in interpreter)
     return `nothing could check that stripped files still load (${interpreter.reason})`;
   const tool = stripTool(lock);

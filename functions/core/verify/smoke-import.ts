@@ -14,6 +14,13 @@ import { basename, delimiter, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { wheelMachine } from '../shared/targets.ts';
 import type { Target } from '../shared/types.ts';
+import {
+  factsHoldOnDisk,
+  interpreterBinary,
+  readCachedFacts,
+  writeCachedFacts,
+  type InterpreterFacts,
+} from './interpreter-facts-cache.ts';
 import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 import { ImportQueue, requiredDistributions } from './import-queue.ts';
 import { recordPath } from './artifact-verifier.ts';
@@ -45,6 +52,8 @@ export interface SmokeImportOptions {
    * footprint still holds in these roots is not imported again, and each passed import adds its own.
    */
   readonly footprints?: string;
+  /** A folder of interpreters' facts from earlier runs (findTargetInterpreter's `factsCacheDir`). */
+  readonly interpreterFacts?: string;
 }
 
 export interface SmokeImportFailure {
@@ -75,14 +84,6 @@ export interface SmokeImportResult {
   readonly isolation?: SandboxIsolation;
 }
 
-interface InterpreterFacts {
-  readonly executable: string;
-  readonly version: string;
-  readonly platform: string;
-  /** sys.base_prefix: the installation the cell must expose. */
-  readonly prefix: string;
-}
-
 const PROBE = [
   'import json, sys, sysconfig',
   'print(json.dumps({"executable": sys.executable, "version": "%d.%d" % sys.version_info[:2], "platform": sysconfig.get_platform(), "prefix": sys.base_prefix}))',
@@ -105,7 +106,7 @@ async function runProbe(command: string): Promise<InterpreterFacts | string> {
  */
 const factsByFile = new Map<string, Promise<InterpreterFacts | string>>();
 
-async function probe(command: string): Promise<InterpreterFacts | string> {
+async function askOnce(command: string): Promise<InterpreterFacts | string> {
   const identity = await stat(command).then(
     (found) => `${command}\0${found.ino}\0${found.size}\0${found.mtimeMs}`,
     () => null,
@@ -116,6 +117,22 @@ async function probe(command: string): Promise<InterpreterFacts | string> {
   const asked = runProbe(command);
   factsByFile.set(identity, asked);
   return asked;
+}
+
+/**
+ * The interpreter's facts, from `factsCacheDir` when an entry there still holds on disk (a new
+ * process then starts no Python), else by asking it once per process and keeping what it said.
+ */
+async function probe(command: string, factsCacheDir?: string): Promise<InterpreterFacts | string> {
+  const binary = factsCacheDir ? await interpreterBinary(command, factsCacheDir) : null;
+  if (!binary) return askOnce(command);
+  const cached = await readCachedFacts(binary);
+  if (cached) return cached;
+  const facts = await askOnce(command);
+  // Only facts the next reader would accept are kept (never a failure: it may pass next time).
+  if (typeof facts !== 'string' && (await factsHoldOnDisk(facts, binary)))
+    await writeCachedFacts(binary.entry, facts);
+  return facts;
 }
 
 /** The first executable file called `name` on PATH, as a shell would find it; null when none. */
@@ -184,6 +201,14 @@ async function pathCandidates(version: string): Promise<string[]> {
   return [...new Set([...(behindShim ?? []), found ?? command])];
 }
 
+export interface FindInterpreterOptions {
+  /**
+   * A folder of interpreters' facts from earlier processes (the run's cache): an entry that still
+   * holds on disk stands for starting that interpreter. Without it every process asks again.
+   */
+  readonly factsCacheDir?: string;
+}
+
 /**
  * Find an interpreter of the target's Python version whose platform is the target's
  * (`linux-x86_64` / `linux-aarch64`). Returns the facts, or the reason there is none.
@@ -191,11 +216,12 @@ async function pathCandidates(version: string): Promise<string[]> {
 export async function findTargetInterpreter(
   target: Target,
   pythonExecutable?: string | null,
+  options: FindInterpreterOptions = {},
 ): Promise<InterpreterFacts | { reason: string }> {
   const platform = `linux-${wheelMachine(target.architecture)}`;
   const reasons: string[] = [];
   const check = async (candidate: string): Promise<InterpreterFacts | null> => {
-    const facts = await probe(candidate);
+    const facts = await probe(candidate, options.factsCacheDir);
     if (typeof facts === 'string') reasons.push(facts);
     else if (facts.version !== target.pythonVersion)
       reasons.push(`${candidate} is Python ${facts.version}, not ${target.pythonVersion}`);
@@ -532,7 +558,9 @@ async function failuresOf(
  * if (!result.ran) console.log(`smoke import skipped: ${result.reason}`);
  */
 export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImportResult> {
-  const found = await findTargetInterpreter(options.target, options.pythonExecutable);
+  const found = await findTargetInterpreter(options.target, options.pythonExecutable, {
+    factsCacheDir: options.interpreterFacts,
+  });
   if ('reason' in found) return { ran: false, ok: false, reason: found.reason, modules: 0, failures: [] };
   const roots: string[] = [];
   for (const root of options.roots) if (await exists(root)) roots.push(resolve(root));
