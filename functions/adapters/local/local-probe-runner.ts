@@ -27,11 +27,11 @@ import {
   openSandbox,
   type Sandbox,
 } from '../../core/verify/index.ts';
-import { extractZip } from '../../core/pack/zip-reader.ts';
 import type { ProbeRunner } from '../probe-port.ts';
 import { IMPORT_WATCH_PY, interpreterIdentity } from '../../core/verify/import-footprints.ts';
 import { mergeProbed, openProbeReuse, type TracedModule } from './probe-footprints.ts';
-import type { ObjectStore } from '../ports.ts';
+import { unpackLayers, type LayerZip, type UnpackedLayers } from './unpacked-layers.ts';
+import type { LeasingObjectStore, ObjectStore } from '../ports.ts';
 import { sha256Hex } from '../../core/shared/hash.ts';
 import { atInterrupt } from '../../core/shared/interrupt-cleanup.ts';
 import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../core/shared/types.ts';
@@ -77,31 +77,53 @@ async function layoutFromStore(
   return layoutDir;
 }
 
-/** Unpack the artifact into `workDir` and return the folders a Lambda function would import from. */
-async function materialize(request: ProbeRequest, workDir: string, store?: ObjectStore): Promise<string[]> {
+/** A layer zip copied out of the store, with the object's identity when it held still meanwhile. */
+async function copyLayerZip(store: ObjectStore, key: string, path: string): Promise<LayerZip> {
+  const identityOf = (store as Partial<LeasingObjectStore>).identity?.bind(store);
+  const before = (await identityOf?.(key)) ?? null;
+  await store.getToFile(key, path);
+  const after = (await identityOf?.(key)) ?? null;
+  return { path, source: before !== null && before === after ? { key, identity: before } : null };
+}
+
+/** The folders a Lambda function would import from, and the layers' unpacking when it has layers. */
+interface Materialized {
+  readonly paths: string[];
+  readonly layers: UnpackedLayers | null;
+}
+
+/**
+ * Unpack the artifact into `workDir` and return the folders a Lambda function would import from.
+ * With `cacheDir`, layers an earlier probe unpacked are written from the cache (unpacked-layers.ts).
+ */
+async function materialize(
+  request: ProbeRequest,
+  workDir: string,
+  store: ObjectStore | undefined,
+  cacheDir: string | null,
+): Promise<Materialized> {
   const { artifact, target } = request;
   if (artifact.kind === 'layers') {
     const opt = join(workDir, 'opt');
     await mkdir(opt, { recursive: true });
-    const zips = [...artifact.zips];
+    const zips: LayerZip[] = artifact.zips.map((path) => ({ path, source: null }));
     for (const [index, key] of (artifact.objectKeys ?? []).entries()) {
       if (!store) throw new Error('layer object keys need a store to read them from');
-      const path = join(workDir, `layer-${index}.zip`);
-      await store.getToFile(key, path);
-      zips.push(path);
+      zips.push(await copyLayerZip(store, key, join(workDir, `layer-${index}.zip`)));
     }
     // Later layers overwrite earlier ones' files, as Lambda extracts them into /opt in order.
-    for (const zip of zips) await extractZip(zip, opt, { replaceExisting: true });
+    const layers = await unpackLayers(zips, opt, cacheDir);
     const task = join(workDir, 'var', 'task');
     await mkdir(task, { recursive: true });
-    return [task, ...layerSysPath(opt, target.pythonVersion)];
+    return { paths: [task, ...layerSysPath(opt, target.pythonVersion)], layers };
   }
-  if (artifact.kind === 'efs') return efsSysPath(artifact.mountRoot, artifact.mountPath, artifact.pythonPath);
+  if (artifact.kind === 'efs')
+    return { paths: efsSysPath(artifact.mountRoot, artifact.mountPath, artifact.pythonPath), layers: null };
   const layoutDir = artifact.layoutDir ?? (await layoutFromStore(artifact.layoutPrefix, workDir, store));
   const image = await readLayoutImage(layoutDir);
   const root = join(workDir, 'rootfs');
   for (const layer of image.manifest.layers) await extractTreeTar(blobPath(layoutDir, layer.digest), root);
-  return imageSysPath(root, target.pythonVersion, image.config.config?.Env ?? []);
+  return { paths: imageSysPath(root, target.pythonVersion, image.config.config?.Env ?? []), layers: null };
 }
 
 interface ProbeOutput {
@@ -198,8 +220,10 @@ async function probeWith(
   // Ctrl-C must not leave an unpacked artifact behind (in /dev/shm it holds memory).
   const forgetScratch = atInterrupt(() => rm(scratch, { recursive: true, force: true }));
   try {
+    const cacheDir = request.reuse && options.cacheDir ? options.cacheDir : null;
+    const unpacked = await materialize(request, scratch, options.store, cacheDir);
     // A folder Lambda would look in but the artifact lacks is simply not there (nothing to bind).
-    const paths = (await materialize(request, scratch, options.store)).filter((path) => existsSync(path));
+    const paths = unpacked.paths.filter((path) => existsSync(path));
     // A manifest written before builds recorded their module list: take it from what ships.
     const modules =
       request.modules.length > 0
@@ -209,11 +233,22 @@ async function probeWith(
     const folders = [...paths, ...runtime];
     // (The prefix the interpreter reported when it was found: asking again would start it again.)
     const cell = await openSandbox(executable, prefix, [...folders, dirname(PROBE_SCRIPT)]);
+    // Layers are kept from what was unpacked while the probe imports, when the cell cannot write
+    // there; where it could, before package code runs.
+    const keeping = cell.isolation.filesystem ? unpacked.layers?.keep() : await unpacked.layers?.keep();
     const { output, reused } = await importWithReuse(
-      { cell, executable, modules, folders, timeoutMs: options.timeoutMs ?? 120_000 },
+      {
+        cell,
+        executable,
+        modules,
+        folders,
+        timeoutMs: options.timeoutMs ?? 120_000,
+        // Complete once the layers inflated now are kept (their files hashed on the way).
+        digests: Promise.resolve(keeping).then(() => unpacked.layers?.digests ?? new Map()),
+      },
       request,
       options,
-    ).finally(() => cell.dispose());
+    ).finally(() => Promise.all([cell.dispose(), keeping]));
     const { isolation } = cell;
     const standIn = request.runtimeStandIn ? { runtimeStandIn: standInNote(request.runtimeStandIn) } : {};
     if ('crashed' in output) {
@@ -267,13 +302,22 @@ async function importWithReuse(
     modules: readonly string[];
     folders: string[];
     timeoutMs: number;
+    /** Files whose sha256 is known without reading them (written from or into a kept layer). */
+    digests: Promise<ReadonlyMap<string, string>>;
   },
   request: ProbeRequest,
   options: LocalProbeOptions,
 ): Promise<{ output: ProbeOutput | { crashed: string; module: string | null }; reused: Set<string> }> {
   const reuse =
     request.reuse && options.cacheDir
-      ? await openProbeReuse(options.cacheDir, run.executable, request.target, run.cell, run.folders)
+      ? await openProbeReuse(
+          options.cacheDir,
+          run.executable,
+          request.target,
+          run.cell,
+          run.folders,
+          run.digests,
+        )
       : null;
   const reused = reuse ? await reuse.reusable(run.modules) : new Set<string>();
   const toImport = run.modules.filter((module) => !reused.has(module));

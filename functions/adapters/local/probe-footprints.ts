@@ -24,13 +24,17 @@ export interface ProbeReuse {
   record(results: readonly TracedModule[]): Promise<void>;
 }
 
-/** The reuse of one probe: `folders` are the sys.path folders, in order, as bound into `cell`. */
+/**
+ * The reuse of one probe: `folders` are the sys.path folders, in order, as bound into `cell`;
+ * `digests`, files whose sha256 is known without reading them (written from or into a kept layer).
+ */
 export async function openProbeReuse(
   cacheDir: string,
   interpreter: string,
   target: Target,
   cell: Sandbox,
   folders: readonly string[],
+  digests: Promise<ReadonlyMap<string, string>> = Promise.resolve(new Map()),
 ): Promise<ProbeReuse> {
   const store = await ImportFootprintStore.open(
     join(cacheDir, 'probe-footprints'),
@@ -42,7 +46,7 @@ export async function openProbeReuse(
   const indexed: Promise<TreeIndex> = indexTree(folders);
   const checked = new Map<string, Promise<boolean>>();
   const checkRecord = async (distribution: string): Promise<boolean> => {
-    const known = checked.get(distribution) ?? recordMatchesFiles(await indexed, distribution);
+    const known = checked.get(distribution) ?? recordMatchesFiles(await indexed, distribution, await digests);
     checked.set(distribution, known);
     return known;
   };

@@ -314,8 +314,13 @@ export class ImportFootprintStore {
  * Whether a distribution's files are as its RECORD says: every listed file with a sha256 is
  * there with that digest (RECORD's `sha256=<urlsafe base64>` form). For a tree that was not
  * installed by this build, such as a probe's unpacked artifact, before its RECORD stands for it.
+ * `knownDigests` (hex, by path) are files whose bytes were hashed when they were written.
  */
-export async function recordMatchesFiles(tree: TreeIndex, distribution: string): Promise<boolean> {
+export async function recordMatchesFiles(
+  tree: TreeIndex,
+  distribution: string,
+  knownDigests: ReadonlyMap<string, string> = new Map(),
+): Promise<boolean> {
   const [index, distInfo = ''] = distribution.split(':');
   const root = tree.roots[Number(index)];
   if (root === undefined || distInfo.includes('/') || distInfo.startsWith('.')) return false;
@@ -330,7 +335,7 @@ export async function recordMatchesFiles(tree: TreeIndex, distribution: string):
       const file = resolve(root, path);
       // Scripts sit beside the site folder (`../bin/x`); nothing a RECORD lists lies further out.
       if (!file.startsWith(`${dirname(root)}${sep}`)) return false;
-      const digest = await sha256OfFile(file).catch(() => null);
+      const digest = knownDigests.get(file) ?? (await sha256OfFile(file).catch(() => null));
       return digest !== null && Buffer.from(digest, 'hex').toString('base64url') === hash;
     }),
   );

@@ -1,0 +1,185 @@
+// The local probe's kept layers (functions/adapters/local/unpacked-layers.ts): a layer zip
+// unpacked once is written from the cache next time, in Lambda's order (later layers over
+// earlier), with each file's digest known; an entry that is not the very file written, or that
+// lies about its paths, its sizes or its zip, is never used.
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { unpackLayers, type LayerZip } from '../../../functions/adapters/local/unpacked-layers.ts';
+import { writeDeterministicZip } from '../../../functions/core/pack/deterministic-zip.ts';
+import { sha256Hex } from '../../../functions/core/shared/hash.ts';
+
+let work = '';
+let cache = '';
+beforeEach(async () => {
+  work = await mkdtemp(join(tmpdir(), 'lambda-deps-unpacked-layers-'));
+  cache = join(work, 'cache');
+});
+afterEach(() => rm(work, { recursive: true, force: true }));
+
+/** A layer zip of `files` (path → content); `bin/` files are executable. */
+async function layerZip(name: string, files: Record<string, string>): Promise<LayerZip> {
+  const path = join(work, `${name}.zip`);
+  await writeDeterministicZip(
+    path,
+    Object.entries(files).map(([file, content]) => ({
+      name: file,
+      kind: 'content' as const,
+      executable: file.startsWith('bin/'),
+      content: Buffer.from(content),
+    })),
+  );
+  return { path, source: null };
+}
+
+/** Unpack into a new /opt; what each file holds afterwards, and the handle. */
+async function unpackInto(name: string, zips: readonly LayerZip[], cacheDir: string | null = cache) {
+  const opt = join(work, name);
+  await mkdir(opt, { recursive: true });
+  const layers = await unpackLayers(zips, opt, cacheDir);
+  await layers.keep();
+  const files: Record<string, string> = {};
+  for (const entry of await readdir(opt, { recursive: true, withFileTypes: true }))
+    if (entry.isFile()) {
+      const path = join(entry.parentPath, entry.name);
+      files[path.slice(opt.length + 1)] = await readFile(path, 'utf8');
+    }
+  return { opt, layers, files };
+}
+
+const FIRST = {
+  'python/a/__init__.py': 'a = 1\n',
+  'python/shared.py': 'from first\n',
+  'bin/tool': '#!/bin/sh\n',
+};
+const SECOND = { 'python/b/__init__.py': 'b = 2\n', 'python/shared.py': 'from second\n' };
+
+async function keptEntries(): Promise<string[]> {
+  const names = await readdir(join(cache, 'unpacked-layers')).catch(() => []);
+  return names.filter((name) => /^[0-9a-f]{64}$/.test(name));
+}
+
+describe('layers kept between probes', () => {
+  it('writes kept layers as the zips would unpack, later over earlier, with their digests known', async () => {
+    // Prepare
+    const zips = [await layerZip('one', FIRST), await layerZip('two', SECOND)];
+    const inflated = await unpackInto('first-opt', zips);
+
+    // Act
+    const again = await unpackInto('second-opt', zips);
+
+    // Assess: the first run inflated both (only the second layer is kept whole: the first's
+    // shared.py was replaced); the second wrote that one from the cache, the same tree either way.
+    expect(inflated.layers.reused).toBe(0);
+    expect(await keptEntries()).toHaveLength(1);
+    expect(again.layers.reused).toBe(1);
+    expect(again.files).toEqual(inflated.files);
+    expect(again.files['python/shared.py']).toBe('from second\n');
+    expect(again.layers.digests.get(join(again.opt, 'python', 'b', '__init__.py'))).toBe(
+      sha256Hex('b = 2\n'),
+    );
+    expect(again.layers.digests.has(join(again.opt, 'python', 'a', '__init__.py'))).toBe(false);
+    expect((await stat(join(again.opt, 'bin', 'tool'))).mode & 0o111).not.toBe(0);
+  });
+
+  it('knows the digests of a layer kept now, and keeps nothing without a cache', async () => {
+    // Prepare
+    const zips = [await layerZip('one', FIRST)];
+
+    // Act
+    const kept = await unpackInto('kept-opt', zips);
+    const uncached = await unpackInto('uncached-opt', zips, null);
+
+    // Assess
+    expect(kept.layers.digests.get(join(kept.opt, 'python', 'shared.py'))).toBe(sha256Hex('from first\n'));
+    expect(uncached.layers.digests.size).toBe(0);
+    expect(uncached.files).toEqual(kept.files);
+  });
+
+  it('never uses an entry copied in from elsewhere (a restored cache is a new file)', async () => {
+    // Prepare
+    const zips = [await layerZip('one', FIRST)];
+    await unpackInto('first-opt', zips);
+    const [entry = ''] = await keptEntries();
+    const folder = join(cache, 'unpacked-layers', entry);
+    await cp(folder, `${folder}.copy`, { recursive: true });
+    await rm(folder, { recursive: true });
+    await cp(`${folder}.copy`, folder, { recursive: true });
+
+    // Act
+    const again = await unpackInto('second-opt', zips);
+
+    // Assess
+    expect(again.layers.reused).toBe(0);
+    expect(again.files['python/shared.py']).toBe('from first\n');
+  });
+
+  it('inflates again when the pack was changed in place, even to the same size', async () => {
+    // Prepare
+    const zips = [await layerZip('one', FIRST)];
+    await unpackInto('first-opt', zips);
+    const [entry = ''] = await keptEntries();
+    const pack = join(cache, 'unpacked-layers', entry, 'files.bin');
+    const bytes = await readFile(pack);
+    await writeFile(
+      pack,
+      Buffer.from(bytes.toString('latin1').replace('from first', 'FROM FIRST'), 'latin1'),
+    );
+
+    // Act
+    const again = await unpackInto('second-opt', zips);
+
+    // Assess
+    expect(again.layers.reused).toBe(0);
+    expect(again.files['python/shared.py']).toBe('from first\n');
+  });
+
+  it.each([
+    ['a path that climbs out of /opt', (files: { path: string }[]) => (files[0]!.path = '../escaped.py')],
+    ['a path named twice', (files: { path: string }[]) => (files[1]!.path = files[0]!.path)],
+    ['sizes that do not add up to the pack', (files: { size: number }[]) => (files[0]!.size += 1)],
+  ])('ignores an entry with %s', async (_case, corrupt) => {
+    // Prepare: the entry's list edited, its pack (and so its identity) left as written.
+    const zips = [await layerZip('one', FIRST)];
+    await unpackInto('first-opt', zips);
+    const [entry = ''] = await keptEntries();
+    const path = join(cache, 'unpacked-layers', entry, 'entry.json');
+    const json = JSON.parse(await readFile(path, 'utf8')) as { files: { path: string; size: number }[] };
+    corrupt(json.files);
+    await writeFile(path, JSON.stringify(json));
+
+    // Act
+    const again = await unpackInto('second-opt', zips);
+
+    // Assess
+    expect(again.layers.reused).toBe(0);
+    expect(again.files).toEqual({ ...FIRST });
+    await expect(stat(join(work, 'escaped.py'))).rejects.toThrow();
+  });
+
+  it('ignores an entry kept for another zip, and one that is not JSON', async () => {
+    // Prepare: the other zip's entry moved (same files, same identities) to where this zip's
+    // belongs; then garbage there.
+    const one = await layerZip('one', FIRST);
+    const two = await layerZip('two', SECOND);
+    await unpackInto('one-opt', [one]);
+    await unpackInto('two-opt', [two]);
+    const root = join(cache, 'unpacked-layers');
+    const oneSha = sha256Hex(await readFile(one.path));
+    const twoSha = sha256Hex(await readFile(two.path));
+    await rm(join(root, oneSha), { recursive: true });
+    await rename(join(root, twoSha), join(root, oneSha));
+
+    // Act
+    const swapped = await unpackInto('swapped-opt', [one]);
+    await writeFile(join(root, oneSha, 'entry.json'), '{"format": 1, "files": [');
+    const garbled = await unpackInto('garbled-opt', [one]);
+
+    // Assess
+    expect(swapped.layers.reused).toBe(0);
+    expect(swapped.files).toEqual({ ...FIRST });
+    expect(garbled.layers.reused).toBe(0);
+    expect(garbled.files).toEqual({ ...FIRST });
+  });
+});
