@@ -21,7 +21,12 @@ import {
 import type { RunBuildspecResult } from '../adapters/local/local-build-runner.ts';
 import type { LeasingObjectStore } from '../adapters/ports.ts';
 import type { AwsCall } from '../adapters/twin/aws-twin.ts';
-import { createTwin, guardStatePayloads, withBuildChecks } from '../adapters/twin/local-run.ts';
+import {
+  createTwin,
+  guardStatePayloads,
+  openDecisionCache,
+  withBuildChecks,
+} from '../adapters/twin/local-run.ts';
 import { runOnce } from '../adapters/store-lease.ts';
 import {
   parseProgressLine,
@@ -848,7 +853,8 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
       .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
   // The template the run enforces (a test may edit it): the twin's roles and limits, the functions' Timeouts.
   const enforced = options.editTemplate ? options.editTemplate(structuredClone(template)) : template;
-  const twin = createTwin(options, enforced, dependencies.settings.artifactBucket, executionName);
+  const decisions = await openDecisionCache(options);
+  const twin = createTwin(options, enforced, dependencies.settings.artifactBucket, executionName, decisions);
   twin?.checkExecutionInput(input);
   const timeouts = lambdaTaskTimeouts(tasks, enforced);
 
@@ -897,6 +903,7 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     };
   }
   await followed.done;
+  await twin?.flush();
   const breach = twin?.payloadBreach;
   if (breach) [status, failure] = ['FAILED', { error: breach.name, cause: breach.message }];
   const endedAt = Date.now();

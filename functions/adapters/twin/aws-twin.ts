@@ -18,6 +18,7 @@ import type { ProbeRunner } from '../probe-port.ts';
 import { probeFunctionName } from '../../core/probe/index.ts';
 import { PLACEHOLDER_ACCOUNT, PLACEHOLDER_REGION } from '../../../infra/state-machine-definition.ts';
 import { EXECUTION_NAME } from '../../pipeline-state.ts';
+import type { IamDecisionCache } from './iam-decision-cache.ts';
 import { IamEvaluator } from './iam-evaluator.ts';
 import { readTemplatePolicies, type TemplateShape } from './template-policies.ts';
 import { ServiceLimitError, SERVICE_LIMITS } from './service-limits.ts';
@@ -80,6 +81,7 @@ export class AwsTwin {
   private constructor(
     private readonly names: TwinNames,
     template: TemplateShape,
+    private readonly decisions: IamDecisionCache | null,
   ) {
     this.mountingFunctions = new Set(
       Object.entries(template.Resources ?? {})
@@ -92,11 +94,15 @@ export class AwsTwin {
     const bucketId = firstOfType(template, 'AWS::S3::Bucket', 'ArtifactsBucket');
     this.iam = new IamEvaluator(
       readTemplatePolicies(template, { names: bucketId ? { [bucketId]: names.bucket } : {} }),
+      decisions,
     );
   }
 
-  /** A twin of the stack in `template`, its artifact bucket answering to `bucket`. */
-  static fromTemplate(template: object, bucket: string): AwsTwin {
+  /**
+   * A twin of the stack in `template`, its artifact bucket answering to `bucket`; with
+   * `decisions`, allowed calls earlier runs evaluated are not evaluated again (`flush` keeps new ones).
+   */
+  static fromTemplate(template: object, bucket: string, decisions: IamDecisionCache | null = null): AwsTwin {
     const shape = template as TemplateShape;
     return new AwsTwin(
       {
@@ -109,7 +115,13 @@ export class AwsTwin {
         probe: probeSettingsOf(shape),
       },
       shape,
+      decisions,
     );
+  }
+
+  /** Keep the allowed calls this run evaluated for the next run (when it was given a cache). */
+  async flush(): Promise<void> {
+    await this.decisions?.flush();
   }
 
   /** Checks one call by the role of `principal` (a function or project logical id), records it. */

@@ -5,6 +5,8 @@
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { PLACEHOLDER_ACCOUNT } from '../../../infra/state-machine-definition.ts';
 import { LambdaDepsError } from '../../core/shared/errors.ts';
+import { sha256Hex } from '../../core/shared/hash.ts';
+import type { IamDecisionCache } from './iam-decision-cache.ts';
 import type { NamedPolicy, PolicyStatementJson, TemplatePolicies } from './template-policies.ts';
 
 /** What AWS answers for a call the caller's policies do not allow. */
@@ -52,9 +54,16 @@ export class IamEvaluator {
    * Decisions already made, by call: the policies never change for an evaluator, and a run asks
    * the same (manifest reads, layer listings) up to four times; each simulation costs ~2 ms.
    */
-  private readonly decisions = new Map<string, Promise<AuthorizedCall>>();
+  private readonly decided = new Map<string, Promise<AuthorizedCall>>();
 
-  constructor(private readonly policies: TemplatePolicies) {}
+  /** The hash of each role's policies, part of every kept decision's key. */
+  private readonly policyHashes = new Map<string, string>();
+
+  /** `decisions`: allowed calls kept by earlier local runs (iam-decision-cache.ts). */
+  constructor(
+    private readonly policies: TemplatePolicies,
+    private readonly decisions: IamDecisionCache | null = null,
+  ) {}
 
   /** The role a function or project runs as; throws for one the template does not have. */
   roleFor(logicalId: string): string {
@@ -70,11 +79,40 @@ export class IamEvaluator {
     context: Record<string, string | string[]> = {},
   ): Promise<AuthorizedCall> {
     const call = JSON.stringify([roleLogicalId, action, resource, context]);
-    const known = this.decisions.get(call);
+    const known = this.decided.get(call);
     if (known) return known;
-    const decided = this.simulate(roleLogicalId, action, resource, context);
-    this.decisions.set(call, decided);
+    const decided = this.keptOrSimulated(roleLogicalId, action, resource, context);
+    this.decided.set(call, decided);
     return decided;
+  }
+
+  /** A decision an earlier run kept for exactly this call, else the evaluator's (kept if allowed). */
+  private async keptOrSimulated(
+    roleLogicalId: string,
+    action: string,
+    resource: string,
+    context: Record<string, string | string[]>,
+  ): Promise<AuthorizedCall> {
+    if (!this.decisions) return this.simulate(roleLogicalId, action, resource, context);
+    const key = this.decisionKey(roleLogicalId, action, resource, context);
+    const allowedBy = this.decisions.allowedBy(key);
+    if (allowedBy !== undefined) return { allowedBy };
+    const decided = await this.simulate(roleLogicalId, action, resource, context);
+    this.decisions.remember(key, decided.allowedBy);
+    return decided;
+  }
+
+  private decisionKey(role: string, action: string, resource: string, context: object): string {
+    let policies = this.policyHashes.get(role);
+    if (policies === undefined) {
+      const documents = (this.policies.policiesByRole.get(role) ?? []).map((policy) => [
+        policy.name,
+        policy.document,
+      ]);
+      policies = sha256Hex(JSON.stringify([this.policies.roleArn(role), documents]));
+      this.policyHashes.set(role, policies);
+    }
+    return sha256Hex(JSON.stringify([policies, action, resource, context]));
   }
 
   private async simulate(

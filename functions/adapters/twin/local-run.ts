@@ -1,8 +1,10 @@
 // The twin's wiring into the local pipeline run: one twin per execution, built from the
 // synthesized template (as the run enforces it: a test may have edited it), the Build state's checks around the
 // local buildspec runner, and Step Functions' 256 KB on every state's input and output.
+import { join } from 'node:path';
 import type { LeasingObjectStore } from '../ports.ts';
 import { AwsTwin, checkBuildCalls } from './aws-twin.ts';
+import { IamDecisionCache } from './iam-decision-cache.ts';
 import type { ServiceLimitError } from './service-limits.ts';
 
 /** A twin for one execution of `template` (as the run enforces it), or null when the run asked not to enforce AWS's rules. */
@@ -11,11 +13,21 @@ export function createTwin(
   template: Record<string, unknown>,
   bucket: string,
   executionName: string,
+  decisions: IamDecisionCache | null = null,
 ): AwsTwin | null {
   if (options.enforceAws === false) return null;
-  const twin = AwsTwin.fromTemplate(template, bucket);
+  const twin = AwsTwin.fromTemplate(template, bucket, decisions);
   twin.checkExecutionName(executionName);
   return twin;
+}
+
+/** The kept IAM decisions of the run's cache (`<cache>/iam-decisions`); none without a cache. */
+export async function openDecisionCache(options: {
+  readonly enforceAws?: boolean;
+  readonly cacheDir?: string;
+}): Promise<IamDecisionCache | null> {
+  if (options.enforceAws === false || !options.cacheDir) return null;
+  return IamDecisionCache.open(join(options.cacheDir, 'iam-decisions'));
 }
 
 interface BuildPayload {
