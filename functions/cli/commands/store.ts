@@ -58,20 +58,36 @@ export async function putDirectory(store: ObjectStore, directory: string, prefix
   return keys;
 }
 
+/** `KEY FILE KEY FILE …` as pairs; an odd count is an InputError (a file would be missing). */
+function keyFilePairs(values: readonly string[]): [string, string][] {
+  if (values.length % 2 !== 0)
+    throw new InputError(`store get takes KEY FILE pairs; "${values.at(-1) ?? ''}" has no file.`, {
+      hint: 'Give a file after every key: store get KEY1 FILE1 KEY2 FILE2.',
+    });
+  const pairs: [string, string][] = [];
+  for (let index = 0; index < values.length; index += 2)
+    pairs.push([values[index] ?? '', values[index + 1] ?? '']);
+  return pairs;
+}
+
 export function createStoreCommand(): Command {
   const store = new Command('store').description(
     'Copy objects between this machine and the artifact store named by LAMBDA_DEPS_STORE (s3://BUCKET or file:///folder).',
   );
   store
     .command('get')
-    .description('Download one object to a file.')
+    .description('Download objects to files: one KEY FILE pair, or more (one process fetches them all).')
     .argument('<key>', 'object key, e.g. locks/<lockHash>.json')
     .argument('<file>', 'where to write it')
-    .action(async (key: string, file: string) => {
-      assertSafeKey(key);
+    .argument('[more...]', 'further KEY FILE pairs')
+    .action(async (key: string, file: string, more: string[]) => {
+      const pairs = keyFilePairs([key, file, ...more]);
+      for (const [each] of pairs) assertSafeKey(each);
       const opened = await openStore(process.env.LAMBDA_DEPS_STORE);
-      await opened.getToFile(key, file);
-      process.stderr.write(`got ${opened.location}/${key} -> ${file}\n`);
+      for (const [each, path] of pairs) {
+        await opened.getToFile(each, path);
+        process.stderr.write(`got ${opened.location}/${each} -> ${path}\n`);
+      }
     });
   store
     .command('put-dir')
