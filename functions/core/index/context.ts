@@ -1,6 +1,6 @@
 // What the parts of the index client share: the transport, the cache folder, limits, the event
-// sink and the rule for which file: URLs may be read; plus small helpers (memoised promises,
-// atomic cache writes).
+// sink, the rule for which file: URLs may be read and the optional watch on what it reads; plus
+// small helpers (memoised promises, atomic cache writes).
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -11,6 +11,23 @@ import type { IndexEvent } from './events.ts';
 import type { Transport } from './transport.ts';
 import type { ZipLimits } from './zip-directory.ts';
 
+/**
+ * Told of everything an answer of the client rests on, so a caller can tell later whether asking
+ * again could answer differently (measure's resolution cache). Every local read goes through one
+ * of `read`/`readRecord` first, at the lowest level where a path is opened, listed or stat'ed,
+ * and every network request through `request`.
+ */
+export interface SourceWatch {
+  /** Before a local file or folder (an index page, a find-links folder, a wheel) is read, listed or stat'ed. */
+  read(path: string): Promise<void>;
+  /** Before one of the client's own records in the cache folder is read. */
+  readRecord(path: string): Promise<void>;
+  /** After the client wrote one of its own records (its identity changed by the client itself). */
+  wroteRecord(path: string): Promise<void>;
+  /** Before any request over the network (whose answer may change without a trace here). */
+  request(url: string): void;
+}
+
 export interface IndexContext {
   readonly cacheDir: string;
   readonly transport: Transport;
@@ -20,6 +37,7 @@ export interface IndexContext {
   readonly zipLimits: Partial<ZipLimits> | undefined;
   /** The local path a file: URL names. */
   localPath(url: string): string;
+  readonly watch?: SourceWatch | undefined;
 }
 
 /**
@@ -61,6 +79,16 @@ export async function writeFileAtomically(path: string, data: string | Buffer): 
   }
 }
 
+/** {@link writeFileAtomically} for one of the client's own records, told to the watch. */
+export async function writeCacheRecord(
+  context: Pick<IndexContext, 'watch'>,
+  path: string,
+  data: string,
+): Promise<void> {
+  await writeFileAtomically(path, data);
+  await context.watch?.wroteRecord(path);
+}
+
 /** Which on-disk record a {@link readCacheRecord} call reads, as its warning event names it. */
 export type CacheRecordKind = 'size' | 'metadata' | 'verification';
 
@@ -72,13 +100,14 @@ export type CacheRecordKind = 'size' | 'metadata' | 'verification';
  * @example const sizes = await readCacheRecord(context, path, 'size', checkWheelSize);
  */
 export async function readCacheRecord<T>(
-  context: Pick<IndexContext, 'emit'>,
+  context: Pick<IndexContext, 'emit' | 'watch'>,
   path: string,
   kind: CacheRecordKind,
   check: RecordCheck<T>,
   accept: (record: T) => string | null = () => null,
 ): Promise<T | null> {
   let text: string;
+  await context.watch?.readRecord(path);
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {

@@ -10,7 +10,7 @@ import type { DistributionFile } from '../shared/types.ts';
 import pLimit from 'p-limit';
 import { sha256Hex } from '../shared/hash.ts';
 import { recordOf } from './cache-records.ts';
-import { memo, readCacheRecord, writeFileAtomically } from './context.ts';
+import { memo, readCacheRecord, writeCacheRecord } from './context.ts';
 import type { IndexContext } from './context.ts';
 import { hashRegularFile, openRegularFile } from './local-files.ts';
 import { projectOfFilename } from './simple-pages.ts';
@@ -58,6 +58,7 @@ export function createDownloadCache(context: IndexContext): DownloadCache {
 
   function localSha256(path: string, filename: string): Promise<string> {
     return memo(localHashes, path, async () => {
+      await context.watch?.read(path);
       // Checked before the cache is consulted: a link swapped to a secret gets no cached answer either.
       const { handle, ...info } = await openRegularFile(path, filename);
       await handle.close();
@@ -68,7 +69,7 @@ export function createDownloadCache(context: IndexContext): DownloadCache {
         return cached.sha256;
       }
       const { sha256, size } = await hashLimit(() => hashRegularFile(path, filename));
-      await writeFileAtomically(record, JSON.stringify({ size, mtimeMs: info.mtimeMs, sha256 }));
+      await writeCacheRecord(context, record, JSON.stringify({ size, mtimeMs: info.mtimeMs, sha256 }));
       return sha256;
     });
   }

@@ -6,7 +6,7 @@ import { resolve as resolvePath } from 'node:path';
 import { IndexUnreachableError, InputError } from '../shared/errors.ts';
 import type { DistributionFile, IndexOptions, PackageIndex } from '../shared/types.ts';
 import { fileUrlPath } from './context.ts';
-import type { IndexContext } from './context.ts';
+import type { IndexContext, SourceWatch } from './context.ts';
 import { createCredentialStore } from './credentials.ts';
 import type { CredentialsProvider } from './credentials.ts';
 import { createDownloadCache } from './download-cache.ts';
@@ -18,10 +18,12 @@ import type { Netrc } from './netrc.ts';
 import { createWheelReader } from './remote-wheel.ts';
 import { projectOfFilename } from './simple-pages.ts';
 import { createTransport, DEADLINE_VARIABLES, hostNotFound } from './transport.ts';
+import type { Transport } from './transport.ts';
 import { createWheelSizes } from './wheel-sizes.ts';
 import type { ZipLimits } from './zip-directory.ts';
 
 export type { IndexEvent } from './events.ts';
+export type { SourceWatch } from './context.ts';
 export { parseSimpleHtmlPage, parseSimpleJsonPage, projectOfFilename } from './simple-pages.ts';
 
 export interface PackageIndexOptions extends IndexOptions {
@@ -62,6 +64,8 @@ export interface PackageIndexOptions extends IndexOptions {
   /** The netrc to use; null for none; by default pip's (NETRC, ~/.netrc). */
   readonly netrc?: Netrc | null;
   readonly environment?: Record<string, string | undefined>;
+  /** Told of every local path read and every network request (for measure's resolution cache). */
+  readonly watch?: SourceWatch;
 }
 
 /** A {@link PackageIndex} that holds sockets: call `close()` when done. */
@@ -105,6 +109,18 @@ function naming<A, R>(
         cause: error.cause,
       });
     });
+}
+
+/** The transport, telling the watch of each request before it is sent. */
+function watched(transport: Transport, watch: SourceWatch | undefined): Transport {
+  if (!watch) return transport;
+  return {
+    send(url, indexName, init, consume) {
+      watch.request(url);
+      return transport.send(url, indexName, init, consume);
+    },
+    close: () => transport.close(),
+  };
 }
 
 const forFile = (file: DistributionFile): { packageName: string; label: string } => ({
@@ -155,11 +171,12 @@ export function createPackageIndex(options: PackageIndexOptions): ClosablePackag
   });
   const context: IndexContext = {
     cacheDir: resolvePath(options.cacheDir),
-    transport,
+    transport: watched(transport, options.watch),
     emit,
     maxPageBytes: bound(options.maxPageBytes, 'LAMBDA_DEPS_MAX_PAGE_BYTES', environment, 64 * 1024 * 1024),
     zipLimits: options.zipLimits,
     localPath: fileUrlPath,
+    watch: options.watch,
   };
   const downloads = createDownloadCache(context);
   const wheels = createWheelReader(context, downloads);

@@ -44,10 +44,11 @@ function refuseLocalLinks(files: DistributionFile[], pageUrl: string): Distribut
   return files;
 }
 
-/** A local page file, or null when it is not there. */
-async function readOptional(path: string, maxBytes: number): Promise<string | null> {
+/** A local page file, or null when it is not there (which the watch is told too: it may appear later). */
+async function readOptional(context: IndexContext, path: string): Promise<string | null> {
+  await context.watch?.read(path);
   try {
-    return (await readRegularFile(path, maxBytes)).toString('utf8');
+    return (await readRegularFile(path, context.maxPageBytes)).toString('utf8');
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ENOENT') return null;
     throw error;
@@ -87,7 +88,7 @@ export function createListing(
     pageUrl: string,
     source: string,
   ): Promise<DistributionFile[] | null> {
-    const json = await readOptional(join(path, 'index.json'), context.maxPageBytes);
+    const json = await readOptional(context, join(path, 'index.json'));
     if (json !== null) {
       let page: unknown;
       try {
@@ -103,7 +104,7 @@ export function createListing(
       }
       return parseSimpleJsonPage(page, pageUrl, source);
     }
-    const html = await readOptional(join(path, 'index.html'), context.maxPageBytes);
+    const html = await readOptional(context, join(path, 'index.html'));
     return html === null ? null : parseSimpleHtmlPage(html, pageUrl, source);
   }
 
@@ -161,6 +162,8 @@ export function createListing(
       );
     }
     const path = fileURLToPath(url);
+    // A folder's own identity moves when an entry is added, removed or renamed.
+    await context.watch?.read(path);
     const info = await stat(path);
     if (info.isFile()) {
       return parseSimpleHtmlPage(
@@ -173,6 +176,8 @@ export function createListing(
     for (const filename of (await readdir(path)).sort()) {
       if (!projectOfFilename(filename)) continue;
       const full = join(path, filename);
+      // Its size is listed, so a file written in place changes the listing.
+      await context.watch?.read(full);
       const entry = await stat(full).catch(() => null);
       if (!entry?.isFile()) continue;
       // The hash is computed only when a file is measured or downloaded, never to list it.

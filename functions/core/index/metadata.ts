@@ -8,7 +8,7 @@ import type { CoreMetadata, DistributionFile } from '../shared/types.ts';
 import { parseCoreMetadata } from './core-metadata.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import { recordOf } from './cache-records.ts';
-import { memo, readCacheRecord, writeFileAtomically } from './context.ts';
+import { memo, readCacheRecord, writeCacheRecord } from './context.ts';
 import type { IndexContext } from './context.ts';
 import { integrityError } from './download-cache.ts';
 import { readRegularFile } from './local-files.ts';
@@ -46,6 +46,18 @@ function assertMetadataMatchesFilename(file: DistributionFile, metadata: CoreMet
   }
 }
 
+/** A local PEP 658 file, or null when it cannot be read (then METADATA is read from the wheel). */
+async function readLocalMetadata(
+  context: IndexContext,
+  path: string,
+  filename: string,
+): Promise<Buffer | null> {
+  // Told whether or not it is there: one that appears later would be read instead of the wheel's.
+  await context.watch?.read(path);
+  // A PEP 658 file is the wheel's name plus `.metadata`: a link to anything else is not read.
+  return readRegularFile(path, context.maxPageBytes, `${filename}.metadata`).catch(() => null);
+}
+
 /**
  * The metadata reader of one index client.
  * @example const metadata = createMetadataReader(context, wheels); await metadata.fetchMetadata(file);
@@ -60,12 +72,7 @@ export function createMetadataReader(
     const url = file.metadataUrl;
     if (!url) return null;
     const bytes = url.startsWith('file:')
-      ? await readRegularFile(
-          context.localPath(url),
-          context.maxPageBytes,
-          // A PEP 658 file is the wheel's name plus `.metadata`: a link to anything else is not read.
-          `${file.filename}.metadata`,
-        ).catch(() => null)
+      ? await readLocalMetadata(context, context.localPath(url), file.filename)
       : await context.transport.send(url, file.source, {}, async (response) => {
           if (response.statusCode !== 200) {
             await response.body.dump();
@@ -125,7 +132,7 @@ export function createMetadataReader(
       if (!file.filename.endsWith('.whl')) throw sdistError(file);
       const metadata = (await metadataFromFile(file)) ?? (await metadataFromWheel(file));
       assertMetadataMatchesFilename(file, metadata);
-      if (record) await writeFileAtomically(record, JSON.stringify(metadata));
+      if (record) await writeCacheRecord(context, record, JSON.stringify(metadata));
       return metadata;
     });
   }

@@ -124,6 +124,7 @@ export function createWheelReader(context: IndexContext, downloads: DownloadCach
   }
 
   async function openLocal(path: string, filename: string): Promise<OpenedWheel> {
+    await context.watch?.read(path);
     const source = await localSource(path, filename);
     const tailStart = Math.max(0, source.size - TAIL_BYTES);
     return { source, tail: await source.read(tailStart, source.size), tailStart };

@@ -7,7 +7,7 @@ import { IntegrityError, ResolutionError } from '../shared/errors.ts';
 import type { DistributionFile, WheelSize } from '../shared/types.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import { recordOf } from './cache-records.ts';
-import { readCacheRecord, writeFileAtomically } from './context.ts';
+import { readCacheRecord, writeCacheRecord } from './context.ts';
 import type { IndexContext } from './context.ts';
 import type { DownloadCache } from './download-cache.ts';
 import type { WheelReader } from './remote-wheel.ts';
@@ -44,6 +44,7 @@ export function createWheelSizes(
     if (file.sha256) return join(context.cacheDir, 'sizes', `${file.sha256}.json`);
     if (!file.url.startsWith('file:')) return null;
     const path = context.localPath(file.url);
+    await context.watch?.read(path);
     const info = await stat(path);
     return join(
       context.cacheDir,
@@ -95,7 +96,7 @@ export function createWheelSizes(
       entryCount: wheel.entries.length,
       ...(sha256 ? { sha256 } : {}),
     };
-    if (record) await writeFileAtomically(record, JSON.stringify(sizes));
+    if (record) await writeCacheRecord(context, record, JSON.stringify(sizes));
     return sizes;
   }
 

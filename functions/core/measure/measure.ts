@@ -1,6 +1,8 @@
 // Sizes a resolved dependency set against Lambda's limits and asks the route rule
 // (route/choose-route.ts) where it goes. Also the end-to-end `measure` used by the CLI, the
-// Measure Lambda and the build: read requirements, apply pip's index precedence, resolve, measure.
+// Measure Lambda and the build: read requirements, apply pip's index precedence, resolve (or take
+// the lock of an earlier resolution when nothing it was resolved from changed: resolution-cache.ts),
+// measure.
 import pLimit from 'p-limit';
 import { InputError } from '../shared/errors.ts';
 import { createPackageIndex } from '../index/index-client.ts';
@@ -12,8 +14,8 @@ import { readDependencyInput } from '../inputs/locks/read-input.ts';
 import { readRequirementsFile } from '../inputs/requirements-file.ts';
 import type { RequirementsBundle } from '../inputs/requirements-bundle.ts';
 import { resolveDependencySet } from '../resolve/resolver.ts';
-import { formatControlOf, type FormatOption } from '../resolve/format-control.ts';
-import type { ResolverEvent } from '../resolve/resolver.ts';
+import { formatControlOf, type FormatControl, type FormatOption } from '../resolve/format-control.ts';
+import type { ResolveInput, ResolverEvent } from '../resolve/resolver.ts';
 import { recordableIndexes } from '../shared/redact.ts';
 import { describeTarget } from '../shared/targets.ts';
 import type {
@@ -33,6 +35,8 @@ import { isRuntimeProvided } from '../build/slim-policy.ts';
 import { chooseRoute } from '../route/choose-route.ts';
 import type { DeliveryPolicy } from '../route/delivery-policy.ts';
 import { defaultDeliveryPolicy } from '../route/policy-defaults.ts';
+import { lookupResolution, resolutionKey, startRecording, storeResolution } from './resolution-cache.ts';
+import { refusingSdists, type SourceRecorder } from './resolution-sources.ts';
 
 /** The route for measured packages: what the runtime provides is left out when the policy says so. */
 export function verdictFor(
@@ -220,6 +224,144 @@ function collectWarnings(onEvent: ((event: MeasureEvent) => void) | undefined) {
   return { warnings, emit };
 }
 
+/** What resolving a set is given besides the index and the event sinks: plain data, so it also keys the cache. */
+interface ResolutionPlan {
+  readonly indexOptions: IndexOptions;
+  readonly resolve: Omit<ResolveInput, 'index' | 'onEvent' | 'warnings'> & {
+    readonly formatControl: FormatControl;
+    readonly buildIndexes: BuildIndexes;
+  };
+}
+
+/** pip's precedence for the set's indexes and format options, its constraints, and the resolver's arguments. */
+async function planResolution(
+  input: MeasureRequirementsInput,
+  set: RequirementSet,
+  environment: Record<string, string | undefined>,
+  policy: DeliveryPolicy,
+): Promise<ResolutionPlan> {
+  const resolved = resolveIndexOptions({
+    cli: { ...(input.cliIndexOptions ?? {}), ...(policy.noIndex ? { noIndex: true } : {}) },
+    file: set.fileIndexOptions,
+    fileSources: set.optionSources,
+    environment,
+    config: await readPipConfiguration(environment),
+  });
+  const pre = policy.pre || resolved.options.pre;
+  const formatOptions = [
+    ...resolved.onlyBinary.map((value): FormatOption => ({ option: 'only-binary', value })),
+    ...[...(input.cliIndexOptions?.noBinary ?? []), ...(set.fileIndexOptions.noBinary ?? [])].map(
+      (value): FormatOption => ({ option: 'no-binary', value }),
+    ),
+  ];
+  const preferBinary =
+    (input.cliIndexOptions?.preferBinary ?? false) || (set.fileIndexOptions.preferBinary ?? false);
+  const { indexUrl, extraIndexUrls, findLinks } = resolved.options;
+  return {
+    indexOptions: { ...resolved.options, pre },
+    resolve: {
+      requirements: set.requirements,
+      constraints: await constraintsOf(set, resolved.constraintFiles, environment),
+      target: input.target,
+      pre,
+      hashCheckingMode: set.hashCheckingMode,
+      formatControl: formatControlOf(formatOptions, preferBinary),
+      buildIndexes: indexLocationsOf(resolved.options),
+      searched: [...(indexUrl ? [indexUrl] : []), ...extraIndexUrls, ...findLinks],
+      projectRequiresPython: set.projectRequiresPython ?? null,
+    },
+  };
+}
+
+/** The resolution cache's key: the plan as data (format control's sets as sorted lists) and the policy. */
+function cacheKeyOf(plan: ResolutionPlan, policy: DeliveryPolicy): string {
+  const { formatControl } = plan.resolve;
+  return resolutionKey({
+    indexOptions: plan.indexOptions,
+    resolve: {
+      ...plan.resolve,
+      formatControl: {
+        onlyBinary: [...formatControl.onlyBinary].sort(),
+        noBinary: [...formatControl.noBinary].sort(),
+        preferBinary: formatControl.preferBinary,
+      },
+    },
+    policy,
+  });
+}
+
+/** Resolve the plan through a fresh index client (watched by `recorder`, for the cache, when given). */
+async function resolveLock(
+  plan: ResolutionPlan,
+  cacheDir: string,
+  context: { emit: (event: MeasureEvent) => void; warnings: string[]; recorder: SourceRecorder | null },
+): Promise<Lock> {
+  const { emit, warnings, recorder } = context;
+  const index = createPackageIndex({
+    ...plan.indexOptions,
+    cacheDir,
+    onEvent: emit,
+    ...(recorder ? { watch: recorder } : {}),
+  });
+  try {
+    emit({ type: 'step', step: 'resolving', detail: describeTarget(plan.resolve.target) });
+    const resolvedLock = await resolveDependencySet({
+      ...plan.resolve,
+      index: recorder ? refusingSdists(index, recorder) : index,
+      onEvent: emit,
+      warnings,
+    });
+    return { ...resolvedLock, buildIndexes: recordableIndexes(plan.resolve.buildIndexes) };
+  } finally {
+    await index.close();
+  }
+}
+
+/** The lock's sizes (the lock's own: the resolver measured every wheel) and verdict, with the run's warnings. */
+async function measureLock(
+  lock: Lock,
+  policy: DeliveryPolicy,
+  warnings: string[],
+  emit: (event: MeasureEvent) => void,
+): Promise<{ lock: Lock; lockHash: string; result: MeasureResult }> {
+  emit({ type: 'step', step: 'measuring', detail: `${lock.packages.length} packages` });
+  for (const sdist of lock.packages.filter((locked) => locked.tag === 'sdist'))
+    warnings.push(
+      `${sdist.name} ${sdist.version} has only an sdist (${sdist.filename}): it is built at build time, and its sizes are unknown until then (counted as 0 here).`,
+    );
+  const hash = lockHash(lock);
+  const measured = await measureDependencySet({ lock, policy, lockHash: hash });
+  const result = warnings.length > 0 ? { ...measured, warnings } : measured;
+  return { lock, lockHash: hash, result };
+}
+
+/**
+ * The lock for the plan: the cached one when nothing it was resolved from changed (policy.cache
+ * on, see resolution-cache.ts), else resolved, and stored when its sources prove it may be.
+ */
+async function lockFor(
+  plan: ResolutionPlan,
+  input: MeasureRequirementsInput,
+  policy: DeliveryPolicy,
+  sinks: { emit: (event: MeasureEvent) => void; warnings: string[] },
+): Promise<Lock> {
+  if (!policy.cache) return resolveLock(plan, input.cacheDir, { ...sinks, recorder: null });
+  const key = cacheKeyOf(plan, policy);
+  const cached = await lookupResolution(input.cacheDir, key);
+  if (cached) {
+    const since = cached.resolvedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+    const detail = `${describeTarget(plan.resolve.target)} (unchanged since ${since})`;
+    sinks.emit({ type: 'step', step: 'resolving', detail });
+    return cached.lock;
+  }
+  const { recorder, startedNs } = await startRecording();
+  const lock = await resolveLock(plan, input.cacheDir, { ...sinks, recorder });
+  // Warnings are about this run (a host left out, a record repaired): such a run is not replayed.
+  if (sinks.warnings.length > 0) recorder.refuse('the run warned');
+  await storeResolution(input.cacheDir, key, recorder, startedNs, { lock, lockHash: lockHash(lock) });
+  return lock;
+}
+
 /**
  * Read the requirements, find the indexes the way pip does, resolve for the target and measure.
  * @example
@@ -234,57 +376,7 @@ export async function measureRequirements(
   emit({ type: 'step', step: 'reading', detail: input.requirementsPath });
   const read = await readInput(input, environment, policy, emit);
   if (read.kind === 'measured') return read;
-  const set = read.set;
-  const resolved = resolveIndexOptions({
-    cli: { ...(input.cliIndexOptions ?? {}), ...(policy.noIndex ? { noIndex: true } : {}) },
-    file: set.fileIndexOptions,
-    fileSources: set.optionSources,
-    environment,
-    config: await readPipConfiguration(environment),
-  });
-  const constraints = await constraintsOf(set, resolved.constraintFiles, environment);
-  const pre = policy.pre || resolved.options.pre;
-  const index = createPackageIndex({ ...resolved.options, pre, cacheDir: input.cacheDir, onEvent: emit });
-  try {
-    emit({ type: 'step', step: 'resolving', detail: describeTarget(input.target) });
-    const buildIndexes = indexLocationsOf(resolved.options);
-    const resolvedLock = await resolveDependencySet({
-      requirements: set.requirements,
-      constraints,
-      target: input.target,
-      index,
-      pre,
-      hashCheckingMode: set.hashCheckingMode,
-      formatControl: formatControlOf(
-        [
-          ...resolved.onlyBinary.map((value): FormatOption => ({ option: 'only-binary', value })),
-          ...[...(input.cliIndexOptions?.noBinary ?? []), ...(set.fileIndexOptions.noBinary ?? [])].map(
-            (value): FormatOption => ({ option: 'no-binary', value }),
-          ),
-        ],
-        (input.cliIndexOptions?.preferBinary ?? false) || (set.fileIndexOptions.preferBinary ?? false),
-      ),
-      onEvent: emit,
-      buildIndexes,
-      searched: [
-        ...(resolved.options.indexUrl ? [resolved.options.indexUrl] : []),
-        ...resolved.options.extraIndexUrls,
-        ...resolved.options.findLinks,
-      ],
-      warnings,
-      projectRequiresPython: set.projectRequiresPython ?? null,
-    });
-    const lock: Lock = { ...resolvedLock, buildIndexes: recordableIndexes(buildIndexes) };
-    emit({ type: 'step', step: 'measuring', detail: `${lock.packages.length} packages` });
-    for (const sdist of lock.packages.filter((locked) => locked.tag === 'sdist'))
-      warnings.push(
-        `${sdist.name} ${sdist.version} has only an sdist (${sdist.filename}): it is built at build time, and its sizes are unknown until then (counted as 0 here).`,
-      );
-    const hash = lockHash(lock);
-    const measured = await measureDependencySet({ lock, policy, lockHash: hash });
-    const result = warnings.length > 0 ? { ...measured, warnings } : measured;
-    return { lock, lockHash: hash, result };
-  } finally {
-    await index.close();
-  }
+  const plan = await planResolution(input, read.set, environment, policy);
+  const lock = await lockFor(plan, input, policy, { emit, warnings });
+  return measureLock(lock, policy, warnings, emit);
 }
