@@ -130,6 +130,10 @@ function cliBuild(): BuildOptions {
     platform: 'node',
     format: 'esm',
     target: 'node20.19',
+    // Minified (names kept, for error names and stack traces; the source map maps back): every
+    // command parses less. A rebuild parses about 1.9 MB of JavaScript before its first state.
+    minify: true,
+    keepNames: true,
     sourcemap: true,
     mainFields: ['module', 'main'],
     external: CLI_EXTERNALS,

@@ -5,7 +5,8 @@
 import { cp, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { InputError } from '../../core/shared/errors.ts';
-import { DOCKER_MANIFEST, OCI_MANIFEST, type Descriptor } from '../../core/deliver/oci/image-layout.ts';
+import type { Descriptor } from '../../core/deliver/oci/image-layout.ts';
+import { DOCKER_MANIFEST, OCI_MANIFEST } from '../../core/deliver/oci/media-types.ts';
 import type { ImageDestination, ImageRegistry } from '../ports.ts';
 import { ServiceLimitError } from '../twin/service-limits.ts';
 

@@ -10,8 +10,6 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { blobPath, readLayoutImage } from '../../core/deliver/index.ts';
-import { extractTreeTar } from '../../core/pack/index.ts';
 import {
   efsSysPath,
   imageSysPath,
@@ -119,6 +117,11 @@ async function materialize(
   }
   if (artifact.kind === 'efs')
     return { paths: efsSysPath(artifact.mountRoot, artifact.mountPath, artifact.pythonPath), layers: null };
+  // Loaded for an image only: a probe of layers (or one reused) needs no archive code.
+  const [{ blobPath, readLayoutImage }, { extractTreeTar }] = await Promise.all([
+    import('../../core/deliver/oci/image-layout.ts'),
+    import('../../core/pack/tree-archive.ts'),
+  ]);
   const layoutDir = artifact.layoutDir ?? (await layoutFromStore(artifact.layoutPrefix, workDir, store));
   const image = await readLayoutImage(layoutDir);
   const root = join(workDir, 'rootfs');

@@ -10,14 +10,9 @@ import { InputError, IntegrityError } from '../../shared/errors.ts';
 import type { Target } from '../../shared/types.ts';
 import { writeTreeTar } from '../../pack/tree-archive.ts';
 
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
-export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
-export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
-export const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
-export const DOCKER_LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from './media-types.ts';
+
+export * from './media-types.ts';
 
 /** The annotation naming a manifest inside index.json (what `oci:DIR:NAME` refers to). */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
