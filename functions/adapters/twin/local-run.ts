@@ -21,12 +21,16 @@ export function createTwin(
   return twin;
 }
 
-/** The kept IAM decisions of the run's cache (`<cache>/iam-decisions`); none without a cache. */
+/**
+ * The kept IAM decisions of the run's cache (`<cache>/iam-decisions`); none without a cache or
+ * with `--no-cache` (the delivery policy's `cache: false`).
+ */
 export async function openDecisionCache(options: {
   readonly enforceAws?: boolean;
   readonly cacheDir?: string;
+  readonly policy?: { readonly cache?: boolean };
 }): Promise<IamDecisionCache | null> {
-  if (options.enforceAws === false || !options.cacheDir) return null;
+  if (options.enforceAws === false || !options.cacheDir || options.policy?.cache === false) return null;
   return IamDecisionCache.open(join(options.cacheDir, 'iam-decisions'));
 }
 

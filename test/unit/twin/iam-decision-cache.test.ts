@@ -21,6 +21,7 @@ vi.mock('@cloud-copilot/iam-simulate', async (importOriginal) => {
 
 const { IamDecisionCache } = await import('../../../functions/adapters/twin/iam-decision-cache.ts');
 const { AccessDeniedError, IamEvaluator } = await import('../../../functions/adapters/twin/iam-evaluator.ts');
+const { openDecisionCache } = await import('../../../functions/adapters/twin/local-run.ts');
 type Policies = ConstructorParameters<typeof IamEvaluator>[0];
 
 const READ = 'arn:aws:s3:::bucket/artifacts/*';
@@ -130,5 +131,19 @@ describe('IAM decisions kept between runs', () => {
     // Assess
     expect(after.simulated).toBe(1);
     expect(after.answer).toEqual({ allowedBy: 'ReaderPolicy:Statement0' });
+  });
+
+  it('is not opened for --no-cache, without a cache folder, or when AWS is not enforced', async () => {
+    // Act
+    const opened = await openDecisionCache({ cacheDir: work });
+    const refused = [
+      await openDecisionCache({ cacheDir: work, policy: { cache: false } }),
+      await openDecisionCache({}),
+      await openDecisionCache({ cacheDir: work, enforceAws: false }),
+    ];
+
+    // Assess
+    expect(opened).not.toBeNull();
+    expect(refused).toEqual([null, null, null]);
   });
 });
