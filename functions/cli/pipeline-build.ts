@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { writeReportPage } from '../core/report/report-page-file.ts';
 import { describeError, InputError } from '../core/shared/errors.ts';
 import { runPipelineLocally, type LocalPipelineOptions, type LocalPipelineResult } from './local-pipeline.ts';
-import { createStateProgress, printPipelineReport, type ProgressStream } from './pipeline-progress.ts';
+import {
+  createStateProgress,
+  printPipelineReport,
+  startLine,
+  type ProgressStream,
+} from './pipeline-progress.ts';
 
 /** 0 delivered; 2 the input was wrong (as `measure` and `--no-pipeline` say); 1 any other failure. */
 export function exitCodeOf(result: Pick<LocalPipelineResult, 'status' | 'report'>): 0 | 1 | 2 {
@@ -21,14 +26,18 @@ export function exitCodeOf(result: Pick<LocalPipelineResult, 'status' | 'report'
  * process.exitCode = await buildWithPipeline({ requirementsPath: 'requirements.txt', outDir: 'dist', runtime: 'python3.12', arch: 'arm64' }, process.stdout);
  */
 export async function buildWithPipeline(
-  options: LocalPipelineOptions & { readonly json?: boolean; readonly verbose?: boolean },
+  options: LocalPipelineOptions & {
+    readonly json?: boolean;
+    readonly verbose?: boolean;
+    /** The caller already printed startLine (before loading this module). */
+    readonly announced?: boolean;
+  },
   output: ProgressStream,
 ): Promise<{ exitCode: 0 | 1 | 2; result: LocalPipelineResult }> {
   const progress = options.json ? undefined : createStateProgress(output);
   // The first state line comes only after synthesis and the whole Measure state: say at once
   // that the build has started.
-  if (progress)
-    output.write(`building ${options.requirementsPath ?? 'the set'} through the local pipeline …\n`);
+  if (progress && !options.announced) output.write(startLine(options.requirementsPath));
   // Start-up failures (an ASL feature the local engine would ignore, a missing file) throw:
   // the CLI prints them and exits 2; only executions that ran end here.
   const result = await runPipelineLocally({

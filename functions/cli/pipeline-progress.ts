@@ -14,6 +14,11 @@ import { formatBytes, formatDuration } from '../core/shared/units.ts';
 import type { StateStatus } from './local-pipeline.ts';
 import { colorsFor, shouldUseColor, type Colors } from './terminal-output.ts';
 
+/** The line that says a build through the local pipeline has started (printed before it loads). */
+export function startLine(requirementsPath: string | undefined): string {
+  return `building ${requirementsPath ?? 'the set'} through the local pipeline …\n`;
+}
+
 export interface ProgressStream {
   write(text: string): unknown;
   readonly isTTY?: boolean;

@@ -37,6 +37,7 @@ import {
   shouldUseColor,
 } from '../terminal-output.ts';
 import { defaultCacheDir } from './measure.ts';
+import { startLine } from '../pipeline-progress.ts';
 
 interface BuildOptions extends PolicyFlags {
   runtime?: string;
@@ -150,9 +151,12 @@ async function buildThroughPipeline(
   cacheDir: string,
 ): Promise<number> {
   const target = requireTarget(options);
+  // Said before the pipeline's code loads (about 60 ms): the build has started.
+  if (!options.json) process.stdout.write(startLine(input));
   const { buildWithPipeline } = await import('../pipeline-build.ts');
   const { exitCode, result } = await buildWithPipeline(
     {
+      announced: true,
       requirementsPath: input,
       outDir: options.out,
       policy,
