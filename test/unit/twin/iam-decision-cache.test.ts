@@ -5,11 +5,12 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type * as IamSimulate from '@cloud-copilot/iam-simulate';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 const simulations = vi.hoisted(() => ({ count: 0 }));
 vi.mock('@cloud-copilot/iam-simulate', async (importOriginal) => {
-  const original = await importOriginal<typeof import('@cloud-copilot/iam-simulate')>();
+  const original = await importOriginal<typeof IamSimulate>();
   return {
     ...original,
     runSimulation: (...args: Parameters<typeof original.runSimulation>) => {
