@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomically } from '../index/context.ts';
 import { DEFAULT_ZIP_LIMITS } from '../index/zip-directory.ts';
+import { canonicalJson } from '../shared/canonical-json.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import type { Lock } from '../shared/types.ts';
 import { parseResolutionEntry, RESOLUTION_ENTRY_FORMAT } from './resolution-entry.ts';
@@ -22,18 +23,6 @@ import type { SourceRecorder } from './resolution-sources.ts';
 
 /** Larger than any real entry (a lock of thousands of packages); a bigger file is not read. */
 const MAX_ENTRY_BYTES = 16 * 1024 * 1024;
-
-/** JSON with object keys sorted at every level, so equal inputs always give the same key. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, entry]) => entry !== undefined)
-      .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
-    return `{${entries.map(([name, entry]) => `${JSON.stringify(name)}:${canonicalJson(entry)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 /**
  * What the index client and the reading of paths depend on besides their arguments: the page

@@ -5,21 +5,10 @@
 // the bytes), `requiredBy` (derived from the metadata) and anything about time or the machine are
 // left out, so the same set always has the same hash. (Reading a lock back, with its schema, is
 // lock-reader.ts: `measure` never reads one, and zod is a tenth of its start-up.)
+import { canonicalJson } from '../shared/canonical-json.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import { redactUrl } from '../shared/redact.ts';
 import type { Lock } from '../shared/types.ts';
-
-/** JSON with object keys sorted at every level: the same data always gives the same text. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, entry]) => entry !== undefined)
-      .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
-    return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 export function byName<T extends { name: string }>(left: T, right: T): number {
   return left.name < right.name ? -1 : left.name > right.name ? 1 : 0;
