@@ -1,16 +1,16 @@
 // A user's own functions wired to a set's EFS tree and image with the helpers of
 // infra/dependency-set-wiring.ts, as examples/cdk-app does: what the synthesized template holds.
-import { App, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Architecture, Code, Function as LambdaFunction, Handler, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { LambdaDeps } from '../../infra/constructs/lambda-deps.ts';
 import {
   dependencySetFileSystem,
   dependencySetImageCode,
   useDependencySetEfs,
 } from '../../infra/dependency-set-wiring.ts';
-import type { TemplateJson } from './synthesized-app.ts';
+import { temporaryApp, type TemplateJson } from './synthesized-app.ts';
 
 type Resource = TemplateJson['Resources'][string];
 let json: TemplateJson & { Parameters: Record<string, { Type: string; Default?: string }> };
@@ -29,8 +29,12 @@ function parameterFor(ssmName: string): [string, { Type: string }] | undefined {
   return Object.entries(json.Parameters).find(([, parameter]) => parameter.Default === ssmName);
 }
 
+let removeAssembly = (): void => undefined;
+afterAll(() => removeAssembly());
+
 beforeAll(() => {
-  const app = new App({ builtinCloudFormationValidation: false });
+  const { app, cleanup } = temporaryApp({ builtinCloudFormationValidation: false });
+  removeAssembly = cleanup;
   stack = new Stack(app, 'UserStack');
   deps = new LambdaDeps(stack, 'Deps', { skipBundling: true });
   const worker = new LambdaFunction(stack, 'Worker', {
@@ -110,7 +114,8 @@ describe('wiring a function to a set', () => {
 
   it('refuses a function that does not mount the tree, and a set route the stack does not deploy', () => {
     // Prepare
-    const app = new App();
+    const { app, cleanup } = temporaryApp();
+    onTestFinished(cleanup);
     const other = new Stack(app, 'Other');
     const layersOnly = new LambdaDeps(other, 'Deps', {
       skipBundling: true,

@@ -1,12 +1,12 @@
 // Least privilege, checked by walking every IAM policy in the template: no `*` action on a `*`
 // resource, every `Resource: "*"` statement in a short reviewed list, and each step's role
 // limited to what its step does.
-import { App, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { LambdaDeps, STEP_ENTRIES } from '../../infra/constructs/lambda-deps.ts';
-import { functionIdForEntry, resourcesOfType, synthesizeApp } from './synthesized-app.ts';
+import { functionIdForEntry, resourcesOfType, synthesizeApp, temporaryApp } from './synthesized-app.ts';
 import type { SynthesizedApp, TemplateJson } from './synthesized-app.ts';
 
 interface Statement {
@@ -371,7 +371,8 @@ describe('step permissions', () => {
 describe('allowed variables from Secrets Manager', () => {
   it('let measure read exactly the listed secrets, and no other step any secret', () => {
     // Prepare: one secret of this stack, one imported by name
-    const app = new App({ builtinCloudFormationValidation: false });
+    const { app, cleanup } = temporaryApp({ builtinCloudFormationValidation: false });
+    onTestFinished(cleanup);
     const stack = new Stack(app, 'SecretsStack');
     const owned = new Secret(stack, 'OwnedToken');
     new LambdaDeps(stack, 'Deps', {

@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { App, type AppProps } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { createLambdaDepsApp } from '../../infra/app.ts';
 import type { CreateLambdaDepsAppOptions } from '../../infra/app.ts';
@@ -57,4 +58,16 @@ export function functionIdForEntry(json: TemplateJson, entry: string): string {
   );
   if (!found) throw new Error(`No function with entry ${entry}`);
   return found[0];
+}
+
+/**
+ * An App of a test's own whose cloud assembly goes to a temporary folder `cleanup` removes
+ * (without an outdir, synthesis leaves a cdk.out folder in os.tmpdir() behind).
+ */
+export function temporaryApp(props: AppProps = {}): { app: App; cleanup(): void } {
+  const outdir = mkdtempSync(join(tmpdir(), 'lambda-deps-app-'));
+  return {
+    app: new App({ ...props, outdir }),
+    cleanup: () => rmSync(outdir, { recursive: true, force: true }),
+  };
 }

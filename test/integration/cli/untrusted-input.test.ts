@@ -4,7 +4,7 @@
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { loadPipelineDefinition, runPipelineLocally } from '../../../functions/cli/local-pipeline.ts';
 import { createHandler } from '../../../functions/measure/handler.ts';
 import { measureOptionsFromEnvironment } from '../../../functions/measure/lambda-options.ts';
@@ -183,6 +183,7 @@ describe('the Measure handler in AWS', () => {
   it('does not expand ${AWS_SECRET_ACCESS_KEY} from its environment into a URL', async () => {
     // Prepare
     const fixture = await createLocalFixture();
+    onTestFinished(() => fixture.cleanup());
     process.env.AWS_SECRET_ACCESS_KEY = CANARY;
     const handler = createHandler(
       () => fixture.dependencies,
@@ -208,6 +209,7 @@ describe('the Measure handler in AWS', () => {
   it('reads a console input from a bucket the stack lists in requirementsBuckets, and refuses others', async () => {
     // Prepare
     const fixture = await createLocalFixture();
+    onTestFinished(() => fixture.cleanup());
     const opened: string[] = [];
     const other = {
       ...fixture.dependencies.adapters.store,
