@@ -268,15 +268,3 @@ export async function sandboxIsolation(interpreter: string, prefix: string): Pro
   const { mechanism, reason } = await probe(interpreter, prefix);
   return isolationOf(mechanism, reason);
 }
-
-/** The interpreter's installation prefix (what must be reachable inside the cell). */
-export async function interpreterPrefix(interpreter: string): Promise<string> {
-  const { stdout } = await execFileAsync(
-    interpreter,
-    ['-I', '-S', '-c', 'import sys; print(sys.base_prefix)'],
-    {
-      timeout: 20_000,
-    },
-  );
-  return stdout.trim();
-}
