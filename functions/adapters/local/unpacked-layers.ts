@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import { extractZip, openZip, unsafeEntryName } from '../../core/pack/zip-reader.ts';
+import { readCacheFile, writeCacheFile } from '../../core/shared/cache-file.ts';
 import { fileIdentity } from '../../core/shared/file-identity.ts';
 import { sha256Hex, sha256OfFile } from '../../core/shared/hash.ts';
 import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../core/shared/types.ts';
@@ -129,22 +130,11 @@ export async function unpackLayers(
  */
 async function zipDigest(root: string, zip: string, source: LayerZip['source']): Promise<string> {
   const memo = source ? join(root, 'objects', sha256Hex(JSON.stringify(source))) : null;
-  const known = memo ? await readFile(memo, 'utf8').catch(() => '') : '';
+  const known = memo ? ((await readCacheFile(memo, 64)) ?? '') : '';
   if (/^[0-9a-f]{64}$/.test(known)) return known;
   const digest = await sha256OfFile(zip);
-  if (memo) await writeSmallFile(memo, digest).catch(() => undefined);
+  if (memo) await writeCacheFile(memo, digest).catch(() => undefined);
   return digest;
-}
-
-/** A new file written whole under a temporary name, then renamed into place. */
-async function writeSmallFile(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const partial = `${path}.${randomUUID().slice(0, 8)}.partial`;
-  await writeFile(partial, text, { flag: 'wx' });
-  await rename(partial, path).catch(async (error: unknown) => {
-    await rm(partial, { force: true });
-    throw error;
-  });
 }
 
 /** The file entries of a zip (its folders are made as their files are written). */
@@ -160,11 +150,11 @@ async function fileNamesOf(zip: string): Promise<string[]> {
 /** The kept layer of that zip, when its entry parses, its paths are safe and its pack is unchanged. */
 async function readKeptLayer(root: string, zipSha256: string): Promise<KeptLayer | null> {
   const folder = join(root, zipSha256);
-  const info = await lstat(join(folder, ENTRY_FILE)).catch(() => null);
-  if (!info?.isFile() || info.size > MAX_ENTRY_BYTES) return null;
+  const text = await readCacheFile(join(folder, ENTRY_FILE), MAX_ENTRY_BYTES);
+  if (text === null) return null;
   let parsed: KeptLayer;
   try {
-    parsed = entrySchema.parse(JSON.parse(await readFile(join(folder, ENTRY_FILE), 'utf8')));
+    parsed = entrySchema.parse(JSON.parse(text));
   } catch {
     return null; // cut short, garbled, or of another shape
   }

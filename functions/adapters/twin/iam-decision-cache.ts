@@ -9,13 +9,14 @@
 // file identity (device, inode, size, mtime, ctime; file-identity.ts). A cache folder copied or
 // restored from elsewhere holds a stamp with another identity, and all its decisions are
 // dropped: no one can hand a twin decisions it did not make itself.
-import { randomUUID } from 'node:crypto';
+
 import { readFileSync } from 'node:fs';
-import { lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { readCacheFile, writeCacheFile } from '../../core/shared/cache-file.ts';
 import { fileIdentity } from '../../core/shared/file-identity.ts';
 import { sha256Hex } from '../../core/shared/hash.ts';
 
@@ -115,14 +116,7 @@ export class IamDecisionCache {
       evaluator: this.evaluator,
       allowed: Object.fromEntries(this.allowed),
     };
-    const path = join(this.folder, DECISIONS_FILE);
-    const partial = `${path}.${randomUUID().slice(0, 8)}.partial`;
-    try {
-      await writeFile(partial, JSON.stringify(body), { flag: 'wx' });
-      await rename(partial, path);
-    } catch {
-      await rm(partial, { force: true }).catch(() => undefined);
-    }
+    await writeCacheFile(join(this.folder, DECISIONS_FILE), JSON.stringify(body)).catch(() => undefined);
   }
 }
 
@@ -144,11 +138,10 @@ async function stampOf(folder: string): Promise<string | null> {
 }
 
 async function readDecisions(folder: string): Promise<z.infer<typeof decisionsSchema> | null> {
-  const path = join(folder, DECISIONS_FILE);
-  const info = await lstat(path).catch(() => null);
-  if (!info?.isFile() || info.size > MAX_FILE_BYTES) return null;
+  const text = await readCacheFile(join(folder, DECISIONS_FILE), MAX_FILE_BYTES);
+  if (text === null) return null;
   try {
-    return decisionsSchema.parse(JSON.parse(await readFile(path, 'utf8')));
+    return decisionsSchema.parse(JSON.parse(text));
   } catch {
     return null; // cut short, garbled or of another shape: the run starts over
   }

@@ -1,10 +1,11 @@
 // What the parts of the index client share: the transport, the cache folder, limits, the event
 // sink, the rule for which file: URLs may be read and the optional watch on what it reads; plus
 // small helpers (memoised promises, atomic cache writes).
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+
+import { readFile, rm } from 'node:fs/promises';
+
 import { fileURLToPath } from 'node:url';
+import { writeCacheFile } from '../shared/cache-file.ts';
 import { InputError } from '../shared/errors.ts';
 import type { RecordCheck } from './cache-records.ts';
 import type { IndexEvent } from './events.ts';
@@ -67,25 +68,13 @@ export function memo<T>(map: Map<string, Promise<T>>, key: string, make: () => P
   return created;
 }
 
-export async function writeFileAtomically(path: string, data: string | Buffer): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await writeFile(temporary, data);
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
-}
-
-/** {@link writeFileAtomically} for one of the client's own records, told to the watch. */
+/** {@link writeCacheFile} for one of the client's own records, told to the watch. */
 export async function writeCacheRecord(
   context: Pick<IndexContext, 'watch'>,
   path: string,
   data: string,
 ): Promise<void> {
-  await writeFileAtomically(path, data);
+  await writeCacheFile(path, data);
   await context.watch?.wroteRecord(path);
 }
 

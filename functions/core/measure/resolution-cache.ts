@@ -6,13 +6,13 @@
 // is unchanged (an absent page still absent). A resolution that asked the network, opened an
 // sdist or warned is never stored: nothing here can tell whether its answer would still hold.
 // Entries live at <cacheDir>/resolutions/<key>.json and are checked when read (resolution-entry.ts).
-import { constants } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+
+import { rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomically } from '../index/context.ts';
 import { DEFAULT_ZIP_LIMITS } from '../index/zip-directory.ts';
+import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
 import { canonicalJson } from '../shared/canonical-json.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import type { Lock } from '../shared/types.ts';
@@ -77,30 +77,13 @@ function entryPath(cacheDir: string, key: string): string {
   return join(cacheDir, 'resolutions', `${key}.json`);
 }
 
-/** The whole of a regular file no larger than `maxBytes`, or null (missing, too large, not a file, unreadable). */
-async function readBounded(path: string, maxBytes: number): Promise<string | null> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => null);
-  if (!handle) return null;
-  try {
-    const info = await handle.stat();
-    if (!info.isFile() || info.size > maxBytes) return null;
-    const buffer = Buffer.alloc(info.size);
-    const { bytesRead } = await handle.read(buffer, 0, info.size, 0);
-    return buffer.subarray(0, bytesRead).toString('utf8');
-  } catch {
-    return null;
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
-}
-
 /**
  * The entry filed under `key`, when it checks out and every source it lists is unchanged; else
  * null (then the set is resolved again and the entry overwritten).
  * @example const cached = await lookupResolution(cacheDir, key);
  */
 export async function lookupResolution(cacheDir: string, key: string): Promise<ResolutionEntry | null> {
-  const text = await readBounded(entryPath(cacheDir, key), MAX_ENTRY_BYTES);
+  const text = await readCacheFile(entryPath(cacheDir, key), MAX_ENTRY_BYTES);
   if (text === null) return null;
   const entry = parseResolutionEntry(text, key);
   if (typeof entry === 'string') return null;
@@ -134,7 +117,7 @@ export async function storeResolution(
     sources: settled.sources,
     ...resolved,
   };
-  return writeFileAtomically(path, JSON.stringify(entry)).then(
+  return writeCacheFile(path, JSON.stringify(entry)).then(
     () => null,
     (error: unknown) => `it could not be written (${(error as Error).message})`,
   );

@@ -15,11 +15,12 @@
 // module too (imports share a process), which only ever costs reuse. Failed imports are never
 // recorded. What a footprint cannot see: a file read with open() at import time from a
 // distribution none of whose modules or libraries was loaded.
-import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
+import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
 import { sha256Hex, sha256OfFile } from '../shared/hash.ts';
 import type { Target } from '../shared/types.ts';
 import { recordPath } from './artifact-verifier.ts';
@@ -29,6 +30,8 @@ import type { SandboxIsolation } from './sandbox.ts';
 const FOOTPRINT_FORMAT = 1;
 /** Footprints kept per module (newest first): a set switched back and forth stays reusable. */
 const KEPT_PER_MODULE = 4;
+/** Far more than the footprints of one module ever take; a bigger file is not one of ours. */
+const MAX_FOOTPRINT_FILE_BYTES = 16 * 1024 ** 2;
 
 const SHA256 = z.string().regex(/^[0-9a-f]{64}$/);
 const footprintSchema = z.object({
@@ -282,7 +285,7 @@ export class ImportFootprintStore {
   }
 
   async read(module: string): Promise<ImportFootprint[]> {
-    const text = await readFile(this.fileOf(module), 'utf8').catch(() => null);
+    const text = await readCacheFile(this.fileOf(module), MAX_FOOTPRINT_FILE_BYTES);
     let value: unknown = null;
     try {
       value = text === null ? null : JSON.parse(text);
@@ -298,15 +301,7 @@ export class ImportFootprintStore {
     const same = (other: ImportFootprint): boolean => JSON.stringify(other) === JSON.stringify(footprint);
     const kept = (await this.read(module)).filter((other) => !same(other));
     const footprints = [footprint, ...kept].slice(0, KEPT_PER_MODULE);
-    await mkdir(this.folder, { recursive: true });
-    const path = this.fileOf(module);
-    const partial = `${path}.${randomUUID().slice(0, 8)}.partial`;
-    try {
-      await writeFile(partial, JSON.stringify({ module, footprints }));
-      await rename(partial, path);
-    } finally {
-      await rm(partial, { force: true });
-    }
+    await writeCacheFile(this.fileOf(module), JSON.stringify({ module, footprints }));
   }
 }
 

@@ -3,11 +3,12 @@
 // platform and prefix. The folder is untrusted: an entry is used only when the disk bears it out
 // (its executable is the file asked for, inside its prefix, whose lib/pythonX.Y exists, built
 // for its platform), so a planted one can neither widen the cell nor name another interpreter.
-import { randomUUID } from 'node:crypto';
+
 import { constants } from 'node:fs';
-import { mkdir, open, realpath, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
+import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
 import { sha256Hex } from '../shared/hash.ts';
 
 /** What an interpreter says of itself (`-I -S -c …`). */
@@ -90,16 +91,14 @@ export async function interpreterBinary(path: string, cacheDir: string): Promise
 
 /** The entry's facts when it parses and holds on disk; null otherwise (anyone may write there). */
 export async function readCachedFacts(binary: InterpreterBinary): Promise<InterpreterFacts | null> {
-  const file = await openRegularFile(binary.entry);
-  if (!file) return null;
+  // An entry is a hundred-odd bytes: a bigger file is not one of ours.
+  const text = await readCacheFile(binary.entry, 4096);
+  if (text === null) return null;
   let value: unknown = null;
   try {
-    // An entry is a hundred-odd bytes: a bigger file is not one of ours.
-    if (file.size <= 4096) value = JSON.parse(await file.handle.readFile('utf8'));
+    value = JSON.parse(text);
   } catch {
     return null; // cut short or garbled
-  } finally {
-    await file.handle.close();
   }
   const parsed = cachedFactsSchema.safeParse(value);
   return parsed.success && (await factsHoldOnDisk(parsed.data, binary)) ? parsed.data : null;
@@ -125,12 +124,5 @@ export async function factsHoldOnDisk(facts: InterpreterFacts, binary: Interpret
  * one. Errors are dropped: a read-only or full cache costs one interpreter start, not the build.
  */
 export async function writeCachedFacts(entry: string, facts: InterpreterFacts): Promise<void> {
-  const partial = `${entry}.${randomUUID().slice(0, 8)}.partial`;
-  try {
-    await mkdir(dirname(entry), { recursive: true });
-    await writeFile(partial, JSON.stringify(facts), { flag: 'wx' });
-    await rename(partial, entry);
-  } catch {
-    await rm(partial, { force: true }).catch(() => undefined);
-  }
+  await writeCacheFile(entry, JSON.stringify(facts)).catch(() => undefined);
 }
