@@ -4,6 +4,7 @@
 // renamed, and to symlinks, whose target can change without the link changing.
 import { lstat, stat } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
+import { identityOfStats } from '../shared/file-identity.ts';
 
 /** What a path is now, and when it last changed. */
 export interface PathIdentity {
@@ -17,10 +18,6 @@ export interface PathIdentity {
 }
 
 const MISSING = new Set(['ENOENT', 'ENOTDIR']);
-
-function identityOf(info: BigIntStats): string {
-  return [info.dev, info.ino, info.size, info.mtimeNs, info.ctimeNs].join(':');
-}
 
 function latest(...infos: (BigIntStats | null)[]): bigint {
   let newest = 0n;
@@ -52,11 +49,12 @@ export async function pathIdentity(path: string): Promise<PathIdentity> {
   const own = await look(path, false);
   if ('missing' in own) return { identity: null, changedNs: 0n };
   if ('code' in own) return { identity: `unreadable:${own.code}`, changedNs: 0n };
-  if (!own.info.isSymbolicLink()) return { identity: identityOf(own.info), changedNs: latest(own.info) };
+  if (!own.info.isSymbolicLink()) return { identity: identityOfStats(own.info), changedNs: latest(own.info) };
   const target = await look(path, true);
-  const behind = 'info' in target ? identityOf(target.info) : 'missing' in target ? 'dangling' : target.code;
+  const behind =
+    'info' in target ? identityOfStats(target.info) : 'missing' in target ? 'dangling' : target.code;
   return {
-    identity: `${identityOf(own.info)}->${behind}`,
+    identity: `${identityOfStats(own.info)}->${behind}`,
     changedNs: latest(own.info, 'info' in target ? target.info : null),
   };
 }

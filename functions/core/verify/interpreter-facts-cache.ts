@@ -9,6 +9,7 @@ import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
+import { identityOfStats } from '../shared/file-identity.ts';
 import { sha256Hex } from '../shared/hash.ts';
 
 /** What an interpreter says of itself (`-I -S -c …`). */
@@ -48,16 +49,11 @@ export interface InterpreterBinary {
 }
 
 /** A regular file opened for reading; null for anything else (never blocks on a FIFO). */
-async function openRegularFile(
-  path: string,
-): Promise<{ handle: FileHandle; size: number; identity: object } | null> {
+async function openRegularFile(path: string): Promise<{ handle: FileHandle; identity: string } | null> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => null);
   if (!handle) return null;
-  const info = await handle.stat().catch(() => null);
-  if (info?.isFile()) {
-    const { dev, ino, size, mtimeMs, ctimeMs } = info;
-    return { handle, size, identity: { dev, ino, size, mtimeMs, ctimeMs } };
-  }
+  const info = await handle.stat({ bigint: true }).catch(() => null);
+  if (info?.isFile()) return { handle, identity: identityOfStats(info) };
   await handle.close();
   return null;
 }
