@@ -11,7 +11,7 @@
 // default path also hold the local twin's published versions and EFS stand-in.
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { ObjectStore } from '../adapters/ports.ts';
+import { copyObjectToFile, type CopyingStore } from '../adapters/store-copy.ts';
 import {
   deliveredCopies,
   ownedOutputs,
@@ -68,15 +68,9 @@ async function swapFiles(outDir: string, incoming: string, files: readonly strin
   }
 }
 
-/** The store's side: objects copied to a file, and (when it can tell) an object's identity. */
-export interface ArtifactSource extends Pick<ObjectStore, 'getToFile'> {
-  /** Changes whenever the object's bytes could have; null when unknown (every file is copied). */
-  identity?(key: string): Promise<string | null>;
-}
-
 /** The files whose recorded copy still holds the store object's bytes: both identities unchanged. */
 async function stillDelivered(
-  store: ArtifactSource,
+  store: CopyingStore,
   prefix: string,
   files: readonly string[],
   outDir: string,
@@ -94,12 +88,9 @@ async function stillDelivered(
 }
 
 /** Copy one object into the staging folder; its source identity when unchanged across the copy. */
-async function stageOne(store: ArtifactSource, key: string, path: string): Promise<string | null> {
+async function stageOne(store: CopyingStore, key: string, path: string): Promise<string | null> {
   await mkdir(dirname(path), { recursive: true });
-  const before = (await store.identity?.(key)) ?? null;
-  await store.getToFile(key, path);
-  const after = (await store.identity?.(key)) ?? null;
-  return before !== null && before === after ? before : null;
+  return copyObjectToFile(store, key, path);
 }
 
 /** What the list records for the swapped-in copies (identities taken after the rename). */
@@ -122,7 +113,7 @@ async function copiesAfterSwap(
  * @example await deliverStoredArtifacts(store, 'artifacts/<key>/', ['layers/layer-1.zip'], 'out');
  */
 export async function deliverStoredArtifacts(
-  store: ArtifactSource,
+  store: CopyingStore,
   prefix: string,
   files: readonly string[],
   outDir: string,

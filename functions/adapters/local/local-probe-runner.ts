@@ -29,7 +29,8 @@ import type { ProbeRunner } from '../probe-port.ts';
 import { IMPORT_WATCH_PY, interpreterIdentity } from '../../core/verify/import-footprints.ts';
 import { mergeProbed, openProbeReuse, type TracedModule } from './probe-footprints.ts';
 import { unpackLayers, type LayerZip, type UnpackedLayers } from './unpacked-layers.ts';
-import type { LeasingObjectStore, ObjectStore } from '../ports.ts';
+import type { ObjectStore } from '../ports.ts';
+import { copyObjectToFile, type CopyingStore } from '../store-copy.ts';
 import { sha256Hex } from '../../core/shared/hash.ts';
 import { atInterrupt } from '../../core/shared/interrupt-cleanup.ts';
 import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../core/shared/types.ts';
@@ -76,12 +77,9 @@ async function layoutFromStore(
 }
 
 /** A layer zip copied out of the store, with the object's identity when it held still meanwhile. */
-async function copyLayerZip(store: ObjectStore, key: string, path: string): Promise<LayerZip> {
-  const identityOf = (store as Partial<LeasingObjectStore>).identity?.bind(store);
-  const before = (await identityOf?.(key)) ?? null;
-  await store.getToFile(key, path);
-  const after = (await identityOf?.(key)) ?? null;
-  return { path, source: before !== null && before === after ? { key, identity: before } : null };
+async function copyLayerZip(store: CopyingStore, key: string, path: string): Promise<LayerZip> {
+  const identity = await copyObjectToFile(store, key, path);
+  return { path, source: identity === null ? null : { key, identity } };
 }
 
 /** The folders a Lambda function would import from, and the layers' unpacking when it has layers. */
