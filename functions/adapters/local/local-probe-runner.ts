@@ -27,7 +27,7 @@ import {
 } from '../../core/verify/index.ts';
 import type { ProbeRunner } from '../probe-port.ts';
 import { IMPORT_WATCH_PY, interpreterIdentity } from '../../core/verify/import-footprints.ts';
-import { mergeProbed, openProbeReuse, type TracedModule } from './probe-footprints.ts';
+import { mergeProbed, openProbeReuse, type ReusedFrom, type TracedModule } from './probe-footprints.ts';
 import { unpackLayers, type LayerZip, type UnpackedLayers } from './unpacked-layers.ts';
 import type { ObjectStore } from '../ports.ts';
 import { copyObjectToFile, type CopyingStore } from '../store-copy.ts';
@@ -86,6 +86,8 @@ async function copyLayerZip(store: CopyingStore, key: string, path: string): Pro
 interface Materialized {
   readonly paths: string[];
   readonly layers: UnpackedLayers | null;
+  /** The folder holding what the build tree's site folder held (/opt/python, /var/task). */
+  readonly buildSite: string | null;
 }
 
 /**
@@ -111,10 +113,16 @@ async function materialize(
     const layers = await unpackLayers(zips, opt, cacheDir);
     const task = join(workDir, 'var', 'task');
     await mkdir(task, { recursive: true });
-    return { paths: [task, ...layerSysPath(opt, target.pythonVersion)], layers };
+    return {
+      paths: [task, ...layerSysPath(opt, target.pythonVersion)],
+      layers,
+      buildSite: join(opt, 'python'),
+    };
   }
-  if (artifact.kind === 'efs')
-    return { paths: efsSysPath(artifact.mountRoot, artifact.mountPath, artifact.pythonPath), layers: null };
+  if (artifact.kind === 'efs') {
+    const paths = efsSysPath(artifact.mountRoot, artifact.mountPath, artifact.pythonPath);
+    return { paths, layers: null, buildSite: null };
+  }
   // Loaded for an image only: a probe of layers (or one reused) needs no archive code.
   const [{ blobPath, readLayoutImage }, { extractTreeTar }] = await Promise.all([
     import('../../core/deliver/oci/image-layout.ts'),
@@ -124,7 +132,8 @@ async function materialize(
   const image = await readLayoutImage(layoutDir);
   const root = join(workDir, 'rootfs');
   for (const layer of image.manifest.layers) await extractTreeTar(blobPath(layoutDir, layer.digest), root);
-  return { paths: imageSysPath(root, target.pythonVersion, image.config.config?.Env ?? []), layers: null };
+  const paths = imageSysPath(root, target.pythonVersion, image.config.config?.Env ?? []);
+  return { paths, layers: null, buildSite: join(root, 'var', 'task') };
 }
 
 interface ProbeOutput {
@@ -244,8 +253,9 @@ async function probeWith(
         modules,
         folders,
         timeoutMs: options.timeoutMs ?? 120_000,
-        // Complete once the layers inflated now are kept (their files hashed on the way).
-        digests: Promise.resolve(keeping).then(() => unpacked.layers?.digests ?? new Map()),
+        // (Every file unpacked now was hashed as it was written.)
+        digests: Promise.resolve(unpacked.layers?.digests ?? new Map()),
+        buildSite: unpacked.buildSite,
       },
       request,
       options,
@@ -293,8 +303,9 @@ async function probeWith(
 }
 
 /**
- * Run the probe on the modules no earlier probe's footprint stands for (all of them without the
- * run's cache, `reuse: false`), and keep the footprints of the passed imports.
+ * Run the probe on the modules no earlier probe's footprint, nor the build's smoke import's,
+ * stands for (all of them without the run's cache, `reuse: false`), and keep the footprints of
+ * the passed imports.
  */
 async function importWithReuse(
   run: {
@@ -305,22 +316,22 @@ async function importWithReuse(
     timeoutMs: number;
     /** Files whose sha256 is known without reading them (written from or into a kept layer). */
     digests: Promise<ReadonlyMap<string, string>>;
+    buildSite: string | null;
   },
   request: ProbeRequest,
   options: LocalProbeOptions,
-): Promise<{ output: ProbeOutput | { crashed: string; module: string | null }; reused: Set<string> }> {
+): Promise<{
+  output: ProbeOutput | { crashed: string; module: string | null };
+  reused: Map<string, ReusedFrom>;
+}> {
   const reuse =
     request.reuse && options.cacheDir
-      ? await openProbeReuse(
-          options.cacheDir,
-          run.executable,
-          request.target,
-          run.cell,
-          run.folders,
-          run.digests,
-        )
+      ? await openProbeReuse(options.cacheDir, run.executable, request.target, run.cell, run.folders, {
+          digests: run.digests,
+          buildSite: run.buildSite,
+        })
       : null;
-  const reused = reuse ? await reuse.reusable(run.modules) : new Set<string>();
+  const reused = reuse ? await reuse.reusable(run.modules) : new Map<string, ReusedFrom>();
   const toImport = run.modules.filter((module) => !reused.has(module));
   // With every module reused it still runs (on none): the result names the interpreter it ran.
   const output = await runProbeScript(run.cell, run.executable, toImport, run.timeoutMs);

@@ -11,9 +11,10 @@
 // restored from elsewhere (a CI cache) is a new inode with a new ctime and is never used; a file
 // changed in place moves its mtime or ctime. Paths are checked as the zip's own are. Since the
 // bytes are the ones hashed when the entry was made, their digests stand for hashing them again
-// (the RECORD checks of a reused probe import).
+// (the RECORD checks of a reused probe import). A layer inflated now is hashed as it is written,
+// so its digests are known at once too, and keeping it later reads its files but hashes nothing.
 import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
@@ -54,14 +55,11 @@ type KeptFile = KeptLayer['files'][number];
 
 /** The layers as unpacked into /opt, and how to keep the ones inflated now for the next probe. */
 export interface UnpackedLayers {
-  /** sha256 (hex) of each file written from a kept layer, by its path in /opt. */
+  /** sha256 (hex) of each file written (from a kept layer, or inflated now), by its path in /opt. */
   readonly digests: ReadonlyMap<string, string>;
   /** How many layers came from the cache, of how many. */
   readonly reused: number;
-  /**
-   * Keep each layer inflated now whose files no later layer replaced (errors are dropped); the
-   * digests of their files join `digests` as they are hashed.
-   */
+  /** Keep each layer inflated now whose files no later layer replaced (errors are dropped). */
   keep(): Promise<void>;
 }
 
@@ -76,7 +74,8 @@ export interface LayerZip {
 interface InflatedLayer {
   readonly index: number;
   readonly zipSha256: string;
-  readonly paths: readonly string[];
+  /** Its files in the zip's order, each with the size, mode and sha256 it was written with. */
+  readonly files: readonly KeptFile[];
 }
 
 /**
@@ -94,20 +93,14 @@ export async function unpackLayers(
   const digests = new Map<string, string>();
   const inflated: InflatedLayer[] = [];
   let reused = 0;
-  for (const [index, { path: zip, source }] of zips.entries()) {
-    const zipSha256 = root ? await zipDigest(root, zip, source) : null;
-    const kept = root && zipSha256 ? await readKeptLayer(root, zipSha256) : null;
-    const paths = kept ? kept.files.map((file) => file.path) : await fileNamesOf(zip);
-    if (kept) await writeKeptLayer(join(root ?? '', zipSha256 ?? ''), kept, opt, lastWriter);
-    else await extractZip(zip, opt, { replaceExisting: true });
-    for (const path of paths) {
-      lastWriter.set(path, index);
-      digests.delete(join(opt, path));
+  for (const [index, zip] of zips.entries()) {
+    const layer = await unpackLayer(zip, opt, root, lastWriter);
+    for (const file of layer.files) {
+      lastWriter.set(file.path, index);
+      digests.set(join(opt, file.path), file.sha256);
     }
-    if (kept) {
-      reused++;
-      for (const file of kept.files) digests.set(join(opt, file.path), file.sha256);
-    } else if (zipSha256) inflated.push({ index, zipSha256, paths });
+    if (layer.kept) reused++;
+    else if (layer.zipSha256) inflated.push({ index, zipSha256: layer.zipSha256, files: layer.files });
   }
   return {
     digests,
@@ -115,13 +108,36 @@ export async function unpackLayers(
     keep: async () => {
       if (!root) return;
       for (const layer of inflated) {
-        const replaced = layer.paths.some((path) => lastWriter.get(path) !== layer.index);
-        if (replaced) continue;
-        const files = await keepLayer(root, layer, opt).catch(() => null);
-        for (const file of files ?? []) digests.set(join(opt, file.path), file.sha256);
+        const replaced = layer.files.some(({ path }) => lastWriter.get(path) !== layer.index);
+        if (!replaced) await keepLayer(root, layer, opt).catch(() => null);
       }
     },
   };
+}
+
+/**
+ * One layer into `opt`, over what earlier layers wrote (`written`): from its kept copy when the
+ * cache has one, else inflated from the zip and hashed on the way. Its files in the zip's order.
+ */
+async function unpackLayer(
+  { path: zip, source }: LayerZip,
+  opt: string,
+  root: string | null,
+  written: ReadonlyMap<string, number>,
+): Promise<{ files: readonly KeptFile[]; zipSha256: string | null; kept: boolean }> {
+  const zipSha256 = root ? await zipDigest(root, zip, source) : null;
+  const kept = root && zipSha256 ? await readKeptLayer(root, zipSha256) : null;
+  if (root && zipSha256 && kept) {
+    await writeKeptLayer(join(root, zipSha256), kept, opt, written);
+    return { files: kept.files, zipSha256, kept: true };
+  }
+  const files = new Map<string, KeptFile>();
+  await extractZip(zip, opt, {
+    replaceExisting: true,
+    onFile: ({ name, size, executable, sha256 }) => files.set(name, { path: name, size, executable, sha256 }),
+  });
+  const inZipOrder = (await fileNamesOf(zip)).flatMap((path) => files.get(path) ?? []);
+  return { files: inZipOrder, zipSha256, kept: false };
 }
 
 /**
@@ -224,13 +240,15 @@ async function copyRange(source: FileHandle, start: number, size: number, target
 
 /**
  * Keep a layer inflated this time: its files, read back from `opt` (no later layer replaced
- * them) and hashed, written to a new folder, then renamed into place (a reader sees all or none).
+ * them; nothing but the extractor wrote them, since the cell cannot write there or is opened
+ * only once they are kept), with the digests taken as they were inflated, written to a new
+ * folder, then renamed into place (a reader sees all or none).
  */
 async function keepLayer(root: string, layer: InflatedLayer, opt: string): Promise<KeptFile[] | null> {
   const staging = join(root, `.staging-${randomUUID()}`);
   await mkdir(staging, { recursive: true });
   try {
-    const files = await writePack(join(staging, PACK_FILE), layer.paths, opt);
+    const files = await writePack(join(staging, PACK_FILE), layer, opt);
     const pack = await fileIdentity(join(staging, PACK_FILE));
     if (!pack) return null;
     const entry: KeptLayer = { format: FORMAT, zipSha256: layer.zipSha256, pack, files };
@@ -243,20 +261,34 @@ async function keepLayer(root: string, layer: InflatedLayer, opt: string): Promi
   }
 }
 
-/** The files back to back into `packPath`, with what entry.json records of each. */
-async function writePack(packPath: string, paths: readonly string[], opt: string): Promise<KeptFile[]> {
+/**
+ * The layer's files back to back into `packPath`, each at the offset its predecessors' sizes
+ * give (so several are copied at once); what entry.json records of each.
+ */
+async function writePack(packPath: string, layer: InflatedLayer, opt: string): Promise<KeptFile[]> {
   const pack = await open(packPath, 'wx', 0o644);
-  const files: KeptFile[] = [];
+  const limit = pLimit(WRITE_CONCURRENCY);
   try {
-    for (const path of paths) {
-      const source = join(opt, ...path.split('/'));
-      const bytes = await readFile(source);
-      const executable = ((await lstat(source)).mode & 0o111) !== 0;
-      await pack.write(bytes);
-      files.push({ path, size: bytes.length, executable, sha256: sha256Hex(bytes) });
-    }
+    let offset = 0;
+    const copies = layer.files.map((file) => {
+      const at = offset;
+      offset += file.size;
+      return limit(async () => {
+        const bytes = await readFile(join(opt, ...file.path.split('/')));
+        if (bytes.length !== file.size) throw new Error(`${file.path} is not the size it was written with`);
+        await writeAll(pack, bytes, at);
+      });
+    });
+    await Promise.all(copies);
   } finally {
     await pack.close();
   }
-  return files;
+  return [...layer.files];
+}
+
+async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length;) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
+    done += bytesWritten;
+  }
 }

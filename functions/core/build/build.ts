@@ -28,7 +28,13 @@ import { NO_ARTIFACTS, packArtifacts, type PackedArtifacts } from './pack-artifa
 import { LAMBDA_TASK_ROOT } from '../deliver/oci/image-layout.ts';
 import { postProcess } from './post-process.ts';
 import { DEFAULT_SLIM_POLICY, NO_SLIM_POLICY, slimPolicyKey, type SlimPolicy } from './slim-policy.ts';
-import { checkPackedMatchesTree, imageDigests, tarDigests, zipDigests } from '../pack/packed-tree-check.ts';
+import {
+  checkPackedMatchesDigests,
+  imageDigests,
+  tarDigests,
+  treeDigests,
+  zipDigests,
+} from '../pack/packed-tree-check.ts';
 import type { LayerDigests } from '../pack/packed-tree-check.ts';
 import { deliverOutputs } from '../pack/output-folder.ts';
 import { atInterrupt } from '../shared/interrupt-cleanup.ts';
@@ -121,6 +127,16 @@ function routeOf(packed: readonly InstalledPackage[], policy: DeliveryPolicy, lo
   return { ...route, reason: `${route.reason} (after slimming)` };
 }
 
+/** The part of the tree an artifact of the strategy holds: layers hold python/ (and bin/), the others the site folder. */
+function shippedPartOfTree(
+  strategy: Route['strategy'],
+  treeDir: string,
+): { root: string; exclude: string[] } {
+  return strategy === 'layers'
+    ? { root: treeDir, exclude: [RUNTIME_DIR] }
+    : { root: join(treeDir, SITE_DIR), exclude: [] };
+}
+
 /** The digests of whatever was packed (layer zips, the EFS tar or the image's layers), by tree path. */
 async function packedDigests(
   artifacts: PackedArtifacts,
@@ -202,8 +218,11 @@ async function checkAndPack(
   );
   // The artifacts never change once written: their digests are taken while the smoke import runs.
   const layerDigests = packing.then((artifacts) => packedDigests(artifacts, input.staging));
+  // So is the tree's, for when the smoke import's cell could not write it (below).
+  const shipped = shippedPartOfTree(input.route.strategy, treeDir);
+  const treeWhileChecking = treeDigests(shipped.root, shipped.exclude);
   // allSettled: the tree is removed once the build leaves, so nothing may still be running.
-  const settled = await Promise.allSettled([verifying, smoking, packing, layerDigests]);
+  const settled = await Promise.allSettled([verifying, smoking, packing, layerDigests, treeWhileChecking]);
   for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
   const [verification, smoke, packed, digests] = [
     await verifying,
@@ -211,9 +230,11 @@ async function checkAndPack(
     await packing,
     await layerDigests,
   ];
-  // What ships must be what was verified and imported, byte for byte (the tree is read now).
-  if (digests?.what === 'layers') await checkPackedMatchesTree(treeDir, digests.digests, [RUNTIME_DIR]);
-  else if (digests) await checkPackedMatchesTree(join(treeDir, SITE_DIR), digests.digests, [], digests.what);
+  // What ships must be what was verified and imported, byte for byte. Verify and pack only read
+  // the tree; package code ran in a cell that saw it read-only, or else the tree is read again now.
+  const readOnly = !smoke.ran || smoke.isolation?.filesystem === true;
+  const tree = readOnly ? await treeWhileChecking : await treeDigests(shipped.root, shipped.exclude);
+  if (digests) checkPackedMatchesDigests(tree, digests.digests, digests.what);
   for (const finding of verification.warnings)
     context.warn(`${finding.package ?? '?'} ${finding.file ?? ''}: ${finding.message}`);
   let artifacts: PackedArtifacts = packed;

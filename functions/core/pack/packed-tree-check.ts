@@ -145,7 +145,18 @@ export async function checkPackedMatchesTree(
   exclude: readonly string[] = [],
   what: 'layers' | 'EFS tree' | 'image' = 'layers',
 ): Promise<void> {
-  const tree = await treeDigests(treeDir, exclude);
+  checkPackedMatchesDigests(await treeDigests(treeDir, exclude), packedDigests, what);
+}
+
+/**
+ * Throw unless the packed artifact holds exactly the tree whose digests are `tree` (treeDigests,
+ * taken when nothing could change the tree any more).
+ */
+export function checkPackedMatchesDigests(
+  tree: ReadonlyMap<string, string>,
+  packedDigests: LayerDigests,
+  what: 'layers' | 'EFS tree' | 'image' = 'layers',
+): void {
   const { digests: packed, clashes } = packedDigests;
   const differ = [...packed]
     .filter(([path, digest]) => tree.has(path) && tree.get(path) !== digest)

@@ -77,8 +77,13 @@ function smokeImportCheck(manifest: RunManifest): CheckLine {
 }
 
 /** Why some imports were not repeated (core/verify/import-footprints.ts), and how to repeat them. */
-function reusedImportsNote(reused: number, modules: number, earlier: 'build' | 'probe'): string {
-  return `${reused} of ${modules} not imported again: an earlier ${earlier}'s import of each loaded exactly these files and missed nothing that is here now; --no-cache imports them all`;
+function reusedImportsNote(
+  reused: number,
+  modules: number,
+  earlier: 'build' | 'probe' | 'smoke import',
+): string {
+  const whose = earlier === 'smoke import' ? "a build's smoke import" : `an earlier ${earlier}'s import`;
+  return `${reused} of ${modules} not imported again: ${whose} of each loaded exactly these files and missed nothing that is here now; --no-cache imports them all`;
 }
 
 function probeCheck(manifest: RunManifest): CheckLine {
@@ -118,9 +123,17 @@ function probeCheck(manifest: RunManifest): CheckLine {
           note: `reused the twin's probe of this identical artifact at ${probe.reusedFrom}; --no-cache probes again`,
         }
       : reusedModules > 0
-        ? { note: reusedImportsNote(reusedModules, modules.length, 'probe') }
+        ? { note: probeReuseNote(modules, reusedModules) }
         : {}),
   };
+}
+
+/** The probe's reuse note: whose imports stood for the modules it did not import again. */
+function probeReuseNote(modules: readonly { reusedFromBuild?: boolean }[], reused: number): string {
+  const fromBuild = modules.filter((entry) => entry.reusedFromBuild === true).length;
+  if (fromBuild === reused) return reusedImportsNote(reused, modules.length, 'smoke import');
+  const note = reusedImportsNote(reused, modules.length, 'probe');
+  return fromBuild > 0 ? `${note} (for ${fromBuild} of them, a build's smoke import's)` : note;
 }
 
 /** The checks of a build, in the order they ran. */

@@ -51,6 +51,7 @@ const probeSchema = z.looseObject({
         ok: z.boolean(),
         error: z.string().nullable().optional(),
         reused: z.boolean().optional(),
+        reusedFromBuild: z.boolean().optional(),
       }),
     )
     .optional(),

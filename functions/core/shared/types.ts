@@ -16,6 +16,11 @@ export interface ProbedModule {
    * files from the same folders and missed nothing there now (core/verify/import-footprints.ts).
    */
   readonly reused?: true;
+  /**
+   * Locally, with `reused`: the footprint was a build's smoke import's (of files the artifact
+   * holds, byte for byte, at the same places), not an earlier probe's.
+   */
+  readonly reusedFromBuild?: true;
 }
 
 /**

@@ -227,6 +227,33 @@ export async function footprintHolds(
   return true;
 }
 
+/**
+ * A footprint recorded in other roots, as it reads in a tree whose root `roots.get(i)` holds what
+ * the recording's root `i` held (the build's site folder is the probe's /opt/python); null when
+ * it names a root with no counterpart, which then cannot vouch for anything.
+ */
+export function footprintInRoots(
+  footprint: ImportFootprint,
+  roots: ReadonlyMap<number, number>,
+): ImportFootprint | null {
+  let unmapped = false;
+  const moved = (place: string): string => {
+    const colon = place.indexOf(':');
+    const index = roots.get(Number(place.slice(0, colon)));
+    if (colon <= 0 || index === undefined) unmapped = true;
+    return `${index ?? ''}${place.slice(colon)}`;
+  };
+  const entries = (record: Record<string, string>) =>
+    Object.fromEntries(Object.entries(record).map(([place, digest]) => [moved(place), digest]));
+  const mapped: ImportFootprint = {
+    dists: entries(footprint.dists),
+    files: entries(footprint.files),
+    missing: footprint.missing,
+    found: footprint.found.map(moved),
+  };
+  return unmapped ? null : mapped;
+}
+
 /** An interpreter file as results that depend on it are keyed: its path, size and modification time. */
 export async function interpreterIdentity(
   executable: string,
@@ -260,22 +287,28 @@ export class ImportFootprintStore {
     });
   }
 
-  /** The modules one of whose footprints holds in `tree` (footprintHolds, with `checkRecord`). */
+  /**
+   * The modules one of whose footprints holds in `tree` (footprintHolds, with `checkRecord`);
+   * `roots`, when the footprints were recorded in other roots: where each of those is in `tree`.
+   */
   async reusable(
     modules: readonly string[],
     tree: Promise<TreeIndex>,
     checkRecord?: (distribution: string) => Promise<boolean>,
+    roots?: ReadonlyMap<number, number>,
   ): Promise<Set<string>> {
     const recorded = await Promise.all(
       modules.map(async (module) => [module, await this.read(module)] as const),
     );
     const reusable = new Set<string>();
     for (const [module, footprints] of recorded)
-      for (const footprint of footprints)
-        if (await footprintHolds(footprint, await tree, checkRecord)) {
+      for (const recordedThere of footprints) {
+        const footprint = roots ? footprintInRoots(recordedThere, roots) : recordedThere;
+        if (footprint && (await footprintHolds(footprint, await tree, checkRecord))) {
           reusable.add(module);
           break;
         }
+      }
     return reusable;
   }
 

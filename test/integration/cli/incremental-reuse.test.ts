@@ -1,7 +1,9 @@
 // One package added, as a user does it: `lambda-deps build` on the default path (the local
 // pipeline), then again with attrs added to the requirements file and the same cache. The
 // unchanged packages' smoke imports and probe imports are reused (their footprints hold) and the
-// output says so; `--no-cache` imports everything again. Real wheels from the on-disk indexes.
+// output says so; the probe takes what the builds' smoke imports imported (this build's of the
+// new package, the first build's of the others); `--no-cache` imports everything again. Real wheels from
+// the on-disk indexes.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +19,10 @@ const skipReason = !indexes ? NO_LOCAL_INDEXES_REASON : 'reason' in interpreter 
 
 interface RunManifest {
   smokeImport: { ok: boolean; modules: number; reused?: number };
-  probe?: { ok: boolean; modules: { module: string; ok: boolean; reused?: boolean }[] };
+  probe?: {
+    ok: boolean;
+    modules: { module: string; ok: boolean; reused?: boolean; reusedFromBuild?: boolean }[];
+  };
 }
 
 let work = '';
@@ -48,10 +53,10 @@ async function build(extra: readonly string[] = []) {
     { timeoutMs: 180_000 },
   );
   const manifest = JSON.parse(await readFile(join(work, 'out', 'manifest.json'), 'utf8')) as RunManifest;
-  const reusedInProbe = (manifest.probe?.modules ?? [])
-    .filter((module) => module.reused)
-    .map((module) => module.module);
-  return { run, manifest, reusedInProbe };
+  const probed = manifest.probe?.modules ?? [];
+  const reusedInProbe = probed.filter((module) => module.reused).map((module) => module.module);
+  const fromBuild = probed.filter((module) => module.reusedFromBuild).map((module) => module.module);
+  return { run, manifest, reusedInProbe, fromBuild };
 }
 
 describe.skipIf(skipReason !== null)(
@@ -61,6 +66,7 @@ describe.skipIf(skipReason !== null)(
       const first = await build();
       expect(first.run.code, first.run.output).toBe(0);
       expect(first.manifest.smokeImport.reused).toBeUndefined();
+      expect(first.fromBuild.sort()).toEqual(['idna', 'six']);
 
       await writeFile(join(work, 'requirements.txt'), 'six\nidna\nattrs\n');
       const added = await build();
@@ -68,14 +74,19 @@ describe.skipIf(skipReason !== null)(
       expect(added.run.code, added.run.output).toBe(0);
       expect(added.manifest.smokeImport).toMatchObject({ ok: true, modules: 4, reused: 2 });
       expect(added.manifest.probe?.ok).toBe(true);
-      expect(added.reusedInProbe.sort()).toEqual(['idna', 'six']);
+      // The probe imports none: the smoke imports stand for them (this build's of attrs, the
+      // first build's of idna and six).
+      expect(added.reusedInProbe.sort()).toEqual(['attr', 'attrs', 'idna', 'six']);
+      expect(added.fromBuild.sort()).toEqual(['attr', 'attrs', 'idna', 'six']);
       expect(added.run.output).toContain('2 of 4 not imported again');
+      expect(added.run.output).toContain("4 of 4 not imported again: a build's smoke import of each");
 
       const again = await build(['--no-cache']);
 
       expect(again.run.code, again.run.output).toBe(0);
       expect(again.manifest.smokeImport.reused).toBeUndefined();
       expect(again.reusedInProbe).toEqual([]);
+      expect(again.fromBuild).toEqual([]);
     }, 300_000);
   },
 );

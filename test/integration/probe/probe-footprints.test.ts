@@ -2,8 +2,9 @@
 // that differ by a package added keep the other modules' results; a module that looked for the
 // new name, or whose files differ from their RECORD, is imported again. To see which modules
 // were really imported, each needs a flag file outside the artifact (which no footprint sees):
-// once the flag is gone, a module imported again fails and a reused one passes.
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+// once the flag is gone, a module imported again fails and a reused one passes. The build's own
+// smoke import of the tree the layers hold stands for the probe's imports too.
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yazl from 'yazl';
@@ -12,6 +13,7 @@ import { probeLocally } from '../../../functions/adapters/local/local-probe-runn
 import type { ProbeRequest } from '../../../functions/core/probe/index.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { findTargetInterpreter } from '../../../functions/core/verify/index.ts';
+import { smokeImport } from '../../../functions/core/verify/smoke-import.ts';
 import {
   distributionFiles,
   needsFlag as needsFlagFile,
@@ -65,7 +67,20 @@ async function probe(zips: string[], modules: string[], reuse = true) {
     ...result,
     failed: result.modules.filter((module) => !module.ok).map((module) => module.module),
     reused: result.modules.filter((module) => module.reused).map((module) => module.module),
+    fromBuild: result.modules.filter((module) => module.reusedFromBuild).map((module) => module.module),
   };
+}
+
+/** The build's smoke import of a tree holding `files` in its site folder, footprints kept in the cache. */
+async function smokeImportTree(files: Files): Promise<void> {
+  const site = join(await mkdtemp(join(work, 'tree-')), 'python');
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(join(site, path, '..'), { recursive: true });
+    await writeFile(join(site, path), content);
+  }
+  const footprints = join(cacheDir, 'import-footprints');
+  const result = await smokeImport({ roots: [site], target, footprints });
+  expect(result).toMatchObject({ ran: true, ok: true });
 }
 
 beforeEach(async () => {
@@ -126,5 +141,57 @@ describe.skipIf(noInterpreter !== null)(`the local probe's reuse by footprint${s
     const again = await probe(zips, ['base', 'opt'], false);
 
     expect(again).toMatchObject({ failed: ['base', 'opt'], reused: [] });
+  });
+
+  it("imports nothing again that the build's smoke import of the same files stands for", async () => {
+    await smokeImportTree({ ...base(1), ...opt });
+    const zips = [await layer('base', base(1)), await layer('opt', opt)];
+    await rm(flag);
+
+    const probed = await probe(zips, ['base', 'opt']);
+
+    expect(probed).toMatchObject({
+      ok: true,
+      failed: [],
+      reused: ['base', 'opt'],
+      fromBuild: ['base', 'opt'],
+    });
+  });
+
+  it('imports again what a layer holds other bytes of than the tree the build imported', async () => {
+    await smokeImportTree({ ...base(1), ...opt });
+    const zips = [await layer('base', base(2)), await layer('opt', opt)];
+    await rm(flag);
+
+    const probed = await probe(zips, ['base', 'opt']);
+
+    expect(probed.failed).toContain('base');
+    expect(probed.fromBuild).not.toContain('base');
+  });
+
+  it('imports again a module that an earlier folder on the path now shadows', async () => {
+    await smokeImportTree({ ...base(1), ...opt });
+    // The same files in site-packages, which comes before /opt/python on Lambda's path.
+    const site = 'lib/python3.11/site-packages';
+    const shadow = Object.fromEntries(
+      Object.entries(base(1)).map(([path, text]) => [`${site}/${path}`, text]),
+    );
+    const zips = [await layer('base', base(1)), await layer('opt', opt), await layer('shadow', shadow)];
+    await rm(flag);
+
+    const probed = await probe(zips, ['base', 'opt']);
+
+    expect(probed.failed).toContain('base');
+    expect(probed.fromBuild).not.toContain('base');
+  });
+
+  it("does not take the build's imports when the run may not reuse (--no-cache)", async () => {
+    await smokeImportTree({ ...base(1), ...opt });
+    const zips = [await layer('base', base(1)), await layer('opt', opt)];
+    await rm(flag);
+
+    const probed = await probe(zips, ['base', 'opt'], false);
+
+    expect(probed).toMatchObject({ failed: ['base', 'opt'], fromBuild: [] });
   });
 });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDeterministicZip } from '../../../functions/core/pack/deterministic-zip.ts';
 import { extractZip } from '../../../functions/core/pack/zip-reader.ts';
 import { UnsafeArchiveError } from '../../../functions/core/shared/errors.ts';
+import { sha256Hex } from '../../../functions/core/shared/hash.ts';
 
 let work = '';
 beforeAll(async () => {
@@ -33,6 +34,28 @@ describe('extractZip', () => {
     // Assess
     expect(result).toEqual({ files: 1, bytes: 6 });
     expect(await readFile(join(destination, 'python', 'a.py'), 'utf8')).toBe('A = 1\n');
+  });
+
+  it("tells each file's sha256 as written, a big entry read in chunks included", async () => {
+    // Prepare: random bytes past the size inflated whole (4 MiB), and a small file.
+    const big = Buffer.from(Array.from({ length: 6 * 1024 ** 2 }, (_, index) => (index * 7919) % 251));
+    const path = join(work, 'digests.zip');
+    await writeDeterministicZip(path, [
+      { name: 'python/a.py', kind: 'content', executable: false, content: Buffer.from('A = 1\n') },
+      { name: 'python/big.so', kind: 'content', executable: false, content: big },
+    ]);
+    const destination = await mkdtemp(join(work, 'digests-'));
+    const told = new Map<string, string>();
+
+    // Act
+    await extractZip(path, destination, { onFile: ({ name, sha256 }) => told.set(name, sha256) });
+
+    // Assess
+    expect(Object.fromEntries(told)).toEqual({
+      'python/a.py': sha256Hex(await readFile(join(destination, 'python', 'a.py'))),
+      'python/big.so': sha256Hex(await readFile(join(destination, 'python', 'big.so'))),
+    });
+    expect(told.get('python/big.so')).toBe(sha256Hex(big));
   });
 
   it('refuses a bomb by its ratio before writing anything', async () => {

@@ -5,11 +5,19 @@ import { checksOf } from '../../../functions/core/report/checks.ts';
 import type { ProbeResult } from '../../../functions/core/probe/probe-types.ts';
 import { layersRun, probed } from './report-fixtures.ts';
 
-function withReuse(): ReturnType<typeof layersRun> {
+/** The first three modules of the probe reused; `fromBuild` of them the smoke import's. */
+function withReuse(fromBuild = 0): ReturnType<typeof layersRun> {
   const manifest = probed(layersRun());
   const probe = manifest.probe as ProbeResult;
   const modules = probe.modules.map((module, index) =>
-    index < 3 ? { ...module, ms: 0, reused: true as const } : module,
+    index < 3
+      ? {
+          ...module,
+          ms: 0,
+          reused: true as const,
+          ...(index < fromBuild ? { reusedFromBuild: true as const } : {}),
+        }
+      : module,
   );
   return {
     ...manifest,
@@ -26,6 +34,16 @@ describe('checksOf', () => {
       /^4 of 5 not imported again: an earlier build's import .*--no-cache imports them all$/,
     );
     expect(probe?.note).toMatch(/^3 of 5 not imported again: an earlier probe's import /);
+  });
+
+  it("names a build's smoke import where it stood for the probe's imports", () => {
+    const [, , all] = checksOf(withReuse(3));
+    const [, , some] = checksOf(withReuse(1));
+
+    expect(all?.note).toMatch(/^3 of 5 not imported again: a build's smoke import of each .*--no-cache/);
+    expect(some?.note).toMatch(
+      /^3 of 5 not imported again: an earlier probe's import .*\(for 1 of them, a build's smoke import's\)$/,
+    );
   });
 
   it("labels a probe's time with reused imports as the others' import, not the cold import", () => {
