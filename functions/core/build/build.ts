@@ -13,6 +13,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockHash } from '../resolve/lock.ts';
 import { chooseRoute, isPublishable, type Route } from '../route/choose-route.ts';
+import { LayerZipCache } from '../pack/layer-zip-cache.ts';
+import { canonicalizeName } from '../shared/names.ts';
 import {
   artifactKeyOf,
   parseDeliveryPolicy,
@@ -24,7 +26,7 @@ import { sha256Hex } from '../shared/hash.ts';
 import { createBuildContext, type BuildContext, type BuildEvent } from './build-events.ts';
 import { assembleManifest, warnAboutRuntimeProvided } from './build-manifest.ts';
 import { installSet, type InstalledEntry } from './install-set.ts';
-import { NO_ARTIFACTS, packArtifacts, type PackedArtifacts } from './pack-artifacts.ts';
+import { NO_ARTIFACTS, packArtifacts, type LayerZipReuse, type PackedArtifacts } from './pack-artifacts.ts';
 import { LAMBDA_TASK_ROOT } from '../deliver/oci/image-layout.ts';
 import { postProcess } from './post-process.ts';
 import { DEFAULT_SLIM_POLICY, NO_SLIM_POLICY, slimPolicyKey, type SlimPolicy } from './slim-policy.ts';
@@ -127,6 +129,28 @@ function routeOf(packed: readonly InstalledPackage[], policy: DeliveryPolicy, lo
   return { ...route, reason: `${route.reason} (after slimming)` };
 }
 
+/** The cache of layer zips, and each wheel's sha256 (which names the bytes a zip copies from it). */
+function layerZipReuse(lock: Lock, cacheDir: string): LayerZipReuse {
+  const wheelSha256 = new Map(lock.packages.map((locked) => [canonicalizeName(locked.name), locked.sha256]));
+  return { cache: new LayerZipCache(join(cacheDir, 'layer-zips')), wheelSha256 };
+}
+
+/** Keep each layer zip written now (it passed the tree check) for the next build of the same layer. */
+async function keepWrittenZips(
+  packed: PackedArtifacts,
+  digests: LayerDigests | undefined,
+  staging: string,
+  cacheDir: string,
+): Promise<void> {
+  const cache = new LayerZipCache(join(cacheDir, 'layer-zips'));
+  for (const layer of packed.layers) {
+    const key = packed.zipKeys?.get(layer.file);
+    const ofZip = digests?.perZip?.get(join(staging, layer.file));
+    if (!key || !ofZip || packed.reusedZips?.has(layer.file)) continue;
+    await cache.keep(key, join(staging, layer.file), { ...layer, digests: ofZip });
+  }
+}
+
 /** The part of the tree an artifact of the strategy holds: layers hold python/ (and bin/), the others the site folder. */
 function shippedPartOfTree(
   strategy: Route['strategy'],
@@ -144,7 +168,10 @@ async function packedDigests(
 ): Promise<{ digests: LayerDigests; what: 'layers' | 'EFS tree' | 'image' } | null> {
   if (artifacts.layers.length > 0) {
     const zips = artifacts.layers.map((layer) => join(staging, layer.file));
-    return { digests: await zipDigests(zips), what: 'layers' };
+    // A zip copied from the cache brings the digests it was checked by when it was written.
+    const known = new Map<string, ReadonlyMap<string, string>>();
+    for (const [file, kept] of artifacts.reusedZips ?? []) known.set(join(staging, file), kept.digests);
+    return { digests: await zipDigests(zips, known), what: 'layers' };
   }
   // The EFS tree and the image hold the site folder alone (no bin/ scripts): named from its root.
   if (artifacts.efs) {
@@ -158,21 +185,41 @@ async function packedDigests(
   return null;
 }
 
-/** Verify, smoke-import and pack at once; what fails the checks is thrown away, never published. */
-async function checkAndPack(
-  input: {
-    lock: Lock;
-    packed: InstalledPackage[];
-    excluded: boolean;
-    route: Route;
-    treeDir: string;
-    staging: string;
-    /** Whether earlier builds' work may be reused (the policy's cache switch). */
-    reuse: boolean;
-  },
-  options: BuildDependencySetOptions,
-  context: BuildContext,
-) {
+/** What the checks and the packing of a build are given. */
+interface CheckInput {
+  lock: Lock;
+  packed: InstalledPackage[];
+  excluded: boolean;
+  route: Route;
+  treeDir: string;
+  staging: string;
+  /** Whether earlier builds' work may be reused (the policy's cache switch). */
+  reuse: boolean;
+}
+
+/** The smoke import's options: only the artifact (and, when excluded, the runtime's own packages). */
+function smokeImportOptions(input: CheckInput, options: BuildDependencySetOptions, context: BuildContext) {
+  return {
+    roots: [
+      join(input.treeDir, SITE_DIR),
+      ...(input.excluded ? [join(input.treeDir, RUNTIME_DIR, SITE_DIR)] : []),
+    ],
+    target: input.lock.target,
+    ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
+    // Modules whose earlier import saw exactly these files are not imported again, and the
+    // interpreter's facts come from an earlier run when they still hold (--no-cache: neither).
+    ...(input.reuse
+      ? {
+          footprints: join(options.cacheDir, 'import-footprints'),
+          interpreterFacts: join(options.cacheDir, 'interpreters'),
+        }
+      : {}),
+    onProgress: (modules: number, ofModules: number) => context.count('smokeImport', { modules, ofModules }),
+  };
+}
+
+/** Verify, smoke import and pack, started at once: each only reads the tree. */
+async function startChecks(input: CheckInput, options: BuildDependencySetOptions, context: BuildContext) {
   const [{ verifyArtifact }, { smokeImport }] = await Promise.all([
     import('../verify/artifact-verifier.ts'),
     import('../verify/smoke-import.ts'),
@@ -188,25 +235,12 @@ async function checkAndPack(
       packageOf: (path) => owner.get(path) ?? null,
     }),
   );
-  // The smoke import sees only the artifact (and, when excluded, the runtime's own packages).
   const smoking = context.phase('smokeImport', () =>
-    smokeImport({
-      roots: [join(treeDir, SITE_DIR), ...(input.excluded ? [join(treeDir, RUNTIME_DIR, SITE_DIR)] : [])],
-      target: lock.target,
-      ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
-      // Modules whose earlier import saw exactly these files are not imported again, and the
-      // interpreter's facts come from an earlier run when they still hold (--no-cache: neither).
-      ...(input.reuse
-        ? {
-            footprints: join(options.cacheDir, 'import-footprints'),
-            interpreterFacts: join(options.cacheDir, 'interpreters'),
-          }
-        : {}),
-      onProgress: (modules, ofModules) => context.count('smokeImport', { modules, ofModules }),
-    }),
+    smokeImport(smokeImportOptions(input, options, context)),
   );
   const packing = context.phase('pack', () =>
     packArtifacts({
+      reuse: input.reuse ? layerZipReuse(lock, options.cacheDir) : null,
       strategy: input.route.strategy,
       plan: input.route.plan,
       packed: input.packed,
@@ -216,10 +250,16 @@ async function checkAndPack(
       warn: context.warn,
     }),
   );
+  return { verifying, smoking, packing };
+}
+
+/** Verify, smoke-import and pack at once; what fails the checks is thrown away, never published. */
+async function checkAndPack(input: CheckInput, options: BuildDependencySetOptions, context: BuildContext) {
+  const { verifying, smoking, packing } = await startChecks(input, options, context);
   // The artifacts never change once written: their digests are taken while the smoke import runs.
   const layerDigests = packing.then((artifacts) => packedDigests(artifacts, input.staging));
   // So is the tree's, for when the smoke import's cell could not write it (below).
-  const shipped = shippedPartOfTree(input.route.strategy, treeDir);
+  const shipped = shippedPartOfTree(input.route.strategy, input.treeDir);
   const treeWhileChecking = treeDigests(shipped.root, shipped.exclude);
   // allSettled: the tree is removed once the build leaves, so nothing may still be running.
   const settled = await Promise.allSettled([verifying, smoking, packing, layerDigests, treeWhileChecking]);
@@ -235,6 +275,8 @@ async function checkAndPack(
   const readOnly = !smoke.ran || smoke.isolation?.filesystem === true;
   const tree = readOnly ? await treeWhileChecking : await treeDigests(shipped.root, shipped.exclude);
   if (digests) checkPackedMatchesDigests(tree, digests.digests, digests.what);
+  if (input.reuse && isPublishable({ verification, smokeImport: smoke }))
+    await keepWrittenZips(packed, digests?.digests, input.staging, options.cacheDir);
   for (const finding of verification.warnings)
     context.warn(`${finding.package ?? '?'} ${finding.file ?? ''}: ${finding.message}`);
   let artifacts: PackedArtifacts = packed;

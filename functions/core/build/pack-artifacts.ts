@@ -9,6 +9,8 @@ import type { LayerPlan } from '../route/layer-packer.ts';
 import type { BuildManifest, LayerArtifact, Lock, Strategy } from '../shared/types.ts';
 import { SITE_DIR } from './tree-files.ts';
 import type { InstalledPackage } from './wheel-installer.ts';
+import { layerZipKey, type KeptLayerZip, type LayerZipCache } from '../pack/layer-zip-cache.ts';
+import { sha256Hex } from '../shared/hash.ts';
 
 export interface PackedArtifacts {
   readonly layers: LayerArtifact[];
@@ -16,83 +18,141 @@ export interface PackedArtifacts {
   readonly layerOf: Map<string, string>;
   readonly efs: BuildManifest['efs'];
   readonly image: BuildManifest['image'];
+  /** Layer zips (by file) copied from the cache, with the digests they were checked by. */
+  readonly reusedZips?: ReadonlyMap<string, KeptLayerZip>;
+  /** The cache key of each layer zip (by file), when packing could reuse. */
+  readonly zipKeys?: ReadonlyMap<string, string>;
 }
 
 export const NO_ARTIFACTS: PackedArtifacts = { layers: [], layerOf: new Map(), efs: null, image: null };
 
-/** The entries of one layer zip: raw copies from the wheels, generated files, directories. */
-async function layerEntries(
-  packages: readonly InstalledPackage[],
-  warn: (message: string) => void,
-): Promise<DeterministicZipEntry[]> {
-  const entries = new Map<string, DeterministicZipEntry>();
-  for (const installed of packages) {
-    const wheel = installed.files.some((file) => file.source.kind === 'wheel')
-      ? await readFile(installed.wheelPath)
-      : null;
+/** One file of a layer, and the package it comes from. */
+interface LayerMember {
+  readonly installed: InstalledPackage;
+  readonly file: InstalledPackage['files'][number];
+}
+
+/** The files of one layer, each path once (the first package's copy), in the packages' order. */
+function layerMembers(packages: readonly InstalledPackage[], warn: (message: string) => void): LayerMember[] {
+  const members = new Map<string, LayerMember>();
+  for (const installed of packages)
     for (const file of installed.files) {
-      if (entries.has(file.path)) {
+      if (members.has(file.path)) {
         warn(
           `${file.path} is installed by more than one package in the same layer; ${installed.name}'s copy is left out.`,
         );
         continue;
       }
-      if (file.source.kind === 'generated') {
-        entries.set(file.path, {
-          name: file.path,
-          kind: 'content',
-          executable: file.executable,
-          content: file.source.content,
-        });
-      } else if (wheel) {
-        const { dataOffset, compressedSize, method, crc32 } = file.source;
-        entries.set(file.path, {
-          name: file.path,
-          kind: 'raw',
-          executable: file.executable,
-          raw: {
-            method,
-            crc32,
-            uncompressedSize: file.size,
-            data: wheel.subarray(dataOffset, dataOffset + compressedSize),
-          },
-        });
-      }
+      members.set(file.path, { installed, file });
     }
+  return [...members.values()];
+}
+
+/**
+ * What the zip of these members is a function of (layer-zip-cache.ts): each file's name, mode,
+ * and its wheel bytes by the wheel's sha256 and the entry's place, or its generated content's sha256.
+ */
+function describeMembers(
+  members: readonly LayerMember[],
+  wheelSha256: ReadonlyMap<string, string>,
+): unknown[] {
+  return members.map(({ installed, file }) =>
+    file.source.kind === 'generated'
+      ? [file.path, file.executable, sha256Hex(file.source.content)]
+      : [
+          file.path,
+          file.executable,
+          wheelSha256.get(installed.name) ?? null,
+          file.source.dataOffset,
+          file.source.compressedSize,
+          file.source.method,
+          file.source.crc32,
+          file.size,
+        ],
+  );
+}
+
+/** The entries of one layer zip: raw copies from the wheels, generated files, directories. */
+async function layerEntries(members: readonly LayerMember[]): Promise<DeterministicZipEntry[]> {
+  const wheels = new Map<string, Promise<Buffer>>();
+  const wheelOf = (installed: InstalledPackage): Promise<Buffer> => {
+    const read = wheels.get(installed.wheelPath) ?? readFile(installed.wheelPath);
+    wheels.set(installed.wheelPath, read);
+    return read;
+  };
+  const entries: DeterministicZipEntry[] = [];
+  for (const { installed, file } of members) {
+    if (file.source.kind === 'generated') {
+      entries.push({
+        name: file.path,
+        kind: 'content',
+        executable: file.executable,
+        content: file.source.content,
+      });
+      continue;
+    }
+    const { dataOffset, compressedSize, method, crc32 } = file.source;
+    const data = (await wheelOf(installed)).subarray(dataOffset, dataOffset + compressedSize);
+    const raw = { method, crc32, uncompressedSize: file.size, data };
+    entries.push({ name: file.path, kind: 'raw', executable: file.executable, raw });
   }
-  for (const directory of parentDirectories(entries.keys()))
-    entries.set(directory, { name: directory, kind: 'directory' });
-  return [...entries.values()];
+  for (const directory of parentDirectories(entries.map((entry) => entry.name)))
+    entries.push({ name: directory, kind: 'directory' });
+  return entries;
+}
+
+/** Where packing keeps and finds layer zips, and the wheels' sha256 by package (from the lock). */
+export interface LayerZipReuse {
+  readonly cache: LayerZipCache;
+  readonly wheelSha256: ReadonlyMap<string, string>;
+}
+
+/** One layer's zip: copied from the cache when it kept one of the same entries, else written. */
+async function packLayer(
+  planned: Extract<LayerPlan, { fits: true }>['layers'][number],
+  members: readonly LayerMember[],
+  target: string,
+  reuse: LayerZipReuse | null,
+): Promise<{
+  written: { sha256: string; size: number; unzippedSize: number };
+  kept: KeptLayerZip | null;
+  key: string | null;
+}> {
+  const key = reuse ? layerZipKey(describeMembers(members, reuse.wheelSha256)) : null;
+  const kept = reuse && key ? await reuse.cache.copyTo(key, target) : null;
+  if (kept) return { written: kept, kept, key };
+  return { written: await writeDeterministicZip(target, await layerEntries(members)), kept: null, key };
 }
 
 async function packLayers(
   plan: Extract<LayerPlan, { fits: true }>,
   packed: readonly InstalledPackage[],
   staging: string,
-  warn: (message: string) => void,
+  options: { warn: (message: string) => void; reuse: LayerZipReuse | null },
 ): Promise<PackedArtifacts> {
   await mkdir(join(staging, 'layers'), { recursive: true });
   const byName = new Map(packed.map((pkg) => [pkg.name, pkg]));
   const layerOf = new Map<string, string>();
+  const reusedZips = new Map<string, KeptLayerZip>();
+  const keys = new Map<string, string>();
   const layers = await Promise.all(
     plan.layers.map(async (planned) => {
       const file = `layers/layer-${planned.id}.zip`;
-      const members = planned.packages
-        .map((name) => byName.get(name))
-        .filter((pkg): pkg is InstalledPackage => pkg !== undefined);
-      const result = await writeDeterministicZip(join(staging, file), await layerEntries(members, warn));
+      const members = layerMembers(
+        planned.packages
+          .map((name) => byName.get(name))
+          .filter((pkg): pkg is InstalledPackage => pkg !== undefined),
+        options.warn,
+      );
+      const { written, kept, key } = await packLayer(planned, members, join(staging, file), options.reuse);
+      if (kept) reusedZips.set(file, kept);
+      if (key) keys.set(file, key);
       for (const name of planned.packages) layerOf.set(name, file);
-      return {
-        id: planned.id,
-        file,
-        sha256: result.sha256,
-        size: result.size,
-        unzippedSize: result.unzippedSize,
-        packages: planned.packages,
-      };
+      const { sha256, size, unzippedSize } = written;
+      return { id: planned.id, file, sha256, size, unzippedSize, packages: planned.packages };
     }),
   );
-  return { layers, layerOf, efs: null, image: null };
+  return { layers, layerOf, efs: null, image: null, reusedZips, zipKeys: keys };
 }
 
 /** Pack the tree (`treeDir/python`) for the route into `staging`. */
@@ -104,9 +164,12 @@ export async function packArtifacts(input: {
   readonly staging: string;
   readonly lock: Lock;
   readonly warn: (message: string) => void;
+  /** Kept layer zips to copy instead of writing them (null: write every zip). */
+  readonly reuse?: LayerZipReuse | null;
 }): Promise<PackedArtifacts> {
   const { strategy, plan, staging } = input;
-  if (strategy === 'layers' && plan.fits) return packLayers(plan, input.packed, staging, input.warn);
+  if (strategy === 'layers' && plan.fits)
+    return packLayers(plan, input.packed, staging, { warn: input.warn, reuse: input.reuse ?? null });
   const site = join(input.treeDir, SITE_DIR);
   if (strategy === 'efs') {
     const { writeTreeTar } = await import('../pack/tree-archive.ts');

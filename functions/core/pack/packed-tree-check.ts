@@ -39,35 +39,53 @@ export async function treeDigests(
   return new Map(paths.map((path) => [path, found.get(path) ?? '']));
 }
 
-/** sha256 of every file in the zips (a path in two zips must carry the same bytes in both). */
-export async function zipDigests(
-  zips: readonly string[],
-): Promise<{ digests: Map<string, string>; clashes: string[] }> {
-  const digests = new Map<string, string>();
-  const clashes: string[] = [];
-  for (const path of zips) {
-    const zip = await openZip(path, { name: path });
-    const ofThisZip = new Map<ZipEntry, string>();
-    try {
-      const files = zip.entries.filter((entry) => !entry.name.endsWith('/'));
-      await eachSettled(files, HASH_CONCURRENCY, async (entry) => {
-        const hash = createHash('sha256');
-        await inflateEntry(zip, entry, (chunk) => void hash.update(chunk));
-        ofThisZip.set(entry, hash.digest('hex'));
-      });
-    } finally {
-      await zip.close();
-    }
-    for (const [entry, digest] of ofThisZip) {
-      const known = digests.get(entry.name);
-      if (known !== undefined && known !== digest) clashes.push(entry.name);
-      digests.set(entry.name, digest);
-    }
+/** The sha256 of every file a zip unpacks to, by its name in the zip, in the zip's order. */
+async function digestsOfZip(path: string): Promise<Map<string, string>> {
+  const zip = await openZip(path, { name: path });
+  const ofEntry = new Map<ZipEntry, string>();
+  try {
+    const files = zip.entries.filter((entry) => !entry.name.endsWith('/'));
+    await eachSettled(files, HASH_CONCURRENCY, async (entry) => {
+      const hash = createHash('sha256');
+      await inflateEntry(zip, entry, (chunk) => void hash.update(chunk));
+      ofEntry.set(entry, hash.digest('hex'));
+    });
+    return new Map(files.map((entry) => [entry.name, ofEntry.get(entry) ?? '']));
+  } finally {
+    await zip.close();
   }
-  return { digests, clashes };
 }
 
-export type LayerDigests = Awaited<ReturnType<typeof zipDigests>>;
+/** What the layer zips unpack to: each file's sha256 and the paths two zips disagree on. */
+export interface LayerDigests {
+  readonly digests: Map<string, string>;
+  readonly clashes: string[];
+  /** Each zip's own digests, by its path as given. */
+  readonly perZip?: ReadonlyMap<string, ReadonlyMap<string, string>>;
+}
+
+/**
+ * sha256 of every file in the zips (a path in two zips must carry the same bytes in both);
+ * `known`, zips whose digests were recorded when they were checked before (layer-zip-cache.ts).
+ */
+export async function zipDigests(
+  zips: readonly string[],
+  known: ReadonlyMap<string, ReadonlyMap<string, string>> = new Map(),
+): Promise<LayerDigests> {
+  const digests = new Map<string, string>();
+  const clashes: string[] = [];
+  const perZip = new Map<string, ReadonlyMap<string, string>>();
+  for (const path of zips) {
+    const ofThisZip = known.get(path) ?? (await digestsOfZip(path));
+    perZip.set(path, ofThisZip);
+    for (const [name, digest] of ofThisZip) {
+      const earlier = digests.get(name);
+      if (earlier !== undefined && earlier !== digest) clashes.push(name);
+      digests.set(name, digest);
+    }
+  }
+  return { digests, clashes, perZip };
+}
 
 /** Where a tar's files sit: below `prefix` in the tar, below `treePrefix` in the tree ('' for its root). */
 export interface TarPlacement {
