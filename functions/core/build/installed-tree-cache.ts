@@ -13,6 +13,9 @@
 // claims a path or writes a byte; a bad entry is removed, reported, and the wheel installed
 // afresh. The wheel itself is still sha256-checked against the lock on every install: the
 // layer packer copies raw bytes out of it, and the entry vouches only for that exact wheel.
+// Hashing the blob is skipped only while it is the very file this cache wrote: the description
+// records the blob's file identity (file-identity.ts), which a copied or restored folder, or a
+// blob changed in place, does not have; its generated files are still read and checked.
 // (Someone who can rewrite an entry together with its description could equally rewrite a
 // whole cached build in builds/; that is outside what these checks defend against.)
 import { createHash, randomUUID } from 'node:crypto';
@@ -21,6 +24,8 @@ import { lstat, mkdir, open, rename, rm, writeFile, type FileHandle } from 'node
 import { dirname, join, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { eachSettled } from '../shared/each-settled.ts';
+import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
+import { fileIdentity, identityOfStats } from '../shared/file-identity.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import { canonicalizeName } from '../shared/names.ts';
 import { openZip, unsafeEntryName } from '../pack/zip-reader.ts';
@@ -105,6 +110,8 @@ const descriptionSchema = z.strictObject({
       .regex(/^[^/]*$/),
   ),
   files: z.array(fileSchema),
+  /** The blob's file identity once written (entries written before it was recorded have none). */
+  blob: z.string().optional(),
 });
 type Description = z.output<typeof descriptionSchema>;
 type CachedFile = Description['files'][number];
@@ -176,10 +183,15 @@ async function reuseEntry(
     const description = await readDescription(folder, options);
     if (description === null) return null;
     // As a fresh install does first: the entry is only good for the very wheel it was made from.
-    await checkLockedHash(options.wheelPath, options.locked);
+    await checkWheelHash(options.wheelPath, options.locked, join(dirname(cache.dir), 'wheel-digests'));
     await checkWheelSources(description, options);
     blob = await openBlob(folder, description.files);
-    const checked = await checkBlob(blob, description.files, cache.heldBytes ?? HELD_BYTES);
+    const unchanged =
+      description.blob !== undefined &&
+      identityOfStats(await blob.stat({ bigint: true })) === description.blob;
+    const checked = unchanged
+      ? await checkGenerated(blob, description.files)
+      : await checkBlob(blob, description.files, cache.heldBytes ?? HELD_BYTES);
     await materialize(blob, checked, description.files, options);
     return packageOf(description, checked.generated, options);
   } catch (error) {
@@ -192,6 +204,21 @@ async function reuseEntry(
   } finally {
     await blob?.close();
   }
+}
+
+/**
+ * checkLockedHash, but a wheel that is still the very file hashed before (its file identity, as
+ * recorded in `memoDir` after a check that passed) is not hashed again.
+ */
+async function checkWheelHash(wheelPath: string, locked: InstallWheelOptions['locked'], memoDir: string) {
+  const identity = await fileIdentity(wheelPath);
+  const memo = join(memoDir, `${sha256Hex(wheelPath)}.json`);
+  const record = JSON.stringify({ identity, sha256: locked.sha256.toLowerCase() });
+  if (identity !== null && (await readCacheFile(memo, 4096)) === record) return;
+  await checkLockedHash(wheelPath, locked);
+  // Recorded only if the file held still while it was hashed.
+  if (identity !== null && (await fileIdentity(wheelPath)) === identity)
+    await writeCacheFile(memo, record).catch(() => undefined);
 }
 
 /** A file of the entry, never through a symlink (O_NOFOLLOW), and only a regular file of at most `maxBytes`. */
@@ -392,6 +419,26 @@ async function checkBlob(
       checked.held.set(file.path, pieces);
       heldBytes += file.size;
     }
+  }
+  return checked;
+}
+
+/**
+ * The generated files' bytes (RECORD, INSTALLER, scripts), hashed against the description, from
+ * a blob whose identity says the rest is as this cache wrote it (the wheel's files are then
+ * copied to the tree straight from it).
+ */
+async function checkGenerated(blob: FileHandle, files: readonly CachedFile[]): Promise<CheckedBlob> {
+  const checked: CheckedBlob = { generated: new Map(), held: new Map() };
+  const offsets = offsetsOf(files);
+  for (const [index, file] of files.entries()) {
+    if (file.source.kind !== 'generated') continue;
+    if (file.size > MAX_GENERATED_BYTES) throw new BadEntry(`${file.path} is too big for a generated file`);
+    const bytes = Buffer.alloc(file.size);
+    const { bytesRead } = await blob.read(bytes, 0, file.size, offsets[index] ?? 0);
+    if (bytesRead !== file.size || sha256Hex(bytes) !== file.sha256)
+      throw new BadEntry(`${file.path} was changed after it was cached`);
+    checked.generated.set(file.path, bytes);
   }
   return checked;
 }
@@ -599,6 +646,8 @@ async function storeEntry(folder: string, options: InstallWheelOptions, fresh: F
   try {
     if (!(await writeBlob(join(partial, INSTALLED_BLOB_FILE), files, fresh, options.treeDir))) return;
     const { distInfo, installedBytes, removed, topLevel } = fresh.installed;
+    // (Renaming the folder into place below leaves the blob's own identity as it is now.)
+    const blob = await fileIdentity(join(partial, INSTALLED_BLOB_FILE));
     const description = {
       format: INSTALLED_TREE_FORMAT,
       inputs: keyInputs(options),
@@ -607,6 +656,7 @@ async function storeEntry(folder: string, options: InstallWheelOptions, fresh: F
       removed,
       topLevel,
       files,
+      ...(blob ? { blob } : {}),
     };
     await writeFile(join(partial, INSTALLED_ENTRY_FILE), JSON.stringify(description));
     await rename(partial, folder).catch((error: NodeJS.ErrnoException) => {

@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import {
   appendFile,
+  cp,
   mkdir,
   mkdtemp,
   readdir,
@@ -17,7 +18,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -365,6 +366,26 @@ describe('installWheelCached', () => {
     await expect(attempt).rejects.toThrow(/sha256 is .*, the lock says/);
   });
 
+  it('refuses a wheel changed in place after an install from its entry passed (its hash is not remembered past a change)', async () => {
+    // Prepare: installed, then installed again from the entry (the wheel's hash passed twice).
+    const demo = await demoWheel();
+    const copy = join(fresh('wheels'), basename(demo.path));
+    await cp(demo.path, copy);
+    const wheel = { path: copy, locked: demo.locked };
+    const cache = { dir: join(fresh('cache'), 'installed'), warn: () => undefined };
+    await installWheelCached(installOptions(wheel), cache);
+    await installWheelCached({ ...installOptions(wheel), treeDir: fresh('tree-again') }, cache);
+    const bytes = await readFile(copy);
+    bytes[bytes.length - 30] = (bytes[bytes.length - 30] ?? 0) ^ 0x01;
+    await writeFile(copy, bytes);
+
+    // Act
+    const attempt = installWheelCached({ ...installOptions(wheel), treeDir: fresh('tree-changed') }, cache);
+
+    // Assess
+    await expect(attempt).rejects.toThrow(/sha256 is .*, the lock says/);
+  });
+
   /** The description of the one entry in `cache`. */
   async function onlyEntry(cacheDir: string): Promise<{ folder: string; description: EntryDescription }> {
     const [key = ''] = await readdir(cacheDir);
@@ -402,6 +423,20 @@ describe('installWheelCached', () => {
         const blob = await readFile(join(folder, INSTALLED_BLOB_FILE));
         blob[offset + 3] = (blob[offset + 3] ?? 0) ^ 0x01;
         await writeFile(join(folder, INSTALLED_BLOB_FILE), blob);
+      },
+    },
+    {
+      // A new inode with a new ctime, as a restored cache folder has: not the blob this cache
+      // wrote, so every file is hashed again.
+      name: 'the cached files replaced by a copy with a changed byte',
+      reason: /python\/demo\/core\.py was changed after it was cached/,
+      tamper: async (folder, description) => {
+        const index = description.files.findIndex((file) => file.path === 'python/demo/core.py');
+        const offset = description.files.slice(0, index).reduce((sum, file) => sum + file.size, 0);
+        const blob = await readFile(join(folder, INSTALLED_BLOB_FILE));
+        blob[offset + 3] = (blob[offset + 3] ?? 0) ^ 0x01;
+        await writeFile(join(folder, 'copy.bin'), blob);
+        await rename(join(folder, 'copy.bin'), join(folder, INSTALLED_BLOB_FILE));
       },
     },
     {
