@@ -35,6 +35,7 @@ import { sha256Hex } from '../../core/shared/hash.ts';
 import { atInterrupt } from '../../core/shared/interrupt-cleanup.ts';
 import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../core/shared/types.ts';
 import { ramScratchWithRoom } from '../../core/build/tree-files.ts';
+import { removeTree } from '../../core/shared/remove-tree.ts';
 
 /**
  * The probe's Python source: the same file the AWS probe function runs. Found beside the source
@@ -298,7 +299,7 @@ async function probeWith(
     };
   } finally {
     forgetScratch();
-    await rm(scratch, { recursive: true, force: true });
+    await removeTree(scratch);
   }
 }
 

@@ -43,6 +43,7 @@ import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 import { readCachedBuild, storeInCache } from './build-cache.ts';
 import { fastScratchDir, RUNTIME_DIR, SITE_DIR } from './tree-files.ts';
 import { lambdaInterpreter, type InstalledPackage } from './wheel-installer.ts';
+import { removeTree } from '../shared/remove-tree.ts';
 
 export type { BuildEvent, BuildPhase } from './build-events.ts';
 export { fileSha256 } from './tree-files.ts';
@@ -114,8 +115,7 @@ async function withScratch<T>(
     return await run({ scratch, staging, treeDir: join(treeRoot, 'tree') });
   } finally {
     forgetScratch();
-    await rm(treeRoot, { recursive: true, force: true });
-    await rm(scratch, { recursive: true, force: true });
+    await Promise.all([removeTree(treeRoot), removeTree(scratch)]);
   }
 }
 

@@ -6,10 +6,11 @@
 // processes of that uid stay readable, and the manifest says so). The environment is always
 // empty but for a fixed PATH, HOME and locale. What could not be had is reported, never hidden.
 import { execFile } from 'node:child_process';
-import { chmod, chown, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { removeTree } from '../shared/remove-tree.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -191,7 +192,8 @@ async function prepare(
     OPENBLAS_NUM_THREADS: '1',
     OMP_NUM_THREADS: '1',
   };
-  const dispose = (): Promise<void> => rm(work, { recursive: true, force: true });
+  // (The smoke import's bytecode cache is thousands of files.)
+  const dispose = (): Promise<void> => removeTree(work);
   if (mechanism === 'none')
     return {
       isolation: isolationOf(mechanism),

@@ -1,0 +1,21 @@
+// Removing a build's scratch tree (thousands of files) with fs.rm took 150-350 ms here, node
+// walking it with an async call per entry; coreutils' rm takes a tenth of that. The folder is a
+// path this process made, passed as an argument (never through a shell), with
+// --one-file-system so a mount inside it is never descended into. Where rm cannot run or
+// fails, fs.rm does the job.
+import { spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+
+function removeWithCoreutils(path: string): Promise<boolean> {
+  return new Promise((done) => {
+    const child = spawn('rm', ['-rf', '--one-file-system', '--', path], { stdio: 'ignore' });
+    child.once('error', () => done(false));
+    child.once('close', (code) => done(code === 0));
+  });
+}
+
+/** Remove a folder and everything below it (like `rm(path, { recursive: true, force: true })`). */
+export async function removeTree(path: string): Promise<void> {
+  if (process.platform === 'win32' || !(await removeWithCoreutils(path)))
+    await rm(path, { recursive: true, force: true });
+}
