@@ -71,6 +71,18 @@ async function probe(zips: string[], modules: string[], reuse = true) {
   };
 }
 
+/**
+ * The build's smoke import of base and opt, then (the flag gone, so only reused imports pass)
+ * the probe of them from `layers`, a zip each in order.
+ */
+async function probeAfterBuild(layers: Record<string, Files>, reuse = true) {
+  await smokeImportTree({ ...base(1), ...opt });
+  const zips: string[] = [];
+  for (const [name, files] of Object.entries(layers)) zips.push(await layer(name, files));
+  await rm(flag);
+  return probe(zips, ['base', 'opt'], reuse);
+}
+
 /** The build's smoke import of a tree holding `files` in its site folder, footprints kept in the cache. */
 async function smokeImportTree(files: Files): Promise<void> {
   const site = join(await mkdtemp(join(work, 'tree-')), 'python');
@@ -144,11 +156,7 @@ describe.skipIf(noInterpreter !== null)(`the local probe's reuse by footprint${s
   });
 
   it("imports nothing again that the build's smoke import of the same files stands for", async () => {
-    await smokeImportTree({ ...base(1), ...opt });
-    const zips = [await layer('base', base(1)), await layer('opt', opt)];
-    await rm(flag);
-
-    const probed = await probe(zips, ['base', 'opt']);
+    const probed = await probeAfterBuild({ base: base(1), opt });
 
     expect(probed).toMatchObject({
       ok: true,
@@ -159,38 +167,27 @@ describe.skipIf(noInterpreter !== null)(`the local probe's reuse by footprint${s
   });
 
   it('imports again what a layer holds other bytes of than the tree the build imported', async () => {
-    await smokeImportTree({ ...base(1), ...opt });
-    const zips = [await layer('base', base(2)), await layer('opt', opt)];
-    await rm(flag);
-
-    const probed = await probe(zips, ['base', 'opt']);
+    const probed = await probeAfterBuild({ base: base(2), opt });
 
     expect(probed.failed).toContain('base');
     expect(probed.fromBuild).not.toContain('base');
   });
 
   it('imports again a module that an earlier folder on the path now shadows', async () => {
-    await smokeImportTree({ ...base(1), ...opt });
     // The same files in site-packages, which comes before /opt/python on Lambda's path.
     const site = 'lib/python3.11/site-packages';
     const shadow = Object.fromEntries(
       Object.entries(base(1)).map(([path, text]) => [`${site}/${path}`, text]),
     );
-    const zips = [await layer('base', base(1)), await layer('opt', opt), await layer('shadow', shadow)];
-    await rm(flag);
 
-    const probed = await probe(zips, ['base', 'opt']);
+    const probed = await probeAfterBuild({ base: base(1), opt, shadow });
 
     expect(probed.failed).toContain('base');
     expect(probed.fromBuild).not.toContain('base');
   });
 
   it("does not take the build's imports when the run may not reuse (--no-cache)", async () => {
-    await smokeImportTree({ ...base(1), ...opt });
-    const zips = [await layer('base', base(1)), await layer('opt', opt)];
-    await rm(flag);
-
-    const probed = await probe(zips, ['base', 'opt'], false);
+    const probed = await probeAfterBuild({ base: base(1), opt }, false);
 
     expect(probed).toMatchObject({ failed: ['base', 'opt'], fromBuild: [] });
   });

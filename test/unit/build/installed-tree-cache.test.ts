@@ -408,6 +408,14 @@ describe('installWheelCached', () => {
     await writeFile(join(folder, INSTALLED_ENTRY_FILE), JSON.stringify(description));
   };
   const escapeTarget = (): string => join(work, `escaped-${process.pid}.py`);
+  /** The entry's blob with one byte of python/demo/core.py flipped. */
+  const blobWithAChangedByte = async (folder: string, description: EntryDescription): Promise<Buffer> => {
+    const index = description.files.findIndex((file) => file.path === 'python/demo/core.py');
+    const offset = description.files.slice(0, index).reduce((sum, file) => sum + file.size, 0);
+    const blob = await readFile(join(folder, INSTALLED_BLOB_FILE));
+    blob[offset + 3] = (blob[offset + 3] ?? 0) ^ 0x01;
+    return blob;
+  };
 
   const tamperings: {
     name: string;
@@ -417,13 +425,8 @@ describe('installWheelCached', () => {
     {
       name: 'a changed byte in one cached file',
       reason: /python\/demo\/core\.py was changed after it was cached/,
-      tamper: async (folder, description) => {
-        const index = description.files.findIndex((file) => file.path === 'python/demo/core.py');
-        const offset = description.files.slice(0, index).reduce((sum, file) => sum + file.size, 0);
-        const blob = await readFile(join(folder, INSTALLED_BLOB_FILE));
-        blob[offset + 3] = (blob[offset + 3] ?? 0) ^ 0x01;
-        await writeFile(join(folder, INSTALLED_BLOB_FILE), blob);
-      },
+      tamper: async (folder, description) =>
+        writeFile(join(folder, INSTALLED_BLOB_FILE), await blobWithAChangedByte(folder, description)),
     },
     {
       // A new inode with a new ctime, as a restored cache folder has: not the blob this cache
@@ -431,11 +434,7 @@ describe('installWheelCached', () => {
       name: 'the cached files replaced by a copy with a changed byte',
       reason: /python\/demo\/core\.py was changed after it was cached/,
       tamper: async (folder, description) => {
-        const index = description.files.findIndex((file) => file.path === 'python/demo/core.py');
-        const offset = description.files.slice(0, index).reduce((sum, file) => sum + file.size, 0);
-        const blob = await readFile(join(folder, INSTALLED_BLOB_FILE));
-        blob[offset + 3] = (blob[offset + 3] ?? 0) ^ 0x01;
-        await writeFile(join(folder, 'copy.bin'), blob);
+        await writeFile(join(folder, 'copy.bin'), await blobWithAChangedByte(folder, description));
         await rename(join(folder, 'copy.bin'), join(folder, INSTALLED_BLOB_FILE));
       },
     },
