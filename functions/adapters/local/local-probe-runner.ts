@@ -255,7 +255,7 @@ async function probeWith(
         folders,
         timeoutMs: options.timeoutMs ?? 120_000,
         // (Every file unpacked now was hashed as it was written.)
-        digests: Promise.resolve(unpacked.layers?.digests ?? new Map()),
+        digests: unpacked.layers?.digests ?? new Map(),
         buildSite: unpacked.buildSite,
       },
       request,
@@ -315,8 +315,8 @@ async function importWithReuse(
     modules: readonly string[];
     folders: string[];
     timeoutMs: number;
-    /** Files whose sha256 is known without reading them (written from or into a kept layer). */
-    digests: Promise<ReadonlyMap<string, string>>;
+    /** Files whose sha256 is known without reading them (hashed as they were unpacked). */
+    digests: ReadonlyMap<string, string>;
     buildSite: string | null;
   },
   request: ProbeRequest,

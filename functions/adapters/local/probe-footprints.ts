@@ -33,15 +33,15 @@ export interface ProbeReuse {
 
 /** Where the artifact put what the build's smoke import saw, and what it is known to hold. */
 export interface ReuseContext {
-  /** Files whose sha256 is known without reading them (written from or into a kept layer). */
-  readonly digests?: Promise<ReadonlyMap<string, string>>;
+  /** Files whose sha256 is known without reading them (hashed as they were unpacked). */
+  readonly digests?: ReadonlyMap<string, string>;
   /** The sys.path folder holding the build tree's site folder (its only smoke-import root). */
   readonly buildSite?: string | null;
 }
 
 /**
  * The reuse of one probe: `folders` are the sys.path folders, in order, as bound into `cell`;
- * `digests`, files whose sha256 is known without reading them (written from or into a kept layer).
+ * `context`, what the unpacking knows of them (ReuseContext).
  */
 export async function openProbeReuse(
   cacheDir: string,
@@ -49,7 +49,7 @@ export async function openProbeReuse(
   target: Target,
   cell: Sandbox,
   folders: readonly string[],
-  { digests = Promise.resolve(new Map()), buildSite = null }: ReuseContext = {},
+  { digests = new Map(), buildSite = null }: ReuseContext = {},
 ): Promise<ProbeReuse> {
   const open = (folder: string) =>
     ImportFootprintStore.open(join(cacheDir, folder), interpreter, target, cell.isolation);
@@ -62,7 +62,7 @@ export async function openProbeReuse(
   const indexed: Promise<TreeIndex> = indexTree(folders);
   const checked = new Map<string, Promise<boolean>>();
   const checkRecord = async (distribution: string): Promise<boolean> => {
-    const known = checked.get(distribution) ?? recordMatchesFiles(await indexed, distribution, await digests);
+    const known = checked.get(distribution) ?? recordMatchesFiles(await indexed, distribution, digests);
     checked.set(distribution, known);
     return known;
   };

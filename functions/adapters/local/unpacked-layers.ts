@@ -23,6 +23,7 @@ import { readCacheFile, writeCacheFile } from '../../core/shared/cache-file.ts';
 import { fileIdentity } from '../../core/shared/file-identity.ts';
 import { sha256Hex, sha256OfFile } from '../../core/shared/hash.ts';
 import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../core/shared/types.ts';
+import { writeAllAt } from '../../core/shared/write-at.ts';
 
 const FORMAT = 1;
 const ENTRY_FILE = 'entry.json';
@@ -276,7 +277,7 @@ async function writePack(packPath: string, layer: InflatedLayer, opt: string): P
       return limit(async () => {
         const bytes = await readFile(join(opt, ...file.path.split('/')));
         if (bytes.length !== file.size) throw new Error(`${file.path} is not the size it was written with`);
-        await writeAll(pack, bytes, at);
+        await writeAllAt(pack, bytes, at);
       });
     });
     await Promise.all(copies);
@@ -284,11 +285,4 @@ async function writePack(packPath: string, layer: InflatedLayer, opt: string): P
     await pack.close();
   }
   return [...layer.files];
-}
-
-async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length;) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
-    done += bytesWritten;
-  }
 }

@@ -137,18 +137,18 @@ function layerZipReuse(lock: Lock, cacheDir: string): LayerZipReuse {
 
 /** Keep each layer zip written now (it passed the tree check) for the next build of the same layer. */
 async function keepWrittenZips(
+  cache: LayerZipCache,
   packed: PackedArtifacts,
   digests: LayerDigests | undefined,
   staging: string,
-  cacheDir: string,
 ): Promise<void> {
-  const cache = new LayerZipCache(join(cacheDir, 'layer-zips'));
   for (const layer of packed.layers) {
     const key = packed.zipKeys?.get(layer.file);
     const ofZip = digests?.perZip?.get(join(staging, layer.file));
     if (!key || !ofZip || packed.reusedZips?.has(layer.file)) continue;
     await cache.keep(key, join(staging, layer.file), { ...layer, digests: ofZip });
   }
+  await cache.evict();
 }
 
 /** The part of the tree an artifact of the strategy holds: layers hold python/ (and bin/), the others the site folder. */
@@ -238,9 +238,10 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
   const smoking = context.phase('smokeImport', () =>
     smokeImport(smokeImportOptions(input, options, context)),
   );
+  const reuse = input.reuse ? layerZipReuse(lock, options.cacheDir) : null;
   const packing = context.phase('pack', () =>
     packArtifacts({
-      reuse: input.reuse ? layerZipReuse(lock, options.cacheDir) : null,
+      reuse,
       strategy: input.route.strategy,
       plan: input.route.plan,
       packed: input.packed,
@@ -250,12 +251,12 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
       warn: context.warn,
     }),
   );
-  return { verifying, smoking, packing };
+  return { verifying, smoking, packing, zipCache: reuse?.cache ?? null };
 }
 
 /** Verify, smoke-import and pack at once; what fails the checks is thrown away, never published. */
 async function checkAndPack(input: CheckInput, options: BuildDependencySetOptions, context: BuildContext) {
-  const { verifying, smoking, packing } = await startChecks(input, options, context);
+  const { verifying, smoking, packing, zipCache } = await startChecks(input, options, context);
   // The artifacts never change once written: their digests are taken while the smoke import runs.
   const layerDigests = packing.then((artifacts) => packedDigests(artifacts, input.staging));
   // So is the tree's, for when the smoke import's cell could not write it (below).
@@ -275,8 +276,8 @@ async function checkAndPack(input: CheckInput, options: BuildDependencySetOption
   const readOnly = !smoke.ran || smoke.isolation?.filesystem === true;
   const tree = readOnly ? await treeWhileChecking : await treeDigests(shipped.root, shipped.exclude);
   if (digests) checkPackedMatchesDigests(tree, digests.digests, digests.what);
-  if (input.reuse && isPublishable({ verification, smokeImport: smoke }))
-    await keepWrittenZips(packed, digests?.digests, input.staging, options.cacheDir);
+  if (zipCache && isPublishable({ verification, smokeImport: smoke }))
+    await keepWrittenZips(zipCache, packed, digests?.digests, input.staging);
   for (const finding of verification.warnings)
     context.warn(`${finding.package ?? '?'} ${finding.file ?? ''}: ${finding.message}`);
   let artifacts: PackedArtifacts = packed;

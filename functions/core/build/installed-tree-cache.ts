@@ -27,6 +27,7 @@ import { eachSettled } from '../shared/each-settled.ts';
 import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
 import { fileIdentity, identityOfStats } from '../shared/file-identity.ts';
 import { sha256Hex } from '../shared/hash.ts';
+import { writeAllAt } from '../shared/write-at.ts';
 import { canonicalizeName } from '../shared/names.ts';
 import { openZip, unsafeEntryName } from '../pack/zip-reader.ts';
 import { NO_SLIM_POLICY, slimPolicyKey } from './slim-policy.ts';
@@ -471,12 +472,6 @@ function packageOf(
   };
 }
 
-async function writeAll(handle: FileHandle, chunk: Buffer, position: number): Promise<void> {
-  const { bytesWritten } = await handle.write(chunk, 0, chunk.length, position);
-  if (bytesWritten !== chunk.length)
-    throw new Error(`short write (${bytesWritten} of ${chunk.length} bytes)`);
-}
-
 /** A new file at `target` (exclusive create, as installWheel writes), filled by `fill`; removed again if that fails. */
 async function writeNewFile(
   target: string,
@@ -497,7 +492,7 @@ async function writeNewFile(
 /** Write checked bytes, or copy the file's range of the blob, into `target`. */
 function writerOf(blob: FileHandle, offset: number, file: CachedFile, pieces: Buffer[] | undefined) {
   return async (out: FileHandle): Promise<void> => {
-    if (!pieces) return readRange(blob, offset, file.size, (chunk, at) => writeAll(out, chunk, at));
+    if (!pieces) return readRange(blob, offset, file.size, (chunk, at) => writeAllAt(out, chunk, at));
     const { bytesWritten } = await out.writev(pieces, 0);
     if (bytesWritten !== file.size) throw new Error(`short write (${bytesWritten} of ${file.size} bytes)`);
   };
@@ -571,7 +566,7 @@ async function copyIn(treeFile: string, blob: FileHandle, offset: number, file: 
     source = await open(treeFile, 'r');
     await readRange(source, 0, file.size, async (chunk, at) => {
       if (shared) hash.update(chunk);
-      await writeAll(blob, chunk, offset + at);
+      await writeAllAt(blob, chunk, offset + at);
     });
   } catch (error) {
     if (shared) return false;

@@ -1,9 +1,7 @@
 // What the parts of the index client share: the transport, the cache folder, limits, the event
 // sink, the rule for which file: URLs may be read and the optional watch on what it reads; plus
 // small helpers (memoised promises, atomic cache writes).
-
 import { readFile, rm } from 'node:fs/promises';
-
 import { fileURLToPath } from 'node:url';
 import { writeCacheFile } from '../shared/cache-file.ts';
 import { InputError } from '../shared/errors.ts';

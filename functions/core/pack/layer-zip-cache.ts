@@ -61,7 +61,7 @@ export class LayerZipCache {
     const entry = await this.readEntry(folder, key);
     if (!entry || (await fileIdentity(join(folder, ZIP_FILE))) !== entry.identity) return null;
     await copyFile(join(folder, ZIP_FILE), target);
-    // The copy is checked by size: a zip replaced while it was copied is not taken.
+    // A zip replaced while it was copied (another identity, or a copy of another size) is not taken.
     if (
       (await stat(target)).size !== entry.size ||
       (await fileIdentity(join(folder, ZIP_FILE))) !== entry.identity
@@ -80,7 +80,10 @@ export class LayerZipCache {
     };
   }
 
-  /** Keep a zip that passed the tree check, with the digests it was checked by. Errors are dropped. */
+  /**
+   * Keep a zip that passed the tree check, with the digests it was checked by. Errors are
+   * dropped. (Call `evict` once the build's zips are kept.)
+   */
   async keep(key: string, zip: string, kept: KeptLayerZip): Promise<void> {
     const staging = join(this.folder, `.staging-${randomUUID()}`);
     try {
@@ -95,7 +98,6 @@ export class LayerZipCache {
       const digests = [...kept.digests];
       const entry = { format: FORMAT, key, identity, sha256, size, unzippedSize, digests };
       await writeCacheFile(join(this.folder, key, ENTRY_FILE), JSON.stringify(entry));
-      await this.evict();
     } catch {
       // A cache that cannot be written costs the next build its reuse, nothing else.
     } finally {
@@ -114,9 +116,9 @@ export class LayerZipCache {
     }
   }
 
-  /** Keep the newest KEPT_LAYERS layers. */
-  private async evict(): Promise<void> {
-    const names = (await readdir(this.folder)).filter((name) => /^[0-9a-f]{64}$/.test(name));
+  /** Keep the newest KEPT_LAYERS layers (errors are dropped). */
+  async evict(): Promise<void> {
+    const names = (await readdir(this.folder).catch(() => [])).filter((name) => /^[0-9a-f]{64}$/.test(name));
     if (names.length <= KEPT_LAYERS) return;
     const dated = await Promise.all(
       names.map(async (name) => ({
