@@ -29,6 +29,7 @@ import {
 } from '../adapters/twin/local-run.ts';
 import { runOnce } from '../adapters/store-lease.ts';
 import {
+  KEEP_UNPACKED_LAYERS_VARIABLE,
   parseProgressLine,
   PROGRESS_LINES_VARIABLE,
   type BuildProgressEvent,
@@ -469,6 +470,8 @@ async function runLocalBuild(
             // The AWS SDK's Node-version notice would crowd the build's stderr (and the failure reason).
             NODE_NO_WARNINGS: '1',
             ...(onProgress ? { [PROGRESS_LINES_VARIABLE]: '1' } : {}),
+            // The local probe reads the same cache: the build keeps its layers unpacked there.
+            [KEEP_UNPACKED_LAYERS_VARIABLE]: '1',
           },
           onLine: (line, stream) => {
             const progress = stream === 'stderr' ? parseProgressLine(line) : null;

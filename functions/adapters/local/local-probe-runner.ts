@@ -26,9 +26,14 @@ import {
   type Sandbox,
 } from '../../core/verify/index.ts';
 import type { ProbeRunner } from '../probe-port.ts';
-import { IMPORT_WATCH_PY, interpreterIdentity } from '../../core/verify/import-footprints.ts';
+import {
+  diskTreeFiles,
+  IMPORT_WATCH_PY,
+  interpreterIdentity,
+  type TreeFiles,
+} from '../../core/verify/import-footprints.ts';
 import { mergeProbed, openProbeReuse, type ReusedFrom, type TracedModule } from './probe-footprints.ts';
-import { unpackLayers, type LayerZip, type UnpackedLayers } from './unpacked-layers.ts';
+import { openLayers, type LayerZip, type LayersForOpt } from './unpacked-layers.ts';
 import type { ObjectStore } from '../ports.ts';
 import { copyObjectToFile, type CopyingStore } from '../store-copy.ts';
 import { sha256Hex } from '../../core/shared/hash.ts';
@@ -83,17 +88,17 @@ async function copyLayerZip(store: CopyingStore, key: string, path: string): Pro
   return { path, source: identity === null ? null : { key, identity } };
 }
 
-/** The folders a Lambda function would import from, and the layers' unpacking when it has layers. */
+/** The folders a Lambda function would import from, and its layers (not yet in /opt) when it has layers. */
 interface Materialized {
   readonly paths: string[];
-  readonly layers: UnpackedLayers | null;
+  readonly layers: LayersForOpt | null;
   /** The folder holding what the build tree's site folder held (/opt/python, /var/task). */
   readonly buildSite: string | null;
 }
 
 /**
- * Unpack the artifact into `workDir` and return the folders a Lambda function would import from.
- * With `cacheDir`, layers an earlier probe unpacked are written from the cache (unpacked-layers.ts).
+ * Unpack the artifact into `workDir` (layers: only opened, for `unpack`) and return the folders a
+ * Lambda function would import from. With `cacheDir`, kept layers come from the cache (unpacked-layers.ts).
  */
 async function materialize(
   request: ProbeRequest,
@@ -111,7 +116,7 @@ async function materialize(
       zips.push(await copyLayerZip(store, key, join(workDir, `layer-${index}.zip`)));
     }
     // Later layers overwrite earlier ones' files, as Lambda extracts them into /opt in order.
-    const layers = await unpackLayers(zips, opt, cacheDir);
+    const layers = await openLayers(zips, opt, cacheDir);
     const task = join(workDir, 'var', 'task');
     await mkdir(task, { recursive: true });
     return {
@@ -222,85 +227,104 @@ function findInterpreter(
 
 /** The probe with an interpreter already found to be the target's. */
 async function probeWith(
-  { executable, prefix }: { executable: string; prefix: string },
+  found: { executable: string; prefix: string },
   request: ProbeRequest,
   options: LocalProbeOptions,
 ): Promise<ProbeResult> {
-  const { target } = request;
   const scratch = await mkdtemp(join(await probeScratchRoot(request.artifact), 'lambda-deps-probe-'));
   // Ctrl-C must not leave an unpacked artifact behind (in /dev/shm it holds memory).
   const forgetScratch = atInterrupt(() => rm(scratch, { recursive: true, force: true }));
   try {
     const cacheDir = request.reuse && options.cacheDir ? options.cacheDir : null;
-    const unpacked = await materialize(request, scratch, options.store, cacheDir);
-    // A folder Lambda would look in but the artifact lacks is simply not there (nothing to bind).
-    const paths = unpacked.paths.filter((path) => existsSync(path));
-    // A manifest written before builds recorded their module list: take it from what ships.
-    const modules =
-      request.modules.length > 0
-        ? request.modules
-        : (await installedDistributions(paths)).flatMap((distribution) => distribution.modules);
-    const runtime = await runtimeStandInPath(request, scratch, executable, options);
-    const folders = [...paths, ...runtime];
-    // (The prefix the interpreter reported when it was found: asking again would start it again.)
-    const cell = await openSandbox(executable, prefix, [...folders, dirname(PROBE_SCRIPT)]);
-    // Layers are kept from what was unpacked while the probe imports, when the cell cannot write
-    // there; where it could, before package code runs.
-    const keeping = cell.isolation.filesystem ? unpacked.layers?.keep() : await unpacked.layers?.keep();
-    const { output, reused } = await importWithReuse(
-      {
-        cell,
-        executable,
-        modules,
-        folders,
-        timeoutMs: options.timeoutMs ?? 120_000,
-        // (Every file unpacked now was hashed as it was written.)
-        digests: unpacked.layers?.digests ?? new Map(),
-        buildSite: unpacked.buildSite,
-      },
-      request,
-      options,
-    ).finally(() => Promise.all([cell.dispose(), keeping]));
-    const { isolation } = cell;
-    const standIn = request.runtimeStandIn ? { runtimeStandIn: standInNote(request.runtimeStandIn) } : {};
-    if ('crashed' in output) {
-      const modules = output.module
-        ? [{ module: output.module, ok: false, error: output.crashed, ms: 0 }]
-        : [];
-      return {
-        ran: true,
-        ok: false,
-        from: 'artifact',
-        python: null,
-        arch: target.architecture,
-        modules,
-        importMs: null,
-        reason: output.crashed,
-        where: 'local',
-        isolation,
-        ...standIn,
-      };
+    const artifact = await materialize(request, scratch, options.store, cacheDir);
+    const runtime = await runtimeStandInPath(request, scratch, found.executable, options);
+    const known = request.modules.length > 0 ? artifact.layers?.known : null;
+    if (known) {
+      // Every layer kept: when footprints stand for every module, /opt is never written.
+      const paths = artifact.paths.filter((path) => known.hasFolder(path));
+      for (const path of paths) await mkdir(path, { recursive: true });
+      const tree = { paths, files: known.files, buildSite: artifact.buildSite, unpacked: false as const };
+      const result = await probeInCell(found, request, options, { ...tree, runtime }, true);
+      if (result) return result;
     }
-    const probed = mergeProbed(modules, output.modules, reused);
-    const failed = probed.filter((module) => !module.ok);
-    return {
-      ran: true,
-      ok: failed.length === 0 && probed.length > 0,
-      from: 'artifact',
-      python: output.python,
-      arch: target.architecture,
-      modules: probed,
-      importMs: output.importMs,
-      ...(probed.length === 0 ? { reason: 'the artifact has no module to import' } : {}),
-      ...(failed.length > 0 ? { reason: `${failed.length} of ${probed.length} modules did not import` } : {}),
-      where: 'local',
-      isolation,
-      ...standIn,
-    };
+    const layers = await artifact.layers?.unpack();
+    // A folder Lambda would look in but the artifact lacks is simply not there (nothing to bind).
+    const paths = artifact.paths.filter((path) => existsSync(path));
+    // (Every file unpacked now was hashed as it was written.)
+    const files = diskTreeFiles(layers?.digests);
+    const tree = { paths, files, buildSite: artifact.buildSite, runtime, keep: layers?.keep };
+    const result = await probeInCell(found, request, options, tree, false);
+    if (!result) throw new Error('a probe that may import returned no result');
+    return result;
   } finally {
     forgetScratch();
     await removeTree(scratch);
   }
+}
+
+/** The artifact's folders as the probe reads them, from the disk or (not unpacked) from kept layers. */
+interface ProbeTree {
+  /** The artifact's sys.path folders that are there. */
+  readonly paths: string[];
+  readonly files: TreeFiles;
+  readonly buildSite: string | null;
+  /** What stands in for /var/runtime, after the artifact. */
+  readonly runtime: string[];
+  /** False when /opt was never written: every module was reused, known from kept layers. */
+  readonly unpacked?: false;
+  /** Keep the layers inflated now for the next probe. */
+  readonly keep?: (() => Promise<void>) | undefined;
+}
+
+/**
+ * The probe in its cell on `tree`; with `onlyReused`, null as soon as some module is not reused
+ * (its import needs the files written out).
+ */
+async function probeInCell(
+  { executable, prefix }: { executable: string; prefix: string },
+  request: ProbeRequest,
+  options: LocalProbeOptions,
+  tree: ProbeTree,
+  onlyReused: boolean,
+): Promise<ProbeResult | null> {
+  // A manifest written before builds recorded their module list: take it from what ships.
+  const modules =
+    request.modules.length > 0
+      ? request.modules
+      : (await installedDistributions(tree.paths)).flatMap((distribution) => distribution.modules);
+  const folders = [...tree.paths, ...tree.runtime];
+  // (The prefix the interpreter reported when it was found: asking again would start it again.)
+  const cell = await openSandbox(executable, prefix, [...folders, dirname(PROBE_SCRIPT)]);
+  // Layers are kept from what was unpacked while the probe imports, when the cell cannot write
+  // there; where it could, before package code runs.
+  const keeping = cell.isolation.filesystem ? tree.keep?.() : await tree.keep?.();
+  const run = { cell, executable, modules, folders, timeoutMs: options.timeoutMs ?? 120_000 };
+  const done = await importWithReuse({ ...run, tree, onlyReused }, request, options).finally(() =>
+    Promise.all([cell.dispose(), keeping]),
+  );
+  if (!done) return null;
+  const { output, reused } = done;
+  const standIn = request.runtimeStandIn ? { runtimeStandIn: standInNote(request.runtimeStandIn) } : {};
+  const base = { ran: true, from: 'artifact', arch: request.target.architecture, where: 'local' } as const;
+  if ('crashed' in output) {
+    const failed = output.module ? [{ module: output.module, ok: false, error: output.crashed, ms: 0 }] : [];
+    const result = { ...base, ok: false, python: null, modules: failed, importMs: null };
+    return { ...result, reason: output.crashed, isolation: cell.isolation, ...standIn };
+  }
+  const probed = mergeProbed(modules, output.modules, reused);
+  const failed = probed.filter((module) => !module.ok);
+  return {
+    ...base,
+    ok: failed.length === 0 && probed.length > 0,
+    python: output.python,
+    modules: probed,
+    importMs: output.importMs,
+    ...(probed.length === 0 ? { reason: 'the artifact has no module to import' } : {}),
+    ...(failed.length > 0 ? { reason: `${failed.length} of ${probed.length} modules did not import` } : {}),
+    isolation: cell.isolation,
+    ...(tree.unpacked === false ? { unpacked: false } : {}),
+    ...standIn,
+  };
 }
 
 /**
@@ -315,28 +339,29 @@ async function importWithReuse(
     modules: readonly string[];
     folders: string[];
     timeoutMs: number;
-    /** Files whose sha256 is known without reading them (hashed as they were unpacked). */
-    digests: ReadonlyMap<string, string>;
-    buildSite: string | null;
+    tree: ProbeTree;
+    /** Import nothing unless every module is reused: null instead. */
+    onlyReused: boolean;
   },
   request: ProbeRequest,
   options: LocalProbeOptions,
 ): Promise<{
   output: ProbeOutput | { crashed: string; module: string | null };
   reused: Map<string, ReusedFrom>;
-}> {
+} | null> {
   const reuse =
     request.reuse && options.cacheDir
       ? await openProbeReuse(options.cacheDir, run.executable, request.target, run.cell, run.folders, {
-          digests: run.digests,
-          buildSite: run.buildSite,
+          files: run.tree.files,
+          buildSite: run.tree.buildSite,
         })
       : null;
   const reused = reuse ? await reuse.reusable(run.modules) : new Map<string, ReusedFrom>();
   const toImport = run.modules.filter((module) => !reused.has(module));
+  if (run.onlyReused && toImport.length > 0) return null;
   // With every module reused it still runs (on none): the result names the interpreter it ran.
   const output = await runProbeScript(run.cell, run.executable, toImport, run.timeoutMs);
-  if (reuse && !('crashed' in output)) await reuse.record(output.modules);
+  if (reuse && !('crashed' in output) && toImport.length > 0) await reuse.record(output.modules);
   return { output, reused };
 }
 

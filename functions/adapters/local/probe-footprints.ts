@@ -10,10 +10,12 @@
 import { join } from 'node:path';
 import type { ProbedModule, Target } from '../../core/shared/types.ts';
 import {
+  diskTreeFiles,
   footprintOf,
   ImportFootprintStore,
   indexTree,
   recordMatchesFiles,
+  type TreeFiles,
   type TreeIndex,
 } from '../../core/verify/import-footprints.ts';
 import { outsidePathOf, type Sandbox } from '../../core/verify/index.ts';
@@ -31,10 +33,10 @@ export interface ProbeReuse {
   record(results: readonly TracedModule[]): Promise<void>;
 }
 
-/** Where the artifact put what the build's smoke import saw, and what it is known to hold. */
+/** Where the artifact put what the build's smoke import saw, and how its files are read. */
 export interface ReuseContext {
-  /** Files whose sha256 is known without reading them (hashed as they were unpacked). */
-  readonly digests?: ReadonlyMap<string, string>;
+  /** The artifact's files: on disk (with digests taken as they were unpacked), or known from kept layers. */
+  readonly files?: TreeFiles;
   /** The sys.path folder holding the build tree's site folder (its only smoke-import root). */
   readonly buildSite?: string | null;
 }
@@ -49,7 +51,7 @@ export async function openProbeReuse(
   target: Target,
   cell: Sandbox,
   folders: readonly string[],
-  { digests = new Map(), buildSite = null }: ReuseContext = {},
+  { files = diskTreeFiles(), buildSite = null }: ReuseContext = {},
 ): Promise<ProbeReuse> {
   const open = (folder: string) =>
     ImportFootprintStore.open(join(cacheDir, folder), interpreter, target, cell.isolation);
@@ -59,10 +61,10 @@ export async function openProbeReuse(
   const fromBuild =
     siteIndex < 0 ? null : { store: await open('import-footprints'), roots: new Map([[0, siteIndex]]) };
   // Indexed while the probe imports when no footprint is on record (a first probe waits for nothing).
-  const indexed: Promise<TreeIndex> = indexTree(folders);
+  const indexed: Promise<TreeIndex> = indexTree(folders, files);
   const checked = new Map<string, Promise<boolean>>();
   const checkRecord = async (distribution: string): Promise<boolean> => {
-    const known = checked.get(distribution) ?? recordMatchesFiles(await indexed, distribution, digests);
+    const known = checked.get(distribution) ?? recordMatchesFiles(await indexed, distribution);
     checked.set(distribution, known);
     return known;
   };

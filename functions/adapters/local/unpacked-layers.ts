@@ -1,58 +1,30 @@
-// The local probe's layers, unpacked once per layer zip. Lambda extracts a function's layers in
-// order into one /opt; the probe does the same in a scratch folder, and inflating the seed set's
-// four layers took it about 2 s of every run, though a package added changes only one of them.
-// So each layer unpacked from its zip is kept in the run's cache, keyed by the zip's sha256, as
-// its files back to back in one file (files.bin: one file is what ext4 writes fast) with a list
-// of each file's path, size, mode and sha256 (entry.json). A later probe writes a kept layer's
-// files from there instead of inflating the zip, in the same order, later layers over earlier.
+// The local probe's layers. Lambda extracts a function's layers in order into one /opt; the
+// probe does the same in a scratch folder, and inflating the seed set's four layers took it about
+// 2 s of every run, though a package added changes only one of them. So each layer is kept in the
+// run's cache by its zip's sha256 (core/pack/kept-layers.ts: by the build that packed it, or by
+// the first probe that inflated it), and a later probe writes a kept layer's files from there
+// instead of inflating the zip, in the same order, later layers over earlier. When every layer is
+// kept, what /opt would hold is known without writing it (`known`): a probe whose every module a
+// smoke import's footprint stands for needs nothing more than those lists and the RECORD files.
 //
-// The cache folder is untrusted. An entry is used only while its files.bin is the very file the
-// entry was written with: same device, inode, size, mtime and ctime (file-identity.ts). A copy
-// restored from elsewhere (a CI cache) is a new inode with a new ctime and is never used; a file
-// changed in place moves its mtime or ctime. Paths are checked as the zip's own are. Since the
-// bytes are the ones hashed when the entry was made, their digests stand for hashing them again
-// (the RECORD checks of a reused probe import). A layer inflated now is hashed as it is written,
-// so its digests are known at once too, and keeping it later reads its files but hashes nothing.
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import pLimit from 'p-limit';
-import { z } from 'zod';
-import { extractZip, openZip, unsafeEntryName } from '../../core/pack/zip-reader.ts';
+// A kept layer is trusted as kept-layers.ts says (its pack is the very file it was written as).
+// A layer inflated now is hashed as it is written, so its digests are known at once too, and
+// keeping it later reads its files but hashes nothing.
+import { existsSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import {
+  keepLayerFrom,
+  keptLayersRoot,
+  readKeptFiles,
+  readKeptLayer,
+  writeKeptLayer,
+  type KeptFile,
+  type KeptLayer,
+} from '../../core/pack/kept-layers.ts';
+import { extractZip, openZip } from '../../core/pack/zip-reader.ts';
 import { readCacheFile, writeCacheFile } from '../../core/shared/cache-file.ts';
-import { fileIdentity } from '../../core/shared/file-identity.ts';
 import { sha256Hex, sha256OfFile } from '../../core/shared/hash.ts';
-import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../../core/shared/types.ts';
-import { writeAllAt } from '../../core/shared/write-at.ts';
-
-const FORMAT = 1;
-const ENTRY_FILE = 'entry.json';
-const PACK_FILE = 'files.bin';
-/** More files than any layer Lambda accepts holds; a longer list is not one of ours. */
-const MAX_FILES = 200_000;
-const MAX_ENTRY_BYTES = 64 * 1024 ** 2;
-/** Bytes read or written at once: a big shared library never sits in memory whole. */
-const CHUNK_BYTES = 4 * 1024 ** 2;
-const WRITE_CONCURRENCY = 8;
-
-const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
-const entrySchema = z.strictObject({
-  format: z.literal(FORMAT),
-  zipSha256: hex64,
-  pack: z.string(),
-  files: z
-    .array(
-      z.strictObject({
-        path: z.string().min(1).max(4096),
-        size: z.number().int().nonnegative().max(LAMBDA_UNZIPPED_LIMIT_BYTES),
-        executable: z.boolean(),
-        sha256: hex64,
-      }),
-    )
-    .max(MAX_FILES),
-});
-type KeptLayer = z.infer<typeof entrySchema>;
-type KeptFile = KeptLayer['files'][number];
+import { diskTreeFiles, type TreeEntry, type TreeFiles } from '../../core/verify/import-footprints.ts';
 
 /** The layers as unpacked into /opt, and how to keep the ones inflated now for the next probe. */
 export interface UnpackedLayers {
@@ -62,6 +34,22 @@ export interface UnpackedLayers {
   readonly reused: number;
   /** Keep each layer inflated now whose files no later layer replaced (errors are dropped). */
   keep(): Promise<void>;
+}
+
+/** What /opt would hold, known from kept layers without writing it. */
+export interface KnownOpt {
+  /** The tree read through what is known of /opt, and from the disk elsewhere. */
+  readonly files: TreeFiles;
+  /** Whether a folder would be there (below /opt: holding some file; elsewhere: on disk). */
+  hasFolder(path: string): boolean;
+}
+
+/** A function's layers, about to go into /opt. */
+export interface LayersForOpt {
+  /** When every layer is kept: what /opt would hold, without writing it. */
+  readonly known: KnownOpt | null;
+  /** Write /opt: kept layers from the cache, the others inflated (and hashed on the way). */
+  unpack(): Promise<UnpackedLayers>;
 }
 
 /** A layer zip on disk, and the store object it was copied from when the store can name one. */
@@ -79,29 +67,55 @@ interface InflatedLayer {
   readonly files: readonly KeptFile[];
 }
 
+/** Each zip's sha256 and kept layer (with `cacheDir`; without it, neither). */
+interface LayerSource {
+  readonly zip: LayerZip;
+  readonly zipSha256: string | null;
+  readonly kept: KeptLayer | null;
+}
+
 /**
- * Unpack the layer zips, in order, into `opt` (later layers replace earlier layers' files, as
- * Lambda's extraction does). With `cacheDir`, layers kept by earlier probes are written from
- * there; without it every zip is inflated and nothing is kept.
+ * The layer zips, in order, for `opt` (later layers replace earlier layers' files, as Lambda's
+ * extraction does). With `cacheDir`, layers kept by a build or an earlier probe come from there;
+ * without it every zip is inflated and nothing is kept.
  */
-export async function unpackLayers(
+export async function openLayers(
   zips: readonly LayerZip[],
   opt: string,
   cacheDir: string | null,
+): Promise<LayersForOpt> {
+  const root = cacheDir ? keptLayersRoot(cacheDir) : null;
+  const sources = await Promise.all(
+    zips.map(async (zip): Promise<LayerSource> => {
+      const zipSha256 = root ? await zipDigest(root, zip.path, zip.source) : null;
+      return { zip, zipSha256, kept: root && zipSha256 ? await readKeptLayer(root, zipSha256) : null };
+    }),
+  );
+  const kept = sources.flatMap(({ kept }) => (kept ? [kept] : []));
+  return {
+    known: root && kept.length === sources.length ? knownOpt(root, kept, opt) : null,
+    unpack: () => writeLayers(sources, opt, root),
+  };
+}
+
+/** Each layer into `opt` in order, from its kept copy or its zip. */
+async function writeLayers(
+  sources: readonly LayerSource[],
+  opt: string,
+  root: string | null,
 ): Promise<UnpackedLayers> {
-  const root = cacheDir ? join(cacheDir, 'unpacked-layers') : null;
   const lastWriter = new Map<string, number>();
   const digests = new Map<string, string>();
   const inflated: InflatedLayer[] = [];
   let reused = 0;
-  for (const [index, zip] of zips.entries()) {
-    const layer = await unpackLayer(zip, opt, root, lastWriter);
+  for (const [index, source] of sources.entries()) {
+    const layer = await unpackLayer(source, opt, root, lastWriter);
     for (const file of layer.files) {
       lastWriter.set(file.path, index);
       digests.set(join(opt, file.path), file.sha256);
     }
-    if (layer.kept) reused++;
-    else if (layer.zipSha256) inflated.push({ index, zipSha256: layer.zipSha256, files: layer.files });
+    if (source.kept) reused++;
+    else if (source.zipSha256) inflated.push({ index, zipSha256: source.zipSha256, files: layer.files });
   }
   return {
     digests,
@@ -110,7 +124,7 @@ export async function unpackLayers(
       if (!root) return;
       for (const layer of inflated) {
         const replaced = layer.files.some(({ path }) => lastWriter.get(path) !== layer.index);
-        if (!replaced) await keepLayer(root, layer, opt).catch(() => null);
+        if (!replaced) await keepLayerFrom(root, layer, opt).catch(() => null);
       }
     },
   };
@@ -121,24 +135,75 @@ export async function unpackLayers(
  * cache has one, else inflated from the zip and hashed on the way. Its files in the zip's order.
  */
 async function unpackLayer(
-  { path: zip, source }: LayerZip,
+  { zip, kept }: LayerSource,
   opt: string,
   root: string | null,
   written: ReadonlyMap<string, number>,
-): Promise<{ files: readonly KeptFile[]; zipSha256: string | null; kept: boolean }> {
-  const zipSha256 = root ? await zipDigest(root, zip, source) : null;
-  const kept = root && zipSha256 ? await readKeptLayer(root, zipSha256) : null;
-  if (root && zipSha256 && kept) {
-    await writeKeptLayer(join(root, zipSha256), kept, opt, written);
-    return { files: kept.files, zipSha256, kept: true };
+): Promise<{ files: readonly KeptFile[] }> {
+  if (root && kept) {
+    await writeKeptLayer(root, kept, opt, written);
+    return { files: kept.files };
   }
   const files = new Map<string, KeptFile>();
-  await extractZip(zip, opt, {
+  await extractZip(zip.path, opt, {
     replaceExisting: true,
     onFile: ({ name, size, executable, sha256 }) => files.set(name, { path: name, size, executable, sha256 }),
   });
-  const inZipOrder = (await fileNamesOf(zip)).flatMap((path) => files.get(path) ?? []);
-  return { files: inZipOrder, zipSha256, kept: false };
+  const inZipOrder = (await fileNamesOf(zip.path)).flatMap((path) => files.get(path) ?? []);
+  return { files: inZipOrder };
+}
+
+/**
+ * /opt as the kept layers would write it, later over earlier: each file's sha256 from its list,
+ * its bytes (only RECORD files are ever asked for) read out of its layer's pack.
+ */
+function knownOpt(root: string, layers: readonly KeptLayer[], opt: string): KnownOpt {
+  const files = new Map<string, { layer: KeptLayer; file: KeptFile }>();
+  for (const layer of layers) for (const file of layer.files) files.set(file.path, { layer, file });
+  const folders = new Set<string>();
+  for (const path of files.keys()) {
+    const parts = path.split('/');
+    for (let depth = 1; depth < parts.length; depth++) folders.add(parts.slice(0, depth).join('/'));
+  }
+  const below = (path: string): string | null => {
+    const rest = relative(opt, path);
+    return rest !== '' && !rest.startsWith('..') ? rest.split(sep).join('/') : null;
+  };
+  const disk = diskTreeFiles();
+  const list = (root: string): TreeEntry[] => {
+    const base = root === opt ? '' : below(root);
+    if (base === null) return disk.list(root) as TreeEntry[];
+    const prefix = base === '' ? '' : `${base}/`;
+    const entries: TreeEntry[] = [];
+    const add = (path: string, isDirectory: boolean) => {
+      if (path.startsWith(prefix))
+        entries.push({ path: path.slice(prefix.length).split('/').join(sep), isDirectory });
+    };
+    for (const path of files.keys()) add(path, false);
+    for (const folder of folders) add(folder, true);
+    return entries;
+  };
+  return {
+    hasFolder: (path) => {
+      if (path === opt) return true;
+      const rest = below(path);
+      return rest === null ? existsSync(path) : folders.has(rest);
+    },
+    files: {
+      list,
+      read: async (path) => {
+        const known = below(path);
+        if (known === null) return disk.read(path);
+        const found = files.get(known);
+        if (!found) return null;
+        return (await readKeptFiles(root, found.layer, new Set([known]))).get(known) ?? null;
+      },
+      digest: async (path) => {
+        const known = below(path);
+        return known === null ? disk.digest(path) : (files.get(known)?.file.sha256 ?? null);
+      },
+    },
+  };
 }
 
 /**
@@ -164,125 +229,11 @@ async function fileNamesOf(zip: string): Promise<string[]> {
   }
 }
 
-/** The kept layer of that zip, when its entry parses, its paths are safe and its pack is unchanged. */
-async function readKeptLayer(root: string, zipSha256: string): Promise<KeptLayer | null> {
-  const folder = join(root, zipSha256);
-  const text = await readCacheFile(join(folder, ENTRY_FILE), MAX_ENTRY_BYTES);
-  if (text === null) return null;
-  let parsed: KeptLayer;
-  try {
-    parsed = entrySchema.parse(JSON.parse(text));
-  } catch {
-    return null; // cut short, garbled, or of another shape
-  }
-  if (parsed.zipSha256 !== zipSha256 || !safePaths(parsed.files)) return null;
-  if ((await fileIdentity(join(folder, PACK_FILE))) !== parsed.pack) return null;
-  // The identity holds the pack's size (dev:ino:size:…): the files must account for all of it.
-  const packBytes = Number(parsed.pack.split(':')[2]);
-  return parsed.files.reduce((sum, file) => sum + file.size, 0) === packBytes ? parsed : null;
-}
-
-/** Every path as safe as a zip entry's must be, each named once. */
-function safePaths(files: readonly KeptFile[]): boolean {
-  const seen = new Set<string>();
-  for (const { path } of files) {
-    if (path.endsWith('/') || unsafeEntryName(path) !== null || seen.has(path)) return false;
-    seen.add(path);
-  }
-  return true;
-}
-
-/** Write a kept layer's files into `opt` from its pack, replacing what earlier layers put there. */
-async function writeKeptLayer(
-  folder: string,
-  layer: KeptLayer,
+/** Unpack the layer zips, in order, into `opt` (openLayers, then `unpack`). */
+export async function unpackLayers(
+  zips: readonly LayerZip[],
   opt: string,
-  written: ReadonlyMap<string, number>,
-): Promise<void> {
-  const pack = await open(join(folder, PACK_FILE), 'r');
-  try {
-    const limit = pLimit(WRITE_CONCURRENCY);
-    const folders = new Map<string, Promise<unknown>>();
-    let offset = 0;
-    const writes = layer.files.map((file) => {
-      const start = offset;
-      offset += file.size;
-      const target = join(opt, ...file.path.split('/'));
-      const made = folders.get(dirname(target)) ?? mkdir(dirname(target), { recursive: true });
-      folders.set(dirname(target), made);
-      return limit(async () => {
-        await made;
-        // An earlier layer's file is removed first, so a link there is never written through.
-        if (written.has(file.path)) await rm(target, { force: true });
-        await copyRange(pack, start, file.size, target, file.executable ? 0o755 : 0o644);
-      });
-    });
-    await Promise.all(writes);
-  } finally {
-    await pack.close();
-  }
-}
-
-/** `size` bytes of `source` from `start` into a new file `target`, a chunk at a time. */
-async function copyRange(source: FileHandle, start: number, size: number, target: string, mode: number) {
-  const out = await open(target, 'wx', mode);
-  try {
-    const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(size, 1)));
-    for (let done = 0; done < size;) {
-      const { bytesRead } = await source.read(buffer, 0, Math.min(buffer.length, size - done), start + done);
-      if (bytesRead === 0) throw new Error(`the kept layer's pack ended before ${target} was complete`);
-      await out.write(buffer, 0, bytesRead);
-      done += bytesRead;
-    }
-  } finally {
-    await out.close();
-  }
-}
-
-/**
- * Keep a layer inflated this time: its files, read back from `opt` (no later layer replaced
- * them; nothing but the extractor wrote them, since the cell cannot write there or is opened
- * only once they are kept), with the digests taken as they were inflated, written to a new
- * folder, then renamed into place (a reader sees all or none).
- */
-async function keepLayer(root: string, layer: InflatedLayer, opt: string): Promise<KeptFile[] | null> {
-  const staging = join(root, `.staging-${randomUUID()}`);
-  await mkdir(staging, { recursive: true });
-  try {
-    const files = await writePack(join(staging, PACK_FILE), layer, opt);
-    const pack = await fileIdentity(join(staging, PACK_FILE));
-    if (!pack) return null;
-    const entry: KeptLayer = { format: FORMAT, zipSha256: layer.zipSha256, pack, files };
-    await writeFile(join(staging, ENTRY_FILE), JSON.stringify(entry));
-    await rm(join(root, layer.zipSha256), { recursive: true, force: true });
-    await rename(staging, join(root, layer.zipSha256));
-    return files;
-  } finally {
-    await rm(staging, { recursive: true, force: true });
-  }
-}
-
-/**
- * The layer's files back to back into `packPath`, each at the offset its predecessors' sizes
- * give (so several are copied at once); what entry.json records of each.
- */
-async function writePack(packPath: string, layer: InflatedLayer, opt: string): Promise<KeptFile[]> {
-  const pack = await open(packPath, 'wx', 0o644);
-  const limit = pLimit(WRITE_CONCURRENCY);
-  try {
-    let offset = 0;
-    const copies = layer.files.map((file) => {
-      const at = offset;
-      offset += file.size;
-      return limit(async () => {
-        const bytes = await readFile(join(opt, ...file.path.split('/')));
-        if (bytes.length !== file.size) throw new Error(`${file.path} is not the size it was written with`);
-        await writeAllAt(pack, bytes, at);
-      });
-    });
-    await Promise.all(copies);
-  } finally {
-    await pack.close();
-  }
-  return [...layer.files];
+  cacheDir: string | null,
+): Promise<UnpackedLayers> {
+  return (await openLayers(zips, opt, cacheDir)).unpack();
 }

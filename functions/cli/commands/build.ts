@@ -6,7 +6,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { BuildEvent } from '../../core/build/build.ts';
-import { PROGRESS_LINES_VARIABLE, progressLineOf } from '../../core/build/build-events.ts';
+import {
+  KEEP_UNPACKED_LAYERS_VARIABLE,
+  PROGRESS_LINES_VARIABLE,
+  progressLineOf,
+} from '../../core/build/build-events.ts';
 import { InputError } from '../../core/shared/errors.ts';
 import { detectInputFormat } from '../../core/inputs/input-format.ts';
 import { parseLock } from '../../core/resolve/lock-reader.ts';
@@ -433,6 +437,7 @@ async function buildInProcess(
       policy,
       cacheDir,
       ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
+      keepUnpackedLayers: process.env[KEEP_UNPACKED_LAYERS_VARIABLE] === '1',
       onEvent: (event) => {
         // Run by the local build runner for a terminal: the live counts go to it on stderr.
         const line = progressLines ? progressLineOf(event) : null;

@@ -110,6 +110,12 @@ export function createBuildContext(
   };
 }
 
+/**
+ * Set (to `1`) by the local pipeline for its build: the local probe reads the same cache, so the
+ * build keeps its layers unpacked there (BuildDependencySetOptions.keepUnpackedLayers).
+ */
+export const KEEP_UNPACKED_LAYERS_VARIABLE = 'LAMBDA_DEPS_KEEP_UNPACKED_LAYERS';
+
 /** Set (to `1`) by the local build runner's caller when a terminal wants the build's live counts. */
 export const PROGRESS_LINES_VARIABLE = 'LAMBDA_DEPS_PROGRESS_LINES';
 

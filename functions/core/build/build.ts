@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { lockHash } from '../resolve/lock.ts';
 import { chooseRoute, isPublishable, type Route } from '../route/choose-route.ts';
 import { LayerZipCache } from '../pack/layer-zip-cache.ts';
+import { keptLayersRoot } from '../pack/kept-layers.ts';
 import { canonicalizeName } from '../shared/names.ts';
 import {
   artifactKeyOf,
@@ -67,6 +68,11 @@ export interface BuildDependencySetOptions {
   readonly interpreter?: string;
   /** Where the installed tree (scratch, removed after the build) goes. @default /dev/shm when it has room, else beside the cache */
   readonly treeScratchDir?: string;
+  /**
+   * Keep each layer zip's files unpacked in the cache as its digests are taken
+   * (core/pack/kept-layers.ts), for the local probe that reads the same cache (with caching on).
+   */
+  readonly keepUnpackedLayers?: boolean;
   readonly onEvent?: (event: BuildEvent) => void;
 }
 
@@ -165,13 +171,19 @@ function shippedPartOfTree(
 async function packedDigests(
   artifacts: PackedArtifacts,
   staging: string,
+  keepRoot: string | null,
 ): Promise<{ digests: LayerDigests; what: 'layers' | 'EFS tree' | 'image' } | null> {
   if (artifacts.layers.length > 0) {
     const zips = artifacts.layers.map((layer) => join(staging, layer.file));
     // A zip copied from the cache brings the digests it was checked by when it was written.
     const known = new Map<string, ReadonlyMap<string, string>>();
     for (const [file, kept] of artifacts.reusedZips ?? []) known.set(join(staging, file), kept.digests);
-    return { digests: await zipDigests(zips, known), what: 'layers' };
+    const zipSha256 = new Map(artifacts.layers.map((layer) => [join(staging, layer.file), layer.sha256]));
+    const keep = (zip: string) => {
+      const sha256 = zipSha256.get(zip);
+      return keepRoot && sha256 ? { root: keepRoot, zipSha256: sha256 } : null;
+    };
+    return { digests: await zipDigests(zips, known, keep), what: 'layers' };
   }
   // The EFS tree and the image hold the site folder alone (no bin/ scripts): named from its root.
   if (artifacts.efs) {
@@ -258,7 +270,8 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
 async function checkAndPack(input: CheckInput, options: BuildDependencySetOptions, context: BuildContext) {
   const { verifying, smoking, packing, zipCache } = await startChecks(input, options, context);
   // The artifacts never change once written: their digests are taken while the smoke import runs.
-  const layerDigests = packing.then((artifacts) => packedDigests(artifacts, input.staging));
+  const keepRoot = input.reuse && options.keepUnpackedLayers ? keptLayersRoot(options.cacheDir) : null;
+  const layerDigests = packing.then((artifacts) => packedDigests(artifacts, input.staging, keepRoot));
   // So is the tree's, for when the smoke import's cell could not write it (below).
   const shipped = shippedPartOfTree(input.route.strategy, input.treeDir);
   const treeWhileChecking = treeDigests(shipped.root, shipped.exclude);

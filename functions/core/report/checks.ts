@@ -123,10 +123,14 @@ function probeCheck(manifest: RunManifest): CheckLine {
           note: `reused the twin's probe of this identical artifact at ${probe.reusedFrom}; --no-cache probes again`,
         }
       : reusedModules > 0
-        ? { note: probeReuseNote(modules, reusedModules) }
+        ? { note: `${probeReuseNote(modules, reusedModules)}${probe.unpacked === false ? NOT_UNPACKED : ''}` }
         : {}),
   };
 }
+
+/** What the probe's note adds when it never wrote the layers out (ProbeResult.unpacked). */
+const NOT_UNPACKED =
+  "; the layers were not unpacked for it: each zip's sha256 named the list of files it unpacks to, kept when it was packed or first unpacked, and the footprints were checked against those";
 
 /** The probe's reuse note: whose imports stood for the modules it did not import again. */
 function probeReuseNote(modules: readonly { reusedFromBuild?: boolean }[], reused: number): string {

@@ -44,6 +44,7 @@ const probeSchema = z.looseObject({
   where: z.string().optional(),
   importMs: z.number().nullable().optional(),
   reusedFrom: z.string().optional(),
+  unpacked: z.boolean().optional(),
   modules: z
     .array(
       z.looseObject({

@@ -48,6 +48,12 @@ export interface ProbeResult {
    */
   readonly reusedFrom?: string;
   /**
+   * Locally, for layers: false when /opt was never written, since footprints stood for every
+   * module and each layer zip's sha256 named a kept list of the files it unpacks to
+   * (core/pack/kept-layers.ts), against which they were checked.
+   */
+  readonly unpacked?: false;
+  /**
    * Locally, for a build that left out the runtime's own packages: which packages stood in for
    * Lambda's /var/runtime (after the artifact on sys.path), at the lock's versions.
    */

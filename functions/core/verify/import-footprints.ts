@@ -16,7 +16,8 @@
 // recorded. What a footprint cannot see: a file read with open() at import time from a
 // distribution none of whose modules or libraries was loaded.
 
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
@@ -60,6 +61,8 @@ export interface ImportTrace {
 /** The roots' distributions (by RECORD) and every dotted name their files make importable. */
 export interface TreeIndex {
   readonly roots: readonly string[];
+  /** How the tree's files are read. */
+  readonly files: TreeFiles;
   /** The distribution listing an absolute path in its RECORD. */
   ownerOf(path: string): string | undefined;
   recordDigest(distribution: string): string | undefined;
@@ -126,16 +129,62 @@ function dottedNameOf(path: string, isDirectory: boolean): string | null {
   return parts.length > 0 && parts.every((part) => IDENTIFIER.test(part)) ? parts.join('.') : null;
 }
 
-async function indexRoot(root: string, index: number, tree: MutableTree): Promise<void> {
-  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
-  for (const entry of entries) {
-    const path = relative(root, join(entry.parentPath, entry.name));
-    const name = dottedNameOf(path, entry.isDirectory());
+/** A file or folder below a root, by its path relative to the root. */
+export interface TreeEntry {
+  readonly path: string;
+  readonly isDirectory: boolean;
+}
+
+/**
+ * How a tree's files are read: from the disk, or (for a probe whose layers are known without
+ * unpacking them: core/pack/kept-layers.ts) from what is known of them. Paths are absolute.
+ */
+export interface TreeFiles {
+  /** Every file and folder below `root` (none when it is not there). */
+  list(root: string): TreeEntry[] | Promise<TreeEntry[]>;
+  /** A file's bytes; null when it is not there. */
+  read(path: string): Promise<Buffer | null>;
+  /** A file's sha256 (hex); null when it is not there. */
+  digest(path: string): Promise<string | null>;
+}
+
+/**
+ * The tree as it is on disk. Listed and its RECORDs read without queueing on libuv's pool, which
+ * a concurrent copy of hundreds of megabytes holds for a second; `known` are sha256 digests (hex,
+ * by path) of files hashed as they were written.
+ */
+export function diskTreeFiles(known: ReadonlyMap<string, string> = new Map()): TreeFiles {
+  return {
+    list: (root) => {
+      try {
+        return readdirSync(root, { recursive: true, withFileTypes: true }).map((entry) => ({
+          path: relative(root, join(entry.parentPath, entry.name)),
+          isDirectory: entry.isDirectory(),
+        }));
+      } catch {
+        return [];
+      }
+    },
+    read: async (path) => {
+      try {
+        return readFileSync(path);
+      } catch {
+        return null;
+      }
+    },
+    digest: async (path) => known.get(path) ?? (await sha256OfFile(path).catch(() => null)),
+  };
+}
+
+async function indexRoot(root: string, index: number, tree: MutableTree, files: TreeFiles): Promise<void> {
+  for (const entry of await files.list(root)) {
+    const { path } = entry;
+    const name = dottedNameOf(path, entry.isDirectory);
     if (name && !tree.providers.has(name)) tree.providers.set(name, index);
-    if (!entry.isDirectory() || !entry.name.endsWith('.dist-info') || path.includes(sep)) continue;
-    const record = await readFile(join(root, path, 'RECORD')).catch(() => null);
+    if (!entry.isDirectory || !path.endsWith('.dist-info') || path.includes(sep)) continue;
+    const record = await files.read(join(root, path, 'RECORD'));
     if (!record) continue;
-    const distribution = `${index}:${entry.name}`;
+    const distribution = `${index}:${path}`;
     tree.digests.set(distribution, sha256Hex(record));
     for (const line of record.toString('utf8').split(/\r?\n/)) {
       const listed = recordPath(line);
@@ -151,12 +200,16 @@ interface MutableTree {
   readonly providers: Map<string, number>;
 }
 
-/** Index the roots (absolute paths, in sys.path order). */
-export async function indexTree(roots: readonly string[]): Promise<TreeIndex> {
+/** Index the roots (absolute paths, in sys.path order), read through `files` (the disk by default). */
+export async function indexTree(
+  roots: readonly string[],
+  files: TreeFiles = diskTreeFiles(),
+): Promise<TreeIndex> {
   const tree: MutableTree = { owners: new Map(), digests: new Map(), providers: new Map() };
-  for (const [index, root] of roots.entries()) await indexRoot(root, index, tree);
+  for (const [index, root] of roots.entries()) await indexRoot(root, index, tree, files);
   return {
     roots,
+    files,
     ownerOf: (path) => tree.owners.get(path),
     recordDigest: (distribution) => tree.digests.get(distribution),
     firstProvider: (name) => tree.providers.get(name),
@@ -222,7 +275,7 @@ export async function footprintHolds(
       if (!(await checkRecord(distribution))) return false;
   for (const [place, digest] of Object.entries(footprint.files)) {
     const path = placeIn(tree, place);
-    if (!path || (await sha256OfFile(path).catch(() => null)) !== digest) return false;
+    if (!path || (await tree.files.digest(path)) !== digest) return false;
   }
   return true;
 }
@@ -342,17 +395,13 @@ export class ImportFootprintStore {
  * Whether a distribution's files are as its RECORD says: every listed file with a sha256 is
  * there with that digest (RECORD's `sha256=<urlsafe base64>` form). For a tree that was not
  * installed by this build, such as a probe's unpacked artifact, before its RECORD stands for it.
- * `knownDigests` (hex, by path) are files whose bytes were hashed when they were written.
+ * Files are read and hashed through the tree's `files` (digests known as they were written count).
  */
-export async function recordMatchesFiles(
-  tree: TreeIndex,
-  distribution: string,
-  knownDigests: ReadonlyMap<string, string> = new Map(),
-): Promise<boolean> {
+export async function recordMatchesFiles(tree: TreeIndex, distribution: string): Promise<boolean> {
   const [index, distInfo = ''] = distribution.split(':');
   const root = tree.roots[Number(index)];
   if (root === undefined || distInfo.includes('/') || distInfo.startsWith('.')) return false;
-  const record = await readFile(join(root, distInfo, 'RECORD'), 'utf8').catch(() => null);
+  const record = (await tree.files.read(join(root, distInfo, 'RECORD')))?.toString('utf8') ?? null;
   if (record === null) return false;
   const limit = pLimit(8);
   const checks = record.split(/\r?\n/).map((line) =>
@@ -363,7 +412,7 @@ export async function recordMatchesFiles(
       const file = resolve(root, path);
       // Scripts sit beside the site folder (`../bin/x`); nothing a RECORD lists lies further out.
       if (!file.startsWith(`${dirname(root)}${sep}`)) return false;
-      const digest = knownDigests.get(file) ?? (await sha256OfFile(file).catch(() => null));
+      const digest = await tree.files.digest(file);
       return digest !== null && Buffer.from(digest, 'hex').toString('base64url') === hash;
     }),
   );

@@ -3,7 +3,8 @@
 // unchanged packages' smoke imports and probe imports are reused (their footprints hold) and the
 // output says so; the probe takes what the builds' smoke imports imported (this build's of the
 // new package, the first build's of the others); `--no-cache` imports everything again. Real wheels from
-// the on-disk indexes.
+// the on-disk indexes. The builds keep their layers unpacked in the cache, so the probe, whose
+// every module a smoke import stands for, writes no /opt.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ interface RunManifest {
   smokeImport: { ok: boolean; modules: number; reused?: number };
   probe?: {
     ok: boolean;
+    unpacked?: boolean;
     modules: { module: string; ok: boolean; reused?: boolean; reusedFromBuild?: boolean }[];
   };
 }
@@ -67,6 +69,10 @@ describe.skipIf(skipReason !== null)(
       expect(first.run.code, first.run.output).toBe(0);
       expect(first.manifest.smokeImport.reused).toBeUndefined();
       expect(first.fromBuild.sort()).toEqual(['idna', 'six']);
+      // The build kept its layers unpacked: the probe checked the footprints against their file
+      // lists and wrote no /opt.
+      expect(first.manifest.probe?.unpacked).toBe(false);
+      expect(first.run.output).toContain('the layers were not unpacked for it');
 
       await writeFile(join(work, 'requirements.txt'), 'six\nidna\nattrs\n');
       const added = await build();
@@ -80,6 +86,7 @@ describe.skipIf(skipReason !== null)(
       expect(added.fromBuild.sort()).toEqual(['attr', 'attrs', 'idna', 'six']);
       expect(added.run.output).toContain('2 of 4 not imported again');
       expect(added.run.output).toContain("4 of 4 not imported again: a build's smoke import of each");
+      expect(added.manifest.probe?.unpacked).toBe(false);
 
       const again = await build(['--no-cache']);
 
@@ -87,6 +94,7 @@ describe.skipIf(skipReason !== null)(
       expect(again.manifest.smokeImport.reused).toBeUndefined();
       expect(again.reusedInProbe).toEqual([]);
       expect(again.fromBuild).toEqual([]);
+      expect(again.manifest.probe?.unpacked).toBeUndefined();
     }, 300_000);
   },
 );

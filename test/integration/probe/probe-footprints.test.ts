@@ -3,13 +3,16 @@
 // new name, or whose files differ from their RECORD, is imported again. To see which modules
 // were really imported, each needs a flag file outside the artifact (which no footprint sees):
 // once the flag is gone, a module imported again fails and a reused one passes. The build's own
-// smoke import of the tree the layers hold stands for the probe's imports too.
+// smoke import of the tree the layers hold stands for the probe's imports too; with every layer
+// kept (core/pack/kept-layers.ts) the probe checks that against the kept file lists and unpacks
+// nothing, unless some module must be imported again.
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yazl from 'yazl';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { probeLocally } from '../../../functions/adapters/local/local-probe-runner.ts';
+import { unpackLayers } from '../../../functions/adapters/local/unpacked-layers.ts';
 import type { ProbeRequest } from '../../../functions/core/probe/index.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { findTargetInterpreter } from '../../../functions/core/verify/index.ts';
@@ -75,13 +78,45 @@ async function probe(zips: string[], modules: string[], reuse = true) {
  * The build's smoke import of base and opt, then (the flag gone, so only reused imports pass)
  * the probe of them from `layers`, a zip each in order.
  */
-async function probeAfterBuild(layers: Record<string, Files>, reuse = true) {
+async function probeAfterBuild(layers: Record<string, Files>, reuse = true, { keep = false } = {}) {
   await smokeImportTree({ ...base(1), ...opt });
   const zips: string[] = [];
   for (const [name, files] of Object.entries(layers)) zips.push(await layer(name, files));
+  if (keep) await keepLayers(zips);
   await rm(flag);
   return probe(zips, ['base', 'opt'], reuse);
 }
+
+/** Keep the layers in the cache (as a build that packed them would), so that what /opt holds is known. */
+async function keepLayers(zips: readonly string[]): Promise<void> {
+  const opt = await mkdtemp(join(work, 'keep-opt-'));
+  const unpacked = await unpackLayers(
+    zips.map((path) => ({ path, source: null })),
+    opt,
+    cacheDir,
+  );
+  await unpacked.keep();
+  expect(unpacked.reused).toBe(0);
+  await rm(opt, { recursive: true, force: true });
+}
+
+/** base's files with other bytes under the RECORD of base(1): an artifact altered in the store. */
+function alteredBase(): Files {
+  const original = base(1);
+  return distribution(
+    'base',
+    { 'base/__init__.py': needsFlag('VALUE = 2') },
+    { 'base/__init__.py': original['base/__init__.py'] ?? '' },
+  );
+}
+
+/** The same files in site-packages, which comes before /opt/python on Lambda's path. */
+function shadowOf(files: Files): Files {
+  const site = 'lib/python3.11/site-packages';
+  return Object.fromEntries(Object.entries(files).map(([path, text]) => [`${site}/${path}`, text]));
+}
+
+const extraLayer = (): Files => distribution('extra', { 'extra.py': 'X = 1\n' });
 
 /** The build's smoke import of a tree holding `files` in its site folder, footprints kept in the cache. */
 async function smokeImportTree(files: Files): Promise<void> {
@@ -190,5 +225,23 @@ describe.skipIf(noInterpreter !== null)(`the local probe's reuse by footprint${s
     const probed = await probeAfterBuild({ base: base(1), opt }, false);
 
     expect(probed).toMatchObject({ failed: ['base', 'opt'], fromBuild: [] });
+  });
+
+  it('unpacks nothing when every layer is kept and the build stands for every module', async () => {
+    const probed = await probeAfterBuild({ base: base(1), opt }, true, { keep: true });
+
+    expect(probed).toMatchObject({ ok: true, failed: [], fromBuild: ['base', 'opt'], unpacked: false });
+  });
+
+  it.each([
+    ['other bytes under the same RECORD', { base: alteredBase(), opt }],
+    ['a folder earlier on the path shadowing a module', { base: base(1), opt, shadow: shadowOf(base(1)) }],
+    ['a new layer providing a name a module missed', { base: base(1), opt, extra: extraLayer() }],
+  ])('writes kept layers out and imports again for %s', async (_case, layers) => {
+    const probed = await probeAfterBuild(layers, true, { keep: true });
+
+    expect(probed.unpacked).toBeUndefined();
+    expect(probed.ok).toBe(false);
+    expect(probed.failed.length).toBeGreaterThan(0);
   });
 });

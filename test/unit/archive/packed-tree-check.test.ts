@@ -1,15 +1,18 @@
 // The layers must unzip to exactly the tree that was verified and smoke-imported: the check
 // hashes every unzipped file against the tree and names every difference; and a real build of
-// two distributions sharing a path (same bytes) passes it end to end.
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+// two distributions sharing a path (same bytes) passes it end to end. Hashing a layer zip can
+// keep its files unpacked for the local probe (core/pack/kept-layers.ts).
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDependencySet } from '../../../functions/core/build/build.ts';
 import { writeDeterministicZip } from '../../../functions/core/pack/deterministic-zip.ts';
+import { keptLayersRoot, readKeptLayer, writeKeptLayer } from '../../../functions/core/pack/kept-layers.ts';
 import { checkLayersMatchTree, zipDigests } from '../../../functions/core/pack/packed-tree-check.ts';
 import { IntegrityError } from '../../../functions/core/shared/errors.ts';
+import { sha256Hex } from '../../../functions/core/shared/hash.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { writeTinyWheel } from '../build/tiny-wheels.ts';
 import { writeTree } from './write-tree.ts';
@@ -98,5 +101,60 @@ describe('checkLayersMatchTree', () => {
       'python/ns/two.py',
     ]);
     expect(await readdir(join(outDir, 'layers'))).not.toHaveLength(0);
+  });
+
+  it('keeps the layers unpacked as their digests are taken, only when asked', async () => {
+    // Prepare
+    const one = await writeTinyWheel(work, 'kept', '1.0', { 'kept/__init__.py': 'KEPT = 1\n' });
+    const build = (name: string, keepUnpackedLayers: boolean) =>
+      buildDependencySet({
+        lock: { lockVersion: 1, target: lambdaTarget('python3.11', 'x86_64'), packages: [one.locked] },
+        index: { download: async (file) => fileURLToPath(file.url) },
+        outDir: join(work, `out-${name}`),
+        cacheDir: join(work, `cache-${name}`),
+        policy: { forceStrategy: 'layers' },
+        pythonExecutable: '/nonexistent/python3.11',
+        keepUnpackedLayers,
+      });
+
+    // Act
+    const kept = await build('kept', true);
+    const unkept = await build('unkept', false);
+
+    // Assess: each layer is kept by its zip's sha256, its files as the zip unpacks them.
+    for (const layer of kept.layers) {
+      const entry = await readKeptLayer(keptLayersRoot(join(work, 'cache-kept')), layer.sha256);
+      const { digests } = await zipDigests([join(work, 'out-kept', layer.file)]);
+      expect(Object.fromEntries(entry!.files.map((file) => [file.path, file.sha256]))).toEqual(
+        Object.fromEntries(digests),
+      );
+      const opt = await mkdtemp(join(work, 'opt-'));
+      await writeKeptLayer(keptLayersRoot(join(work, 'cache-kept')), entry!, opt, new Map());
+      expect(await readFile(join(opt, 'python', 'kept', '__init__.py'), 'utf8')).toBe('KEPT = 1\n');
+    }
+    expect(kept.layers).not.toHaveLength(0);
+    for (const layer of unkept.layers)
+      expect(await readKeptLayer(keptLayersRoot(join(work, 'cache-unkept')), layer.sha256)).toBeNull();
+  });
+});
+
+describe('keeping a zip unpacked while hashing it', () => {
+  it('keeps nothing, and leaves nothing half-written, of a zip that fails its CRC', async () => {
+    // Prepare: the first byte of the first entry's data flipped (after its local header).
+    const path = await zip({ 'python/first.txt': 'first\n', 'python/second.txt': 'second\n' });
+    const bytes = await readFile(path);
+    const at = 30 + bytes.readUInt16LE(26) + bytes.readUInt16LE(28);
+    bytes[at] = (bytes[at] ?? 0) ^ 0xff;
+    await writeFile(path, bytes);
+    const root = join(work, 'kept-bad');
+    const zipSha256 = sha256Hex(bytes);
+
+    // Act
+    const hashing = zipDigests([path], new Map(), () => ({ root, zipSha256 }));
+
+    // Assess
+    await expect(hashing).rejects.toThrow();
+    expect(await readKeptLayer(root, zipSha256)).toBeNull();
+    expect(await readdir(root)).toEqual([]);
   });
 });

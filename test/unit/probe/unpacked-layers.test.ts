@@ -1,14 +1,20 @@
 // The local probe's kept layers (functions/adapters/local/unpacked-layers.ts): a layer zip
 // unpacked once is written from the cache next time, in Lambda's order (later layers over
 // earlier), with each file's digest known; an entry that is not the very file written, or that
-// lies about its paths, its sizes or its zip, is never used.
+// lies about its paths, its sizes or its zip, is never used. With every layer kept, what /opt
+// would hold is known (listed, hashed, read) without writing it.
 import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { unpackLayers, type LayerZip } from '../../../functions/adapters/local/unpacked-layers.ts';
+import {
+  openLayers,
+  unpackLayers,
+  type LayerZip,
+} from '../../../functions/adapters/local/unpacked-layers.ts';
 import { writeDeterministicZip } from '../../../functions/core/pack/deterministic-zip.ts';
 import { sha256Hex } from '../../../functions/core/shared/hash.ts';
+import { diskTreeFiles, type TreeFiles } from '../../../functions/core/verify/import-footprints.ts';
 
 let work = '';
 let cache = '';
@@ -192,5 +198,74 @@ describe('layers kept between probes', () => {
     expect(swapped.files).toEqual({ ...FIRST });
     expect(garbled.layers.reused).toBe(0);
     expect(garbled.files).toEqual({ ...FIRST });
+  });
+});
+
+describe('what /opt holds, known from kept layers without writing it', () => {
+  /** Every file and folder below `opt` as `list` gives them, with each file's digest and bytes. */
+  async function seen(files: TreeFiles, opt: string) {
+    const listing = (await files.list(opt)).map((entry) => `${entry.isDirectory ? 'd' : 'f'} ${entry.path}`);
+    const contents: Record<string, string | null> = {};
+    const digests: Record<string, string | null> = {};
+    for (const entry of await files.list(opt))
+      if (!entry.isDirectory) {
+        contents[entry.path] = (await files.read(join(opt, entry.path)))?.toString('utf8') ?? null;
+        digests[entry.path] = await files.digest(join(opt, entry.path));
+      }
+    return { listing: listing.sort(), contents, digests };
+  }
+
+  it('lists, hashes and reads exactly what unpacking would write, later layers over earlier', async () => {
+    // Prepare: each layer kept on its own (so both are kept), then the two in order.
+    const one = await layerZip('one', FIRST);
+    const two = await layerZip('two', SECOND);
+    await unpackInto('one-opt', [one]);
+    await unpackInto('two-opt', [two]);
+    const written = await unpackInto('written-opt', [one, two]);
+    const opt = join(work, 'known-opt');
+
+    // Act
+    const { known } = await openLayers([one, two], opt, cache);
+
+    // Assess: the same files and folders, digests and bytes as the /opt really written.
+    expect(known).not.toBeNull();
+    const fromKnown = await seen(known!.files, opt);
+    expect(fromKnown).toEqual(await seen(diskTreeFiles(), written.opt));
+    expect(fromKnown.contents['python/shared.py']).toBe('from second\n');
+    expect(known!.hasFolder(join(opt, 'python', 'a'))).toBe(true);
+    expect(known!.hasFolder(join(opt, 'python', 'lib'))).toBe(false);
+    // Nothing was written to learn it.
+    await expect(stat(opt)).rejects.toThrow();
+  });
+
+  it('knows nothing while some layer is not kept, and nothing without a cache', async () => {
+    // Prepare
+    const one = await layerZip('one', FIRST);
+    const two = await layerZip('two', SECOND);
+    await unpackInto('one-opt', [one]);
+
+    // Act
+    const partly = await openLayers([one, two], join(work, 'partly-opt'), cache);
+    const uncached = await openLayers([one], join(work, 'uncached-opt'), null);
+
+    // Assess
+    expect(partly.known).toBeNull();
+    expect(uncached.known).toBeNull();
+  });
+
+  it('knows nothing of a layer whose kept pack was changed in place', async () => {
+    // Prepare
+    const one = await layerZip('one', FIRST);
+    await unpackInto('one-opt', [one]);
+    const [entry = ''] = await keptEntries();
+    const pack = join(cache, 'unpacked-layers', entry, 'files.bin');
+    const bytes = await readFile(pack);
+    await writeFile(pack, Buffer.from(bytes.toString('latin1').replace('a = 1', 'a = 2'), 'latin1'));
+
+    // Act
+    const { known } = await openLayers([one], join(work, 'tampered-opt'), cache);
+
+    // Assess
+    expect(known).toBeNull();
   });
 });
