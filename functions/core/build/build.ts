@@ -230,13 +230,22 @@ function smokeImportOptions(input: CheckInput, options: BuildDependencySetOption
   };
 }
 
-/** Verify, smoke import and pack, started at once: each only reads the tree. */
+/** Smoke import, then (once its imports start) verify and pack: each only reads the tree. */
 async function startChecks(input: CheckInput, options: BuildDependencySetOptions, context: BuildContext) {
   const [{ verifyArtifact }, { smokeImport }] = await Promise.all([
     import('../verify/artifact-verifier.ts'),
     import('../verify/smoke-import.ts'),
   ]);
   const { lock, treeDir } = input;
+  // The smoke import goes first: the others' reads and writes hold libuv's pool, and its setup
+  // (reading every distribution's metadata, the footprints) waited behind them for up to half a
+  // second. Its imports then run while the others do.
+  let importsStarting = (): void => undefined;
+  const started = new Promise<void>((resolve) => (importsStarting = resolve));
+  const smoking = context.phase('smokeImport', () =>
+    smokeImport({ ...smokeImportOptions(input, options, context), onImportsStarting: importsStarting }),
+  );
+  await Promise.race([started, smoking.catch(() => undefined)]);
   const owner = new Map<string, string>();
   for (const pkg of input.packed) for (const file of pkg.files) owner.set(file.path, pkg.name);
   const verifying = context.phase('verify', () =>
@@ -246,9 +255,6 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
       pythonRoots: [SITE_DIR],
       packageOf: (path) => owner.get(path) ?? null,
     }),
-  );
-  const smoking = context.phase('smokeImport', () =>
-    smokeImport(smokeImportOptions(input, options, context)),
   );
   const reuse = input.reuse ? layerZipReuse(lock, options.cacheDir) : null;
   const packing = context.phase('pack', () =>

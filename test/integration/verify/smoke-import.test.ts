@@ -206,6 +206,31 @@ describe('smokeImport', () => {
     },
   );
 
+  it.skipIf(noInterpreter !== null)(
+    `says when its imports start, once, after its setup and before the first import ends${skipNote(noInterpreter)}`,
+    async () => {
+      // Prepare
+      const site = join(work, 'announced');
+      await mkdir(site, { recursive: true });
+      await writeFile(join(site, 'first.py'), 'VALUE = 1\n');
+      await writeFile(join(site, 'second.py'), 'VALUE = 2\n');
+      await writeDistInfo(site, 'announced', '1.0', ['first.py', 'second.py']);
+      const events: string[] = [];
+
+      // Act
+      const result = await smokeImport({
+        roots: [site],
+        target,
+        onProgress: (modules) => events.push(`progress ${modules}`),
+        onImportsStarting: () => events.push('starting'),
+      });
+
+      // Assess
+      expect(result.ok).toBe(true);
+      expect(events).toEqual(['progress 0', 'starting', 'progress 1', 'progress 2']);
+    },
+  );
+
   it('says plainly why it did not run when no interpreter fits the target', async () => {
     // Prepare
     const arm = lambdaTarget('python3.11', 'arm64');
