@@ -14,7 +14,7 @@ import tar from 'tar-stream';
 import { blobPath, readLayoutImage } from '../deliver/oci/image-layout.ts';
 import { eachSettled } from '../shared/each-settled.ts';
 import { IntegrityError } from '../shared/errors.ts';
-import { sha256OfFile } from '../shared/hash.ts';
+import { sha256OfFile, sha256OfFiles } from '../shared/hash.ts';
 import { openKeptLayerWriter } from './kept-layers.ts';
 import { inflateEntry, openZip, type ZipEntry } from './zip-reader.ts';
 
@@ -32,12 +32,8 @@ export async function treeDigests(
     const path = relative(root, join(entry.parentPath, entry.name)).split(sep).join('/');
     if (!exclude.some((folder) => path.startsWith(`${folder}/`))) paths.push(path);
   }
-  const found = new Map<string, string>();
-  await eachSettled(paths, HASH_CONCURRENCY, async (path) => {
-    found.set(path, await sha256OfFile(join(root, path)));
-  });
-  // In the tree's own order, whichever read finished first.
-  return new Map(paths.map((path) => [path, found.get(path) ?? '']));
+  const digests = await sha256OfFiles(paths.map((path) => join(root, path)));
+  return new Map(paths.map((path, index) => [path, digests[index] ?? '']));
 }
 
 /** The sha256 of every file a zip unpacks to, by its name in the zip, in the zip's order. */

@@ -1,7 +1,9 @@
 // The one sha256 helper: of bytes in memory and of files, streamed so a file of any size costs
 // a chunk of memory. Everything that names content by its digest uses these.
 import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /** sha256 of bytes or text, lowercase hex. */
 export function sha256Hex(data: Buffer | string): string {
@@ -30,4 +32,42 @@ export async function sha256OfFile(path: string): Promise<string> {
   } finally {
     await handle.close();
   }
+}
+
+/** How long hashing many files holds the event loop before it lets other work run. */
+const HASH_SLICE_MS = 8;
+
+/**
+ * sha256 of many files (lowercase hex, in the order given), each read with plain blocking reads
+ * into one buffer, a few milliseconds at a time between turns of the event loop. For the
+ * thousands of files of an installed tree this is several times faster than one promise per
+ * file: that queues four operations per file on libuv's four-thread pool, behind whatever else
+ * the build is writing, and allocates a buffer for each.
+ * @example const [a, b] = await sha256OfFiles(['tree/python/six.py', 'tree/python/idna/core.py']);
+ */
+export async function sha256OfFiles(paths: readonly string[]): Promise<string[]> {
+  const buffer = Buffer.allocUnsafe(WHOLE_FILE_BYTES);
+  const digests: string[] = [];
+  let sliceStart = performance.now();
+  for (const path of paths) {
+    if (performance.now() - sliceStart > HASH_SLICE_MS) {
+      await nextTurn();
+      sliceStart = performance.now();
+    }
+    digests.push(sha256OfFileWith(path, buffer));
+  }
+  return digests;
+}
+
+/** One file's sha256, read through `buffer` with blocking reads. */
+function sha256OfFileWith(path: string, buffer: Buffer): string {
+  const hash = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    for (let read = readSync(fd, buffer); read > 0; read = readSync(fd, buffer))
+      hash.update(buffer.subarray(0, read));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
 }
