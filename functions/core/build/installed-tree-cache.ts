@@ -19,7 +19,7 @@
 // (Someone who can rewrite an entry together with its description could equally rewrite a
 // whole cached build in builds/; that is outside what these checks defend against.)
 import { createHash, randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { lstat, mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { z } from 'zod';
@@ -27,6 +27,7 @@ import { eachSettled } from '../shared/each-settled.ts';
 import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
 import { fileIdentity, identityOfStats } from '../shared/file-identity.ts';
 import { sha256Hex } from '../shared/hash.ts';
+import { timeSlices } from '../shared/time-slices.ts';
 import { writeAllAt } from '../shared/write-at.ts';
 import { canonicalizeName } from '../shared/names.ts';
 import { openZip, unsafeEntryName } from '../pack/zip-reader.ts';
@@ -472,35 +473,11 @@ function packageOf(
   };
 }
 
-/** A new file at `target` (exclusive create, as installWheel writes), filled by `fill`; removed again if that fails. */
-async function writeNewFile(
-  target: string,
-  mode: number,
-  fill: (out: FileHandle) => Promise<void>,
-): Promise<void> {
-  const out = await open(target, 'wx', mode);
-  try {
-    await fill(out);
-  } catch (error) {
-    await out.close();
-    await rm(target, { force: true });
-    throw error;
-  }
-  await out.close();
-}
-
-/** Write checked bytes, or copy the file's range of the blob, into `target`. */
-function writerOf(blob: FileHandle, offset: number, file: CachedFile, pieces: Buffer[] | undefined) {
-  return async (out: FileHandle): Promise<void> => {
-    if (!pieces) return readRange(blob, offset, file.size, (chunk, at) => writeAllAt(out, chunk, at));
-    const { bytesWritten } = await out.writev(pieces, 0);
-    if (bytesWritten !== file.size) throw new Error(`short write (${bytesWritten} of ${file.size} bytes)`);
-  };
-}
-
 /**
  * Claim the paths exactly as a fresh install does (a clash with another distribution is refused
- * before anything is written), then copy the checked files into the tree.
+ * before anything is written), then copy the checked files into the tree: with blocking calls
+ * through one buffer, in time slices (time-slices.ts), since a promise per call for thousands of
+ * files queued behind the other installs on libuv's pool.
  */
 async function materialize(
   blob: FileHandle,
@@ -518,24 +495,60 @@ async function materialize(
     : new Set<string>();
   const offsets = offsetsOf(files);
   const made = new Set<string>();
-  await eachSettled(
-    files.map((file, index) => ({ file, offset: offsets[index] ?? 0 })),
-    16,
-    async ({ file, offset }) => {
-      if (skip.has(file.path)) return;
-      const target = resolve(root, ...file.path.split('/'));
-      if (!target.startsWith(root + sep))
-        throw new Error(`${wheel}: ${file.path} would be written outside the tree`);
-      if (!made.has(dirname(target))) {
-        await mkdir(dirname(target), { recursive: true });
-        made.add(dirname(target));
-      }
-      const fill = writerOf(blob, offset, file, bytesInMemory(checked, file.path));
-      const write = () => writeNewFile(target, file.executable ? 0o755 : 0o644, fill);
-      await writeExclusive(target, write, async () => file.sha256, `${wheel}: ${file.path}`, packageName);
-      options.onFileWritten?.(file.size);
-    },
-  );
+  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  const pause = timeSlices();
+  for (const [index, file] of files.entries()) {
+    await pause();
+    if (skip.has(file.path)) continue;
+    const target = resolve(root, ...file.path.split('/'));
+    if (!target.startsWith(root + sep))
+      throw new Error(`${wheel}: ${file.path} would be written outside the tree`);
+    if (!made.has(dirname(target))) {
+      mkdirSync(dirname(target), { recursive: true });
+      made.add(dirname(target));
+    }
+    const pieces = bytesInMemory(checked, file.path);
+    const copy = { blob: blob.fd, offset: offsets[index] ?? 0, size: file.size, buffer };
+    const write = async () => writeNewFileSync(target, file.executable ? 0o755 : 0o644, pieces ?? copy);
+    await writeExclusive(target, write, async () => file.sha256, `${wheel}: ${file.path}`, packageName);
+    options.onFileWritten?.(file.size);
+  }
+}
+
+/** A range of the blob, copied through `buffer`. */
+interface BlobRange {
+  readonly blob: number;
+  readonly offset: number;
+  readonly size: number;
+  readonly buffer: Buffer;
+}
+
+/** A new file at `target` (exclusive create, as installWheel writes) holding `bytes`; removed again if that fails. */
+function writeNewFileSync(target: string, mode: number, bytes: readonly Buffer[] | BlobRange): void {
+  const out = openSync(target, 'wx', mode);
+  try {
+    if ('blob' in bytes) copyRangeSync(bytes, out);
+    else writeAllSync(out, bytes);
+  } catch (error) {
+    closeSync(out);
+    rmSync(target, { force: true });
+    throw error;
+  }
+  closeSync(out);
+}
+
+function writeAllSync(out: number, pieces: readonly Buffer[]): void {
+  for (const piece of pieces)
+    for (let done = 0; done < piece.length;) done += writeSync(out, piece, done, piece.length - done);
+}
+
+function copyRangeSync({ blob, offset, size, buffer }: BlobRange, out: number): void {
+  for (let done = 0; done < size;) {
+    const read = readSync(blob, buffer, 0, Math.min(buffer.length, size - done), offset + done);
+    if (read === 0) throw new Error(`the file ends ${size - done} bytes early`);
+    writeAllSync(out, [buffer.subarray(0, read)]);
+    done += read;
+  }
 }
 
 /** The description's file list of a fresh install, or null when a digest is not a sha256 (nothing is stored then). */

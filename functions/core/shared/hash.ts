@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { timeSlices } from './time-slices.ts';
 
 /** sha256 of bytes or text, lowercase hex. */
 export function sha256Hex(data: Buffer | string): string {
@@ -34,12 +34,9 @@ export async function sha256OfFile(path: string): Promise<string> {
   }
 }
 
-/** How long hashing many files holds the event loop before it lets other work run. */
-const HASH_SLICE_MS = 8;
-
 /**
  * sha256 of many files (lowercase hex, in the order given), each read with plain blocking reads
- * into one buffer, a few milliseconds at a time between turns of the event loop. For the
+ * into one buffer, a few milliseconds at a time between turns of the event loop (time-slices.ts). For the
  * thousands of files of an installed tree this is several times faster than one promise per
  * file: that queues four operations per file on libuv's four-thread pool, behind whatever else
  * the build is writing, and allocates a buffer for each.
@@ -48,12 +45,9 @@ const HASH_SLICE_MS = 8;
 export async function sha256OfFiles(paths: readonly string[]): Promise<string[]> {
   const buffer = Buffer.allocUnsafe(WHOLE_FILE_BYTES);
   const digests: string[] = [];
-  let sliceStart = performance.now();
+  const pause = timeSlices();
   for (const path of paths) {
-    if (performance.now() - sliceStart > HASH_SLICE_MS) {
-      await nextTurn();
-      sliceStart = performance.now();
-    }
+    await pause();
     digests.push(sha256OfFileWith(path, buffer));
   }
   return digests;
