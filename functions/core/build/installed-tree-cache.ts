@@ -27,7 +27,7 @@ import { eachSettled } from '../shared/each-settled.ts';
 import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
 import { fileIdentity, identityOfStats } from '../shared/file-identity.ts';
 import { sha256Hex } from '../shared/hash.ts';
-import { timeSlices } from '../shared/time-slices.ts';
+import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
 import { writeAllAt } from '../shared/write-at.ts';
 import { canonicalizeName } from '../shared/names.ts';
 import { openZip, unsafeEntryName } from '../pack/zip-reader.ts';
@@ -476,7 +476,7 @@ function packageOf(
 /**
  * Claim the paths exactly as a fresh install does (a clash with another distribution is refused
  * before anything is written), then copy the checked files into the tree: with blocking calls
- * through one buffer, in time slices (time-slices.ts), since a promise per call for thousands of
+ * through one buffer, between event-loop turns (event-loop-slicer.ts), since a promise per call for thousands of
  * files queued behind the other installs on libuv's pool.
  */
 async function materialize(
@@ -496,7 +496,7 @@ async function materialize(
   const offsets = offsetsOf(files);
   const made = new Set<string>();
   const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-  const pause = timeSlices();
+  const pause = eventLoopSlicer();
   for (const [index, file] of files.entries()) {
     await pause();
     if (skip.has(file.path)) continue;

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { timeSlices } from './time-slices.ts';
+import { eventLoopSlicer } from './event-loop-slicer.ts';
 
 /** sha256 of bytes or text, lowercase hex. */
 export function sha256Hex(data: Buffer | string): string {
@@ -36,7 +36,7 @@ export async function sha256OfFile(path: string): Promise<string> {
 
 /**
  * sha256 of many files (lowercase hex, in the order given), each read with plain blocking reads
- * into one buffer, a few milliseconds at a time between turns of the event loop (time-slices.ts). For the
+ * into one buffer, a few milliseconds at a time between turns of the event loop (event-loop-slicer.ts). For the
  * thousands of files of an installed tree this is several times faster than one promise per
  * file: that queues four operations per file on libuv's four-thread pool, behind whatever else
  * the build is writing, and allocates a buffer for each.
@@ -45,7 +45,7 @@ export async function sha256OfFile(path: string): Promise<string> {
 export async function sha256OfFiles(paths: readonly string[]): Promise<string[]> {
   const buffer = Buffer.allocUnsafe(WHOLE_FILE_BYTES);
   const digests: string[] = [];
-  const pause = timeSlices();
+  const pause = eventLoopSlicer();
   for (const path of paths) {
     await pause();
     digests.push(sha256OfFileWith(path, buffer));

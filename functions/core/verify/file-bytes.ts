@@ -4,7 +4,7 @@
 // a read costs a few microseconds, while each asynchronous call costs a thread-pool round trip
 // and a promise, several times that in main-thread CPU (profiled: verify spent most of its
 // time in FileHandle open/read/close, not in bytes or parsing). Callers hand the event loop
-// back between files (see eventLoopSlicer).
+// back between files (core/shared/event-loop-slicer.ts).
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { ByteSource } from './elf.ts';
 

@@ -34,19 +34,3 @@ export function inspectBytes(bytes: Buffer, name: string): FileInspection {
   const format = detectBinaryFormat(bytes.subarray(0, HEAD_BYTES));
   return { format, elf: format === 'elf' ? readElfFacts(bytes, name) : null };
 }
-
-/**
- * A pause to await between pieces of synchronous work: it yields to the event loop once
- * `maxMs` have passed or `maxSteps` calls were made since the last yield, so that the smoke
- * import's pipes and the packer, running in the same process, keep being served.
- */
-export function eventLoopSlicer(maxMs = 4, maxSteps = 128): () => Promise<void> {
-  let since = performance.now();
-  let steps = 0;
-  return async () => {
-    if (++steps < maxSteps && performance.now() - since < maxMs) return;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    since = performance.now();
-    steps = 0;
-  };
-}
