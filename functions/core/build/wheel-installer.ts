@@ -7,9 +7,10 @@
 // for every file that passed through unchanged, where its compressed bytes sit in the wheel,
 // so the layer writer can copy them raw.
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
 import { eachSettled } from '../shared/each-settled.ts';
+import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
 import { IntegrityError, UnsafeArchiveError } from '../shared/errors.ts';
 import { sha256Hex, sha256OfFile } from '../shared/hash.ts';
 import { canonicalizeName } from '../shared/names.ts';
@@ -779,6 +780,9 @@ async function writeFiles(
     [...context.byName.values()].map((entry) => [context.zip.dataOffset(entry), entry] as const),
   );
   const made = new Set<string>();
+  // Bytes in memory are written with blocking calls between event-loop turns: thousands of small
+  // files each cost three round trips through libuv's pool otherwise, queued behind the others.
+  const pause = eventLoopSlicer();
   await eachSettled(kept, 16, async (file) => {
     if (skip.has(file.path)) return;
     const target = resolve(root, ...file.path.split('/'));
@@ -792,7 +796,7 @@ async function writeFiles(
       );
     const folder = dirname(target);
     if (!made.has(folder)) {
-      await mkdir(folder, { recursive: true });
+      mkdirSync(folder, { recursive: true });
       made.add(folder);
     }
     const source = file.source;
@@ -803,8 +807,10 @@ async function writeFiles(
     if (entry) inflated.delete(entry);
     if (entry && checkedBytes) written.set(file.path, checkedBytes);
     const write = async (): Promise<void> => {
-      if (checkedBytes) await writeFile(target, checkedBytes, { flag: 'wx', mode });
-      else if (entry) await writeEntryTo(context.zip, entry, target, mode);
+      if (checkedBytes) {
+        await pause();
+        writeFileSync(target, checkedBytes, { flag: 'wx', mode });
+      } else if (entry) await writeEntryTo(context.zip, entry, target, mode);
     };
     const expected = async (): Promise<string> => {
       if (source.kind === 'generated') return sha256Hex(source.content);
