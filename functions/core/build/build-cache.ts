@@ -99,13 +99,19 @@ export async function readCachedBuild(
 
 /**
  * Publish a finished build folder as the cache entry `cached` (first writer wins: the rename
- * either lands or finds another run's entry). Returns the folder to deliver from.
+ * either lands or finds another run's entry). Returns the folder to deliver from. `written` are
+ * sha256 digests (hex, by path) the build took of files as it wrote them (its layer zips).
  */
-export async function storeInCache(staging: string, cached: string): Promise<string> {
+export async function storeInCache(
+  staging: string,
+  cached: string,
+  written: ReadonlyMap<string, string> = new Map(),
+): Promise<string> {
   const files = [];
   for (const path of await listFiles(staging)) {
     const full = join(staging, ...path.split('/'));
-    files.push({ path, size: (await stat(full)).size, sha256: await sha256OfFile(full) });
+    const sha256 = written.get(path) ?? (await sha256OfFile(full));
+    files.push({ path, size: (await stat(full)).size, sha256 });
   }
   await writeFileAtomic(
     join(staging, CACHE_ENTRY_FILE),

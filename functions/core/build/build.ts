@@ -388,7 +388,11 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     const manifest = assembleManifest(input, Math.round(performance.now() - started));
     await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     // Only what verified goes into the cache (first writer wins; this run delivers what it built).
-    await deliverOutputs(isPublishable(manifest) ? await storeInCache(staging, cached) : staging, outDir);
+    // Each layer zip's digest is the manifest's: hashed as it was written, or the kept zip's it
+    // was copied from while that held still (layer-zip-cache.ts). A later hit hashes them all.
+    const written = new Map(manifest.layers.map((layer) => [layer.file, layer.sha256]));
+    const from = isPublishable(manifest) ? await storeInCache(staging, cached, written) : staging;
+    await deliverOutputs(from, outDir);
     return manifest;
   }
 }

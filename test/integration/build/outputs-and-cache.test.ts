@@ -102,6 +102,23 @@ describe('the build cache', () => {
     detected++;
   });
 
+  it("lists every file of its entry with that file's own sha256 (the zips' taken as they were written)", async () => {
+    // Prepare
+    const cacheDir = fresh('cache');
+
+    // Act
+    await build(lockB, fresh('out'), cacheDir);
+
+    // Assess
+    const [key = ''] = await readdir(join(cacheDir, 'builds'));
+    const entry = join(cacheDir, 'builds', key);
+    const { files } = JSON.parse(await readFile(join(entry, '.cache-entry.json'), 'utf8')) as {
+      files: { path: string; sha256: string }[];
+    };
+    expect(files.some((file) => file.path.endsWith('.zip'))).toBe(true);
+    for (const file of files) expect(file.sha256).toBe(await sha256OfFile(join(entry, file.path)));
+  });
+
   const corruptions: { name: string; corrupt: (entry: string, manifest: BuildManifest) => Promise<void> }[] =
     [
       { name: 'a manifest of {}', corrupt: (entry) => writeFile(join(entry, 'manifest.json'), '{}') },
