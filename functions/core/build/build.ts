@@ -14,8 +14,7 @@ import { join } from 'node:path';
 import { lockHash } from '../resolve/lock.ts';
 import { chooseRoute, isPublishable, type Route } from '../route/choose-route.ts';
 import { LayerZipCache } from '../pack/layer-zip-cache.ts';
-import { keptLayersRoot } from '../pack/kept-layers.ts';
-import { canonicalizeName } from '../shared/names.ts';
+import { keepLayerFrom, keptLayersRoot } from '../pack/kept-layers.ts';
 import {
   artifactKeyOf,
   parseDeliveryPolicy,
@@ -27,7 +26,13 @@ import { sha256Hex } from '../shared/hash.ts';
 import { createBuildContext, type BuildContext, type BuildEvent } from './build-events.ts';
 import { assembleManifest, warnAboutRuntimeProvided } from './build-manifest.ts';
 import { installSet, type InstalledEntry } from './install-set.ts';
-import { NO_ARTIFACTS, packArtifacts, type LayerZipReuse, type PackedArtifacts } from './pack-artifacts.ts';
+import {
+  lockedWheelSha256,
+  NO_ARTIFACTS,
+  packArtifacts,
+  type LayerZipReuse,
+  type PackedArtifacts,
+} from './pack-artifacts.ts';
 import { LAMBDA_TASK_ROOT } from '../deliver/oci/image-layout.ts';
 import { postProcess } from './post-process.ts';
 import { DEFAULT_SLIM_POLICY, NO_SLIM_POLICY, slimPolicyKey, type SlimPolicy } from './slim-policy.ts';
@@ -137,8 +142,7 @@ function routeOf(packed: readonly InstalledPackage[], policy: DeliveryPolicy, lo
 
 /** The cache of layer zips, and each wheel's sha256 (which names the bytes a zip copies from it). */
 function layerZipReuse(lock: Lock, cacheDir: string): LayerZipReuse {
-  const wheelSha256 = new Map(lock.packages.map((locked) => [canonicalizeName(locked.name), locked.sha256]));
-  return { cache: new LayerZipCache(join(cacheDir, 'layer-zips')), wheelSha256 };
+  return { cache: new LayerZipCache(join(cacheDir, 'layer-zips')), wheelSha256: lockedWheelSha256(lock) };
 }
 
 /** Keep each layer zip written now (it passed the tree check) for the next build of the same layer. */
@@ -157,6 +161,22 @@ async function keepWrittenZips(
   await cache.evict();
 }
 
+/**
+ * Keep each layer's files unpacked for the local probe (core/pack/kept-layers.ts), copied from
+ * the tree and hashed on the way: a layer is kept only when every file is what its zip unzips
+ * to, so this need not wait for the smoke import and the tree check (it runs while they do).
+ * Failing to keep is not the build's failure.
+ */
+async function keepLayersUnpacked(root: string, packed: PackedArtifacts, treeDir: string): Promise<void> {
+  for (const layer of packed.layers) {
+    const files = packed.zipFiles?.get(layer.file);
+    if (!files) continue;
+    await keepLayerFrom(root, { zipSha256: layer.sha256, files }, treeDir, { hashed: true }).catch(
+      () => undefined,
+    );
+  }
+}
+
 /** The part of the tree an artifact of the strategy holds: layers hold python/ (and bin/), the others the site folder. */
 function shippedPartOfTree(
   strategy: Route['strategy'],
@@ -171,19 +191,16 @@ function shippedPartOfTree(
 async function packedDigests(
   artifacts: PackedArtifacts,
   staging: string,
-  keepRoot: string | null,
 ): Promise<{ digests: LayerDigests; what: 'layers' | 'EFS tree' | 'image' } | null> {
   if (artifacts.layers.length > 0) {
     const zips = artifacts.layers.map((layer) => join(staging, layer.file));
-    // A zip copied from the cache brings the digests it was checked by when it was written.
+    // A zip written now unzips to what its files were packed from (pack-artifacts.ts); one copied
+    // from the cache brings the digests it was checked by when it was written.
     const known = new Map<string, ReadonlyMap<string, string>>();
+    for (const [file, files] of artifacts.zipFiles ?? [])
+      known.set(join(staging, file), new Map(files.map((packed) => [packed.path, packed.sha256])));
     for (const [file, kept] of artifacts.reusedZips ?? []) known.set(join(staging, file), kept.digests);
-    const zipSha256 = new Map(artifacts.layers.map((layer) => [join(staging, layer.file), layer.sha256]));
-    const keep = (zip: string) => {
-      const sha256 = zipSha256.get(zip);
-      return keepRoot && sha256 ? { root: keepRoot, zipSha256: sha256 } : null;
-    };
-    return { digests: await zipDigests(zips, known, keep), what: 'layers' };
+    return { digests: await zipDigests(zips, known), what: 'layers' };
   }
   // The EFS tree and the image hold the site folder alone (no bin/ scripts): named from its root.
   if (artifacts.efs) {
@@ -276,13 +293,27 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
 async function checkAndPack(input: CheckInput, options: BuildDependencySetOptions, context: BuildContext) {
   const { verifying, smoking, packing, zipCache } = await startChecks(input, options, context);
   // The artifacts never change once written: their digests are taken while the smoke import runs.
-  const keepRoot = input.reuse && options.keepUnpackedLayers ? keptLayersRoot(options.cacheDir) : null;
-  const layerDigests = packing.then((artifacts) => packedDigests(artifacts, input.staging, keepRoot));
+  const layerDigests = packing.then((artifacts) => packedDigests(artifacts, input.staging));
   // So is the tree's, for when the smoke import's cell could not write it (below).
   const shipped = shippedPartOfTree(input.route.strategy, input.treeDir);
   const treeWhileChecking = treeDigests(shipped.root, shipped.exclude);
+  // The local probe's unpacked layers, copied while the smoke import runs (after the tree's hash,
+  // which the check waits for).
+  const keepRoot = input.reuse && options.keepUnpackedLayers ? keptLayersRoot(options.cacheDir) : null;
+  const keeping = keepRoot
+    ? Promise.all([packing, treeWhileChecking]).then(([packed]) =>
+        keepLayersUnpacked(keepRoot, packed, input.treeDir),
+      )
+    : null;
   // allSettled: the tree is removed once the build leaves, so nothing may still be running.
-  const settled = await Promise.allSettled([verifying, smoking, packing, layerDigests, treeWhileChecking]);
+  const settled = await Promise.allSettled([
+    verifying,
+    smoking,
+    packing,
+    layerDigests,
+    treeWhileChecking,
+    keeping,
+  ]);
   for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
   const [verification, smoke, packed, digests] = [
     await verifying,

@@ -451,13 +451,13 @@ function packageOf(
   generated: ReadonlyMap<string, Buffer>,
   options: InstallWheelOptions,
 ): InstalledPackage {
-  const files: InstalledFile[] = description.files.map(({ path, size, executable, source }) => ({
+  const files: InstalledFile[] = description.files.map(({ path, size, executable, source, sha256 }) => ({
     path,
     size,
     executable,
     source:
       source.kind === 'wheel'
-        ? { ...source }
+        ? { ...source, sha256 }
         : { kind: 'generated', content: generated.get(path) ?? Buffer.alloc(0) },
   }));
   return {
@@ -559,8 +559,17 @@ function describeFiles(fresh: FreshInstall): CachedFile[] | null {
     if (!digest.startsWith('sha256=')) return null;
     const sha256 = Buffer.from(digest.slice('sha256='.length), 'base64url').toString('hex');
     if (source.kind === 'wheel' && source.method !== 0 && source.method !== 8) return null;
+    // The content digest is the file's own (sha256 above), not a part of where its bytes sit.
     const described: CachedFile['source'] =
-      source.kind === 'generated' ? { kind: 'generated' } : { ...source, method: source.method as 0 | 8 };
+      source.kind === 'generated'
+        ? { kind: 'generated' }
+        : {
+            kind: 'wheel',
+            method: source.method as 0 | 8,
+            crc32: source.crc32,
+            dataOffset: source.dataOffset,
+            compressedSize: source.compressedSize,
+          };
     files.push({ path, size, sha256, executable, source: described });
   }
   return files;

@@ -1,8 +1,16 @@
 // The last step of a build: the installed tree packed for its route. Layer zips are written in
 // parallel by raw copy of the wheels' compressed bytes (no recompression); the EFS route gets a
 // tree tar, the image route an OCI image layout.
+//
+// What a written zip unzips to is known without inflating it: each raw copy is the very bytes
+// the install inflated, CRC- and RECORD-checked and hashed (InstalledFile's source.sha256), out
+// of a wheel whose sha256 the lock names; the wheel is hashed again here as it is read, so a
+// wheel changed since the install is refused. Each zip's directory is read back and matched
+// against what was meant to be written. The tree check (packed-tree-check.ts) then compares
+// these digests with the tree as it is after the smoke import.
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { parentDirectories, writeDeterministicZip } from '../pack/deterministic-zip.ts';
 import type { DeterministicZipEntry } from '../pack/deterministic-zip.ts';
 import type { LayerPlan } from '../route/layer-packer.ts';
@@ -10,7 +18,10 @@ import type { BuildManifest, LayerArtifact, Lock, Strategy } from '../shared/typ
 import { SITE_DIR } from './tree-files.ts';
 import type { InstalledPackage } from './wheel-installer.ts';
 import { layerZipKey, type KeptLayerZip, type LayerZipCache } from '../pack/layer-zip-cache.ts';
+import { openZip } from '../pack/zip-reader.ts';
+import { IntegrityError } from '../shared/errors.ts';
 import { sha256Hex } from '../shared/hash.ts';
+import { canonicalizeName } from '../shared/names.ts';
 
 export interface PackedArtifacts {
   readonly layers: LayerArtifact[];
@@ -22,6 +33,21 @@ export interface PackedArtifacts {
   readonly reusedZips?: ReadonlyMap<string, KeptLayerZip>;
   /** The cache key of each layer zip (by file), when packing could reuse. */
   readonly zipKeys?: ReadonlyMap<string, string>;
+  /** Each layer zip's files (by zip file), as packed from the tree, with what they unzip to. */
+  readonly zipFiles?: ReadonlyMap<string, readonly PackedFile[]>;
+}
+
+/** One file of a layer zip: its path in the zip (and the tree), mode and the sha256 it unzips to. */
+export interface PackedFile {
+  readonly path: string;
+  readonly size: number;
+  readonly executable: boolean;
+  readonly sha256: string;
+}
+
+/** Each locked wheel's sha256 by package (PEP 503 name): the bytes a zip may copy from it. */
+export function lockedWheelSha256(lock: Lock): Map<string, string> {
+  return new Map(lock.packages.map((locked) => [canonicalizeName(locked.name), locked.sha256.toLowerCase()]));
 }
 
 export const NO_ARTIFACTS: PackedArtifacts = { layers: [], layerOf: new Map(), efs: null, image: null };
@@ -72,11 +98,38 @@ function describeMembers(
   );
 }
 
+/** A member's files as packed: what a raw copy unzips to is what the install hashed. */
+function packedFilesOf(members: readonly LayerMember[]): PackedFile[] {
+  return members
+    .map(({ file }) => ({
+      path: file.path,
+      size: file.size,
+      executable: file.executable,
+      sha256: file.source.kind === 'wheel' ? file.source.sha256 : sha256Hex(file.source.content),
+    }))
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** The wheel's bytes, refused unless they are still the wheel the lock names (and the install checked). */
+async function readLockedWheel(installed: InstalledPackage, wheelSha256: ReadonlyMap<string, string>) {
+  const bytes = await readFile(installed.wheelPath);
+  const expected = wheelSha256.get(installed.name);
+  if (sha256Hex(bytes) !== expected)
+    throw new IntegrityError(
+      `${installed.wheelPath} changed after it was installed: its sha256 is no longer the lock's (${expected ?? 'none'}).`,
+      { hint: 'Something rewrote the download cache during the build; nothing was published. Build again.' },
+    );
+  return bytes;
+}
+
 /** The entries of one layer zip: raw copies from the wheels, generated files, directories. */
-async function layerEntries(members: readonly LayerMember[]): Promise<DeterministicZipEntry[]> {
+async function layerEntries(
+  members: readonly LayerMember[],
+  wheelSha256: ReadonlyMap<string, string>,
+): Promise<DeterministicZipEntry[]> {
   const wheels = new Map<string, Promise<Buffer>>();
   const wheelOf = (installed: InstalledPackage): Promise<Buffer> => {
-    const read = wheels.get(installed.wheelPath) ?? readFile(installed.wheelPath);
+    const read = wheels.get(installed.wheelPath) ?? readLockedWheel(installed, wheelSha256);
     wheels.set(installed.wheelPath, read);
     return read;
   };
@@ -107,34 +160,75 @@ export interface LayerZipReuse {
   readonly wheelSha256: ReadonlyMap<string, string>;
 }
 
+/**
+ * Read back the directory of a zip just written: every entry meant is there once, with the
+ * method, CRC and sizes meant, and nothing else (a writer bug or a short write ships nothing).
+ */
+export async function checkWrittenZip(
+  path: string,
+  entries: readonly DeterministicZipEntry[],
+): Promise<void> {
+  const zip = await openZip(path, { name: path });
+  try {
+    const meant = new Map(entries.map((entry) => [entry.name, entry]));
+    const wrong = zip.entries.filter((written) => {
+      const entry = meant.get(written.name);
+      meant.delete(written.name);
+      if (!entry) return true;
+      if (entry.kind === 'content')
+        return written.uncompressedSize !== entry.content.length || written.crc32 !== crc32(entry.content);
+      if (entry.kind !== 'raw') return false;
+      const { raw } = entry;
+      return (
+        written.method !== raw.method ||
+        written.crc32 !== raw.crc32 ||
+        written.compressedSize !== raw.data.length ||
+        written.uncompressedSize !== raw.uncompressedSize
+      );
+    });
+    const names = [...wrong.map((entry) => entry.name), ...meant.keys()];
+    if (names.length > 0)
+      throw new IntegrityError(`${path} was not written as meant: ${names.slice(0, 5).join(', ')}.`, {
+        hint: 'This is a bug in lambda-deps (or a full disk); nothing was published.',
+      });
+  } finally {
+    await zip.close();
+  }
+}
+
 /** One layer's zip: copied from the cache when it kept one of the same entries, else written. */
 async function packLayer(
-  planned: Extract<LayerPlan, { fits: true }>['layers'][number],
   members: readonly LayerMember[],
   target: string,
-  reuse: LayerZipReuse | null,
+  options: { reuse: LayerZipReuse | null; wheelSha256: ReadonlyMap<string, string> },
 ): Promise<{
   written: { sha256: string; size: number; unzippedSize: number };
   kept: KeptLayerZip | null;
   key: string | null;
 }> {
+  const { reuse } = options;
   const key = reuse ? layerZipKey(describeMembers(members, reuse.wheelSha256)) : null;
   const kept = reuse && key ? await reuse.cache.copyTo(key, target) : null;
   if (kept) return { written: kept, kept, key };
-  return { written: await writeDeterministicZip(target, await layerEntries(members)), kept: null, key };
+  const entries = await layerEntries(members, options.wheelSha256);
+  const written = await writeDeterministicZip(target, entries);
+  await checkWrittenZip(target, entries);
+  return { written, kept: null, key };
 }
 
 async function packLayers(
   plan: Extract<LayerPlan, { fits: true }>,
   packed: readonly InstalledPackage[],
   staging: string,
-  options: { warn: (message: string) => void; reuse: LayerZipReuse | null },
+  options: { warn: (message: string) => void; reuse: LayerZipReuse | null; lock: Lock },
 ): Promise<PackedArtifacts> {
   await mkdir(join(staging, 'layers'), { recursive: true });
   const byName = new Map(packed.map((pkg) => [pkg.name, pkg]));
   const layerOf = new Map<string, string>();
   const reusedZips = new Map<string, KeptLayerZip>();
   const keys = new Map<string, string>();
+  const zipFiles = new Map<string, readonly PackedFile[]>();
+  const wheelSha256 = lockedWheelSha256(options.lock);
   const layers = await Promise.all(
     plan.layers.map(async (planned) => {
       const file = `layers/layer-${planned.id}.zip`;
@@ -144,7 +238,11 @@ async function packLayers(
           .filter((pkg): pkg is InstalledPackage => pkg !== undefined),
         options.warn,
       );
-      const { written, kept, key } = await packLayer(planned, members, join(staging, file), options.reuse);
+      const { written, kept, key } = await packLayer(members, join(staging, file), {
+        reuse: options.reuse,
+        wheelSha256,
+      });
+      zipFiles.set(file, packedFilesOf(members));
       if (kept) reusedZips.set(file, kept);
       if (key) keys.set(file, key);
       for (const name of planned.packages) layerOf.set(name, file);
@@ -152,7 +250,7 @@ async function packLayers(
       return { id: planned.id, file, sha256, size, unzippedSize, packages: planned.packages };
     }),
   );
-  return { layers, layerOf, efs: null, image: null, reusedZips, zipKeys: keys };
+  return { layers, layerOf, efs: null, image: null, reusedZips, zipKeys: keys, zipFiles };
 }
 
 /** Pack the tree (`treeDir/python`) for the route into `staging`. */
@@ -169,7 +267,11 @@ export async function packArtifacts(input: {
 }): Promise<PackedArtifacts> {
   const { strategy, plan, staging } = input;
   if (strategy === 'layers' && plan.fits)
-    return packLayers(plan, input.packed, staging, { warn: input.warn, reuse: input.reuse ?? null });
+    return packLayers(plan, input.packed, staging, {
+      warn: input.warn,
+      reuse: input.reuse ?? null,
+      lock: input.lock,
+    });
   const site = join(input.treeDir, SITE_DIR);
   if (strategy === 'efs') {
     const { writeTreeTar } = await import('../pack/tree-archive.ts');

@@ -55,6 +55,11 @@ export interface InstalledFile {
         /** Offset of the compressed data in the wheel file. */
         readonly dataOffset: number;
         readonly compressedSize: number;
+        /**
+         * sha256 (hex) of what these bytes inflate to, as the install inflated them (CRC and
+         * RECORD checked) out of the same lock-checked wheel: what a raw copy of them unzips to.
+         */
+        readonly sha256: string;
       }
     | { readonly kind: 'generated'; readonly content: Buffer };
 }
@@ -595,13 +600,15 @@ async function checkContents(
   return { digests, kept, inflated };
 }
 
-function wheelSource(context: WheelContext, entry: ZipEntry): InstalledFile['source'] {
+/** Where an entry's compressed bytes sit in the wheel, and `digest` (RECORD style) of what they inflated to. */
+function wheelSource(context: WheelContext, entry: ZipEntry, digest: string): InstalledFile['source'] {
   return {
     kind: 'wheel',
     method: entry.method,
     crc32: entry.crc32,
     dataOffset: context.zip.dataOffset(entry),
     compressedSize: entry.compressedSize,
+    sha256: Buffer.from(digest.replace(/^sha256=/, ''), 'base64url').toString('hex'),
   };
 }
 
@@ -647,13 +654,14 @@ function assembleFiles(
       continue;
     }
     const mode = (plan.entry.externalAttributes >>> 16) & 0o777;
+    const digest = checked.digests.get(plan.entry) ?? '';
     kept.push({
       path: plan.destination,
       size,
       executable: plan.script || (mode & 0o111) !== 0,
-      source: wheelSource(context, plan.entry),
+      source: wheelSource(context, plan.entry, digest),
     });
-    digests.set(plan.destination, checked.digests.get(plan.entry) ?? '');
+    digests.set(plan.destination, digest);
   }
   const entryPoints = context.byName.get(`${distInfo}/entry_points.txt`);
   for (const script of parseConsoleScripts(

@@ -18,6 +18,7 @@ import pLimit from 'p-limit';
 import { z } from 'zod';
 import { readCacheFile } from '../shared/cache-file.ts';
 import { fileIdentity } from '../shared/file-identity.ts';
+import { sha256Hex } from '../shared/hash.ts';
 import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../shared/types.ts';
 import { writeAllAt } from '../shared/write-at.ts';
 import { unsafeEntryName } from './zip-reader.ts';
@@ -225,14 +226,18 @@ export async function openKeptLayerWriter(
 }
 
 /**
- * Keep a layer inflated into `opt` this time: its files, read back from there (no later layer
- * replaced them; nothing but the extractor wrote them, since the cell cannot write there or is
- * opened only once they are kept), with the digests taken as they were inflated.
+ * Keep a layer whose files sit below `opt` under their zip paths, with the digests they were
+ * checked by: read back from /opt the probe just inflated into (no later layer replaced them;
+ * nothing but the extractor wrote them, since the cell cannot write there or is opened only
+ * once they are kept). With `hashed`, each file is hashed as it is copied and nothing is kept
+ * unless all match: how a build keeps its layers from its tree while the tree check is still
+ * to come (build.ts).
  */
 export async function keepLayerFrom(
   root: string,
   layer: { readonly zipSha256: string; readonly files: readonly KeptFile[] },
   opt: string,
+  options: { readonly hashed?: boolean } = {},
 ): Promise<void> {
   if (await readKeptLayer(root, layer.zipSha256)) return; // a build kept it already
   const writer = await openKeptLayerWriter(root, layer.zipSha256, layer.files);
@@ -242,6 +247,8 @@ export async function keepLayerFrom(
       limit(async () => {
         const bytes = await readFile(join(opt, ...file.path.split('/')));
         if (bytes.length !== file.size) throw new Error(`${file.path} is not the size it was written with`);
+        if (options.hashed && sha256Hex(bytes) !== file.sha256)
+          throw new Error(`${file.path} has other bytes`);
         if (bytes.length > 0) await writer.write(index, 0, bytes);
       }),
     );

@@ -1,6 +1,7 @@
 // One tree, one truth: layer zips are written from the wheels' raw bytes (fast), and the EFS tar
 // and image layers by other code than the one that verified and smoke-imported the tree. This
-// check closes the gap for all three: every file of the packed artifact must be a file of the
+// check closes the gap for all three (a layer zip by the digests its raw copies were hashed
+// with as they were installed, pack-artifacts.ts, or by inflating it): every file of the packed artifact must be a file of the
 // tree with the same sha256, and every file of the tree must be in it. Anything else is an error
 // naming the files, and nothing ships.
 import { createReadStream } from 'node:fs';
@@ -15,7 +16,6 @@ import { blobPath, readLayoutImage } from '../deliver/oci/image-layout.ts';
 import { eachSettled } from '../shared/each-settled.ts';
 import { IntegrityError } from '../shared/errors.ts';
 import { sha256OfFile, sha256OfFiles } from '../shared/hash.ts';
-import { openKeptLayerWriter } from './kept-layers.ts';
 import { inflateEntry, openZip, type ZipEntry } from './zip-reader.ts';
 
 /** Files hashed at once: their reads overlap the hashing of the ones already read. */
@@ -37,49 +37,20 @@ export async function treeDigests(
 }
 
 /** The sha256 of every file a zip unpacks to, by its name in the zip, in the zip's order. */
-async function digestsOfZip(path: string, keep: KeepUnpacked | null): Promise<Map<string, string>> {
+async function digestsOfZip(path: string): Promise<Map<string, string>> {
   const zip = await openZip(path, { name: path });
   const ofEntry = new Map<ZipEntry, string>();
   try {
     const files = zip.entries.filter((entry) => !entry.name.endsWith('/'));
-    const writer = keep ? await openKeptLayerWriter(keep.root, keep.zipSha256, keptFilesOf(files)) : null;
-    try {
-      await eachSettled([...files.entries()], HASH_CONCURRENCY, async ([index, entry]) => {
-        const hash = createHash('sha256');
-        let offset = 0;
-        await inflateEntry(zip, entry, async (chunk) => {
-          hash.update(chunk);
-          await writer?.write(index, offset, chunk);
-          offset += chunk.length;
-        });
-        ofEntry.set(entry, hash.digest('hex'));
-      });
-    } catch (error) {
-      await writer?.abandon();
-      throw error;
-    }
-    const digests = new Map(files.map((entry) => [entry.name, ofEntry.get(entry) ?? '']));
-    // Keeping is a shortcut for the local probe: failing to keep is not the build's failure.
-    await writer?.commit(digests).catch(() => undefined);
-    return digests;
+    await eachSettled(files, HASH_CONCURRENCY, async (entry) => {
+      const hash = createHash('sha256');
+      await inflateEntry(zip, entry, (chunk) => void hash.update(chunk));
+      ofEntry.set(entry, hash.digest('hex'));
+    });
+    return new Map(files.map((entry) => [entry.name, ofEntry.get(entry) ?? '']));
   } finally {
     await zip.close();
   }
-}
-
-/** A zip's files as a kept layer lists them (core/pack/kept-layers.ts). */
-function keptFilesOf(entries: readonly ZipEntry[]) {
-  return entries.map((entry) => ({
-    path: entry.name,
-    size: entry.uncompressedSize,
-    executable: ((entry.externalAttributes >>> 16) & 0o111) !== 0,
-  }));
-}
-
-/** Where to keep a zip's files unpacked as they are hashed, and the zip's sha256 they are kept by. */
-export interface KeepUnpacked {
-  readonly root: string;
-  readonly zipSha256: string;
 }
 
 /** What the layer zips unpack to: each file's sha256 and the paths two zips disagree on. */
@@ -92,18 +63,18 @@ export interface LayerDigests {
 
 /**
  * sha256 of every file in the zips (a path in two zips must carry the same bytes in both);
- * `known`, zips whose digests were recorded when they were checked before (layer-zip-cache.ts).
+ * `known`, zips whose digests are known without inflating them: recorded when they were checked
+ * before (layer-zip-cache.ts), or those of the files they were just written from (pack-artifacts.ts).
  */
 export async function zipDigests(
   zips: readonly string[],
   known: ReadonlyMap<string, ReadonlyMap<string, string>> = new Map(),
-  keep: (zip: string) => KeepUnpacked | null = () => null,
 ): Promise<LayerDigests> {
   const digests = new Map<string, string>();
   const clashes: string[] = [];
   const perZip = new Map<string, ReadonlyMap<string, string>>();
   for (const path of zips) {
-    const ofThisZip = known.get(path) ?? (await digestsOfZip(path, keep(path)));
+    const ofThisZip = known.get(path) ?? (await digestsOfZip(path));
     perZip.set(path, ofThisZip);
     for (const [name, digest] of ofThisZip) {
       const earlier = digests.get(name);
