@@ -19,7 +19,12 @@ export interface CliRun {
  */
 export function runCli(
   args: readonly string[],
-  options: { readonly env?: Record<string, string | undefined>; readonly timeoutMs?: number } = {},
+  options: {
+    readonly env?: Record<string, string | undefined>;
+    readonly timeoutMs?: number;
+    /** The folder it runs in (default: the test's). */
+    readonly cwd?: string;
+  } = {},
 ): Promise<CliRun> {
   return new Promise((done) => {
     execFile(
@@ -29,6 +34,7 @@ export function runCli(
         env: { ...process.env, NO_COLOR: '1', ...options.env },
         maxBuffer: 16 * 1024 * 1024,
         ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
+        ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;

@@ -1,8 +1,9 @@
 // `lambda-deps store`: the two object-store moves the build needs (fetch the lock, upload the
 // artifacts), against S3 or a folder depending on LAMBDA_DEPS_STORE (`s3://bucket` or
-// `file:///dir`). The buildspec uses it instead of `aws s3 cp`, so the local build runner runs
-// the very same commands. The S3 store (and so the AWS SDK) is loaded only for `s3://`.
-import { readdir } from 'node:fs/promises';
+// `file:///dir`), and `store build`, the Build step in one process: both moves around
+// `lambda-deps build`. The buildspec uses it instead of `aws s3 cp`, so the local build runner
+// runs the very same commands. The S3 store (and so the AWS SDK) is loaded only for `s3://`.
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { Command } from 'commander';
 import { InputError } from '../../core/shared/errors.ts';
@@ -70,6 +71,78 @@ function keyFilePairs(values: readonly string[]): [string, string][] {
   return pairs;
 }
 
+/** What `store build` reads and writes, relative to the folder it runs in (CodeBuild's source folder). */
+const BUILD_STEP_FILES = { lock: 'lock.json', policy: 'policy.json', out: 'out', failed: 'failed' } as const;
+
+/** LOCK_HASH and BUILD_STRATEGY of a build's manifest, a line each for the shell ('' when unknown). */
+async function buildExports(manifestPath: string): Promise<string> {
+  const text = await readFile(manifestPath, 'utf8').catch(() => null);
+  let manifest: { lockHash?: unknown; strategy?: unknown } = {};
+  try {
+    manifest = text === null ? {} : (JSON.parse(text) as typeof manifest);
+  } catch {
+    // An unreadable manifest exports nothing; the build's own exit status says it failed.
+  }
+  const lockHash = typeof manifest.lockHash === 'string' && /^[0-9a-f]{64}$/.test(manifest.lockHash);
+  const strategy =
+    typeof manifest.strategy === 'string' && /^(layers|image|efs)$/.test(manifest.strategy);
+  return `${lockHash ? String(manifest.lockHash) : ''}\n${strategy ? String(manifest.strategy) : ''}\n`;
+}
+
+/**
+ * The Build step: fetch the lock and the delivery policy Measure stored beside the artifacts,
+ * run `lambda-deps build` on them in this process, write the exports, then upload `out/` under
+ * the prefix, or, after a failed build, only its manifest under `failed/` (for the report).
+ * One process instead of four (store get, build, a node for the exports, store put-dir): each
+ * start of the CLI costs a few hundred milliseconds.
+ * @returns the build's exit status
+ */
+async function runBuildStep(
+  lockKey: string,
+  prefix: string,
+  options: { cacheDir: string; exports: string },
+): Promise<number> {
+  assertSafeKey(lockKey);
+  if (!prefix.endsWith('/')) throw new InputError(`The artifact prefix "${prefix}" must end in /.`);
+  assertSafeKey(prefix.slice(0, -1));
+  const opened = await openStore(process.env.LAMBDA_DEPS_STORE);
+  const files = BUILD_STEP_FILES;
+  for (const [key, path] of [
+    [lockKey, files.lock],
+    [`${prefix}policy.json`, files.policy],
+  ] as const) {
+    await opened.getToFile(key, path);
+    process.stderr.write(`got ${opened.location}/${key} -> ${path}\n`);
+  }
+  const { runCli } = await import('../program.ts');
+  const [node = process.execPath, script = ''] = process.argv;
+  const status = await runCli([
+    node,
+    script,
+    'build',
+    files.lock,
+    '--out',
+    files.out,
+    '--policy-file',
+    files.policy,
+    '--cache-dir',
+    options.cacheDir,
+    '--json',
+  ]);
+  const manifest = join(files.out, 'manifest.json');
+  await writeFile(options.exports, await buildExports(manifest));
+  if (status === 0) {
+    const keys = await putDirectory(opened, files.out, prefix);
+    process.stderr.write(`put ${keys.length} objects under ${opened.location}/${prefix}\n`);
+  } else if ((await readFile(manifest).catch(() => null)) !== null) {
+    await mkdir(files.failed, { recursive: true });
+    await copyFile(manifest, join(files.failed, 'manifest.json'));
+    await putDirectory(opened, files.failed, `${prefix}failed/`);
+    process.stderr.write(`put the failed build's manifest under ${opened.location}/${prefix}failed/\n`);
+  }
+  return status;
+}
+
 export function createStoreCommand(): Command {
   const store = new Command('store').description(
     'Copy objects between this machine and the artifact store named by LAMBDA_DEPS_STORE (s3://BUCKET or file:///folder).',
@@ -99,9 +172,21 @@ export function createStoreCommand(): Command {
       const keys = await putDirectory(opened, directory, prefix);
       process.stderr.write(`put ${keys.length} objects under ${opened.location}/${prefix}\n`);
     });
+  store
+    .command('build')
+    .description(
+      "The pipeline's Build step in one process (buildspecs/build.yml): get the lock and <prefix>policy.json, build them into out/, write the exports file, then put out/ under the prefix (after a failed build, only its manifest, under <prefix>failed/). Exit status as lambda-deps build's.",
+    )
+    .argument('<lock-key>', 'key of the lock, e.g. locks/<lockHash>.json')
+    .argument('<prefix>', 'artifact key prefix ending in /, e.g. artifacts/<artifactKey>/')
+    .requiredOption('--cache-dir <dir>', 'the build cache')
+    .requiredOption('--exports <file>', "where to write the manifest's lockHash and strategy, a line each")
+    .action(async (lockKey: string, prefix: string, options: { cacheDir: string; exports: string }) => {
+      process.exitCode = await runBuildStep(lockKey, prefix, options);
+    });
   store.addHelpText(
     'after',
-    '\nExamples:\n  $ LAMBDA_DEPS_STORE=s3://my-bucket lambda-deps store get locks/abc.json lock.json\n  $ LAMBDA_DEPS_STORE=file:///tmp/store lambda-deps store put-dir out artifacts/abc/',
+    '\nExamples:\n  $ LAMBDA_DEPS_STORE=s3://my-bucket lambda-deps store get locks/abc.json lock.json\n  $ LAMBDA_DEPS_STORE=file:///tmp/store lambda-deps store put-dir out artifacts/abc/\n  $ LAMBDA_DEPS_STORE=file:///tmp/store lambda-deps store build locks/abc.json artifacts/abc/ --cache-dir /tmp/cache --exports exports.txt > build-result.json',
   );
   return store;
 }
