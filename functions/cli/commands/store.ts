@@ -84,8 +84,7 @@ async function buildExports(manifestPath: string): Promise<string> {
     // An unreadable manifest exports nothing; the build's own exit status says it failed.
   }
   const lockHash = typeof manifest.lockHash === 'string' && /^[0-9a-f]{64}$/.test(manifest.lockHash);
-  const strategy =
-    typeof manifest.strategy === 'string' && /^(layers|image|efs)$/.test(manifest.strategy);
+  const strategy = typeof manifest.strategy === 'string' && /^(layers|image|efs)$/.test(manifest.strategy);
   return `${lockHash ? String(manifest.lockHash) : ''}\n${strategy ? String(manifest.strategy) : ''}\n`;
 }
 
