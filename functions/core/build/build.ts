@@ -50,6 +50,7 @@ import { readCachedBuild, storeInCache } from './build-cache.ts';
 import { fastScratchDir, RUNTIME_DIR, SITE_DIR } from './tree-files.ts';
 import { lambdaInterpreter, type InstalledPackage } from './wheel-installer.ts';
 import { removeTree } from '../shared/remove-tree.ts';
+import { TreeLedger } from '../shared/tree-ledger.ts';
 
 export type { BuildEvent, BuildPhase } from './build-events.ts';
 export { fileSha256 } from './tree-files.ts';
@@ -224,6 +225,8 @@ interface CheckInput {
   staging: string;
   /** Whether earlier builds' work may be reused (the policy's cache switch). */
   reuse: boolean;
+  /** What the installs wrote into the tree; null when something rewrote it since (post-processing). */
+  ledger: TreeLedger | null;
 }
 
 /** The smoke import's options: only the artifact (and, when excluded, the runtime's own packages). */
@@ -296,7 +299,7 @@ async function checkAndPack(input: CheckInput, options: BuildDependencySetOption
   const layerDigests = packing.then((artifacts) => packedDigests(artifacts, input.staging));
   // So is the tree's, for when the smoke import's cell could not write it (below).
   const shipped = shippedPartOfTree(input.route.strategy, input.treeDir);
-  const treeWhileChecking = treeDigests(shipped.root, shipped.exclude);
+  const treeWhileChecking = treeDigests(shipped.root, shipped.exclude, input.ledger);
   // The local probe's unpacked layers, copied while the smoke import runs (after the tree's hash,
   // which the check waits for).
   const keepRoot = input.reuse && options.keepUnpackedLayers ? keptLayersRoot(options.cacheDir) : null;
@@ -378,8 +381,10 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     { scratch, staging, treeDir }: { scratch: string; staging: string; treeDir: string },
     cacheWrites: Promise<void>[] | null,
   ): Promise<BuildManifest> {
+    const ledger = new TreeLedger();
     const installed: InstalledEntry[] = await installSet(
       {
+        ledger,
         lock,
         index: options.index,
         policy,
@@ -408,7 +413,17 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     const route = routeOf(packed, policy, lock);
     const excluded = installed.some((entry) => entry.runtimeProvided);
     const checked = await checkAndPack(
-      { lock, packed, excluded, route, treeDir, staging, reuse: policy.cache },
+      {
+        lock,
+        packed,
+        excluded,
+        route,
+        treeDir,
+        staging,
+        reuse: policy.cache,
+        // Post-processing rewrites files in place: the tree is hashed in full then.
+        ledger: slim.precompile || slim.stripSymbols ? null : ledger,
+      },
       options,
       context,
     );

@@ -1,6 +1,7 @@
 // The first half of a build: every locked file downloaded (parallel, through the index's
 // sha256-checked cache) and installed into the tree; an sdist is built into a wheel first
 // (functions/core/sdist), kept only when it verifies for the target.
+import type { TreeLedger } from '../shared/tree-ledger.ts';
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
@@ -54,6 +55,8 @@ export interface InstallSetOptions {
   readonly pythonExecutable?: string;
   /** Takes the per-wheel cache's writes, for the caller to await before the tree goes (else each install waits). */
   readonly deferCacheWrites?: (write: Promise<void>) => void;
+  /** Hears every file the installs write into the tree, with its sha256 (tree-ledger.ts). */
+  readonly ledger?: TreeLedger;
 }
 
 export function distributionFileOf(locked: LockedPackage): DistributionFile {
@@ -208,6 +211,7 @@ export async function installSet(
               slim: options.slim,
               claims,
               onFileWritten,
+              ...(options.ledger ? { ledger: options.ledger } : {}),
             },
             cache,
           );

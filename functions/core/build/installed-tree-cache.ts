@@ -509,8 +509,14 @@ async function materialize(
     }
     const pieces = bytesInMemory(checked, file.path);
     const copy = { blob: blob.fd, offset: offsets[index] ?? 0, size: file.size, buffer };
-    const write = async () => writeNewFileSync(target, file.executable ? 0o755 : 0o644, pieces ?? copy);
+    let wrote = false;
+    const write = async () => {
+      writeNewFileSync(target, file.executable ? 0o755 : 0o644, pieces ?? copy);
+      wrote = true;
+    };
     await writeExclusive(target, write, async () => file.sha256, `${wheel}: ${file.path}`, packageName);
+    // The bytes copied are the checked entry's (its blob hashed, or still the very file this cache wrote).
+    if (wrote) options.ledger?.record(target, file.sha256);
     options.onFileWritten?.(file.size);
   }
 }

@@ -14,6 +14,7 @@ import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
 import { IntegrityError, UnsafeArchiveError } from '../shared/errors.ts';
 import { sha256Hex, sha256OfFile } from '../shared/hash.ts';
 import { canonicalizeName } from '../shared/names.ts';
+import type { TreeLedger } from '../shared/tree-ledger.ts';
 import { isProtected, slimContextOf, slimRuleFor, WHEEL_DATA_RULES } from './slim-policy.ts';
 import type { SlimPolicy } from './slim-policy.ts';
 import type { LockedPackage } from '../shared/types.ts';
@@ -106,6 +107,8 @@ export interface InstallWheelOptions {
   readonly writeTree?: boolean;
   /** Called as each file is written into the tree, with its size (live progress). */
   readonly onFileWritten?: (bytes: number) => void;
+  /** Hears each file written, with the sha256 of the bytes written (tree-ledger.ts). */
+  readonly ledger?: TreeLedger;
 }
 
 /** The shebang interpreter of a Lambda runtime (`/var/lang/bin/python3.11`). */
@@ -780,7 +783,7 @@ async function writeFiles(
   skip: ReadonlySet<string>,
   inflated: Map<ZipEntry, Buffer>,
   written: Map<string, Buffer>,
-  onFileWritten: (bytes: number) => void = () => undefined,
+  { onFileWritten = () => undefined, ledger }: Pick<InstallWheelOptions, 'onFileWritten' | 'ledger'>,
 ): Promise<void> {
   const { wheel, packageName } = context;
   const root = resolve(treeDir);
@@ -814,11 +817,18 @@ async function writeFiles(
     const checkedBytes = source.kind === 'generated' ? source.content : entry && inflated.get(entry);
     if (entry) inflated.delete(entry);
     if (entry && checkedBytes) written.set(file.path, checkedBytes);
+    // The sha256 of what this install wrote there: of bytes hashed before, or hashed on the way.
+    let writtenSha256: string | null = null;
     const write = async (): Promise<void> => {
       if (checkedBytes) {
         await pause();
         writeFileSync(target, checkedBytes, { flag: 'wx', mode });
-      } else if (entry) await writeEntryTo(context.zip, entry, target, mode);
+        writtenSha256 = source.kind === 'wheel' ? source.sha256 : sha256Hex(checkedBytes);
+      } else if (entry) {
+        const hash = createHash('sha256');
+        await writeEntryTo(context.zip, entry, target, mode, (chunk) => void hash.update(chunk));
+        writtenSha256 = hash.digest('hex');
+      }
     };
     const expected = async (): Promise<string> => {
       if (source.kind === 'generated') return sha256Hex(source.content);
@@ -827,6 +837,7 @@ async function writeFiles(
       return hash.digest('hex');
     };
     await writeExclusive(target, write, expected, `${wheel}: ${file.path}`, packageName);
+    if (writtenSha256 !== null) ledger?.record(target, writtenSha256);
     onFileWritten(file.size);
   });
 }
@@ -894,15 +905,7 @@ export async function installWheelWithDigests(options: InstallWheelOptions): Pro
       ? claimPaths(options.claims, resolve(options.treeDir), kept, digests, wheel, packageName)
       : new Set<string>();
     if (options.writeTree ?? true)
-      await writeFiles(
-        context,
-        options.treeDir,
-        kept,
-        skip,
-        checked.inflated,
-        written,
-        options.onFileWritten,
-      );
+      await writeFiles(context, options.treeDir, kept, skip, checked.inflated, written, options);
     const topLevelEntry = context.byName.get(`${distInfo}/top_level.txt`);
     const installed: InstalledPackage = {
       name: canonicalizeName(locked.name),

@@ -6,7 +6,7 @@
 // naming the files, and nothing ships.
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,15 +16,20 @@ import { blobPath, readLayoutImage } from '../deliver/oci/image-layout.ts';
 import { eachSettled } from '../shared/each-settled.ts';
 import { IntegrityError } from '../shared/errors.ts';
 import { sha256OfFile, sha256OfFiles } from '../shared/hash.ts';
+import type { TreeLedger } from '../shared/tree-ledger.ts';
 import { inflateEntry, openZip, type ZipEntry } from './zip-reader.ts';
 
 /** Files hashed at once: their reads overlap the hashing of the ones already read. */
 const HASH_CONCURRENCY = 8;
 
-/** sha256 of every file below `root` by `/`-separated path, leaving out the top-level folders in `exclude`. */
+/**
+ * sha256 of every file below `root` by `/`-separated path, leaving out the top-level folders in
+ * `exclude`; with a `ledger`, a file the build wrote and nothing changed since is not read again.
+ */
 export async function treeDigests(
   root: string,
   exclude: readonly string[] = [],
+  ledger: TreeLedger | null = null,
 ): Promise<Map<string, string>> {
   const paths: string[] = [];
   for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
@@ -32,7 +37,11 @@ export async function treeDigests(
     const path = relative(root, join(entry.parentPath, entry.name)).split(sep).join('/');
     if (!exclude.some((folder) => path.startsWith(`${folder}/`))) paths.push(path);
   }
-  const digests = await sha256OfFiles(paths.map((path) => join(root, path)));
+  const known = ledger ? (path: string) => ledger.sha256Of(resolve(path)) : undefined;
+  const digests = await sha256OfFiles(
+    paths.map((path) => join(root, path)),
+    known,
+  );
   return new Map(paths.map((path, index) => [path, digests[index] ?? '']));
 }
 

@@ -42,13 +42,17 @@ export async function sha256OfFile(path: string): Promise<string> {
  * the build is writing, and allocates a buffer for each.
  * @example const [a, b] = await sha256OfFiles(['tree/python/six.py', 'tree/python/idna/core.py']);
  */
-export async function sha256OfFiles(paths: readonly string[]): Promise<string[]> {
+export async function sha256OfFiles(
+  paths: readonly string[],
+  /** A digest known without reading the file (tree-ledger.ts), or null to hash it. */
+  known: (path: string) => string | null = () => null,
+): Promise<string[]> {
   const buffer = Buffer.allocUnsafe(WHOLE_FILE_BYTES);
   const digests: string[] = [];
   const pause = eventLoopSlicer();
   for (const path of paths) {
     await pause();
-    digests.push(sha256OfFileWith(path, buffer));
+    digests.push(known(path) ?? sha256OfFileWith(path, buffer));
   }
   return digests;
 }

@@ -21,7 +21,7 @@ files.setdefault(dist + '/WHEEL', 'Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTa
 with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as archive:
     lines = []
     for entry, text in sorted(files.items()):
-        data = text.encode()
+        data = (text['repeat'] * text['times']).encode() if isinstance(text, dict) else text.encode()
         info = zipfile.ZipInfo(entry, (2020, 1, 1, 0, 0, 0))
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o100644 << 16
@@ -35,6 +35,9 @@ export interface TinyWheel {
   readonly locked: LockedPackage;
 }
 
+/** A file's text, or a text repeated (a big file without a big command line). */
+export type TinyWheelFile = string | { readonly repeat: string; readonly times: number };
+
 /**
  * Write `name-version-py3-none-any.whl` into `dir` holding `files` (path → text); METADATA,
  * WHEEL and RECORD are added unless given.
@@ -43,7 +46,7 @@ export async function writeTinyWheel(
   dir: string,
   name: string,
   version: string,
-  files: Record<string, string>,
+  files: Record<string, TinyWheelFile>,
 ): Promise<TinyWheel> {
   const filename = `${name}-${version}-py3-none-any.whl`;
   const path = join(dir, filename);

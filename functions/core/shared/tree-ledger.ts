@@ -1,0 +1,35 @@
+// What a build wrote into its tree itself, file by file: the identity (file-identity.ts) each
+// file had right after it was written, and the sha256 of the very bytes written (hashed on the
+// way out, or bytes hashed in memory before). The tree check's treeDigests (packed-tree-check.ts)
+// takes a file's digest from here while its identity is still the recorded one and hashes it
+// otherwise, so the tree is not read a second time only to learn what the build just wrote.
+//
+// Timestamps come from a coarse clock: a rewrite of the same size within a few milliseconds can
+// keep an identity. So the ledger is only consulted where nothing else writes the tree between
+// the writes and the check (no post-processing; the smoke import's cell saw the tree read-only);
+// everywhere else the tree is hashed in full.
+import { lstatSync } from 'node:fs';
+import { identityOfStats } from './file-identity.ts';
+
+export class TreeLedger {
+  readonly #written = new Map<string, { readonly identity: string; readonly sha256: string }>();
+
+  /** Record the regular file at `path` (absolute) as just written with bytes whose sha256 (hex) is `sha256`. */
+  record(path: string, sha256: string): void {
+    const info = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    if (info?.isFile()) this.#written.set(path, { identity: identityOfStats(info), sha256 });
+  }
+
+  /** The sha256 recorded for `path`, while the file there is still the one recorded; else null. */
+  sha256Of(path: string): string | null {
+    const recorded = this.#written.get(path);
+    if (!recorded) return null;
+    const info = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    return info?.isFile() && identityOfStats(info) === recorded.identity ? recorded.sha256 : null;
+  }
+
+  /** Files recorded (for tests and reports). */
+  get size(): number {
+    return this.#written.size;
+  }
+}

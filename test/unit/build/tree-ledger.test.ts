@@ -1,0 +1,136 @@
+// The tree ledger (core/shared/tree-ledger.ts) lets the tree check take a file's digest from
+// what the build wrote instead of reading the file again. That is only right while the digest is
+// the file's own: these tests hold it to that for a fresh install (bytes in memory and a big entry
+// streamed from the wheel), a copy out of the per-wheel cache, and every way a file can change
+// after it was recorded.
+import { appendFile, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installWheelCached } from '../../../functions/core/build/installed-tree-cache.ts';
+import { DEFAULT_SLIM_POLICY } from '../../../functions/core/build/slim-policy.ts';
+import {
+  lambdaInterpreter,
+  type InstallWheelOptions,
+} from '../../../functions/core/build/wheel-installer.ts';
+import { treeDigests } from '../../../functions/core/pack/packed-tree-check.ts';
+import { sha256OfFile } from '../../../functions/core/shared/hash.ts';
+import { TreeLedger } from '../../../functions/core/shared/tree-ledger.ts';
+import { writeTinyWheel, type TinyWheel } from './tiny-wheels.ts';
+
+let work = '';
+let wheel: TinyWheel;
+/** Above the installer's 48 MiB limit for holding one entry in memory: it is streamed from the wheel. */
+const BIG_ENTRY_BYTES = 48 * 1024 ** 2 + 1;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'lambda-deps-tree-ledger-'));
+  wheel = await writeTinyWheel(work, 'ledgered', '1.0', {
+    'ledgered/__init__.py': 'X = 1\n',
+    'ledgered/big.bin': { repeat: 'x', times: BIG_ENTRY_BYTES },
+    'ledgered-1.0.dist-info/entry_points.txt': '[console_scripts]\nledgered = ledgered:main\n',
+  });
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Every file below `root` (absolute paths). */
+async function filesBelow(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+}
+
+function options(treeDir: string, ledger: TreeLedger): InstallWheelOptions {
+  return {
+    wheelPath: wheel.path,
+    locked: wheel.locked,
+    treeDir,
+    interpreter: lambdaInterpreter('3.11'),
+    slim: DEFAULT_SLIM_POLICY,
+    // The big entry is one letter repeated: past the zip-bomb ratio a real wheel never reaches.
+    limits: { maxEntryRatio: 10_000, maxTotalRatio: 10_000 },
+    ledger,
+  };
+}
+
+describe('what the installs record', () => {
+  it('is every file written, with the sha256 of its bytes, installed afresh and copied from the cache', async () => {
+    // Prepare
+    const cache = { dir: join(work, 'cache', 'installed'), warn: () => undefined };
+    const freshLedger = new TreeLedger();
+    const reusedLedger = new TreeLedger();
+    const freshTree = join(work, 'fresh');
+    const reusedTree = join(work, 'reused');
+
+    // Act
+    await installWheelCached(options(freshTree, freshLedger), cache);
+    const reused = await installWheelCached(options(reusedTree, reusedLedger), cache);
+
+    // Assess
+    expect(reused.reusedFrom).not.toBeNull();
+    for (const [tree, ledger] of [
+      [freshTree, freshLedger],
+      [reusedTree, reusedLedger],
+    ] as const) {
+      const files = await filesBelow(tree);
+      expect(files.some((file) => file.endsWith('big.bin'))).toBe(true);
+      expect(files.some((file) => file.endsWith('/bin/ledgered'))).toBe(true);
+      expect(ledger.size).toBe(files.length);
+      for (const file of files) expect(ledger.sha256Of(file)).toBe(await sha256OfFile(file));
+    }
+  }, 60_000);
+});
+
+describe('TreeLedger.sha256Of', () => {
+  async function recorded(name: string, text: string) {
+    const path = join(await mkdtemp(join(work, 'file-')), name);
+    await writeFile(path, text);
+    const ledger = new TreeLedger();
+    ledger.record(path, await sha256OfFile(path));
+    return { path, ledger };
+  }
+
+  it('gives the recorded digest while the file is unchanged, none once it is not', async () => {
+    // Prepare
+    const appended = await recorded('appended.py', 'A = 1\n');
+    const replaced = await recorded('replaced.py', 'B = 1\n');
+    const rewritten = await recorded('rewritten.py', 'C = 1\n');
+    const removed = await recorded('removed.py', 'D = 1\n');
+    const kept = await recorded('kept.py', 'E = 1\n');
+
+    // Act: a write in place, a new file renamed over it, the same size rewritten later, a removal.
+    await appendFile(appended.path, '# more\n');
+    await writeFile(`${replaced.path}.new`, 'B = 2\n');
+    await rename(`${replaced.path}.new`, replaced.path);
+    await new Promise((resolve) => setTimeout(resolve, 30)); // past the coarse clock's tick
+    await writeFile(rewritten.path, 'C = 2\n');
+    await rm(removed.path);
+
+    // Assess
+    expect(appended.ledger.sha256Of(appended.path)).toBeNull();
+    expect(replaced.ledger.sha256Of(replaced.path)).toBeNull();
+    expect(rewritten.ledger.sha256Of(rewritten.path)).toBeNull();
+    expect(removed.ledger.sha256Of(removed.path)).toBeNull();
+    expect(kept.ledger.sha256Of(kept.path)).toBe(await sha256OfFile(kept.path));
+    expect(kept.ledger.sha256Of(join(work, 'never-recorded.py'))).toBeNull();
+  });
+
+  it('lets treeDigests hash what changed since it was recorded, and take the rest from the ledger', async () => {
+    // Prepare: the ledger records a wrong digest for one file, which only the ledger can give.
+    const root = await mkdtemp(join(work, 'tree-'));
+    await writeFile(join(root, 'same.py'), 'SAME = 1\n');
+    await writeFile(join(root, 'changed.py'), 'OLD = 1\n');
+    const ledger = new TreeLedger();
+    ledger.record(join(root, 'same.py'), 'f'.repeat(64));
+    ledger.record(join(root, 'changed.py'), 'e'.repeat(64));
+    await appendFile(join(root, 'changed.py'), 'NEW = 2\n');
+
+    // Act
+    const digests = await treeDigests(root, [], ledger);
+
+    // Assess
+    expect(digests.get('same.py')).toBe('f'.repeat(64));
+    expect(digests.get('changed.py')).toBe(await sha256OfFile(join(root, 'changed.py')));
+  });
+});
