@@ -12,11 +12,13 @@
 // changed in place moves its mtime or ctime. Paths are checked as a zip's own are. Since the
 // bytes are the ones hashed as the entry was made, their digests stand for hashing them again.
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { readFileSync, writeSync } from 'node:fs';
+import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import { readCacheFile } from '../shared/cache-file.ts';
+import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
 import { fileIdentity } from '../shared/file-identity.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../shared/types.ts';
@@ -172,6 +174,8 @@ async function copyRange(source: FileHandle, start: number, size: number, target
 export interface KeptLayerWriter {
   /** Write `chunk` at `offset` bytes into the file at `index` (in the list it was opened with). */
   write(index: number, offset: number, chunk: Buffer): Promise<void>;
+  /** {@link write}, blocking (for a loop over many small files; see event-loop-slicer.ts). */
+  writeSync(index: number, offset: number, chunk: Buffer): void;
   /** Record the files with their sha256 (hex, by path) and rename the layer into place. */
   commit(digests: ReadonlyMap<string, string>): Promise<void>;
   /** Throw the staging folder away. */
@@ -197,12 +201,20 @@ export async function openKeptLayerWriter(
     if (!closed) await pack.close();
     closed = true;
   };
+  const placeOf = (index: number, offset: number, chunk: Buffer): number => {
+    const file = files[index];
+    if (!file || offset + chunk.length > file.size)
+      throw new Error(`${file?.path ?? `file ${index}`} is longer than its zip entry says`);
+    return (offsets[index] ?? 0) + offset;
+  };
   return {
     write: async (index, offset, chunk) => {
-      const file = files[index];
-      if (!file || offset + chunk.length > file.size)
-        throw new Error(`${file?.path ?? `file ${index}`} is longer than its zip entry says`);
-      await writeAllAt(pack, chunk, (offsets[index] ?? 0) + offset);
+      await writeAllAt(pack, chunk, placeOf(index, offset, chunk));
+    },
+    writeSync: (index, offset, chunk) => {
+      const at = placeOf(index, offset, chunk);
+      for (let done = 0; done < chunk.length;)
+        done += writeSync(pack.fd, chunk, done, chunk.length - done, at + done);
     },
     commit: async (digests) => {
       try {
@@ -242,17 +254,16 @@ export async function keepLayerFrom(
   if (await readKeptLayer(root, layer.zipSha256)) return; // a build kept it already
   const writer = await openKeptLayerWriter(root, layer.zipSha256, layer.files);
   try {
-    const limit = pLimit(WRITE_CONCURRENCY);
-    const copies = layer.files.map((file, index) =>
-      limit(async () => {
-        const bytes = await readFile(join(opt, ...file.path.split('/')));
-        if (bytes.length !== file.size) throw new Error(`${file.path} is not the size it was written with`);
-        if (options.hashed && sha256Hex(bytes) !== file.sha256)
-          throw new Error(`${file.path} has other bytes`);
-        if (bytes.length > 0) await writer.write(index, 0, bytes);
-      }),
-    );
-    await Promise.all(copies);
+    // Blocking reads and writes between event-loop turns: a promise per call for thousands of
+    // small files queued behind the build's other work on libuv's pool.
+    const pause = eventLoopSlicer();
+    for (const [index, file] of layer.files.entries()) {
+      await pause();
+      const bytes = readFileSync(join(opt, ...file.path.split('/')));
+      if (bytes.length !== file.size) throw new Error(`${file.path} is not the size it was written with`);
+      if (options.hashed && sha256Hex(bytes) !== file.sha256) throw new Error(`${file.path} has other bytes`);
+      if (bytes.length > 0) writer.writeSync(index, 0, bytes);
+    }
   } catch (error) {
     await writer.abandon();
     throw error;
