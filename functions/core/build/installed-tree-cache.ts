@@ -464,6 +464,7 @@ function packageOf(
     name: canonicalizeName(options.locked.name),
     version: options.locked.version,
     wheelPath: options.wheelPath,
+    wheelSha256: options.locked.sha256.toLowerCase(),
     distInfo: description.distInfo,
     files,
     installedBytes: description.installedBytes,

@@ -4,8 +4,8 @@
 //
 // What a written zip unzips to is known without inflating it: each raw copy is the very bytes
 // the install inflated, CRC- and RECORD-checked and hashed (InstalledFile's source.sha256), out
-// of a wheel whose sha256 the lock names; the wheel is hashed again here as it is read, so a
-// wheel changed since the install is refused. Each zip's directory is read back and matched
+// of a wheel whose sha256 the install checked; the wheel is hashed again here as it is read, so
+// a wheel changed since the install is refused. Each zip's directory is read back and matched
 // against what was meant to be written. The tree check (packed-tree-check.ts) then compares
 // these digests with the tree as it is after the smoke import.
 import { mkdir, readFile } from 'node:fs/promises';
@@ -110,26 +110,22 @@ function packedFilesOf(members: readonly LayerMember[]): PackedFile[] {
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** The wheel's bytes, refused unless they are still the wheel the lock names (and the install checked). */
-async function readLockedWheel(installed: InstalledPackage, wheelSha256: ReadonlyMap<string, string>) {
+/** The wheel's bytes, refused unless they are still the wheel the install checked (the lock's, or the one built from its sdist). */
+async function readInstalledWheel(installed: InstalledPackage) {
   const bytes = await readFile(installed.wheelPath);
-  const expected = wheelSha256.get(installed.name);
-  if (sha256Hex(bytes) !== expected)
+  if (sha256Hex(bytes) !== installed.wheelSha256)
     throw new IntegrityError(
-      `${installed.wheelPath} changed after it was installed: its sha256 is no longer the lock's (${expected ?? 'none'}).`,
+      `${installed.wheelPath} changed after it was installed: its sha256 is no longer ${installed.wheelSha256}, which the install checked.`,
       { hint: 'Something rewrote the download cache during the build; nothing was published. Build again.' },
     );
   return bytes;
 }
 
 /** The entries of one layer zip: raw copies from the wheels, generated files, directories. */
-async function layerEntries(
-  members: readonly LayerMember[],
-  wheelSha256: ReadonlyMap<string, string>,
-): Promise<DeterministicZipEntry[]> {
+async function layerEntries(members: readonly LayerMember[]): Promise<DeterministicZipEntry[]> {
   const wheels = new Map<string, Promise<Buffer>>();
   const wheelOf = (installed: InstalledPackage): Promise<Buffer> => {
-    const read = wheels.get(installed.wheelPath) ?? readLockedWheel(installed, wheelSha256);
+    const read = wheels.get(installed.wheelPath) ?? readInstalledWheel(installed);
     wheels.set(installed.wheelPath, read);
     return read;
   };
@@ -200,17 +196,16 @@ export async function checkWrittenZip(
 async function packLayer(
   members: readonly LayerMember[],
   target: string,
-  options: { reuse: LayerZipReuse | null; wheelSha256: ReadonlyMap<string, string> },
+  reuse: LayerZipReuse | null,
 ): Promise<{
   written: { sha256: string; size: number; unzippedSize: number };
   kept: KeptLayerZip | null;
   key: string | null;
 }> {
-  const { reuse } = options;
   const key = reuse ? layerZipKey(describeMembers(members, reuse.wheelSha256)) : null;
   const kept = reuse && key ? await reuse.cache.copyTo(key, target) : null;
   if (kept) return { written: kept, kept, key };
-  const entries = await layerEntries(members, options.wheelSha256);
+  const entries = await layerEntries(members);
   const written = await writeDeterministicZip(target, entries);
   await checkWrittenZip(target, entries);
   return { written, kept: null, key };
@@ -220,7 +215,7 @@ async function packLayers(
   plan: Extract<LayerPlan, { fits: true }>,
   packed: readonly InstalledPackage[],
   staging: string,
-  options: { warn: (message: string) => void; reuse: LayerZipReuse | null; lock: Lock },
+  options: { warn: (message: string) => void; reuse: LayerZipReuse | null },
 ): Promise<PackedArtifacts> {
   await mkdir(join(staging, 'layers'), { recursive: true });
   const byName = new Map(packed.map((pkg) => [pkg.name, pkg]));
@@ -228,7 +223,6 @@ async function packLayers(
   const reusedZips = new Map<string, KeptLayerZip>();
   const keys = new Map<string, string>();
   const zipFiles = new Map<string, readonly PackedFile[]>();
-  const wheelSha256 = lockedWheelSha256(options.lock);
   const layers = await Promise.all(
     plan.layers.map(async (planned) => {
       const file = `layers/layer-${planned.id}.zip`;
@@ -238,10 +232,7 @@ async function packLayers(
           .filter((pkg): pkg is InstalledPackage => pkg !== undefined),
         options.warn,
       );
-      const { written, kept, key } = await packLayer(members, join(staging, file), {
-        reuse: options.reuse,
-        wheelSha256,
-      });
+      const { written, kept, key } = await packLayer(members, join(staging, file), options.reuse);
       zipFiles.set(file, packedFilesOf(members));
       if (kept) reusedZips.set(file, kept);
       if (key) keys.set(file, key);
@@ -270,7 +261,6 @@ export async function packArtifacts(input: {
     return packLayers(plan, input.packed, staging, {
       warn: input.warn,
       reuse: input.reuse ?? null,
-      lock: input.lock,
     });
   const site = join(input.treeDir, SITE_DIR);
   if (strategy === 'efs') {

@@ -77,6 +77,8 @@ export interface InstalledPackage {
   readonly name: string;
   readonly version: string;
   readonly wheelPath: string;
+  /** The sha256 the wheel was checked against before it was installed (the lock's, or the built wheel's for an sdist). */
+  readonly wheelSha256: string;
   /** `numpy-2.2.6.dist-info` */
   readonly distInfo: string;
   /** Kept files, sorted by path. */
@@ -911,6 +913,7 @@ export async function installWheelWithDigests(options: InstallWheelOptions): Pro
       name: canonicalizeName(locked.name),
       version: locked.version,
       wheelPath,
+      wheelSha256: locked.sha256.toLowerCase(),
       distInfo,
       files: kept,
       installedBytes,
