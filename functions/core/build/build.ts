@@ -15,6 +15,7 @@ import { lockHash } from '../resolve/lock.ts';
 import { chooseRoute, isPublishable, type Route } from '../route/choose-route.ts';
 import { LayerZipCache } from '../pack/layer-zip-cache.ts';
 import { keepLayerFrom, keptLayersRoot } from '../pack/kept-layers.ts';
+import { canonicalizeName } from '../shared/names.ts';
 import {
   artifactKeyOf,
   parseDeliveryPolicy,
@@ -26,13 +27,7 @@ import { sha256Hex } from '../shared/hash.ts';
 import { createBuildContext, type BuildContext, type BuildEvent } from './build-events.ts';
 import { assembleManifest, warnAboutRuntimeProvided } from './build-manifest.ts';
 import { installSet, type InstalledEntry } from './install-set.ts';
-import {
-  lockedWheelSha256,
-  NO_ARTIFACTS,
-  packArtifacts,
-  type LayerZipReuse,
-  type PackedArtifacts,
-} from './pack-artifacts.ts';
+import { NO_ARTIFACTS, packArtifacts, type LayerZipReuse, type PackedArtifacts } from './pack-artifacts.ts';
 import { LAMBDA_TASK_ROOT } from '../deliver/oci/image-layout.ts';
 import { postProcess } from './post-process.ts';
 import { DEFAULT_SLIM_POLICY, NO_SLIM_POLICY, slimPolicyKey, type SlimPolicy } from './slim-policy.ts';
@@ -143,7 +138,8 @@ function routeOf(packed: readonly InstalledPackage[], policy: DeliveryPolicy, lo
 
 /** The cache of layer zips, and each wheel's sha256 (which names the bytes a zip copies from it). */
 function layerZipReuse(lock: Lock, cacheDir: string): LayerZipReuse {
-  return { cache: new LayerZipCache(join(cacheDir, 'layer-zips')), wheelSha256: lockedWheelSha256(lock) };
+  const wheelSha256 = new Map(lock.packages.map((locked) => [canonicalizeName(locked.name), locked.sha256]));
+  return { cache: new LayerZipCache(join(cacheDir, 'layer-zips')), wheelSha256 };
 }
 
 /** Keep each layer zip written now (it passed the tree check) for the next build of the same layer. */

@@ -36,6 +36,7 @@ import {
   checkLockedHash,
   claimPaths,
   DEFAULT_WHEEL_LIMITS,
+  hexOfRecordDigest,
   installWheel,
   installedPathOf,
   installWheelWithDigests,
@@ -564,7 +565,7 @@ function describeFiles(fresh: FreshInstall): CachedFile[] | null {
   for (const { path, size, executable, source } of fresh.installed.files) {
     const digest = fresh.digests.get(path) ?? '';
     if (!digest.startsWith('sha256=')) return null;
-    const sha256 = Buffer.from(digest.slice('sha256='.length), 'base64url').toString('hex');
+    const sha256 = hexOfRecordDigest(digest);
     if (source.kind === 'wheel' && source.method !== 0 && source.method !== 8) return null;
     // The content digest is the file's own (sha256 above), not a part of where its bytes sit.
     const described: CachedFile['source'] =

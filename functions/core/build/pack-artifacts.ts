@@ -21,7 +21,6 @@ import { layerZipKey, type KeptLayerZip, type LayerZipCache } from '../pack/laye
 import { openZip } from '../pack/zip-reader.ts';
 import { IntegrityError } from '../shared/errors.ts';
 import { sha256Hex } from '../shared/hash.ts';
-import { canonicalizeName } from '../shared/names.ts';
 
 export interface PackedArtifacts {
   readonly layers: LayerArtifact[];
@@ -43,11 +42,6 @@ export interface PackedFile {
   readonly size: number;
   readonly executable: boolean;
   readonly sha256: string;
-}
-
-/** Each locked wheel's sha256 by package (PEP 503 name): the bytes a zip may copy from it. */
-export function lockedWheelSha256(lock: Lock): Map<string, string> {
-  return new Map(lock.packages.map((locked) => [canonicalizeName(locked.name), locked.sha256.toLowerCase()]));
 }
 
 export const NO_ARTIFACTS: PackedArtifacts = { layers: [], layerOf: new Map(), efs: null, image: null };
@@ -258,10 +252,7 @@ export async function packArtifacts(input: {
 }): Promise<PackedArtifacts> {
   const { strategy, plan, staging } = input;
   if (strategy === 'layers' && plan.fits)
-    return packLayers(plan, input.packed, staging, {
-      warn: input.warn,
-      reuse: input.reuse ?? null,
-    });
+    return packLayers(plan, input.packed, staging, { warn: input.warn, reuse: input.reuse ?? null });
   const site = join(input.treeDir, SITE_DIR);
   if (strategy === 'efs') {
     const { writeTreeTar } = await import('../pack/tree-archive.ts');

@@ -122,6 +122,11 @@ function recordDigest(data: Buffer): string {
   return `sha256=${createHash('sha256').update(data).digest('base64url')}`;
 }
 
+/** The hex sha256 of a RECORD-style `sha256=…` digest (as recordDigest makes them). */
+export function hexOfRecordDigest(digest: string): string {
+  return Buffer.from(digest.slice('sha256='.length), 'base64url').toString('hex');
+}
+
 function unsafe(
   wheel: string,
   entry: string | null,
@@ -613,7 +618,7 @@ function wheelSource(context: WheelContext, entry: ZipEntry, digest: string): In
     crc32: entry.crc32,
     dataOffset: context.zip.dataOffset(entry),
     compressedSize: entry.compressedSize,
-    sha256: Buffer.from(digest.replace(/^sha256=/, ''), 'base64url').toString('hex'),
+    sha256: hexOfRecordDigest(digest),
   };
 }
 

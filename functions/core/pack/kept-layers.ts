@@ -12,7 +12,7 @@
 // changed in place moves its mtime or ctime. Paths are checked as a zip's own are. Since the
 // bytes are the ones hashed as the entry was made, their digests stand for hashing them again.
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
@@ -22,7 +22,7 @@ import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
 import { fileIdentity } from '../shared/file-identity.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../shared/types.ts';
-import { writeAllAt } from '../shared/write-at.ts';
+import { writeAllAtSync } from '../shared/write-at.ts';
 import { unsafeEntryName } from './zip-reader.ts';
 
 const FORMAT = 1;
@@ -172,9 +172,10 @@ async function copyRange(source: FileHandle, start: number, size: number, target
 
 /** A kept layer being written: its pack in a staging folder until `commit` renames it into place. */
 export interface KeptLayerWriter {
-  /** Write `chunk` at `offset` bytes into the file at `index` (in the list it was opened with). */
-  write(index: number, offset: number, chunk: Buffer): Promise<void>;
-  /** {@link write}, blocking (for a loop over many small files; see event-loop-slicer.ts). */
+  /**
+   * Write `chunk` at `offset` bytes into the file at `index` (in the list it was opened with),
+   * blocking: the caller loops over many small files between event-loop turns (event-loop-slicer.ts).
+   */
   writeSync(index: number, offset: number, chunk: Buffer): void;
   /** Record the files with their sha256 (hex, by path) and rename the layer into place. */
   commit(digests: ReadonlyMap<string, string>): Promise<void>;
@@ -186,7 +187,7 @@ export interface KeptLayerWriter {
  * Start keeping the layer of the zip with `zipSha256`, whose files (in its order) are `files`:
  * each is written at the offset its predecessors' sizes give, so several are written at once.
  */
-export async function openKeptLayerWriter(
+async function openKeptLayerWriter(
   root: string,
   zipSha256: string,
   files: readonly Omit<KeptFile, 'sha256'>[],
@@ -201,20 +202,12 @@ export async function openKeptLayerWriter(
     if (!closed) await pack.close();
     closed = true;
   };
-  const placeOf = (index: number, offset: number, chunk: Buffer): number => {
-    const file = files[index];
-    if (!file || offset + chunk.length > file.size)
-      throw new Error(`${file?.path ?? `file ${index}`} is longer than its zip entry says`);
-    return (offsets[index] ?? 0) + offset;
-  };
   return {
-    write: async (index, offset, chunk) => {
-      await writeAllAt(pack, chunk, placeOf(index, offset, chunk));
-    },
     writeSync: (index, offset, chunk) => {
-      const at = placeOf(index, offset, chunk);
-      for (let done = 0; done < chunk.length;)
-        done += writeSync(pack.fd, chunk, done, chunk.length - done, at + done);
+      const file = files[index];
+      if (!file || offset + chunk.length > file.size)
+        throw new Error(`${file?.path ?? `file ${index}`} is longer than its zip entry says`);
+      writeAllAtSync(pack.fd, chunk, (offsets[index] ?? 0) + offset);
     },
     commit: async (digests) => {
       try {

@@ -1,9 +1,9 @@
 // One tree, one truth: layer zips are written from the wheels' raw bytes (fast), and the EFS tar
 // and image layers by other code than the one that verified and smoke-imported the tree. This
 // check closes the gap for all three (a layer zip by the digests its raw copies were hashed
-// with as they were installed, pack-artifacts.ts, or by inflating it): every file of the packed artifact must be a file of the
-// tree with the same sha256, and every file of the tree must be in it. Anything else is an error
-// naming the files, and nothing ships.
+// with as they were installed, pack-artifacts.ts, or by inflating it): every file of the packed
+// artifact must be a file of the tree with the same sha256, and every file of the tree must be
+// in it. Anything else is an error naming the files, and nothing ships.
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
