@@ -1,12 +1,18 @@
 // A file's identity on this machine: what changes whenever its bytes could have. A new file (an
 // atomic replace) is a new inode; a write in place moves the size, mtime or ctime, and ctime
 // cannot be set back by any user-space call. Two equal identities of one path mean the same bytes.
-import type { BigIntStats } from 'node:fs';
+import { lstatSync, type BigIntStats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 
 /** `dev:ino:size:mtimeNs:ctimeNs` of a regular file (symlinks are not followed); null otherwise. */
 export async function fileIdentity(path: string): Promise<string | null> {
   const info = await lstat(path, { bigint: true }).catch(() => null);
+  return info?.isFile() ? identityOfStats(info) : null;
+}
+
+/** {@link fileIdentity}, blocking (for loops over thousands of files). */
+export function fileIdentitySync(path: string): string | null {
+  const info = lstatSync(path, { bigint: true, throwIfNoEntry: false });
   return info?.isFile() ? identityOfStats(info) : null;
 }
 

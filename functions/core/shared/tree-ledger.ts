@@ -8,24 +8,22 @@
 // keep an identity. So the ledger is only consulted where nothing else writes the tree between
 // the writes and the check (no post-processing; the smoke import's cell saw the tree read-only);
 // everywhere else the tree is hashed in full.
-import { lstatSync } from 'node:fs';
-import { identityOfStats } from './file-identity.ts';
+import { fileIdentitySync } from './file-identity.ts';
 
 export class TreeLedger {
   readonly #written = new Map<string, { readonly identity: string; readonly sha256: string }>();
 
   /** Record the regular file at `path` (absolute) as just written with bytes whose sha256 (hex) is `sha256`. */
   record(path: string, sha256: string): void {
-    const info = lstatSync(path, { bigint: true, throwIfNoEntry: false });
-    if (info?.isFile()) this.#written.set(path, { identity: identityOfStats(info), sha256 });
+    const identity = fileIdentitySync(path);
+    if (identity !== null) this.#written.set(path, { identity, sha256 });
   }
 
   /** The sha256 recorded for `path`, while the file there is still the one recorded; else null. */
   sha256Of(path: string): string | null {
     const recorded = this.#written.get(path);
     if (!recorded) return null;
-    const info = lstatSync(path, { bigint: true, throwIfNoEntry: false });
-    return info?.isFile() && identityOfStats(info) === recorded.identity ? recorded.sha256 : null;
+    return fileIdentitySync(path) === recorded.identity ? recorded.sha256 : null;
   }
 
   /** Files recorded (for tests and reports). */
