@@ -157,8 +157,12 @@ def specifier(case):
     try: s = SpecifierSet(case["spec"])
     except InvalidSpecifier: return {"ok": False}
     try:
-        return {"ok": True, "contains": [s.contains(v, prereleases=True) for v in case["versions"]],
-                "filtered": list(s.filter(case["versions"]))}
+        # As pip asks: of Version objects (a candidate's version), so "===" sees str(Version), the
+        # normalized text, as lambda-deps' specifiersContain and filterVersions do.
+        versions = [Version(v) for v in case["versions"]]
+        kept = {id(v) for v in s.filter(versions)}
+        return {"ok": True, "contains": [s.contains(v, prereleases=True) for v in versions],
+                "filtered": [t for t, v in zip(case["versions"], versions) if id(v) in kept]}
     except Exception as error: return {"ok": "raised", "error": type(error).__name__}
 def marker(case):
     try: return {"ok": True, "value": Marker(case["marker"]).evaluate(case["environment"])}
