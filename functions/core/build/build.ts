@@ -46,6 +46,7 @@ import { fastScratchDir, RUNTIME_DIR, SITE_DIR } from './tree-files.ts';
 import { lambdaInterpreter, type InstalledPackage } from './wheel-installer.ts';
 import { removeTree } from '../shared/remove-tree.ts';
 import { TreeLedger } from '../shared/tree-ledger.ts';
+import type { SandboxIsolation } from '../verify/sandbox.ts';
 
 export type { BuildEvent, BuildPhase } from './build-events.ts';
 export { fileSha256 } from './tree-files.ts';
@@ -160,17 +161,23 @@ async function keepWrittenZips(
 
 /**
  * Keep each layer's files unpacked for the local probe (core/pack/kept-layers.ts), copied from
- * the tree and hashed on the way: a layer is kept only when every file is what its zip unzips
- * to, so this need not wait for the smoke import and the tree check (it runs while they do).
- * Failing to keep is not the build's failure.
+ * the tree and hashed on the way (unless `ledger` still vouches for a file): a layer is kept only
+ * when every file is what its zip unzips to, so this need not wait for the smoke import and the
+ * tree check (it runs while they do). Failing to keep is not the build's failure.
  */
-async function keepLayersUnpacked(root: string, packed: PackedArtifacts, treeDir: string): Promise<void> {
+async function keepLayersUnpacked(
+  root: string,
+  packed: PackedArtifacts,
+  treeDir: string,
+  ledger: TreeLedger | null,
+): Promise<void> {
+  // The ledger vouches for the files the installs wrote while nothing else can write the tree.
+  const known = ledger ? (path: string) => ledger.sha256Of(path) : undefined;
   for (const layer of packed.layers) {
     const files = packed.zipFiles?.get(layer.file);
     if (!files) continue;
-    await keepLayerFrom(root, { zipSha256: layer.sha256, files }, treeDir, { hashed: true }).catch(
-      () => undefined,
-    );
+    const options = { hashed: true, ...(known ? { known } : {}) };
+    await keepLayerFrom(root, { zipSha256: layer.sha256, files }, treeDir, options).catch(() => undefined);
   }
 }
 
@@ -256,11 +263,16 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
   // The smoke import goes first: the others' reads and writes hold libuv's pool, and its setup
   // (reading every distribution's metadata, the footprints) waited behind them for up to half a
   // second. Its imports then run while the others do.
-  let importsStarting = (): void => undefined;
-  const started = new Promise<void>((resolve) => (importsStarting = resolve));
+  let importsStarting = (_isolation: SandboxIsolation): void => undefined;
+  const started = new Promise<SandboxIsolation>((resolve) => (importsStarting = resolve));
   const smoking = context.phase('smokeImport', () =>
     smokeImport({ ...smokeImportOptions(input, options, context), onImportsStarting: importsStarting }),
   );
+  // Whether package code can write the tree: not when its cell sees it read-only, or runs none.
+  const treeStaysRead = Promise.race([
+    started.then((isolation) => isolation.filesystem),
+    smoking.then((smoke) => !smoke.ran || smoke.isolation?.filesystem === true).catch(() => false),
+  ]);
   await Promise.race([started, smoking.catch(() => undefined)]);
   const owner = new Map<string, string>();
   for (const pkg of input.packed) for (const file of pkg.files) owner.set(file.path, pkg.name);
@@ -285,12 +297,12 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
       warn: context.warn,
     }),
   );
-  return { verifying, smoking, packing, zipCache: reuse?.cache ?? null };
+  return { verifying, smoking, packing, treeStaysRead, zipCache: reuse?.cache ?? null };
 }
 
 /** Verify, smoke-import and pack at once; what fails the checks is thrown away, never published. */
 async function checkAndPack(input: CheckInput, options: BuildDependencySetOptions, context: BuildContext) {
-  const { verifying, smoking, packing, zipCache } = await startChecks(input, options, context);
+  const { verifying, smoking, packing, treeStaysRead, zipCache } = await startChecks(input, options, context);
   // The artifacts never change once written: their digests are taken while the smoke import runs.
   const layerDigests = packing.then((artifacts) => packedDigests(artifacts, input.staging));
   // So is the tree's, for when the smoke import's cell could not write it (below).
@@ -300,8 +312,8 @@ async function checkAndPack(input: CheckInput, options: BuildDependencySetOption
   // which the check waits for).
   const keepRoot = input.reuse && options.keepUnpackedLayers ? keptLayersRoot(options.cacheDir) : null;
   const keeping = keepRoot
-    ? Promise.all([packing, treeWhileChecking]).then(([packed]) =>
-        keepLayersUnpacked(keepRoot, packed, input.treeDir),
+    ? Promise.all([packing, treeWhileChecking, treeStaysRead]).then(([packed, , stayedRead]) =>
+        keepLayersUnpacked(keepRoot, packed, input.treeDir, stayedRead ? input.ledger : null),
       )
     : null;
   // allSettled: the tree is removed once the build leaves, so nothing may still be running.

@@ -47,8 +47,11 @@ export interface SmokeImportOptions {
   readonly modules?: readonly string[];
   /** Called with the modules imported (or attempted) so far, of how many: once at 0, then after each. */
   readonly onProgress?: (modules: number, ofModules: number) => void;
-  /** Called once the import processes are being started (what to import is known, the cell open). */
-  readonly onImportsStarting?: () => void;
+  /**
+   * Called once the import processes are being started (what to import is known, the cell open),
+   * with what the cell keeps package code from: whether it may write the roots, among others.
+   */
+  readonly onImportsStarting?: (isolation: SandboxIsolation) => void;
   /**
    * A folder of the footprints of earlier passed imports (import-footprints.ts): a module whose
    * footprint still holds in these roots is not imported again, and each passed import adds its own.
@@ -582,7 +585,7 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
     const reused = store && tree ? await store.reusable(allModules, tree) : new Set<string>();
     let done = reused.size;
     options.onProgress?.(done, allModules.length);
-    options.onImportsStarting?.();
+    options.onImportsStarting?.(cell.isolation);
     const results = await importInCell(
       cell,
       found.executable,

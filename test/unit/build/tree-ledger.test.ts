@@ -3,7 +3,7 @@
 // the file's own: these tests hold it to that for a fresh install (bytes in memory and a big entry
 // streamed from the wheel), a copy out of the per-wheel cache, and every way a file can change
 // after it was recorded.
-import { appendFile, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import {
   lambdaInterpreter,
   type InstallWheelOptions,
 } from '../../../functions/core/build/wheel-installer.ts';
+import { keepLayerFrom, readKeptLayer } from '../../../functions/core/pack/kept-layers.ts';
 import { treeDigests } from '../../../functions/core/pack/packed-tree-check.ts';
 import { sha256OfFile } from '../../../functions/core/shared/hash.ts';
 import { TreeLedger } from '../../../functions/core/shared/tree-ledger.ts';
@@ -132,5 +133,41 @@ describe('TreeLedger.sha256Of', () => {
     // Assess
     expect(digests.get('same.py')).toBe('f'.repeat(64));
     expect(digests.get('changed.py')).toBe(await sha256OfFile(join(root, 'changed.py')));
+  });
+});
+
+describe('keepLayerFrom with the ledger', () => {
+  it('takes a digest the ledger vouches for, and hashes a file rewritten since it was recorded', async () => {
+    // Prepare: the ledger records a digest for same.py that only the ledger can give, and the
+    // true digest of changed.py, which is then rewritten with other bytes of the same size.
+    const opt = await mkdtemp(join(work, 'opt-'));
+    await mkdir(join(opt, 'python'));
+    await writeFile(join(opt, 'python', 'same.py'), 'SAME = 1\n');
+    await writeFile(join(opt, 'python', 'changed.py'), 'OLD = 1\n');
+    const recordedOld = await sha256OfFile(join(opt, 'python', 'changed.py'));
+    const ledger = new TreeLedger();
+    ledger.record(join(opt, 'python', 'same.py'), 'f'.repeat(64));
+    ledger.record(join(opt, 'python', 'changed.py'), recordedOld);
+    await new Promise((resolve) => setTimeout(resolve, 30)); // past the coarse clock's tick
+    await writeFile(join(opt, 'python', 'changed.py'), 'NEW = 1\n');
+    const layer = (zip: string, path: string, sha256: string, size: number) => ({
+      zipSha256: zip.repeat(64),
+      files: [{ path, size, executable: false, sha256 }],
+    });
+    const vouched = layer('a', 'python/same.py', 'f'.repeat(64), 9);
+    const stale = layer('b', 'python/changed.py', recordedOld, 8);
+    const known = (path: string) => ledger.sha256Of(path);
+    const root = join(work, 'kept-with-ledger');
+
+    // Act
+    await keepLayerFrom(root, vouched, opt, { hashed: true, known });
+    const refused = await keepLayerFrom(root, stale, opt, { hashed: true, known }).catch(
+      (error: unknown) => error,
+    );
+
+    // Assess: the first layer is kept on the ledger's word; the rewritten file is hashed and refused.
+    expect((await readKeptLayer(root, vouched.zipSha256))?.files).toEqual(vouched.files);
+    expect(String(refused)).toMatch(/changed\.py has other bytes/);
+    expect(await readKeptLayer(root, stale.zipSha256)).toBeNull();
   });
 });
