@@ -8,6 +8,7 @@
 // so the layer writer can copy them raw.
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { eachSettled } from '../shared/each-settled.ts';
 import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
@@ -21,6 +22,7 @@ import type { LockedPackage } from '../shared/types.ts';
 import {
   inflateEntry,
   openZip,
+  openZipBytes,
   readEntry,
   unsafeEntryName,
   writeEntryTo,
@@ -272,9 +274,40 @@ const HELD_FOR_WRITE_ENTRY_BYTES = 48 * 1024 ** 2;
 /** Entries kept in memory after the check: metadata and scripts, which later phases read or rewrite. */
 const MAX_HELD_ENTRY_BYTES = 64 * 1024 ** 2;
 
+/**
+ * Wheels up to this size are read into memory once, checked against the lock and unpacked from
+ * those very bytes: no read per entry, and nothing can change between the check and the unpack.
+ */
+const IN_MEMORY_WHEEL_BYTES = 64 * 1024 ** 2;
+
+/** The wheel opened for unpacking once its sha256 is the lock's (see IN_MEMORY_WHEEL_BYTES). */
+async function openLockedWheel(
+  wheelPath: string,
+  locked: LockedPackage,
+  limits: Partial<ZipLimits & RatioLimits>,
+): Promise<OpenZip> {
+  const origin = { name: locked.filename, packageName: locked.name };
+  const file = await open(wheelPath, 'r');
+  let bytes: Buffer | null = null;
+  try {
+    if ((await file.stat()).size <= IN_MEMORY_WHEEL_BYTES) bytes = await file.readFile();
+  } finally {
+    await file.close();
+  }
+  if (bytes === null || bytes.length > IN_MEMORY_WHEEL_BYTES) {
+    await checkLockedHash(wheelPath, locked);
+    return openZip(wheelPath, origin, limits);
+  }
+  refuseOtherHash(sha256Hex(bytes), locked);
+  return openZipBytes(bytes, origin, limits);
+}
+
 /** Streams the wheel and compares its sha256 with the lock's, before anything else reads it. */
 export async function checkLockedHash(wheelPath: string, locked: LockedPackage): Promise<void> {
-  const actual = await sha256OfFile(wheelPath);
+  refuseOtherHash(await sha256OfFile(wheelPath), locked);
+}
+
+function refuseOtherHash(actual: string, locked: LockedPackage): void {
   if (actual !== locked.sha256.toLowerCase())
     throw new IntegrityError(`${locked.filename}: sha256 is ${actual}, the lock says ${locked.sha256}.`, {
       hint: 'The file changed since the lock was made (or the download is corrupt); delete it from the cache and measure again.',
@@ -603,7 +636,9 @@ async function checkContents(
         packageName,
       );
     digests.set(entry, `sha256=${ourDigest}`);
-    const content = hold || chunks.length > 0 ? Buffer.concat(chunks) : null;
+    // (One chunk is the entry's own buffer already: concatenating it would copy it again.)
+    const content =
+      hold || chunks.length > 0 ? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)) : null;
     if (hold && content) kept.set(entry, content);
     else if (content) inflated.set(entry, content);
   });
@@ -882,12 +917,7 @@ export async function installWheelWithDigests(options: InstallWheelOptions): Pro
   const siteDir = options.siteDir ?? 'python';
   const wheel = locked.filename;
   const packageName = locked.name;
-  await checkLockedHash(wheelPath, locked);
-  const zip = await openZip(
-    wheelPath,
-    { name: wheel, packageName },
-    { ...DEFAULT_WHEEL_LIMITS, ...options.limits },
-  );
+  const zip = await openLockedWheel(wheelPath, locked, { ...DEFAULT_WHEEL_LIMITS, ...options.limits });
   try {
     const files = checkEntryNames(zip, wheel, packageName);
     const distInfo = findDistInfo(files, wheel, packageName);

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { crc32, createInflateRaw, inflateRaw, inflateRawSync } from 'node:zlib';
 import { eachSettled } from '../shared/each-settled.ts';
@@ -69,8 +69,56 @@ export interface OpenZip {
   dataOffset(entry: ZipEntry): number;
   /** Offset of the first central directory header (no entry data reaches it). */
   readonly directoryOffset: number;
-  readonly handle: FileHandle;
+  /** Where the archive's bytes are read from. */
+  readonly source: ZipSource;
   close(): Promise<void>;
+}
+
+/**
+ * The archive's bytes: a file read span by span, or the whole archive already in memory (a
+ * wheel read once to check its sha256, then unpacked from those very bytes). What `read` returns
+ * may share memory with the archive: copy it before keeping it.
+ */
+export interface ZipSource {
+  readonly size: number;
+  read(position: number, length: number): Promise<Buffer>;
+  /** `length` bytes from `start`, in chunks of about `chunkBytes`. */
+  stream(start: number, length: number, chunkBytes: number): Readable;
+  close(): Promise<void>;
+}
+
+function fileSource(handle: FileHandle, size: number): ZipSource {
+  return {
+    size,
+    read: (position, length) => readAt(handle, position, length),
+    stream: (start, length, chunkBytes) =>
+      handle.createReadStream({
+        start,
+        end: start + length - 1,
+        autoClose: false,
+        highWaterMark: chunkBytes,
+      }),
+    close: () => handle.close(),
+  };
+}
+
+function bytesSource(bytes: Buffer): ZipSource {
+  const span = (position: number, length: number): Buffer =>
+    bytes.subarray(Math.min(position, bytes.length), Math.min(position + length, bytes.length));
+  return {
+    size: bytes.length,
+    read: async (position, length) => span(position, length),
+    stream: (start, length, chunkBytes) =>
+      Readable.from(
+        (function* chunks() {
+          // Copies: a consumer may keep a chunk, which must not keep the whole archive alive.
+          for (let done = 0; done < length; done += chunkBytes)
+            yield Buffer.from(span(start + done, Math.min(chunkBytes, length - done)));
+        })(),
+        { objectMode: false },
+      ),
+    close: async () => undefined,
+  };
 }
 
 function unsafe(origin: ZipOrigin, entry: string | null, message: string, hint: string): UnsafeArchiveError {
@@ -93,13 +141,13 @@ const HEADER_WINDOW_BYTES = 256 * 1024;
  * Reads small spans in increasing offset order through one window, so checking thousands of
  * local headers costs a few reads instead of one system call each.
  */
-function windowedReader(handle: FileHandle): (position: number, length: number) => Promise<Buffer> {
+function windowedReader(source: ZipSource): (position: number, length: number) => Promise<Buffer> {
   let windowStart = 0;
   let window: Buffer = Buffer.alloc(0);
   return async (position, length) => {
     const inside = position >= windowStart && position + length <= windowStart + window.length;
     if (!inside) {
-      window = await readAt(handle, position, Math.max(length, HEADER_WINDOW_BYTES));
+      window = await source.read(position, Math.max(length, HEADER_WINDOW_BYTES));
       windowStart = position;
     }
     const from = position - windowStart;
@@ -145,14 +193,14 @@ export function guardCompressionRatio(
 
 /** Data offsets of every entry, refusing overlaps, truncated or disagreeing local headers. */
 async function locateData(
-  handle: FileHandle,
+  source: ZipSource,
   origin: ZipOrigin,
   entries: readonly ZipEntry[],
   directoryOffset: number,
 ): Promise<Map<ZipEntry, number>> {
   const byOffset = [...entries].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
   const offsets = new Map<ZipEntry, number>();
-  const readHeader = windowedReader(handle);
+  const readHeader = windowedReader(source);
   let previousEnd = 0;
   for (const entry of byOffset) {
     if (entry.localHeaderOffset < previousEnd)
@@ -211,27 +259,52 @@ export async function openZip(
   const handle = await open(path, 'r');
   try {
     const { size } = await handle.stat();
+    return await openZipSource(fileSource(handle, size), origin, limits);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/**
+ * {@link openZip} on an archive already in memory: nothing is read from a file again, so what
+ * is unpacked is exactly the bytes that were checked.
+ */
+export function openZipBytes(
+  bytes: Buffer,
+  origin: ZipOrigin,
+  limits: Partial<ZipLimits & RatioLimits> = {},
+): Promise<OpenZip> {
+  return openZipSource(bytesSource(bytes), origin, limits);
+}
+
+async function openZipSource(
+  source: ZipSource,
+  origin: ZipOrigin,
+  limits: Partial<ZipLimits & RatioLimits>,
+): Promise<OpenZip> {
+  const { size } = source;
+  try {
     const tailStart = Math.max(0, size - MAX_END_RECORD_SPAN);
     const location = locateCentralDirectory(
-      await readAt(handle, tailStart, size - tailStart),
+      await source.read(tailStart, size - tailStart),
       size,
       origin.name,
     );
-    const directory = await readAt(handle, location.offset, location.size);
+    const directory = await source.read(location.offset, location.size);
     const entries = readCentralDirectory(directory, location, origin.name, limits);
     guardCompressionRatio(origin, entries, size, limits);
-    const offsets = await locateData(handle, origin, entries, location.offset);
+    const offsets = await locateData(source, origin, entries, location.offset);
     return {
       origin,
       size,
       entries,
-      handle,
+      source,
       directoryOffset: location.offset,
       dataOffset: (entry) => offsets.get(entry) ?? 0,
-      close: () => handle.close(),
+      close: () => source.close(),
     };
   } catch (error) {
-    await handle.close();
     if (error instanceof UnsafeArchiveError && origin.packageName && !error.packageName)
       throw new UnsafeArchiveError(error.message, {
         hint: error.hint,
@@ -255,6 +328,8 @@ const WHOLE_ENTRY_BYTES = 4 * 1024 ** 2;
 const STREAM_CHUNK_BYTES = 1024 ** 2;
 
 const inflateRawWhole = promisify(inflateRaw);
+/** zlib's smallest output chunk. */
+const ZLIB_MIN_CHUNK_BYTES = 64;
 
 /** Entries up to this many compressed bytes are inflated synchronously (well under a millisecond). */
 const SYNC_INFLATE_BYTES = 64 * 1024;
@@ -283,9 +358,15 @@ function tooBig(origin: ZipOrigin, entry: ZipEntry): UnsafeArchiveError {
 
 /** A small entry in one buffer; zlib stops one byte past the declared size. */
 async function inflateWhole(zip: OpenZip, entry: ZipEntry): Promise<Buffer> {
-  const compressed = await readAt(zip.handle, zip.dataOffset(entry), entry.compressedSize);
-  if (entry.method === 0) return compressed;
-  const options = { maxOutputLength: Math.max(1, entry.uncompressedSize) };
+  const compressed = await zip.source.read(zip.dataOffset(entry), entry.compressedSize);
+  // (A stored entry's bytes may be a view of the whole archive, which they must not keep alive.)
+  if (entry.method === 0) return Buffer.from(compressed);
+  // Output chunks as big as the entry (plus the byte that shows its end): zlib's 16 KiB default
+  // made every bigger entry several buffers concatenated, a second copy of each file.
+  const options = {
+    maxOutputLength: Math.max(1, entry.uncompressedSize),
+    chunkSize: Math.max(ZLIB_MIN_CHUNK_BYTES, entry.uncompressedSize + 1),
+  };
   try {
     // A stream's set-up costs more than inflating a few kilobytes on this thread.
     if (compressed.length <= SYNC_INFLATE_BYTES) return inflateRawSync(compressed, options);
@@ -303,12 +384,7 @@ async function inflateStreaming(
   visit: (chunk: Buffer) => void | Promise<void>,
 ): Promise<{ size: number; crc: number }> {
   const start = zip.dataOffset(entry);
-  const raw = zip.handle.createReadStream({
-    start,
-    end: start + entry.compressedSize - 1,
-    autoClose: false,
-    highWaterMark: STREAM_CHUNK_BYTES,
-  });
+  const raw = zip.source.stream(start, entry.compressedSize, STREAM_CHUNK_BYTES);
   let source: Readable = raw;
   if (entry.method === 8) {
     const inflater = createInflateRaw({ chunkSize: STREAM_CHUNK_BYTES });
