@@ -47,6 +47,7 @@ import { lambdaInterpreter, type InstalledPackage } from './wheel-installer.ts';
 import { removeTree } from '../shared/remove-tree.ts';
 import { TreeLedger } from '../shared/tree-ledger.ts';
 import type { SandboxIsolation } from '../verify/sandbox.ts';
+import type { SmokeImportOptions } from '../verify/smoke-import.ts';
 
 export type { BuildEvent, BuildPhase } from './build-events.ts';
 export { fileSha256 } from './tree-files.ts';
@@ -230,6 +231,8 @@ interface CheckInput {
   reuse: boolean;
   /** What the installs wrote into the tree; null when something rewrote it since (post-processing). */
   ledger: TreeLedger | null;
+  /** The smoke import's interpreter, looked for while the installs ran. */
+  interpreterFound: SmokeImportOptions['interpreterFound'];
 }
 
 /** The smoke import's options: only the artifact (and, when excluded, the runtime's own packages). */
@@ -249,8 +252,26 @@ function smokeImportOptions(input: CheckInput, options: BuildDependencySetOption
           interpreterFacts: join(options.cacheDir, 'interpreters'),
         }
       : {}),
+    ...(input.interpreterFound ? { interpreterFound: input.interpreterFound } : {}),
     onProgress: (modules: number, ofModules: number) => context.count('smokeImport', { modules, ofModules }),
   };
+}
+
+/**
+ * The smoke import's interpreter, looked for as smokeImport would (the run's facts cache only
+ * with the cache on). A failure to look is the smoke import's to report, never unhandled here.
+ */
+function findInterpreterEarly(
+  lock: Lock,
+  policy: DeliveryPolicy,
+  options: BuildDependencySetOptions,
+): SmokeImportOptions['interpreterFound'] {
+  const factsCacheDir = policy.cache ? join(options.cacheDir, 'interpreters') : undefined;
+  const finding = import('../verify/smoke-import.ts').then(({ findTargetInterpreter }) =>
+    findTargetInterpreter(lock.target, options.pythonExecutable, { factsCacheDir }),
+  );
+  finding.catch(() => undefined);
+  return finding;
 }
 
 /** Smoke import, then (once its imports start) verify and pack: each only reads the tree. */
@@ -390,6 +411,8 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     cacheWrites: Promise<void>[] | null,
   ): Promise<BuildManifest> {
     const ledger = new TreeLedger();
+    // Asked while the installs run (a fresh interpreter takes a noticeable moment to answer).
+    const interpreterFound = findInterpreterEarly(lock, policy, options);
     const installed: InstalledEntry[] = await installSet(
       {
         ledger,
@@ -431,6 +454,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
         reuse: policy.cache,
         // Post-processing rewrites files in place: the tree is hashed in full then.
         ledger: slim.precompile || slim.stripSymbols ? null : ledger,
+        interpreterFound,
       },
       options,
       context,

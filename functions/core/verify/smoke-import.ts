@@ -59,6 +59,12 @@ export interface SmokeImportOptions {
   readonly footprints?: string;
   /** A folder of interpreters' facts from earlier runs (findTargetInterpreter's `factsCacheDir`). */
   readonly interpreterFacts?: string;
+  /**
+   * The target's interpreter, being looked for already (findTargetInterpreter with these
+   * options): a build starts looking while it installs, so asking a fresh interpreter for its
+   * facts is not one more wait after the install.
+   */
+  readonly interpreterFound?: Promise<InterpreterFacts | { reason: string }>;
 }
 
 export interface SmokeImportFailure {
@@ -563,9 +569,10 @@ async function failuresOf(
  * if (!result.ran) console.log(`smoke import skipped: ${result.reason}`);
  */
 export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImportResult> {
-  const found = await findTargetInterpreter(options.target, options.pythonExecutable, {
-    factsCacheDir: options.interpreterFacts,
-  });
+  const found = await (options.interpreterFound ??
+    findTargetInterpreter(options.target, options.pythonExecutable, {
+      factsCacheDir: options.interpreterFacts,
+    }));
   if ('reason' in found) return { ran: false, ok: false, reason: found.reason, modules: 0, failures: [] };
   const roots: string[] = [];
   for (const root of options.roots) if (await exists(root)) roots.push(resolve(root));

@@ -247,6 +247,17 @@ describe('smokeImport', () => {
     expect(result.reason).toMatch(onArmHost ? /not linux-x86_64/ : /not linux-aarch64|could not be run/);
   });
 
+  it('takes the interpreter a build looked for while it installed, instead of looking again', async () => {
+    // Prepare: what was found says there is none, though this machine may have one.
+    const interpreterFound = Promise.resolve({ reason: 'looked for while installing: none' });
+
+    // Act
+    const result = await smokeImport({ roots: [work], target, interpreterFound });
+
+    // Assess
+    expect(result).toMatchObject({ ran: false, reason: 'looked for while installing: none' });
+  });
+
   it('reports an interpreter that cannot be run', async () => {
     // Prepare
     const missing = join(work, 'no-such-python');
