@@ -186,7 +186,8 @@ async function reuseEntry(
     const description = await readDescription(folder, options);
     if (description === null) return null;
     // As a fresh install does first: the entry is only good for the very wheel it was made from.
-    await checkWheelHash(options.wheelPath, options.locked, join(dirname(cache.dir), 'wheel-digests'));
+    const memoDir = join(dirname(cache.dir), 'wheel-digests');
+    const wheelIdentity = await checkWheelHash(options.wheelPath, options.locked, memoDir);
     await checkWheelSources(description, options);
     blob = await openBlob(folder, description.files);
     const unchanged =
@@ -196,7 +197,7 @@ async function reuseEntry(
       ? await checkGenerated(blob, description.files)
       : await checkBlob(blob, description.files, cache.heldBytes ?? HELD_BYTES);
     await materialize(blob, checked, description.files, options);
-    return packageOf(description, checked.generated, options);
+    return packageOf(description, checked.generated, options, wheelIdentity);
   } catch (error) {
     if (!(error instanceof BadEntry)) throw error;
     cache.warn(
@@ -211,17 +212,22 @@ async function reuseEntry(
 
 /**
  * checkLockedHash, but a wheel that is still the very file hashed before (its file identity, as
- * recorded in `memoDir` after a check that passed) is not hashed again.
+ * recorded in `memoDir` after a check that passed) is not hashed again. Returns that identity
+ * (null when the file did not hold still while it was hashed).
  */
-async function checkWheelHash(wheelPath: string, locked: InstallWheelOptions['locked'], memoDir: string) {
+async function checkWheelHash(
+  wheelPath: string,
+  locked: InstallWheelOptions['locked'],
+  memoDir: string,
+): Promise<string | null> {
   const identity = await fileIdentity(wheelPath);
   const memo = join(memoDir, `${sha256Hex(wheelPath)}.json`);
   const record = JSON.stringify({ identity, sha256: locked.sha256.toLowerCase() });
-  if (identity !== null && (await readCacheFile(memo, 4096)) === record) return;
-  await checkLockedHash(wheelPath, locked);
+  if (identity !== null && (await readCacheFile(memo, 4096)) === record) return identity;
+  const heldStill = await checkLockedHash(wheelPath, locked);
   // Recorded only if the file held still while it was hashed.
-  if (identity !== null && (await fileIdentity(wheelPath)) === identity)
-    await writeCacheFile(memo, record).catch(() => undefined);
+  if (heldStill !== null && heldStill === identity) await writeCacheFile(memo, record).catch(() => undefined);
+  return heldStill;
 }
 
 /** A file of the entry, never through a symlink (O_NOFOLLOW), and only a regular file of at most `maxBytes`. */
@@ -451,6 +457,7 @@ function packageOf(
   description: Description,
   generated: ReadonlyMap<string, Buffer>,
   options: InstallWheelOptions,
+  wheelIdentity: string | null,
 ): InstalledPackage {
   const files: InstalledFile[] = description.files.map(({ path, size, executable, source, sha256 }) => ({
     path,
@@ -466,6 +473,7 @@ function packageOf(
     version: options.locked.version,
     wheelPath: options.wheelPath,
     wheelSha256: options.locked.sha256.toLowerCase(),
+    ...(wheelIdentity ? { wheelIdentity } : {}),
     distInfo: description.distInfo,
     files,
     installedBytes: description.installedBytes,

@@ -21,6 +21,7 @@ import { layerZipKey, type KeptLayerZip, type LayerZipCache } from '../pack/laye
 import { openZip } from '../pack/zip-reader.ts';
 import { IntegrityError } from '../shared/errors.ts';
 import { sha256Hex } from '../shared/hash.ts';
+import { fileIdentity } from '../shared/file-identity.ts';
 
 export interface PackedArtifacts {
   readonly layers: LayerArtifact[];
@@ -104,10 +105,18 @@ function packedFilesOf(members: readonly LayerMember[]): PackedFile[] {
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** The wheel's bytes, refused unless they are still the wheel the install checked (the lock's, or the one built from its sdist). */
+/**
+ * The wheel's bytes, refused unless they are still the wheel the install checked (the lock's, or
+ * the one built from its sdist): hashed again unless the file is, before and after the read,
+ * the very file the install checked (its identity).
+ */
 async function readInstalledWheel(installed: InstalledPackage) {
+  const checked = installed.wheelIdentity ?? null;
+  const before = checked ? await fileIdentity(installed.wheelPath) : null;
   const bytes = await readFile(installed.wheelPath);
-  if (sha256Hex(bytes) !== installed.wheelSha256)
+  const heldStill =
+    before === checked && before !== null && (await fileIdentity(installed.wheelPath)) === before;
+  if (!heldStill && sha256Hex(bytes) !== installed.wheelSha256)
     throw new IntegrityError(
       `${installed.wheelPath} changed after it was installed: its sha256 is no longer ${installed.wheelSha256}, which the install checked.`,
       { hint: 'Something rewrote the download cache during the build; nothing was published. Build again.' },

@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { eachSettled } from '../shared/each-settled.ts';
+import { fileIdentity, identityOfStats } from '../shared/file-identity.ts';
 import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
 import { IntegrityError, UnsafeArchiveError } from '../shared/errors.ts';
 import { sha256Hex, sha256OfFile } from '../shared/hash.ts';
@@ -81,6 +82,11 @@ export interface InstalledPackage {
   readonly wheelPath: string;
   /** The sha256 the wheel was checked against before it was installed (the lock's, or the built wheel's for an sdist). */
   readonly wheelSha256: string;
+  /**
+   * The wheel file's identity (file-identity.ts) while it held the bytes checked against
+   * wheelSha256, when it held still: the packer reads it again without hashing while it is so.
+   */
+  readonly wheelIdentity?: string;
   /** `numpy-2.2.6.dist-info` */
   readonly distInfo: string;
   /** Kept files, sorted by path. */
@@ -280,31 +286,43 @@ const MAX_HELD_ENTRY_BYTES = 64 * 1024 ** 2;
  */
 const IN_MEMORY_WHEEL_BYTES = 64 * 1024 ** 2;
 
-/** The wheel opened for unpacking once its sha256 is the lock's (see IN_MEMORY_WHEEL_BYTES). */
+/**
+ * The wheel opened for unpacking once its sha256 is the lock's (see IN_MEMORY_WHEEL_BYTES), with
+ * the file's identity while it held those bytes (null when it did not hold still).
+ */
 async function openLockedWheel(
   wheelPath: string,
   locked: LockedPackage,
   limits: Partial<ZipLimits & RatioLimits>,
-): Promise<OpenZip> {
+): Promise<{ zip: OpenZip; wheelIdentity: string | null }> {
   const origin = { name: locked.filename, packageName: locked.name };
   const file = await open(wheelPath, 'r');
   let bytes: Buffer | null = null;
+  let wheelIdentity: string | null = null;
   try {
-    if ((await file.stat()).size <= IN_MEMORY_WHEEL_BYTES) bytes = await file.readFile();
+    const before = await file.stat({ bigint: true });
+    if (before.size <= IN_MEMORY_WHEEL_BYTES) bytes = await file.readFile();
+    const after = identityOfStats(await file.stat({ bigint: true }));
+    wheelIdentity = after === identityOfStats(before) ? after : null;
   } finally {
     await file.close();
   }
   if (bytes === null || bytes.length > IN_MEMORY_WHEEL_BYTES) {
-    await checkLockedHash(wheelPath, locked);
-    return openZip(wheelPath, origin, limits);
+    wheelIdentity = await checkLockedHash(wheelPath, locked);
+    return { zip: await openZip(wheelPath, origin, limits), wheelIdentity };
   }
   refuseOtherHash(sha256Hex(bytes), locked);
-  return openZipBytes(bytes, origin, limits);
+  return { zip: await openZipBytes(bytes, origin, limits), wheelIdentity };
 }
 
-/** Streams the wheel and compares its sha256 with the lock's, before anything else reads it. */
-export async function checkLockedHash(wheelPath: string, locked: LockedPackage): Promise<void> {
+/**
+ * Streams the wheel and compares its sha256 with the lock's, before anything else reads it.
+ * Returns the file's identity when it held still while it was hashed, else null.
+ */
+export async function checkLockedHash(wheelPath: string, locked: LockedPackage): Promise<string | null> {
+  const before = await fileIdentity(wheelPath);
   refuseOtherHash(await sha256OfFile(wheelPath), locked);
+  return before !== null && (await fileIdentity(wheelPath)) === before ? before : null;
 }
 
 function refuseOtherHash(actual: string, locked: LockedPackage): void {
@@ -917,7 +935,10 @@ export async function installWheelWithDigests(options: InstallWheelOptions): Pro
   const siteDir = options.siteDir ?? 'python';
   const wheel = locked.filename;
   const packageName = locked.name;
-  const zip = await openLockedWheel(wheelPath, locked, { ...DEFAULT_WHEEL_LIMITS, ...options.limits });
+  const { zip, wheelIdentity } = await openLockedWheel(wheelPath, locked, {
+    ...DEFAULT_WHEEL_LIMITS,
+    ...options.limits,
+  });
   try {
     const files = checkEntryNames(zip, wheel, packageName);
     const distInfo = findDistInfo(files, wheel, packageName);
@@ -949,6 +970,7 @@ export async function installWheelWithDigests(options: InstallWheelOptions): Pro
       version: locked.version,
       wheelPath,
       wheelSha256: locked.sha256.toLowerCase(),
+      ...(wheelIdentity ? { wheelIdentity } : {}),
       distInfo,
       files: kept,
       installedBytes,

@@ -15,6 +15,7 @@ import {
 } from '../../../functions/core/build/wheel-installer.ts';
 import { keepLayerFrom, readKeptLayer } from '../../../functions/core/pack/kept-layers.ts';
 import { treeDigests } from '../../../functions/core/pack/packed-tree-check.ts';
+import { fileIdentity } from '../../../functions/core/shared/file-identity.ts';
 import { sha256OfFile } from '../../../functions/core/shared/hash.ts';
 import { TreeLedger } from '../../../functions/core/shared/tree-ledger.ts';
 import { writeTinyWheel, type TinyWheel } from './tiny-wheels.ts';
@@ -65,11 +66,14 @@ describe('what the installs record', () => {
     const reusedTree = join(work, 'reused');
 
     // Act
-    await installWheelCached(options(freshTree, freshLedger), cache);
+    const fresh = await installWheelCached(options(freshTree, freshLedger), cache);
     const reused = await installWheelCached(options(reusedTree, reusedLedger), cache);
 
     // Assess
     expect(reused.reusedFrom).not.toBeNull();
+    // Both know the wheel as the file that held the checked bytes: the packer need not hash it again.
+    expect(fresh.installed.wheelIdentity).toBe(await fileIdentity(wheel.path));
+    expect(reused.installed.wheelIdentity).toBe(await fileIdentity(wheel.path));
     for (const [tree, ledger] of [
       [freshTree, freshLedger],
       [reusedTree, reusedLedger],
