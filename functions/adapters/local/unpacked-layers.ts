@@ -1,11 +1,12 @@
 // The local probe's layers. Lambda extracts a function's layers in order into one /opt; the
 // probe does the same in a scratch folder, and inflating the seed set's four layers took it about
 // 2 s of every run, though a package added changes only one of them. So each layer is kept in the
-// run's cache by its zip's sha256 (core/pack/kept-layers.ts: by the build that packed it, or by
-// the first probe that inflated it), and a later probe writes a kept layer's files from there
-// instead of inflating the zip, in the same order, later layers over earlier. When every layer is
-// kept, what /opt would hold is known without writing it (`known`): a probe whose every module a
-// smoke import's footprint stands for needs nothing more than those lists and the RECORD files.
+// run's cache by its zip's sha256 (core/pack/kept-layers.ts: listed by the build that packed it,
+// with only its dist-info files' bytes, or whole by the first probe that inflated it), and a later
+// probe writes a whole kept layer's files from there instead of inflating the zip, in the same
+// order, later layers over earlier. When every layer is kept, what /opt would hold is known
+// without writing it (`known`): a probe whose every module a smoke import's footprint stands for
+// needs nothing more than those lists and the RECORD files.
 //
 // A kept layer is trusted as kept-layers.ts says (its pack is the very file it was written as).
 // A layer inflated now is hashed as it is written, so its digests are known at once too, and
@@ -13,6 +14,7 @@
 import { existsSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import {
+  isWholeLayer,
   keepLayerFrom,
   keptLayersRoot,
   readKeptFiles,
@@ -114,7 +116,7 @@ async function writeLayers(
       lastWriter.set(file.path, index);
       digests.set(join(opt, file.path), file.sha256);
     }
-    if (source.kept) reused++;
+    if (layer.fromKept) reused++;
     else if (source.zipSha256) inflated.push({ index, zipSha256: source.zipSha256, files: layer.files });
   }
   return {
@@ -132,17 +134,17 @@ async function writeLayers(
 
 /**
  * One layer into `opt`, over what earlier layers wrote (`written`): from its kept copy when the
- * cache has one, else inflated from the zip and hashed on the way. Its files in the zip's order.
+ * cache holds it whole, else inflated from the zip and hashed on the way. Its files in the zip's order.
  */
 async function unpackLayer(
   { zip, kept }: LayerSource,
   opt: string,
   root: string | null,
   written: ReadonlyMap<string, number>,
-): Promise<{ files: readonly KeptFile[] }> {
-  if (root && kept) {
+): Promise<{ files: readonly KeptFile[]; fromKept: boolean }> {
+  if (root && kept && isWholeLayer(kept)) {
     await writeKeptLayer(root, kept, opt, written);
-    return { files: kept.files };
+    return { files: kept.files, fromKept: true };
   }
   const files = new Map<string, KeptFile>();
   await extractZip(zip.path, opt, {
@@ -150,7 +152,7 @@ async function unpackLayer(
     onFile: ({ name, size, executable, sha256 }) => files.set(name, { path: name, size, executable, sha256 }),
   });
   const inZipOrder = (await fileNamesOf(zip.path)).flatMap((path) => files.get(path) ?? []);
-  return { files: inZipOrder };
+  return { files: inZipOrder, fromKept: false };
 }
 
 /**

@@ -161,10 +161,10 @@ async function keepWrittenZips(
 }
 
 /**
- * Keep each layer's files unpacked for the local probe (core/pack/kept-layers.ts), copied from
- * the tree and hashed on the way (unless `ledger` still vouches for a file): a layer is kept only
- * when every file is what its zip unzips to, so this need not wait for the smoke import and the
- * tree check (it runs while they do). Failing to keep is not the build's failure.
+ * Keep each layer for the local probe (core/pack/kept-layers.ts): its files listed, its dist-info
+ * files copied from the tree and hashed on the way (unless `ledger` still vouches for a file). A
+ * layer is kept only when those are what its zip unzips to, so this need not wait for the smoke
+ * import and the tree check (it runs while they do). Failing to keep is not the build's failure.
  */
 async function keepLayersUnpacked(
   root: string,
@@ -177,9 +177,16 @@ async function keepLayersUnpacked(
   for (const layer of packed.layers) {
     const files = packed.zipFiles?.get(layer.file);
     if (!files) continue;
-    const options = { hashed: true, ...(known ? { known } : {}) };
+    // Only the dist-info files' bytes: all a probe reads from a layer it need not unpack.
+    const options = { hashed: true, only: isDistInfoFile, ...(known ? { known } : {}) };
     await keepLayerFrom(root, { zipSha256: layer.sha256, files }, treeDir, options).catch(() => undefined);
   }
+}
+
+/** `python/<name>.dist-info/…`: a distribution's metadata, RECORD included. */
+function isDistInfoFile(path: string): boolean {
+  const [site, folder = '', ...rest] = path.split('/');
+  return site === SITE_DIR && folder.endsWith('.dist-info') && rest.length > 0;
 }
 
 /** The part of the tree an artifact of the strategy holds: layers hold python/ (and bin/), the others the site folder. */

@@ -3,8 +3,11 @@
 // sha256 in the zip's order (entry.json). The local probe writes a kept layer's files into its
 // /opt instead of inflating the zip again, and when a build's smoke import stands for every
 // module it needs no files at all: the list and the RECORD files read out of the pack are enough
-// (adapters/local/unpacked-layers.ts). A build that packs layers keeps them as it hashes its zips
-// (packed-tree-check.ts), so even a fresh build's probe inflates nothing.
+// (adapters/local/unpacked-layers.ts). So a build keeps each layer it packs with only its
+// dist-info files in the pack (`packed: false` for the others): copying the seed set's 192 MB
+// into packs took a second of the build's main thread while the smoke import needed the CPU,
+// for a probe that then reads a few RECORD files. A probe that must unpack such a layer
+// inflates its zip, and keeps it whole.
 //
 // The cache folder is untrusted. An entry is used only while its files.bin is the very file the
 // entry was written with: same device, inode, size, mtime and ctime (file-identity.ts). A copy
@@ -25,7 +28,7 @@ import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../shared/types.ts';
 import { writeAllAtSync } from '../shared/write-at.ts';
 import { unsafeEntryName } from './zip-reader.ts';
 
-const FORMAT = 1;
+const FORMAT = 2;
 const ENTRY_FILE = 'entry.json';
 const PACK_FILE = 'files.bin';
 /** More files than any layer Lambda accepts holds; a longer list is not one of ours. */
@@ -47,6 +50,8 @@ const entrySchema = z.strictObject({
         size: z.number().int().nonnegative().max(LAMBDA_UNZIPPED_LIMIT_BYTES),
         executable: z.boolean(),
         sha256: hex64,
+        /** False: only listed (its bytes are not in the pack). */
+        packed: z.boolean().optional(),
       }),
     )
     .max(MAX_FILES),
@@ -72,9 +77,18 @@ export async function readKeptLayer(root: string, zipSha256: string): Promise<Ke
   }
   if (parsed.zipSha256 !== zipSha256 || !safePaths(parsed.files)) return null;
   if ((await fileIdentity(join(folder, PACK_FILE))) !== parsed.pack) return null;
-  // The identity holds the pack's size (dev:ino:size:…): the files must account for all of it.
+  // The identity holds the pack's size (dev:ino:size:…): the packed files must account for all of it.
   const packBytes = Number(parsed.pack.split(':')[2]);
-  return parsed.files.reduce((sum, file) => sum + file.size, 0) === packBytes ? parsed : null;
+  return parsed.files.reduce((sum, file) => sum + packedSize(file), 0) === packBytes ? parsed : null;
+}
+
+/** Whether every file of the layer is in its pack (it can be written out from there). */
+export function isWholeLayer(layer: KeptLayer): boolean {
+  return layer.files.every((file) => file.packed !== false);
+}
+
+function packedSize(file: { readonly size: number; readonly packed?: boolean | undefined }): number {
+  return file.packed === false ? 0 : file.size;
 }
 
 /** Every path as safe as a zip entry's must be, each named once. */
@@ -87,12 +101,12 @@ function safePaths(files: readonly KeptFile[]): boolean {
   return true;
 }
 
-/** Where each file of a kept layer starts in its pack. */
-function offsetsOf(files: readonly { size: number }[]): number[] {
+/** Where each file of a kept layer starts in its pack (a file not packed takes no room). */
+function offsetsOf(files: readonly { size: number; packed?: boolean | undefined }[]): number[] {
   let offset = 0;
-  return files.map(({ size }) => {
+  return files.map((file) => {
     const start = offset;
-    offset += size;
+    offset += packedSize(file);
     return start;
   });
 }
@@ -112,7 +126,7 @@ export async function readKeptFiles(
   const found = new Map<string, Buffer>();
   try {
     for (const [index, file] of layer.files.entries()) {
-      if (!paths.has(file.path)) continue;
+      if (!paths.has(file.path) || file.packed === false) continue;
       const bytes = Buffer.alloc(file.size);
       const { bytesRead } = await pack.read(bytes, 0, file.size, offsets[index] ?? 0);
       if (bytesRead !== file.size) throw new Error(`the kept layer's pack ended inside ${file.path}`);
@@ -132,6 +146,7 @@ export async function writeKeptLayer(
   opt: string,
   written: ReadonlyMap<string, number>,
 ): Promise<void> {
+  if (!isWholeLayer(layer)) throw new Error(`the kept layer ${layer.zipSha256} lists files it does not hold`);
   const pack = await open(join(root, layer.zipSha256, PACK_FILE), 'r');
   try {
     const limit = pLimit(WRITE_CONCURRENCY);
@@ -238,21 +253,31 @@ async function openKeptLayerWriter(
  * unless all match: how a build keeps its layers from its tree while the tree check is still
  * to come (build.ts). `known` (the build's tree ledger) spares the hashing of a file whose
  * digest it still vouches for once the file has been read: a file rewritten before or while it
- * was read is no longer the file it recorded, and is hashed.
+ * was read is no longer the file it recorded, and is hashed. With `only`, just the files it
+ * picks go into the pack; the others are listed as not packed.
  */
 export async function keepLayerFrom(
   root: string,
   layer: { readonly zipSha256: string; readonly files: readonly KeptFile[] },
   opt: string,
-  options: { readonly hashed?: boolean; readonly known?: (path: string) => string | null } = {},
+  options: {
+    readonly hashed?: boolean;
+    readonly known?: (path: string) => string | null;
+    readonly only?: (path: string) => boolean;
+  } = {},
 ): Promise<void> {
-  if (await readKeptLayer(root, layer.zipSha256)) return; // a build kept it already
-  const writer = await openKeptLayerWriter(root, layer.zipSha256, layer.files);
+  const existing = await readKeptLayer(root, layer.zipSha256);
+  // Kept already, by a build or a probe: a whole layer is never replaced by a partial one.
+  if (existing && (isWholeLayer(existing) || options.only)) return;
+  const { only } = options;
+  const files = layer.files.map((file) => ({ ...file, packed: only ? only(file.path) : true }));
+  const writer = await openKeptLayerWriter(root, layer.zipSha256, files);
   try {
     // Blocking reads and writes between event-loop turns: a promise per call for thousands of
     // small files queued behind the build's other work on libuv's pool.
     const pause = eventLoopSlicer();
-    for (const [index, file] of layer.files.entries()) {
+    for (const [index, file] of files.entries()) {
+      if (!file.packed) continue;
       await pause();
       const path = join(opt, ...file.path.split('/'));
       const bytes = readFileSync(path);
@@ -266,5 +291,5 @@ export async function keepLayerFrom(
     await writer.abandon();
     throw error;
   }
-  await writer.commit(new Map(layer.files.map((file) => [file.path, file.sha256])));
+  await writer.commit(new Map(files.map((file) => [file.path, file.sha256])));
 }

@@ -2,16 +2,23 @@
 // hashes every unzipped file against the tree and names every difference; and a real build of
 // two distributions sharing a path (same bytes) passes it end to end. A build that is asked keeps its
 // layers' files unpacked for the local probe (core/pack/kept-layers.ts), as the zips unzip them.
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDependencySet } from '../../../functions/core/build/build.ts';
 import { writeDeterministicZip } from '../../../functions/core/pack/deterministic-zip.ts';
-import { keptLayersRoot, readKeptLayer, writeKeptLayer } from '../../../functions/core/pack/kept-layers.ts';
+import {
+  isWholeLayer,
+  keptLayersRoot,
+  readKeptFiles,
+  readKeptLayer,
+  writeKeptLayer,
+} from '../../../functions/core/pack/kept-layers.ts';
 import { checkLayersMatchTree, zipDigests } from '../../../functions/core/pack/packed-tree-check.ts';
 import { IntegrityError } from '../../../functions/core/shared/errors.ts';
+import { sha256Hex } from '../../../functions/core/shared/hash.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { writeTinyWheel } from '../build/tiny-wheels.ts';
 import { writeTree } from './write-tree.ts';
@@ -102,7 +109,7 @@ describe('checkLayersMatchTree', () => {
     expect(await readdir(join(outDir, 'layers'))).not.toHaveLength(0);
   });
 
-  it('keeps the layers unpacked, copied from the checked tree, only when asked', async () => {
+  it('keeps the layers for the probe, listed with their dist-info bytes, only when asked', async () => {
     // Prepare
     const one = await writeTinyWheel(work, 'kept', '1.0', { 'kept/__init__.py': 'KEPT = 1\n' });
     const build = (name: string, keepUnpackedLayers: boolean) =>
@@ -120,16 +127,26 @@ describe('checkLayersMatchTree', () => {
     const kept = await build('kept', true);
     const unkept = await build('unkept', false);
 
-    // Assess: each layer is kept by its zip's sha256, its files as the zip unpacks them.
+    // Assess: each layer is kept by its zip's sha256, its files listed as the zip unpacks them;
+    // the pack holds the dist-info files' bytes (RECORD, what a probe reads) and nothing else,
+    // so the layer cannot be written out from it.
+    const root = keptLayersRoot(join(work, 'cache-kept'));
     for (const layer of kept.layers) {
-      const entry = await readKeptLayer(keptLayersRoot(join(work, 'cache-kept')), layer.sha256);
+      const entry = await readKeptLayer(root, layer.sha256);
       const { digests } = await zipDigests([join(work, 'out-kept', layer.file)]);
       expect(Object.fromEntries(entry!.files.map((file) => [file.path, file.sha256]))).toEqual(
         Object.fromEntries(digests),
       );
+      const packed = entry!.files.filter((file) => file.packed !== false).map((file) => file.path);
+      expect(packed).toContain('python/kept-1.0.dist-info/RECORD');
+      expect(packed.every((path) => path.startsWith('python/kept-1.0.dist-info/'))).toBe(true);
+      const record = await readKeptFiles(root, entry!, new Set(['python/kept-1.0.dist-info/RECORD']));
+      expect(sha256Hex(record.get('python/kept-1.0.dist-info/RECORD')!)).toBe(
+        digests.get('python/kept-1.0.dist-info/RECORD'),
+      );
+      expect(isWholeLayer(entry!)).toBe(false);
       const opt = await mkdtemp(join(work, 'opt-'));
-      await writeKeptLayer(keptLayersRoot(join(work, 'cache-kept')), entry!, opt, new Map());
-      expect(await readFile(join(opt, 'python', 'kept', '__init__.py'), 'utf8')).toBe('KEPT = 1\n');
+      await expect(writeKeptLayer(root, entry!, opt, new Map())).rejects.toThrow(/does not hold/);
     }
     expect(kept.layers).not.toHaveLength(0);
     for (const layer of unkept.layers)

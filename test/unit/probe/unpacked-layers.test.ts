@@ -13,6 +13,7 @@ import {
   type LayerZip,
 } from '../../../functions/adapters/local/unpacked-layers.ts';
 import { writeDeterministicZip } from '../../../functions/core/pack/deterministic-zip.ts';
+import { isWholeLayer, keepLayerFrom, readKeptLayer } from '../../../functions/core/pack/kept-layers.ts';
 import { sha256Hex } from '../../../functions/core/shared/hash.ts';
 import { diskTreeFiles, type TreeFiles } from '../../../functions/core/verify/import-footprints.ts';
 
@@ -236,6 +237,42 @@ describe('what /opt holds, known from kept layers without writing it', () => {
     expect(known!.hasFolder(join(opt, 'python', 'lib'))).toBe(false);
     // Nothing was written to learn it.
     await expect(stat(opt)).rejects.toThrow();
+  });
+
+  it('knows /opt from a layer a build kept listed, and unpacks it from the zip, keeping it whole', async () => {
+    // Prepare: the layer kept as a build keeps it: every file listed, only RECORD's bytes packed.
+    const files = { 'python/c/__init__.py': 'c = 3\n', 'python/c-1.0.dist-info/RECORD': 'c/__init__.py,,\n' };
+    const zip = await layerZip('listed', files);
+    const inflated = await unpackInto('inflated-opt', [zip], null);
+    const zipSha256 = sha256Hex(await readFile(zip.path));
+    const listed = Object.entries(files).map(([path, content]) => ({
+      path,
+      size: Buffer.byteLength(content),
+      executable: false,
+      sha256: sha256Hex(content),
+    }));
+    const root = join(cache, 'unpacked-layers');
+    await keepLayerFrom(root, { zipSha256, files: listed }, inflated.opt, {
+      hashed: true,
+      only: (path) => path.endsWith('/RECORD'),
+    });
+    const opt = join(work, 'listed-opt');
+
+    // Act
+    const { known, unpack } = await openLayers([zip], opt, cache);
+    const record = await known?.files.read(join(opt, 'python', 'c-1.0.dist-info', 'RECORD'));
+    const notPacked = await known?.files.read(join(opt, 'python', 'c', '__init__.py'));
+    const unpacked = await unpack();
+    await unpacked.keep();
+
+    // Assess: known from the list (RECORD readable, the rest only hashed); unpacked from the zip
+    // (reused: 0), then kept whole for the next probe.
+    expect(record?.toString('utf8')).toBe(files['python/c-1.0.dist-info/RECORD']);
+    expect(notPacked ?? null).toBeNull();
+    expect(await known?.files.digest(join(opt, 'python', 'c', '__init__.py'))).toBe(sha256Hex('c = 3\n'));
+    expect(unpacked.reused).toBe(0);
+    expect(await readFile(join(opt, 'python', 'c', '__init__.py'), 'utf8')).toBe('c = 3\n');
+    expect(isWholeLayer((await readKeptLayer(root, zipSha256))!)).toBe(true);
   });
 
   it('knows nothing while some layer is not kept, and nothing without a cache', async () => {
