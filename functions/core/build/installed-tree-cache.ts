@@ -165,6 +165,10 @@ export async function installWheelCached(
   const reused = await reuseEntry(folder, options, cache);
   if (reused) return { installed: reused, reusedFrom: folder };
   const fresh = await installWheelWithDigests(options);
+  // The install checked the wheel's sha256 as it read it: the next build need not hash it again.
+  const { wheelIdentity } = fresh.installed;
+  if (wheelIdentity)
+    await rememberWheelHash(options.wheelPath, options.locked, wheelMemoDir(cache), wheelIdentity);
   const storing = storeEntry(folder, options, fresh).catch((error: unknown) =>
     cache.warn(
       `the installed files of ${options.locked.filename} were not cached: ${error instanceof Error ? error.message : String(error)}`,
@@ -186,8 +190,7 @@ async function reuseEntry(
     const description = await readDescription(folder, options);
     if (description === null) return null;
     // As a fresh install does first: the entry is only good for the very wheel it was made from.
-    const memoDir = join(dirname(cache.dir), 'wheel-digests');
-    const wheelIdentity = await checkWheelHash(options.wheelPath, options.locked, memoDir);
+    const wheelIdentity = await checkWheelHash(options.wheelPath, options.locked, wheelMemoDir(cache));
     await checkWheelSources(description, options);
     blob = await openBlob(folder, description.files);
     const unchanged =
@@ -221,13 +224,39 @@ async function checkWheelHash(
   memoDir: string,
 ): Promise<string | null> {
   const identity = await fileIdentity(wheelPath);
-  const memo = join(memoDir, `${sha256Hex(wheelPath)}.json`);
-  const record = JSON.stringify({ identity, sha256: locked.sha256.toLowerCase() });
-  if (identity !== null && (await readCacheFile(memo, 4096)) === record) return identity;
+  const memo = wheelMemoOf(memoDir, wheelPath);
+  if (identity !== null && (await readCacheFile(memo, 4096)) === wheelMemoRecord(identity, locked))
+    return identity;
   const heldStill = await checkLockedHash(wheelPath, locked);
   // Recorded only if the file held still while it was hashed.
-  if (heldStill !== null && heldStill === identity) await writeCacheFile(memo, record).catch(() => undefined);
+  if (heldStill !== null && heldStill === identity)
+    await rememberWheelHash(wheelPath, locked, memoDir, heldStill);
   return heldStill;
+}
+
+/** Where checkWheelHash remembers the wheels it hashed: beside the installed trees. */
+function wheelMemoDir(cache: InstalledTreeCache): string {
+  return join(dirname(cache.dir), 'wheel-digests');
+}
+
+function wheelMemoOf(memoDir: string, wheelPath: string): string {
+  return join(memoDir, `${sha256Hex(wheelPath)}.json`);
+}
+
+function wheelMemoRecord(identity: string, locked: InstallWheelOptions['locked']): string {
+  return JSON.stringify({ identity, sha256: locked.sha256.toLowerCase() });
+}
+
+/** The wheel at `wheelPath`, while its identity is `identity`, has the locked sha256 (it was just checked). */
+async function rememberWheelHash(
+  wheelPath: string,
+  locked: InstallWheelOptions['locked'],
+  memoDir: string,
+  identity: string,
+): Promise<void> {
+  await writeCacheFile(wheelMemoOf(memoDir, wheelPath), wheelMemoRecord(identity, locked)).catch(
+    () => undefined,
+  );
 }
 
 /** A file of the entry, never through a symlink (O_NOFOLLOW), and only a regular file of at most `maxBytes`. */

@@ -366,6 +366,26 @@ describe('installWheelCached', () => {
     await expect(attempt).rejects.toThrow(/sha256 is .*, the lock says/);
   });
 
+  it('remembers the wheel checked by a fresh install, so the next install from its entry does not hash it', async () => {
+    // Prepare
+    const demo = await demoWheel();
+    const cacheRoot = fresh('cache');
+    const cache = { dir: join(cacheRoot, 'installed'), warn: () => undefined };
+
+    // Act
+    const first = await installWheelCached(installOptions(demo), cache);
+    const memos = await readdir(join(cacheRoot, 'wheel-digests'));
+
+    // Assess: the fresh install's check is on record, for the wheel file as it was checked.
+    expect(first.reusedFrom).toBeNull();
+    expect(memos).toHaveLength(1);
+    const memo = JSON.parse(await readFile(join(cacheRoot, 'wheel-digests', memos[0] ?? ''), 'utf8'));
+    expect(memo).toEqual({
+      identity: first.installed.wheelIdentity,
+      sha256: demo.locked.sha256.toLowerCase(),
+    });
+  });
+
   it('refuses a wheel changed in place after an install from its entry passed (its hash is not remembered past a change)', async () => {
     // Prepare: installed, then installed again from the entry (the wheel's hash passed twice).
     const demo = await demoWheel();
