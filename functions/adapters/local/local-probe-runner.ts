@@ -6,7 +6,7 @@
 // those packages where Lambda's /var/runtime is). When this machine cannot run the target, it says so.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,8 @@ import {
   findTargetInterpreter,
   installedDistributions,
   openSandbox,
+  SANDBOX_UID,
+  seedStandardLibraryBytecode,
   type Sandbox,
 } from '../../core/verify/index.ts';
 import type { ProbeRunner } from '../probe-port.ts';
@@ -151,26 +153,32 @@ interface ProbeOutput {
 
 /**
  * Run probe.py inside the smoke import's cell (no credentials, no network, nothing writable but
- * its scratch); a crash or a hang is pinned on the module that was being imported.
+ * its scratch); a crash or a hang is pinned on the module that was being imported. The cell's
+ * bytecode cache starts with the installation's own standard-library bytecode (stdlib-bytecode.ts).
  */
-function runProbeScript(
+async function runProbeScript(
   cell: Sandbox,
-  interpreter: string,
+  interpreter: { readonly executable: string; readonly prefix: string; readonly version: string },
   modules: readonly string[],
   timeoutMs: number,
 ): Promise<ProbeOutput | { crashed: string; module: string | null }> {
   // The cell binds each root somewhere of its own: the last root is the probe script's folder.
   const paths = cell.roots.slice(0, -1);
   const script = join(cell.roots[cell.roots.length - 1] ?? '', 'probe.py');
+  const pycache = join(cell.home, 'pycache');
+  const owner = cell.isolation.uid ? SANDBOX_UID : null;
+  await mkdir(pycache, { recursive: true });
+  if (owner !== null) await chown(pycache, owner, owner);
+  await seedStandardLibraryBytecode(pycache, interpreter, owner);
   const args = [
     '-I',
     '-S',
     '-X',
-    `pycache_prefix=${join(cell.home, 'pycache')}`,
+    `pycache_prefix=${pycache}`,
     script,
     JSON.stringify({ paths, modules, watch: IMPORT_WATCH_PY }),
   ];
-  const command = cell.command(interpreter, args);
+  const command = cell.command(interpreter.executable, args);
   return new Promise((done) => {
     const child = spawn(command.file, command.argv, {
       cwd: cell.home,
@@ -298,7 +306,7 @@ async function probeInCell(
   // Layers are kept from what was unpacked while the probe imports, when the cell cannot write
   // there; where it could, before package code runs.
   const keeping = cell.isolation.filesystem ? tree.keep?.() : await tree.keep?.();
-  const run = { cell, executable, modules, folders, timeoutMs: options.timeoutMs ?? 120_000 };
+  const run = { cell, executable, prefix, modules, folders, timeoutMs: options.timeoutMs ?? 120_000 };
   const done = await importWithReuse({ ...run, tree, onlyReused }, request, options).finally(() =>
     Promise.all([cell.dispose(), keeping]),
   );
@@ -336,6 +344,8 @@ async function importWithReuse(
   run: {
     cell: Sandbox;
     executable: string;
+    /** The interpreter's installation (sys.base_prefix). */
+    prefix: string;
     modules: readonly string[];
     folders: string[];
     timeoutMs: number;
@@ -360,7 +370,12 @@ async function importWithReuse(
   const toImport = run.modules.filter((module) => !reused.has(module));
   if (run.onlyReused && toImport.length > 0) return null;
   // With every module reused it still runs (on none): the result names the interpreter it ran.
-  const output = await runProbeScript(run.cell, run.executable, toImport, run.timeoutMs);
+  const interpreter = {
+    executable: run.executable,
+    prefix: run.prefix,
+    version: request.target.pythonVersion,
+  };
+  const output = await runProbeScript(run.cell, interpreter, toImport, run.timeoutMs);
   if (reuse && !('crashed' in output) && toImport.length > 0) await reuse.record(output.modules);
   return { output, reused };
 }

@@ -5,3 +5,4 @@ export * from './runtime-libraries.ts';
 export * from './smoke-import.ts';
 export * from './elf-symbols.ts';
 export * from './sandbox.ts';
+export * from './stdlib-bytecode.ts';

@@ -6,7 +6,7 @@
 // processes of that uid stay readable, and the manifest says so). The environment is always
 // empty but for a fixed PATH, HOME and locale. What could not be had is reported, never hidden.
 import { execFile } from 'node:child_process';
-import { chmod, chown, mkdir, mkdtemp, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -97,6 +97,20 @@ os.chdir(req["home"])
 os.execve(req["argv"][0], req["argv"], req["env"])
 `;
 
+/** Room a cell's scratch may take in RAM: its bytecode cache (the seed set's is 36 MB) and HOME. */
+const RAM_SCRATCH_BYTES = 1024 ** 3;
+
+/**
+ * Where cells keep their scratch: RAM (/dev/shm) when it has room, since a cell's bytecode cache
+ * is thousands of small files (the standard library's links alone took 185 ms on this machine's
+ * ext4 /tmp, 4 ms in /dev/shm); else the temporary folder. (The cell binds its own scratch
+ * writable again after making /dev/shm read-only.)
+ */
+async function cellScratchRoot(): Promise<string> {
+  const info = await statfs('/dev/shm').catch(() => null);
+  return info && info.bavail * info.bsize > RAM_SCRATCH_BYTES ? '/dev/shm' : tmpdir();
+}
+
 /** World-writable host folders made read-only inside the cell. */
 const WRITABLE_HOST_FOLDERS = ['/tmp', '/var/tmp', '/dev/shm', '/run/lock', '/dev/mqueue'];
 
@@ -178,7 +192,7 @@ async function prepare(
   mechanism: Mechanism,
   roots: readonly string[],
 ): Promise<Sandbox> {
-  const work = await mkdtemp(join(tmpdir(), 'lambda-deps-cell-'));
+  const work = await mkdtemp(join(await cellScratchRoot(), 'lambda-deps-cell-'));
   await chmod(work, 0o755);
   const home = join(work, 'home');
   await mkdir(home, { mode: 0o700 });

@@ -32,6 +32,7 @@ import {
   type ImportTrace,
 } from './import-footprints.ts';
 import { openSandbox, outsidePathOf, SANDBOX_UID, type Sandbox, type SandboxIsolation } from './sandbox.ts';
+import { seedStandardLibraryBytecode } from './stdlib-bytecode.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -506,7 +507,7 @@ function moduleOwners(groups: readonly InstalledDistribution[]): Map<string, str
 /** Import `modules` (each owned by a group) in the cell, one process per core; returns each result. */
 async function importInCell(
   cell: Sandbox,
-  interpreter: string,
+  interpreter: InterpreterFacts,
   plan: { groups: readonly InstalledDistribution[]; owners: Map<string, string>; modules: readonly string[] },
   options: { roots: readonly string[]; timeoutMs: number; onImported: () => void },
 ): Promise<ImportResult[]> {
@@ -524,9 +525,11 @@ async function importInCell(
   const pycachePrefix = join(cell.home, 'pycache');
   await mkdir(pycachePrefix);
   // The cell's unprivileged uid owns its scratch.
-  if (cell.isolation.uid) await chown(pycachePrefix, SANDBOX_UID, SANDBOX_UID);
+  const owner = cell.isolation.uid ? SANDBOX_UID : null;
+  if (owner !== null) await chown(pycachePrefix, owner, owner);
+  await seedStandardLibraryBytecode(pycachePrefix, interpreter, owner);
   const run: ImportRun = {
-    interpreter,
+    interpreter: interpreter.executable,
     cell,
     timeoutMs: options.timeoutMs,
     pycachePrefix,
@@ -595,7 +598,7 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
     options.onImportsStarting?.(cell.isolation);
     const results = await importInCell(
       cell,
-      found.executable,
+      found,
       { groups, owners, modules: allModules.filter((module) => !reused.has(module)) },
       {
         roots,
