@@ -6,7 +6,7 @@
 // those packages where Lambda's /var/runtime is). When this machine cannot run the target, it says so.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,8 +23,7 @@ import {
   findTargetInterpreter,
   installedDistributions,
   openSandbox,
-  SANDBOX_UID,
-  seedStandardLibraryBytecode,
+  cellBytecodeCache,
   type Sandbox,
 } from '../../core/verify/index.ts';
 import type { ProbeRunner } from '../probe-port.ts';
@@ -165,11 +164,7 @@ async function runProbeScript(
   // The cell binds each root somewhere of its own: the last root is the probe script's folder.
   const paths = cell.roots.slice(0, -1);
   const script = join(cell.roots[cell.roots.length - 1] ?? '', 'probe.py');
-  const pycache = join(cell.home, 'pycache');
-  const owner = cell.isolation.uid ? SANDBOX_UID : null;
-  await mkdir(pycache, { recursive: true });
-  if (owner !== null) await chown(pycache, owner, owner);
-  await seedStandardLibraryBytecode(pycache, interpreter, owner);
+  const pycache = await cellBytecodeCache(cell, interpreter);
   const args = [
     '-I',
     '-S',

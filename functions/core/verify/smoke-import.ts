@@ -9,7 +9,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { constants } from 'node:fs';
-import { access, chown, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, delimiter, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { wheelMachine } from '../shared/targets.ts';
@@ -31,8 +31,8 @@ import {
   indexTree,
   type ImportTrace,
 } from './import-footprints.ts';
-import { openSandbox, outsidePathOf, SANDBOX_UID, type Sandbox, type SandboxIsolation } from './sandbox.ts';
-import { seedStandardLibraryBytecode } from './stdlib-bytecode.ts';
+import { openSandbox, outsidePathOf, type Sandbox, type SandboxIsolation } from './sandbox.ts';
+import { cellBytecodeCache } from './stdlib-bytecode.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -522,12 +522,7 @@ async function importInCell(
       requires: group.requires,
     })),
   );
-  const pycachePrefix = join(cell.home, 'pycache');
-  await mkdir(pycachePrefix);
-  // The cell's unprivileged uid owns its scratch.
-  const owner = cell.isolation.uid ? SANDBOX_UID : null;
-  if (owner !== null) await chown(pycachePrefix, owner, owner);
-  await seedStandardLibraryBytecode(pycachePrefix, interpreter, owner);
+  const pycachePrefix = await cellBytecodeCache(cell, interpreter);
   const run: ImportRun = {
     interpreter: interpreter.executable,
     cell,

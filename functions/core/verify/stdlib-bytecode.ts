@@ -10,6 +10,24 @@
 import { readdirSync, symlinkSync, type Dirent } from 'node:fs';
 import { chown, mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { SANDBOX_UID, type Sandbox } from './sandbox.ts';
+
+/**
+ * The cell's bytecode cache (`-X pycache_prefix`): in its scratch, never in the artifact, which
+ * must stay as built; owned by the cell's unprivileged uid, and seeded with the installation's
+ * standard-library bytecode. Made on first use.
+ */
+export async function cellBytecodeCache(
+  cell: Sandbox,
+  interpreter: { readonly prefix: string; readonly version: string },
+): Promise<string> {
+  const pycachePrefix = join(cell.home, 'pycache');
+  const owner = cell.isolation.uid ? SANDBOX_UID : null;
+  await mkdir(pycachePrefix, { recursive: true });
+  if (owner !== null) await chown(pycachePrefix, owner, owner);
+  await seedStandardLibraryBytecode(pycachePrefix, interpreter, owner);
+  return pycachePrefix;
+}
 
 /** Parts of the standard library no import of a package reaches, or that are not the standard library. */
 const SKIPPED = new Set([
