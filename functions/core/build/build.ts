@@ -239,7 +239,7 @@ interface CheckInput {
   /** What the installs wrote into the tree; null when something rewrote it since (post-processing). */
   ledger: TreeLedger | null;
   /** The smoke import's interpreter, looked for while the installs ran. */
-  interpreterFound: SmokeImportOptions['interpreterFound'];
+  interpreterFound: NonNullable<SmokeImportOptions['interpreterFound']>;
 }
 
 /** The smoke import's options: only the artifact (and, when excluded, the runtime's own packages). */
@@ -251,29 +251,31 @@ function smokeImportOptions(input: CheckInput, options: BuildDependencySetOption
     ],
     target: input.lock.target,
     ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
-    // Modules whose earlier import saw exactly these files are not imported again, and the
-    // interpreter's facts come from an earlier run when they still hold (--no-cache: neither).
-    ...(input.reuse
-      ? {
-          footprints: join(options.cacheDir, 'import-footprints'),
-          interpreterFacts: join(options.cacheDir, 'interpreters'),
-        }
-      : {}),
-    ...(input.interpreterFound ? { interpreterFound: input.interpreterFound } : {}),
+    // Modules whose earlier import saw exactly these files are not imported again (--no-cache: none).
+    ...(input.reuse ? { footprints: join(options.cacheDir, 'import-footprints') } : {}),
+    interpreterFound: input.interpreterFound,
     onProgress: (modules: number, ofModules: number) => context.count('smokeImport', { modules, ofModules }),
   };
 }
 
 /**
- * The smoke import's interpreter, looked for as smokeImport would (the run's facts cache only
- * with the cache on). A failure to look is the smoke import's to report, never unhandled here.
+ * Where interpreters' facts from earlier runs are kept: with the cache on, they stand for
+ * starting an interpreter again while they still hold (--no-cache: every process asks).
+ */
+function interpreterFactsDir(policy: DeliveryPolicy, options: BuildDependencySetOptions): string | undefined {
+  return policy.cache ? join(options.cacheDir, 'interpreters') : undefined;
+}
+
+/**
+ * The smoke import's interpreter, looked for while the installs run. A failure to look is the
+ * smoke import's to report, never unhandled here.
  */
 function findInterpreterEarly(
   lock: Lock,
   policy: DeliveryPolicy,
   options: BuildDependencySetOptions,
-): SmokeImportOptions['interpreterFound'] {
-  const factsCacheDir = policy.cache ? join(options.cacheDir, 'interpreters') : undefined;
+): NonNullable<SmokeImportOptions['interpreterFound']> {
+  const factsCacheDir = interpreterFactsDir(policy, options);
   const finding = import('../verify/smoke-import.ts').then(({ findTargetInterpreter }) =>
     findTargetInterpreter(lock.target, options.pythonExecutable, { factsCacheDir }),
   );
@@ -362,8 +364,9 @@ async function checkAndPack(input: CheckInput, options: BuildDependencySetOption
   ];
   // What ships must be what was verified and imported, byte for byte. Verify and pack only read
   // the tree; package code ran in a cell that saw it read-only, or else the tree is read again now.
-  const readOnly = !smoke.ran || smoke.isolation?.filesystem === true;
-  const tree = readOnly ? await treeWhileChecking : await treeDigests(shipped.root, shipped.exclude);
+  const tree = (await treeStaysRead)
+    ? await treeWhileChecking
+    : await treeDigests(shipped.root, shipped.exclude);
   if (digests) checkPackedMatchesDigests(tree, digests.digests, digests.what);
   if (zipCache && isPublishable({ verification, smokeImport: smoke }))
     await keepWrittenZips(zipCache, packed, digests?.digests, input.staging);
@@ -444,7 +447,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
       lock,
       {
         pythonExecutable: options.pythonExecutable,
-        factsCacheDir: policy.cache ? join(options.cacheDir, 'interpreters') : undefined,
+        factsCacheDir: interpreterFactsDir(policy, options),
       },
       context,
     );
