@@ -21,7 +21,7 @@ import { layerZipKey, type KeptLayerZip, type LayerZipCache } from '../pack/laye
 import { openZip } from '../pack/zip-reader.ts';
 import { IntegrityError } from '../shared/errors.ts';
 import { sha256Hex } from '../shared/hash.ts';
-import { fileIdentity } from '../shared/file-identity.ts';
+import { whileUnchanged } from '../shared/file-identity.ts';
 
 export interface PackedArtifacts {
   readonly layers: LayerArtifact[];
@@ -111,11 +111,10 @@ function packedFilesOf(members: readonly LayerMember[]): PackedFile[] {
  * the very file the install checked (its identity).
  */
 async function readInstalledWheel(installed: InstalledPackage) {
-  const checked = installed.wheelIdentity ?? null;
-  const before = checked ? await fileIdentity(installed.wheelPath) : null;
-  const bytes = await readFile(installed.wheelPath);
-  const heldStill =
-    before === checked && before !== null && (await fileIdentity(installed.wheelPath)) === before;
+  const { value: bytes, identity } = await whileUnchanged(installed.wheelPath, () =>
+    readFile(installed.wheelPath),
+  );
+  const heldStill = identity !== null && identity === installed.wheelIdentity;
   if (!heldStill && sha256Hex(bytes) !== installed.wheelSha256)
     throw new IntegrityError(
       `${installed.wheelPath} changed after it was installed: its sha256 is no longer ${installed.wheelSha256}, which the install checked.`,

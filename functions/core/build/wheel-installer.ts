@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { eachSettled } from '../shared/each-settled.ts';
-import { fileIdentity, identityOfStats } from '../shared/file-identity.ts';
+import { identityOfStats, whileUnchanged } from '../shared/file-identity.ts';
 import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
 import { IntegrityError, UnsafeArchiveError } from '../shared/errors.ts';
 import { sha256Hex, sha256OfFile } from '../shared/hash.ts';
@@ -320,9 +320,9 @@ async function openLockedWheel(
  * Returns the file's identity when it held still while it was hashed, else null.
  */
 export async function checkLockedHash(wheelPath: string, locked: LockedPackage): Promise<string | null> {
-  const before = await fileIdentity(wheelPath);
-  refuseOtherHash(await sha256OfFile(wheelPath), locked);
-  return before !== null && (await fileIdentity(wheelPath)) === before ? before : null;
+  const { value: actual, identity } = await whileUnchanged(wheelPath, () => sha256OfFile(wheelPath));
+  refuseOtherHash(actual, locked);
+  return identity;
 }
 
 function refuseOtherHash(actual: string, locked: LockedPackage): void {

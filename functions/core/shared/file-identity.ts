@@ -20,3 +20,18 @@ export function fileIdentitySync(path: string): string | null {
 export function identityOfStats(info: BigIntStats): string {
   return [info.dev, info.ino, info.size, info.mtimeNs, info.ctimeNs].join(':');
 }
+
+/**
+ * `work` on the file at `path`, with the file's identity when it was the same file before and
+ * after (so what `work` read was that file's bytes); null when it changed meanwhile or is not a
+ * regular file.
+ */
+export async function whileUnchanged<T>(
+  path: string,
+  work: () => Promise<T>,
+): Promise<{ value: T; identity: string | null }> {
+  const before = await fileIdentity(path);
+  const value = await work();
+  const identity = before !== null && (await fileIdentity(path)) === before ? before : null;
+  return { value, identity };
+}
