@@ -280,6 +280,15 @@ function findInterpreterEarly(
     findTargetInterpreter(lock.target, options.pythonExecutable, { factsCacheDir }),
   );
   finding.catch(() => undefined);
+  // And whether its cell can be built (an interpreter started in a trial cell, 50 ms here), so
+  // that the smoke import, which asks the same, finds the answer waiting.
+  void finding
+    .then(async (found) => {
+      if ('reason' in found) return;
+      const { sandboxIsolation } = await import('../verify/sandbox.ts');
+      await sandboxIsolation(found.executable, found.prefix);
+    })
+    .catch(() => undefined);
   return finding;
 }
 

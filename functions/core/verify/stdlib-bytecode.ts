@@ -7,7 +7,7 @@
 // looks for them under the prefix. Python still checks each against its source (size and
 // mtime) and compiles in memory when one does not match; the links point into the installation,
 // which the cell sees read-only.
-import { readdirSync, symlinkSync, type Dirent } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, symlinkSync, type Dirent } from 'node:fs';
 import { chown, mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { SANDBOX_UID, type Sandbox } from './sandbox.ts';
@@ -25,7 +25,7 @@ export async function cellBytecodeCache(
   const owner = cell.isolation.uid ? SANDBOX_UID : null;
   await mkdir(pycachePrefix, { recursive: true });
   if (owner !== null) await chown(pycachePrefix, owner, owner);
-  await seedStandardLibraryBytecode(pycachePrefix, interpreter, owner);
+  seedStandardLibraryBytecode(pycachePrefix, interpreter, owner);
   return pycachePrefix;
 }
 
@@ -96,12 +96,15 @@ function shippedBytecodeBelow(folder: string, tag: string): ShippedBytecode[] {
  * it (`<prefix><source folder>/<module>.cpython-3X.pyc`). Its folders are made for `owner` (the
  * cell's uid, or null: this process's), so that Python may still replace a link it finds stale.
  * An installation without .pyc files seeds nothing; a link that cannot be made is left out.
+ * Blocking calls, on purpose: the seed set's 562 links and 60 folders take about 10 ms so, while
+ * a promise per call waited a slice of the verifier's and packer's work each (0.3 s in all,
+ * on the smoke import's critical path).
  */
-export async function seedStandardLibraryBytecode(
+export function seedStandardLibraryBytecode(
   pycachePrefix: string,
   interpreter: { readonly prefix: string; readonly version: string },
   owner: number | null,
-): Promise<void> {
+): void {
   const folders = new Set<string>();
   for (const { sourceFolder, name, pyc } of standardLibraryBytecode(
     interpreter.prefix,
@@ -109,12 +112,12 @@ export async function seedStandardLibraryBytecode(
   )) {
     const folder = join(pycachePrefix, sourceFolder);
     if (!folders.has(folder)) {
-      const first = await mkdir(folder, { recursive: true });
+      const first = mkdirSync(folder, { recursive: true });
       folders.add(folder);
       // mkdir tells the topmost folder it made: every folder from there down is the owner's.
       if (owner !== null && first)
         for (let below = folder; below.length >= first.length; below = dirname(below))
-          await chown(below, owner, owner);
+          chownSync(below, owner, owner);
     }
     try {
       symlinkSync(pyc, join(folder, name));

@@ -33,7 +33,7 @@ describe('seedStandardLibraryBytecode', () => {
       const site = join(work, 'site');
       await execFileAsync('mkdir', ['-p', site]);
       await writeFile(join(site, 'mine.py'), 'import json\nVALUE = json.dumps([1])\n');
-      await seedStandardLibraryBytecode(prefix, found, null);
+      seedStandardLibraryBytecode(prefix, found, null);
 
       // Act
       const { stdout } = await execFileAsync(found.executable, [
@@ -60,11 +60,7 @@ describe('seedStandardLibraryBytecode', () => {
     const prefix = join(work, 'nothing');
 
     // Act
-    await seedStandardLibraryBytecode(
-      prefix,
-      { prefix: join(work, 'no-such-python'), version: '3.11' },
-      null,
-    );
+    seedStandardLibraryBytecode(prefix, { prefix: join(work, 'no-such-python'), version: '3.11' }, null);
 
     // Assess
     await expect(lstat(prefix)).rejects.toThrow();
