@@ -27,6 +27,7 @@ import { sha256Hex } from '../shared/hash.ts';
 import { createBuildContext, type BuildContext, type BuildEvent } from './build-events.ts';
 import { assembleManifest, warnAboutRuntimeProvided } from './build-manifest.ts';
 import { installSet, type InstalledEntry } from './install-set.ts';
+import { knownInspections } from './known-inspections.ts';
 import { NO_ARTIFACTS, packArtifacts, type LayerZipReuse, type PackedArtifacts } from './pack-artifacts.ts';
 import { LAMBDA_TASK_ROOT } from '../deliver/oci/image-layout.ts';
 import { postProcess } from './post-process.ts';
@@ -315,14 +316,24 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
   await Promise.race([started, smoking.catch(() => undefined)]);
   const owner = new Map<string, string>();
   for (const pkg of input.packed) for (const file of pkg.files) owner.set(file.path, pkg.name);
-  const verifying = context.phase('verify', () =>
-    verifyArtifact({
+  // With the cache on and nothing but the installs writing the tree, files the ledger vouches
+  // for are known by an earlier build's inspection of the same bytes.
+  const { ledger } = input;
+  const known =
+    input.reuse && ledger
+      ? await knownInspections({ cacheDir: options.cacheDir, treeDir, packed: input.packed, ledger })
+      : null;
+  const verifying = context.phase('verify', async () => {
+    const verification = await verifyArtifact({
       root: treeDir,
       target: lock.target,
       pythonRoots: [SITE_DIR],
       packageOf: (path) => owner.get(path) ?? null,
-    }),
-  );
+      ...(known ? { knownInspection: known.knownInspection, onInspected: known.onInspected } : {}),
+    });
+    await known?.keep();
+    return verification;
+  });
   const reuse = input.reuse ? layerZipReuse(lock, options.cacheDir) : null;
   const packing = context.phase('pack', () =>
     packArtifacts({
@@ -341,6 +352,9 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
 
 /** Verify, smoke-import and pack at once; what fails the checks is thrown away, never published. */
 async function checkAndPack(input: CheckInput, options: BuildDependencySetOptions, context: BuildContext) {
+  // From here the tree is only read (package code runs in a cell that sees it read-only, or the
+  // tree is hashed again in full below).
+  input.ledger?.seal();
   const { verifying, smoking, packing, treeStaysRead, zipCache } = await startChecks(input, options, context);
   // The artifacts never change once written: their digests are taken while the smoke import runs.
   const layerDigests = packing.then((artifacts) => packedDigests(artifacts, input.staging));

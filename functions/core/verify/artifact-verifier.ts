@@ -27,7 +27,17 @@ export interface VerifyArtifactOptions {
   readonly pythonRoots?: readonly string[];
   /** The distribution a file belongs to; derived from `*.dist-info/RECORD` when absent. */
   readonly packageOf?: (relativePath: string) => string | null;
+  /**
+   * For a folder: the inspection of a file (by its path relative to root) known without reading
+   * it, or null to read it (the build's, from an earlier build's inspection of the same bytes).
+   */
+  readonly knownInspection?: (relativePath: string) => FileInspection | null;
+  /** For a folder: hears each inspection that was read from the file. */
+  readonly onInspected?: (relativePath: string, inspection: FileInspection) => void;
 }
+
+/** What a folder's files may be known by without reading them (VerifyArtifactOptions). */
+type InspectionHooks = Pick<VerifyArtifactOptions, 'knownInspection' | 'onInspected'>;
 
 /** A library the verifier took to be in the base image on the strength of an unconfirmed entry. */
 export interface AssumedLibrary {
@@ -124,7 +134,7 @@ function escapingLink(path: string, target: string): Problem | null {
  * A folder read with synchronous calls between pauses (see file-bytes.ts for why): the listing
  * gives each entry's type, so files are never stat'ed; inspecting one is an open and a read.
  */
-async function folderTree(root: string): Promise<ArtifactTree> {
+async function folderTree(root: string, hooks: InspectionHooks): Promise<ArtifactTree> {
   const entries = new Map<string, ArtifactEntry>();
   const structural: Problem[] = [];
   const pause = eventLoopSlicer();
@@ -145,8 +155,12 @@ async function folderTree(root: string): Promise<ArtifactTree> {
           path,
           symlink: child.isSymbolicLink(),
           inspect: async () => {
+            const known = hooks.knownInspection?.(path);
+            if (known) return known;
             await pause();
-            return inspectFile(full, path);
+            const inspection = inspectFile(full, path);
+            hooks.onInspected?.(path, inspection);
+            return inspection;
           },
           text: () => readFile(full, 'utf8'),
         });
@@ -241,14 +255,14 @@ function foldersOf(paths: Iterable<string>): Set<string> {
 }
 
 /** Open a folder or a zip as a flat list of files. */
-async function openArtifact(root: string): Promise<ArtifactTree> {
+async function openArtifact(root: string, hooks: InspectionHooks = {}): Promise<ArtifactTree> {
   const stats = await lstat(root).catch(() => null);
   if (!stats) {
     throw new InputError(`${root} does not exist.`, {
       hint: 'Give a layer folder, a site-packages folder or a .zip.',
     });
   }
-  if (stats.isDirectory()) return folderTree(root);
+  if (stats.isDirectory()) return folderTree(root, hooks);
   try {
     return await zipTree(root);
   } catch (error) {
@@ -632,7 +646,7 @@ function checkLayout(tree: ArtifactTree, target: Target): Problem[] {
  * if (!result.ok) for (const problem of result.problems) console.error(problem.file, problem.message);
  */
 export async function verifyArtifact(options: VerifyArtifactOptions): Promise<VerifyArtifactResult> {
-  const tree = await openArtifact(options.root);
+  const tree = await openArtifact(options.root, options);
   try {
     const paths = [...tree.entries.keys()];
     const pythonRoots = options.pythonRoots ? [...options.pythonRoots] : detectPythonRoots(paths);

@@ -6,3 +6,4 @@ export * from './smoke-import.ts';
 export * from './elf-symbols.ts';
 export * from './sandbox.ts';
 export * from './stdlib-bytecode.ts';
+export * from './inspection-memo.ts';

@@ -121,6 +121,24 @@ describe('TreeLedger.sha256Of', () => {
     expect(kept.ledger.sha256Of(join(work, 'never-recorded.py'))).toBeNull();
   });
 
+  it('once sealed, checks each file once: the answer it gave then stands', async () => {
+    // Prepare: one file changed before the seal, one after its first answer.
+    const before = await recorded('before-seal.py', 'F = 1\n');
+    const after = await recorded('after-seal.py', 'G = 1\n');
+    await appendFile(before.path, '# more\n');
+    before.ledger.seal();
+    after.ledger.seal();
+    const digest = after.ledger.sha256Of(after.path);
+
+    // Act: the tree is only read once sealed; a write now is what sealing rules out.
+    await appendFile(after.path, '# more\n');
+
+    // Assess
+    expect(before.ledger.sha256Of(before.path)).toBeNull();
+    expect(digest).not.toBeNull();
+    expect(after.ledger.sha256Of(after.path)).toBe(digest);
+  });
+
   it('lets treeDigests hash what changed since it was recorded, and take the rest from the ledger', async () => {
     // Prepare: the ledger records a wrong digest for one file, which only the ledger can give.
     const root = await mkdtemp(join(work, 'tree-'));
