@@ -44,7 +44,8 @@ import { parseDeliveryPolicy, type DeliveryPolicyInput } from '../core/route/del
 import { artifactKeyFromHashes } from '../core/route/delivery-policy.ts';
 import { companionsOf, detectInputFormat, isGenericInputName } from '../core/inputs/input-format.ts';
 import { InputError } from '../core/shared/errors.ts';
-import type { BuildManifest, Strategy } from '../core/shared/types.ts';
+import type { BuildManifest, Strategy, Target } from '../core/shared/types.ts';
+import { lambdaTarget } from '../core/shared/targets.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
 import { keys } from '../pipeline-state.ts';
 import { deliverStoredArtifacts } from './artifacts-out.ts';
@@ -804,6 +805,16 @@ async function recordOutcome(
   return { status, manifest, report, reportPath, manifestPath, execution: record };
 }
 
+/** The target the run's Probe will import for, when the options name it (a bad name is reported later, by Measure). */
+function probeTargetOf(options: LocalPipelineOptions): { probeTarget?: Target } {
+  if (!options.runtime || !options.arch) return {};
+  try {
+    return { probeTarget: lambdaTarget(options.runtime, options.arch) };
+  } catch {
+    return {};
+  }
+}
+
 /**
  * Runs the synthesized state machine here, end to end.
  *
@@ -821,6 +832,7 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
     // The Probe imports with the interpreter the user named for the smoke import, as Build does.
     ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
+    ...probeTargetOf(options),
   });
   // The input first: a bad requirements file is an InputError before anything is synthesized.
   const { input, secrets } = options.event

@@ -4,6 +4,7 @@
 import { join, resolve } from 'node:path';
 import type { PipelineSettings } from '../environment.ts';
 import type { PipelineAdapters } from '../ports.ts';
+import type { Target } from '../../core/shared/types.ts';
 import { FolderObjectStore } from './folder-object-store.ts';
 import { LocalEventBus } from './local-event-bus.ts';
 import { LocalFileSystemTree } from './local-file-system-tree.ts';
@@ -25,6 +26,8 @@ export interface LocalAdapterOptions {
   readonly pythonExecutable?: string | null;
   /** The download cache the probe reads the lock's files from; default `<outDir>/cache`, as the settings'. */
   readonly cacheDir?: string;
+  /** The target this run will probe, when known: its interpreter and cell are looked for at once. */
+  readonly probeTarget?: Target;
 }
 
 /** Where each local adapter keeps its files. */
@@ -43,12 +46,14 @@ export function localPaths(outDir: string, efsRoot?: string | null) {
 export function localAdapters(options: LocalAdapterOptions): PipelineAdapters {
   const paths = localPaths(options.outDir, options.efsRoot);
   const store = new FolderObjectStore(paths.store);
+  const probe = new LocalProbeRunner({
+    store,
+    pythonExecutable: options.pythonExecutable ?? null,
+    cacheDir: resolve(options.cacheDir ?? join(options.outDir, 'cache')),
+  });
+  if (options.probeTarget) probe.prepare(options.probeTarget);
   return {
-    probe: new LocalProbeRunner({
-      store,
-      pythonExecutable: options.pythonExecutable ?? null,
-      cacheDir: resolve(options.cacheDir ?? join(options.outDir, 'cache')),
-    }),
+    probe,
     store,
     layers: new LocalLayerRegistry(paths.layers, store),
     parameters: new LocalParameterStore(paths.parameters),

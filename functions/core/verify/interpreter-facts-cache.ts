@@ -16,13 +16,15 @@ import { sha256Hex } from '../shared/hash.ts';
 export interface InterpreterFacts {
   readonly executable: string;
   readonly version: string;
+  /** The full version (`3.11.7`), as platform.python_version() says it. */
+  readonly release?: string;
   readonly platform: string;
   /** sys.base_prefix: the installation the cell must expose. */
   readonly prefix: string;
 }
 
 /** Bumped when an entry's meaning changes, so an older entry is never read as a newer one. */
-const FACTS_CACHE_FORMAT = 1;
+const FACTS_CACHE_FORMAT = 2;
 const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 /** The platforms a Lambda target runs on, by the ELF e_machine of their binaries. */
 const ELF_MACHINE_OF_PLATFORM = new Map([
@@ -33,6 +35,7 @@ const ELF_MACHINE_OF_PLATFORM = new Map([
 const cachedFactsSchema = z.object({
   executable: z.string(),
   version: z.string(),
+  release: z.string().max(64).optional(),
   platform: z.string(),
   prefix: z.string(),
 });
@@ -102,11 +105,12 @@ export async function readCachedFacts(binary: InterpreterBinary): Promise<Interp
 
 /** Whether the facts can be true of `binary` as the disk shows it now. */
 export async function factsHoldOnDisk(facts: InterpreterFacts, binary: InterpreterBinary): Promise<boolean> {
-  const { executable, version, platform, prefix } = facts;
+  const { executable, version, release, platform, prefix } = facts;
   if (executable !== binary.path) return false;
   // The file lies inside the installation the cell exposes, which is never all of / (the machine).
   if (prefix === '/' || !isAbsolute(prefix) || !binary.realPath.startsWith(`${prefix}/`)) return false;
   if (!/^3\.\d+$/.test(version) || ELF_MACHINE_OF_PLATFORM.get(platform) !== binary.machine) return false;
+  if (release !== undefined && !release.startsWith(`${version}.`)) return false;
   // A 3.10 installation has no lib/python3.11: a wrong version names a library that is not there.
   return stat(join(prefix, 'lib', `python${version}`)).then(
     (found) => found.isDirectory(),

@@ -98,7 +98,8 @@ export interface SmokeImportResult {
 
 const PROBE = [
   'import json, sys, sysconfig',
-  'print(json.dumps({"executable": sys.executable, "version": "%d.%d" % sys.version_info[:2], "platform": sysconfig.get_platform(), "prefix": sys.base_prefix}))',
+  'import platform',
+  'print(json.dumps({"executable": sys.executable, "version": "%d.%d" % sys.version_info[:2], "release": platform.python_version(), "platform": sysconfig.get_platform(), "prefix": sys.base_prefix}))',
 ].join('\n');
 
 async function runProbe(command: string): Promise<InterpreterFacts | string> {

@@ -190,6 +190,37 @@ describe.skipIf(noInterpreter !== null)(`the local probe's reuse by footprint${s
     expect(again).toMatchObject({ failed: ['base', 'opt'], reused: [] });
   });
 
+  it('starts no interpreter when every module is reused, and names it by its facts', async () => {
+    // Prepare: an interpreter that refuses to run probe.py once `refuse` exists (its facts and
+    // the cell's set-up still run): a probe that ran it would come back crashed.
+    if ('reason' in interpreter) return;
+    const refuse = join(work, 'refuse');
+    const wrapper = join(work, 'python3.11-refusing');
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\nfor arg in "$@"; do case "$arg" in */probe.py) [ -e '${refuse}' ] && exit 3;; esac; done\nexec '${interpreter.executable}' "$@"\n`,
+    );
+    await chmod(wrapper, 0o755);
+    const zips = [await layer('base', base(1)), await layer('opt', opt)];
+    const request: ProbeRequest = {
+      target,
+      modules: ['base', 'opt'],
+      artifact: { kind: 'layers', zips },
+      reuse: true,
+    };
+    const first = await probeLocally(request, { cacheDir, pythonExecutable: wrapper });
+    await writeFile(refuse, '');
+
+    // Act
+    const again = await probeLocally(request, { cacheDir, pythonExecutable: wrapper });
+
+    // Assess
+    expect(first).toMatchObject({ ok: true });
+    expect(again).toMatchObject({ ok: true, python: first.python, importMs: 0 });
+    expect(again.modules.every((module) => module.reused)).toBe(true);
+    await rm(refuse);
+  });
+
   it("imports nothing again that the build's smoke import of the same files stands for", async () => {
     const probed = await probeAfterBuild({ base: base(1), opt });
 

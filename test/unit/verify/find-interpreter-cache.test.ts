@@ -95,8 +95,11 @@ const noInstall = await whyNot();
 const realFacts = noInstall ? null : await findInNewProcess(target);
 const skipNote = noInstall ? ` (skipped: ${noInstall})` : '';
 
+/** The full version the machine's python3.11 reports (the copies are that binary). */
+const release = realFacts && !('reason' in realFacts) ? (realFacts.release ?? '') : '';
+
 function factsOf(install: Install) {
-  return { executable: install.python, version: '3.11', platform, prefix: install.prefix };
+  return { executable: install.python, version: '3.11', release, platform, prefix: install.prefix };
 }
 
 /** The cache's entries (file names). */
@@ -153,6 +156,10 @@ describe.skipIf(noInstall !== null)(`findTargetInterpreter with a facts cache${s
     [
       'a version that is no version',
       (facts: Record<string, string>) => JSON.stringify({ ...facts, version: '3.11/' }),
+    ],
+    [
+      'a full version of another Python',
+      (facts: Record<string, string>) => JSON.stringify({ ...facts, release: '3.12.1' }),
     ],
     [
       'a platform its ELF header denies',
