@@ -167,8 +167,11 @@ function knownOpt(root: string, layers: readonly KeptLayer[], opt: string): Know
     const parts = path.split('/');
     for (let depth = 1; depth < parts.length; depth++) folders.add(parts.slice(0, depth).join('/'));
   }
+  const inOpt = `${opt}${sep}`;
   const below = (path: string): string | null => {
-    const rest = relative(opt, path);
+    // (Paths below opt as resolve() gives them are sliced: relative() per file was a tenth of the reuse check.)
+    const rest =
+      path.startsWith(inOpt) && !path.includes(`${sep}..`) ? path.slice(inOpt.length) : relative(opt, path);
     return rest !== '' && !rest.startsWith('..') ? rest.split(sep).join('/') : null;
   };
   const disk = diskTreeFiles();
@@ -203,6 +206,10 @@ function knownOpt(root: string, layers: readonly KeptLayer[], opt: string): Know
       digest: async (path) => {
         const known = below(path);
         return known === null ? disk.digest(path) : (files.get(known)?.file.sha256 ?? null);
+      },
+      knownDigest: (path) => {
+        const known = below(path);
+        return known === null ? undefined : (files.get(known)?.file.sha256 ?? null);
       },
     },
   };

@@ -146,6 +146,8 @@ export interface TreeFiles {
   read(path: string): Promise<Buffer | null>;
   /** A file's sha256 (hex); null when it is not there. */
   digest(path: string): Promise<string | null>;
+  /** A file's sha256 (hex) when it is known without reading the file; undefined when it is not. */
+  knownDigest?(path: string): string | null | undefined;
 }
 
 /**
@@ -173,6 +175,7 @@ export function diskTreeFiles(known: ReadonlyMap<string, string> = new Map()): T
       }
     },
     digest: async (path) => known.get(path) ?? (await sha256OfFile(path).catch(() => null)),
+    knownDigest: (path) => known.get(path),
   };
 }
 
@@ -403,18 +406,25 @@ export async function recordMatchesFiles(tree: TreeIndex, distribution: string):
   if (root === undefined || distInfo.includes('/') || distInfo.startsWith('.')) return false;
   const record = (await tree.files.read(join(root, distInfo, 'RECORD')))?.toString('utf8') ?? null;
   if (record === null) return false;
+  const matches = (digest: string | null, hash: string): boolean =>
+    digest !== null && Buffer.from(digest, 'hex').toString('base64url') === hash;
+  // Digests known without reading are compared at once (no promise per line: a RECORD lists
+  // thousands); the others are read and hashed, a few at a time.
+  const toRead: { file: string; hash: string }[] = [];
+  for (const line of record.split(/\r?\n/)) {
+    const path = recordPath(line);
+    const hash = /,sha256=([A-Za-z0-9_-]+),\d*$/.exec(line)?.[1];
+    if (!path || !hash) continue; // RECORD itself, or a file listed without a digest
+    const file = resolve(root, path);
+    // Scripts sit beside the site folder (`../bin/x`); nothing a RECORD lists lies further out.
+    if (!file.startsWith(`${dirname(root)}${sep}`)) return false;
+    const known = tree.files.knownDigest?.(file);
+    if (known === undefined) toRead.push({ file, hash });
+    else if (!matches(known, hash)) return false;
+  }
   const limit = pLimit(8);
-  const checks = record.split(/\r?\n/).map((line) =>
-    limit(async () => {
-      const path = recordPath(line);
-      const hash = /,sha256=([A-Za-z0-9_-]+),\d*$/.exec(line)?.[1];
-      if (!path || !hash) return true; // RECORD itself, or a file listed without a digest
-      const file = resolve(root, path);
-      // Scripts sit beside the site folder (`../bin/x`); nothing a RECORD lists lies further out.
-      if (!file.startsWith(`${dirname(root)}${sep}`)) return false;
-      const digest = await tree.files.digest(file);
-      return digest !== null && Buffer.from(digest, 'hex').toString('base64url') === hash;
-    }),
+  const checks = toRead.map(({ file, hash }) =>
+    limit(async () => matches(await tree.files.digest(file), hash)),
   );
   return (await Promise.all(checks)).every(Boolean);
 }
