@@ -789,8 +789,10 @@ export function claimPaths(
   packageName: string,
 ): Set<string> {
   const identical = new Set<string>();
-  for (const file of kept) {
-    const key = resolve(root, ...file.path.split('/'));
+  // Each path resolved once (a wheel has thousands).
+  const keys = kept.map((file) => resolve(root, ...file.path.split('/')));
+  for (const [index, file] of kept.entries()) {
+    const key = keys[index] ?? '';
     const claim = claims.get(key);
     if (!claim || claim.packageName === packageName) continue;
     if (claim.sha256 === digests.get(file.path)) identical.add(file.path);
@@ -803,12 +805,10 @@ export function claimPaths(
         },
       );
   }
-  for (const file of kept)
-    if (!claims.has(resolve(root, ...file.path.split('/'))))
-      claims.set(resolve(root, ...file.path.split('/')), {
-        packageName,
-        sha256: digests.get(file.path) ?? '',
-      });
+  for (const [index, file] of kept.entries()) {
+    const key = keys[index] ?? '';
+    if (!claims.has(key)) claims.set(key, { packageName, sha256: digests.get(file.path) ?? '' });
+  }
   return identical;
 }
 

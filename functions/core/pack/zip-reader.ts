@@ -4,6 +4,7 @@
 // through the one inflate-and-CRC routine, which stops at the first byte past the declared
 // size. Memory stays bounded by a chunk, whatever the archive claims.
 import { createHash } from 'node:crypto';
+import { readSync } from 'node:fs';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -87,10 +88,11 @@ export interface ZipSource {
   close(): Promise<void>;
 }
 
-function fileSource(handle: FileHandle, size: number): ZipSource {
+/** A file as a ZipSource; `regular` (a regular file, never a pipe or a device) allows blocking reads. */
+function fileSource(handle: FileHandle, size: number, regular: boolean): ZipSource {
   return {
     size,
-    read: (position, length) => readAt(handle, position, length),
+    read: (position, length) => readAt(handle, position, length, regular),
     stream: (start, length, chunkBytes) =>
       handle.createReadStream({
         start,
@@ -128,9 +130,25 @@ function unsafe(origin: ZipOrigin, entry: string | null, message: string, hint: 
   });
 }
 
-async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.alloc(length);
-  const { bytesRead } = await handle.read(buffer, 0, length, position);
+/**
+ * Reads up to this size block: the central directory and the windows of local headers. Opening the
+ * seed set's 15 wheels took 49-63 ms with a promise per read (each waits a turn of the event loop
+ * behind the build's other work), 27-37 ms blocking. Bigger reads (whole entries) stay promises.
+ */
+const BLOCKING_READ_BYTES = 1024 ** 2;
+
+async function readAt(
+  handle: FileHandle,
+  position: number,
+  length: number,
+  regular: boolean,
+): Promise<Buffer> {
+  // Unfilled: only the bytes read are ever returned.
+  const buffer = Buffer.allocUnsafe(length);
+  const bytesRead =
+    regular && length <= BLOCKING_READ_BYTES
+      ? readSync(handle.fd, buffer, 0, length, position)
+      : (await handle.read(buffer, 0, length, position)).bytesRead;
   return buffer.subarray(0, bytesRead);
 }
 
@@ -258,8 +276,8 @@ export async function openZip(
 ): Promise<OpenZip> {
   const handle = await open(path, 'r');
   try {
-    const { size } = await handle.stat();
-    return await openZipSource(fileSource(handle, size), origin, limits);
+    const info = await handle.stat();
+    return await openZipSource(fileSource(handle, info.size, info.isFile()), origin, limits);
   } catch (error) {
     await handle.close();
     throw error;
