@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,19 +9,11 @@ import { buildDependencySet } from '../../../functions/core/build/build.ts';
 import type { BuildManifest, Lock, PackageIndex } from '../../../functions/core/shared/types.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
 import { lockFromPip } from './pip-report-lock.ts';
+import { hasPython311 } from '../../support/python-on-path.ts';
 
 const execFileAsync = promisify(execFile);
 const indexes = localIndexes();
 const fileIndex: Pick<PackageIndex, 'download'> = { download: async (file) => fileURLToPath(file.url) };
-
-function hasPython311(): boolean {
-  try {
-    execFileSync('python3.11', ['-c', 'pass'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** sha256 of each entry's uncompressed content, by name, read by Python's zipfile. */
 async function entryDigests(zip: string): Promise<Record<string, string>> {

@@ -19,15 +19,7 @@ import {
 import { buildDependencySet } from '../../../functions/core/build/build.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { writeFixtureWheels, type FixtureWheels } from './wheel-fixtures.ts';
-
-function hasPython311(): boolean {
-  try {
-    execFileSync('python3.11', ['-c', 'pass'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { hasPython311 } from '../../support/python-on-path.ts';
 
 /** Python's own count of the files in a zip and their uncompressed bytes. */
 function zipTotals(path: string): { files: number; bytes: number } {

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,17 +15,9 @@ import {
   readCentralDirectory,
 } from '../../../functions/core/index/zip-directory.ts';
 import { writeFixtureWheels, type FixtureWheels } from './wheel-fixtures.ts';
+import { hasPython311 } from '../../support/python-on-path.ts';
 
 const execFileAsync = promisify(execFile);
-
-function hasPython311(): boolean {
-  try {
-    execFileSync('python3.11', ['-c', 'pass'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 let work: string;
 let wheels: FixtureWheels;

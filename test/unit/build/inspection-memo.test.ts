@@ -2,7 +2,6 @@
 // an earlier build read from the same bytes. These tests hold it to that: what it keeps comes
 // back as kept (under the path asked about), a damaged memo is ignored and rewritten, and a
 // build consults it only for files the tree ledger vouches for (none when the tree was rewritten).
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import type { DeliveryPolicyInput } from '../../../functions/core/route/delivery-policy.ts';
 import type { LockedPackage } from '../../../functions/core/shared/types.ts';
 import { writeFixtureWheels, type FixtureWheels } from './wheel-fixtures.ts';
+import { hasPython311 } from '../../support/python-on-path.ts';
 
 let work = '';
 let wheels: FixtureWheels;
@@ -117,15 +117,6 @@ describe('InspectionMemo', () => {
     expect(memo.has('a'.repeat(64))).toBe(false);
   });
 });
-
-function hasPython311(): boolean {
-  try {
-    execFileSync('python3.11', ['-c', 'pass'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Build `locked` into a new out folder with `cacheDir`; earlier whole builds are forgotten first, the per-wheel caches kept. */
 async function build(locked: LockedPackage, cacheDir: string, policy: DeliveryPolicyInput = {}) {
