@@ -24,6 +24,8 @@ export class ImportQueue {
   /** Modules not yet finished, per distribution. */
   private readonly open = new Map<string, number>();
   private inFlight = 0;
+  /** Modules handed out and not yet finished, per distribution. */
+  private readonly taken = new Map<string, number>();
   private waiters: (() => void)[] = [];
 
   constructor(units: readonly ImportUnit[]) {
@@ -66,6 +68,7 @@ export class ImportQueue {
       if (index >= 0) {
         const [taken] = this.pending.splice(index, 1);
         this.inFlight++;
+        if (taken) this.taken.set(taken.unit, (this.taken.get(taken.unit) ?? 0) + 1);
         return taken ?? null;
       }
       await new Promise<void>((wake) => this.waiters.push(wake));
@@ -75,6 +78,7 @@ export class ImportQueue {
   /** Hands a taken module back, first in line (its process ended before it could be sent). */
   release(item: { module: string; unit: string }): void {
     this.inFlight--;
+    this.taken.set(item.unit, (this.taken.get(item.unit) ?? 1) - 1);
     this.pending.unshift(item);
     this.wake();
   }
@@ -82,8 +86,19 @@ export class ImportQueue {
   /** The module handed out by take() has been imported (or has failed). */
   finish(unit: string): void {
     this.inFlight--;
+    this.taken.set(unit, (this.taken.get(unit) ?? 1) - 1);
     this.open.set(unit, (this.open.get(unit) ?? 1) - 1);
     this.wake();
+  }
+
+  /** The distributions (canonical names) some process is importing now. */
+  importing(): string[] {
+    return [...this.taken].filter(([, count]) => count > 0).map(([unit]) => unit);
+  }
+
+  /** Whether nothing is left to hand out (what is taken may still be importing). */
+  get drained(): boolean {
+    return this.pending.length === 0;
   }
 
   private wake(): void {

@@ -32,6 +32,7 @@ import {
   type ImportTrace,
 } from './import-footprints.ts';
 import { openSandbox, outsidePathOf, type Sandbox, type SandboxIsolation } from './sandbox.ts';
+import { CompileHelp } from './compile-help.ts';
 import { cellBytecodeCache } from './stdlib-bytecode.ts';
 
 const execFileAsync = promisify(execFile);
@@ -339,10 +340,12 @@ export async function installedDistributions(roots: readonly string[]): Promise<
  * The bootstrap each process runs. sys.path becomes exactly the roots plus the interpreter's
  * own standard library (-S already kept site-packages out). It imports each module named on a
  * line of stdin (JSON), until stdin ends. Imports print to stderr so that stdout carries only
- * our marked lines: `start` before each import, `done` with the result.
+ * our marked lines: `start` before each import, `done` with the result. A line `{"compile":
+ * [paths]}` instead compiles those sources into the bytecode cache, where none is yet, for
+ * another process's import (compile-help.ts), and answers `compiled`.
  */
 const BOOTSTRAP = String.raw`
-import json, sys, traceback, importlib
+import json, os, sys, traceback, importlib
 request = json.loads(sys.argv[1])
 sys.path[:] = request["roots"] + [p for p in sys.path if p and "site-packages" not in p and "dist-packages" not in p]
 out = sys.stdout
@@ -353,6 +356,17 @@ while True:
     if not line:
         break
     name = json.loads(line)
+    if isinstance(name, dict):
+        import importlib.util, py_compile
+        compiled = 0
+        for path in name.get("compile", []):
+            try:
+                if not os.path.exists(importlib.util.cache_from_source(path)):
+                    compiled += py_compile.compile(path, quiet=2) is not None
+            except Exception:
+                pass
+        out.write("@@compiled %d\n" % compiled); out.flush()
+        continue
     out.write("@@start " + json.dumps(name) + "\n"); out.flush()
     try:
         importlib.import_module(name)
@@ -388,6 +402,8 @@ interface ImportRun {
   readonly queue: ImportQueue;
   /** A path as the cell saw it, as it is outside the cell. */
   readonly outsidePath: (path: string) => string;
+  /** Sources to compile for the imports still running, once the queue is empty (compile-help.ts). */
+  readonly compileHelp: CompileHelp;
 }
 
 /**
@@ -424,16 +440,25 @@ function importProcess(
       current = next;
       started = false;
       clearTimeout(timer);
-      if (!next) return void child.stdin.end();
+      if (!next) return void (helpCompile() || child.stdin.end());
       timer = setTimeout(() => {
         timedOut = true;
         child.kill('SIGKILL');
       }, timeoutMs);
       child.stdin.write(`${JSON.stringify(next.module)}\n`);
     };
+    // Nothing left to import: compile for the imports other processes are still on, a chunk at a time.
+    const helpCompile = (): boolean => {
+      const chunk = queue.drained ? run.compileHelp.next(queue.importing()) : [];
+      if (chunk.length === 0) return false;
+      timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.stdin.write(`${JSON.stringify({ compile: chunk })}\n`);
+      return true;
+    };
     // The marked lines are read as they come, so that each finished import is reported at once.
     const readLine = (line: string): void => {
-      if (line.startsWith('@@start ')) started = true;
+      if (line.startsWith('@@compiled ')) send(null);
+      else if (line.startsWith('@@start ')) started = true;
       else if (line.startsWith('@@done ') && current) {
         const report = JSON.parse(line.slice(7)) as ImportReport;
         loaded.push(...(report.files ?? []).map(run.outsidePath));
@@ -532,6 +557,7 @@ async function importInCell(
     onImported: options.onImported,
     queue,
     outsidePath: outsidePathOf(cell, options.roots),
+    compileHelp: new CompileHelp({ groups: plan.groups, roots: options.roots, cellRoots: cell.roots }),
   };
   const processes = Math.max(1, Math.min(availableParallelism(), plan.modules.length));
   const outcomes = await Promise.all(Array.from({ length: processes }, () => importWorker(run)));

@@ -111,3 +111,24 @@ describe('the smoke import queue', () => {
     expect(names).toEqual(['charset_normalizer', 'idna', 'importlib-metadata']);
   });
 });
+
+describe('what the queue says is being imported', () => {
+  it('names the distributions taken and not finished, and is drained once nothing is left to take', async () => {
+    // Prepare
+    const queue = new ImportQueue([
+      { name: 'Pandas', modules: ['pandas'], requires: [] },
+      { name: 'six', modules: ['six'], requires: [] },
+    ]);
+
+    // Act
+    const first = await queue.take();
+    const second = await queue.take();
+    const whileBoth = { importing: queue.importing().sort(), drained: queue.drained };
+    if (second) queue.finish(second.unit);
+
+    // Assess
+    expect(first && second).toBeTruthy();
+    expect(whileBoth).toEqual({ importing: ['pandas', 'six'], drained: true });
+    expect(queue.importing()).toEqual([first?.unit]);
+  });
+});
