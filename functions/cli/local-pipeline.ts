@@ -15,6 +15,7 @@ import type { StepDependencies } from '../adapters/aws/aws-adapters.ts';
 import {
   LOCAL_BUCKET,
   localAdapters,
+  type LocalAdapters,
   localPaths,
   localPipelineSettings,
 } from '../adapters/local/local-adapters.ts';
@@ -834,6 +835,20 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
     ...probeTargetOf(options),
   });
+  try {
+    return await runWithAdapters(options, outDir, adapters);
+  } finally {
+    // The probe's interpreter and cell, looked for in the background, are done with (its trial
+    // cell removed) before the run returns, however early it ended.
+    await adapters.settle();
+  }
+}
+
+async function runWithAdapters(
+  options: LocalPipelineOptions,
+  outDir: string,
+  adapters: LocalAdapters,
+): Promise<LocalPipelineResult> {
   // The input first: a bad requirements file is an InputError before anything is synthesized.
   const { input, secrets } = options.event
     ? { input: options.event, secrets: {} }

@@ -43,7 +43,10 @@ export function localPaths(outDir: string, efsRoot?: string | null) {
   };
 }
 
-export function localAdapters(options: LocalAdapterOptions): PipelineAdapters {
+/** The local ports, and `settle`: what they started in the background has ended (never rejects). */
+export type LocalAdapters = PipelineAdapters & { readonly settle: () => Promise<void> };
+
+export function localAdapters(options: LocalAdapterOptions): LocalAdapters {
   const paths = localPaths(options.outDir, options.efsRoot);
   const store = new FolderObjectStore(paths.store);
   const probe = new LocalProbeRunner({
@@ -53,6 +56,7 @@ export function localAdapters(options: LocalAdapterOptions): PipelineAdapters {
   });
   if (options.probeTarget) probe.prepare(options.probeTarget);
   return {
+    settle: () => probe.settled(),
     probe,
     store,
     layers: new LocalLayerRegistry(paths.layers, store),

@@ -449,7 +449,14 @@ async function reuseKey(request: ProbeRequest, executable: string): Promise<stri
  * instead of unpacking and importing it again; a failed or skipped probe is never reused.
  */
 export class LocalProbeRunner implements ProbeRunner {
+  #preparing: Promise<void> = Promise.resolve();
+
   constructor(private readonly options: LocalProbeOptions = {}) {}
+
+  /** What prepare started has ended (never rejects). */
+  settled(): Promise<void> {
+    return this.#preparing;
+  }
 
   /**
    * Find the target's interpreter and try its cell now, in the background, so that a probe of
@@ -458,7 +465,7 @@ export class LocalProbeRunner implements ProbeRunner {
    */
   prepare(target: Target): void {
     const factsCacheDir = this.options.cacheDir ? join(this.options.cacheDir, 'interpreters') : undefined;
-    void findTargetInterpreter(target, this.options.pythonExecutable, { factsCacheDir })
+    this.#preparing = findTargetInterpreter(target, this.options.pythonExecutable, { factsCacheDir })
       .then(async (found) => {
         if (!('reason' in found)) await sandboxIsolation(found.executable, found.prefix);
       })

@@ -268,14 +268,15 @@ function interpreterFactsDir(policy: DeliveryPolicy, options: BuildDependencySet
 }
 
 /**
- * The smoke import's interpreter, looked for while the installs run. A failure to look is the
- * smoke import's to report, never unhandled here.
+ * The smoke import's interpreter, looked for while the installs run, and (`trial`, never
+ * rejecting) the trial of its cell. A failure to look is the smoke import's to report, never
+ * unhandled here.
  */
 function findInterpreterEarly(
   lock: Lock,
   policy: DeliveryPolicy,
   options: BuildDependencySetOptions,
-): NonNullable<SmokeImportOptions['interpreterFound']> {
+): { found: NonNullable<SmokeImportOptions['interpreterFound']>; trial: Promise<void> } {
   const factsCacheDir = interpreterFactsDir(policy, options);
   const finding = import('../verify/smoke-import.ts').then(({ findTargetInterpreter }) =>
     findTargetInterpreter(lock.target, options.pythonExecutable, { factsCacheDir }),
@@ -283,14 +284,14 @@ function findInterpreterEarly(
   finding.catch(() => undefined);
   // And whether its cell can be built (an interpreter started in a trial cell, 50 ms here), so
   // that the smoke import, which asks the same, finds the answer waiting.
-  void finding
+  const trial = finding
     .then(async (found) => {
       if ('reason' in found) return;
       const { sandboxIsolation } = await import('../verify/sandbox.ts');
       await sandboxIsolation(found.executable, found.prefix);
     })
     .catch(() => undefined);
-  return finding;
+  return { found: finding, trial };
 }
 
 /** Smoke import, then (once its imports start) verify and pack: each only reads the tree. */
@@ -432,20 +433,26 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     // The per-wheel cache is written while the checks run (they only read the tree); stripping
     // rewrites installed files, so then each install waits for its entry.
     const cacheWrites: Promise<void>[] = [];
+    // Asked while the installs run (a fresh interpreter takes a noticeable moment to answer).
+    const early = findInterpreterEarly(lock, policy, options);
     try {
-      return await buildInScratch({ scratch, staging, treeDir }, slim.stripSymbols ? null : cacheWrites);
+      return await buildInScratch(
+        { scratch, staging, treeDir },
+        early.found,
+        slim.stripSymbols ? null : cacheWrites,
+      );
     } finally {
-      await Promise.all(cacheWrites);
+      // (The trial cell is removed by then, also when the build ended before its smoke import.)
+      await Promise.all([...cacheWrites, early.trial]);
     }
   });
 
   async function buildInScratch(
     { scratch, staging, treeDir }: { scratch: string; staging: string; treeDir: string },
+    interpreterFound: NonNullable<SmokeImportOptions['interpreterFound']>,
     cacheWrites: Promise<void>[] | null,
   ): Promise<BuildManifest> {
     const ledger = new TreeLedger();
-    // Asked while the installs run (a fresh interpreter takes a noticeable moment to answer).
-    const interpreterFound = findInterpreterEarly(lock, policy, options);
     const installed: InstalledEntry[] = await installSet(
       {
         ledger,

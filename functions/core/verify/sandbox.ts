@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { removeTree } from '../shared/remove-tree.ts';
+import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -162,6 +163,7 @@ function probe(interpreter: string, prefix: string): Promise<{ mechanism: Mechan
     const reasons: string[] = [];
     for (const mechanism of mechanisms) {
       const cell = await prepare(interpreter, prefix, mechanism, []);
+      const forget = atInterrupt(() => cell.dispose());
       try {
         const { file, argv, env } = cell.command(interpreter, ['-I', '-S', '-c', 'print("cell ok")']);
         const { stdout } = await execFileAsync(file, argv, { timeout: 20_000, env });
@@ -171,6 +173,7 @@ function probe(interpreter: string, prefix: string): Promise<{ mechanism: Mechan
         const text = error instanceof Error ? error.message.split('\n').slice(-2).join(' ') : String(error);
         reasons.push(`${mechanism}: ${text.trim()}`);
       } finally {
+        forget();
         await cell.dispose();
       }
     }
