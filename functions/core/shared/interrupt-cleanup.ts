@@ -17,15 +17,24 @@ export function atInterrupt(cleanup: Cleanup): () => void {
   };
 }
 
-/** Run every registered cleanup (newest first), each at most once, waiting at most `timeoutMs` for all. */
+/**
+ * Run every registered cleanup (newest first), each at most once, waiting at most `timeoutMs` for
+ * all, and then those registered meanwhile: work still running (a cell being set up in the
+ * background) may register one after the interruption began.
+ */
 export async function runInterruptCleanups(timeoutMs = 5_000): Promise<void> {
-  const pending = [...cleanups].reverse();
-  cleanups.clear();
   const all = (async () => {
-    for (const cleanup of pending)
-      await Promise.resolve()
-        .then(cleanup)
-        .catch(() => undefined);
+    for (let round = 0; cleanups.size > 0 && round < MAX_ROUNDS; round++) {
+      const pending = [...cleanups].reverse();
+      cleanups.clear();
+      for (const cleanup of pending)
+        await Promise.resolve()
+          .then(cleanup)
+          .catch(() => undefined);
+    }
   })();
   await Promise.race([all, new Promise((done) => setTimeout(done, timeoutMs).unref())]);
 }
+
+/** Rounds of late registrations run (each round is what registered during the one before). */
+const MAX_ROUNDS = 10;

@@ -163,7 +163,6 @@ function probe(interpreter: string, prefix: string): Promise<{ mechanism: Mechan
     const reasons: string[] = [];
     for (const mechanism of mechanisms) {
       const cell = await prepare(interpreter, prefix, mechanism, []);
-      const forget = atInterrupt(() => cell.dispose());
       try {
         const { file, argv, env } = cell.command(interpreter, ['-I', '-S', '-c', 'print("cell ok")']);
         const { stdout } = await execFileAsync(file, argv, { timeout: 20_000, env });
@@ -173,7 +172,6 @@ function probe(interpreter: string, prefix: string): Promise<{ mechanism: Mechan
         const text = error instanceof Error ? error.message.split('\n').slice(-2).join(' ') : String(error);
         reasons.push(`${mechanism}: ${text.trim()}`);
       } finally {
-        forget();
         await cell.dispose();
       }
     }
@@ -211,6 +209,8 @@ async function prepare(
   roots: readonly string[],
 ): Promise<Sandbox> {
   const work = await mkdtemp(join(await cellScratchRoot(), 'lambda-deps-cell-'));
+  // Removed on Ctrl-C or SIGTERM from the moment it exists (a cell's own set-up may be what is cut short).
+  const forget = atInterrupt(() => removeTree(work));
   await chmod(work, 0o755);
   const home = join(work, 'home');
   await mkdir(home, { mode: 0o700 });
@@ -225,7 +225,10 @@ async function prepare(
     OMP_NUM_THREADS: '1',
   };
   // (The smoke import's bytecode cache is thousands of files.)
-  const dispose = (): Promise<void> => removeTree(work);
+  const dispose = (): Promise<void> => {
+    forget();
+    return removeTree(work);
+  };
   if (mechanism === 'none')
     return {
       isolation: isolationOf(mechanism),
