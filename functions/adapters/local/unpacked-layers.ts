@@ -175,6 +175,10 @@ function knownOpt(root: string, layers: readonly KeptLayer[], opt: string): Know
     return rest !== '' && !rest.startsWith('..') ? rest.split(sep).join('/') : null;
   };
   const disk = diskTreeFiles();
+  const knownDigest = (path: string): string | null | undefined => {
+    const known = below(path);
+    return known === null ? undefined : (files.get(known)?.file.sha256 ?? null);
+  };
   const list = (root: string): TreeEntry[] => {
     const base = root === opt ? '' : below(root);
     if (base === null) return disk.list(root) as TreeEntry[];
@@ -204,13 +208,10 @@ function knownOpt(root: string, layers: readonly KeptLayer[], opt: string): Know
         return (await readKeptFiles(root, found.layer, new Set([known]))).get(known) ?? null;
       },
       digest: async (path) => {
-        const known = below(path);
-        return known === null ? disk.digest(path) : (files.get(known)?.file.sha256 ?? null);
+        const known = knownDigest(path);
+        return known === undefined ? disk.digest(path) : known;
       },
-      knownDigest: (path) => {
-        const known = below(path);
-        return known === null ? undefined : (files.get(known)?.file.sha256 ?? null);
-      },
+      knownDigest,
     },
   };
 }

@@ -54,7 +54,10 @@ export async function knownInspections(input: {
       const digestsOf = new Map<string, string[]>();
       for (const [path, digest] of digestOf) {
         const wheel = wheelOf.get(path);
-        if (wheel && learned.has(wheel)) digestsOf.set(wheel, [...(digestsOf.get(wheel) ?? []), digest]);
+        if (!wheel || !learned.has(wheel)) continue;
+        const digests = digestsOf.get(wheel) ?? [];
+        digests.push(digest);
+        digestsOf.set(wheel, digests);
       }
       await Promise.all(
         [...digestsOf].map(([wheel, digests]) =>

@@ -8,10 +8,10 @@
 // so the layer writer can copy them raw.
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { eachSettled } from '../shared/each-settled.ts';
-import { identityOfStats, whileUnchanged } from '../shared/file-identity.ts';
+import { whileUnchanged } from '../shared/file-identity.ts';
 import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
 import { IntegrityError, UnsafeArchiveError } from '../shared/errors.ts';
 import { sha256Hex, sha256OfFile } from '../shared/hash.ts';
@@ -296,23 +296,15 @@ async function openLockedWheel(
   limits: Partial<ZipLimits & RatioLimits>,
 ): Promise<{ zip: OpenZip; wheelIdentity: string | null }> {
   const origin = { name: locked.filename, packageName: locked.name };
-  const file = await open(wheelPath, 'r');
-  let bytes: Buffer | null = null;
-  let wheelIdentity: string | null = null;
-  try {
-    const before = await file.stat({ bigint: true });
-    if (before.size <= IN_MEMORY_WHEEL_BYTES) bytes = await file.readFile();
-    const after = identityOfStats(await file.stat({ bigint: true }));
-    wheelIdentity = after === identityOfStats(before) ? after : null;
-  } finally {
-    await file.close();
-  }
-  if (bytes === null || bytes.length > IN_MEMORY_WHEEL_BYTES) {
-    wheelIdentity = await checkLockedHash(wheelPath, locked);
+  const inMemory = (await stat(wheelPath)).size <= IN_MEMORY_WHEEL_BYTES;
+  const read = inMemory ? await whileUnchanged(wheelPath, () => readFile(wheelPath)) : null;
+  // (A wheel that grew past the bound while it was read is streamed like a big one.)
+  if (read === null || read.value.length > IN_MEMORY_WHEEL_BYTES) {
+    const wheelIdentity = await checkLockedHash(wheelPath, locked);
     return { zip: await openZip(wheelPath, origin, limits), wheelIdentity };
   }
-  refuseOtherHash(sha256Hex(bytes), locked);
-  return { zip: await openZipBytes(bytes, origin, limits), wheelIdentity };
+  refuseOtherHash(sha256Hex(read.value), locked);
+  return { zip: await openZipBytes(read.value, origin, limits), wheelIdentity: read.identity };
 }
 
 /**

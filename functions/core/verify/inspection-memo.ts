@@ -112,13 +112,12 @@ export function inspectionMemoFile(cacheDir: string, wheelSha256: string): strin
   return join(cacheDir, 'inspections', `${wheelSha256.toLowerCase()}.json`);
 }
 
-/** Read the memos of these wheels into `memo`; the wheels whose memo is missing or unusable. */
+/** Read the memos of these wheels into `memo` (one missing or unusable adds nothing). */
 export async function readInspectionMemos(
   cacheDir: string,
   wheelSha256s: readonly string[],
   memo: InspectionMemo,
-): Promise<Set<string>> {
-  const missing = new Set<string>();
+): Promise<void> {
   await Promise.all(
     wheelSha256s.map(async (wheel) => {
       const text = await readCacheFile(inspectionMemoFile(cacheDir, wheel), MAX_MEMO_BYTES);
@@ -128,10 +127,9 @@ export async function readInspectionMemos(
       } catch {
         // (cut short or garbled: inspected again)
       }
-      if (!memo.add(value)) missing.add(wheel);
+      memo.add(value);
     }),
   );
-  return missing;
 }
 
 /** Store the memo of one wheel's files (their digests). */

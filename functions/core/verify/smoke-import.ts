@@ -21,7 +21,6 @@ import {
   writeCachedFacts,
   type InterpreterFacts,
 } from './interpreter-facts-cache.ts';
-import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 import { ImportQueue, requiredDistributions } from './import-queue.ts';
 import { recordPath } from './artifact-verifier.ts';
 import {
@@ -606,8 +605,8 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
     : (await installedDistributions(roots)).filter((distribution) => distribution.modules.length > 0);
   const owners = moduleOwners(groups);
   const allModules = [...owners.keys()];
+  // (The cell's folder is removed on Ctrl-C from the moment it exists: sandbox.ts.)
   const cell = await openSandbox(found.executable, found.prefix, roots);
-  const forgetCell = atInterrupt(() => cell.dispose());
   try {
     const store = options.footprints
       ? await ImportFootprintStore.open(options.footprints, found.executable, options.target, cell.isolation)
@@ -651,7 +650,6 @@ export async function smokeImport(options: SmokeImportOptions): Promise<SmokeImp
       isolation: cell.isolation,
     };
   } finally {
-    forgetCell();
     await cell.dispose();
   }
 }
