@@ -1,6 +1,9 @@
 // The two buildspecs (Amazon Linux 2023 and Amazon Linux 2 images) differ only in how Node.js and
 // Python get onto the image: every later phase is the same text, so a fix in one cannot miss the other.
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { AL2_BUILDSPEC_PATH, BUILDSPEC_PATH } from '../../infra/constructs/dependency-build-project.ts';
@@ -34,5 +37,40 @@ describe('the buildspecs', () => {
     expect(al2.env.variables.NODE_VERSION).toMatch(/^22\.\d+\.\d+$/);
     expect(install).toContain('linux-x64-glibc-217');
     expect(install).toMatch(/SHASUMS256\.txt \| sha256sum -c -/);
+  });
+
+  it('pick the newest pyenv install of the target Python from its versions folder, starting no pyenv', () => {
+    // Prepare: a pyenv root with other versions around 3.11's, and a PATH with no pyenv on it
+    const pick = read(BUILDSPEC_PATH).phases.pre_build?.commands.find((command) =>
+      command.includes('PYENV_VERSION'),
+    );
+    const root = mkdtempSync(join(tmpdir(), 'lambda-deps-pyenv-'));
+    for (const version of ['3.11.2', '3.11.10', '3.11.9', '3.12.1', '3.1.1', '3.11-dev', 'system'])
+      mkdirSync(join(root, 'versions', version), { recursive: true });
+    const run = (env: Record<string, string>) =>
+      execFileSync('bash', ['-c', `${pick ?? 'exit 9'}\nprintf '%s' "\${PYENV_VERSION:-unset}"`], {
+        // (HOME: a folder with no .bashrc, which bash may read even when not interactive.)
+        env: { PATH: '/usr/bin:/bin', HOME: root, ...env },
+        encoding: 'utf8',
+      });
+
+    try {
+      // Act & Assess
+      expect(run({ PYENV_ROOT: root, PYTHON_VERSION: '3.11' })).toBe('3.11.10');
+      expect(run({ PYENV_ROOT: root, PYTHON_VERSION: '3.13' })).toBe('unset');
+      expect(run({ PYTHON_VERSION: '3.11' })).toBe('unset');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('start node once in the build step: its first log line names the node, no `node --version` before it', () => {
+    // Prepare
+    const install = read(BUILDSPEC_PATH).phases.install?.commands ?? [];
+    const store = readFileSync(new URL('../../functions/cli/commands/store.ts', import.meta.url), 'utf8');
+
+    // Act & Assess
+    expect(install.filter((command) => /\bnode\b/.test(command) && !command.includes('npm ci'))).toEqual([]);
+    expect(store).toContain('lambda-deps store build on node ${process.version}');
   });
 });

@@ -101,6 +101,8 @@ async function runBuildStep(
   prefix: string,
   options: { cacheDir: string; exports: string },
 ): Promise<number> {
+  // The build log's record of the node it ran on (the buildspec starts no `node --version` for it).
+  process.stderr.write(`lambda-deps store build on node ${process.version} (${process.arch})\n`);
   assertSafeKey(lockKey);
   if (!prefix.endsWith('/')) throw new InputError(`The artifact prefix "${prefix}" must end in /.`);
   assertSafeKey(prefix.slice(0, -1));

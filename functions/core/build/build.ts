@@ -102,10 +102,19 @@ export function buildCacheKey(lock: Lock, policy: DeliveryPolicy, interpreter?: 
   );
 }
 
+/** The scratch folders of one build, and `releaseTree` to remove the tree as soon as nothing reads it. */
+interface ScratchFolders {
+  readonly scratch: string;
+  readonly staging: string;
+  readonly treeDir: string;
+  /** Start removing the tree now (by another process), while the build delivers its artifacts. */
+  readonly releaseTree: () => void;
+}
+
 /** The scratch folders of one build (the cache's disk for staging, RAM for the tree when it fits), always removed. */
 async function withScratch<T>(
   options: BuildDependencySetOptions,
-  run: (folders: { scratch: string; staging: string; treeDir: string }) => Promise<T>,
+  run: (folders: ScratchFolders) => Promise<T>,
 ): Promise<T> {
   await mkdir(join(options.cacheDir, 'builds'), { recursive: true });
   const scratch = await mkdtemp(join(options.cacheDir, 'builds', `.work-${randomUUID().slice(0, 8)}-`));
@@ -119,13 +128,21 @@ async function withScratch<T>(
       rm(scratch, { recursive: true, force: true }),
     ]),
   );
+  let treeRemoved: Promise<void> | null = null;
+  const releaseTree = (): void => {
+    if (treeRemoved) return;
+    treeRemoved = removeTree(treeRoot);
+    // (A failure is the finally's to throw, not an unhandled rejection before it.)
+    treeRemoved.catch(() => undefined);
+  };
   try {
     const staging = join(scratch, 'out');
     await mkdir(staging, { recursive: true });
-    return await run({ scratch, staging, treeDir: join(treeRoot, 'tree') });
+    return await run({ scratch, staging, treeDir: join(treeRoot, 'tree'), releaseTree });
   } finally {
     forgetScratch();
-    await Promise.all([removeTree(treeRoot), removeTree(scratch)]);
+    releaseTree();
+    await Promise.all([treeRemoved, removeTree(scratch)]);
   }
 }
 
@@ -315,6 +332,22 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
     smoking.then((smoke) => !smoke.ran || smoke.isolation?.filesystem === true).catch(() => false),
   ]);
   await Promise.race([started, smoking.catch(() => undefined)]);
+  // Packing needs nothing verify reads first (the inspection memos: 30-70 ms of parsing).
+  const reuse = input.reuse ? layerZipReuse(lock, options.cacheDir) : null;
+  const packing = context.phase('pack', () =>
+    packArtifacts({
+      reuse,
+      strategy: input.route.strategy,
+      plan: input.route.plan,
+      packed: input.packed,
+      treeDir,
+      staging: input.staging,
+      lock,
+      warn: context.warn,
+    }),
+  );
+  // (Its failure is checkAndPack's to report: not an unhandled rejection while the memos are read.)
+  packing.catch(() => undefined);
   const owner = new Map<string, string>();
   for (const pkg of input.packed) for (const file of pkg.files) owner.set(file.path, pkg.name);
   // With the cache on and nothing but the installs writing the tree, files the ledger vouches
@@ -335,19 +368,6 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
     await known?.keep();
     return verification;
   });
-  const reuse = input.reuse ? layerZipReuse(lock, options.cacheDir) : null;
-  const packing = context.phase('pack', () =>
-    packArtifacts({
-      reuse,
-      strategy: input.route.strategy,
-      plan: input.route.plan,
-      packed: input.packed,
-      treeDir,
-      staging: input.staging,
-      lock,
-      warn: context.warn,
-    }),
-  );
   return { verifying, smoking, packing, treeStaysRead, zipCache: reuse?.cache ?? null };
 }
 
@@ -429,18 +449,14 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
       return hit;
     }
   }
-  return withScratch(options, async ({ scratch, staging, treeDir }) => {
+  return withScratch(options, async (folders) => {
     // The per-wheel cache is written while the checks run (they only read the tree); stripping
     // rewrites installed files, so then each install waits for its entry.
     const cacheWrites: Promise<void>[] = [];
     // Asked while the installs run (a fresh interpreter takes a noticeable moment to answer).
     const early = findInterpreterEarly(lock, policy, options);
     try {
-      return await buildInScratch(
-        { scratch, staging, treeDir },
-        early.found,
-        slim.stripSymbols ? null : cacheWrites,
-      );
+      return await buildInScratch(folders, early.found, slim.stripSymbols ? null : cacheWrites);
     } finally {
       // (The trial cell is removed by then, also when the build ended before its smoke import.)
       await Promise.all([...cacheWrites, early.trial]);
@@ -448,7 +464,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
   });
 
   async function buildInScratch(
-    { scratch, staging, treeDir }: { scratch: string; staging: string; treeDir: string },
+    { scratch, staging, treeDir, releaseTree }: ScratchFolders,
     interpreterFound: NonNullable<SmokeImportOptions['interpreterFound']>,
     cacheWrites: Promise<void>[] | null,
   ): Promise<BuildManifest> {
@@ -501,6 +517,8 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     );
     // Written while the checks ran; awaited before the manifest so that their warnings are in it.
     await Promise.all(cacheWrites ?? []);
+    // Nothing reads the tree from here: the manifest comes from what was recorded, the rest from staging.
+    releaseTree();
     const input = { lock, policy, installed, packed, strategy: route.strategy, route, context, ...checked };
     warnAboutRuntimeProvided(input);
     const manifest = assembleManifest(input, Math.round(performance.now() - started));
