@@ -41,6 +41,11 @@ export interface LeasingObjectStore extends ObjectStore {
    * identity); null for a missing object. Optional: a store without one has every copy redone.
    */
   identity?(key: string): Promise<string | null>;
+  /**
+   * The object's bytes at `path` for a reader that never writes that file (a published layer
+   * version): a hard link where the store can make one, else a copy. Optional: getToFile instead.
+   */
+  getReadOnlyFile?(key: string, path: string): Promise<void>;
 }
 
 /** One published layer version. */

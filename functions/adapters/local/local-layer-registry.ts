@@ -6,7 +6,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { renameCounted } from '../../core/shared/atomic-write.ts';
 import { join } from 'node:path';
 import type { Architecture } from '../../core/shared/types.ts';
-import type { LayerRegistry, ObjectStore, PublishedLayerVersion } from '../ports.ts';
+import type { LayerRegistry, LeasingObjectStore, ObjectStore, PublishedLayerVersion } from '../ports.ts';
 import { readJsonFile, updateJsonFile } from './locked-json-file.ts';
 import { openZip } from '../../core/pack/zip-reader.ts';
 
@@ -52,7 +52,7 @@ export class LocalLayerRegistry implements LayerRegistry {
 
   constructor(
     private readonly root: string,
-    private readonly store: ObjectStore,
+    private readonly store: ObjectStore & Pick<LeasingObjectStore, 'getReadOnlyFile'>,
   ) {
     this.versionsPath = join(root, 'versions.json');
   }
@@ -78,7 +78,9 @@ export class LocalLayerRegistry implements LayerRegistry {
       directory,
       `.${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.zip`,
     );
-    await this.store.getToFile(request.objectKey, staging);
+    // The version's zip is never written again (only renamed and, on delete, removed).
+    if (this.store.getReadOnlyFile) await this.store.getReadOnlyFile(request.objectKey, staging);
+    else await this.store.getToFile(request.objectKey, staging);
     return this.update(async (file) => {
       const versions = (file.layers[request.layerName] ??= []);
       const version = (versions.at(-1)?.version ?? 0) + 1;

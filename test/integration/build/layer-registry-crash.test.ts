@@ -86,4 +86,31 @@ describe('the local layer registry', () => {
       lost: 'nothing',
     });
   });
+
+  it('keeps a published version byte for byte when its object is replaced or deleted, sharing the object file until then', async () => {
+    // Prepare
+    const original = Buffer.from('PK\u0005\u0006'.padEnd(22, '\u0000'));
+    const store = new FolderObjectStore(await mkdtemp(join(work, 'store-')));
+    await store.putBytes(request.objectKey, original);
+    const registry = new LocalLayerRegistry(await mkdtemp(join(work, 'immutable-')), store);
+    const versionFile = async (version: number): Promise<string> => {
+      const file = JSON.parse(await readFile(registry.versionsPath, 'utf8')) as LocalLayerVersionsFile;
+      return file.layers.numpy?.find((entry) => entry.version === version)?.file ?? '';
+    };
+
+    // Act
+    const first = await registry.publishLayerVersion(request);
+    const linked = (await stat(await versionFile(first.version))).ino;
+    const objectFile = (await stat(join(store.root, ...request.objectKey.split('/')))).ino;
+    await store.putBytes(request.objectKey, Buffer.from('other bytes under the same key'));
+    const second = await registry.publishLayerVersion(request);
+    await store.delete(request.objectKey);
+
+    // Assess
+    expect(linked).toBe(objectFile);
+    expect(sha256Hex(await readFile(await versionFile(first.version)))).toBe(sha256Hex(original));
+    expect((await readFile(await versionFile(second.version))).toString()).toBe(
+      'other bytes under the same key',
+    );
+  });
 });
