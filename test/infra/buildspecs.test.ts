@@ -73,4 +73,46 @@ describe('the buildspecs', () => {
     expect(install.filter((command) => /\bnode\b/.test(command) && !command.includes('npm ci'))).toEqual([]);
     expect(store).toContain('lambda-deps store build on node ${process.version}');
   });
+
+  it('refuse hostile build inputs before any command uses them, and take well-formed ones', () => {
+    // Prepare: the pre_build check, run as CodeBuild would with the pipeline's variables
+    const check = read(BUILDSPEC_PATH).phases.pre_build?.commands[0] ?? 'exit 9';
+    const good = {
+      LAMBDA_DEPS_STORE: 's3://lambda-deps-artifacts-123',
+      LOCK_KEY: 'locks/5d565d90.json',
+      ARTIFACT_PREFIX: 'artifacts/5d565d90-a0122381/',
+      STRATEGY: 'auto',
+      PYTHON_VERSION: '3.11',
+    };
+    const status = (env: Partial<typeof good>): number => {
+      try {
+        execFileSync('bash', ['-c', check], {
+          env: { PATH: '/usr/bin:/bin', HOME: tmpdir(), ...good, ...env },
+          stdio: 'ignore',
+        });
+        return 0;
+      } catch (error) {
+        return (error as { status: number }).status;
+      }
+    };
+    const long = 'a'.repeat(901);
+
+    // Act & Assess
+    expect(status({})).toBe(0);
+    expect(status({ LAMBDA_DEPS_STORE: 'file:///tmp/store' })).toBe(0);
+    expect(status({ LOCK_KEY: `${long}.json` })).toBe(0);
+    expect(status({ ARTIFACT_PREFIX: `${long}/` })).toBe(0);
+    for (const hostile of [
+      { LAMBDA_DEPS_STORE: 's3://bucket; curl evil' },
+      { LOCK_KEY: '../locks/x.json' },
+      { LOCK_KEY: 'locks/$(id).json' },
+      { LOCK_KEY: `a${long}.json` },
+      { ARTIFACT_PREFIX: 'artifacts/x' },
+      { ARTIFACT_PREFIX: `a${long}/` },
+      { ARTIFACT_PREFIX: 'artifacts/../x/' },
+      { STRATEGY: 'layers && true' },
+      { PYTHON_VERSION: '3.11; id' },
+    ])
+      expect(status(hostile), JSON.stringify(hostile)).toBe(1);
+  });
 });
