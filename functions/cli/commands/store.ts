@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { InputError } from '../../core/shared/errors.ts';
 import { assertSafeKey, FolderObjectStore } from '../../adapters/local/folder-object-store.ts';
 import type { ObjectStore } from '../../adapters/ports.ts';
+import { eachSettled } from '../../core/shared/each-settled.ts';
 
 /** Opens the store LAMBDA_DEPS_STORE names. */
 export async function openStore(location: string | undefined): Promise<ObjectStore> {
@@ -37,26 +38,27 @@ async function filesBelow(root: string): Promise<string[]> {
     .sort();
 }
 
+/** Objects uploaded at once by putDirectory. */
+const PUTS_AT_ONCE = 4;
+
 /** Upload every file of `directory` under `prefix`; manifest.json last, so its presence means "complete". */
 export async function putDirectory(store: ObjectStore, directory: string, prefix: string): Promise<string[]> {
   const normalized = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
   if (normalized !== '') assertSafeKey(normalized.slice(0, -1));
   const files = await filesBelow(resolve(directory));
-  const ordered = [
-    ...files.filter((file) => file !== 'manifest.json'),
-    ...files.filter((file) => file === 'manifest.json'),
-  ];
-  const keys: string[] = [];
-  for (const file of ordered) {
-    const key = `${normalized}${file}`;
-    await store.putFile(
-      key,
+  const put = (file: string): Promise<void> =>
+    store.putFile(
+      `${normalized}${file}`,
       join(directory, ...file.split('/')),
       file.endsWith('.json') ? 'application/json' : undefined,
     );
-    keys.push(key);
-  }
-  return keys;
+  // The others a few at a time (the seed set's upload: 20 ms, one at a time 30-38 ms), and only
+  // once all of them are in, the manifest.
+  const others = files.filter((file) => file !== 'manifest.json');
+  await eachSettled(others, PUTS_AT_ONCE, put);
+  const last = files.filter((file) => file === 'manifest.json');
+  for (const file of last) await put(file);
+  return [...others, ...last].map((file) => `${normalized}${file}`);
 }
 
 /** `KEY FILE KEY FILE …` as pairs; an odd count is an InputError (a file would be missing). */

@@ -46,6 +46,49 @@ describe('putDirectory', () => {
     expect((await store.getBytes('artifacts/abc/layers/layer-a.zip')).toString()).toBe('a');
   });
 
+  it('puts manifest.json only once every other object is in, and not at all when one fails', async () => {
+    // Prepare: a slow first layer, and a store that fails one named object
+    const out = join(work, 'out-parallel');
+    await mkdir(join(out, 'layers'), { recursive: true });
+    await writeFile(join(out, 'manifest.json'), '{}');
+    for (const name of ['a', 'b', 'c', 'd', 'e'])
+      await writeFile(join(out, 'layers', `layer-${name}.zip`), name);
+    const events: string[] = [];
+    class SlowStore extends FolderObjectStore {
+      constructor(
+        root: string,
+        private readonly failing: string | null,
+      ) {
+        super(root);
+      }
+      override async putFile(key: string, path: string): Promise<void> {
+        events.push(`start ${key}`);
+        if (key.endsWith('layer-a.zip')) await new Promise((done) => setTimeout(done, 50));
+        if (this.failing && key.endsWith(this.failing)) throw new Error(`injected: ${key}`);
+        await super.putFile(key, path);
+        events.push(`end ${key}`);
+      }
+    }
+
+    // Act
+    await putDirectory(new SlowStore(join(work, 'store-parallel'), null), out, 'p/');
+    const whenAllSucceed = events.splice(0);
+    const failed = await putDirectory(
+      new SlowStore(join(work, 'store-failing'), 'layer-c.zip'),
+      out,
+      'p/',
+    ).catch((error: unknown) => error);
+
+    // Assess
+    expect(whenAllSucceed.at(-2)).toBe('start p/manifest.json');
+    expect(whenAllSucceed.filter((event) => event.startsWith('end')).length).toBe(6);
+    expect(whenAllSucceed.indexOf('end p/layers/layer-a.zip')).toBeLessThan(
+      whenAllSucceed.indexOf('start p/manifest.json'),
+    );
+    expect(failed).toBeInstanceOf(Error);
+    expect(events.filter((event) => event.includes('manifest.json'))).toEqual([]);
+  });
+
   it('refuses a prefix that climbs out of the store', async () => {
     // Prepare
     const store = new FolderObjectStore(join(work, 'store-2'));
