@@ -24,9 +24,10 @@ import {
   installedDistributions,
   openSandbox,
   cellBytecodeCache,
-  sandboxIsolation,
+  findTargetInterpreterEarly,
   type Sandbox,
 } from '../../core/verify/index.ts';
+import { interpreterFactsFolder } from '../../core/verify/interpreter-facts-cache.ts';
 import type { ProbeRunner } from '../probe-port.ts';
 import {
   diskTreeFiles,
@@ -226,7 +227,7 @@ function findInterpreter(
   options: LocalProbeOptions,
 ): ReturnType<typeof findTargetInterpreter> {
   const factsCacheDir =
-    request.reuse && options.cacheDir ? join(options.cacheDir, 'interpreters') : undefined;
+    request.reuse && options.cacheDir ? interpreterFactsFolder(options.cacheDir) : undefined;
   return findTargetInterpreter(request.target, options.pythonExecutable, { factsCacheDir });
 }
 
@@ -464,12 +465,10 @@ export class LocalProbeRunner implements ProbeRunner {
    * in a build that adds one package). Nothing is reported from here: the probe asks again.
    */
   prepare(target: Target): void {
-    const factsCacheDir = this.options.cacheDir ? join(this.options.cacheDir, 'interpreters') : undefined;
-    this.#preparing = findTargetInterpreter(target, this.options.pythonExecutable, { factsCacheDir })
-      .then(async (found) => {
-        if (!('reason' in found)) await sandboxIsolation(found.executable, found.prefix);
-      })
-      .catch(() => undefined);
+    const factsCacheDir = this.options.cacheDir ? interpreterFactsFolder(this.options.cacheDir) : undefined;
+    this.#preparing = findTargetInterpreterEarly(target, this.options.pythonExecutable, {
+      factsCacheDir,
+    }).cellTried;
   }
 
   async probe(request: ProbeRequest): Promise<ProbeResult> {

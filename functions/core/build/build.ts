@@ -49,6 +49,7 @@ import { removeTree } from '../shared/remove-tree.ts';
 import { TreeLedger } from '../shared/tree-ledger.ts';
 import type { SandboxIsolation } from '../verify/sandbox.ts';
 import type { SmokeImportOptions } from '../verify/smoke-import.ts';
+import { interpreterFactsFolder } from '../verify/interpreter-facts-cache.ts';
 
 export type { BuildEvent, BuildPhase } from './build-events.ts';
 export { fileSha256 } from './tree-files.ts';
@@ -281,7 +282,7 @@ function smokeImportOptions(input: CheckInput, options: BuildDependencySetOption
  * starting an interpreter again while they still hold (--no-cache: every process asks).
  */
 function interpreterFactsDir(policy: DeliveryPolicy, options: BuildDependencySetOptions): string | undefined {
-  return policy.cache ? join(options.cacheDir, 'interpreters') : undefined;
+  return policy.cache ? interpreterFactsFolder(options.cacheDir) : undefined;
 }
 
 /**
@@ -295,20 +296,12 @@ function findInterpreterEarly(
   options: BuildDependencySetOptions,
 ): { found: NonNullable<SmokeImportOptions['interpreterFound']>; trial: Promise<void> } {
   const factsCacheDir = interpreterFactsDir(policy, options);
-  const finding = import('../verify/smoke-import.ts').then(({ findTargetInterpreter }) =>
-    findTargetInterpreter(lock.target, options.pythonExecutable, { factsCacheDir }),
+  const started = import('../verify/smoke-import.ts').then(({ findTargetInterpreterEarly }) =>
+    findTargetInterpreterEarly(lock.target, options.pythonExecutable, { factsCacheDir }),
   );
-  finding.catch(() => undefined);
-  // And whether its cell can be built (an interpreter started in a trial cell, 50 ms here), so
-  // that the smoke import, which asks the same, finds the answer waiting.
-  const trial = finding
-    .then(async (found) => {
-      if ('reason' in found) return;
-      const { sandboxIsolation } = await import('../verify/sandbox.ts');
-      await sandboxIsolation(found.executable, found.prefix);
-    })
-    .catch(() => undefined);
-  return { found: finding, trial };
+  const found = started.then((early) => early.found);
+  found.catch(() => undefined);
+  return { found, trial: started.then((early) => early.cellTried).catch(() => undefined) };
 }
 
 /** Smoke import, then (once its imports start) verify and pack: each only reads the tree. */

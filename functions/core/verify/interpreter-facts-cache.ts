@@ -13,6 +13,11 @@ import { identityOfStats } from '../shared/file-identity.ts';
 import { sha256Hex } from '../shared/hash.ts';
 
 /** What an interpreter says of itself (`-I -S -c …`). */
+/** Where a run's cache keeps interpreters' facts (findTargetInterpreter's `factsCacheDir`). */
+export function interpreterFactsFolder(cacheDir: string): string {
+  return join(cacheDir, 'interpreters');
+}
+
 export interface InterpreterFacts {
   readonly executable: string;
   readonly version: string;

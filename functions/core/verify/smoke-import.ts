@@ -30,7 +30,13 @@ import {
   indexTree,
   type ImportTrace,
 } from './import-footprints.ts';
-import { openSandbox, outsidePathOf, type Sandbox, type SandboxIsolation } from './sandbox.ts';
+import {
+  openSandbox,
+  outsidePathOf,
+  sandboxIsolation,
+  type Sandbox,
+  type SandboxIsolation,
+} from './sandbox.ts';
 import { CompileHelp } from './compile-help.ts';
 import { cellBytecodeCache } from './stdlib-bytecode.ts';
 
@@ -258,6 +264,27 @@ export async function findTargetInterpreter(
   return {
     reason: `no Python ${target.pythonVersion} interpreter for ${platform} here: ${reasons.join('; ')}`,
   };
+}
+
+/**
+ * findTargetInterpreter started now, and (`cellTried`, never rejecting) the trial of its cell
+ * once it is found (an interpreter started in a trial cell, 50 ms here): a smoke import or a
+ * probe of the target that asks the same later finds both answers waiting. A failure to find is
+ * for whoever awaits `found` to report, never an unhandled rejection here.
+ */
+export function findTargetInterpreterEarly(
+  target: Target,
+  pythonExecutable?: string | null,
+  options: FindInterpreterOptions = {},
+): { found: Promise<InterpreterFacts | { reason: string }>; cellTried: Promise<void> } {
+  const found = findTargetInterpreter(target, pythonExecutable, options);
+  found.catch(() => undefined);
+  const cellTried = found
+    .then(async (facts) => {
+      if (!('reason' in facts)) await sandboxIsolation(facts.executable, facts.prefix);
+    })
+    .catch(() => undefined);
+  return { found, cellTried };
 }
 
 /** A distribution and the top-level modules it installs. */
