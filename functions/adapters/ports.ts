@@ -13,6 +13,11 @@ export interface ObjectStore {
   getToFile(key: string, path: string): Promise<void>;
   putBytes(key: string, body: Buffer | string, contentType?: string): Promise<void>;
   putFile(key: string, path: string, contentType?: string): Promise<void>;
+  /**
+   * putFile for a file the caller gives up: a store on its filesystem may take the file itself
+   * (a rename) instead of copying it, so `path` may be gone afterwards. Optional: putFile instead.
+   */
+  putFileHandedOver?(key: string, path: string, contentType?: string): Promise<void>;
   exists(key: string): Promise<boolean>;
   /** Keys under a prefix, sorted. */
   list(prefix: string): Promise<string[]>;

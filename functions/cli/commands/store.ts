@@ -41,13 +41,26 @@ async function filesBelow(root: string): Promise<string[]> {
 /** Objects uploaded at once by putDirectory. */
 const PUTS_AT_ONCE = 4;
 
-/** Upload every file of `directory` under `prefix`; manifest.json last, so its presence means "complete". */
-export async function putDirectory(store: ObjectStore, directory: string, prefix: string): Promise<string[]> {
+/**
+ * Upload every file of `directory` under `prefix`; manifest.json last, so its presence means
+ * "complete". `handOver`: the files are the store's to take (ObjectStore.putFileHandedOver),
+ * for a folder nothing reads once it is uploaded.
+ */
+export async function putDirectory(
+  store: ObjectStore,
+  directory: string,
+  prefix: string,
+  { handOver = false }: { handOver?: boolean } = {},
+): Promise<string[]> {
   const normalized = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
   if (normalized !== '') assertSafeKey(normalized.slice(0, -1));
   const files = await filesBelow(resolve(directory));
+  const putOne =
+    handOver && store.putFileHandedOver
+      ? store.putFileHandedOver.bind(store)
+      : (key: string, path: string, contentType?: string) => store.putFile(key, path, contentType);
   const put = (file: string): Promise<void> =>
-    store.putFile(
+    putOne(
       `${normalized}${file}`,
       join(directory, ...file.split('/')),
       file.endsWith('.json') ? 'application/json' : undefined,
@@ -135,7 +148,8 @@ async function runBuildStep(
   const manifest = join(files.out, 'manifest.json');
   await writeFile(options.exports, await buildExports(manifest));
   if (status === 0) {
-    const keys = await putDirectory(opened, files.out, prefix);
+    // The step's out/ is its own copy, read by nothing after this: the store may take its files.
+    const keys = await putDirectory(opened, files.out, prefix, { handOver: true });
     process.stderr.write(`put ${keys.length} objects under ${opened.location}/${prefix}\n`);
   } else if ((await readFile(manifest).catch(() => null)) !== null) {
     await mkdir(files.failed, { recursive: true });

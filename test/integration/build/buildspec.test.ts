@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -80,6 +80,11 @@ describe.skipIf(indexes === null)(
       expect(manifest.verification.ok).toBe(true);
       const keys = await store.list(`artifacts/${hash}/`);
       for (const layer of manifest.layers) expect(keys).toContain(`artifacts/${hash}/${layer.file}`);
+      // The step's own copies were moved into the folder store, not copied a second time, and
+      // each stored zip is the only name of its bytes (nothing else can rewrite it).
+      expect(await readdir(join(work, 'good', 'out', 'layers')).catch(() => [])).toEqual([]);
+      for (const layer of manifest.layers)
+        expect((await stat(join(store.root, 'artifacts', hash, ...layer.file.split('/')))).nlink).toBe(1);
     }, 120_000);
 
     it('publishes no artifact when verification fails, and leaves the failed manifest for the report', async () => {

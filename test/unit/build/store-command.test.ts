@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -87,6 +87,48 @@ describe('putDirectory', () => {
     );
     expect(failed).toBeInstanceOf(Error);
     expect(events.filter((event) => event.includes('manifest.json'))).toEqual([]);
+  });
+
+  it('moves handed-over files into a folder store, and copies one that has another link', async () => {
+    // Prepare: a build step's out/, one file of which is also linked from elsewhere
+    const out = join(work, 'out-handed-over');
+    await mkdir(join(out, 'layers'), { recursive: true });
+    await writeFile(join(out, 'manifest.json'), '{}');
+    await writeFile(join(out, 'layers', 'layer-a.zip'), 'a');
+    await writeFile(join(out, 'layers', 'layer-b.zip'), 'b');
+    await link(join(out, 'layers', 'layer-b.zip'), join(work, 'elsewhere-b.zip'));
+    const inodeOfA = (await stat(join(out, 'layers', 'layer-a.zip'))).ino;
+    const store = new FolderObjectStore(join(work, 'store-handed-over'));
+    const objectFile = (key: string): string => join(store.root, ...key.split('/'));
+
+    // Act
+    const keys = await putDirectory(store, out, 'h/', { handOver: true });
+
+    // Assess: a moved file is the object itself (no copy); the linked one was copied, so
+    // rewriting its other name later cannot change the stored object
+    expect(keys.at(-1)).toBe('h/manifest.json');
+    expect((await stat(objectFile('h/layers/layer-a.zip'))).ino).toBe(inodeOfA);
+    expect(await stat(join(out, 'layers', 'layer-a.zip')).catch(() => null)).toBeNull();
+    const objectB = await stat(objectFile('h/layers/layer-b.zip'));
+    expect(objectB.ino).not.toBe((await stat(join(work, 'elsewhere-b.zip'))).ino);
+    expect(objectB.nlink).toBe(1);
+    expect((await store.getBytes('h/layers/layer-b.zip')).toString()).toBe('b');
+    expect((await store.getBytes('h/manifest.json')).toString()).toBe('{}');
+  });
+
+  it('copies, and leaves the files in place, when not told they are handed over', async () => {
+    // Prepare
+    const out = join(work, 'out-kept');
+    await mkdir(out, { recursive: true });
+    await writeFile(join(out, 'manifest.json'), '{}');
+    const store = new FolderObjectStore(join(work, 'store-kept'));
+
+    // Act
+    await putDirectory(store, out, 'k/');
+
+    // Assess
+    expect((await stat(join(out, 'manifest.json'))).isFile()).toBe(true);
+    expect((await store.getBytes('k/manifest.json')).toString()).toBe('{}');
   });
 
   it('refuses a prefix that climbs out of the store', async () => {
