@@ -20,6 +20,7 @@ import {
 } from '../core/pack/output-folder.ts';
 import { renameCounted } from '../core/shared/atomic-write.ts';
 import { InputError } from '../core/shared/errors.ts';
+import { atInterrupt } from '../core/shared/interrupt-cleanup.ts';
 import { fileIdentity } from '../core/shared/file-identity.ts';
 
 const INCOMING_PREFIX = '.lambda-deps-incoming-';
@@ -106,6 +107,86 @@ async function copiesAfterSwap(
   return copies;
 }
 
+/** Copies staged beside the outputs, to be swapped in (`commit`) or thrown away (`discard`). */
+export interface StagedArtifacts {
+  /**
+   * Swap the staged copies in, checking the folder's rules again first (a file that appeared
+   * or changed since staging is refused or copied now). At most once.
+   */
+  commit(): Promise<void>;
+  /** Remove what is still staged; the outputs stay as they were. Safe after commit. */
+  discard(): Promise<void>;
+}
+
+/**
+ * Copy `files` (paths relative to `prefix` in the store, as the manifest names them) into a
+ * folder inside `outDir`, touching no output: the default path copies while the Probe runs and
+ * swaps in only once the execution has succeeded (the seed set's 71 MB: about 0.1 s).
+ * @example const staged = await stageStoredArtifacts(store, 'artifacts/<key>/', ['layers/layer-1.zip'], 'out');
+ */
+export async function stageStoredArtifacts(
+  store: CopyingStore,
+  prefix: string,
+  files: readonly string[],
+  outDir: string,
+): Promise<StagedArtifacts> {
+  await mkdir(outDir, { recursive: true });
+  await refuseForeign(outDir, files, await ownedOutputs(outDir));
+  const incoming = await mkdtemp(join(outDir, INCOMING_PREFIX));
+  // Ctrl-C while copying must not leave a copy of the set in the user's folder.
+  const forget = atInterrupt(() => rm(incoming, { recursive: true, force: true }));
+  const discard = async (): Promise<void> => {
+    await rm(incoming, { recursive: true, force: true });
+    forget();
+  };
+  const sources = new Map<string, string | null>();
+  try {
+    const unchanged = await stillDelivered(store, prefix, files, outDir);
+    for (const file of files.filter((file) => !unchanged.has(file)))
+      sources.set(file, await stageOne(store, `${prefix}${file}`, pathOf(incoming, file)));
+  } catch (error) {
+    await discard();
+    throw error;
+  }
+  let committed = false;
+  return {
+    discard,
+    async commit() {
+      if (committed) throw new Error('these staged artifacts were already swapped in');
+      committed = true;
+      try {
+        await swapInStaged(store, { prefix, files, outDir, incoming }, sources);
+      } finally {
+        await discard();
+      }
+    },
+  };
+}
+
+/** The swap of staged copies: the folder's rules again, what changed since staged copied now, then renames. */
+async function swapInStaged(
+  store: CopyingStore,
+  staged: { prefix: string; files: readonly string[]; outDir: string; incoming: string },
+  sources: Map<string, string | null>,
+): Promise<void> {
+  const { prefix, files, outDir, incoming } = staged;
+  const owned = await ownedOutputs(outDir);
+  await refuseForeign(outDir, files, owned);
+  const unchanged = await stillDelivered(store, prefix, files, outDir);
+  for (const file of files)
+    if (!unchanged.has(file) && !sources.has(file))
+      sources.set(file, await stageOne(store, `${prefix}${file}`, pathOf(incoming, file)));
+  const changed = files.filter((file) => sources.has(file) && !unchanged.has(file));
+  // Old and new are both ours while they swap, so a run killed now leaves nothing foreign.
+  await writeOwnership(outDir, [...owned, ...files], unchanged);
+  await swapFiles(outDir, incoming, changed);
+  const stale = [...owned].filter((file) => !files.includes(file));
+  for (const file of stale) await rm(pathOf(outDir, file), { force: true });
+  const swapped = new Map([...sources].filter(([file]) => changed.includes(file)));
+  const copies = new Map([...unchanged, ...(await copiesAfterSwap(outDir, swapped))]);
+  await writeOwnership(outDir, files, copies);
+}
+
 /**
  * Copy `files` (paths relative to `prefix` in the store, as the manifest names them) into
  * `outDir`, complete before any is swapped in; earlier outputs of ours that this run does not
@@ -118,24 +199,10 @@ export async function deliverStoredArtifacts(
   files: readonly string[],
   outDir: string,
 ): Promise<void> {
-  await mkdir(outDir, { recursive: true });
-  const owned = await ownedOutputs(outDir);
-  await refuseForeign(outDir, files, owned);
-  const unchanged = await stillDelivered(store, prefix, files, outDir);
-  const changed = files.filter((file) => !unchanged.has(file));
-  const incoming = await mkdtemp(join(outDir, INCOMING_PREFIX));
+  const staged = await stageStoredArtifacts(store, prefix, files, outDir);
   try {
-    const sources = new Map<string, string | null>();
-    for (const file of changed)
-      sources.set(file, await stageOne(store, `${prefix}${file}`, pathOf(incoming, file)));
-    // Old and new are both ours while they swap, so a run killed now leaves nothing foreign.
-    await writeOwnership(outDir, [...owned, ...files], unchanged);
-    await swapFiles(outDir, incoming, changed);
-    const stale = [...owned].filter((file) => !files.includes(file));
-    for (const file of stale) await rm(pathOf(outDir, file), { force: true });
-    const copies = new Map([...unchanged, ...(await copiesAfterSwap(outDir, sources))]);
-    await writeOwnership(outDir, files, copies);
+    await staged.commit();
   } finally {
-    await rm(incoming, { recursive: true, force: true });
+    await staged.discard();
   }
 }

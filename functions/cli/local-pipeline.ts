@@ -42,14 +42,13 @@ import {
   type RequirementsBundle,
 } from '../core/inputs/requirements-bundle.ts';
 import { parseDeliveryPolicy, type DeliveryPolicyInput } from '../core/route/delivery-policy.ts';
-import { artifactKeyFromHashes } from '../core/route/delivery-policy.ts';
 import { companionsOf, detectInputFormat, isGenericInputName } from '../core/inputs/input-format.ts';
 import { InputError } from '../core/shared/errors.ts';
 import type { BuildManifest, Strategy, Target } from '../core/shared/types.ts';
 import { lambdaTarget } from '../core/shared/targets.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
 import { keys } from '../pipeline-state.ts';
-import { deliverStoredArtifacts } from './artifacts-out.ts';
+import { EarlyDelivery, manifestKeyOf, COPY_OUT_STATE } from './early-delivery.ts';
 import {
   definitionSourcesKey,
   readCachedDefinition,
@@ -588,27 +587,6 @@ async function consoleInputFor(
 }
 
 /**
- * Copies the artifacts the manifest names from the store into `outDir` at the manifest's own
- * paths (`layers/layer-<id>.zip`, `efs/site-packages.tar`, `image/…`), so the default path
- * and `--no-pipeline` leave the same layout and every file the manifest names exists there;
- * as --no-pipeline does, only over files lambda-deps wrote, and complete before any is replaced.
- */
-async function copyArtifactsOut(
-  store: LeasingObjectStore,
-  manifest: BuildManifest,
-  outDir: string,
-): Promise<void> {
-  if (!manifest.policyHash) return;
-  const prefix = keys.artifactPrefix(artifactKeyFromHashes(manifest.lockHash, manifest.policyHash));
-  const files = [...manifest.layers.map((layer) => layer.file), ...(manifest.efs ? [manifest.efs.tree] : [])];
-  if (manifest.image) {
-    const imageKeys = await store.list(`${prefix}${manifest.image.layout}/`);
-    files.push(...imageKeys.map((key) => key.slice(prefix.length)));
-  }
-  await deliverStoredArtifacts(store, prefix, files, outDir);
-}
-
-/**
  * A readable set name from the file's place: `examples/web-api/requirements.txt` → `web-api`,
  * `deps/api.txt` → `api`. Used for layer names and the EFS folder, as an S3 upload's folder is.
  */
@@ -699,7 +677,7 @@ function taskOverrides(
 type ExecutionEvents = AsyncIterable<{
   type: string;
   timestamp: number;
-  state?: { name: string; type: string };
+  state?: { name: string; type: string; input?: unknown };
 }>;
 
 /** Follows the engine's event log into the states passed through, reporting each start and end. */
@@ -707,6 +685,7 @@ function followStates(
   events: ExecutionEvents,
   startedAt: number,
   onState: LocalPipelineOptions['onState'],
+  onEntered: (name: string, input: unknown) => void = () => undefined,
 ): { states: ExecutedState[]; done: Promise<void>; finishOpen: (status: StateStatus, at: number) => void } {
   const states: ExecutedState[] = [];
   const open = new Map<string, ExecutedState>();
@@ -734,6 +713,7 @@ function followStates(
         states.push(state);
         open.set(name, state);
         onState?.(name, 'running', 0);
+        onEntered(name, event.state.input);
       } else if (event.type === 'StateExited') finish(name, 'succeeded', event.timestamp);
       else if (event.type === 'StateCaught') finish(name, 'caught', event.timestamp);
       else if (event.type === 'StateRetried') {
@@ -763,7 +743,7 @@ async function recordOutcome(
   },
   record: ExecutionRecord,
   adapters: ReturnType<typeof localAdapters>,
-  outDir: string,
+  { outDir, early }: { outDir: string; early: EarlyDelivery },
   options: LocalPipelineOptions,
 ): Promise<LocalPipelineResult> {
   const { status, output, failure } = outcome;
@@ -778,7 +758,7 @@ async function recordOutcome(
     if (stored?.manifest) {
       // The Report step already put the Probe's result into the manifest it stored.
       manifest = { ...stored.manifest, execution: record, delivery: stored.delivery };
-      await copyArtifactsOut(adapters.store, stored.manifest, outDir);
+      await early.deliver(stored.manifest);
     }
   } else {
     // The Fail state's cause is the report's reason; the report itself is in the store.
@@ -916,35 +896,58 @@ async function runWithAdapters(
   });
   // Step Functions' 256 KB between states, on every state's input and output (the twin's rule).
   const guarded = guardStatePayloads(twin, execution.eventLogs, () => execution.abort());
-  const followed = followStates(guarded as unknown as ExecutionEvents, startedAt, options.onState);
+  // --out is copied while the Probe runs, and swapped in once the run succeeded (early-delivery.ts).
+  const early = new EarlyDelivery(adapters.store, outDir);
+  const followed = followStates(
+    guarded as unknown as ExecutionEvents,
+    startedAt,
+    options.onState,
+    (name, input) => {
+      const manifestKey = name === COPY_OUT_STATE ? manifestKeyOf(input) : null;
+      if (manifestKey) early.start(manifestKey);
+    },
+  );
 
-  let status: 'SUCCEEDED' | 'FAILED' = 'SUCCEEDED';
-  let output: Record<string, unknown> = {};
-  let failure: { error: string; cause: string } | null = null;
   try {
-    output = ((await execution.result) ?? {}) as Record<string, unknown>;
+    const outcome = await outcomeOf(execution.result);
+    let { status, failure } = outcome;
+    await followed.done;
+    await twin?.flush();
+    const breach = twin?.payloadBreach;
+    if (breach) [status, failure] = ['FAILED', { error: breach.name, cause: breach.message }];
+    const endedAt = Date.now();
+    followed.finishOpen(status === 'FAILED' ? 'failed' : 'succeeded', endedAt);
+    const record: ExecutionRecord = {
+      name: executionName,
+      status,
+      startedAt: new Date(startedAt).toISOString(),
+      durationMs: endedAt - startedAt,
+      states: followed.states,
+      ...(twin ? { awsCalls: twin.calls } : {}),
+    };
+    const ended = { status, output: outcome.output, failure };
+    return await recordOutcome(ended, record, adapters, { outDir, early }, options);
+  } finally {
+    // Copies staged for a run that failed, or ended early, never reach --out.
+    await early.discard();
+  }
+}
+
+/** How an execution ended: its output, or the error (Error, Cause) that ended it. */
+async function outcomeOf(result: Promise<unknown>): Promise<{
+  status: 'SUCCEEDED' | 'FAILED';
+  output: Record<string, unknown>;
+  failure: { error: string; cause: string } | null;
+}> {
+  try {
+    return { status: 'SUCCEEDED', output: ((await result) ?? {}) as Record<string, unknown>, failure: null };
   } catch (error) {
-    status = 'FAILED';
     // ExecutionError wraps what ended the run: the Fail state (Error, Cause) or an engine error.
     const ended = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-    failure = {
+    const failure = {
       error: ended instanceof Error ? ended.name : 'Error',
       cause: ended instanceof Error ? ended.message : String(ended),
     };
+    return { status: 'FAILED', output: {}, failure };
   }
-  await followed.done;
-  await twin?.flush();
-  const breach = twin?.payloadBreach;
-  if (breach) [status, failure] = ['FAILED', { error: breach.name, cause: breach.message }];
-  const endedAt = Date.now();
-  followed.finishOpen(status === 'FAILED' ? 'failed' : 'succeeded', endedAt);
-  const record: ExecutionRecord = {
-    name: executionName,
-    status,
-    startedAt: new Date(startedAt).toISOString(),
-    durationMs: endedAt - startedAt,
-    states: followed.states,
-    ...(twin ? { awsCalls: twin.calls } : {}),
-  };
-  return recordOutcome({ status, output, failure }, record, adapters, outDir, options);
 }

@@ -1,5 +1,6 @@
 // The synthesized state machine, run on this machine with aws-local-stepfunctions and the
 // real handlers, on real wheels from the on-disk indexes pip is configured with.
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,13 +67,21 @@ describe('runPipelineLocally (the synthesized state machine, run here)', () => {
       const outDir = join(root, 'web');
       const requirementsPath = await requirementsFile('web', 'requests\nboto3\n');
 
-      // Act
+      // Act: what --out holds when the Probe ends (the copies are staged while it runs)
+      let whenProbed: { incoming: string[]; layers: string[] } | null = null;
       const first = await runPipelineLocally({
         requirementsPath,
         outDir,
         name: 'web',
         ...TARGET,
         ...indexOptions(),
+        onState: (name, status) => {
+          if (name !== 'Probe' || status !== 'succeeded') return;
+          const names = readdirSync(outDir);
+          const incoming = names.filter((entry) => entry.startsWith('.lambda-deps-incoming-'));
+          const staged = incoming.flatMap((folder) => readdirSync(join(outDir, folder, 'layers')));
+          whenProbed = { incoming: staged, layers: readdirSync(join(outDir, 'layers')) };
+        },
       });
       const second = await runPipelineLocally({
         requirementsPath,
@@ -125,6 +134,15 @@ describe('runPipelineLocally (the synthesized state machine, run here)', () => {
       expect(published.every((layer) => layer.description.includes(first.manifest?.lockHash ?? '?'))).toBe(
         true,
       );
+      // Staged beside the outputs during the Probe, swapped in only after the run succeeded.
+      const delivered = (first.manifest?.layers ?? []).map((layer) => layer.file.replace(/^layers\//, ''));
+      expect(delivered.length).toBeGreaterThan(0);
+      expect(whenProbed).toEqual({
+        incoming: [...delivered].sort(),
+        layers: expect.not.arrayContaining(delivered) as unknown as string[],
+      });
+      expect(readdirSync(outDir).filter((entry) => entry.startsWith('.lambda-deps-incoming-'))).toEqual([]);
+      for (const file of delivered) expect(readdirSync(join(outDir, 'layers'))).toContain(file);
       const events = (await readFile(join(outDir, 'events.jsonl'), 'utf8')).trim().split('\n');
       expect(JSON.parse(events[0] ?? '{}')['detail-type']).toBe('Dependency Set Ready');
       expect(JSON.parse(await readFile(first.reportPath, 'utf8'))).toMatchObject({

@@ -3,7 +3,7 @@
 // fails a layer laid out for the wrong Python, and says plainly when this machine cannot run
 // the target (arm64 here) instead of counting that as ok.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -308,6 +308,9 @@ describe.skipIf(noWheels)(`the Probe on the user's path${SKIP_NOTE}`, () => {
     // The layer versions exist (published), but nothing names them: no parameter was written.
     expect(report.published?.length).toBeGreaterThan(0);
     expect(Object.keys(parameters).filter((name) => name.endsWith('/layers'))).toEqual([]);
+    // The copies staged for --out while the Probe ran were thrown away, not delivered.
+    expect((await readdir(dir)).filter((name) => name.startsWith('.lambda-deps-incoming-'))).toEqual([]);
+    expect((await readdir(join(dir, 'layers'))).filter((name) => name.endsWith('.zip'))).toEqual([]);
   }, 300_000);
 
   it('refuses --require-probe where no probe runs (--no-pipeline), with exit 2', async () => {

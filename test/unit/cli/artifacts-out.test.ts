@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FolderObjectStore } from '../../../functions/adapters/local/folder-object-store.ts';
-import { deliverStoredArtifacts } from '../../../functions/cli/artifacts-out.ts';
+import { deliverStoredArtifacts, stageStoredArtifacts } from '../../../functions/cli/artifacts-out.ts';
 import { OWNERSHIP_FILE } from '../../../functions/core/pack/output-folder.ts';
 
 const PREFIX = 'artifacts/k/';
@@ -103,6 +103,77 @@ describe('delivering the pipeline’s artifacts into --out', () => {
       out,
     );
     expect(await readFile(join(out, 'layers', 'layer-1.zip'), 'utf8')).toBe('v3');
+  });
+});
+
+describe('staging the copies while the execution runs', () => {
+  const incomingFolders = async (): Promise<string[]> =>
+    (await readdir(out)).filter((name) => name.startsWith('.lambda-deps-incoming-'));
+
+  it('touches no output until commit, then swaps the copies in; a discard delivers nothing', async () => {
+    // Prepare: an earlier run's layer
+    await deliverStoredArtifacts(
+      storeOf({ 'layers/layer-1.zip': 'v1' }),
+      PREFIX,
+      ['layers/layer-1.zip'],
+      out,
+    );
+    const files = ['layers/layer-1.zip', 'layers/layer-2.zip'];
+
+    // Act
+    const kept = await stageStoredArtifacts(
+      storeOf({ 'layers/layer-1.zip': 'v2', 'layers/layer-2.zip': 'two' }),
+      PREFIX,
+      files,
+      out,
+    );
+    const whileStaged = {
+      layer1: await readFile(join(out, 'layers', 'layer-1.zip'), 'utf8'),
+      layers: await readdir(join(out, 'layers')),
+      incoming: (await incomingFolders()).length,
+    };
+    await kept.commit();
+    const thrownAway = await stageStoredArtifacts(
+      storeOf({ 'layers/layer-1.zip': 'v3' }),
+      PREFIX,
+      ['layers/layer-1.zip'],
+      out,
+    );
+    await thrownAway.discard();
+
+    // Assess
+    expect(whileStaged).toEqual({ layer1: 'v1', layers: ['layer-1.zip'], incoming: 1 });
+    expect(await readFile(join(out, 'layers', 'layer-1.zip'), 'utf8')).toBe('v2');
+    expect(await readFile(join(out, 'layers', 'layer-2.zip'), 'utf8')).toBe('two');
+    expect(await incomingFolders()).toEqual([]);
+    expect(JSON.parse(await readFile(join(out, OWNERSHIP_FILE), 'utf8'))).toMatchObject({ files });
+  });
+
+  it('refuses at commit a file someone wrote after the copies were staged, and replaces nothing', async () => {
+    // Prepare
+    await deliverStoredArtifacts(
+      storeOf({ 'layers/layer-1.zip': 'v1' }),
+      PREFIX,
+      ['layers/layer-1.zip'],
+      out,
+    );
+    const files = ['layers/layer-1.zip', 'layers/layer-2.zip'];
+    const staged = await stageStoredArtifacts(
+      storeOf({ 'layers/layer-1.zip': 'v2', 'layers/layer-2.zip': 'two' }),
+      PREFIX,
+      files,
+      out,
+    );
+    await writeFile(join(out, 'layers', 'layer-2.zip'), 'the user’s own');
+
+    // Act
+    const attempt = staged.commit();
+
+    // Assess
+    await expect(attempt).rejects.toThrow(/layer-2\.zip was not written by lambda-deps/);
+    expect(await readFile(join(out, 'layers', 'layer-1.zip'), 'utf8')).toBe('v1');
+    expect(await readFile(join(out, 'layers', 'layer-2.zip'), 'utf8')).toBe('the user’s own');
+    expect(await incomingFolders()).toEqual([]);
   });
 });
 
