@@ -114,11 +114,16 @@ async function materialize(
   if (artifact.kind === 'layers') {
     const opt = join(workDir, 'opt');
     await mkdir(opt, { recursive: true });
-    const zips: LayerZip[] = artifact.zips.map((path) => ({ path, source: null }));
-    for (const [index, key] of (artifact.objectKeys ?? []).entries()) {
-      if (!store) throw new Error('layer object keys need a store to read them from');
-      zips.push(await copyLayerZip(store, key, join(workDir, `layer-${index}.zip`)));
-    }
+    const objectKeys = artifact.objectKeys ?? [];
+    if (objectKeys.length > 0 && !store) throw new Error('layer object keys need a store to read them from');
+    // All copied at once, each hashed (on this thread) as soon as it is in: the seed set's four
+    // zips were copied one after the other (30 ms) and only then hashed (60 ms).
+    const zips: (LayerZip | Promise<LayerZip>)[] = [
+      ...artifact.zips.map((path) => ({ path, source: null })),
+      ...(store
+        ? objectKeys.map((key, index) => copyLayerZip(store, key, join(workDir, `layer-${index}.zip`)))
+        : []),
+    ];
     // Later layers overwrite earlier ones' files, as Lambda extracts them into /opt in order.
     const layers = await openLayers(zips, opt, cacheDir);
     const task = join(workDir, 'var', 'task');

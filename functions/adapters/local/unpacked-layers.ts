@@ -82,13 +82,14 @@ interface LayerSource {
  * without it every zip is inflated and nothing is kept.
  */
 export async function openLayers(
-  zips: readonly LayerZip[],
+  zips: readonly (LayerZip | Promise<LayerZip>)[],
   opt: string,
   cacheDir: string | null,
 ): Promise<LayersForOpt> {
   const root = cacheDir ? keptLayersRoot(cacheDir) : null;
-  const sources = await Promise.all(
-    zips.map(async (zip): Promise<LayerSource> => {
+  const sources = await settledInOrder(
+    zips.map(async (pending): Promise<LayerSource> => {
+      const zip = await pending;
       const zipSha256 = root ? await zipDigest(root, zip.path, zip.source) : null;
       return { zip, zipSha256, kept: root && zipSha256 ? await readKeptLayer(root, zipSha256) : null };
     }),
@@ -98,6 +99,17 @@ export async function openLayers(
     known: root && kept.length === sources.length ? knownOpt(root, kept, opt) : null,
     unpack: () => writeLayers(sources, opt, root),
   };
+}
+
+/**
+ * Every promise's value, in order, once all have settled; the first failure is thrown only then,
+ * so that no copy is still writing into a scratch folder its caller removes.
+ */
+async function settledInOrder<T>(pending: readonly Promise<T>[]): Promise<T[]> {
+  const outcomes = await Promise.allSettled(pending);
+  const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<T>).value);
 }
 
 /** Each layer into `opt` in order, from its kept copy or its zip. */

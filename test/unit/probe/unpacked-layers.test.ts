@@ -305,4 +305,29 @@ describe('what /opt holds, known from kept layers without writing it', () => {
     // Assess
     expect(known).toBeNull();
   });
+
+  it('takes zips still being copied, and fails only once every copy has settled', async () => {
+    // Prepare: copies still writing for 50 ms, and one that fails at once
+    const one = await layerZip('one', FIRST);
+    let slowDone = false;
+    const slowCopy = (): Promise<LayerZip> =>
+      new Promise((resolve) =>
+        setTimeout(() => {
+          slowDone = true;
+          resolve(one);
+        }, 50),
+      );
+
+    // Act
+    const opened = await openLayers([Promise.resolve(one), slowCopy()], join(work, 'pending-opt'), cache);
+    slowDone = false;
+    const broken = Promise.reject(new Error('injected: the copy failed'));
+    const failed = await openLayers([broken, slowCopy()], join(work, 'failed-opt'), cache).catch(
+      (error: unknown) => ({ error, slowDone }),
+    );
+
+    // Assess
+    expect(opened.known).toBeNull();
+    expect(failed).toMatchObject({ error: { message: 'injected: the copy failed' }, slowDone: true });
+  });
 });
