@@ -1,8 +1,8 @@
 // `lambda-deps measure`: resolve a requirements file (or pyproject.toml) for a Lambda target,
 // measure every chosen wheel exactly, and say whether the set fits in layers, needs an image or
 // needs EFS, without building anything. A table for people, or one JSON document with --json.
-import { writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import {
@@ -16,6 +16,7 @@ import {
   type PolicyFlags,
 } from '../target-options.ts';
 import { ResolutionError } from '../../core/shared/errors.ts';
+import { atInterrupt } from '../../core/shared/interrupt-cleanup.ts';
 import { serializeLock } from '../../core/resolve/lock.ts';
 import { measureRequirements, type MeasureEvent } from '../../core/measure/measure.ts';
 import type { IndexOptionValues } from '../../core/inputs/pip-config.ts';
@@ -166,6 +167,10 @@ export function createMeasureCommand(): Command {
       [],
     )
     .option('--cache-dir <dir>', 'download and metadata cache (default ~/.cache/lambda-deps)')
+    .option(
+      '--no-cache',
+      'read and write no cache: resolve and measure afresh from the indexes (in a temporary folder, removed afterwards)',
+    )
     .option('--json', 'print one JSON document instead of the table')
     .option('--lock-out <file>', 'write the lock (exact files and hashes) to this file')
     .option('--report <file>', 'write the size report page (self-contained HTML with a treemap) to this file')
@@ -189,12 +194,18 @@ export function createMeasureCommand(): Command {
       const globals = command.optsWithGlobals<{ color?: boolean }>();
       const target = requireTarget(options);
       const progress = createStepProgress({ quiet: options.json ?? false, color: globals.color !== false });
+      // --no-cache, as uv's: a temporary cache for this run alone, so no earlier record is read.
+      const uncached =
+        options.cache === false ? await mkdtemp(join(tmpdir(), 'lambda-deps-no-cache-')) : null;
+      const forgetUncached = uncached
+        ? atInterrupt(() => rm(uncached, { recursive: true, force: true }))
+        : null;
       try {
         const { lock, result } = await measureRequirements({
           requirementsPath,
           target,
           cliIndexOptions: indexOptionsOf(options),
-          cacheDir: options.cacheDir ?? defaultCacheDir(),
+          cacheDir: uncached ?? options.cacheDir ?? defaultCacheDir(),
           policy: await policyFromFlags(options),
           extras: options.extra,
           groups: options.group,
@@ -231,6 +242,9 @@ export function createMeasureCommand(): Command {
           return;
         }
         throw error;
+      } finally {
+        forgetUncached?.();
+        if (uncached) await rm(uncached, { recursive: true, force: true });
       }
     });
 }

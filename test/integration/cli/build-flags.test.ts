@@ -2,7 +2,7 @@
 // pipeline, the default, and --no-pipeline) on small real sets, with its effect asserted in the
 // manifest. The table is checked against the commands' own option lists, so an option that is
 // added without a row here, or a row whose option no longer exists, fails.
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -647,6 +647,12 @@ const MEASURE_RUNS = {
     set: 'pure.txt',
     flags: () => ['--runtime', 'python3.11', '--arch', 'x86_64', ...indexFlags()],
   },
+  // Its own cache folder, holding only a stand-in for an earlier run's files: --no-cache reads
+  // and writes none of it.
+  uncached: {
+    set: 'pure.txt',
+    flags: () => ['--runtime', 'python3.11', '--no-cache', '--cache-dir', uncachedDir(), ...indexFlags()],
+  },
   budget: {
     set: 'pure.txt',
     flags: () => [
@@ -765,6 +771,14 @@ const MEASURE_ROWS: Record<string, MeasureRow> = {
     check: async () => expect((await stat(cacheDir)).isDirectory()).toBe(true),
   },
   '--json': { run: 'baseline', check: (result) => expect(result.lockHash).toMatch(/^[0-9a-f]{64}$/) },
+  '--no-cache': {
+    run: 'uncached',
+    check: async (result) => {
+      expect(result.lockHash).toBe(measured.baseline?.lockHash);
+      expect(await readdir(uncachedDir(), { recursive: true })).toEqual(['earlier.json']);
+      expect(await readFile(join(uncachedDir(), 'earlier.json'), 'utf8')).toBe('{}');
+    },
+  },
   '--lock-out': {
     run: 'baseline',
     check: async (result) =>
@@ -776,12 +790,18 @@ const MEASURE_ROWS: Record<string, MeasureRow> = {
   },
 };
 
+/** The `uncached` run's own cache folder. */
+const uncachedDir = (): string => join(root, 'cache-never-used');
+const measured: Partial<
+  Record<keyof typeof MEASURE_RUNS, MeasureResult & { lockPath: string; reportPath: string }>
+> = {};
+
 describe('measure', () => {
-  const results: Partial<
-    Record<keyof typeof MEASURE_RUNS, MeasureResult & { lockPath: string; reportPath: string }>
-  > = {};
+  const results = measured;
   beforeAll(async () => {
     if (SKIP) return;
+    await mkdir(uncachedDir());
+    await writeFile(join(uncachedDir(), 'earlier.json'), '{}');
     await mkdir(join(root, 'pyproject'));
     await writeFile(
       join(root, 'pyproject', 'pyproject.toml'),
@@ -793,8 +813,7 @@ describe('measure', () => {
       const args = [
         join(root, spec.set),
         ...spec.flags(),
-        '--cache-dir',
-        cacheDir,
+        ...(spec.flags().includes('--cache-dir') ? [] : ['--cache-dir', cacheDir]),
         '--json',
         '--lock-out',
         lockPath,
