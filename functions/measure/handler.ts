@@ -9,8 +9,6 @@
 // (LAMBDA_DEPS_ALLOWED_VARIABLES, comma-separated names), never from this function's own
 // environment, which holds the pipeline's credentials.
 import { sha256Hex } from '../core/shared/hash.ts';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { StepDependencies, StepDependenciesProvider } from '../adapters/aws/aws-adapters.ts';
@@ -36,6 +34,7 @@ import type { Target } from '../core/shared/types.ts';
 import { createStepHandler } from '../middleware/step-handler.ts';
 import { keys, type MeasureOutput } from '../pipeline-state.ts';
 import { measureInputSchema, type ConsoleInput, type MeasureInput } from './input-schema.ts';
+import { projectFolder } from './project-folder.ts';
 
 /** Inline requirements are stored outside `requirements/`, so storing them never starts another execution. */
 export const INLINE_PREFIX = 'inline-requirements/';
@@ -236,14 +235,13 @@ async function measureBundle(
     return measureRequirements({ ...input, requirementsPath: bundle.root, bundle });
   }
   const names = scratchNames(bundle);
-  const workDir = await mkdtemp(join(tmpdir(), 'lambda-deps-measure-'));
+  // Kept in the cache by content, so an unchanged project's earlier lock can be taken again.
+  const files = new Map([...names].map(([key, name]) => [name, bundle.files[key] ?? '']));
+  const workDir = await projectFolder(input.cacheDir, files);
   try {
-    for (const [key, name] of names) await writeFile(join(workDir, name), bundle.files[key] ?? '');
     return await measureRequirements({ ...input, requirementsPath: join(workDir, basename(bundle.root)) });
   } catch (error) {
     throw namingUserFiles(error, new Map([...names].map(([key, name]) => [join(workDir, name), key])));
-  } finally {
-    await rm(workDir, { recursive: true, force: true });
   }
 }
 
