@@ -5,8 +5,9 @@
 // untrusted like the rest of the cache: a file is reused only while it holds exactly the bytes
 // uploaded, anything else in the folder is removed, and a folder that is not a real one is made
 // again.
-import { lstat, mkdir, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { evictLeastRecentlyUsed, touchEntry } from '../core/shared/cache-eviction.ts';
 import { readCacheFile, writeCacheFile } from '../core/shared/cache-file.ts';
 import { canonicalJson } from '../core/shared/canonical-json.ts';
 import { InputError } from '../core/shared/errors.ts';
@@ -34,22 +35,7 @@ export async function projectFolder(cacheDir: string, files: ReadonlyMap<string,
     // Rewritten only when it is not the very text: a rewrite gives it a new identity.
     if ((await readCacheFile(path, Buffer.byteLength(text))) !== text) await writeCacheFile(path, text);
   }
-  const now = new Date();
-  await utimes(folder, now, now);
-  await evictFolders(root);
+  await touchEntry(folder);
+  await evictLeastRecentlyUsed(root, { entries: KEPT_FOLDERS });
   return folder;
-}
-
-/** Keep the newest KEPT_FOLDERS project folders (errors are dropped: a cache that cannot shrink still works). */
-async function evictFolders(root: string): Promise<void> {
-  const names = (await readdir(root).catch(() => [] as string[])).filter((name) =>
-    /^[0-9a-f]{64}$/.test(name),
-  );
-  if (names.length <= KEPT_FOLDERS) return;
-  const dated = await Promise.all(
-    names.map(async (name) => ({ name, at: (await stat(join(root, name)).catch(() => null))?.mtimeMs ?? 0 })),
-  );
-  dated.sort((a, b) => b.at - a.at);
-  for (const { name } of dated.slice(KEPT_FOLDERS))
-    await rm(join(root, name), { recursive: true, force: true }).catch(() => undefined);
 }

@@ -7,6 +7,7 @@ import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { renameCounted, writeFileAtomic } from '../shared/atomic-write.ts';
+import { evictLeastRecentlyUsed, touchEntry } from '../shared/cache-eviction.ts';
 import { sha256OfFile } from '../shared/hash.ts';
 import type { BuildManifest } from '../shared/types.ts';
 
@@ -88,13 +89,24 @@ export async function readCachedBuild(
 ): Promise<BuildManifest | null> {
   if (!(await stat(cached).catch(() => null))) return null;
   try {
-    return await checkEntry(cached);
+    const manifest = await checkEntry(cached);
+    // Used now: eviction (evictBuilds) keeps it longest.
+    await touchEntry(cached);
+    return manifest;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     onBadEntry(`the cached build ${cached} was discarded: ${reason}; building it again.`);
     await rm(cached, { recursive: true, force: true });
     return null;
   }
+}
+
+/** Whole builds the cache keeps (each holds every layer zip of its set): the most recently used. */
+export const KEPT_BUILDS = 8;
+
+/** Bound the builds below `dir` (the cache's builds/ folder) to `entries`, least recently used first. */
+export async function evictBuilds(dir: string, entries: number = KEPT_BUILDS): Promise<void> {
+  await evictLeastRecentlyUsed(dir, { entries });
 }
 
 /**

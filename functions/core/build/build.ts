@@ -26,6 +26,7 @@ import type { BuildManifest, Lock, PackageIndex } from '../shared/types.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import { createBuildContext, type BuildContext, type BuildEvent } from './build-events.ts';
 import { assembleManifest, warnAboutRuntimeProvided } from './build-manifest.ts';
+import { evictInstalledTrees } from './installed-tree-cache.ts';
 import { installSet, type InstalledEntry } from './install-set.ts';
 import { knownInspections } from './known-inspections.ts';
 import { NO_ARTIFACTS, packArtifacts, type LayerZipReuse, type PackedArtifacts } from './pack-artifacts.ts';
@@ -42,7 +43,7 @@ import {
 import type { LayerDigests } from '../pack/packed-tree-check.ts';
 import { deliverOutputs } from '../pack/output-folder.ts';
 import { atInterrupt } from '../shared/interrupt-cleanup.ts';
-import { readCachedBuild, storeInCache } from './build-cache.ts';
+import { evictBuilds, readCachedBuild, storeInCache } from './build-cache.ts';
 import { fastScratchDir, RUNTIME_DIR, SITE_DIR } from './tree-files.ts';
 import { lambdaInterpreter, type InstalledPackage } from './wheel-installer.ts';
 import { removeTree } from '../shared/remove-tree.ts';
@@ -78,8 +79,12 @@ export interface BuildDependencySetOptions {
    * (core/pack/kept-layers.ts), for the local probe that reads the same cache (with caching on).
    */
   readonly keepUnpackedLayers?: boolean;
+  /** How much of the cache's biggest folders is kept. @default KEPT_BUILDS builds, KEPT_INSTALLED_BYTES of installed wheels */
+  readonly cacheBounds?: { readonly builds?: number; readonly installedBytes?: number };
   readonly onEvent?: (event: BuildEvent) => void;
 }
+
+export { KEPT_BUILDS } from './build-cache.ts';
 
 /** The slimming rules and switches a policy stands for. */
 export function slimPolicyOf(policy: DeliveryPolicy): SlimPolicy {
@@ -453,6 +458,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     } finally {
       // (The trial cell is removed by then, also when the build ended before its smoke import.)
       await Promise.all([...cacheWrites, early.trial]);
+      await evictInstalledTrees(join(options.cacheDir, 'installed'), options.cacheBounds?.installedBytes);
     }
   });
 
@@ -521,6 +527,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     // was copied from while that held still (layer-zip-cache.ts). A later hit hashes them all.
     const written = new Map(manifest.layers.map((layer) => [layer.file, layer.sha256]));
     const from = isPublishable(manifest) ? await storeInCache(staging, cached, written) : staging;
+    if (from === cached) await evictBuilds(join(options.cacheDir, 'builds'), options.cacheBounds?.builds);
     await deliverOutputs(from, outDir);
     return manifest;
   }

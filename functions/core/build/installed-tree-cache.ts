@@ -23,6 +23,7 @@ import { closeSync, constants, mkdirSync, openSync, readSync, rmSync, writeSync 
 import { lstat, mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { z } from 'zod';
+import { evictLeastRecentlyUsed, touchEntry } from '../shared/cache-eviction.ts';
 import { eachSettled } from '../shared/each-settled.ts';
 import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
 import { fileIdentity, identityOfStats } from '../shared/file-identity.ts';
@@ -73,6 +74,28 @@ export interface CachedInstall {
   readonly installed: InstalledPackage;
   /** The entry the files were copied from, or null when the wheel was installed (and its entry stored). */
   readonly reusedFrom: string | null;
+}
+
+/**
+ * Bytes of installed wheels the cache keeps (their blobs and descriptions): the least recently
+ * used entries go first once a build is done, the newest always stays.
+ */
+export const KEPT_INSTALLED_BYTES = 4 * 1024 ** 3;
+
+/** Bound the entries below `dir` (the cache's installed/ folder) to `bytes`, least recently used first. */
+export async function evictInstalledTrees(dir: string, bytes: number = KEPT_INSTALLED_BYTES): Promise<void> {
+  const sizeOf = async (entry: string): Promise<number> => {
+    const sizes = await Promise.all(
+      [INSTALLED_BLOB_FILE, INSTALLED_ENTRY_FILE].map((name) =>
+        lstat(join(entry, name)).then(
+          (info) => info.size,
+          () => 0,
+        ),
+      ),
+    );
+    return sizes.reduce((sum, size) => sum + size, 0);
+  };
+  await evictLeastRecentlyUsed(dir, { bytes, sizeOf });
 }
 
 /** Entries are read and copied in chunks of this size, so memory stays bounded whatever a file's size. */
@@ -186,6 +209,8 @@ async function reuseEntry(
   cache: InstalledTreeCache,
 ): Promise<InstalledPackage | null> {
   let blob: FileHandle | null = null;
+  // Used now: eviction (evictInstalledTrees) keeps it longest, even while another build evicts.
+  await touchEntry(folder);
   try {
     const description = await readDescription(folder, options);
     if (description === null) return null;

@@ -12,9 +12,10 @@
 // a new ctime, and a zip changed in place moves its mtime or ctime. The build still checks
 // every recorded digest against the tree it hashed itself.
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { evictLeastRecentlyUsed, touchEntry } from '../shared/cache-eviction.ts';
 import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
 import { fileIdentity } from '../shared/file-identity.ts';
 import { sha256Hex } from '../shared/hash.ts';
@@ -70,8 +71,7 @@ export class LayerZipCache {
       return null;
     }
     // Its folder's time says when it was last used (eviction keeps the newest); the zip's is untouched.
-    const now = new Date();
-    await utimes(folder, now, now).catch(() => undefined);
+    await touchEntry(folder);
     return {
       sha256: entry.sha256,
       size: entry.size,
@@ -116,18 +116,8 @@ export class LayerZipCache {
     }
   }
 
-  /** Keep the newest KEPT_LAYERS layers (errors are dropped). */
+  /** Keep the KEPT_LAYERS layers used last (errors are dropped). */
   async evict(): Promise<void> {
-    const names = (await readdir(this.folder).catch(() => [])).filter((name) => /^[0-9a-f]{64}$/.test(name));
-    if (names.length <= KEPT_LAYERS) return;
-    const dated = await Promise.all(
-      names.map(async (name) => ({
-        name,
-        at: (await stat(join(this.folder, name)).catch(() => null))?.mtimeMs ?? 0,
-      })),
-    );
-    dated.sort((a, b) => b.at - a.at);
-    for (const { name } of dated.slice(KEPT_LAYERS))
-      await rm(join(this.folder, name), { recursive: true, force: true });
+    await evictLeastRecentlyUsed(this.folder, { entries: KEPT_LAYERS });
   }
 }

@@ -3,12 +3,17 @@
 // files of the user's own in --out, and a failure injected at each write and rename of
 // publishing in turn. Nothing foreign is deleted, old outputs stay whole until new ones are,
 // and the next run always delivers the same bytes as a clean build.
-import { mkdtemp, readFile, rm, writeFile, appendFile, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile, appendFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDependencySet, type BuildEvent } from '../../../functions/core/build/build.ts';
+import {
+  buildDependencySet,
+  KEPT_BUILDS,
+  type BuildDependencySetOptions,
+  type BuildEvent,
+} from '../../../functions/core/build/build.ts';
 import {
   injectFailureAt,
   publishingSteps,
@@ -51,8 +56,10 @@ async function build(
   outDir: string,
   cacheDir: string,
   events: BuildEvent[] = [],
+  cacheBounds?: BuildDependencySetOptions['cacheBounds'],
 ): Promise<BuildManifest> {
   return buildDependencySet({
+    ...(cacheBounds ? { cacheBounds } : {}),
     lock,
     index: fileIndex,
     outDir,
@@ -174,6 +181,53 @@ describe('the build cache', () => {
       lost:
         detected === corruptions.length + 1 ? 'nothing' : `${corruptions.length + 1 - detected} not detected`,
     });
+  });
+});
+
+describe('the bounds of the big cache folders', () => {
+  /** Entries of an earlier day in `folder`, each holding `bytes`; their names. */
+  async function earlierEntries(folder: string, count: number, bytes: number): Promise<string[]> {
+    const names: string[] = [];
+    for (let index = 0; index < count; index++) {
+      const name = index.toString(16).padStart(64, 'e');
+      await mkdir(join(folder, name), { recursive: true });
+      await writeFile(join(folder, name, 'files.bin'), Buffer.alloc(bytes));
+      const at = new Date(Date.now() - (index + 1) * 86_400_000);
+      await utimes(join(folder, name), at, at);
+      names.push(name);
+    }
+    return names;
+  }
+
+  it('keeps the builds and installed wheels used last, among them the ones this build used', async () => {
+    // Prepare: lock A built (its entries then as old as any), and more earlier entries than kept
+    const cacheDir = fresh('cache');
+    await build(lockA, fresh('out'), cacheDir);
+    const [builtA = ''] = await readdir(join(cacheDir, 'builds'));
+    const [installedAlpha = ''] = (await readdir(join(cacheDir, 'installed'))).filter(
+      (name) => !name.startsWith('.'),
+    );
+    const old = new Date(Date.now() - 30 * 86_400_000);
+    await utimes(join(cacheDir, 'builds', builtA), old, old);
+    await utimes(join(cacheDir, 'installed', installedAlpha), old, old);
+    const earlierBuilds = await earlierEntries(join(cacheDir, 'builds'), KEPT_BUILDS + 2, 10);
+    const earlierInstalls = await earlierEntries(join(cacheDir, 'installed'), 3, 1024 ** 2);
+
+    // Act: A again (a hit, and alpha reused by B), then B (built, beta installed)
+    await build(lockA, fresh('out'), cacheDir);
+    await build(lockB, fresh('out'), cacheDir, [], { installedBytes: 1024 ** 2 + 100_000 });
+
+    // Assess
+    const builds = await readdir(join(cacheDir, 'builds'));
+    expect(builds.filter((name) => /^[0-9a-f]{64}$/.test(name))).toHaveLength(KEPT_BUILDS);
+    expect(builds).toContain(builtA);
+    expect(builds).not.toContain(earlierBuilds.at(-1));
+    const installed = (await readdir(join(cacheDir, 'installed'))).filter((name) =>
+      /^[0-9a-f]{64}$/.test(name),
+    );
+    expect(installed).toContain(installedAlpha);
+    expect(installed).toHaveLength(3);
+    expect(installed.filter((name) => earlierInstalls.includes(name))).toEqual([earlierInstalls[0]]);
   });
 });
 
