@@ -16,10 +16,11 @@
 // bytes are the ones hashed as the entry was made, their digests stand for hashing them again.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
+import { evictLeastRecentlyUsed, touchEntry } from '../shared/cache-eviction.ts';
 import { readCacheFile } from '../shared/cache-file.ts';
 import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
 import { fileIdentity } from '../shared/file-identity.ts';
@@ -64,6 +65,19 @@ export function keptLayersRoot(cacheDir: string): string {
   return join(cacheDir, 'unpacked-layers');
 }
 
+/** Bytes of kept layers the cache keeps (their packs): the ones used last, the newest always. */
+export const KEPT_LAYER_BYTES = 2 * 1024 ** 3;
+
+/** Bound the kept layers below `root` to `bytes`, least recently used first. */
+export async function evictKeptLayers(root: string, bytes: number = KEPT_LAYER_BYTES): Promise<void> {
+  const sizeOf = (folder: string): Promise<number> =>
+    lstat(join(folder, PACK_FILE)).then(
+      (info) => info.size,
+      () => 0,
+    );
+  await evictLeastRecentlyUsed(root, { bytes, sizeOf });
+}
+
 /** The kept layer of that zip, when its entry parses, its paths are safe and its pack is unchanged. */
 export async function readKeptLayer(root: string, zipSha256: string): Promise<KeptLayer | null> {
   const folder = join(root, zipSha256);
@@ -79,7 +93,10 @@ export async function readKeptLayer(root: string, zipSha256: string): Promise<Ke
   if ((await fileIdentity(join(folder, PACK_FILE))) !== parsed.pack) return null;
   // The identity holds the pack's size (dev:ino:size:…): the packed files must account for all of it.
   const packBytes = Number(parsed.pack.split(':')[2]);
-  return parsed.files.reduce((sum, file) => sum + packedSize(file), 0) === packBytes ? parsed : null;
+  if (parsed.files.reduce((sum, file) => sum + packedSize(file), 0) !== packBytes) return null;
+  // Used now: eviction keeps it longest.
+  await touchEntry(folder);
+  return parsed;
 }
 
 /** Whether every file of the layer is in its pack (it can be written out from there). */
@@ -237,6 +254,7 @@ async function openKeptLayerWriter(
       } finally {
         await rm(staging, { recursive: true, force: true });
       }
+      await evictKeptLayers(root);
     },
     abandon: async () => {
       await close().catch(() => undefined);

@@ -3,7 +3,7 @@
 // earlier), with each file's digest known; an entry that is not the very file written, or that
 // lies about its paths, its sizes or its zip, is never used. With every layer kept, what /opt
 // would hold is known (listed, hashed, read) without writing it.
-import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,7 +13,13 @@ import {
   type LayerZip,
 } from '../../../functions/adapters/local/unpacked-layers.ts';
 import { writeDeterministicZip } from '../../../functions/core/pack/deterministic-zip.ts';
-import { isWholeLayer, keepLayerFrom, readKeptLayer } from '../../../functions/core/pack/kept-layers.ts';
+import {
+  evictKeptLayers,
+  isWholeLayer,
+  keepLayerFrom,
+  keptLayersRoot,
+  readKeptLayer,
+} from '../../../functions/core/pack/kept-layers.ts';
 import { sha256Hex } from '../../../functions/core/shared/hash.ts';
 import { diskTreeFiles, type TreeFiles } from '../../../functions/core/verify/import-footprints.ts';
 
@@ -329,5 +335,25 @@ describe('what /opt holds, known from kept layers without writing it', () => {
     // Assess
     expect(opened.known).toBeNull();
     expect(failed).toMatchObject({ error: { message: 'injected: the copy failed' }, slowDone: true });
+  });
+
+  it('bounds the kept layers to those used last, keeping the one a probe just read', async () => {
+    // Prepare: two layers kept (neither replaces the other's files), both of an earlier day
+    const one = await layerZip('one', FIRST);
+    const two = await layerZip('two', { 'python/c/__init__.py': 'c = 3\n' });
+    await unpackInto('evict-opt', [one, two]);
+    const root = keptLayersRoot(cache);
+    const kept = (await readdir(root)).filter((name) => /^[0-9a-f]{64}$/.test(name));
+    const old = new Date(Date.now() - 86_400_000);
+    for (const name of kept) await utimes(join(root, name), old, old);
+
+    // Act: a probe reads the first layer's kept copy, then the cache is bounded to one byte
+    await openLayers([one], join(work, 'read-opt'), cache);
+    await evictKeptLayers(root, 1);
+
+    // Assess
+    const left = (await readdir(root)).filter((name) => /^[0-9a-f]{64}$/.test(name));
+    expect(kept).toHaveLength(2);
+    expect(left).toEqual([sha256Hex(await readFile(one.path))]);
   });
 });
