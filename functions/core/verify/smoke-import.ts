@@ -556,6 +556,27 @@ function moduleOwners(groups: readonly InstalledDistribution[]): Map<string, str
   return owners;
 }
 
+/**
+ * How many interpreters import `plan.modules`: one per core, but no more than there are
+ * distributions to import. One distribution's modules import each other, and a second
+ * interpreter for them (attrs's attr and attrs, when one package was added to a set) only
+ * starts another Python while the checks and the packing need the cores.
+ */
+export function importProcessCount(
+  plan: {
+    groups: readonly InstalledDistribution[];
+    owners: ReadonlyMap<string, string>;
+    modules: readonly string[];
+  },
+  cores: number,
+): number {
+  const wanted = new Set(plan.modules);
+  const distributions = plan.groups.filter((group) =>
+    group.modules.some((module) => plan.owners.get(module) === group.name && wanted.has(module)),
+  ).length;
+  return Math.max(1, Math.min(cores, distributions));
+}
+
 /** Import `modules` (each owned by a group) in the cell, one process per core; returns each result. */
 async function importInCell(
   cell: Sandbox,
@@ -585,7 +606,7 @@ async function importInCell(
     outsidePath: outsidePathOf(cell, options.roots),
     compileHelp: new CompileHelp({ groups: plan.groups, roots: options.roots, cellRoots: cell.roots }),
   };
-  const processes = Math.max(1, Math.min(availableParallelism(), plan.modules.length));
+  const processes = importProcessCount(plan, availableParallelism());
   const outcomes = await Promise.all(Array.from({ length: processes }, () => importWorker(run)));
   return outcomes.flat();
 }
