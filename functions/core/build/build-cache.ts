@@ -88,11 +88,10 @@ export async function readCachedBuild(
   onBadEntry: (message: string) => void,
 ): Promise<BuildManifest | null> {
   if (!(await stat(cached).catch(() => null))) return null;
+  // Used now, before it is read: eviction (evictBuilds, in another run too) keeps it longest.
+  await touchEntry(cached);
   try {
-    const manifest = await checkEntry(cached);
-    // Used now: eviction (evictBuilds) keeps it longest.
-    await touchEntry(cached);
-    return manifest;
+    return await checkEntry(cached);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     onBadEntry(`the cached build ${cached} was discarded: ${reason}; building it again.`);
