@@ -109,24 +109,25 @@ describe('delivering the pipeline’s artifacts into --out', () => {
 describe('staging the copies while the execution runs', () => {
   const incomingFolders = async (): Promise<string[]> =>
     (await readdir(out)).filter((name) => name.startsWith('.lambda-deps-incoming-'));
-
-  it('touches no output until commit, then swaps the copies in; a discard delivers nothing', async () => {
-    // Prepare: an earlier run's layer
-    await deliverStoredArtifacts(
-      storeOf({ 'layers/layer-1.zip': 'v1' }),
-      PREFIX,
-      ['layers/layer-1.zip'],
-      out,
-    );
-    const files = ['layers/layer-1.zip', 'layers/layer-2.zip'];
-
-    // Act
-    const kept = await stageStoredArtifacts(
+  const files = ['layers/layer-1.zip', 'layers/layer-2.zip'];
+  /** An earlier run's one layer in --out. */
+  const deliverFirst = () =>
+    deliverStoredArtifacts(storeOf({ 'layers/layer-1.zip': 'v1' }), PREFIX, ['layers/layer-1.zip'], out);
+  /** The next run's two layers, staged. */
+  const stageSecond = () =>
+    stageStoredArtifacts(
       storeOf({ 'layers/layer-1.zip': 'v2', 'layers/layer-2.zip': 'two' }),
       PREFIX,
       files,
       out,
     );
+
+  it('touches no output until commit, then swaps the copies in; a discard delivers nothing', async () => {
+    // Prepare: an earlier run's layer
+    await deliverFirst();
+
+    // Act
+    const kept = await stageSecond();
     const whileStaged = {
       layer1: await readFile(join(out, 'layers', 'layer-1.zip'), 'utf8'),
       layers: await readdir(join(out, 'layers')),
@@ -151,19 +152,8 @@ describe('staging the copies while the execution runs', () => {
 
   it('refuses at commit a file someone wrote after the copies were staged, and replaces nothing', async () => {
     // Prepare
-    await deliverStoredArtifacts(
-      storeOf({ 'layers/layer-1.zip': 'v1' }),
-      PREFIX,
-      ['layers/layer-1.zip'],
-      out,
-    );
-    const files = ['layers/layer-1.zip', 'layers/layer-2.zip'];
-    const staged = await stageStoredArtifacts(
-      storeOf({ 'layers/layer-1.zip': 'v2', 'layers/layer-2.zip': 'two' }),
-      PREFIX,
-      files,
-      out,
-    );
+    await deliverFirst();
+    const staged = await stageSecond();
     await writeFile(join(out, 'layers', 'layer-2.zip'), 'the user’s own');
 
     // Act
