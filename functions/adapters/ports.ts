@@ -14,8 +14,10 @@ export interface ObjectStore {
   putBytes(key: string, body: Buffer | string, contentType?: string): Promise<void>;
   putFile(key: string, path: string, contentType?: string): Promise<void>;
   /**
-   * putFile for a file the caller gives up: a store on its filesystem may take the file itself
-   * (a rename) instead of copying it, so `path` may be gone afterwards. Optional: putFile instead.
+   * putFile for a file the caller gives up, none of whose names is ever written again (the
+   * build step's out/, links to the build cache's files): a store on its filesystem may take the
+   * file itself (a rename) instead of copying it, so `path` may be gone afterwards. Optional:
+   * putFile instead.
    */
   putFileHandedOver?(key: string, path: string, contentType?: string): Promise<void>;
   exists(key: string): Promise<boolean>;

@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import type { BuildEvent } from '../../core/build/build.ts';
 import {
   KEEP_UNPACKED_LAYERS_VARIABLE,
+  LINK_OUTPUTS_VARIABLE,
   PROGRESS_LINES_VARIABLE,
   progressLineOf,
 } from '../../core/build/build-events.ts';
@@ -438,6 +439,7 @@ async function buildInProcess(
       cacheDir,
       ...(options.pythonExecutable ? { pythonExecutable: options.pythonExecutable } : {}),
       keepUnpackedLayers: process.env[KEEP_UNPACKED_LAYERS_VARIABLE] === '1',
+      linkOutputs: process.env[LINK_OUTPUTS_VARIABLE] === '1',
       onEvent: (event) => {
         // Run by the local build runner for a terminal: the live counts go to it on stderr.
         const line = progressLines ? progressLineOf(event) : null;

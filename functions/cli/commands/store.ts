@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { InputError } from '../../core/shared/errors.ts';
 import { assertSafeKey, FolderObjectStore } from '../../adapters/local/folder-object-store.ts';
 import type { ObjectStore } from '../../adapters/ports.ts';
+import { LINK_OUTPUTS_VARIABLE } from '../../core/build/build-events.ts';
 import { eachSettled } from '../../core/shared/each-settled.ts';
 
 /** Opens the store LAMBDA_DEPS_STORE names. */
@@ -131,6 +132,9 @@ async function runBuildStep(
     process.stderr.write(`got ${opened.location}/${key} -> ${path}\n`);
   }
   const { runCli } = await import('../program.ts');
+  // out/ is this step's own, read by nothing but the upload below: links to the build cache's
+  // files instead of a second copy of every layer (the seed set's 71 MB: up to 0.14 s here).
+  process.env[LINK_OUTPUTS_VARIABLE] = '1';
   const [node = process.execPath, script = ''] = process.argv;
   const status = await runCli([
     node,
@@ -148,7 +152,8 @@ async function runBuildStep(
   const manifest = join(files.out, 'manifest.json');
   await writeFile(options.exports, await buildExports(manifest));
   if (status === 0) {
-    // The step's out/ is its own copy, read by nothing after this: the store may take its files.
+    // The step's out/ holds links to the cache's files, which nothing writes in place, and is read
+    // by nothing after this: the store may take the files themselves.
     const keys = await putDirectory(opened, files.out, prefix, { handOver: true });
     process.stderr.write(`put ${keys.length} objects under ${opened.location}/${prefix}\n`);
   } else if ((await readFile(manifest).catch(() => null)) !== null) {

@@ -116,6 +116,14 @@ export function createBuildContext(
  */
 export const KEEP_UNPACKED_LAYERS_VARIABLE = 'LAMBDA_DEPS_KEEP_UNPACKED_LAYERS';
 
+/**
+ * Set (to `1`) by `lambda-deps store build` for the build it runs in its own process: its out/
+ * is read by nothing but the upload that hands it to the store, so the outputs are hard links to
+ * the build cache's files, not copies (BuildDependencySetOptions.linkOutputs). Never for a --out
+ * a user opens.
+ */
+export const LINK_OUTPUTS_VARIABLE = 'LAMBDA_DEPS_LINK_OUTPUTS';
+
 /** Set (to `1`) by the local build runner's caller when a terminal wants the build's live counts. */
 export const PROGRESS_LINES_VARIABLE = 'LAMBDA_DEPS_PROGRESS_LINES';
 

@@ -79,6 +79,11 @@ export interface BuildDependencySetOptions {
    * (core/pack/kept-layers.ts), for the local probe that reads the same cache (with caching on).
    */
   readonly keepUnpackedLayers?: boolean;
+  /**
+   * Deliver into `outDir` by hard links to the cache's files instead of copies: only for an
+   * `outDir` that nothing writes or edits (the build step's, handed to the store). @default false
+   */
+  readonly linkOutputs?: boolean;
   /** How much of the cache's biggest folders is kept. @default KEPT_BUILDS builds, KEPT_INSTALLED_BYTES of installed wheels */
   readonly cacheBounds?: { readonly builds?: number; readonly installedBytes?: number };
   readonly onEvent?: (event: BuildEvent) => void;
@@ -442,7 +447,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
   if (policy.cache) {
     const hit = await readCachedBuild(cached, context.warn);
     if (hit !== null) {
-      await deliverOutputs(cached, outDir);
+      await deliverOutputs(cached, outDir, { link: options.linkOutputs === true });
       context.emit({ type: 'cache-hit', key, from: cached });
       return hit;
     }
@@ -528,7 +533,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     const written = new Map(manifest.layers.map((layer) => [layer.file, layer.sha256]));
     const from = isPublishable(manifest) ? await storeInCache(staging, cached, written) : staging;
     if (from === cached) await evictBuilds(join(options.cacheDir, 'builds'), options.cacheBounds?.builds);
-    await deliverOutputs(from, outDir);
+    await deliverOutputs(from, outDir, { link: options.linkOutputs === true });
     return manifest;
   }
 }

@@ -8,7 +8,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { copyFileAtomic, renameCounted, writeFileAtomic } from '../shared/atomic-write.ts';
+import { copyFileAtomic, linkFileAtomic, renameCounted, writeFileAtomic } from '../shared/atomic-write.ts';
 import { InputError } from '../shared/errors.ts';
 
 /** The list of what lambda-deps wrote into the output folder. */
@@ -107,8 +107,12 @@ async function removeLeftovers(outDir: string): Promise<void> {
       await rm(join(outDir, name), { recursive: true, force: true });
 }
 
-/** Copy every file of `source` into a fresh folder inside `outDir` (same file system, so renames work). */
-async function stageCopy(source: string, outDir: string): Promise<{ incoming: string; files: string[] }> {
+/** Copy (or link) every file of `source` into a fresh folder inside `outDir` (same file system, so renames work). */
+async function stageCopy(
+  source: string,
+  outDir: string,
+  link: boolean,
+): Promise<{ incoming: string; files: string[] }> {
   const incoming = await mkdtemp(join(outDir, INCOMING_PREFIX));
   const files = (await filesBelow(source)).filter((file) =>
     OUTPUT_NAMES.some((name) => file === name || file.startsWith(`${name}/`)),
@@ -116,7 +120,7 @@ async function stageCopy(source: string, outDir: string): Promise<{ incoming: st
   for (const file of files) {
     const target = join(incoming, ...file.split('/'));
     await mkdir(join(target, '..'), { recursive: true });
-    await copyFileAtomic(join(source, ...file.split('/')), target);
+    await (link ? linkFileAtomic : copyFileAtomic)(join(source, ...file.split('/')), target);
   }
   return { incoming, files };
 }
@@ -148,15 +152,21 @@ async function swapIn(outDir: string, incoming: string): Promise<void> {
 
 /**
  * Deliver the outputs in `source` (manifest.json, layers/, efs/, image/) into `outDir`,
- * replacing only outputs lambda-deps wrote there before.
+ * replacing only outputs lambda-deps wrote there before. `link`: hard links to `source`'s files
+ * instead of copies, only for an `outDir` that nobody writes into or edits (the build step's
+ * out/, which it hands to the store): a user's --out always gets copies.
  * @example await deliverOutputs('.cache/builds/<key>', 'out');
  */
-export async function deliverOutputs(source: string, outDir: string): Promise<void> {
+export async function deliverOutputs(
+  source: string,
+  outDir: string,
+  { link = false }: { link?: boolean } = {},
+): Promise<void> {
   await mkdir(outDir, { recursive: true });
   await removeLeftovers(outDir);
   const owned = await ownedOutputs(outDir);
   await refuseForeignFiles(outDir, owned);
-  const { incoming, files } = await stageCopy(source, outDir).catch(async (error: unknown) => {
+  const { incoming, files } = await stageCopy(source, outDir, link).catch(async (error: unknown) => {
     await removeLeftovers(outDir);
     throw error;
   });

@@ -4,7 +4,7 @@
 // make the Nth one fail (failure injection by count) and check that the next run recovers.
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, open, rename, rm } from 'node:fs/promises';
+import { copyFile, link, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** The failure a test asked for at a given step. */
@@ -79,6 +79,25 @@ export async function copyFileAtomic(from: string, path: string): Promise<void> 
   try {
     countStep(`copy ${basename(path)}`);
     await copyFile(from, partial, constants.COPYFILE_FICLONE);
+    await renameCounted(partial, path);
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * A new name for `from`'s bytes at `path` (a hard link), published as copyFileAtomic publishes a
+ * copy; a copy where the two are on different filesystems. For files nothing writes in place.
+ */
+export async function linkFileAtomic(from: string, path: string): Promise<void> {
+  const partial = temporaryBeside(path);
+  try {
+    countStep(`link ${basename(path)}`);
+    await link(from, partial).catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EXDEV' && error.code !== 'EPERM' && error.code !== 'ENOTSUP') throw error;
+      await copyFile(from, partial, constants.COPYFILE_FICLONE);
+    });
     await renameCounted(partial, path);
   } catch (error) {
     await rm(partial, { force: true });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderObjectStore } from '../../../functions/adapters/local/folder-object-store.ts';
 import { runBuildspecLocally } from '../../../functions/adapters/local/local-build-runner.ts';
 import { lockHash, serializeLock } from '../../../functions/core/resolve/lock.ts';
+import { sha256OfFile } from '../../../functions/core/shared/hash.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import type { BuildManifest, Lock } from '../../../functions/core/shared/types.ts';
 import { localIndexes, NO_LOCAL_INDEXES_REASON } from '../../support/pip-indexes.ts';
@@ -80,11 +81,21 @@ describe.skipIf(indexes === null)(
       expect(manifest.verification.ok).toBe(true);
       const keys = await store.list(`artifacts/${hash}/`);
       for (const layer of manifest.layers) expect(keys).toContain(`artifacts/${hash}/${layer.file}`);
-      // The step's own copies were moved into the folder store, not copied a second time, and
-      // each stored zip is the only name of its bytes (nothing else can rewrite it).
+      // The step's out/ was moved into the folder store, and it held links to the build cache's
+      // files, not copies: each stored zip is the cache's own file (which is only ever replaced
+      // by rename, never written), written once by the whole step.
       expect(await readdir(join(work, 'good', 'out', 'layers')).catch(() => [])).toEqual([]);
-      for (const layer of manifest.layers)
-        expect((await stat(join(store.root, 'artifacts', hash, ...layer.file.split('/')))).nlink).toBe(1);
+      const [entry = ''] = (await readdir(join(work, 'cache', 'builds'))).filter(
+        (name) => !name.startsWith('.'),
+      );
+      for (const layer of manifest.layers) {
+        const stored = await stat(join(store.root, 'artifacts', hash, ...layer.file.split('/')));
+        const cached = await stat(join(work, 'cache', 'builds', entry, ...layer.file.split('/')));
+        expect(stored.ino).toBe(cached.ino);
+        expect(await sha256OfFile(join(store.root, 'artifacts', hash, ...layer.file.split('/')))).toBe(
+          layer.sha256,
+        );
+      }
     }, 120_000);
 
     it('publishes no artifact when verification fails, and leaves the failed manifest for the report', async () => {

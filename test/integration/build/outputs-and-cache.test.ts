@@ -3,7 +3,7 @@
 // files of the user's own in --out, and a failure injected at each write and rename of
 // publishing in turn. Nothing foreign is deleted, old outputs stay whole until new ones are,
 // and the next run always delivers the same bytes as a clean build.
-import { mkdir, mkdtemp, readFile, rm, utimes, writeFile, appendFile, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile, appendFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,6 +107,33 @@ describe('the build cache', () => {
     expect(again.layers[0]?.sha256).toBe(manifest.layers[0]?.sha256);
     expect(await sha256OfFile(zip)).toBe(manifest.layers[0]?.sha256);
     detected++;
+  });
+
+  it('links, not copies, only when told the output folder is nobody’s to edit (linkOutputs)', async () => {
+    // Prepare
+    const cacheDir = fresh('cache');
+    const [linkedOut, copiedOut] = [fresh('out'), fresh('out')];
+
+    // Act: built and delivered by links, then a cache hit delivered by copies, as to a user
+    const manifest = await buildDependencySet({
+      lock: lockA,
+      index: fileIndex,
+      outDir: linkedOut,
+      cacheDir,
+      policy: { forceStrategy: 'layers' },
+      pythonExecutable: '/nonexistent/python3.11',
+      treeScratchDir: work,
+      linkOutputs: true,
+    });
+    await build(lockA, copiedOut, cacheDir);
+
+    // Assess
+    const [key = ''] = (await readdir(join(cacheDir, 'builds'))).filter((name) => !name.startsWith('.'));
+    const file = manifest.layers[0]?.file ?? '';
+    const inodeOf = async (root: string): Promise<number> => (await stat(join(root, file))).ino;
+    expect(await inodeOf(linkedOut)).toBe(await inodeOf(join(cacheDir, 'builds', key)));
+    expect(await inodeOf(copiedOut)).not.toBe(await inodeOf(join(cacheDir, 'builds', key)));
+    expect(await sha256OfFile(join(copiedOut, file))).toBe(manifest.layers[0]?.sha256);
   });
 
   it("lists every file of its entry with that file's own sha256 (the zips' taken as they were written)", async () => {
