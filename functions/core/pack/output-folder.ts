@@ -2,9 +2,10 @@
 // create, and never removes old outputs before the new ones are complete. What it wrote is
 // listed in `.lambda-deps-outputs.json`; a file in an output folder (layers/, efs/, image/) that
 // the list does not name stops the build with an error instead of being deleted. New outputs
-// are copied (reflinks where the file system can: never hard links into the cache) into a
-// folder beside the old ones, then swapped in by rename, the list updated before and after,
-// so a run killed or failing at any step leaves old or new outputs whole and the next run free.
+// are copied (reflinks where the file system can; never hard links into the cache, except into
+// the build step's own out/, which only its upload reads) into a folder beside the old ones, then
+// swapped in by rename, the list updated before and after, so a run killed or failing at any
+// step leaves old or new outputs whole and the next run free.
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
