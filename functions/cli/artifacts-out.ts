@@ -9,8 +9,8 @@
 // bytes (a rebuild of an unchanged set copied 70 MB of seed-set layers for nothing).
 // Files are swapped one by one, not whole folders as --no-pipeline does: layers/ and efs/ of the
 // default path also hold the local twin's published versions and EFS stand-in.
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import { copyObjectToFile, type CopyingStore } from '../adapters/store-copy.ts';
 import {
   deliveredCopies,
@@ -44,6 +44,37 @@ async function refuseForeign(outDir: string, files: readonly string[], owned: Re
       },
     );
   }
+}
+
+/** Every file below `root` (relative, `/`-separated); none when it is missing. */
+async function filesUnder(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((entry) => !entry.isDirectory())
+    .map((entry) =>
+      join(entry.parentPath, entry.name)
+        .slice(root.length + 1)
+        .split(sep)
+        .join('/'),
+    );
+}
+
+/**
+ * Refuse, before a run starts, a file in --out at a place a delivery may write that lambda-deps
+ * did not write: `layers/layer-*.zip`, `efs/site-packages.tar` and anything below `image/`.
+ * Found only when the outputs were copied at the end, such a file used to stop a run whose
+ * layers were already published and switched.
+ */
+export async function refuseForeignOutputs(outDir: string): Promise<void> {
+  const layers = (await readdir(join(outDir, 'layers')).catch(() => [] as string[])).filter((name) =>
+    /^layer-.+\.zip$/.test(name),
+  );
+  const candidates = [
+    ...layers.map((name) => `layers/${name}`),
+    'efs/site-packages.tar',
+    ...(await filesUnder(join(outDir, 'image'))).map((file) => `image/${file}`),
+  ];
+  await refuseForeign(outDir, candidates, await ownedOutputs(outDir));
 }
 
 /** Rename each staged file into place, the old one aside; undone in reverse when a rename fails. */

@@ -48,6 +48,7 @@ import type { BuildManifest, Strategy, Target } from '../core/shared/types.ts';
 import { lambdaTarget } from '../core/shared/targets.ts';
 import { silentLogger, type StepHandler } from '../middleware/step-handler.ts';
 import { keys } from '../pipeline-state.ts';
+import { refuseForeignOutputs } from './artifacts-out.ts';
 import { EarlyDelivery, manifestKeyOf, COPY_OUT_STATE } from './early-delivery.ts';
 import {
   definitionSourcesKey,
@@ -829,6 +830,8 @@ async function runWithAdapters(
   outDir: string,
   adapters: LocalAdapters,
 ): Promise<LocalPipelineResult> {
+  // Nothing runs for a --out whose outputs could not be delivered at the end.
+  await refuseForeignOutputs(outDir);
   // The input first: a bad requirements file is an InputError before anything is synthesized.
   const { input, secrets } = options.event
     ? { input: options.event, secrets: {} }

@@ -1,6 +1,7 @@
 // `lambda-deps build` on the default path writes into the user's --out folder: a file there that
 // lambda-deps did not write is never replaced (the build stops with exit 2 instead), and files
 // beside the outputs survive; a rerun replaces its own outputs.
+import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -68,6 +69,11 @@ describe.skipIf(indexes === null)(
       expect(refused.code).toBe(2);
       expect(refused.stderr).toMatch(/was not written by lambda-deps, and a build would replace it/);
       expect(await readFile(join(second, layer), 'utf8')).toBe('a file of the user’s');
+      // Refused before the run: nothing was built, published or switched for it.
+      expect(refused.stderr).not.toMatch(/PublishLayers/);
+      expect(existsSync(join(second, 'parameters.json'))).toBe(false);
+      expect(existsSync(join(second, 'layers', 'versions.json'))).toBe(false);
+      expect(existsSync(join(second, 'store'))).toBe(false);
     }, 600_000);
   },
 );

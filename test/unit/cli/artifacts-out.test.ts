@@ -6,7 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FolderObjectStore } from '../../../functions/adapters/local/folder-object-store.ts';
-import { deliverStoredArtifacts, stageStoredArtifacts } from '../../../functions/cli/artifacts-out.ts';
+import {
+  deliverStoredArtifacts,
+  refuseForeignOutputs,
+  stageStoredArtifacts,
+} from '../../../functions/cli/artifacts-out.ts';
 import { OWNERSHIP_FILE } from '../../../functions/core/pack/output-folder.ts';
 
 const PREFIX = 'artifacts/k/';
@@ -103,6 +107,37 @@ describe('delivering the pipeline’s artifacts into --out', () => {
       out,
     );
     expect(await readFile(join(out, 'layers', 'layer-1.zip'), 'utf8')).toBe('v3');
+  });
+});
+
+describe('refusing a foreign output before a run', () => {
+  it('refuses a file it did not write where a delivery may write, and nothing of the twin’s own', async () => {
+    // Prepare: the twin's published versions and our earlier layer, then the user's files
+    await mkdir(join(out, 'layers', 'lambda-deps-web-shared-1'), { recursive: true });
+    await writeFile(join(out, 'layers', 'lambda-deps-web-shared-1', '1.zip'), 'published');
+    await writeFile(join(out, 'layers', 'versions.json'), '{}');
+    await deliverStoredArtifacts(
+      storeOf({ 'layers/layer-1.zip': 'ours' }),
+      PREFIX,
+      ['layers/layer-1.zip'],
+      out,
+    );
+    await writeFile(join(out, 'layers', 'notes.txt'), 'mine');
+    const theTwinsAndOurs = await refuseForeignOutputs(out).then(() => 'accepted');
+    await mkdir(join(out, 'image', 'blobs'), { recursive: true });
+    await writeFile(join(out, 'image', 'blobs', 'x'), 'mine');
+    const image = await refuseForeignOutputs(out).catch((error: Error) => error.message);
+    await rm(join(out, 'image'), { recursive: true });
+    await mkdir(join(out, 'efs'));
+    await writeFile(join(out, 'efs', 'site-packages.tar'), 'mine');
+
+    // Act
+    const efs = refuseForeignOutputs(out);
+
+    // Assess
+    expect(theTwinsAndOurs).toBe('accepted');
+    expect(image).toMatch(/image\/blobs\/x was not written by lambda-deps/);
+    await expect(efs).rejects.toThrow(/efs\/site-packages\.tar was not written by lambda-deps/);
   });
 });
 
