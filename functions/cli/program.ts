@@ -61,6 +61,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/export.ts')).createExportCommand(),
   },
   {
+    name: 'cache',
+    term: 'cache',
+    summary: 'Show where the download and build cache is, or empty it (the folders lambda-deps makes there).',
+    load: async () => (await import('./commands/cache.ts')).createCacheCommand(),
+  },
+  {
     name: 'graph',
     term: 'graph [options]',
     summary: 'Draw the pipeline state machine (from the synthesized ASL) as an SVG.',
