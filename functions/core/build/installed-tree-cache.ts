@@ -84,18 +84,7 @@ export const KEPT_INSTALLED_BYTES = 4 * 1024 ** 3;
 
 /** Bound the entries below `dir` (the cache's installed/ folder) to `bytes`, least recently used first. */
 export async function evictInstalledTrees(dir: string, bytes: number = KEPT_INSTALLED_BYTES): Promise<void> {
-  const sizeOf = async (entry: string): Promise<number> => {
-    const sizes = await Promise.all(
-      [INSTALLED_BLOB_FILE, INSTALLED_ENTRY_FILE].map((name) =>
-        lstat(join(entry, name)).then(
-          (info) => info.size,
-          () => 0,
-        ),
-      ),
-    );
-    return sizes.reduce((sum, size) => sum + size, 0);
-  };
-  await evictLeastRecentlyUsed(dir, { bytes, sizeOf });
+  await evictLeastRecentlyUsed(dir, { bytes, sizedFiles: [INSTALLED_BLOB_FILE, INSTALLED_ENTRY_FILE] });
 }
 
 /** Entries are read and copied in chunks of this size, so memory stays bounded whatever a file's size. */

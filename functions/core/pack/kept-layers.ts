@@ -16,7 +16,7 @@
 // bytes are the ones hashed as the entry was made, their digests stand for hashing them again.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { lstat, mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
@@ -70,12 +70,7 @@ export const KEPT_LAYER_BYTES = 2 * 1024 ** 3;
 
 /** Bound the kept layers below `root` to `bytes`, least recently used first. */
 export async function evictKeptLayers(root: string, bytes: number = KEPT_LAYER_BYTES): Promise<void> {
-  const sizeOf = (folder: string): Promise<number> =>
-    lstat(join(folder, PACK_FILE)).then(
-      (info) => info.size,
-      () => 0,
-    );
-  await evictLeastRecentlyUsed(root, { bytes, sizeOf });
+  await evictLeastRecentlyUsed(root, { bytes, sizedFiles: [PACK_FILE] });
 }
 
 /** The kept layer of that zip, when its entry parses, its paths are safe and its pack is unchanged. */

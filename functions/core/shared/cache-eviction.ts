@@ -5,16 +5,29 @@
 // the least recently used go first. Anything else in the folder (a build's scratch, a partial
 // entry) is not an entry and is left alone. Errors are dropped: a cache that cannot shrink still
 // works.
-import { readdir, rm, stat, utimes } from 'node:fs/promises';
+import { lstat, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface EvictionBounds {
   /** Entries kept at most. */
   readonly entries?: number;
-  /** Bytes kept at most (by `sizeOf`): the newest entries that fit, and always the newest one. */
+  /** Bytes kept at most (of `sizedFiles`): the newest entries that fit, and always the newest one. */
   readonly bytes?: number;
-  /** An entry's size in bytes. @default 0 */
-  readonly sizeOf?: (entry: string) => Promise<number>;
+  /** The files of an entry whose sizes make its size (a missing one counts 0). @default none */
+  readonly sizedFiles?: readonly string[];
+}
+
+/** The bytes of an entry's `files` (links not followed; a missing file is 0). */
+async function entryBytes(entry: string, files: readonly string[]): Promise<number> {
+  const sizes = await Promise.all(
+    files.map((file) =>
+      lstat(join(entry, file)).then(
+        (info) => info.size,
+        () => 0,
+      ),
+    ),
+  );
+  return sizes.reduce((sum, size) => sum + size, 0);
 }
 
 /** Mark an entry as used now (its folder's modification time), so eviction keeps it longest. */
@@ -36,7 +49,7 @@ export async function evictLeastRecentlyUsed(root: string, bounds: EvictionBound
   let bytes = 0;
   for (const [index, { name }] of dated.entries()) {
     const overCount = bounds.entries !== undefined && index >= bounds.entries;
-    bytes += bounds.bytes !== undefined ? ((await bounds.sizeOf?.(join(root, name)).catch(() => 0)) ?? 0) : 0;
+    if (bounds.bytes !== undefined) bytes += await entryBytes(join(root, name), bounds.sizedFiles ?? []);
     const overBytes = bounds.bytes !== undefined && index > 0 && bytes > bounds.bytes;
     if (!overCount && !overBytes) continue;
     await rm(join(root, name), { recursive: true, force: true }).catch(() => undefined);

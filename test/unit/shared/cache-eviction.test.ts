@@ -1,7 +1,7 @@
 // The bounds of the big cache folders (core/shared/cache-eviction.ts): least recently used
 // entries go first, by count or by bytes, the newest is always kept, and nothing that is not an
 // entry (a build's scratch, a partial entry, a file) is touched.
-import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -22,8 +22,6 @@ async function entry(digit: string, ageSeconds: number, bytes = 0): Promise<stri
   await utimes(join(root, name), at, at);
   return name;
 }
-
-const sizeOf = async (folder: string): Promise<number> => (await stat(join(folder, 'data'))).size;
 
 describe('evictLeastRecentlyUsed', () => {
   it('keeps the most recently used entries by count, and what is not an entry', async () => {
@@ -53,8 +51,8 @@ describe('evictLeastRecentlyUsed', () => {
     const older = await entry('3', 3, 600);
 
     // Act
-    const fitting = await evictLeastRecentlyUsed(root, { bytes: 3600, sizeOf });
-    const overBudget = await evictLeastRecentlyUsed(root, { bytes: 100, sizeOf });
+    const fitting = await evictLeastRecentlyUsed(root, { bytes: 3600, sizedFiles: ['data'] });
+    const overBudget = await evictLeastRecentlyUsed(root, { bytes: 100, sizedFiles: ['data'] });
 
     // Assess
     expect(fitting).toEqual([older]);
