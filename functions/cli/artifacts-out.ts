@@ -10,10 +10,11 @@
 // Files are swapped one by one, not whole folders as --no-pipeline does: layers/ and efs/ of the
 // default path also hold the local twin's published versions and EFS stand-in.
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
+import { dirname, join } from 'node:path';
 import { copyObjectToFile, type CopyingStore } from '../adapters/store-copy.ts';
 import {
   deliveredCopies,
+  filesBelow,
   ownedOutputs,
   writeOwnership,
   type DeliveredCopy,
@@ -46,19 +47,6 @@ async function refuseForeign(outDir: string, files: readonly string[], owned: Re
   }
 }
 
-/** Every file below `root` (relative, `/`-separated); none when it is missing. */
-async function filesUnder(root: string): Promise<string[]> {
-  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries
-    .filter((entry) => !entry.isDirectory())
-    .map((entry) =>
-      join(entry.parentPath, entry.name)
-        .slice(root.length + 1)
-        .split(sep)
-        .join('/'),
-    );
-}
-
 /**
  * Refuse, before a run starts, a file in --out at a place a delivery may write that lambda-deps
  * did not write: `layers/layer-*.zip`, `efs/site-packages.tar` and anything below `image/`.
@@ -72,7 +60,8 @@ export async function refuseForeignOutputs(outDir: string): Promise<void> {
   const candidates = [
     ...layers.map((name) => `layers/${name}`),
     'efs/site-packages.tar',
-    ...(await filesUnder(join(outDir, 'image'))).map((file) => `image/${file}`),
+    // (An `image` that is a file, not a folder, is a layers build's to ignore, as before.)
+    ...(await filesBelow(join(outDir, 'image'))).filter((file) => file !== '').map((file) => `image/${file}`),
   ];
   await refuseForeign(outDir, candidates, await ownedOutputs(outDir));
 }
@@ -230,10 +219,6 @@ export async function deliverStoredArtifacts(
   files: readonly string[],
   outDir: string,
 ): Promise<void> {
-  const staged = await stageStoredArtifacts(store, prefix, files, outDir);
-  try {
-    await staged.commit();
-  } finally {
-    await staged.discard();
-  }
+  // (commit removes what is left staged, whatever happens.)
+  await (await stageStoredArtifacts(store, prefix, files, outDir)).commit();
 }

@@ -9,7 +9,7 @@ import type { LeasingObjectStore } from '../adapters/ports.ts';
 import { artifactKeyFromHashes } from '../core/route/delivery-policy.ts';
 import type { BuildManifest } from '../core/shared/types.ts';
 import { keys, readManifest } from '../pipeline-state.ts';
-import { stageStoredArtifacts, type StagedArtifacts } from './artifacts-out.ts';
+import { deliverStoredArtifacts, stageStoredArtifacts, type StagedArtifacts } from './artifacts-out.ts';
 
 /** The state during which --out is copied; its input names the build's manifest at `route.manifestKey`. */
 export const COPY_OUT_STATE = 'Probe';
@@ -78,15 +78,9 @@ export class EarlyDelivery {
       early.prefix === named.prefix &&
       early.files.length === named.files.length &&
       early.files.every((file, index) => file === named.files[index]);
-    if (!same) await early?.staged.discard();
-    const staged = same
-      ? early.staged
-      : await stageStoredArtifacts(this.store, named.prefix, named.files, this.outDir);
-    try {
-      await staged.commit();
-    } finally {
-      await staged.discard();
-    }
+    if (same) return await early.staged.commit();
+    await early?.staged.discard();
+    await deliverStoredArtifacts(this.store, named.prefix, named.files, this.outDir);
   }
 
   /** Throw away whatever was staged (the execution failed, or the run ended early). */

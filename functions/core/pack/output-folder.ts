@@ -44,7 +44,11 @@ async function readOwnership(outDir: string): Promise<z.infer<typeof ownershipSc
   return parsed.success ? parsed.data : null;
 }
 
-async function filesBelow(root: string): Promise<string[]> {
+/**
+ * Everything but folders below `root`, as sorted `/`-separated relative paths: none when it is
+ * missing, `['']` when `root` itself is a file.
+ */
+export async function filesBelow(root: string): Promise<string[]> {
   const info = await stat(root).catch(() => null);
   if (!info) return [];
   if (!info.isDirectory()) return [''];
