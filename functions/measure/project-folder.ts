@@ -32,7 +32,7 @@ export async function projectFolder(cacheDir: string, files: ReadonlyMap<string,
     if (!files.has(name)) await rm(join(folder, name), { recursive: true, force: true });
   for (const [name, text] of files) {
     const path = join(folder, name);
-    // Rewritten only when it is not the very text: a rewrite gives it a new identity.
+    // Written only when it does not already hold the very text (a rerun of the same project writes nothing).
     if ((await readCacheFile(path, Buffer.byteLength(text))) !== text) await writeCacheFile(path, text);
   }
   await touchEntry(folder);

@@ -89,8 +89,6 @@ export interface BuildDependencySetOptions {
   readonly onEvent?: (event: BuildEvent) => void;
 }
 
-export { KEPT_BUILDS } from './build-cache.ts';
-
 /** The slimming rules and switches a policy stands for. */
 export function slimPolicyOf(policy: DeliveryPolicy): SlimPolicy {
   return {

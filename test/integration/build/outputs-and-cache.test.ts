@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildDependencySet,
-  KEPT_BUILDS,
   type BuildDependencySetOptions,
   type BuildEvent,
 } from '../../../functions/core/build/build.ts';
@@ -19,6 +18,7 @@ import {
   publishingSteps,
   InjectedFailure,
 } from '../../../functions/core/shared/atomic-write.ts';
+import { KEPT_BUILDS } from '../../../functions/core/build/build-cache.ts';
 import { InputError } from '../../../functions/core/shared/errors.ts';
 import { sha256OfFile } from '../../../functions/core/shared/hash.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
