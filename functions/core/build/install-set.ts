@@ -2,7 +2,7 @@
 // sha256-checked cache) and installed into the tree; an sdist is built into a wheel first
 // (functions/core/sdist), kept only when it verifies for the target.
 import type { TreeLedger } from '../shared/tree-ledger.ts';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { DeliveryPolicy } from '../route/delivery-policy.ts';
@@ -191,10 +191,13 @@ export async function installSet(
     totals.bytes += bytes;
     context.count('install', { ...totals });
   };
-  return context.phase('install', () =>
-    Promise.all(
-      lock.packages.map((locked, position) =>
+  const installed: InstalledEntry[] = [];
+  return context.phase('install', async () => {
+    await Promise.all(
+      (await largestFirst(paths)).map((position) =>
         installLimit(async () => {
+          const locked = lock.packages[position];
+          if (!locked) throw new Error(`no locked package at position ${position}`);
           const { wheelPath, wheelLock, builtFromSdist } = await wheelFor(
             paths[position] ?? '',
             locked,
@@ -223,9 +226,27 @@ export async function installSet(
           });
           totals.packages++;
           context.count('install', { ...totals });
-          return { result, runtimeProvided, ...(builtFromSdist ? { builtFromSdist } : {}) };
+          installed[position] = { result, runtimeProvided, ...(builtFromSdist ? { builtFromSdist } : {}) };
         }),
+      ),
+    );
+    return installed;
+  });
+}
+
+/**
+ * The positions of `paths`, biggest file first: the installs run four at a time, and a big wheel
+ * started last is the install's tail alone (scipy, 36 MB of the seed set's 78, started after
+ * eleven others and inflated 0.44 s by itself on a core while the other sat idle).
+ */
+export async function largestFirst(paths: readonly string[]): Promise<number[]> {
+  const sizes = await Promise.all(
+    paths.map((path) =>
+      stat(path).then(
+        (found) => found.size,
+        () => 0,
       ),
     ),
   );
+  return paths.map((_, position) => position).sort((a, b) => (sizes[b] ?? 0) - (sizes[a] ?? 0) || a - b);
 }

@@ -35,3 +35,14 @@ export async function whileUnchanged<T>(
   const identity = before !== null && (await fileIdentity(path)) === before ? before : null;
   return { value, identity };
 }
+
+/**
+ * {@link whileUnchanged}, blocking: for a read that must not queue in libuv's pool behind long
+ * copies (a few megabytes from the page cache take milliseconds on this thread).
+ */
+export function whileUnchangedSync<T>(path: string, work: () => T): { value: T; identity: string | null } {
+  const before = fileIdentitySync(path);
+  const value = work();
+  const identity = before !== null && fileIdentitySync(path) === before ? before : null;
+  return { value, identity };
+}
