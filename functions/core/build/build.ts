@@ -36,6 +36,7 @@ import { DEFAULT_SLIM_POLICY, NO_SLIM_POLICY, slimPolicyKey, type SlimPolicy } f
 import {
   checkPackedMatchesDigests,
   imageDigests,
+  writtenImageDigests,
   tarDigests,
   treeDigests,
   zipDigests,
@@ -247,8 +248,12 @@ async function packedDigests(
     return { digests: await tarDigests(join(staging, artifacts.efs.tree), placement), what: 'EFS tree' };
   }
   if (artifacts.image) {
+    const layout = join(staging, artifacts.image.layout);
+    // The layer just written unpacks to what was hashed as it went in (packed-tree-check.ts).
+    if (artifacts.imageFiles)
+      return { digests: await writtenImageDigests(layout, artifacts.imageFiles), what: 'image' };
     const placement = { prefix: LAMBDA_TASK_ROOT.slice(1), treePrefix: '' };
-    return { digests: await imageDigests(join(staging, artifacts.image.layout), placement), what: 'image' };
+    return { digests: await imageDigests(layout, placement), what: 'image' };
   }
   return null;
 }

@@ -36,6 +36,8 @@ export interface PackedArtifacts {
   readonly zipKeys?: ReadonlyMap<string, string>;
   /** Each layer zip's files (by zip file), as packed from the tree, with what they unzip to. */
   readonly zipFiles?: ReadonlyMap<string, readonly PackedFile[]>;
+  /** What the image's layer unpacks to, by tree path, hashed as it was written (image route). */
+  readonly imageFiles?: ReadonlyMap<string, string>;
 }
 
 /** One file of a layer zip: its path in the zip (and the tree), mode and the sha256 it unzips to. */
@@ -283,5 +285,10 @@ export async function packArtifacts(input: {
     target: input.lock.target,
     installPrefix: LAMBDA_TASK_ROOT,
   });
-  return { ...NO_ARTIFACTS, layerOf: new Map(), image: { layout: 'image', digest: layout.manifestDigest } };
+  return {
+    ...NO_ARTIFACTS,
+    layerOf: new Map(),
+    image: { layout: 'image', digest: layout.manifestDigest },
+    imageFiles: layout.layerFiles,
+  };
 }

@@ -30,6 +30,11 @@ export interface WriteTreeTarOptions {
   readonly gzipLevel?: number;
   /** Default `normalized`. */
   readonly mode?: TreeTarMode;
+  /**
+   * Hash every file's bytes as they go into the archive: the result then carries
+   * `entryDigests`, which is what the archive unpacks to without reading it back.
+   */
+  readonly digestEntries?: boolean;
 }
 
 export interface TreeTarResult {
@@ -44,16 +49,28 @@ export interface TreeTarResult {
   readonly files: number;
   readonly directories: number;
   readonly symlinks: number;
+  /**
+   * With `digestEntries`: each file's sha256 (hex) by its path in the tree (without `prefix`), and
+   * each symlink as `symlink -> <target>`; folders are not listed.
+   */
+  readonly entryDigests?: ReadonlyMap<string, string>;
 }
 
-/** Counts and hashes the bytes that pass through. */
+/** Counts and hashes the bytes that pass through; `onDigest` hears the hex digest once they end. */
 class DigestingStream extends Transform {
   readonly hash: Hash = createHash('sha256');
   bytes = 0;
+  constructor(private readonly onDigest?: (sha256: string) => void) {
+    super();
+  }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     done(null, chunk);
+  }
+  override _flush(done: TransformCallback): void {
+    this.onDigest?.(this.hash.digest('hex'));
+    done();
   }
 }
 
@@ -146,7 +163,12 @@ type EntryHeader = Partial<tar.Header> & Pick<tar.Header, 'name'>;
  */
 const READ_WHOLE_BYTES = 4 * 1024 * 1024;
 
-async function writeEntry(pack: tar.Pack, header: EntryHeader, source?: string): Promise<void> {
+async function writeEntry(
+  pack: tar.Pack,
+  header: EntryHeader,
+  source?: string,
+  onDigest?: (sha256: string) => void,
+): Promise<void> {
   await new Promise<void>((done, fail) => {
     const written = (error?: Error | null) => (error ? fail(error) : done());
     if (source !== undefined && (header.size ?? 0) <= READ_WHOLE_BYTES) {
@@ -157,12 +179,16 @@ async function writeEntry(pack: tar.Pack, header: EntryHeader, source?: string):
         fail(error instanceof Error ? error : new Error(String(error)));
         return;
       }
+      onDigest?.(createHash('sha256').update(content).digest('hex'));
       pack.entry(header, content, written);
       return;
     }
     const sink = pack.entry(header, written);
     if (source === undefined) return;
-    pipeline(createReadStream(source), sink as unknown as Writable).catch(fail);
+    const read = createReadStream(source);
+    if (!onDigest) return void pipeline(read, sink as unknown as Writable).catch(fail);
+    // (Its digest is handed over as the file's bytes end, before tar-stream calls `written`.)
+    pipeline(read, new DigestingStream(onDigest), sink as unknown as Writable).catch(fail);
   });
 }
 
@@ -194,6 +220,7 @@ export async function writeTreeTar(
   const written = pipeline(stages as [Readable, ...Writable[]]);
   const base = { uid: 0, gid: 0, uname: '', gname: '', mtime: EPOCH };
   let counts = { files: 0, directories: 0, symlinks: 0 };
+  const entryDigests = options.digestEntries ? new Map<string, string>() : null;
   try {
     if (prefix) {
       const parts = prefix.split('/');
@@ -214,9 +241,13 @@ export async function writeTreeTar(
         counts = { ...counts, directories: counts.directories + 1 };
       } else if (entry.kind === 'symlink') {
         await writeEntry(pack, { ...header, type: 'symlink', linkname: entry.linkTarget ?? '' });
+        entryDigests?.set(entry.name, `symlink -> ${entry.linkTarget ?? ''}`);
         counts = { ...counts, symlinks: counts.symlinks + 1 };
       } else {
-        await writeEntry(pack, { ...header, type: 'file', size: entry.size }, entry.path);
+        const onDigest = entryDigests
+          ? (sha256: string) => void entryDigests.set(entry.name, sha256)
+          : undefined;
+        await writeEntry(pack, { ...header, type: 'file', size: entry.size }, entry.path, onDigest);
         counts = { ...counts, files: counts.files + 1 };
       }
     }
@@ -228,13 +259,14 @@ export async function writeTreeTar(
   }
   await written;
   const tarHex = `sha256:${tarDigest.hash.digest('hex')}`;
-  if (!options.gzip) return { sha256: tarHex, size: tarDigest.bytes, tarSize: tarDigest.bytes, ...counts };
+  const digested = { ...counts, ...(entryDigests ? { entryDigests } : {}) };
+  if (!options.gzip) return { sha256: tarHex, size: tarDigest.bytes, tarSize: tarDigest.bytes, ...digested };
   return {
     sha256: `sha256:${fileDigest.hash.digest('hex')}`,
     size: fileDigest.bytes,
     diffId: tarHex,
     tarSize: tarDigest.bytes,
-    ...counts,
+    ...digested,
   };
 }
 

@@ -2,7 +2,7 @@
 // smoke-imported, as the layer zips must: every file hashed against the tree. A tar packed from
 // anything else (a tampered entry) is refused, and a build whose tar was tampered with ships
 // nothing.
-import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import {
   checkPackedMatchesTree,
   imageDigests,
   tarDigests,
+  writtenImageDigests,
 } from '../../../functions/core/pack/packed-tree-check.ts';
 import { writeTreeTar } from '../../../functions/core/pack/tree-archive.ts';
 import type * as TreeArchive from '../../../functions/core/pack/tree-archive.ts';
@@ -147,6 +148,76 @@ describe('checkPackedMatchesTree on the image layers', () => {
 
     // Assess
     await expect(checking).rejects.toThrow(/python\/a\/__init__\.py differs from the verified tree/);
+  });
+});
+
+describe('writtenImageDigests: the layer as it was written, without unpacking it', () => {
+  const target = lambdaTarget('python3.11', 'x86_64');
+
+  it('is what unpacking the layer gives, file for file', async () => {
+    // Prepare
+    const root = await tree({ ...FILES, 'python/big.bin': 'x'.repeat(5 * 1024 * 1024) });
+    const layout = await createDependencyImageLayout({
+      treeDir: join(root, 'python'),
+      outDir: join(work, 'image-written'),
+      target,
+      installPrefix: '/var/task',
+    });
+
+    // Act
+    const written = await writtenImageDigests(layout.layoutDir, layout.layerFiles);
+    const unpacked = await imageDigests(layout.layoutDir, { prefix: 'var/task', treePrefix: '' });
+
+    // Assess
+    expect(written.clashes).toEqual([]);
+    expect(new Map([...written.digests].sort())).toEqual(new Map([...unpacked.digests].sort()));
+    expect(written.digests.has('big.bin')).toBe(true);
+  });
+
+  it('refuses a layer blob changed on disk after it was written', async () => {
+    // Prepare
+    const root = await tree(FILES);
+    const layout = await createDependencyImageLayout({
+      treeDir: join(root, 'python'),
+      outDir: join(work, 'image-changed'),
+      target,
+      installPrefix: '/var/task',
+    });
+    const blob = join(layout.layoutDir, 'blobs', 'sha256', layout.layerDigest.slice('sha256:'.length));
+    await appendFile(blob, 'trailing bytes');
+
+    // Act
+    const written = await writtenImageDigests(layout.layoutDir, layout.layerFiles);
+
+    // Assess
+    expect(written.clashes).toEqual([`the layer blob ${layout.layerDigest}`]);
+  });
+});
+
+describe('buildDependencySet with a tampered image layer', () => {
+  it('refuses the build and ships no image: the digests are of the bytes packed', async () => {
+    // Prepare
+    const wheel = await writeTinyWheel(work, 'imagex', '1.0', { 'imagex/__init__.py': 'OK = 1\n' });
+    const outDir = join(work, 'out-image-tampered');
+    tamper.path = 'imagex/__init__.py';
+
+    // Act
+    const building = buildDependencySet({
+      lock: { lockVersion: 1, target: lambdaTarget('python3.11', 'x86_64'), packages: [wheel.locked] },
+      index: { download: async (file) => fileURLToPath(file.url) },
+      outDir,
+      cacheDir: join(work, 'cache-image-tampered'),
+      policy: { forceStrategy: 'image' },
+      pythonExecutable: '/nonexistent/python3.11',
+    });
+
+    // Assess
+    try {
+      await expect(building).rejects.toThrow(/imagex\/__init__\.py differs from the verified tree/);
+      expect(await readdir(outDir).catch(() => [])).not.toContain('image');
+    } finally {
+      tamper.path = null;
+    }
   });
 });
 

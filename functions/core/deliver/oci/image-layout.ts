@@ -85,6 +85,11 @@ export interface DependencyImageLayout {
   readonly layerSize: number;
   /** Bytes of the uncompressed layer tar. */
   readonly layerTarSize: number;
+  /**
+   * What the layer unpacks to, taken as it was written: each file's sha256 by its path in the
+   * tree (under the install prefix), each symlink as `symlink -> <target>`.
+   */
+  readonly layerFiles: ReadonlyMap<string, string>;
 }
 
 /** The OCI/Go name of a Lambda architecture. */
@@ -170,6 +175,7 @@ export async function createDependencyImageLayout(
       prefix,
       gzip: true,
       gzipLevel: options.gzipLevel ?? IMAGE_LAYER_GZIP_LEVEL,
+      digestEntries: true,
     });
     const diffId = layer.diffId ?? '';
     await rename(layerFile, blobPath(layoutDir, layer.sha256));
@@ -208,6 +214,7 @@ export async function createDependencyImageLayout(
       diffId,
       layerSize: layer.size,
       layerTarSize: layer.tarSize,
+      layerFiles: layer.entryDigests ?? new Map(),
     };
   } finally {
     await rm(scratch, { recursive: true, force: true });
