@@ -71,6 +71,7 @@ function artifactOf(
       /\/?$/,
       '/',
     ),
+    unpackedBytes: manifest.sizes.slimmed,
   };
 }
 

@@ -18,6 +18,8 @@ import { sha256OfFile, sha256OfFiles } from '../shared/hash.ts';
 import type { TreeLedger } from '../shared/tree-ledger.ts';
 import { inflateEntry, openZip, type ZipEntry } from './zip-reader.ts';
 
+/** Unpacked bytes per chunk of a gzip layer read back. */
+const GUNZIP_CHUNK_BYTES = 256 * 1024;
 /** Files hashed at once: their reads overlap the hashing of the ones already read. */
 const HASH_CONCURRENCY = 8;
 
@@ -135,7 +137,9 @@ export async function tarDigests(path: string, placement: TarPlacement): Promise
   const source = createReadStream(path);
   const head = await readHead(path);
   const gzip = head[0] === 0x1f && head[1] === 0x8b;
-  await (gzip ? pipeline(source, createGunzip(), extract) : pipeline(source, extract));
+  // (Big chunks: with zlib's 16 KiB, unpacking a layer took about twice as long here.)
+  const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
+  await (gzip ? pipeline(source, gunzip, extract) : pipeline(source, extract));
   return { digests, clashes };
 }
 

@@ -33,6 +33,11 @@ export type ProbeArtifact =
       readonly layoutPrefix?: string;
       /** The image URI, for the AWS probe. */
       readonly imageUri?: string;
+      /**
+       * About what the image's dependency layer holds unpacked (the build's slimmed bytes): the
+       * local probe unpacks it in RAM when there is room for twice that.
+       */
+      readonly unpackedBytes?: number;
     };
 
 /**
