@@ -418,6 +418,10 @@ export async function recordMatchesFiles(tree: TreeIndex, distribution: string):
     const file = resolve(root, path);
     // Scripts sit beside the site folder (`../bin/x`); nothing a RECORD lists lies further out.
     if (!file.startsWith(`${dirname(root)}${sep}`)) return false;
+    // A script is never imported, and an image or an EFS tree ships the site folder without
+    // them: torch's and sympy's RECORDs (torchrun, isympy) failed there, and the probe imported
+    // them again (3.4 s) though nothing importable had changed.
+    if (!file.startsWith(`${root}${sep}`)) continue;
     const known = tree.files.knownDigest?.(file);
     if (known === undefined) toRead.push({ file, hash });
     else if (!matches(known, hash)) return false;
