@@ -36,7 +36,13 @@ import {
   type TreeFiles,
 } from '../../core/verify/import-footprints.ts';
 import { mergeProbed, openProbeReuse, type ReusedFrom, type TracedModule } from './probe-footprints.ts';
-import { openLayers, type LayerZip, type LayersForOpt } from './unpacked-layers.ts';
+import {
+  keptImageLayers,
+  openLayers,
+  type KnownOpt,
+  type LayerZip,
+  type LayersForOpt,
+} from './unpacked-layers.ts';
 import type { ObjectStore } from '../ports.ts';
 import { copyObjectToFile, type CopyingStore } from '../store-copy.ts';
 import { sha256Hex } from '../../core/shared/hash.ts';
@@ -96,6 +102,8 @@ async function copyLayerZip(store: CopyingStore, key: string, path: string): Pro
 interface Materialized {
   readonly paths: string[];
   readonly layers: LayersForOpt | null;
+  /** An image's layers, not yet unpacked into its root (`known` when the build kept every one). */
+  readonly image?: { readonly known: KnownOpt | null; unpack(): Promise<void> };
   /** The folder holding what the build tree's site folder held (/opt/python, /var/task). */
   readonly buildSite: string | null;
 }
@@ -146,9 +154,16 @@ async function materialize(
   const layoutDir = artifact.layoutDir ?? (await layoutFromStore(artifact.layoutPrefix, workDir, store));
   const image = await readLayoutImage(layoutDir);
   const root = join(workDir, 'rootfs');
-  for (const layer of image.manifest.layers) await extractTreeTar(blobPath(layoutDir, layer.digest), root);
+  const blobs = image.manifest.layers.map((layer) => ({
+    digest: layer.digest,
+    path: blobPath(layoutDir, layer.digest),
+  }));
+  const unpack = async (): Promise<void> => {
+    for (const blob of blobs) await extractTreeTar(blob.path, root);
+  };
+  const known = cacheDir ? await keptImageLayers(blobs, root, cacheDir) : null;
   const paths = imageSysPath(root, target.pythonVersion, image.config.config?.Env ?? []);
-  return { paths, layers: null, buildSite: join(root, 'var', 'task') };
+  return { paths, layers: null, buildSite: join(root, 'var', 'task'), image: { known, unpack } };
 }
 
 interface ProbeOutput {
@@ -249,9 +264,9 @@ async function probeWith(
     const cacheDir = request.reuse && options.cacheDir ? options.cacheDir : null;
     const artifact = await materialize(request, scratch, options.store, cacheDir);
     const runtime = await runtimeStandInPath(request, scratch, found.executable, options);
-    const known = request.modules.length > 0 ? artifact.layers?.known : null;
+    const known = request.modules.length > 0 ? (artifact.layers?.known ?? artifact.image?.known) : null;
     if (known) {
-      // Every layer kept: when footprints stand for every module, /opt is never written.
+      // Every layer kept: when footprints stand for every module, /opt (or the image) is never written.
       const paths = artifact.paths.filter((path) => known.hasFolder(path));
       for (const path of paths) await mkdir(path, { recursive: true });
       const tree = { paths, files: known.files, buildSite: artifact.buildSite, unpacked: false as const };
@@ -259,6 +274,7 @@ async function probeWith(
       if (result) return result;
     }
     const layers = await artifact.layers?.unpack();
+    await artifact.image?.unpack();
     // A folder Lambda would look in but the artifact lacks is simply not there (nothing to bind).
     const paths = artifact.paths.filter((path) => existsSync(path));
     // (Every file unpacked now was hashed as it was written.)

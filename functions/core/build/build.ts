@@ -209,6 +209,31 @@ async function keepLayersUnpacked(
     const options = { hashed: true, only: isDistInfoFile, ...(known ? { known } : {}) };
     await keepLayerFrom(root, { zipSha256: layer.sha256, files }, treeDir, options).catch(() => undefined);
   }
+  if (packed.imageLayer) await keepImageLayer(root, packed.imageLayer, treeDir, known);
+}
+
+/**
+ * The image's layer kept as a layer zip is (by its blob's sha256): listed, with its dist-info
+ * files' bytes, so that a local probe whose every module the smoke import stands for unpacks
+ * nothing (torch's 12,248 files: 2.8 s in RAM here). Its files sit under the install prefix.
+ */
+async function keepImageLayer(
+  root: string,
+  layer: NonNullable<PackedArtifacts['imageLayer']>,
+  treeDir: string,
+  known: ((path: string) => string | null) | undefined,
+): Promise<void> {
+  const prefix = `${LAMBDA_TASK_ROOT.slice(1)}/`;
+  const sourceOf = (path: string): string =>
+    join(treeDir, SITE_DIR, ...(path.startsWith(prefix) ? path.slice(prefix.length) : path).split('/'));
+  const isDistInfo = (path: string): boolean => {
+    const [folder = '', ...rest] = path.startsWith(prefix) ? path.slice(prefix.length).split('/') : [];
+    return folder.endsWith('.dist-info') && rest.length > 0;
+  };
+  const options = { hashed: true, only: isDistInfo, sourceOf, ...(known ? { known } : {}) };
+  await keepLayerFrom(root, { zipSha256: layer.sha256, files: layer.files }, treeDir, options).catch(
+    () => undefined,
+  );
 }
 
 /** `python/<name>.dist-info/…`: a distribution's metadata, RECORD included. */

@@ -38,6 +38,8 @@ export interface PackedArtifacts {
   readonly zipFiles?: ReadonlyMap<string, readonly PackedFile[]>;
   /** What the image's layer unpacks to, by tree path, hashed as it was written (image route). */
   readonly imageFiles?: ReadonlyMap<string, string>;
+  /** The image's layer: its blob's sha256 (hex) and its regular files by path in the layer (`var/task/…`). */
+  readonly imageLayer?: { readonly sha256: string; readonly files: readonly PackedFile[] };
 }
 
 /** One file of a layer zip: its path in the zip (and the tree), mode and the sha256 it unzips to. */
@@ -290,5 +292,6 @@ export async function packArtifacts(input: {
     layerOf: new Map(),
     image: { layout: 'image', digest: layout.manifestDigest },
     imageFiles: layout.layerFiles,
+    imageLayer: { sha256: layout.layerDigest.replace(/^sha256:/, ''), files: layout.layerFileList },
   };
 }

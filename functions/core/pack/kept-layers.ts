@@ -25,7 +25,7 @@ import { readCacheFile } from '../shared/cache-file.ts';
 import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
 import { fileIdentity } from '../shared/file-identity.ts';
 import { sha256Hex } from '../shared/hash.ts';
-import { LAMBDA_UNZIPPED_LIMIT_BYTES } from '../shared/types.ts';
+import { LAMBDA_IMAGE_LIMIT_BYTES } from '../shared/types.ts';
 import { writeAllAtSync } from '../shared/write-at.ts';
 import { unsafeEntryName } from './zip-reader.ts';
 
@@ -48,7 +48,8 @@ const entrySchema = z.strictObject({
     .array(
       z.strictObject({
         path: z.string().min(1).max(4096),
-        size: z.number().int().nonnegative().max(LAMBDA_UNZIPPED_LIMIT_BYTES),
+        // (An image's layer may hold a file past the 250 MB layers get: torch's 434 MB library.)
+        size: z.number().int().nonnegative().max(LAMBDA_IMAGE_LIMIT_BYTES),
         executable: z.boolean(),
         sha256: hex64,
         /** False: only listed (its bytes are not in the pack). */
@@ -277,6 +278,8 @@ export async function keepLayerFrom(
     readonly hashed?: boolean;
     readonly known?: (path: string) => string | null;
     readonly only?: (path: string) => boolean;
+    /** The file a layer path is read from: `opt/<path>` unless said (an image's layer places the tree under var/task). */
+    readonly sourceOf?: (path: string) => string;
   } = {},
 ): Promise<void> {
   const existing = await readKeptLayer(root, layer.zipSha256);
@@ -292,7 +295,7 @@ export async function keepLayerFrom(
     for (const [index, file] of files.entries()) {
       if (!file.packed) continue;
       await pause();
-      const path = join(opt, ...file.path.split('/'));
+      const path = options.sourceOf?.(file.path) ?? join(opt, ...file.path.split('/'));
       const bytes = readFileSync(path);
       if (bytes.length !== file.size) throw new Error(`${file.path} is not the size it was written with`);
       const vouched = options.known?.(path) === file.sha256;

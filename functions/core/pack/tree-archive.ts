@@ -54,6 +54,16 @@ export interface TreeTarResult {
    * each symlink as `symlink -> <target>`; folders are not listed.
    */
   readonly entryDigests?: ReadonlyMap<string, string>;
+  /** With `digestEntries`: the regular files in the archive's order, by path in the tree (without `prefix`). */
+  readonly entryFiles?: readonly ArchivedFile[];
+}
+
+/** A regular file as archived: its path in the tree, size, whether executable, and sha256 (hex). */
+export interface ArchivedFile {
+  readonly path: string;
+  readonly size: number;
+  readonly executable: boolean;
+  readonly sha256: string;
 }
 
 /** Counts and hashes the bytes that pass through; `onDigest` hears the hex digest once they end. */
@@ -224,6 +234,7 @@ export async function writeTreeTar(
   const base = { uid: 0, gid: 0, uname: '', gname: '', mtime: EPOCH };
   let counts = { files: 0, directories: 0, symlinks: 0 };
   const entryDigests = options.digestEntries ? new Map<string, string>() : null;
+  const entryFiles: ArchivedFile[] = [];
   try {
     if (prefix) {
       const parts = prefix.split('/');
@@ -248,7 +259,11 @@ export async function writeTreeTar(
         counts = { ...counts, symlinks: counts.symlinks + 1 };
       } else {
         const onDigest = entryDigests
-          ? (sha256: string) => void entryDigests.set(entry.name, sha256)
+          ? (sha256: string) => {
+              entryDigests.set(entry.name, sha256);
+              const executable = fileMode(entry, mode) === 0o755;
+              entryFiles.push({ path: entry.name, size: entry.size, executable, sha256 });
+            }
           : undefined;
         await writeEntry(pack, { ...header, type: 'file', size: entry.size }, entry.path, onDigest);
         counts = { ...counts, files: counts.files + 1 };
@@ -262,7 +277,7 @@ export async function writeTreeTar(
   }
   await written;
   const tarHex = `sha256:${tarDigest.hash.digest('hex')}`;
-  const digested = { ...counts, ...(entryDigests ? { entryDigests } : {}) };
+  const digested = { ...counts, ...(entryDigests ? { entryDigests, entryFiles } : {}) };
   if (!options.gzip) return { sha256: tarHex, size: tarDigest.bytes, tarSize: tarDigest.bytes, ...digested };
   return {
     sha256: `sha256:${fileDigest.hash.digest('hex')}`,

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { InputError, IntegrityError } from '../../shared/errors.ts';
 import type { Target } from '../../shared/types.ts';
-import { writeTreeTar } from '../../pack/tree-archive.ts';
+import { writeTreeTar, type ArchivedFile } from '../../pack/tree-archive.ts';
 
 import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from './media-types.ts';
 
@@ -90,6 +90,8 @@ export interface DependencyImageLayout {
    * tree (under the install prefix), each symlink as `symlink -> <target>`.
    */
   readonly layerFiles: ReadonlyMap<string, string>;
+  /** The layer's regular files in its order, by their path in the layer (`var/task/…`). */
+  readonly layerFileList: readonly ArchivedFile[];
 }
 
 /** The OCI/Go name of a Lambda architecture. */
@@ -215,6 +217,10 @@ export async function createDependencyImageLayout(
       layerSize: layer.size,
       layerTarSize: layer.tarSize,
       layerFiles: layer.entryDigests ?? new Map(),
+      layerFileList: (layer.entryFiles ?? []).map((file) => ({
+        ...file,
+        path: `${prefix.slice(1)}/${file.path}`,
+      })),
     };
   } finally {
     await rm(scratch, { recursive: true, force: true });
