@@ -1,6 +1,7 @@
 // Bench suite for `npm run bench`: how a build's cost grows with the set. One fresh build
 // (`lambda-deps build --no-pipeline`, empty caches) of three sets of growing size (a small web
-// set, the seed set, torch), and per phase the seconds the manifest recorded with the rate they
+// set, the seed set, torch; torch also on the default path, where it goes to an image and its
+// probe), and per phase the seconds the manifest recorded with the rate they
 // come to: MB/s of the bytes the phase handles and files/s, so a reader sees what scales with
 // bytes and what with file count. Verify, smoke import and pack run at the same time, so their
 // seconds overlap; `total` is the build's own wall time, and the row's wall time the process's.
@@ -13,13 +14,19 @@ import { indexFlags, localIndexes, type LocalIndexes } from '../../support/pip-i
 import { selectedSets, timeProcess, type BenchRow, type BenchSuite } from '../bench-row.ts';
 
 /** Each set with its target: the on-disk torch wheel is manylinux_2_28, past python3.11's AL2 (glibc 2.26). */
-const SETS: Record<string, { packages: string[]; target: string[] }> = {
+const SETS: Record<string, { packages: string[]; target: string[]; defaultPath?: boolean }> = {
   web: { packages: ['requests', 'boto3'], target: ['--runtime', 'python3.11', '--arch', 'x86_64'] },
   seed: {
     packages: ['boto3', 'numpy', 'pandas', 'requests', 'scipy'],
     target: ['--runtime', 'python3.11', '--arch', 'x86_64'],
   },
-  torch: { packages: ['torch'], target: ['--python', '3.11', '--glibc', '2.28', '--arch', 'x86_64'] },
+  // Torch is the one set of the three the build suite does not run on the default path (it
+  // goes to an image: PushImage and the image's Probe): one row of that, too.
+  torch: {
+    packages: ['torch'],
+    target: ['--python', '3.11', '--glibc', '2.28', '--arch', 'x86_64'],
+    defaultPath: true,
+  },
 };
 
 const repository = join(import.meta.dirname, '..', '..', '..');
@@ -83,9 +90,48 @@ function phaseRows(
   return rows;
 }
 
+/** The default path's state machine states that took a noticeable time, as `Build 12.1 s, Probe 0.4 s`. */
+function slowStates(stdout: string): string {
+  const result = JSON.parse(stdout) as { execution?: { states?: { name: string; durationMs: number }[] } };
+  return (result.execution?.states ?? [])
+    .filter((state) => state.durationMs >= 100)
+    .map((state) => `${state.name} ${(state.durationMs / 1000).toFixed(1)} s`)
+    .join(', ');
+}
+
+/** The same fresh build on the default path (the state machine with its local twins), in a new cache. */
+async function defaultPathRow(
+  set: string,
+  requirements: string,
+  target: readonly string[],
+  indexes: LocalIndexes,
+  work: string,
+): Promise<BenchRow> {
+  const outDir = join(work, 'out-default-path');
+  const run = await timeProcess(process.execPath, [
+    join(repository, 'bin', 'lambda-deps'),
+    'build',
+    requirements,
+    ...target,
+    '--out',
+    outDir,
+    '--cache-dir',
+    join(work, 'cache-default-path'),
+    '--json',
+    ...indexFlags(indexes),
+  ]);
+  return {
+    set,
+    tool: 'whole process (lambda-deps build, default path, fresh caches)',
+    timesMs: [Math.round(run.ms)],
+    result: slowStates(run.stdout),
+    ...(run.peakRssKb === null ? {} : { peakRssKb: [run.peakRssKb] }),
+  };
+}
+
 async function benchSet(
   name: string,
-  { packages, target }: { packages: string[]; target: string[] },
+  { packages, target, defaultPath }: { packages: string[]; target: string[]; defaultPath?: boolean },
   indexes: LocalIndexes,
 ): Promise<BenchRow[]> {
   const work = await mkdtemp(join(tmpdir(), `lambda-deps-bench-phases-${name}-`));
@@ -108,7 +154,9 @@ async function benchSet(
     ]);
     const manifest = JSON.parse(await readFile(join(outDir, 'manifest.json'), 'utf8')) as BuildManifest;
     const set = `${name}: ${packages.join(' ')} (${target.filter((word) => !word.startsWith('--')).join(' ')}; ${manifest.lock.packages.length} packages, ${formatBytes(manifest.sizes.installed)} installed)`;
-    return phaseRows(set, manifest, run.ms, run.peakRssKb);
+    const rows = phaseRows(set, manifest, run.ms, run.peakRssKb);
+    if (defaultPath) rows.push(await defaultPathRow(set, requirements, target, indexes, work));
+    return rows;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
