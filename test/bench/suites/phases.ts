@@ -90,6 +90,29 @@ function phaseRows(
   return rows;
 }
 
+/** `lambda-deps build` of `requirements` into fresh folders, timed as a whole process. */
+function timeBuild(
+  requirements: string,
+  target: readonly string[],
+  indexes: LocalIndexes,
+  folders: { outDir: string; cacheDir: string },
+  flags: readonly string[] = [],
+): ReturnType<typeof timeProcess> {
+  return timeProcess(process.execPath, [
+    join(repository, 'bin', 'lambda-deps'),
+    'build',
+    requirements,
+    ...target,
+    ...flags,
+    '--out',
+    folders.outDir,
+    '--cache-dir',
+    folders.cacheDir,
+    '--json',
+    ...indexFlags(indexes),
+  ]);
+}
+
 /** The default path's state machine states that took a noticeable time, as `Build 12.1 s, Probe 0.4 s`. */
 function slowStates(stdout: string): string {
   const result = JSON.parse(stdout) as { execution?: { states?: { name: string; durationMs: number }[] } };
@@ -107,19 +130,8 @@ async function defaultPathRow(
   indexes: LocalIndexes,
   work: string,
 ): Promise<BenchRow> {
-  const outDir = join(work, 'out-default-path');
-  const run = await timeProcess(process.execPath, [
-    join(repository, 'bin', 'lambda-deps'),
-    'build',
-    requirements,
-    ...target,
-    '--out',
-    outDir,
-    '--cache-dir',
-    join(work, 'cache-default-path'),
-    '--json',
-    ...indexFlags(indexes),
-  ]);
+  const folders = { outDir: join(work, 'out-default-path'), cacheDir: join(work, 'cache-default-path') };
+  const run = await timeBuild(requirements, target, indexes, folders);
   return {
     set,
     tool: 'whole process (lambda-deps build, default path, fresh caches)',
@@ -139,19 +151,8 @@ async function benchSet(
     const requirements = join(work, 'requirements.txt');
     await writeFile(requirements, `${packages.join('\n')}\n`);
     const outDir = join(work, 'out');
-    const run = await timeProcess(process.execPath, [
-      join(repository, 'bin', 'lambda-deps'),
-      'build',
-      requirements,
-      ...target,
-      '--no-pipeline',
-      '--out',
-      outDir,
-      '--cache-dir',
-      join(work, 'cache'),
-      '--json',
-      ...indexFlags(indexes),
-    ]);
+    const folders = { outDir, cacheDir: join(work, 'cache') };
+    const run = await timeBuild(requirements, target, indexes, folders, ['--no-pipeline']);
     const manifest = JSON.parse(await readFile(join(outDir, 'manifest.json'), 'utf8')) as BuildManifest;
     const set = `${name}: ${packages.join(' ')} (${target.filter((word) => !word.startsWith('--')).join(' ')}; ${manifest.lock.packages.length} packages, ${formatBytes(manifest.sizes.installed)} installed)`;
     const rows = phaseRows(set, manifest, run.ms, run.peakRssKb);

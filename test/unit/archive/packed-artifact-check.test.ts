@@ -62,6 +62,16 @@ const FILES = {
   'runtime-provided/python/boto.py': '',
 };
 
+/** The OCI layout of the tree's site folder, as the image route packs it (under /var/task). */
+function imageOf(root: string, name: string) {
+  return createDependencyImageLayout({
+    treeDir: join(root, 'python'),
+    outDir: join(work, name),
+    target: lambdaTarget('python3.11', 'x86_64'),
+    installPrefix: '/var/task',
+  });
+}
+
 /** The tree with one file's bytes changed and one file added. */
 async function tamperedCopy(root: string): Promise<string> {
   const copy = await mkdtemp(join(work, 'tampered-'));
@@ -111,17 +121,10 @@ describe('checkPackedMatchesTree on the EFS tree tar', () => {
 });
 
 describe('checkPackedMatchesTree on the image layers', () => {
-  const target = lambdaTarget('python3.11', 'x86_64');
-
   it('passes when the image layer is the verified tree', async () => {
     // Prepare
     const root = await tree(FILES);
-    const layout = await createDependencyImageLayout({
-      treeDir: join(root, 'python'),
-      outDir: join(work, 'image-ok'),
-      target,
-      installPrefix: '/var/task',
-    });
+    const layout = await imageOf(root, 'image-ok');
 
     // Act
     const digests = await imageDigests(layout.layoutDir, { prefix: 'var/task', treePrefix: 'python' });
@@ -135,12 +138,7 @@ describe('checkPackedMatchesTree on the image layers', () => {
   it('refuses an image whose layer holds a tampered entry', async () => {
     // Prepare
     const root = await tree(FILES);
-    const layout = await createDependencyImageLayout({
-      treeDir: join(await tamperedCopy(root), 'python'),
-      outDir: join(work, 'image-tampered'),
-      target,
-      installPrefix: '/var/task',
-    });
+    const layout = await imageOf(await tamperedCopy(root), 'image-tampered');
 
     // Act
     const digests = await imageDigests(layout.layoutDir, { prefix: 'var/task', treePrefix: 'python' });
@@ -152,17 +150,10 @@ describe('checkPackedMatchesTree on the image layers', () => {
 });
 
 describe('writtenImageDigests: the layer as it was written, without unpacking it', () => {
-  const target = lambdaTarget('python3.11', 'x86_64');
-
   it('is what unpacking the layer gives, file for file', async () => {
     // Prepare
     const root = await tree({ ...FILES, 'python/big.bin': 'x'.repeat(5 * 1024 * 1024) });
-    const layout = await createDependencyImageLayout({
-      treeDir: join(root, 'python'),
-      outDir: join(work, 'image-written'),
-      target,
-      installPrefix: '/var/task',
-    });
+    const layout = await imageOf(root, 'image-written');
 
     // Act
     const written = await writtenImageDigests(layout.layoutDir, layout.layerFiles);
@@ -177,12 +168,7 @@ describe('writtenImageDigests: the layer as it was written, without unpacking it
   it('refuses a layer blob changed on disk after it was written', async () => {
     // Prepare
     const root = await tree(FILES);
-    const layout = await createDependencyImageLayout({
-      treeDir: join(root, 'python'),
-      outDir: join(work, 'image-changed'),
-      target,
-      installPrefix: '/var/task',
-    });
+    const layout = await imageOf(root, 'image-changed');
     const blob = join(layout.layoutDir, 'blobs', 'sha256', layout.layerDigest.slice('sha256:'.length));
     await appendFile(blob, 'trailing bytes');
 
@@ -194,55 +180,32 @@ describe('writtenImageDigests: the layer as it was written, without unpacking it
   });
 });
 
-describe('buildDependencySet with a tampered image layer', () => {
-  it('refuses the build and ships no image: the digests are of the bytes packed', async () => {
+describe('buildDependencySet with a tampered EFS tar or image layer', () => {
+  // The image's digests are taken from the bytes as they were packed, not by unpacking it again:
+  // a layer packed from anything but the tree is refused all the same.
+  it.each(['efs', 'image'] as const)('refuses the build and ships no %s artifact', async (strategy) => {
     // Prepare
-    const wheel = await writeTinyWheel(work, 'imagex', '1.0', { 'imagex/__init__.py': 'OK = 1\n' });
-    const outDir = join(work, 'out-image-tampered');
-    tamper.path = 'imagex/__init__.py';
+    const name = `tampered${strategy}`;
+    const wheel = await writeTinyWheel(work, name, '1.0', { [`${name}/__init__.py`]: 'OK = 1\n' });
+    const outDir = join(work, `out-${strategy}-tampered`);
+    tamper.path = `${name}/__init__.py`;
 
     // Act
     const building = buildDependencySet({
       lock: { lockVersion: 1, target: lambdaTarget('python3.11', 'x86_64'), packages: [wheel.locked] },
       index: { download: async (file) => fileURLToPath(file.url) },
       outDir,
-      cacheDir: join(work, 'cache-image-tampered'),
-      policy: { forceStrategy: 'image' },
+      cacheDir: join(work, `cache-${strategy}-tampered`),
+      policy: { forceStrategy: strategy },
       pythonExecutable: '/nonexistent/python3.11',
     });
 
     // Assess
     try {
-      await expect(building).rejects.toThrow(/imagex\/__init__\.py differs from the verified tree/);
-      expect(await readdir(outDir).catch(() => [])).not.toContain('image');
-    } finally {
-      tamper.path = null;
-    }
-  });
-});
-
-describe('buildDependencySet with a tampered EFS tar', () => {
-  it('refuses the build and ships no EFS tree', async () => {
-    // Prepare
-    const wheel = await writeTinyWheel(work, 'efsy', '1.0', { 'efsy/__init__.py': 'OK = 1\n' });
-    const outDir = join(work, 'out-efs');
-    tamper.path = 'efsy/__init__.py';
-
-    // Act
-    const building = buildDependencySet({
-      lock: { lockVersion: 1, target: lambdaTarget('python3.11', 'x86_64'), packages: [wheel.locked] },
-      index: { download: async (file) => fileURLToPath(file.url) },
-      outDir,
-      cacheDir: join(work, 'cache-efs'),
-      policy: { forceStrategy: 'efs' },
-      pythonExecutable: '/nonexistent/python3.11',
-    });
-
-    // Assess
-    try {
-      await expect(building).rejects.toThrow(/efsy\/__init__\.py differs from the verified tree/);
-      const left = await readdir(outDir).catch(() => []);
-      expect(left).not.toContain('efs');
+      await expect(building).rejects.toThrow(
+        new RegExp(`${name}/__init__\\.py differs from the verified tree`),
+      );
+      expect(await readdir(outDir).catch(() => [])).not.toContain(strategy);
     } finally {
       tamper.path = null;
     }
