@@ -10,7 +10,7 @@
 // a rebuild copies (or reflinks) the checked cached artifacts into the output folder.
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { lockHash } from '../resolve/lock.ts';
 import { chooseRoute, isPublishable, type Route } from '../route/choose-route.ts';
 import { LayerZipCache } from '../pack/layer-zip-cache.ts';
@@ -506,6 +506,8 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
         ledger,
         lock,
         index: options.index,
+        // Beside the tree, on its filesystem: a staged entry is linked into it (wheel-installer.ts).
+        stagingDir: join(dirname(treeDir), 'install-staging'),
         policy,
         slim,
         treeDir,

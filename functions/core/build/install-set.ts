@@ -57,6 +57,8 @@ export interface InstallSetOptions {
   readonly deferCacheWrites?: (write: Promise<void>) => void;
   /** Hears every file the installs write into the tree, with its sha256 (tree-ledger.ts). */
   readonly ledger?: TreeLedger;
+  /** A folder on the tree's filesystem, outside it, for entries too big to wait in memory (InstallWheelOptions). */
+  readonly stagingDir?: string;
 }
 
 export function distributionFileOf(locked: LockedPackage): DistributionFile {
@@ -215,6 +217,7 @@ export async function installSet(
               claims,
               onFileWritten,
               ...(options.ledger ? { ledger: options.ledger } : {}),
+              ...(options.stagingDir ? { stagingDir: options.stagingDir } : {}),
             },
             cache,
           );
