@@ -22,6 +22,7 @@ import {
 import { sha256Hex } from '../../../functions/core/shared/hash.ts';
 import { TreeLedger } from '../../../functions/core/shared/tree-ledger.ts';
 import type { LockedPackage } from '../../../functions/core/shared/types.ts';
+import { lockedWheel } from './tiny-wheels.ts';
 
 /** Every file the installer inflates an entry into (wheel-installer.ts writes through writeEntryTo). */
 const inflatedInto = vi.hoisted(() => [] as string[]);
@@ -79,18 +80,7 @@ beforeEach(() => {
 async function wheelOf(name: string, lie = false): Promise<{ path: string; locked: LockedPackage }> {
   const path = join(work, `${name}-1.0-py3-none-any.whl`);
   await execFileAsync('python3', ['-c', WRITER, path, name, String(BIG), lie ? '1' : '0']);
-  const bytes = await readFile(path);
-  const locked: LockedPackage = {
-    name,
-    version: '1.0',
-    filename: `${name}-1.0-py3-none-any.whl`,
-    url: `file://${path}`,
-    sha256: sha256Hex(bytes),
-    size: bytes.length,
-    unzippedSize: 0,
-    tag: 'py3-none-any',
-    requiredBy: ['<requirements>'],
-  };
+  const locked = await lockedWheel(path, name, '1.0');
   return { path, locked };
 }
 

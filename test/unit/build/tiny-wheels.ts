@@ -2,7 +2,7 @@
 // as an independent writer) and the lock entry that goes with each.
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { sha256Hex } from '../../../functions/core/shared/hash.ts';
 import type { LockedPackage } from '../../../functions/core/shared/types.ts';
@@ -51,19 +51,21 @@ export async function writeTinyWheel(
   const filename = `${name}-${version}-py3-none-any.whl`;
   const path = join(dir, filename);
   await execFileAsync('python3', ['-c', WRITER, path, name, version, JSON.stringify(files)]);
+  return { path, locked: await lockedWheel(path, name, version) };
+}
+
+/** The lock entry of a pure wheel written at `path` (a file:// URL, its sha256 and size). */
+export async function lockedWheel(path: string, name: string, version: string): Promise<LockedPackage> {
   const bytes = await readFile(path);
   return {
-    path,
-    locked: {
-      name,
-      version,
-      filename,
-      url: `file://${path}`,
-      sha256: sha256Hex(bytes),
-      size: bytes.length,
-      unzippedSize: 0,
-      tag: 'py3-none-any',
-      requiredBy: ['<requirements>'],
-    },
+    name,
+    version,
+    filename: basename(path),
+    url: `file://${path}`,
+    sha256: sha256Hex(bytes),
+    size: bytes.length,
+    unzippedSize: 0,
+    tag: 'py3-none-any',
+    requiredBy: ['<requirements>'],
   };
 }
