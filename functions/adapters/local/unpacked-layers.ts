@@ -118,8 +118,7 @@ export async function keptImageLayers(
     const sha256 = blob.digest.replace(/^sha256:/, '');
     const layer = /^[0-9a-f]{64}$/.test(sha256) ? await readKeptLayer(keptRoot, sha256) : null;
     if (!layer) return null;
-    const [digest] = await sha256OfFiles([blob.path]);
-    if (digest !== sha256) return null;
+    if ((await zipDigest(keptRoot, blob.path, null)) !== sha256) return null;
     kept.push(layer);
   }
   return kept.length > 0 ? knownOpt(keptRoot, kept, root) : null;

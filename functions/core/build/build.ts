@@ -226,21 +226,24 @@ async function keepImageLayer(
   const prefix = `${LAMBDA_TASK_ROOT.slice(1)}/`;
   const sourceOf = (path: string): string =>
     join(treeDir, SITE_DIR, ...(path.startsWith(prefix) ? path.slice(prefix.length) : path).split('/'));
-  const isDistInfo = (path: string): boolean => {
-    const [folder = '', ...rest] = path.startsWith(prefix) ? path.slice(prefix.length).split('/') : [];
-    return folder.endsWith('.dist-info') && rest.length > 0;
-  };
-  const options = { hashed: true, only: isDistInfo, sourceOf, ...(known ? { known } : {}) };
+  const only = isDistInfoFileBelow(prefix);
+  const options = { hashed: true, only, sourceOf, ...(known ? { known } : {}) };
   await keepLayerFrom(root, { zipSha256: layer.sha256, files: layer.files }, treeDir, options).catch(
     () => undefined,
   );
 }
 
-/** `python/<name>.dist-info/…`: a distribution's metadata, RECORD included. */
-function isDistInfoFile(path: string): boolean {
-  const [site, folder = '', ...rest] = path.split('/');
-  return site === SITE_DIR && folder.endsWith('.dist-info') && rest.length > 0;
+/** `<site>/<name>.dist-info/…` (`site` ending in `/`): a distribution's metadata, RECORD included. */
+function isDistInfoFileBelow(site: string): (path: string) => boolean {
+  return (path) => {
+    if (!path.startsWith(site)) return false;
+    const [folder = '', ...rest] = path.slice(site.length).split('/');
+    return folder.endsWith('.dist-info') && rest.length > 0;
+  };
 }
+
+/** `python/<name>.dist-info/…`: in a layer zip. */
+const isDistInfoFile = isDistInfoFileBelow(`${SITE_DIR}/`);
 
 /** The part of the tree an artifact of the strategy holds: layers hold python/ (and bin/), the others the site folder. */
 function shippedPartOfTree(

@@ -7,7 +7,7 @@
 // for every file that passed through unchanged, where its compressed bytes sit in the wheel,
 // so the layer writer can copy them raw.
 import { createHash } from 'node:crypto';
-import { chmodSync, constants, copyFileSync, linkSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { constants, copyFileSync, linkSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { eachSettled } from '../shared/each-settled.ts';
@@ -22,6 +22,7 @@ import type { SlimPolicy } from './slim-policy.ts';
 import type { LockedPackage } from '../shared/types.ts';
 import {
   inflateEntry,
+  isExecutableEntry,
   openZip,
   openZipBytes,
   readEntry,
@@ -277,8 +278,8 @@ interface CheckedContents {
   readonly kept: ReadonlyMap<ZipEntry, Buffer>;
   /** Small entries that will be written, as the check inflated them (so they are not inflated twice). */
   readonly inflated: Map<ZipEntry, Buffer>;
-  /** The others that will be written, inflated into the staging folder by the check, and the mode made. */
-  readonly staged: ReadonlyMap<ZipEntry, { readonly path: string; readonly mode: number }>;
+  /** The others that will be written, inflated by the check into the staging folder (by path). */
+  readonly staged: ReadonlyMap<ZipEntry, string>;
 }
 
 /** Per wheel, at most this many inflated bytes wait between the check and the write. */
@@ -611,7 +612,7 @@ async function checkContents(
   const inflated = new Map<ZipEntry, Buffer>();
   const written = new Set(planned.filter((plan) => plan.destination && !plan.rule).map((plan) => plan.entry));
   let heldForWrite = 0;
-  const staged = new Map<ZipEntry, { path: string; mode: number }>();
+  const staged = new Map<ZipEntry, string>();
   await eachSettled(files, 4, async (entry) => {
     const listed = unsigned.has(entry.name) ? undefined : record.get(entry.name);
     const [algorithm = 'sha256', expected = ''] = listed ? listed.hash.split('=', 2) : [];
@@ -640,13 +641,12 @@ async function checkContents(
     };
     // torch's entries past the held bytes (613 of its 709 MB) were inflated here and again when
     // written: 1.3 s of its install. Inflated into the staging folder, they are linked instead.
-    const stage = context.staging !== null && !hold && !keepForWrite && written.has(entry);
-    if (stage && context.staging !== null) {
-      // (The mode it will be written with: scripts, the only other executables, are never staged.)
-      const mode = ((entry.externalAttributes >>> 16) & 0o111) !== 0 ? 0o755 : 0o644;
-      const path = join(context.staging, String(staged.size));
-      staged.set(entry, { path, mode });
-      await writeEntryTo(context.zip, entry, path, mode, onChunk);
+    const staging = !hold && !keepForWrite && written.has(entry) ? context.staging : null;
+    if (staging !== null) {
+      // (With the mode it will be written with: scripts, the other executables, are held, never staged.)
+      const path = join(staging, String(staged.size));
+      staged.set(entry, path);
+      await writeEntryTo(context.zip, entry, path, isExecutableEntry(entry) ? 0o755 : 0o644, onChunk);
     } else await inflateEntry(context.zip, entry, onChunk);
     const ourDigest = ours.digest('base64url');
     const digest = ours === hash ? ourDigest : hash.digest('base64url');
@@ -729,12 +729,11 @@ function assembleFiles(
       generate(plan.destination, rewritten, true);
       continue;
     }
-    const mode = (plan.entry.externalAttributes >>> 16) & 0o777;
     const digest = checked.digests.get(plan.entry) ?? '';
     kept.push({
       path: plan.destination,
       size,
-      executable: plan.script || (mode & 0o111) !== 0,
+      executable: plan.script || isExecutableEntry(plan.entry),
       source: wheelSource(context, plan.entry, digest),
     });
     digests.set(plan.destination, digest);
@@ -902,7 +901,7 @@ async function writeFiles(
     const mode = file.executable ? 0o755 : 0o644;
     // Bytes the check already inflated (and matched against RECORD) are written as they are.
     const checkedBytes = source.kind === 'generated' ? source.content : entry && inflated.get(entry);
-    const stagedFile = entry && !checkedBytes ? staged.get(entry) : undefined;
+    const stagedPath = entry && !checkedBytes ? staged.get(entry) : undefined;
     if (entry) inflated.delete(entry);
     if (entry && checkedBytes) written.set(file.path, checkedBytes);
     // The sha256 of what this install wrote there: of bytes hashed before, or hashed on the way.
@@ -912,11 +911,10 @@ async function writeFiles(
         await pause();
         writeFileSync(target, checkedBytes, { flag: 'wx', mode });
         writtenSha256 = source.kind === 'wheel' ? source.sha256 : sha256Hex(checkedBytes);
-      } else if (stagedFile && source.kind === 'wheel') {
-        // The check inflated it there and matched it against RECORD: linked, as it is.
+      } else if (stagedPath && source.kind === 'wheel') {
+        // The check inflated it there, with this mode, and matched it against RECORD: linked, as it is.
         await pause();
-        linkStaged(stagedFile.path, target);
-        if (stagedFile.mode !== mode) chmodSync(target, mode);
+        linkStaged(stagedPath, target);
         writtenSha256 = source.sha256;
       } else if (entry) {
         const hash = createHash('sha256');
@@ -973,13 +971,9 @@ export async function installWheelWithDigests(options: InstallWheelOptions): Pro
     ...DEFAULT_WHEEL_LIMITS,
     ...options.limits,
   });
-  const staging =
-    options.stagingDir && (options.writeTree ?? true)
-      ? await mkdtemp(join(options.stagingDir, 'wheel-')).catch(async () => {
-          await mkdir(options.stagingDir ?? '', { recursive: true });
-          return mkdtemp(join(options.stagingDir ?? '', 'wheel-'));
-        })
-      : null;
+  const stagingDir = options.writeTree === false ? undefined : options.stagingDir;
+  if (stagingDir) await mkdir(stagingDir, { recursive: true });
+  const staging = stagingDir ? await mkdtemp(join(stagingDir, 'wheel-')) : null;
   try {
     const files = checkEntryNames(zip, wheel, packageName);
     const distInfo = findDistInfo(files, wheel, packageName);

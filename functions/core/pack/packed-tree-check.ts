@@ -16,10 +16,9 @@ import { eachSettled } from '../shared/each-settled.ts';
 import { IntegrityError } from '../shared/errors.ts';
 import { sha256OfFile, sha256OfFiles } from '../shared/hash.ts';
 import type { TreeLedger } from '../shared/tree-ledger.ts';
+import { GUNZIP_CHUNK_BYTES } from './tree-archive.ts';
 import { inflateEntry, openZip, type ZipEntry } from './zip-reader.ts';
 
-/** Unpacked bytes per chunk of a gzip layer read back. */
-const GUNZIP_CHUNK_BYTES = 256 * 1024;
 /** Files hashed at once: their reads overlap the hashing of the ones already read. */
 const HASH_CONCURRENCY = 8;
 
@@ -137,9 +136,9 @@ export async function tarDigests(path: string, placement: TarPlacement): Promise
   const source = createReadStream(path);
   const head = await readHead(path);
   const gzip = head[0] === 0x1f && head[1] === 0x8b;
-  // (Big chunks: with zlib's 16 KiB, unpacking a layer took about twice as long here.)
-  const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
-  await (gzip ? pipeline(source, gunzip, extract) : pipeline(source, extract));
+  await (gzip
+    ? pipeline(source, createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }), extract)
+    : pipeline(source, extract));
   return { digests, clashes };
 }
 

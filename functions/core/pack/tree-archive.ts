@@ -167,14 +167,15 @@ function fileMode(entry: TreeEntry, mode: TreeTarMode): number {
 type EntryHeader = Partial<tar.Header> & Pick<tar.Header, 'name'>;
 
 /**
- * Files up to this size are read in one blocking call and written as one buffer. Streamed, each
- * file was an open, reads and a close queued in libuv's pool one after another: torch's 12,248
- * files kept the tar (and its gzip) waiting on those round trips for half of its 12 s.
+ * Files up to this size are read (packing) or written (unpacking) in one blocking call, as one
+ * buffer. Streamed, each file was an open, reads or writes and a close queued in libuv's pool one
+ * after another: torch's 12,248 files kept the tar (and its gzip) waiting on those round trips
+ * for half of its 12 s.
  */
-const READ_WHOLE_BYTES = 4 * 1024 * 1024;
+const WHOLE_FILE_BYTES = 4 * 1024 * 1024;
 
-/** Unpacked bytes per chunk of a layer: zlib's 16 KiB made every file of torch's many pieces. */
-const GUNZIP_CHUNK_BYTES = 256 * 1024;
+/** Unpacked bytes per chunk of a gzip layer: zlib's 16 KiB made every file of torch's many pieces. */
+export const GUNZIP_CHUNK_BYTES = 256 * 1024;
 
 async function writeEntry(
   pack: tar.Pack,
@@ -184,7 +185,7 @@ async function writeEntry(
 ): Promise<void> {
   await new Promise<void>((done, fail) => {
     const written = (error?: Error | null) => (error ? fail(error) : done());
-    if (source !== undefined && (header.size ?? 0) <= READ_WHOLE_BYTES) {
+    if (source !== undefined && (header.size ?? 0) <= WHOLE_FILE_BYTES) {
       let content: Buffer;
       try {
         content = readFileSync(source);
@@ -346,7 +347,7 @@ async function writeFileExclusive(
   // A small file (most of them) is gathered and written in one blocking call: an open, a write
   // per 16 KiB and a close, each queued in libuv's pool one file after another, kept torch's
   // 12,248-file layer unpacking for most of its 7 s (in RAM).
-  if (!fsync && options.size <= READ_WHOLE_BYTES) {
+  if (!fsync && options.size <= WHOLE_FILE_BYTES) {
     const chunks: Buffer[] = [];
     for await (const chunk of source) chunks.push(chunk as Buffer);
     writeFileSync(path, Buffer.concat(chunks), { flag: 'wx', mode });

@@ -24,6 +24,11 @@ import {
 
 export type { ZipEntry, ZipLimits } from '../index/zip-directory.ts';
 
+/** Whether an entry's Unix mode (the high half of its external attributes) has an execute bit. */
+export function isExecutableEntry(entry: ZipEntry): boolean {
+  return ((entry.externalAttributes >>> 16) & 0o111) !== 0;
+}
+
 /**
  * Why an entry name is unsafe to write, or null. Names are `/`-separated, relative, with no
  * `..`, `.` or empty parts (a trailing `/` marks a directory), no backslashes, no NUL.
@@ -603,7 +608,7 @@ export async function extractZip(
     await eachSettled(fileEntries, EXTRACT_CONCURRENCY, async (entry) => {
       const target = join(destination, ...entry.name.split('/'));
       await folderOf(target);
-      const executable = ((entry.externalAttributes >>> 16) & 0o111) !== 0;
+      const executable = isExecutableEntry(entry);
       const mode = executable ? 0o755 : 0o644;
       const write = async (): Promise<void> => {
         const hash = options.onFile ? createHash('sha256') : null;
