@@ -19,7 +19,7 @@
 // (Someone who can rewrite an entry together with its description could equally rewrite a
 // whole cached build in builds/; that is outside what these checks defend against.)
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, constants, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { lstat, mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { z } from 'zod';
@@ -32,8 +32,10 @@ import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
 import { writeAllAt } from '../shared/write-at.ts';
 import { canonicalizeName } from '../shared/names.ts';
 import { openZip, unsafeEntryName } from '../pack/zip-reader.ts';
+import { BlobCopier, type RangeCopy, type RangeCopyResult } from './blob-copier.ts';
 import { NO_SLIM_POLICY, slimPolicyKey } from './slim-policy.ts';
 import {
+  acceptExisting,
   checkLockedHash,
   claimPaths,
   DEFAULT_WHEEL_LIMITS,
@@ -68,7 +70,12 @@ export interface InstalledTreeCache {
    * The tree's files must stay as installed until then (symbol stripping rewrites them).
    */
   readonly defer?: (write: Promise<void>) => void;
+  /** Copies reused files out of the blobs, off the main thread. @default one copier shared by every cache of the process */
+  readonly copier?: BlobCopier;
 }
+
+/** The copier of caches that name none: its worker starts with the first reuse and never holds the process open. */
+const sharedCopier = new BlobCopier();
 
 export interface CachedInstall {
   readonly installed: InstalledPackage;
@@ -213,7 +220,7 @@ async function reuseEntry(
     const checked = unchanged
       ? await checkGenerated(blob, description.files)
       : await checkBlob(blob, description.files, cache.heldBytes ?? HELD_BYTES);
-    await materialize(blob, checked, description.files, options);
+    await materialize(blob, checked, description.files, options, cache.copier ?? sharedCopier);
     return packageOf(description, checked.generated, options, wheelIdentity);
   } catch (error) {
     if (!(error instanceof BadEntry)) throw error;
@@ -528,15 +535,16 @@ function packageOf(
 
 /**
  * Claim the paths exactly as a fresh install does (a clash with another distribution is refused
- * before anything is written), then copy the checked files into the tree: with blocking calls
- * through one buffer, between event-loop turns (event-loop-slicer.ts), since a promise per call for thousands of
- * files queued behind the other installs on libuv's pool.
+ * before anything is written), then write the checked files into the tree: those in memory with
+ * blocking calls between event-loop turns (event-loop-slicer.ts), the rest copied from the blob
+ * by the cache's BlobCopier on its worker thread, in batches posted as they fill.
  */
 async function materialize(
   blob: FileHandle,
   checked: CheckedBlob,
   files: readonly CachedFile[],
   options: InstallWheelOptions,
+  copier: BlobCopier,
 ): Promise<void> {
   const { filename: wheel, name: packageName } = options.locked;
   const root = resolve(options.treeDir);
@@ -547,67 +555,100 @@ async function materialize(
     ? claimPaths(options.claims, root, files, digests, wheel, packageName)
     : new Set<string>();
   const offsets = offsetsOf(files);
+  const copying: Promise<void>[] = [];
+  let batch: { file: CachedFile; copy: RangeCopy }[] = [];
+  const post = (): void => {
+    const posted = batch;
+    batch = [];
+    const results = copier.copy(
+      blob.fd,
+      posted.map(({ copy }) => copy),
+    );
+    copying.push(results.then((each) => settleCopies(posted, each, options)));
+  };
   const made = new Set<string>();
-  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   const pause = eventLoopSlicer();
   for (const [index, file] of files.entries()) {
-    await pause();
     if (skip.has(file.path)) continue;
     const target = resolve(root, ...file.path.split('/'));
     if (!target.startsWith(root + sep))
       throw new Error(`${wheel}: ${file.path} would be written outside the tree`);
-    if (!made.has(dirname(target))) {
-      mkdirSync(dirname(target), { recursive: true });
-      made.add(dirname(target));
-    }
+    const mode = file.executable ? 0o755 : 0o644;
     const pieces = bytesInMemory(checked, file.path);
-    const copy = { blob: blob.fd, offset: offsets[index] ?? 0, size: file.size, buffer };
-    let wrote = false;
-    const write = async () => {
-      writeNewFileSync(target, file.executable ? 0o755 : 0o644, pieces ?? copy);
-      wrote = true;
-    };
-    await writeExclusive(target, write, async () => file.sha256, `${wheel}: ${file.path}`, packageName);
-    // The bytes copied are the checked entry's (its blob hashed, or still the very file this cache wrote).
-    if (wrote) options.ledger?.record(target, file.sha256);
+    if (pieces) {
+      await pause();
+      await writeFromMemory(target, mode, pieces, made, file, options);
+      continue;
+    }
+    batch.push({ file, copy: { target, mode, offset: offsets[index] ?? 0, size: file.size } });
+    if (batch.length >= COPY_BATCH_FILES) post();
+  }
+  if (batch.length > 0) post();
+  // Every batch ends before the blob is closed (the worker reads it by descriptor); the first failure is thrown.
+  const failed = (await Promise.allSettled(copying)).find((each) => each.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Files per batch posted to the copier: the main thread hears of written files (progress) batch by batch. */
+const COPY_BATCH_FILES = 256;
+
+/** One of the entry's files whose bytes the check kept, written on this thread. */
+async function writeFromMemory(
+  target: string,
+  mode: number,
+  pieces: readonly Buffer[],
+  made: Set<string>,
+  file: CachedFile,
+  options: InstallWheelOptions,
+): Promise<void> {
+  const { filename: wheel, name: packageName } = options.locked;
+  if (!made.has(dirname(target))) {
+    mkdirSync(dirname(target), { recursive: true });
+    made.add(dirname(target));
+  }
+  let wrote = false;
+  const write = async () => {
+    writeNewFileSync(target, mode, pieces);
+    wrote = true;
+  };
+  await writeExclusive(target, write, async () => file.sha256, `${wheel}: ${file.path}`, packageName);
+  // The bytes written are the checked entry's (its blob hashed, or still the very file this cache wrote).
+  if (wrote) options.ledger?.record(target, file.sha256);
+  options.onFileWritten?.(file.size);
+}
+
+/** What the copier did with a batch: each written file recorded; one already there accepted only with the same bytes. */
+async function settleCopies(
+  posted: readonly { file: CachedFile; copy: RangeCopy }[],
+  results: readonly RangeCopyResult[],
+  options: InstallWheelOptions,
+): Promise<void> {
+  const { filename: wheel, name: packageName } = options.locked;
+  for (const [index, { file, copy }] of posted.entries()) {
+    const result = results[index] ?? { code: undefined, message: 'the copier returned no result' };
+    if ('identity' in result) options.ledger?.recordWritten(copy.target, result.identity, file.sha256);
+    else if (result.code === 'EEXIST')
+      await acceptExisting(copy.target, file.sha256, `${wheel}: ${file.path}`, packageName);
+    else
+      throw Object.assign(new Error(`${wheel}: ${file.path} could not be written: ${result.message}`), {
+        code: result.code,
+      });
     options.onFileWritten?.(file.size);
   }
 }
 
-/** A range of the blob, copied through `buffer`. */
-interface BlobRange {
-  readonly blob: number;
-  readonly offset: number;
-  readonly size: number;
-  readonly buffer: Buffer;
-}
-
-/** A new file at `target` (exclusive create, as installWheel writes) holding `bytes`; removed again if that fails. */
-function writeNewFileSync(target: string, mode: number, bytes: readonly Buffer[] | BlobRange): void {
+/** A new file at `target` (exclusive create, as installWheel writes) holding `pieces`; removed again if that fails. */
+function writeNewFileSync(target: string, mode: number, pieces: readonly Buffer[]): void {
   const out = openSync(target, 'wx', mode);
   try {
-    if ('blob' in bytes) copyRangeSync(bytes, out);
-    else writeAllSync(out, bytes);
+    for (const piece of pieces)
+      for (let done = 0; done < piece.length;) done += writeSync(out, piece, done, piece.length - done);
   } catch (error) {
     closeSync(out);
     rmSync(target, { force: true });
     throw error;
   }
   closeSync(out);
-}
-
-function writeAllSync(out: number, pieces: readonly Buffer[]): void {
-  for (const piece of pieces)
-    for (let done = 0; done < piece.length;) done += writeSync(out, piece, done, piece.length - done);
-}
-
-function copyRangeSync({ blob, offset, size, buffer }: BlobRange, out: number): void {
-  for (let done = 0; done < size;) {
-    const read = readSync(blob, buffer, 0, Math.min(buffer.length, size - done), offset + done);
-    if (read === 0) throw new Error(`the file ends ${size - done} bytes early`);
-    writeAllSync(out, [buffer.subarray(0, read)]);
-    done += read;
-  }
 }
 
 /** The description's file list of a fresh install, or null when a digest is not a sha256 (nothing is stored then). */

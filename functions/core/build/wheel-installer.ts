@@ -836,12 +836,22 @@ export async function writeExclusive(
     await write();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    if ((await sha256OfFile(target)) === (await expected())) return;
-    throw new UnsafeArchiveError(`${describe} is already in the tree with other content.`, {
-      hint: 'Two distributions install the same file differently; only one copy could ship. Drop one of them.',
-      packageName,
-    });
+    await acceptExisting(target, await expected(), describe, packageName);
   }
+}
+
+/** A file found at `target` when writing it (EEXIST) is fine only when it holds the bytes whose sha256 is `expected`. */
+export async function acceptExisting(
+  target: string,
+  expected: string,
+  describe: string,
+  packageName: string,
+): Promise<void> {
+  if ((await sha256OfFile(target)) === expected) return;
+  throw new UnsafeArchiveError(`${describe} is already in the tree with other content.`, {
+    hint: 'Two distributions install the same file differently; only one copy could ship. Drop one of them.',
+    packageName,
+  });
 }
 
 /**

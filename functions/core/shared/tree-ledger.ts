@@ -19,6 +19,11 @@ export class TreeLedger {
     if (identity !== null) this.#written.set(path, { identity, sha256 });
   }
 
+  /** {@link record}, with the identity the writer took from the file it had just written (fstat before close). */
+  recordWritten(path: string, identity: string, sha256: string): void {
+    this.#written.set(path, { identity, sha256 });
+  }
+
   readonly #answered = new Map<string, string | null>();
   #sealed = false;
 
