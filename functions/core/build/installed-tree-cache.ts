@@ -15,7 +15,9 @@
 // layer packer copies raw bytes out of it, and the entry vouches only for that exact wheel.
 // Hashing the blob is skipped only while it is the very file this cache wrote: the description
 // records the blob's file identity (file-identity.ts), which a copied or restored folder, or a
-// blob changed in place, does not have; its generated files are still read and checked.
+// blob changed in place, does not have; its generated files are still read and checked. In the
+// same way the description's own checks (schema, paths, wheel sources) are skipped while it and
+// the wheel are the very files they were when those checks last passed (INSTALLED_CHECKED_FILE).
 // (Someone who can rewrite an entry together with its description could equally rewrite a
 // whole cached build in builds/; that is outside what these checks defend against.)
 import { createHash, randomUUID } from 'node:crypto';
@@ -208,11 +210,15 @@ async function reuseEntry(
   // Used now: eviction (evictInstalledTrees) keeps it longest, even while another build evicts.
   await touchEntry(folder);
   try {
-    const description = await readDescription(folder, options);
-    if (description === null) return null;
+    if ((await lstat(folder).catch(() => null)) === null) return null;
     // As a fresh install does first: the entry is only good for the very wheel it was made from.
     const wheelIdentity = await checkWheelHash(options.wheelPath, options.locked, wheelMemoDir(cache));
-    await checkWheelSources(description, options);
+    const { description, identity } = await readDescription(folder, options);
+    const vouched = await checkedBefore(folder, identity, wheelIdentity);
+    if (!vouched) {
+      checkDescription(description, options);
+      await checkWheelSources(description, options);
+    }
     blob = await openBlob(folder, description.files);
     const unchanged =
       description.blob !== undefined &&
@@ -221,6 +227,7 @@ async function reuseEntry(
       ? await checkGenerated(blob, description.files)
       : await checkBlob(blob, description.files, cache.heldBytes ?? HELD_BYTES);
     await materialize(blob, checked, description.files, options, cache.copier ?? sharedCopier);
+    if (!vouched) await rememberChecked(folder, identity, wheelIdentity);
     return packageOf(description, checked.generated, options, wheelIdentity);
   } catch (error) {
     if (!(error instanceof BadEntry)) throw error;
@@ -296,29 +303,81 @@ async function openInEntry(path: string, maxBytes: number): Promise<FileHandle> 
   return handle;
 }
 
-/** The entry's description, checked against the schema, the inputs it is used for and safe paths; null when there is no entry. */
-async function readDescription(folder: string, options: InstallWheelOptions): Promise<Description | null> {
-  const info = await lstat(folder).catch(() => null);
-  if (info === null) return null;
+/**
+ * The entry's description as JSON, with the identity entry.json had throughout the read (null
+ * when it changed meanwhile); only its inputs are checked here. checkDescription does the rest.
+ */
+async function readDescription(
+  folder: string,
+  options: InstallWheelOptions,
+): Promise<{ description: Description; identity: string | null }> {
+  const info = await lstat(folder);
   if (!info.isDirectory()) throw new BadEntry('it is not a folder');
   const handle = await openInEntry(join(folder, INSTALLED_ENTRY_FILE), MAX_DESCRIPTION_BYTES);
   let parsed: unknown;
+  let identity: string | null = null;
   try {
+    const before = identityOfStats(await handle.stat({ bigint: true }));
     parsed = JSON.parse(await handle.readFile('utf8'));
+    if (identityOfStats(await handle.stat({ bigint: true })) === before) identity = before;
   } catch {
     throw new BadEntry(`${INSTALLED_ENTRY_FILE} is not JSON`);
   } finally {
     await handle.close();
   }
+  const inputs = (parsed as { inputs?: unknown } | null)?.inputs;
+  if (JSON.stringify(inputs) !== JSON.stringify(keyInputs(options))) {
+    // (What is no description at all is reported as such.)
+    checkDescription(parsed, options);
+    throw new BadEntry('it was made for another wheel or other install options');
+  }
+  return { description: parsed as Description, identity };
+}
+
+/** The description against the schema and safe paths. */
+function checkDescription(parsed: unknown, options: InstallWheelOptions): void {
   const result = descriptionSchema.safeParse(parsed);
   if (!result.success)
     throw new BadEntry(
       `${INSTALLED_ENTRY_FILE} does not describe an installed tree (${result.error.issues[0]?.path.join('.')})`,
     );
-  if (JSON.stringify(result.data.inputs) !== JSON.stringify(keyInputs(options)))
-    throw new BadEntry('it was made for another wheel or other install options');
   checkPaths(result.data, options.siteDir ?? 'python');
-  return result.data;
+}
+
+/**
+ * Where an entry remembers that its description passed every check (schema, paths, wheel
+ * sources) against one wheel: entry.json's identity and the wheel's, as they were then. The
+ * same two identities again mean the same bytes on both sides, so the checks would pass again:
+ * they are skipped (the seed set's 14 descriptions: about 0.1 s of the main thread). A copied,
+ * restored or edited description or wheel has another identity and is checked in full.
+ */
+export const INSTALLED_CHECKED_FILE = 'checked.json';
+
+function checkedRecord(descriptionIdentity: string, wheelIdentity: string): string {
+  return JSON.stringify({ description: descriptionIdentity, wheel: wheelIdentity });
+}
+
+async function checkedBefore(
+  folder: string,
+  descriptionIdentity: string | null,
+  wheelIdentity: string | null,
+): Promise<boolean> {
+  if (descriptionIdentity === null || wheelIdentity === null) return false;
+  const record = await readCacheFile(join(folder, INSTALLED_CHECKED_FILE), 4096);
+  return record === checkedRecord(descriptionIdentity, wheelIdentity);
+}
+
+/** Best effort: without the record the next reuse checks the description in full. */
+async function rememberChecked(
+  folder: string,
+  descriptionIdentity: string | null,
+  wheelIdentity: string | null,
+): Promise<void> {
+  if (descriptionIdentity === null || wheelIdentity === null) return;
+  await writeCacheFile(
+    join(folder, INSTALLED_CHECKED_FILE),
+    checkedRecord(descriptionIdentity, wheelIdentity),
+  ).catch(() => undefined);
 }
 
 /** Paths as installWheel writes them: relative, no `..`, sorted and unique, with this package's RECORD. */
@@ -776,6 +835,9 @@ async function storeEntry(folder: string, options: InstallWheelOptions, fresh: F
       ...(blob ? { blob } : {}),
     };
     await writeFile(join(partial, INSTALLED_ENTRY_FILE), JSON.stringify(description));
+    // Made from the install's own reading of this very wheel: as good as a full check of it.
+    const written = await fileIdentity(join(partial, INSTALLED_ENTRY_FILE));
+    await rememberChecked(partial, written, fresh.installed.wheelIdentity ?? null);
     await rename(partial, folder).catch((error: NodeJS.ErrnoException) => {
       // Another run stored the same entry first; theirs is as good as this one.
       if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;

@@ -50,6 +50,8 @@ import { writeTinyWheel, type TinyWheel } from './tiny-wheels.ts';
 
 // Every inflation of a wheel entry, by wheel file name: a reused wheel must not appear here.
 const inflated = vi.hoisted(() => ({ wheels: [] as string[] }));
+// Every wheel opened as a zip (its central directory read), by wheel file name.
+const opened = vi.hoisted(() => ({ wheels: [] as string[] }));
 
 vi.mock('../../../functions/core/pack/zip-reader.ts', async (importOriginal) => {
   const actual = await importOriginal<typeof ZipReader>();
@@ -61,6 +63,10 @@ vi.mock('../../../functions/core/pack/zip-reader.ts', async (importOriginal) => 
     };
   return {
     ...actual,
+    openZip: (...args: Parameters<typeof actual.openZip>) => {
+      opened.wheels.push(args[1].name);
+      return actual.openZip(...args);
+    },
     inflateEntry: counted(actual.inflateEntry),
     readEntry: counted(actual.readEntry),
     writeEntryTo: counted(actual.writeEntryTo),
@@ -384,6 +390,40 @@ describe('installWheelCached', () => {
       identity: first.installed.wheelIdentity,
       sha256: demo.locked.sha256.toLowerCase(),
     });
+  });
+
+  it('checks a description against its wheel once per change of either: an unchanged pair is reused without opening the wheel', async () => {
+    // Prepare
+    const demo = await demoWheel();
+    const copy = join(fresh('wheels'), basename(demo.path));
+    await cp(demo.path, copy);
+    const wheel = { path: copy, locked: demo.locked };
+    const cacheDir = join(fresh('cache'), 'installed');
+    const cache = { dir: cacheDir, warn: () => undefined };
+    await installWheelCached(installOptions(wheel), cache);
+    const reuse = async (): Promise<{ reused: boolean; opened: string[] }> => {
+      opened.wheels.length = 0;
+      const { reusedFrom } = await installWheelCached(installOptions(wheel), cache);
+      return { reused: reusedFrom !== null, opened: [...opened.wheels] };
+    };
+
+    // Act
+    const unchanged = await reuse();
+    await cp(copy, `${copy}.new`);
+    await rename(`${copy}.new`, copy); // the same bytes as another file
+    const wheelReplaced = await reuse();
+    const checkedAgain = await reuse();
+    const { folder } = await onlyEntry(cacheDir);
+    const description = join(folder, INSTALLED_ENTRY_FILE);
+    await writeFile(description, await readFile(description)); // the same bytes, written again
+    const descriptionRewritten = await reuse();
+
+    // Assess
+    const name = basename(demo.path);
+    expect(unchanged).toEqual({ reused: true, opened: [] });
+    expect(wheelReplaced).toEqual({ reused: true, opened: [name] });
+    expect(checkedAgain).toEqual({ reused: true, opened: [] });
+    expect(descriptionRewritten).toEqual({ reused: true, opened: [name] });
   });
 
   it('refuses a wheel changed in place after an install from its entry passed (its hash is not remembered past a change)', async () => {
