@@ -7,7 +7,8 @@
 // The worker's code is a string evaluated by the worker (eval: true), not a module: the same
 // code then runs from the TypeScript sources, the CLI bundle and the published library, with no
 // worker file to find beside whichever of them is running. It takes node's built-in modules through
-// process.getBuiltinModule: whether `require` exists there depends on the loader that runs the parent.
+// process.getBuiltinModule (node 20.16 and later), else `require`: which of the two exists there
+// depends on the node and on the loader that runs the parent.
 import { Worker } from 'node:worker_threads';
 
 /** One new file: `size` bytes of the blob from `offset`, created exclusively (EEXIST if something is there). */
@@ -29,9 +30,10 @@ const COPY_CHUNK_BYTES = 4 * 1024 ** 2;
 // writes), the range copied, the identity taken from the open file before it is closed; a file
 // that fails after it was created is removed again. The identity's form is identityOfStats'.
 const WORKER_SOURCE = `
-const { parentPort } = process.getBuiltinModule('node:worker_threads');
-const fs = process.getBuiltinModule('node:fs');
-const path = process.getBuiltinModule('node:path');
+const builtin = typeof process.getBuiltinModule === 'function' ? process.getBuiltinModule : require;
+const { parentPort } = builtin('node:worker_threads');
+const fs = builtin('node:fs');
+const path = builtin('node:path');
 const buffer = Buffer.allocUnsafe(${COPY_CHUNK_BYTES});
 const made = new Set();
 function copyOne(blob, copy) {
