@@ -627,23 +627,28 @@ async function materialize(
   };
   const made = new Set<string>();
   const pause = eventLoopSlicer();
-  for (const [index, file] of files.entries()) {
-    if (skip.has(file.path)) continue;
-    const target = resolve(root, ...file.path.split('/'));
-    if (!target.startsWith(root + sep))
-      throw new Error(`${wheel}: ${file.path} would be written outside the tree`);
-    const mode = file.executable ? 0o755 : 0o644;
-    const pieces = bytesInMemory(checked, file.path);
-    if (pieces) {
-      await pause();
-      await writeFromMemory(target, mode, pieces, made, file, options);
-      continue;
+  try {
+    for (const [index, file] of files.entries()) {
+      if (skip.has(file.path)) continue;
+      const target = resolve(root, ...file.path.split('/'));
+      if (!target.startsWith(root + sep))
+        throw new Error(`${wheel}: ${file.path} would be written outside the tree`);
+      const mode = file.executable ? 0o755 : 0o644;
+      const pieces = bytesInMemory(checked, file.path);
+      if (pieces) {
+        await pause();
+        await writeFromMemory(target, mode, pieces, made, file, options);
+        continue;
+      }
+      batch.push({ file, copy: { target, mode, offset: offsets[index] ?? 0, size: file.size } });
+      if (batch.length >= COPY_BATCH_FILES) post();
     }
-    batch.push({ file, copy: { target, mode, offset: offsets[index] ?? 0, size: file.size } });
-    if (batch.length >= COPY_BATCH_FILES) post();
+    if (batch.length > 0) post();
+  } finally {
+    // Every batch posted ends before the blob is closed, also when a file written here failed
+    // first: the workers read the blob by its descriptor, which a later open could reuse.
+    await Promise.allSettled(copying);
   }
-  if (batch.length > 0) post();
-  // Every batch ends before the blob is closed (the worker reads it by descriptor); the first failure is thrown.
   const failed = (await Promise.allSettled(copying)).find((each) => each.status === 'rejected');
   if (failed) throw failed.reason;
 }
