@@ -26,17 +26,17 @@ export type RangeCopyResult =
 /** Blob bytes are copied through one buffer of this size. */
 const COPY_CHUNK_BYTES = 4 * 1024 ** 2;
 
-// Each copy: the folder made (once per folder), the file created with `wx` (as installWheel
-// writes), the range copied, the identity taken from the open file before it is closed; a file
-// that fails after it was created is removed again. The identity's form is identityOfStats'.
+// Each copy: the folder made (once per folder and batch), the file created with `wx` (as
+// installWheel writes), the range copied, the identity taken from the open file before it is
+// closed; a file that fails after it was created is removed again. The identity's form is
+// identityOfStats'.
 const WORKER_SOURCE = `
 const builtin = typeof process.getBuiltinModule === 'function' ? process.getBuiltinModule : require;
 const { parentPort } = builtin('node:worker_threads');
 const fs = builtin('node:fs');
 const path = builtin('node:path');
 const buffer = Buffer.allocUnsafe(${COPY_CHUNK_BYTES});
-const made = new Set();
-function copyOne(blob, copy) {
+function copyOne(blob, copy, made) {
   const folder = path.dirname(copy.target);
   if (!made.has(folder)) {
     fs.mkdirSync(folder, { recursive: true });
@@ -60,9 +60,10 @@ function copyOne(blob, copy) {
   }
 }
 parentPort.on('message', ({ id, blob, copies }) => {
+  const made = new Set();
   const results = copies.map((copy) => {
     try {
-      return copyOne(blob, copy);
+      return copyOne(blob, copy, made);
     } catch (error) {
       return { code: error && error.code, message: String(error && error.message) };
     }

@@ -348,8 +348,9 @@ function checkDescription(parsed: unknown, options: InstallWheelOptions): void {
  * Where an entry remembers that its description passed every check (schema, paths, wheel
  * sources) against one wheel: entry.json's identity and the wheel's, as they were then. The
  * same two identities again mean the same bytes on both sides, so the checks would pass again:
- * they are skipped (the seed set's 14 descriptions: about 0.1 s of the main thread). A copied,
- * restored or edited description or wheel has another identity and is checked in full.
+ * they are skipped (with the seed set's 14 entries reused, install took 220 ms instead of 275 ms
+ * here). A copied, restored or edited description or wheel has another identity and is checked
+ * in full.
  */
 export const INSTALLED_CHECKED_FILE = 'checked.json';
 
