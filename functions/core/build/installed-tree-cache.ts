@@ -210,7 +210,9 @@ async function reuseEntry(
   // Used now: eviction (evictInstalledTrees) keeps it longest, even while another build evicts.
   await touchEntry(folder);
   try {
-    if ((await lstat(folder).catch(() => null)) === null) return null;
+    const info = await lstat(folder).catch(() => null);
+    if (info === null) return null;
+    if (!info.isDirectory()) throw new BadEntry('it is not a folder');
     // As a fresh install does first: the entry is only good for the very wheel it was made from.
     const wheelIdentity = await checkWheelHash(options.wheelPath, options.locked, wheelMemoDir(cache));
     const { description, identity } = await readDescription(folder, options);
@@ -304,15 +306,14 @@ async function openInEntry(path: string, maxBytes: number): Promise<FileHandle> 
 }
 
 /**
- * The entry's description as JSON, with the identity entry.json had throughout the read (null
- * when it changed meanwhile); only its inputs are checked here. checkDescription does the rest.
+ * The description in the entry folder `folder` as JSON, with the identity entry.json had
+ * throughout the read (null when it changed meanwhile); only its inputs are checked here.
+ * checkDescription does the rest.
  */
 async function readDescription(
   folder: string,
   options: InstallWheelOptions,
 ): Promise<{ description: Description; identity: string | null }> {
-  const info = await lstat(folder);
-  if (!info.isDirectory()) throw new BadEntry('it is not a folder');
   const handle = await openInEntry(join(folder, INSTALLED_ENTRY_FILE), MAX_DESCRIPTION_BYTES);
   let parsed: unknown;
   let identity: string | null = null;
@@ -628,6 +629,7 @@ async function materialize(
   };
   const made = new Set<string>();
   const pause = eventLoopSlicer();
+  let settled: PromiseSettledResult<void>[] = [];
   try {
     for (const [index, file] of files.entries()) {
       if (skip.has(file.path)) continue;
@@ -648,9 +650,9 @@ async function materialize(
   } finally {
     // Every batch posted ends before the blob is closed, also when a file written here failed
     // first: the workers read the blob by its descriptor, which a later open could reuse.
-    await Promise.allSettled(copying);
+    settled = await Promise.allSettled(copying);
   }
-  const failed = (await Promise.allSettled(copying)).find((each) => each.status === 'rejected');
+  const failed = settled.find((each) => each.status === 'rejected');
   if (failed) throw failed.reason;
 }
 
