@@ -12,6 +12,7 @@ import { LocalImageRegistry } from './local-image-registry.ts';
 import { LocalLayerRegistry } from './local-layer-registry.ts';
 import { LocalParameterStore } from './local-parameter-store.ts';
 import { LocalProbeRunner } from './local-probe-runner.ts';
+import { objectDigestsFolder } from './object-digests.ts';
 
 export interface LocalAdapterOptions {
   /** Root of everything the local pipeline writes. */
@@ -49,17 +50,14 @@ export type LocalAdapters = PipelineAdapters & { readonly settle: () => Promise<
 export function localAdapters(options: LocalAdapterOptions): LocalAdapters {
   const paths = localPaths(options.outDir, options.efsRoot);
   const store = new FolderObjectStore(paths.store);
-  const probe = new LocalProbeRunner({
-    store,
-    pythonExecutable: options.pythonExecutable ?? null,
-    cacheDir: resolve(options.cacheDir ?? join(options.outDir, 'cache')),
-  });
+  const cacheDir = resolve(options.cacheDir ?? join(options.outDir, 'cache'));
+  const probe = new LocalProbeRunner({ store, pythonExecutable: options.pythonExecutable ?? null, cacheDir });
   if (options.probeTarget) probe.prepare(options.probeTarget);
   return {
     settle: () => probe.settled(),
     probe,
     store,
-    layers: new LocalLayerRegistry(paths.layers, store),
+    layers: new LocalLayerRegistry(paths.layers, store, objectDigestsFolder(cacheDir)),
     parameters: new LocalParameterStore(paths.parameters),
     events: new LocalEventBus(paths.events),
     fileSystem: new LocalFileSystemTree(paths.efs),

@@ -9,6 +9,7 @@ import type { Architecture } from '../../core/shared/types.ts';
 import type { LayerRegistry, LeasingObjectStore, ObjectStore, PublishedLayerVersion } from '../ports.ts';
 import { readJsonFile, updateJsonFile } from './locked-json-file.ts';
 import { openZip } from '../../core/pack/zip-reader.ts';
+import { carryObjectDigest } from './object-digests.ts';
 
 export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_REGION = 'local';
@@ -52,7 +53,9 @@ export class LocalLayerRegistry implements LayerRegistry {
 
   constructor(
     private readonly root: string,
-    private readonly store: ObjectStore & Pick<LeasingObjectStore, 'getReadOnlyFile'>,
+    private readonly store: ObjectStore & Partial<Pick<LeasingObjectStore, 'getReadOnlyFile' | 'identity'>>,
+    /** The store's object digests (object-digests.ts), carried across the link a publish makes. */
+    private readonly objectDigests: string | null = null,
   ) {
     this.versionsPath = join(root, 'versions.json');
   }
@@ -78,10 +81,10 @@ export class LocalLayerRegistry implements LayerRegistry {
       directory,
       `.${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.zip`,
     );
-    // The version's zip is never written again (only renamed and, on delete, removed).
-    if (this.store.getReadOnlyFile) await this.store.getReadOnlyFile(request.objectKey, staging);
-    else await this.store.getToFile(request.objectKey, staging);
-    return this.update(async (file) => {
+    // Its identity before the link and the rename, which move its ctime (object-digests.ts).
+    const before = this.objectDigests ? ((await this.store.identity?.(request.objectKey)) ?? null) : null;
+    await this.takeObject(request.objectKey, staging);
+    const published = await this.update(async (file) => {
       const versions = (file.layers[request.layerName] ??= []);
       const version = (versions.at(-1)?.version ?? 0) + 1;
       const layerVersionArn = `${localLayerArn(request.layerName)}:${version}`;
@@ -101,14 +104,21 @@ export class LocalLayerRegistry implements LayerRegistry {
         permissions: [],
       });
       return { version, layerVersionArn };
-    }).then(({ version, layerVersionArn }) => {
-      return {
-        layerName: request.layerName,
-        version,
-        layerArn: localLayerArn(request.layerName),
-        layerVersionArn,
-      };
     });
+    if (this.objectDigests && before) {
+      const after = (await this.store.identity?.(request.objectKey)) ?? null;
+      await carryObjectDigest(this.objectDigests, request.objectKey, before, after).catch(() => undefined);
+    }
+    return { layerName: request.layerName, layerArn: localLayerArn(request.layerName), ...published };
+  }
+
+  /**
+   * The object's bytes at `path`: a hard link where the store makes one, else a copy. The
+   * version's zip is never written again (only renamed and, on delete, removed).
+   */
+  private async takeObject(key: string, path: string): Promise<void> {
+    if (this.store.getReadOnlyFile) await this.store.getReadOnlyFile(key, path);
+    else await this.store.getToFile(key, path);
   }
 
   async addPermission(request: Parameters<LayerRegistry['addPermission']>[0]): Promise<void> {

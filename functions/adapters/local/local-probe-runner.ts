@@ -92,10 +92,20 @@ async function layoutFromStore(
   return layoutDir;
 }
 
-/** A layer zip copied out of the store, with the object's identity when it held still meanwhile. */
-async function copyLayerZip(store: CopyingStore, key: string, path: string): Promise<LayerZip> {
-  const identity = await copyObjectToFile(store, key, path);
-  return { path, source: identity === null ? null : { key, identity } };
+/**
+ * A layer zip in the store, copied to `path` only when something reads its bytes: its digest is
+ * remembered by the object's identity (unpacked-layers.ts), and a kept layer needs no zip. The
+ * copy must be of the object that identity names; one replaced meanwhile fails the probe.
+ */
+async function storeLayerZip(store: CopyingStore, key: string, path: string): Promise<LayerZip> {
+  const identity = (await store.identity?.(key)) ?? null;
+  let copied: Promise<void> | null = null;
+  const copy = async (): Promise<void> => {
+    const after = await copyObjectToFile(store, key, path);
+    if (identity !== null && after !== identity)
+      throw new Error(`${key} was replaced in the store while the probe read it; run the probe again.`);
+  };
+  return { path, source: identity === null ? null : { key, identity }, fetch: () => (copied ??= copy()) };
 }
 
 /** The folders a Lambda function would import from, and its layers (not yet in /opt) when it has layers. */
@@ -124,12 +134,12 @@ async function materialize(
     await mkdir(opt, { recursive: true });
     const objectKeys = artifact.objectKeys ?? [];
     if (objectKeys.length > 0 && !store) throw new Error('layer object keys need a store to read them from');
-    // All copied at once, each hashed (on this thread) as soon as it is in: the seed set's four
-    // zips were copied one after the other (30 ms) and only then hashed (60 ms).
+    // Each copied (and hashed on this thread) only when its digest is not remembered or it must be
+    // inflated: a package added to the seed set leaves three of its four zips (54 MB) unread.
     const zips: (LayerZip | Promise<LayerZip>)[] = [
       ...artifact.zips.map((path) => ({ path, source: null })),
       ...(store
-        ? objectKeys.map((key, index) => copyLayerZip(store, key, join(workDir, `layer-${index}.zip`)))
+        ? objectKeys.map((key, index) => storeLayerZip(store, key, join(workDir, `layer-${index}.zip`)))
         : []),
     ];
     // Later layers overwrite earlier ones' files, as Lambda extracts them into /opt in order.

@@ -24,8 +24,8 @@ import {
   type KeptLayer,
 } from '../../core/pack/kept-layers.ts';
 import { extractZip, openZip } from '../../core/pack/zip-reader.ts';
-import { readCacheFile, writeCacheFile } from '../../core/shared/cache-file.ts';
-import { sha256Hex, sha256OfFiles } from '../../core/shared/hash.ts';
+import { sha256OfFiles } from '../../core/shared/hash.ts';
+import { objectDigestsBelow, recallObjectDigest, rememberObjectDigest } from './object-digests.ts';
 import { diskTreeFiles, type TreeEntry, type TreeFiles } from '../../core/verify/import-footprints.ts';
 
 /** The layers as unpacked into /opt, and how to keep the ones inflated now for the next probe. */
@@ -54,11 +54,13 @@ export interface LayersForOpt {
   unpack(): Promise<UnpackedLayers>;
 }
 
-/** A layer zip on disk, and the store object it was copied from when the store can name one. */
+/** A layer zip on disk (or to be copied there), and the store object it comes from when the store can name one. */
 export interface LayerZip {
   readonly path: string;
-  /** The store's key and that object's identity when copied (ObjectStore `identity`). */
+  /** The store's key and that object's identity (ObjectStore `identity`). */
   readonly source: { readonly key: string; readonly identity: string } | null;
+  /** Puts the zip at `path` (once) before its bytes are read; absent when it is there already. */
+  readonly fetch?: () => Promise<void>;
 }
 
 /** A layer inflated from its zip this time: its files, in the zip's order. */
@@ -90,7 +92,7 @@ export async function openLayers(
   const sources = await settledInOrder(
     zips.map(async (pending): Promise<LayerSource> => {
       const zip = await pending;
-      const zipSha256 = root ? await zipDigest(root, zip.path, zip.source) : null;
+      const zipSha256 = root ? await zipDigest(root, zip) : null;
       return { zip, zipSha256, kept: root && zipSha256 ? await readKeptLayer(root, zipSha256) : null };
     }),
   );
@@ -118,7 +120,7 @@ export async function keptImageLayers(
     const sha256 = blob.digest.replace(/^sha256:/, '');
     const layer = /^[0-9a-f]{64}$/.test(sha256) ? await readKeptLayer(keptRoot, sha256) : null;
     if (!layer) return null;
-    if ((await zipDigest(keptRoot, blob.path, null)) !== sha256) return null;
+    if ((await zipDigest(keptRoot, { path: blob.path, source: null })) !== sha256) return null;
     kept.push(layer);
   }
   return kept.length > 0 ? knownOpt(keptRoot, kept, root) : null;
@@ -182,6 +184,7 @@ async function unpackLayer(
     return { files: kept.files, fromKept: true };
   }
   const files = new Map<string, KeptFile>();
+  await zip.fetch?.();
   await extractZip(zip.path, opt, {
     replaceExisting: true,
     onFile: ({ name, size, executable, sha256 }) => files.set(name, { path: name, size, executable, sha256 }),
@@ -255,14 +258,15 @@ function knownOpt(root: string, layers: readonly KeptLayer[], opt: string): Know
  * The sha256 of a layer zip, remembered by the identity of the store object it was copied from
  * (an object whose identity is unchanged holds the same bytes: file-identity.ts), else hashed.
  */
-async function zipDigest(root: string, zip: string, source: LayerZip['source']): Promise<string> {
-  const memo = source ? join(root, 'objects', sha256Hex(JSON.stringify(source))) : null;
-  const known = memo ? ((await readCacheFile(memo, 64)) ?? '') : '';
-  if (/^[0-9a-f]{64}$/.test(known)) return known;
+async function zipDigest(root: string, { path, source, fetch }: LayerZip): Promise<string> {
+  const folder = objectDigestsBelow(root);
+  const known = source ? await recallObjectDigest(folder, source) : null;
+  if (known !== null) return known;
+  await fetch?.();
   // Blocking reads through one buffer: the seed set's 71 MB of zips in 57 ms here, against
   // 75-140 ms streamed (the probe has nothing else to do meanwhile).
-  const [digest = ''] = await sha256OfFiles([zip]);
-  if (memo) await writeCacheFile(memo, digest).catch(() => undefined);
+  const [digest = ''] = await sha256OfFiles([path]);
+  if (source) await rememberObjectDigest(folder, source, digest).catch(() => undefined);
   return digest;
 }
 

@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderObjectStore } from '../../../functions/adapters/local/folder-object-store.ts';
 import { runBuildspecLocally } from '../../../functions/adapters/local/local-build-runner.ts';
+import { objectDigestsFolder, recallObjectDigest } from '../../../functions/adapters/local/object-digests.ts';
 import { lockHash, serializeLock } from '../../../functions/core/resolve/lock.ts';
 import { sha256OfFile } from '../../../functions/core/shared/hash.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
@@ -95,6 +96,10 @@ describe.skipIf(indexes === null)(
         expect(await sha256OfFile(join(store.root, 'artifacts', hash, ...layer.file.split('/')))).toBe(
           layer.sha256,
         );
+        // Remembered for the local probe by the object's identity as it lies in the store.
+        const key = `artifacts/${hash}/${layer.file}`;
+        const object = { key, identity: (await store.identity(key)) ?? '' };
+        expect(await recallObjectDigest(objectDigestsFolder(join(work, 'cache')), object)).toBe(layer.sha256);
       }
     }, 120_000);
 

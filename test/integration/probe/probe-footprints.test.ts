@@ -6,14 +6,20 @@
 // smoke import of the tree the layers hold stands for the probe's imports too; with every layer
 // kept (core/pack/kept-layers.ts) the probe checks that against the kept file lists and unpacks
 // nothing, unless some module must be imported again.
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yazl from 'yazl';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { FolderObjectStore } from '../../../functions/adapters/local/folder-object-store.ts';
 import { probeLocally } from '../../../functions/adapters/local/local-probe-runner.ts';
+import {
+  objectDigestsFolder,
+  rememberObjectDigest,
+} from '../../../functions/adapters/local/object-digests.ts';
 import { unpackLayers } from '../../../functions/adapters/local/unpacked-layers.ts';
 import type { ProbeRequest } from '../../../functions/core/probe/index.ts';
+import { sha256Hex } from '../../../functions/core/shared/hash.ts';
 import { lambdaTarget } from '../../../functions/core/shared/targets.ts';
 import { findTargetInterpreter } from '../../../functions/core/verify/index.ts';
 import { smokeImport } from '../../../functions/core/verify/smoke-import.ts';
@@ -262,6 +268,46 @@ describe.skipIf(noInterpreter !== null)(`the local probe's reuse by footprint${s
     const probed = await probeAfterBuild({ base: base(1), opt }, true, { keep: true });
 
     expect(probed).toMatchObject({ ok: true, failed: [], fromBuild: ['base', 'opt'], unpacked: false });
+  });
+
+  it('reads no zip out of the store whose digest its uploading build remembered, and every other one', async () => {
+    // Prepare: the layers as store objects; the build kept them and remembered the first two's digests
+    await smokeImportTree({ ...base(1), ...opt });
+    const zips = [await layer('base', base(1)), await layer('opt', opt), await layer('again', opt)];
+    await keepLayers(zips);
+    const store = new FolderObjectStore(join(cacheDir, 'store'));
+    const keys = zips.map((_zip, index) => `artifacts/k/layers/layer-${index}.zip`);
+    for (const [index, zip] of zips.entries()) await store.putFile(keys[index] ?? '', zip);
+    for (const [index, zip] of zips.slice(0, 2).entries()) {
+      const key = keys[index] ?? '';
+      const object = { key, identity: (await store.identity(key)) ?? '' };
+      await rememberObjectDigest(objectDigestsFolder(cacheDir), object, sha256Hex(await readFile(zip)));
+    }
+    // The first object is replaced after the build remembered it (same bytes, a new file).
+    const first = join(cacheDir, 'store', ...(keys[0] ?? '').split('/'));
+    await copyFile(first, `${first}.new`);
+    await rename(`${first}.new`, first);
+    const copied: string[] = [];
+    const countingStore = Object.assign(Object.create(store) as FolderObjectStore, {
+      getToFile: (key: string, path: string) => {
+        copied.push(key);
+        return store.getToFile(key, path);
+      },
+    });
+    await rm(flag);
+
+    // Act
+    const request: ProbeRequest = {
+      target,
+      modules: ['base', 'opt'],
+      artifact: { kind: 'layers', zips: [], objectKeys: keys },
+      reuse: true,
+    };
+    const result = await probeLocally(request, { cacheDir, store: countingStore });
+
+    // Assess: the replaced object and the one never remembered were copied (to be hashed), only they
+    expect(result).toMatchObject({ ok: true, unpacked: false });
+    expect(copied.sort()).toEqual([keys[0], keys[2]]);
   });
 
   it.each([
