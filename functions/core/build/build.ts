@@ -47,7 +47,7 @@ import { atInterrupt } from '../shared/interrupt-cleanup.ts';
 import { evictBuilds, readCachedBuild, storeInCache } from './build-cache.ts';
 import { fastScratchDir, RUNTIME_DIR, SITE_DIR } from './tree-files.ts';
 import { lambdaInterpreter, type InstalledPackage } from './wheel-installer.ts';
-import { removeTree } from '../shared/remove-tree.ts';
+import { removeTree, removeTreeDetached } from '../shared/remove-tree.ts';
 import { TreeLedger } from '../shared/tree-ledger.ts';
 import type { SandboxIsolation } from '../verify/sandbox.ts';
 import type { SmokeImportOptions } from '../verify/smoke-import.ts';
@@ -117,7 +117,7 @@ interface ScratchFolders {
   readonly scratch: string;
   readonly staging: string;
   readonly treeDir: string;
-  /** Start removing the tree now (by another process), while the build delivers its artifacts. */
+  /** Start removing the tree now (by another process, which may outlive this one): nothing reads it again. */
   readonly releaseTree: () => void;
 }
 
@@ -141,7 +141,7 @@ async function withScratch<T>(
   let treeRemoved: Promise<void> | null = null;
   const releaseTree = (): void => {
     if (treeRemoved) return;
-    treeRemoved = removeTree(treeRoot);
+    treeRemoved = removeTreeDetached(treeRoot);
     // (A failure is the finally's to throw, not an unhandled rejection before it.)
     treeRemoved.catch(() => undefined);
   };

@@ -4,9 +4,10 @@
 // with as they were installed, pack-artifacts.ts, or by inflating it): every file of the packed
 // artifact must be a file of the tree with the same sha256, and every file of the tree must be
 // in it. Anything else is an error naming the files, and nothing ships.
-import { createReadStream, readdirSync } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
 import { createHash } from 'node:crypto';
+import { listTree } from '../shared/tree-listing.ts';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -34,14 +35,16 @@ export async function treeDigests(
   const paths: string[] = [];
   // A blocking listing (6,210 files in 10 ms): the promise-based recursive one waits a slice of
   // the verifier's and packer's work for each folder, and took 0.9 s so here.
-  for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
-    if (entry.isDirectory()) continue;
-    const path = relative(root, join(entry.parentPath, entry.name)).split(sep).join('/');
+  for (const entry of listTree(root)) {
+    if (entry.isDirectory) continue;
+    const path = sep === '/' ? entry.path : entry.path.split(sep).join('/');
     if (!exclude.some((folder) => path.startsWith(`${folder}/`))) paths.push(path);
   }
-  const known = ledger ? (path: string) => ledger.sha256Of(resolve(path)) : undefined;
+  // Joined to the absolute root, each path is already what the ledger records (resolved).
+  const absoluteRoot = resolve(root);
+  const known = ledger ? (path: string) => ledger.sha256Of(path) : undefined;
   const digests = await sha256OfFiles(
-    paths.map((path) => join(root, path)),
+    paths.map((path) => join(absoluteRoot, path)),
     known,
   );
   return new Map(paths.map((path, index) => [path, digests[index] ?? '']));

@@ -19,3 +19,26 @@ export async function removeTree(path: string): Promise<void> {
   if (process.platform === 'win32' || !(await removeWithCoreutils(path)))
     await rm(path, { recursive: true, force: true });
 }
+
+/**
+ * Start removing a folder that nothing reads again, and return once the removal has started: by
+ * an rm in its own process group, which finishes after this process has exited and survives a
+ * Ctrl-C sent to it. A build's tree in /dev/shm took rm 50-80 ms to free (192 MB), the last
+ * thing a build waited for. Where rm cannot start, fs.rm removes the folder before this returns.
+ */
+export async function removeTreeDetached(path: string): Promise<void> {
+  const started =
+    process.platform !== 'win32' &&
+    (await new Promise<boolean>((done) => {
+      const child = spawn('rm', ['-rf', '--one-file-system', '--', path], {
+        stdio: 'ignore',
+        detached: true,
+      });
+      child.once('error', () => done(false));
+      child.once('spawn', () => {
+        child.unref();
+        done(true);
+      });
+    }));
+  if (!started) await rm(path, { recursive: true, force: true });
+}

@@ -16,12 +16,13 @@
 // recorded. What a footprint cannot see: a file read with open() at import time from a
 // distribution none of whose modules or libraries was loaded.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
+import { listTree } from '../shared/tree-listing.ts';
 import { sha256Hex, sha256OfFile } from '../shared/hash.ts';
 import type { Target } from '../shared/types.ts';
 import { recordPath } from './artifact-verifier.ts';
@@ -159,10 +160,7 @@ export function diskTreeFiles(known: ReadonlyMap<string, string> = new Map()): T
   return {
     list: (root) => {
       try {
-        return readdirSync(root, { recursive: true, withFileTypes: true }).map((entry) => ({
-          path: relative(root, join(entry.parentPath, entry.name)),
-          isDirectory: entry.isDirectory(),
-        }));
+        return listTree(root);
       } catch {
         return [];
       }
