@@ -28,6 +28,7 @@ import { z } from 'zod';
 import { evictLeastRecentlyUsed, touchEntry } from '../shared/cache-eviction.ts';
 import { eachSettled } from '../shared/each-settled.ts';
 import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
+import { CHECKED_FILE, checkedBefore, rememberChecked } from '../shared/checked-record.ts';
 import { fileIdentity, identityOfStats } from '../shared/file-identity.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
@@ -216,7 +217,7 @@ async function reuseEntry(
     // As a fresh install does first: the entry is only good for the very wheel it was made from.
     const wheelIdentity = await checkWheelHash(options.wheelPath, options.locked, wheelMemoDir(cache));
     const { description, identity } = await readDescription(folder, options);
-    const vouched = await checkedBefore(folder, identity, wheelIdentity);
+    const vouched = await descriptionCheckedBefore(folder, identity, wheelIdentity);
     if (!vouched) {
       checkDescription(description, options);
       await checkWheelSources(description, options);
@@ -229,7 +230,7 @@ async function reuseEntry(
       ? await checkGenerated(blob, description.files)
       : await checkBlob(blob, description.files, cache.heldBytes ?? HELD_BYTES);
     await materialize(blob, checked, description.files, options, cache.copier ?? sharedCopier);
-    if (!vouched) await rememberChecked(folder, identity, wheelIdentity);
+    if (!vouched) await rememberDescriptionChecked(folder, identity, wheelIdentity);
     return packageOf(description, checked.generated, options, wheelIdentity);
   } catch (error) {
     if (!(error instanceof BadEntry)) throw error;
@@ -353,33 +354,30 @@ function checkDescription(parsed: unknown, options: InstallWheelOptions): void {
  * here). A copied, restored or edited description or wheel has another identity and is checked
  * in full.
  */
-export const INSTALLED_CHECKED_FILE = 'checked.json';
+export const INSTALLED_CHECKED_FILE = CHECKED_FILE;
 
-function checkedRecord(descriptionIdentity: string, wheelIdentity: string): string {
-  return JSON.stringify({ description: descriptionIdentity, wheel: wheelIdentity });
-}
-
-async function checkedBefore(
+/** Whether the entry's description passed every check against this wheel (see above). */
+function descriptionCheckedBefore(
   folder: string,
   descriptionIdentity: string | null,
   wheelIdentity: string | null,
 ): Promise<boolean> {
-  if (descriptionIdentity === null || wheelIdentity === null) return false;
-  const record = await readCacheFile(join(folder, INSTALLED_CHECKED_FILE), 4096);
-  return record === checkedRecord(descriptionIdentity, wheelIdentity);
+  return checkedBefore(join(folder, CHECKED_FILE), {
+    description: descriptionIdentity,
+    wheel: wheelIdentity,
+  });
 }
 
-/** Best effort: without the record the next reuse checks the description in full. */
-async function rememberChecked(
+/** Best effort: without the note the next reuse checks the description in full. */
+function rememberDescriptionChecked(
   folder: string,
   descriptionIdentity: string | null,
   wheelIdentity: string | null,
 ): Promise<void> {
-  if (descriptionIdentity === null || wheelIdentity === null) return;
-  await writeCacheFile(
-    join(folder, INSTALLED_CHECKED_FILE),
-    checkedRecord(descriptionIdentity, wheelIdentity),
-  ).catch(() => undefined);
+  return rememberChecked(join(folder, CHECKED_FILE), {
+    description: descriptionIdentity,
+    wheel: wheelIdentity,
+  });
 }
 
 /** Paths as installWheel writes them: relative, no `..`, sorted and unique, with this package's RECORD. */
@@ -845,7 +843,7 @@ async function storeEntry(folder: string, options: InstallWheelOptions, fresh: F
     await writeFile(join(partial, INSTALLED_ENTRY_FILE), JSON.stringify(description));
     // Made from the install's own reading of this very wheel: as good as a full check of it.
     const written = await fileIdentity(join(partial, INSTALLED_ENTRY_FILE));
-    await rememberChecked(partial, written, fresh.installed.wheelIdentity ?? null);
+    await rememberDescriptionChecked(partial, written, fresh.installed.wheelIdentity ?? null);
     await rename(partial, folder).catch((error: NodeJS.ErrnoException) => {
       // Another run stored the same entry first; theirs is as good as this one.
       if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;

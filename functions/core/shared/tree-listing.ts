@@ -26,3 +26,16 @@ export function listTree(root: string): ListedEntry[] {
     };
   });
 }
+
+/** A `/`-separated path with no empty, `.` or `..` part: joined to a root as it is. */
+const PLAIN_RELATIVE = /^(?!\/)(?!.*(?:^|\/)\.{1,2}(?:\/|$))(?!.*\/\/)(?!.*\/$).+$/;
+
+/**
+ * `resolve(root, path)` for many paths below one root: a plain relative path (most of a
+ * RECORD's thousands of lines) is joined to the resolved root by hand, anything else resolved.
+ */
+export function resolverBelow(root: string): (path: string) => string {
+  const base = resolve(root);
+  const prefix = base.endsWith('/') ? base : `${base}/`;
+  return (path) => (sep === '/' && PLAIN_RELATIVE.test(path) ? `${prefix}${path}` : resolve(base, path));
+}

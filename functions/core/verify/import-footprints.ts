@@ -18,11 +18,11 @@
 
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import { readCacheFile, writeCacheFile } from '../shared/cache-file.ts';
-import { listTree } from '../shared/tree-listing.ts';
+import { listTree, resolverBelow } from '../shared/tree-listing.ts';
 import { sha256Hex, sha256OfFile } from '../shared/hash.ts';
 import type { Target } from '../shared/types.ts';
 import { recordPath } from './artifact-verifier.ts';
@@ -178,6 +178,7 @@ export function diskTreeFiles(known: ReadonlyMap<string, string> = new Map()): T
 }
 
 async function indexRoot(root: string, index: number, tree: MutableTree, files: TreeFiles): Promise<void> {
+  const below = resolverBelow(root);
   for (const entry of await files.list(root)) {
     const { path } = entry;
     const name = dottedNameOf(path, entry.isDirectory);
@@ -189,7 +190,7 @@ async function indexRoot(root: string, index: number, tree: MutableTree, files: 
     tree.digests.set(distribution, sha256Hex(record));
     for (const line of record.toString('utf8').split(/\r?\n/)) {
       const listed = recordPath(line);
-      if (listed) tree.owners.set(resolve(root, listed), distribution);
+      if (listed) tree.owners.set(below(listed), distribution);
     }
   }
 }
@@ -409,13 +410,15 @@ export async function recordMatchesFiles(tree: TreeIndex, distribution: string):
   // Digests known without reading are compared at once (no promise per line: a RECORD lists
   // thousands); the others are read and hashed, a few at a time.
   const toRead: { file: string; hash: string }[] = [];
+  const beside = `${dirname(root)}${sep}`;
+  const below = resolverBelow(root);
   for (const line of record.split(/\r?\n/)) {
     const path = recordPath(line);
     const hash = /,sha256=([A-Za-z0-9_-]+),\d*$/.exec(line)?.[1];
     if (!path || !hash) continue; // RECORD itself, or a file listed without a digest
-    const file = resolve(root, path);
+    const file = below(path);
     // Scripts sit beside the site folder (`../bin/x`); nothing a RECORD lists lies further out.
-    if (!file.startsWith(`${dirname(root)}${sep}`)) return false;
+    if (!file.startsWith(beside)) return false;
     // A script is never imported, and an image or an EFS tree ships the site folder without
     // them: torch's and sympy's RECORDs (torchrun, isympy) failed there, and the probe imported
     // them again (3.4 s) though nothing importable had changed.

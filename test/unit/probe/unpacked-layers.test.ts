@@ -20,6 +20,7 @@ import {
   keptLayersRoot,
   readKeptLayer,
 } from '../../../functions/core/pack/kept-layers.ts';
+import { fileIdentity } from '../../../functions/core/shared/file-identity.ts';
 import { sha256Hex } from '../../../functions/core/shared/hash.ts';
 import { diskTreeFiles, type TreeFiles } from '../../../functions/core/verify/import-footprints.ts';
 
@@ -119,6 +120,35 @@ describe('layers kept between probes', () => {
     expect(digestsByPath(kept)).toEqual(contentDigests(kept.files));
     expect(kept.layers.reused).toBe(0);
     expect(uncached.files).toEqual(kept.files);
+  });
+
+  it('checks a kept list in full once per change of it or its pack, and only parses it between', async () => {
+    // Prepare: a kept entry read once (its checks noted), then given a field no list has,
+    // in place of the file it was, and noted again for those very bytes
+    await unpackInto('first-opt', [await layerZip('one', FIRST)]);
+    const [entry = ''] = await keptEntries();
+    const folder = join(cache, 'unpacked-layers', entry);
+    expect(await readKeptLayer(keptLayersRoot(cache), entry)).not.toBeNull();
+    const checkedNote = join(folder, 'checked.json');
+    const noted = JSON.parse(await readFile(checkedNote, 'utf8')) as { entry: string; pack: string };
+    const entryFile = join(folder, 'entry.json');
+    const odd = { ...(JSON.parse(await readFile(entryFile, 'utf8')) as object), stray: true };
+    await writeFile(`${entryFile}.new`, JSON.stringify(odd));
+    await rename(`${entryFile}.new`, entryFile);
+
+    // Act: read with the old note, then with a note for the new bytes, then with the pack touched
+    const withOldNote = await readKeptLayer(keptLayersRoot(cache), entry);
+    await writeFile(checkedNote, JSON.stringify({ entry: await fileIdentity(entryFile), pack: noted.pack }));
+    const withNewNote = await readKeptLayer(keptLayersRoot(cache), entry);
+    const packFile = join(folder, 'files.bin');
+    const later = new Date(Date.now() + 5_000);
+    await utimes(packFile, later, later);
+    const withPackTouched = await readKeptLayer(keptLayersRoot(cache), entry);
+
+    // Assess: the stray field fails the schema unless a note vouches for these very files
+    expect(withOldNote).toBeNull();
+    expect(withNewNote).toMatchObject({ zipSha256: entry, stray: true });
+    expect(withPackTouched).toBeNull();
   });
 
   it('never uses an entry copied in from elsewhere (a restored cache is a new file)', async () => {

@@ -2,9 +2,9 @@
 // the smoke import's index read: every file and folder, each path below the root.
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { listTree } from '../../../functions/core/shared/tree-listing.ts';
+import { listTree, resolverBelow } from '../../../functions/core/shared/tree-listing.ts';
 
 let work = '';
 beforeEach(async () => {
@@ -31,5 +31,28 @@ describe('listTree', () => {
 
   it('throws for a root that is not there', () => {
     expect(() => listTree(join(work, 'missing'))).toThrow(/ENOENT/);
+  });
+});
+
+describe('resolverBelow', () => {
+  it('is resolve() for plain paths, dotted ones, absolute ones and odd roots', () => {
+    const roots = ['/opt/python', '/opt/python/', '/', '/a/./b', 'relative/root'];
+    const paths = [
+      'numpy/__init__.py',
+      '../../bin/f2py',
+      './six.py',
+      'a//b.py',
+      'pkg/',
+      '/etc/passwd',
+      'pkg/../../x',
+      'pkg/.hidden/x.py',
+      '..',
+      '.',
+      'a/..b/c.py',
+      'a/b..',
+    ];
+    for (const root of roots)
+      for (const path of paths)
+        expect(resolverBelow(root)(path), `${root} + ${path}`).toBe(resolve(root, path));
   });
 });
