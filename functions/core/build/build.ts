@@ -28,7 +28,8 @@ import { createBuildContext, type BuildContext, type BuildEvent } from './build-
 import { assembleManifest, warnAboutRuntimeProvided } from './build-manifest.ts';
 import { evictInstalledTrees } from './installed-tree-cache.ts';
 import { installSet, type InstalledEntry } from './install-set.ts';
-import { knownInspections } from './known-inspections.ts';
+import { knownInspections, readLockedInspections } from './known-inspections.ts';
+import type { InspectionMemo } from '../verify/inspection-memo.ts';
 import { NO_ARTIFACTS, packArtifacts, type LayerZipReuse, type PackedArtifacts } from './pack-artifacts.ts';
 import { LAMBDA_TASK_ROOT } from '../deliver/oci/image-layout.ts';
 import { postProcess } from './post-process.ts';
@@ -300,6 +301,8 @@ interface CheckInput {
   ledger: TreeLedger | null;
   /** The smoke import's interpreter, looked for while the installs ran. */
   interpreterFound: NonNullable<SmokeImportOptions['interpreterFound']>;
+  /** The lock's inspection memos, read while the installs ran (null: the cache is off). */
+  inspections: Promise<InspectionMemo> | null;
 }
 
 /** The smoke import's options: only the artifact (and, when excluded, the runtime's own packages). */
@@ -387,9 +390,10 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
   // With the cache on and nothing but the installs writing the tree, files the ledger vouches
   // for are known by an earlier build's inspection of the same bytes.
   const { ledger } = input;
+  const memo = input.reuse && ledger ? await input.inspections : null;
   const known =
-    input.reuse && ledger
-      ? await knownInspections({ cacheDir: options.cacheDir, treeDir, packed: input.packed, ledger })
+    memo && ledger
+      ? knownInspections({ cacheDir: options.cacheDir, treeDir, packed: input.packed, ledger, memo })
       : null;
   const verifying = context.phase('verify', async () => {
     const verification = await verifyArtifact({
@@ -504,6 +508,9 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
     cacheWrites: Promise<void>[] | null,
   ): Promise<BuildManifest> {
     const ledger = new TreeLedger();
+    const inspections = policy.cache ? readLockedInspections(options.cacheDir, lock) : null;
+    // (A failure is the checks' to report, not an unhandled rejection during the installs.)
+    inspections?.catch(() => undefined);
     const installed: InstalledEntry[] = await installSet(
       {
         ledger,
@@ -548,6 +555,7 @@ export async function buildDependencySet(options: BuildDependencySetOptions): Pr
         // Post-processing rewrites files in place: the tree is hashed in full then.
         ledger: slim.precompile || slim.stripSymbols ? null : ledger,
         interpreterFound,
+        inspections,
       },
       options,
       context,
