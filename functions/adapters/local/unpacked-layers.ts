@@ -213,6 +213,7 @@ function knownOpt(root: string, layers: readonly KeptLayer[], opt: string): Know
     return rest !== '' && !rest.startsWith('..') ? rest.split(sep).join('/') : null;
   };
   const disk = diskTreeFiles();
+  const readsOf = new Map<string, Promise<Buffer | null>>();
   const knownDigest = (path: string): string | null | undefined => {
     const known = below(path);
     return known === null ? undefined : (files.get(known)?.file.sha256 ?? null);
@@ -238,12 +239,20 @@ function knownOpt(root: string, layers: readonly KeptLayer[], opt: string): Know
     },
     files: {
       list,
-      read: async (path) => {
+      read: (path) => {
         const known = below(path);
         if (known === null) return disk.read(path);
         const found = files.get(known);
-        if (!found) return null;
-        return (await readKeptFiles(root, found.layer, new Set([known]))).get(known) ?? null;
+        if (!found) return Promise.resolve(null);
+        // The reuse check reads each RECORD twice (to index the tree, then to check it).
+        let reading = readsOf.get(known);
+        if (!reading) {
+          reading = readKeptFiles(root, found.layer, new Set([known])).then(
+            (read) => read.get(known) ?? null,
+          );
+          readsOf.set(known, reading);
+        }
+        return reading;
       },
       digest: async (path) => {
         const known = knownDigest(path);
