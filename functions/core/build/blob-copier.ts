@@ -59,7 +59,16 @@ function copyOne(blob, copy, made) {
     throw error;
   }
 }
-parentPort.on('message', ({ id, blob, copies }) => {
+function identityOf(file) {
+  try {
+    const info = fs.lstatSync(file, { bigint: true });
+    return info.isFile() ? [info.dev, info.ino, info.size, info.mtimeNs, info.ctimeNs].join(':') : null;
+  } catch {
+    return null;
+  }
+}
+parentPort.on('message', ({ id, blob, copies, identities }) => {
+  if (identities) return parentPort.postMessage({ id, results: identities.map(identityOf) });
   const made = new Set();
   const results = copies.map((copy) => {
     try {
@@ -72,29 +81,32 @@ parentPort.on('message', ({ id, blob, copies }) => {
 });
 `;
 
+/** A batch posted to a worker: its bytes still to copy, and how it ends (answered, or the worker gone). */
+interface PendingBatch {
+  readonly bytes: number;
+  readonly answer: (results: unknown[]) => void;
+  readonly fail: (why: string) => void;
+}
+
 /** One worker and the batches posted to it, oldest first (it copies them in that order). */
 class CopyWorker {
-  readonly #pending = new Map<
-    number,
-    { count: number; bytes: number; resolve: (results: RangeCopyResult[]) => void }
-  >();
+  readonly #pending = new Map<number, PendingBatch>();
   readonly #worker = new Worker(WORKER_SOURCE, { eval: true });
   #next = 0;
   /** Bytes of the batches not yet copied: where the next batch goes. */
   pendingBytes = 0;
 
   constructor(onGone: () => void) {
-    this.#worker.on('message', ({ id, results }: { id: number; results: RangeCopyResult[] }) => {
+    this.#worker.on('message', ({ id, results }: { id: number; results: unknown[] }) => {
       const batch = this.#pending.get(id);
       this.#pending.delete(id);
       this.pendingBytes -= batch?.bytes ?? 0;
-      batch?.resolve(results);
+      batch?.answer(results);
       if (this.#pending.size === 0) this.#worker.unref();
     });
     const failed = (why: string): void => {
       onGone();
-      for (const { count, resolve } of this.#pending.values())
-        resolve(Array.from({ length: count }, () => ({ code: undefined, message: why })));
+      for (const batch of this.#pending.values()) batch.fail(why);
       this.#pending.clear();
     };
     this.#worker.on('error', (error) => failed(`the blob copier failed: ${error.message}`));
@@ -103,14 +115,29 @@ class CopyWorker {
   }
 
   copy(blob: number, copies: readonly RangeCopy[]): Promise<RangeCopyResult[]> {
-    const id = this.#next++;
     const bytes = copies.reduce((sum, copy) => sum + copy.size, 0);
-    const done = new Promise<RangeCopyResult[]>((resolve) =>
-      this.#pending.set(id, { count: copies.length, bytes, resolve }),
+    const failedAll = (why: string): RangeCopyResult[] =>
+      copies.map(() => ({ code: undefined, message: why }));
+    return this.#post<RangeCopyResult>({ blob, copies }, bytes, failedAll);
+  }
+
+  /** Each path's file identity (file-identity.ts), null when it is no regular file or the worker is gone. */
+  identities(paths: readonly string[]): Promise<(string | null)[]> {
+    return this.#post<string | null>({ identities: paths }, 0, () => paths.map(() => null));
+  }
+
+  #post<T>(message: object, bytes: number, failedAll: (why: string) => T[]): Promise<T[]> {
+    const id = this.#next++;
+    const done = new Promise<T[]>((resolve) =>
+      this.#pending.set(id, {
+        bytes,
+        answer: (results) => resolve(results as T[]),
+        fail: (why) => resolve(failedAll(why)),
+      }),
     );
     this.pendingBytes += bytes;
     if (this.#pending.size === 1) this.#worker.ref();
-    this.#worker.postMessage({ id, blob, copies });
+    this.#worker.postMessage({ id, ...message });
     return done;
   }
 
@@ -139,11 +166,35 @@ export class BlobCopier {
     return this.#leastBusy().copy(blob, copies);
   }
 
+  /**
+   * The file identity of each path, taken on the workers (lstat, links not followed), in order;
+   * null for a path that is no regular file. The tree ledger's check of a sealed tree: 6,210
+   * lstats were 35-40 ms of a build's main thread.
+   */
+  async identities(paths: readonly string[]): Promise<(string | null)[]> {
+    if (paths.length === 0) return [];
+    const workers = this.#started();
+    const share = Math.ceil(paths.length / workers.length);
+    const parts = workers.map((worker, index) =>
+      worker.identities(paths.slice(index * share, (index + 1) * share)),
+    );
+    return (await Promise.all(parts)).flat();
+  }
+
   /** Stop the workers (call it with nothing pending; a later copy starts new ones). */
   async close(): Promise<void> {
     const workers = [...this.#workers];
     this.#workers.clear();
     await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+
+  /** All the workers there may be, started as needed. */
+  #started(): CopyWorker[] {
+    while (this.#workers.size < this.workers) {
+      const started: CopyWorker = new CopyWorker(() => this.#workers.delete(started));
+      this.#workers.add(started);
+    }
+    return [...this.#workers];
   }
 
   #leastBusy(): CopyWorker {
@@ -155,3 +206,6 @@ export class BlobCopier {
     return started;
   }
 }
+
+/** The copier of caches that name none: its workers start with the first use and never hold the process open. */
+export const sharedBlobCopier = new BlobCopier();

@@ -50,6 +50,7 @@ import { fastScratchDir, RUNTIME_DIR, SITE_DIR } from './tree-files.ts';
 import { lambdaInterpreter, type InstalledPackage } from './wheel-installer.ts';
 import { removeTree, removeTreeDetached } from '../shared/remove-tree.ts';
 import { TreeLedger } from '../shared/tree-ledger.ts';
+import { sharedBlobCopier } from './blob-copier.ts';
 import type { SandboxIsolation } from '../verify/sandbox.ts';
 import type { SmokeImportOptions } from '../verify/smoke-import.ts';
 import { interpreterFactsFolder } from '../verify/interpreter-facts-cache.ts';
@@ -349,7 +350,12 @@ function findInterpreterEarly(
 }
 
 /** Smoke import, then (once its imports start) verify and pack: each only reads the tree. */
-async function startChecks(input: CheckInput, options: BuildDependencySetOptions, context: BuildContext) {
+async function startChecks(
+  input: CheckInput,
+  options: BuildDependencySetOptions,
+  context: BuildContext,
+  ledgerChecked: Promise<void>,
+) {
   const [{ verifyArtifact }, { smokeImport }] = await Promise.all([
     import('../verify/artifact-verifier.ts'),
     import('../verify/smoke-import.ts'),
@@ -390,7 +396,8 @@ async function startChecks(input: CheckInput, options: BuildDependencySetOptions
   // With the cache on and nothing but the installs writing the tree, files the ledger vouches
   // for are known by an earlier build's inspection of the same bytes.
   const { ledger } = input;
-  const memo = input.reuse && ledger ? await input.inspections : null;
+  // (The smoke import and the packing start meanwhile: the ledger's answers come off the main thread.)
+  const [memo] = await Promise.all([input.reuse && ledger ? input.inspections : null, ledgerChecked]);
   const known =
     memo && ledger
       ? knownInspections({ cacheDir: options.cacheDir, treeDir, packed: input.packed, ledger, memo })
@@ -414,12 +421,24 @@ async function checkAndPack(input: CheckInput, options: BuildDependencySetOption
   // From here the tree is only read (package code runs in a cell that sees it read-only, or the
   // tree is hashed again in full below).
   input.ledger?.seal();
-  const { verifying, smoking, packing, treeStaysRead, zipCache } = await startChecks(input, options, context);
+  // Every file the installs wrote is checked once more, on the copier's workers, before the
+  // verifier and the tree's digests ask (a failure only leaves each file to be asked about alone).
+  const ledgerChecked = input.ledger
+    ? input.ledger.checkAll((paths) => sharedBlobCopier.identities(paths)).catch(() => undefined)
+    : Promise.resolve();
+  const { verifying, smoking, packing, treeStaysRead, zipCache } = await startChecks(
+    input,
+    options,
+    context,
+    ledgerChecked,
+  );
   // The artifacts never change once written: their digests are taken while the smoke import runs.
   const layerDigests = packing.then((artifacts) => packedDigests(artifacts, input.staging));
   // So is the tree's, for when the smoke import's cell could not write it (below).
   const shipped = shippedPartOfTree(input.route.strategy, input.treeDir);
-  const treeWhileChecking = treeDigests(shipped.root, shipped.exclude, input.ledger);
+  const treeWhileChecking = ledgerChecked.then(() =>
+    treeDigests(shipped.root, shipped.exclude, input.ledger),
+  );
   // The local probe's unpacked layers, copied while the smoke import runs (after the tree's hash,
   // which the check waits for).
   const keepRoot = input.reuse && options.keepUnpackedLayers ? keptLayersRoot(options.cacheDir) : null;

@@ -35,7 +35,7 @@ import { eventLoopSlicer } from '../shared/event-loop-slicer.ts';
 import { writeAllAt } from '../shared/write-at.ts';
 import { canonicalizeName } from '../shared/names.ts';
 import { openZip, unsafeEntryName } from '../pack/zip-reader.ts';
-import { BlobCopier, type RangeCopy, type RangeCopyResult } from './blob-copier.ts';
+import { sharedBlobCopier, type BlobCopier, type RangeCopy, type RangeCopyResult } from './blob-copier.ts';
 import { NO_SLIM_POLICY, slimPolicyKey } from './slim-policy.ts';
 import {
   acceptExisting,
@@ -76,9 +76,6 @@ export interface InstalledTreeCache {
   /** Copies reused files out of the blobs, off the main thread. @default one copier shared by every cache of the process */
   readonly copier?: BlobCopier;
 }
-
-/** The copier of caches that name none: its worker starts with the first reuse and never holds the process open. */
-const sharedCopier = new BlobCopier();
 
 export interface CachedInstall {
   readonly installed: InstalledPackage;
@@ -229,7 +226,7 @@ async function reuseEntry(
     const checked = unchanged
       ? await checkGenerated(blob, description.files)
       : await checkBlob(blob, description.files, cache.heldBytes ?? HELD_BYTES);
-    await materialize(blob, checked, description.files, options, cache.copier ?? sharedCopier);
+    await materialize(blob, checked, description.files, options, cache.copier ?? sharedBlobCopier);
     if (!vouched) await rememberDescriptionChecked(folder, identity, wheelIdentity);
     return packageOf(description, checked.generated, options, wheelIdentity);
   } catch (error) {

@@ -47,6 +47,24 @@ export class TreeLedger {
     this.#sealed = true;
   }
 
+  /**
+   * Check every recorded file of the sealed tree at once, through `identitiesOf` (the identity
+   * of each path, in order; the blob copier's workers take them off the main thread): each answer
+   * stands as sha256Of's would. A path asked about meanwhile keeps the answer it got.
+   */
+  async checkAll(
+    identitiesOf: (paths: readonly string[]) => Promise<readonly (string | null)[]>,
+  ): Promise<void> {
+    if (!this.#sealed) throw new Error('checkAll needs a sealed ledger: the tree may still be written');
+    const paths = [...this.#written.keys()].filter((path) => !this.#answered.has(path));
+    const identities = await identitiesOf(paths);
+    paths.forEach((path, index) => {
+      const recorded = this.#written.get(path);
+      if (!recorded || this.#answered.has(path)) return;
+      this.#answered.set(path, identities[index] === recorded.identity ? recorded.sha256 : null);
+    });
+  }
+
   /** Files recorded (for tests and reports). */
   get size(): number {
     return this.#written.size;

@@ -4,7 +4,7 @@
 // ledger can trust, and never hold a finished process open.
 import { execFileSync } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,6 +65,29 @@ describe('BlobCopier', () => {
     expect(((await stat(copies[0]!.target)).mode & 0o777).toString(8)).toBe('755');
     expect(((await stat(copies[1]!.target)).mode & 0o777).toString(8)).toBe('644');
     expect(results).toEqual(copies.map((copy) => ({ identity: fileIdentitySync(copy.target) })));
+  });
+
+  it("tells each path's identity on its workers, in order, as lstat does here (null for no file)", async () => {
+    // Arrange: files, a folder, a link and a missing path, more than one worker's share
+    const tree = await mkdtemp(join(work, 'identities-'));
+    const paths: string[] = [];
+    for (let index = 0; index < 9; index++) {
+      paths.push(join(tree, `file-${index}.py`));
+      await writeFile(paths[index]!, `x = ${index}\n`);
+    }
+    await symlink(paths[0]!, join(tree, 'link.py'));
+    paths.push(tree, join(tree, 'link.py'), join(tree, 'missing.py'));
+    const copier = new BlobCopier();
+
+    // Act
+    const identities = await copier.identities(paths);
+    const none = await copier.identities([]);
+    await copier.close();
+
+    // Assert
+    expect(identities).toEqual(paths.map((path) => fileIdentitySync(path)));
+    expect(identities.slice(-3)).toEqual([null, null, null]);
+    expect(none).toEqual([]);
   });
 
   it('answers every batch in order across its workers, whichever finishes first', async () => {

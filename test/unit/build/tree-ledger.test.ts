@@ -139,6 +139,35 @@ describe('TreeLedger.sha256Of', () => {
     expect(after.ledger.sha256Of(after.path)).toBe(digest);
   });
 
+  it('checks every file of the sealed tree at once through the identities it is given', async () => {
+    // Prepare: one file unchanged, one changed before the seal, one answered before the check
+    const kept = await recorded('all-kept.py', 'H = 1\n');
+    const changed = await recorded('all-changed.py', 'I = 1\n');
+    const asked = await recorded('all-asked.py', 'J = 1\n');
+    const ledger = new TreeLedger();
+    for (const file of [kept, changed, asked]) ledger.record(file.path, await sha256OfFile(file.path));
+    const keptDigest = await sha256OfFile(kept.path);
+    await appendFile(changed.path, '# more\n');
+    const unsealed = await ledger.checkAll(async () => []).catch((error: unknown) => error);
+    ledger.seal();
+    const askedDigest = ledger.sha256Of(asked.path);
+    const checked: string[] = [];
+
+    // Act: the identities told (as the copier's workers would) for every path not yet answered
+    await ledger.checkAll(async (paths) => {
+      checked.push(...paths);
+      return Promise.all(paths.map((path) => fileIdentity(path)));
+    });
+    await appendFile(kept.path, '# after the check\n');
+
+    // Assess
+    expect(unsealed).toBeInstanceOf(Error);
+    expect(checked.sort()).toEqual([changed.path, kept.path].sort());
+    expect(ledger.sha256Of(kept.path)).toBe(keptDigest);
+    expect(ledger.sha256Of(changed.path)).toBeNull();
+    expect(ledger.sha256Of(asked.path)).toBe(askedDigest);
+  });
+
   it('lets treeDigests hash what changed since it was recorded, and take the rest from the ledger', async () => {
     // Prepare: the ledger records a wrong digest for one file, which only the ledger can give.
     const root = await mkdtemp(join(work, 'tree-'));
