@@ -210,7 +210,8 @@ function knownOpt(root: string, layers: readonly KeptLayer[], opt: string): Know
     // (Paths below opt as resolve() gives them are sliced: relative() per file was a tenth of the reuse check.)
     const rest =
       path.startsWith(inOpt) && !path.includes(`${sep}..`) ? path.slice(inOpt.length) : relative(opt, path);
-    return rest !== '' && !rest.startsWith('..') ? rest.split(sep).join('/') : null;
+    if (rest === '' || rest.startsWith('..')) return null;
+    return sep === '/' ? rest : rest.split(sep).join('/');
   };
   const disk = diskTreeFiles();
   const readsOf = new Map<string, Promise<Buffer | null>>();

@@ -27,8 +27,21 @@ export function listTree(root: string): ListedEntry[] {
   });
 }
 
-/** A `/`-separated path with no empty, `.` or `..` part: joined to a root as it is. */
-const PLAIN_RELATIVE = /^(?!\/)(?!.*(?:^|\/)\.{1,2}(?:\/|$))(?!.*\/\/)(?!.*\/$).+$/;
+/**
+ * Whether a `/`-separated path has no empty, `.` or `..` part, so joining it to a root as it is
+ * gives what resolve() does (a part merely starting with a dot is sent to resolve() too).
+ * Plain string tests: a regular expression with lookaheads cost a RECORD check a quarter of its time.
+ */
+function isPlainRelative(path: string): boolean {
+  return (
+    path !== '' &&
+    !path.startsWith('/') &&
+    !path.endsWith('/') &&
+    !path.startsWith('.') &&
+    !path.includes('/.') &&
+    !path.includes('//')
+  );
+}
 
 /**
  * `resolve(root, path)` for many paths below one root: a plain relative path (most of a
@@ -37,5 +50,5 @@ const PLAIN_RELATIVE = /^(?!\/)(?!.*(?:^|\/)\.{1,2}(?:\/|$))(?!.*\/\/)(?!.*\/$).
 export function resolverBelow(root: string): (path: string) => string {
   const base = resolve(root);
   const prefix = base.endsWith('/') ? base : `${base}/`;
-  return (path) => (sep === '/' && PLAIN_RELATIVE.test(path) ? `${prefix}${path}` : resolve(base, path));
+  return (path) => (sep === '/' && isPlainRelative(path) ? `${prefix}${path}` : resolve(base, path));
 }
