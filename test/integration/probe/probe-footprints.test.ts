@@ -273,7 +273,10 @@ describe.skipIf(noInterpreter !== null)(`the local probe's reuse by footprint${s
   it('reads no zip out of the store whose digest its uploading build remembered, and every other one', async () => {
     // Prepare: the layers as store objects; the build kept them and remembered the first two's digests
     await smokeImportTree({ ...base(1), ...opt });
-    const zips = [await layer('base', base(1)), await layer('opt', opt), await layer('again', opt)];
+    // (A third layer with files of its own: one repeating opt's would replace them, and opt's
+    // layer would then be kept only when both zips came out byte for byte the same.)
+    const other = distribution('other', { 'other_pkg/__init__.py': 'X = 1\n' });
+    const zips = [await layer('base', base(1)), await layer('opt', opt), await layer('other', other)];
     await keepLayers(zips);
     const store = new FolderObjectStore(join(cacheDir, 'store'));
     const keys = zips.map((_zip, index) => `artifacts/k/layers/layer-${index}.zip`);
