@@ -114,6 +114,27 @@ async function stageOne(store: CopyingStore, key: string, path: string): Promise
   return copyObjectToFile(store, key, path);
 }
 
+/**
+ * Copy each file into `incoming` at once (the seed set's four zips: one after the other, the
+ * copy outlasted the Probe it runs beside), each source identity into `sources`; a failure is
+ * thrown once every copy has settled, so that none still writes into a folder being removed.
+ */
+async function stageAll(
+  store: CopyingStore,
+  prefix: string,
+  files: readonly string[],
+  incoming: string,
+  sources: Map<string, string | null>,
+): Promise<void> {
+  const outcomes = await Promise.allSettled(
+    files.map(async (file) => {
+      sources.set(file, await stageOne(store, `${prefix}${file}`, pathOf(incoming, file)));
+    }),
+  );
+  const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 /** What the list records for the swapped-in copies (identities taken after the rename). */
 async function copiesAfterSwap(
   outDir: string,
@@ -162,8 +183,13 @@ export async function stageStoredArtifacts(
   const sources = new Map<string, string | null>();
   try {
     const unchanged = await stillDelivered(store, prefix, files, outDir);
-    for (const file of files.filter((file) => !unchanged.has(file)))
-      sources.set(file, await stageOne(store, `${prefix}${file}`, pathOf(incoming, file)));
+    await stageAll(
+      store,
+      prefix,
+      files.filter((file) => !unchanged.has(file)),
+      incoming,
+      sources,
+    );
   } catch (error) {
     await discard();
     throw error;

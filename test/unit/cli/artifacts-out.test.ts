@@ -110,6 +110,44 @@ describe('delivering the pipeline’s artifacts into --out', () => {
   });
 });
 
+describe('copying the artifacts beside --out', () => {
+  it('copies them all at once, and settles every copy before it gives up on one that failed', async () => {
+    // Prepare: copies that each take 30 ms, the second failing at once
+    const files = ['layers/layer-1.zip', 'layers/layer-2.zip', 'layers/layer-3.zip'];
+    let inFlight = 0;
+    let mostAtOnce = 0;
+    let settled = 0;
+    const slowStore = (failOn?: string) => ({
+      getToFile: async (key: string, path: string) => {
+        inFlight++;
+        mostAtOnce = Math.max(mostAtOnce, inFlight);
+        try {
+          if (key.endsWith(failOn ?? '\0')) throw new Error('injected: the copy failed');
+          await new Promise((wait) => setTimeout(wait, 30));
+          await writeFile(path, key);
+        } finally {
+          inFlight--;
+          settled++;
+        }
+      },
+    });
+
+    // Act
+    await deliverStoredArtifacts(slowStore(), PREFIX, files, out);
+    const atOnce = mostAtOnce;
+    settled = 0;
+    const failed = await deliverStoredArtifacts(slowStore('layer-2.zip'), PREFIX, files, out).catch(
+      (error: unknown) => ({ error, settled }),
+    );
+
+    // Assess
+    expect(atOnce).toBe(3);
+    expect(await readFile(join(out, 'layers', 'layer-3.zip'), 'utf8')).toBe(`${PREFIX}layers/layer-3.zip`);
+    expect(failed).toMatchObject({ error: { message: 'injected: the copy failed' }, settled: 3 });
+    expect((await readdir(out)).filter((name) => name.startsWith('.lambda-deps-incoming-'))).toEqual([]);
+  });
+});
+
 describe('refusing a foreign output before a run', () => {
   it('refuses a file it did not write where a delivery may write, and nothing of the twin’s own', async () => {
     // Prepare: the twin's published versions and our earlier layer, then the user's files
