@@ -20,6 +20,7 @@ import {
   type DeliveredCopy,
 } from '../core/pack/output-folder.ts';
 import { renameCounted } from '../core/shared/atomic-write.ts';
+import { eachSettled } from '../core/shared/each-settled.ts';
 import { InputError } from '../core/shared/errors.ts';
 import { atInterrupt } from '../core/shared/interrupt-cleanup.ts';
 import { fileIdentity } from '../core/shared/file-identity.ts';
@@ -115,9 +116,9 @@ async function stageOne(store: CopyingStore, key: string, path: string): Promise
 }
 
 /**
- * Copy each file into `incoming` at once (the seed set's four zips: one after the other, the
- * copy outlasted the Probe it runs beside), each source identity into `sources`; a failure is
- * thrown once every copy has settled, so that none still writes into a folder being removed.
+ * Copy the files into `incoming` a few at once (the seed set's four zips: one after the other,
+ * the copy outlasted the Probe it runs beside), each source identity into `sources`; a failure
+ * is thrown once every started copy has settled, so that none still writes into a folder being removed.
  */
 async function stageAll(
   store: CopyingStore,
@@ -126,14 +127,13 @@ async function stageAll(
   incoming: string,
   sources: Map<string, string | null>,
 ): Promise<void> {
-  const outcomes = await Promise.allSettled(
-    files.map(async (file) => {
-      sources.set(file, await stageOne(store, `${prefix}${file}`, pathOf(incoming, file)));
-    }),
-  );
-  const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-  if (failed) throw failed.reason;
+  await eachSettled(files, COPIES_AT_ONCE, async (file) => {
+    sources.set(file, await stageOne(store, `${prefix}${file}`, pathOf(incoming, file)));
+  });
 }
+
+/** Copies staged at once: a set's layer zips all together; an image layout's blobs a few at a time. */
+const COPIES_AT_ONCE = 4;
 
 /** What the list records for the swapped-in copies (identities taken after the rename). */
 async function copiesAfterSwap(

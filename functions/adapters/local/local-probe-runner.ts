@@ -44,7 +44,7 @@ import {
   type LayersForOpt,
 } from './unpacked-layers.ts';
 import type { ObjectStore } from '../ports.ts';
-import { copyObjectToFile, type CopyingStore } from '../store-copy.ts';
+import type { CopyingStore } from '../store-copy.ts';
 import { sha256Hex } from '../../core/shared/hash.ts';
 import { atInterrupt } from '../../core/shared/interrupt-cleanup.ts';
 import { LAMBDA_UNZIPPED_LIMIT_BYTES, type Target } from '../../core/shared/types.ts';
@@ -100,9 +100,10 @@ async function layoutFromStore(
 async function storeLayerZip(store: CopyingStore, key: string, path: string): Promise<LayerZip> {
   const identity = (await store.identity?.(key)) ?? null;
   let copied: Promise<void> | null = null;
+  // (The identity taken here is the copy's "before": copyObjectToFile would take it again.)
   const copy = async (): Promise<void> => {
-    const after = await copyObjectToFile(store, key, path);
-    if (identity !== null && after !== identity)
+    await store.getToFile(key, path);
+    if (identity !== null && (await store.identity?.(key)) !== identity)
       throw new Error(`${key} was replaced in the store while the probe read it; run the probe again.`);
   };
   return { path, source: identity === null ? null : { key, identity }, fetch: () => (copied ??= copy()) };

@@ -91,33 +91,33 @@ function keyFilePairs(values: readonly string[]): [string, string][] {
 /** What `store build` reads and writes, relative to the folder it runs in (CodeBuild's source folder). */
 const BUILD_STEP_FILES = { lock: 'lock.json', policy: 'policy.json', out: 'out', failed: 'failed' } as const;
 
-/** LOCK_HASH and BUILD_STRATEGY of a build's manifest, a line each for the shell ('' when unknown). */
-async function buildExports(manifestPath: string): Promise<string> {
-  const text = await readFile(manifestPath, 'utf8').catch(() => null);
-  let manifest: { lockHash?: unknown; strategy?: unknown } = {};
+/** A build's manifest.json as JSON, null when it is missing or not JSON (the build's exit status says why). */
+async function readBuildManifest(path: string): Promise<unknown> {
+  const text = await readFile(path, 'utf8').catch(() => null);
   try {
-    manifest = text === null ? {} : (JSON.parse(text) as typeof manifest);
+    return text === null ? null : (JSON.parse(text) as unknown);
   } catch {
-    // An unreadable manifest exports nothing; the build's own exit status says it failed.
+    return null;
   }
+}
+
+/** LOCK_HASH and BUILD_STRATEGY of a build's manifest, a line each for the shell ('' when unknown). */
+function buildExports(parsed: unknown): string {
+  const manifest = (parsed ?? {}) as { lockHash?: unknown; strategy?: unknown };
   const lockHash = typeof manifest.lockHash === 'string' && /^[0-9a-f]{64}$/.test(manifest.lockHash);
   const strategy = typeof manifest.strategy === 'string' && /^(layers|image|efs)$/.test(manifest.strategy);
   return `${lockHash ? String(manifest.lockHash) : ''}\n${strategy ? String(manifest.strategy) : ''}\n`;
 }
 
 /** Each layer zip's file and sha256 as the build's manifest names them (none from a manifest that is not one). */
-function layerDigestsOf(manifestText: string): { file: string; sha256: string }[] {
-  try {
-    const { layers } = JSON.parse(manifestText) as { layers?: unknown };
-    if (!Array.isArray(layers)) return [];
-    return layers.flatMap((layer: { file?: unknown; sha256?: unknown }) =>
-      typeof layer.file === 'string' && typeof layer.sha256 === 'string'
-        ? [{ file: layer.file, sha256: layer.sha256 }]
-        : [],
-    );
-  } catch {
-    return [];
-  }
+function layerDigestsOf(parsed: unknown): { file: string; sha256: string }[] {
+  const layers = (parsed as { layers?: unknown } | null)?.layers;
+  if (!Array.isArray(layers)) return [];
+  return layers.flatMap((layer: { file?: unknown; sha256?: unknown } | null) =>
+    typeof layer?.file === 'string' && typeof layer.sha256 === 'string'
+      ? [{ file: layer.file, sha256: layer.sha256 }]
+      : [],
+  );
 }
 
 /**
@@ -188,11 +188,13 @@ async function runBuildStep(
     '--json',
   ]);
   const manifest = join(files.out, 'manifest.json');
-  await writeFile(options.exports, await buildExports(manifest));
+  // (Parsed once, for the exports and for the digests remembered after the upload.)
+  const parsedManifest = await readBuildManifest(manifest);
+  await writeFile(options.exports, buildExports(parsedManifest));
   if (status === 0) {
     // The step's out/ holds links to the cache's files, which nothing writes in place, and is read
     // by nothing after this: the store may take the files themselves.
-    const layers = layerDigestsOf(await readFile(manifest, 'utf8').catch(() => ''));
+    const layers = layerDigestsOf(parsedManifest);
     const keys = await putDirectory(opened, files.out, prefix, { handOver: true });
     process.stderr.write(`put ${keys.length} objects under ${opened.location}/${prefix}\n`);
     await rememberUploadedLayers(opened, prefix, layers, options.cacheDir);

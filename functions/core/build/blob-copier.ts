@@ -28,14 +28,17 @@ const COPY_CHUNK_BYTES = 4 * 1024 ** 2;
 
 // Each copy: the folder made (once per folder and batch), the file created with `wx` (as
 // installWheel writes), the range copied, the identity taken from the open file before it is
-// closed; a file that fails after it was created is removed again. The identity's form is
-// identityOfStats'.
+// closed; a file that fails after it was created is removed again. The worker's identityOfStats
+// is file-identity.ts's, written again here (the eval'd code imports nothing of ours).
 const WORKER_SOURCE = `
 const builtin = typeof process.getBuiltinModule === 'function' ? process.getBuiltinModule : require;
 const { parentPort } = builtin('node:worker_threads');
 const fs = builtin('node:fs');
 const path = builtin('node:path');
 const buffer = Buffer.allocUnsafe(${COPY_CHUNK_BYTES});
+function identityOfStats(info) {
+  return [info.dev, info.ino, info.size, info.mtimeNs, info.ctimeNs].join(':');
+}
 function copyOne(blob, copy, made) {
   const folder = path.dirname(copy.target);
   if (!made.has(folder)) {
@@ -52,7 +55,7 @@ function copyOne(blob, copy, made) {
     }
     const info = fs.fstatSync(out, { bigint: true });
     fs.closeSync(out);
-    return { identity: [info.dev, info.ino, info.size, info.mtimeNs, info.ctimeNs].join(':') };
+    return { identity: identityOfStats(info) };
   } catch (error) {
     fs.closeSync(out);
     fs.rmSync(copy.target, { force: true });
@@ -62,7 +65,7 @@ function copyOne(blob, copy, made) {
 function identityOf(file) {
   try {
     const info = fs.lstatSync(file, { bigint: true });
-    return info.isFile() ? [info.dev, info.ino, info.size, info.mtimeNs, info.ctimeNs].join(':') : null;
+    return info.isFile() ? identityOfStats(info) : null;
   } catch {
     return null;
   }
@@ -190,10 +193,7 @@ export class BlobCopier {
 
   /** All the workers there may be, started as needed. */
   #started(): CopyWorker[] {
-    while (this.#workers.size < this.workers) {
-      const started: CopyWorker = new CopyWorker(() => this.#workers.delete(started));
-      this.#workers.add(started);
-    }
+    while (this.#workers.size < this.workers) this.#start();
     return [...this.#workers];
   }
 
@@ -201,6 +201,11 @@ export class BlobCopier {
     let best: CopyWorker | null = null;
     for (const worker of this.#workers) if (!best || worker.pendingBytes < best.pendingBytes) best = worker;
     if (best && (best.pendingBytes === 0 || this.#workers.size >= this.workers)) return best;
+    return this.#start();
+  }
+
+  /** A new worker, forgotten again when it fails or exits. */
+  #start(): CopyWorker {
     const started: CopyWorker = new CopyWorker(() => this.#workers.delete(started));
     this.#workers.add(started);
     return started;

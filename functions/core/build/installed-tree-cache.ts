@@ -17,7 +17,7 @@
 // records the blob's file identity (file-identity.ts), which a copied or restored folder, or a
 // blob changed in place, does not have; its generated files are still read and checked. In the
 // same way the description's own checks (schema, paths, wheel sources) are skipped while it and
-// the wheel are the very files they were when those checks last passed (INSTALLED_CHECKED_FILE).
+// the wheel are the very files they were when those checks last passed (checked-record.ts).
 // (Someone who can rewrite an entry together with its description could equally rewrite a
 // whole cached build in builds/; that is outside what these checks defend against.)
 import { createHash, randomUUID } from 'node:crypto';
@@ -344,16 +344,13 @@ function checkDescription(parsed: unknown, options: InstallWheelOptions): void {
 }
 
 /**
- * Where an entry remembers that its description passed every check (schema, paths, wheel
- * sources) against one wheel: entry.json's identity and the wheel's, as they were then. The
- * same two identities again mean the same bytes on both sides, so the checks would pass again:
- * they are skipped (with the seed set's 14 entries reused, install took 220 ms instead of 275 ms
- * here). A copied, restored or edited description or wheel has another identity and is checked
- * in full.
+ * Whether the entry's description passed every check (schema, paths, wheel sources) against this
+ * wheel, as its note (checked-record.ts) says: entry.json's identity and the wheel's, as they were
+ * then. The same two identities again mean the same bytes on both sides, so the checks would pass
+ * again: they are skipped (with the seed set's 14 entries reused, install took 220 ms instead of
+ * 275 ms here). A copied, restored or edited description or wheel has another identity and is
+ * checked in full.
  */
-export const INSTALLED_CHECKED_FILE = CHECKED_FILE;
-
-/** Whether the entry's description passed every check against this wheel (see above). */
 function descriptionCheckedBefore(
   folder: string,
   descriptionIdentity: string | null,

@@ -6,9 +6,12 @@
 import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 
+/** coreutils' rm for the folder at `path`: never through a shell, never into another mount. */
+const rmArguments = (path: string): string[] => ['-rf', '--one-file-system', '--', path];
+
 function removeWithCoreutils(path: string): Promise<boolean> {
   return new Promise((done) => {
-    const child = spawn('rm', ['-rf', '--one-file-system', '--', path], { stdio: 'ignore' });
+    const child = spawn('rm', rmArguments(path), { stdio: 'ignore' });
     child.once('error', () => done(false));
     child.once('close', (code) => done(code === 0));
   });
@@ -30,7 +33,7 @@ export async function removeTreeDetached(path: string): Promise<void> {
   const started =
     process.platform !== 'win32' &&
     (await new Promise<boolean>((done) => {
-      const child = spawn('rm', ['-rf', '--one-file-system', '--', path], {
+      const child = spawn('rm', rmArguments(path), {
         stdio: 'ignore',
         detached: true,
       });
